@@ -1,0 +1,137 @@
+# CAST: nginx module, daemons, local stack and tests.
+#
+#   make deps    install what is missing (Debian packages, Kafka jars)
+#   make         build the nginx module and the daemons
+#   make run     the whole stack in the foreground (Ctrl-C stops it)
+#   make up      the stack in the background; make down stops it
+#   make test    deps, build, unit tests, fuzz smoke, prove -r t/
+#   make bench   wrk against the running stack (make up first)
+
+SHELL         := /bin/bash
+.DEFAULT_GOAL := all
+
+NGINX_SRC     ?= /usr/share/nginx/src
+SAN           ?= 0
+
+ifeq ($(SAN),1)
+BUILD         := build/san
+SANFLAGS      := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined
+else
+BUILD         := build
+SANFLAGS      :=
+endif
+
+CC            ?= cc
+CFLAGS        ?= -O2 -g
+WARN          := -Wall -Wextra -Werror
+ALL_CFLAGS    := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
+                 -Ingx_http_cast_module -Idaemons/common -I/usr/include/cjson
+LIBS          := -lhiredis -lrdkafka -lpq -lcrypto -lcjson -lm -lpthread
+
+# Pure C parts shared by the module, the daemons and the unit tests:
+# ngx_http_cast_module/cast_*.c never include nginx headers.
+PURE_SRCS     := $(sort $(wildcard ngx_http_cast_module/cast_*.c))
+COMMON_SRCS   := $(sort $(wildcard daemons/common/*.c))
+MODULE_SRCS   := $(sort $(wildcard ngx_http_cast_module/*.c \
+                                   ngx_http_cast_module/*.h)) config
+
+DAEMONS       := $(notdir $(patsubst %/,%,$(filter-out daemons/common/, \
+                   $(sort $(wildcard daemons/*/)))))
+DAEMON_BINS   := $(addprefix $(BUILD)/bin/cast-,$(DAEMONS))
+UNIT_TESTS    := $(patsubst t/unit/%.c,$(BUILD)/test/%, \
+                   $(sort $(wildcard t/unit/test_*.c)))
+FUZZERS       := $(patsubst t/fuzz/%.c,build/fuzz/%, \
+                   $(sort $(wildcard t/fuzz/fuzz_*.c)))
+
+PURE_OBJS     := $(patsubst %.c,$(BUILD)/obj/%.o,$(PURE_SRCS) $(COMMON_SRCS))
+
+.PHONY: all module daemons deps unit fuzz fuzz-smoke test up down run \
+        demo bench clean
+
+all: module daemons
+
+# --- the nginx module, built against the installed nginx ---------------------
+
+module: build/ngx_http_cast_module.so
+
+build/nginx/Makefile: config $(wildcard ngx_http_cast_module/*.c)
+	rm -rf build/nginx && mkdir -p build && cp -r $(NGINX_SRC) build/nginx
+	cd build/nginx && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt='-g -O2 -fPIC -Wall -Wextra -Werror' \
+	    --add-dynamic-module=$(CURDIR) > configure.log \
+	    || { tail -20 configure.log; exit 1; }
+
+build/ngx_http_cast_module.so: build/nginx/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -C build/nginx modules > build/module.log 2>&1 \
+	    || { cat build/module.log; exit 1; }
+	cp build/nginx/objs/ngx_http_cast_module.so $@
+
+# --- daemons and unit tests ---------------------------------------------------
+
+daemons: $(DAEMON_BINS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard ngx_http_cast_module/cast_*.h \
+                                   daemons/common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+.SECONDEXPANSION:
+$(BUILD)/bin/cast-%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard daemons/$$*/*.c)) \
+                     $(PURE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/test/%: $(BUILD)/obj/t/unit/%.o $(PURE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "unit: $$t"; $$t; done
+
+# --- fuzzing (clang libFuzzer, ASan + UBSan) ----------------------------------
+
+FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \
+                 -fsanitize=fuzzer,address,undefined \
+                 -Ingx_http_cast_module -I/usr/include/cjson
+
+build/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(wildcard ngx_http_cast_module/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(PURE_SRCS) $(LIBS)
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/corpus/$$n; \
+	    $$f -max_total_time=$${FUZZ_SECONDS:-300} build/corpus/$$n \
+	        t/fuzz/corpus/$$n || exit 1; done
+
+fuzz-smoke:
+	@$(MAKE) -s fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
+
+# --- dependencies, the local stack, tests ---------------------------------------
+
+deps:
+	@scripts/deps.sh
+
+up: all
+	@scripts/stack.sh up
+
+down:
+	@scripts/stack.sh down
+
+run: all
+	@scripts/stack.sh run
+
+test: deps
+	@$(MAKE) -s all
+	@$(MAKE) -s SAN=1 unit
+	@$(MAKE) -s fuzz-smoke
+	@scripts/test.sh
+
+demo:
+	@scripts/demo.sh
+
+bench:
+	@scripts/bench.sh
+
+clean:
+	rm -rf build t/servroot
