@@ -1,0 +1,283 @@
+#!lua name=cast
+--
+-- CAST Redis function library: tickets, votes, the outbox, restore.
+-- Key layout, replies and the event format: docs/redis.md.
+--
+
+local K_TICKET  = '{cast}:ticket'
+local K_PREV    = '{cast}:ticket:prev'
+local K_LEASE   = '{cast}:lease'
+local K_COUNT   = '{cast}:count'
+local K_VERSION = '{cast}:version'
+local K_OUTBOX  = '{cast}:outbox'
+local K_READY   = '{cast}:ready'
+local K_IDEM    = '{cast}:idem:'
+
+local IDEM_TTL_MS = 600000
+local MAX_NAMES   = 1000
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function not_ready()
+    return redis.call('EXISTS', K_READY) == 0
+end
+
+local function unavailable(why)
+    return redis.error_reply('UNAVAILABLE ' .. why)
+end
+
+
+-- the minter's lease: acquire when free, renew when ours
+
+local function lease(_, args)
+    local owner, ttl = args[1], tonumber(args[2])
+    local holder = redis.call('GET', K_LEASE)
+
+    if holder == owner then
+        redis.call('PEXPIRE', K_LEASE, ttl)
+        return 1
+    end
+
+    if holder then
+        return 0
+    end
+
+    redis.call('SET', K_LEASE, owner, 'PX', ttl)
+    return 1
+end
+
+local function release(_, args)
+    if redis.call('GET', K_LEASE) == args[1] then
+        redis.call('DEL', K_LEASE)
+        return 1
+    end
+    return 0
+end
+
+local function mint(_, args)
+    local owner, seq = args[1], tonumber(args[2])
+
+    if redis.call('GET', K_LEASE) ~= owner then
+        return 0
+    end
+
+    local cur = redis.call('HGET', K_TICKET, 'seq')
+    if cur then
+        if seq <= tonumber(cur) then
+            return 0
+        end
+        redis.call('RENAME', K_TICKET, K_PREV)
+    end
+
+    redis.call('HSET', K_TICKET, 'id', args[3], 'seq', args[2],
+               'issued', args[4], 'expires', args[5], 'max', args[6],
+               'used', 0, 'grace', args[7])
+    return 1
+end
+
+
+-- votes
+
+-- The ticket a vote may consume: the current one while it lasts, the
+-- previous one inside the grace window.  Returns the key, or nil and the
+-- rejection.
+local function usable_ticket(ticket, seq_hint, now)
+    local cur = redis.call('HMGET', K_TICKET, 'id', 'expires', 'grace', 'seq')
+
+    if cur[1] == ticket then
+        if now < tonumber(cur[2]) then
+            return K_TICKET
+        end
+        return nil, 'EXPIRED'
+    end
+
+    local prev = redis.call('HMGET', K_PREV, 'id', 'expires')
+    if prev[1] == ticket then
+        if now < tonumber(prev[2]) + tonumber(cur[3] or 0) then
+            return K_PREV
+        end
+        return nil, 'EXPIRED'
+    end
+
+    if cur[4] and seq_hint > 0 and seq_hint < tonumber(cur[4]) then
+        return nil, 'EXPIRED'
+    end
+
+    return nil, 'INVALID'
+end
+
+local REJECT = {
+    INVALID   = 'Invalid ticket',
+    EXPIRED   = 'Ticket expired',
+    EXHAUSTED = 'Ticket usage limit exceeded',
+}
+
+-- Duplicate names are merged, counts summed, in order of first appearance.
+local function merge(args, first, n)
+    local names, adds, at = {}, {}, {}
+
+    for i = 0, n - 1 do
+        local name = args[first + 2 * i]
+        local add = tonumber(args[first + 2 * i + 1])
+
+        if not name or name == '' or not add or add < 1
+           or add ~= math.floor(add)
+        then
+            return nil
+        end
+
+        local j = at[name]
+        if j then
+            adds[j] = adds[j] + add
+        else
+            names[#names + 1] = name
+            adds[#names] = add
+            at[name] = #names
+        end
+    end
+
+    return names, adds
+end
+
+local function vote(_, args)
+    local ticket, voter, idem = args[1], args[2], args[3]
+    local seq_hint, n = tonumber(args[4]) or 0, tonumber(args[5])
+
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    if not n or n < 1 or n > MAX_NAMES or #args ~= 5 + 2 * n then
+        return redis.error_reply('ERR cast_vote: bad arguments')
+    end
+
+    local names, adds = merge(args, 6, n)
+    if not names then
+        return redis.error_reply('ERR cast_vote: bad name or count')
+    end
+
+    if idem ~= '' then
+        local done = redis.call('GET', K_IDEM .. idem)
+        if done then
+            return cjson.decode(done)
+        end
+    end
+
+    local now = now_ms()
+    local key, why = usable_ticket(ticket, seq_hint, now)
+    if not key then
+        return {why, REJECT[why], ''}
+    end
+
+    local t = redis.call('HMGET', key, 'seq', 'max', 'used')
+    if tonumber(t[3]) >= tonumber(t[2]) then
+        return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
+    end
+
+    local use = redis.call('HINCRBY', key, 'used', 1)
+    local id = t[1] .. '-' .. use
+    local reply = {'OK', 'Votes recorded successfully', id}
+    local votes = {}
+
+    for i, name in ipairs(names) do
+        local total = redis.call('HINCRBY', K_COUNT, name, adds[i])
+        local ver = redis.call('HINCRBY', K_VERSION, name, 1)
+
+        reply[#reply + 1] = name
+        reply[#reply + 1] = total
+        votes[i] = {u = name, n = adds[i], c = total, ver = ver}
+    end
+
+    local event = cjson.encode({
+        v = 1, id = id, ts = now, ticket = tonumber(t[1]),
+        voter = (voter ~= '' and voter) or cjson.null, votes = votes,
+    })
+    redis.call('XADD', K_OUTBOX, '*', 'e', event)
+
+    if idem ~= '' then
+        redis.call('SET', K_IDEM .. idem, cjson.encode(reply),
+                   'PX', IDEM_TTL_MS)
+    end
+
+    return reply
+end
+
+
+-- reads
+
+local function cas()
+    local t = redis.call('HMGET', K_TICKET, 'id', 'expires', 'max', 'used',
+                         'seq')
+
+    if not t[1] or now_ms() >= tonumber(t[2]) then
+        return unavailable('no current ticket')
+    end
+
+    local left = tonumber(t[3]) - tonumber(t[4])
+    if left < 0 then
+        left = 0
+    end
+
+    return {t[1], tonumber(t[2]), left, tonumber(t[5])}
+end
+
+local function query(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+    return tonumber(redis.call('HGET', K_COUNT, args[1]) or 0)
+end
+
+local function state()
+    local seq = redis.call('HGET', K_TICKET, 'seq') or 0
+    return {not_ready() and 0 or 1, tonumber(seq)}
+end
+
+
+-- restore from PostgreSQL: a name is written only when its version is
+-- newer than what Redis holds
+
+local function restore(_, args)
+    local written = 0
+
+    if #args % 3 ~= 0 then
+        return redis.error_reply('ERR cast_restore: name count version')
+    end
+
+    for i = 1, #args, 3 do
+        local name, count, ver = args[i], args[i + 1], tonumber(args[i + 2])
+        local have = tonumber(redis.call('HGET', K_VERSION, name) or -1)
+
+        if ver > have then
+            redis.call('HSET', K_COUNT, name, count)
+            redis.call('HSET', K_VERSION, name, ver)
+            written = written + 1
+        end
+    end
+
+    return written
+end
+
+local function ready()
+    redis.call('SET', K_READY, '1')
+    return 1
+end
+
+
+local RO = {'no-writes'}
+
+redis.register_function('cast_lease', lease)
+redis.register_function('cast_release', release)
+redis.register_function('cast_mint', mint)
+redis.register_function('cast_vote', vote)
+redis.register_function{function_name = 'cast_cas', callback = cas,
+                        flags = RO}
+redis.register_function{function_name = 'cast_query', callback = query,
+                        flags = RO}
+redis.register_function{function_name = 'cast_state', callback = state,
+                        flags = RO}
+redis.register_function('cast_restore', restore)
+redis.register_function('cast_ready', ready)
