@@ -231,9 +231,12 @@ local function query(_, args)
     return tonumber(redis.call('HGET', K_COUNT, args[1]) or 0)
 end
 
+-- {counts ready, a current ticket exists, its seq}: the readiness probe
 local function state()
-    local seq = redis.call('HGET', K_TICKET, 'seq') or 0
-    return {not_ready() and 0 or 1, tonumber(seq)}
+    local t = redis.call('HMGET', K_TICKET, 'seq', 'expires')
+    local current = t[1] and now_ms() < tonumber(t[2])
+
+    return {not_ready() and 0 or 1, current and 1 or 0, tonumber(t[1] or 0)}
 end
 
 
