@@ -1,0 +1,407 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cast_http.h"
+#include "cast_time.h"
+
+
+#define CAST_HTTP_CLIENTS    16
+#define CAST_HTTP_IN_MAX     2048
+#define CAST_HTTP_BODY_MAX   16384
+#define CAST_HTTP_HEAD_MAX   256
+#define CAST_HTTP_TIMEOUT    2000
+
+
+typedef struct {
+    int       fd;               /* -1: free slot */
+    int64_t   deadline;
+    size_t    nin;
+    char      in[CAST_HTTP_IN_MAX];
+    char     *out;              /* NULL while reading the request */
+    size_t    nout;
+    size_t    sent;
+} cast_http_client_t;
+
+
+struct cast_http_s {
+    int                 fd;
+    cast_http_client_t  clients[CAST_HTTP_CLIENTS];
+};
+
+
+static int cast_http_socket(const char *host, int port, char *err,
+    size_t errlen);
+static void cast_http_accept(cast_http_t *h);
+static void cast_http_read(cast_http_client_t *c,
+    cast_http_handler_pt handler, void *data);
+static void cast_http_respond(cast_http_client_t *c, char *request,
+    cast_http_handler_pt handler, void *data);
+static void cast_http_write(cast_http_client_t *c);
+static void cast_http_drop(cast_http_client_t *c);
+static const char *cast_http_reason(int status);
+
+
+cast_http_t *
+cast_http_listen(const char *host, int port, char *err, size_t errlen)
+{
+    int           i;
+    cast_http_t  *h;
+
+    h = calloc(1, sizeof(cast_http_t));
+    if (h == NULL) {
+        snprintf(err, errlen, "http: out of memory");
+        return NULL;
+    }
+
+    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
+        h->clients[i].fd = -1;
+    }
+
+    h->fd = cast_http_socket(host, port, err, errlen);
+    if (h->fd == -1) {
+        free(h);
+        return NULL;
+    }
+
+    return h;
+}
+
+
+int
+cast_http_poll(cast_http_t *h, int timeout_ms, cast_http_handler_pt handler,
+    void *data)
+{
+    int                  i, n, nfds, idx[CAST_HTTP_CLIENTS];
+    int64_t              now;
+    struct pollfd        pfd[CAST_HTTP_CLIENTS + 1];
+    cast_http_client_t  *c;
+
+    if (timeout_ms < 0) {
+        timeout_ms = 0;
+    }
+
+    if (h == NULL) {
+        n = poll(NULL, 0, timeout_ms);
+        return (n == -1 && errno != EINTR) ? -1 : 0;
+    }
+
+    nfds = 0;
+    now = cast_mono_ms();
+
+    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
+        c = &h->clients[i];
+
+        if (c->fd == -1) {
+            continue;
+        }
+
+        if (now >= c->deadline) {
+            cast_http_drop(c);
+            continue;
+        }
+
+        if (c->deadline - now < timeout_ms) {
+            timeout_ms = (int) (c->deadline - now);
+        }
+
+        pfd[nfds].fd = c->fd;
+        pfd[nfds].events = (c->out != NULL) ? POLLOUT : POLLIN;
+        idx[nfds++] = i;
+    }
+
+    /* the listener last, so the client slots line up with idx[] */
+    pfd[nfds].fd = h->fd;
+    pfd[nfds].events = POLLIN;
+
+    n = poll(pfd, nfds + 1, timeout_ms);
+    if (n == -1) {
+        return (errno == EINTR) ? 0 : -1;
+    }
+
+    for (i = 0; i < nfds; i++) {
+        if (pfd[i].revents == 0) {
+            continue;
+        }
+
+        c = &h->clients[idx[i]];
+
+        if (c->out != NULL) {
+            cast_http_write(c);
+
+        } else {
+            cast_http_read(c, handler, data);
+        }
+    }
+
+    if (pfd[nfds].revents & POLLIN) {
+        cast_http_accept(h);
+    }
+
+    return 0;
+}
+
+
+void
+cast_http_close(cast_http_t *h)
+{
+    int  i;
+
+    if (h == NULL) {
+        return;
+    }
+
+    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
+        if (h->clients[i].fd != -1) {
+            cast_http_drop(&h->clients[i]);
+        }
+    }
+
+    close(h->fd);
+    free(h);
+}
+
+
+void
+cast_http_printf(cast_http_response_t *res, const char *fmt, ...)
+{
+    int      n;
+    va_list  ap;
+
+    if (res->len + 1 >= res->size) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    n = vsnprintf(res->body + res->len, res->size - res->len, fmt, ap);
+    va_end(ap);
+
+    if (n < 0) {
+        return;
+    }
+
+    res->len += (size_t) n;
+
+    if (res->len >= res->size) {
+        res->len = res->size - 1;
+    }
+}
+
+
+static int
+cast_http_socket(const char *host, int port, char *err, size_t errlen)
+{
+    int              fd, rc, one;
+    char             service[16];
+    struct addrinfo  hints, *ai;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+
+    snprintf(service, sizeof(service), "%d", port);
+
+    rc = getaddrinfo(host, service, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "http %s:%d: %s", host, port, gai_strerror(rc));
+        return -1;
+    }
+
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    one = 1;
+
+    if (fd == -1
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1
+        || listen(fd, 64) == -1)
+    {
+        snprintf(err, errlen, "http %s:%d: %s", host, port, strerror(errno));
+
+        if (fd != -1) {
+            close(fd);
+        }
+
+        fd = -1;
+    }
+
+    freeaddrinfo(ai);
+
+    return fd;
+}
+
+
+static void
+cast_http_accept(cast_http_t *h)
+{
+    int                  i, fd;
+    cast_http_client_t  *c;
+
+    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
+        c = &h->clients[i];
+
+        if (c->fd != -1) {
+            continue;
+        }
+
+        fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            return;
+        }
+
+        c->fd = fd;
+        c->nin = 0;
+        c->out = NULL;
+        c->deadline = cast_mono_ms() + CAST_HTTP_TIMEOUT;
+    }
+
+    /* all slots busy: the rest wait in the backlog */
+}
+
+
+static void
+cast_http_read(cast_http_client_t *c, cast_http_handler_pt handler,
+    void *data)
+{
+    ssize_t  n;
+
+    n = read(c->fd, c->in + c->nin, CAST_HTTP_IN_MAX - 1 - c->nin);
+
+    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+
+    if (n <= 0) {
+        cast_http_drop(c);
+        return;
+    }
+
+    c->nin += (size_t) n;
+    c->in[c->nin] = '\0';
+
+    if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
+        cast_http_respond(c, c->in, handler, data);
+
+    } else if (c->nin == CAST_HTTP_IN_MAX - 1) {
+        cast_http_drop(c);
+    }
+}
+
+
+static void
+cast_http_respond(cast_http_client_t *c, char *request,
+    cast_http_handler_pt handler, void *data)
+{
+    int                    head;
+    char                  *path, *end;
+    cast_http_response_t   res;
+
+    c->out = malloc(CAST_HTTP_HEAD_MAX + CAST_HTTP_BODY_MAX);
+    if (c->out == NULL) {
+        cast_http_drop(c);
+        return;
+    }
+
+    res.status = 200;
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = c->out + CAST_HTTP_HEAD_MAX;
+    res.size = CAST_HTTP_BODY_MAX;
+    res.len = 0;
+
+    head = (strncmp(request, "HEAD ", 5) == 0);
+
+    if (strncmp(request, "GET ", 4) != 0 && !head) {
+        res.status = 405;
+        cast_http_printf(&res, "method not allowed\n");
+
+    } else {
+        path = request + (head ? 5 : 4);
+        end = path + strcspn(path, " ?\r\n");
+        *end = '\0';
+
+        handler(path, &res, data);
+    }
+
+    if (head) {
+        res.len = 0;
+    }
+
+    c->nout = (size_t) snprintf(c->out, CAST_HTTP_HEAD_MAX,
+                                "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
+                                "Content-Length: %zu\r\n"
+                                "Connection: close\r\n\r\n",
+                                res.status, cast_http_reason(res.status),
+                                res.content_type, res.len);
+
+    if (c->nout >= CAST_HTTP_HEAD_MAX) {
+        cast_http_drop(c);
+        return;
+    }
+
+    memmove(c->out + c->nout, res.body, res.len);
+    c->nout += res.len;
+    c->sent = 0;
+
+    cast_http_write(c);
+}
+
+
+static void
+cast_http_write(cast_http_client_t *c)
+{
+    ssize_t  n;
+
+    n = write(c->fd, c->out + c->sent, c->nout - c->sent);
+
+    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+
+    if (n <= 0) {
+        cast_http_drop(c);
+        return;
+    }
+
+    c->sent += (size_t) n;
+
+    if (c->sent == c->nout) {
+        cast_http_drop(c);
+    }
+}
+
+
+static void
+cast_http_drop(cast_http_client_t *c)
+{
+    close(c->fd);
+    c->fd = -1;
+
+    free(c->out);
+    c->out = NULL;
+}
+
+
+static const char *
+cast_http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
+    }
+}

@@ -1,0 +1,386 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "cast_log.h"
+#include "cast_redis.h"
+
+
+#define CAST_REDIS_LIB_MAX  (1024 * 1024)
+
+
+static int cast_redis_parse_tcp(const char *p, cast_redis_url_t *u,
+    char *err, size_t errlen);
+static int cast_redis_parse_unix(const char *p, cast_redis_url_t *u,
+    char *err, size_t errlen);
+static int cast_redis_copy(char *dst, size_t size, const char *src,
+    size_t len);
+static int cast_redis_number(const char *s, size_t len, int max);
+static int cast_redis_setup(redisContext *c, const cast_redis_url_t *u,
+    char *err, size_t errlen);
+static int cast_redis_command_ok(redisContext *c, const char *what,
+    redisReply *r, char *err, size_t errlen);
+static char *cast_redis_read_file(const char *path, size_t *len);
+
+
+int
+cast_redis_parse_url(const char *url, cast_redis_url_t *u, char *err,
+    size_t errlen)
+{
+    memset(u, 0, sizeof(*u));
+    u->port = 6379;
+
+    if (strncmp(url, "redis://", 8) == 0) {
+        return cast_redis_parse_tcp(url + 8, u, err, errlen);
+    }
+
+    if (strncmp(url, "unix://", 7) == 0) {
+        u->port = 0;
+        return cast_redis_parse_unix(url + 7, u, err, errlen);
+    }
+
+    snprintf(err, errlen, "redis url \"%.128s\": expected redis:// or "
+             "unix://", url);
+    return -1;
+}
+
+
+redisContext *
+cast_redis_connect(const char *url, int timeout_ms, char *err, size_t errlen)
+{
+    redisContext      *c;
+    struct timeval     tv;
+    cast_redis_url_t   u;
+
+    if (cast_redis_parse_url(url, &u, err, errlen) != 0) {
+        return NULL;
+    }
+
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+
+    if (u.port != 0) {
+        c = redisConnectWithTimeout(u.host, u.port, tv);
+
+    } else {
+        c = redisConnectUnixWithTimeout(u.host, tv);
+    }
+
+    if (c == NULL) {
+        snprintf(err, errlen, "redis %s: out of memory", u.host);
+        return NULL;
+    }
+
+    if (c->err) {
+        snprintf(err, errlen, "redis %s:%d: %s", u.host, u.port, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+
+    if (redisSetTimeout(c, tv) != REDIS_OK
+        || cast_redis_setup(c, &u, err, errlen) != 0)
+    {
+        if (c->err) {
+            snprintf(err, errlen, "redis %s:%d: %s", u.host, u.port,
+                     c->errstr);
+        }
+
+        redisFree(c);
+        return NULL;
+    }
+
+    return c;
+}
+
+
+int
+cast_redis_load_functions(redisContext *c, const char *path)
+{
+    int          rc;
+    char        *code;
+    size_t       len;
+    redisReply  *r;
+
+    code = cast_redis_read_file(path, &len);
+    if (code == NULL) {
+        return -1;
+    }
+
+    r = redisCommand(c, "FUNCTION LOAD REPLACE %b", code, len);
+    free(code);
+
+    if (r == NULL) {
+        cast_log(CAST_LOG_ERR, "redis_functions", "FUNCTION LOAD %s: %s",
+                 path, c->errstr);
+        return -1;
+    }
+
+    rc = 0;
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        cast_log(CAST_LOG_ERR, "redis_functions", "FUNCTION LOAD %s: %s",
+                 path, r->str);
+        rc = -1;
+
+    } else {
+        cast_log(CAST_LOG_INFO, "redis_functions", "loaded %s", path);
+    }
+
+    freeReplyObject(r);
+
+    return rc;
+}
+
+
+int
+cast_redis_function_missing(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR
+           && strstr(r->str, "Function not found") != NULL;
+}
+
+
+/* [[user]:password@]host[:port][/db] */
+
+static int
+cast_redis_parse_tcp(const char *p, cast_redis_url_t *u, char *err,
+    size_t errlen)
+{
+    const char  *at, *colon, *host, *slash, *port;
+
+    at = strrchr(p, '@');
+
+    if (at != NULL) {
+        colon = memchr(p, ':', at - p);
+        if (colon == NULL) {
+            snprintf(err, errlen, "redis url: expected [user]:password@");
+            return -1;
+        }
+
+        if (cast_redis_copy(u->user, sizeof(u->user), p, colon - p) != 0
+            || cast_redis_copy(u->password, sizeof(u->password), colon + 1,
+                               at - colon - 1) != 0)
+        {
+            snprintf(err, errlen, "redis url: credentials too long");
+            return -1;
+        }
+
+        p = at + 1;
+    }
+
+    host = p;
+    slash = strchr(host, '/');
+    if (slash == NULL) {
+        slash = host + strlen(host);
+    }
+
+    port = memchr(host, ':', slash - host);
+    if (port == NULL) {
+        port = slash;
+
+    } else {
+        u->port = cast_redis_number(port + 1, slash - port - 1, 65535);
+        if (u->port <= 0) {
+            snprintf(err, errlen, "redis url: bad port");
+            return -1;
+        }
+    }
+
+    if (port == host
+        || cast_redis_copy(u->host, sizeof(u->host), host, port - host) != 0)
+    {
+        snprintf(err, errlen, "redis url: bad host");
+        return -1;
+    }
+
+    if (*slash == '/' && slash[1] != '\0') {
+        u->db = cast_redis_number(slash + 1, strlen(slash + 1), 1 << 20);
+        if (u->db < 0) {
+            snprintf(err, errlen, "redis url: bad database number");
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* /path[?db=N][&password=P] */
+
+static int
+cast_redis_parse_unix(const char *p, cast_redis_url_t *u, char *err,
+    size_t errlen)
+{
+    size_t       len;
+    const char  *q, *v, *end;
+
+    q = strchr(p, '?');
+    len = (q != NULL) ? (size_t) (q - p) : strlen(p);
+
+    if (len == 0 || p[0] != '/'
+        || cast_redis_copy(u->host, sizeof(u->host), p, len) != 0)
+    {
+        snprintf(err, errlen, "redis url: bad socket path");
+        return -1;
+    }
+
+    while (q != NULL) {
+        v = q + 1;
+        q = strchr(v, '&');
+        end = (q != NULL) ? q : v + strlen(v);
+
+        if (strncmp(v, "db=", 3) == 0) {
+            u->db = cast_redis_number(v + 3, end - v - 3, 1 << 20);
+            if (u->db < 0) {
+                snprintf(err, errlen, "redis url: bad database number");
+                return -1;
+            }
+
+        } else if (strncmp(v, "password=", 9) == 0) {
+            if (cast_redis_copy(u->password, sizeof(u->password), v + 9,
+                                end - v - 9) != 0)
+            {
+                snprintf(err, errlen, "redis url: password too long");
+                return -1;
+            }
+
+        } else {
+            snprintf(err, errlen, "redis url: unknown parameter \"%.*s\"",
+                     (int) (end - v), v);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cast_redis_copy(char *dst, size_t size, const char *src, size_t len)
+{
+    if (len >= size) {
+        return -1;
+    }
+
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+
+    return 0;
+}
+
+
+/* A decimal number 0..max of exactly len digits, or -1 */
+
+static int
+cast_redis_number(const char *s, size_t len, int max)
+{
+    int     n;
+    size_t  i;
+
+    if (len == 0 || len > 9) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    return (n <= max) ? n : -1;
+}
+
+
+static int
+cast_redis_setup(redisContext *c, const cast_redis_url_t *u, char *err,
+    size_t errlen)
+{
+    redisReply  *r;
+
+    if (u->password[0] != '\0') {
+        if (u->user[0] != '\0') {
+            r = redisCommand(c, "AUTH %s %s", u->user, u->password);
+
+        } else {
+            r = redisCommand(c, "AUTH %s", u->password);
+        }
+
+        if (cast_redis_command_ok(c, "AUTH", r, err, errlen) != 0) {
+            return -1;
+        }
+    }
+
+    if (u->db != 0) {
+        r = redisCommand(c, "SELECT %d", u->db);
+
+        if (cast_redis_command_ok(c, "SELECT", r, err, errlen) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Frees the reply; 0 when it was not an error */
+
+static int
+cast_redis_command_ok(redisContext *c, const char *what, redisReply *r,
+    char *err, size_t errlen)
+{
+    if (r == NULL) {
+        snprintf(err, errlen, "redis %s: %s", what, c->errstr);
+        return -1;
+    }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis %s: %s", what, r->str);
+        freeReplyObject(r);
+        return -1;
+    }
+
+    freeReplyObject(r);
+
+    return 0;
+}
+
+
+static char *
+cast_redis_read_file(const char *path, size_t *len)
+{
+    char  *buf;
+    FILE  *f;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        cast_log(CAST_LOG_ERR, "redis_functions", "cannot open %s: %s",
+                 path, strerror(errno));
+        return NULL;
+    }
+
+    buf = malloc(CAST_REDIS_LIB_MAX);
+    if (buf == NULL) {
+        fclose(f);
+        cast_log(CAST_LOG_ERR, "redis_functions", "out of memory");
+        return NULL;
+    }
+
+    *len = fread(buf, 1, CAST_REDIS_LIB_MAX, f);
+
+    if (ferror(f) || *len == CAST_REDIS_LIB_MAX) {
+        cast_log(CAST_LOG_ERR, "redis_functions", "cannot read %s (error, "
+                 "or larger than %d bytes)", path, CAST_REDIS_LIB_MAX);
+        free(buf);
+        buf = NULL;
+    }
+
+    fclose(f);
+
+    return buf;
+}
