@@ -1,0 +1,511 @@
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "cast_event.h"
+
+
+typedef struct {
+    char         *buf;
+    size_t        size;
+} cast_event_reason_t;
+
+
+static int cast_event_fail(cast_event_reason_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cast_event_has_nul_escape(const char *p, size_t len);
+static int cast_event_utf8_ok(const unsigned char *s, size_t len);
+static int cast_event_int(const cJSON *obj, const char *name, int64_t min,
+    int64_t *out, cast_event_reason_t *r);
+static int cast_event_name(const cJSON *item, const char *what,
+    char **out, cast_event_reason_t *r);
+static int cast_event_check_id(cast_event_t *ev, const cJSON *root,
+    cast_event_reason_t *r);
+static int cast_event_vote(const cJSON *item, size_t i, cast_event_vote_t *v,
+    cast_event_reason_t *r);
+static int cast_event_votes(const cJSON *root, cast_event_t *ev,
+    cast_event_reason_t *r);
+static int cast_event_fields(const cJSON *root, cast_event_t *ev,
+    cast_event_reason_t *r);
+static cJSON *cast_event_vote_json(const cast_event_vote_t *v);
+static int cast_event_json(cJSON *o, const cast_event_t *ev);
+
+
+static int
+cast_event_fail(cast_event_reason_t *r, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(r->buf, r->size, fmt, ap);
+    va_end(ap);
+
+    return -1;
+}
+
+
+/*
+ * cJSON turns "\u0000" into a NUL that silently truncates the string, and
+ * PostgreSQL text cannot hold one: such events are refused outright.
+ */
+
+static int
+cast_event_has_nul_escape(const char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i + 1 < len; i++) {
+        if (p[i] != '\\') {
+            continue;
+        }
+
+        if (p[i + 1] == 'u' && i + 5 < len
+            && memcmp(&p[i + 2], "0000", 4) == 0)
+        {
+            return 1;
+        }
+
+        i++;                    /* skip the escaped character */
+    }
+
+    return 0;
+}
+
+
+static int
+cast_event_utf8_ok(const unsigned char *s, size_t len)
+{
+    size_t    i, n, k;
+    uint32_t  cp, min;
+
+    for (i = 0; i < len; i += n) {
+        if (s[i] < 0x80) {
+            n = 1;
+            continue;
+        }
+
+        if ((s[i] & 0xe0) == 0xc0) {
+            n = 2; cp = s[i] & 0x1f; min = 0x80;
+
+        } else if ((s[i] & 0xf0) == 0xe0) {
+            n = 3; cp = s[i] & 0x0f; min = 0x800;
+
+        } else if ((s[i] & 0xf8) == 0xf0) {
+            n = 4; cp = s[i] & 0x07; min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if (i + n > len) {
+            return 0;
+        }
+
+        for (k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+cast_event_int(const cJSON *obj, const char *name, int64_t min, int64_t *out,
+    cast_event_reason_t *r)
+{
+    double        d;
+    const cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (item == NULL) {
+        return cast_event_fail(r, "missing field \"%s\"", name);
+    }
+
+    if (!cJSON_IsNumber(item)) {
+        return cast_event_fail(r, "field \"%s\" is not a number", name);
+    }
+
+    d = item->valuedouble;
+
+    if (d != floor(d) || fabs(d) > (double) CAST_EVENT_INT_MAX) {
+        return cast_event_fail(r, "field \"%s\" is not an integer", name);
+    }
+
+    if ((int64_t) d < min) {
+        return cast_event_fail(r, "field \"%s\" is below %lld", name,
+                               (long long) min);
+    }
+
+    *out = (int64_t) d;
+    return 0;
+}
+
+
+static int
+cast_event_name(const cJSON *item, const char *what, char **out,
+    cast_event_reason_t *r)
+{
+    size_t  len;
+
+    if (!cJSON_IsString(item)) {
+        return cast_event_fail(r, "%s is not a string", what);
+    }
+
+    len = strlen(item->valuestring);
+
+    if (len == 0) {
+        return cast_event_fail(r, "%s is empty", what);
+    }
+
+    if (len > CAST_EVENT_NAME_MAX) {
+        return cast_event_fail(r, "%s is longer than %d bytes", what,
+                               CAST_EVENT_NAME_MAX);
+    }
+
+    if (!cast_event_utf8_ok((const unsigned char *) item->valuestring, len)) {
+        return cast_event_fail(r, "%s is not valid UTF-8", what);
+    }
+
+    *out = strdup(item->valuestring);
+    if (*out == NULL) {
+        return cast_event_fail(r, "out of memory");
+    }
+
+    return 0;
+}
+
+
+/* "<ticket seq>-<use number>", the seq being the event's ticket */
+
+static int
+cast_event_check_id(cast_event_t *ev, const cJSON *root,
+    cast_event_reason_t *r)
+{
+    char          *end, *dash;
+    long long      seq, use;
+    const cJSON   *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "id");
+    if (item == NULL) {
+        return cast_event_fail(r, "missing field \"id\"");
+    }
+
+    if (!cJSON_IsString(item)) {
+        return cast_event_fail(r, "field \"id\" is not a string");
+    }
+
+    if (strlen(item->valuestring) >= CAST_EVENT_ID_MAX) {
+        return cast_event_fail(r, "field \"id\" is too long");
+    }
+
+    strcpy(ev->id, item->valuestring);
+
+    dash = strchr(ev->id, '-');
+    if (dash == NULL || dash == ev->id || dash[1] == '\0'
+        || ev->id[0] < '0' || ev->id[0] > '9'
+        || dash[1] < '0' || dash[1] > '9')
+    {
+        return cast_event_fail(r, "field \"id\" is not <seq>-<use>");
+    }
+
+    seq = strtoll(ev->id, &end, 10);
+    if (end != dash) {
+        return cast_event_fail(r, "field \"id\" is not <seq>-<use>");
+    }
+
+    use = strtoll(dash + 1, &end, 10);
+    if (*end != '\0' || use < 1) {
+        return cast_event_fail(r, "field \"id\" is not <seq>-<use>");
+    }
+
+    if (seq != ev->ticket) {
+        return cast_event_fail(r, "field \"id\" does not match the ticket");
+    }
+
+    return 0;
+}
+
+
+static int
+cast_event_vote(const cJSON *item, size_t i, cast_event_vote_t *v,
+    cast_event_reason_t *r)
+{
+    char  what[48];
+
+    if (!cJSON_IsObject(item)) {
+        return cast_event_fail(r, "votes[%zu] is not an object", i);
+    }
+
+    if (cast_event_int(item, "n", 1, &v->n, r) != 0
+        || cast_event_int(item, "c", 1, &v->c, r) != 0
+        || cast_event_int(item, "ver", 1, &v->ver, r) != 0)
+    {
+        return -1;
+    }
+
+    if (v->c < v->n) {
+        return cast_event_fail(r, "votes[%zu]: total below votes added", i);
+    }
+
+    snprintf(what, sizeof(what), "votes[%zu].u", i);
+
+    return cast_event_name(cJSON_GetObjectItemCaseSensitive(item, "u"),
+                           what, &v->user, r);
+}
+
+
+static int
+cast_event_votes(const cJSON *root, cast_event_t *ev, cast_event_reason_t *r)
+{
+    int           n;
+    size_t        i, j;
+    const cJSON  *arr, *item;
+
+    arr = cJSON_GetObjectItemCaseSensitive(root, "votes");
+    if (arr == NULL) {
+        return cast_event_fail(r, "missing field \"votes\"");
+    }
+
+    if (!cJSON_IsArray(arr)) {
+        return cast_event_fail(r, "field \"votes\" is not an array");
+    }
+
+    n = cJSON_GetArraySize(arr);
+    if (n == 0) {
+        return cast_event_fail(r, "field \"votes\" is empty");
+    }
+
+    if (n > CAST_EVENT_MAX_VOTES) {
+        return cast_event_fail(r, "more than %d votes", CAST_EVENT_MAX_VOTES);
+    }
+
+    ev->votes = calloc(n, sizeof(cast_event_vote_t));
+    if (ev->votes == NULL) {
+        return cast_event_fail(r, "out of memory");
+    }
+
+    i = 0;
+    cJSON_ArrayForEach(item, arr) {
+        ev->nvotes = i + 1;
+
+        if (cast_event_vote(item, i, &ev->votes[i], r) != 0) {
+            return -1;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (strcmp(ev->votes[j].user, ev->votes[i].user) == 0) {
+                return cast_event_fail(r, "votes[%zu]: duplicate username",
+                                       i);
+            }
+        }
+
+        i++;
+    }
+
+    return 0;
+}
+
+
+static int
+cast_event_fields(const cJSON *root, cast_event_t *ev, cast_event_reason_t *r)
+{
+    int64_t       v;
+    const cJSON  *voter;
+
+    if (!cJSON_IsObject(root)) {
+        return cast_event_fail(r, "event is not a JSON object");
+    }
+
+    if (cast_event_int(root, "v", 0, &v, r) != 0) {
+        return -1;
+    }
+
+    if (v != CAST_EVENT_VERSION) {
+        return cast_event_fail(r, "unsupported event version %lld",
+                               (long long) v);
+    }
+
+    if (cast_event_int(root, "ts", 0, &ev->ts, r) != 0
+        || cast_event_int(root, "ticket", 1, &ev->ticket, r) != 0
+        || cast_event_check_id(ev, root, r) != 0)
+    {
+        return -1;
+    }
+
+    voter = cJSON_GetObjectItemCaseSensitive(root, "voter");
+    if (voter == NULL) {
+        return cast_event_fail(r, "missing field \"voter\"");
+    }
+
+    if (!cJSON_IsNull(voter)
+        && cast_event_name(voter, "field \"voter\"", &ev->voter, r) != 0)
+    {
+        return -1;
+    }
+
+    return cast_event_votes(root, ev, r);
+}
+
+
+int
+cast_event_decode(const char *data, size_t len, cast_event_t *ev,
+    char *reason, size_t reasonlen)
+{
+    int                  rc;
+    cJSON               *root;
+    const char          *end;
+    cast_event_reason_t  r;
+
+    memset(ev, 0, sizeof(cast_event_t));
+    r.buf = reason;
+    r.size = reasonlen;
+
+    if (len > CAST_EVENT_MAX_BYTES) {
+        return cast_event_fail(&r, "event larger than %d bytes",
+                               CAST_EVENT_MAX_BYTES);
+    }
+
+    if (cast_event_has_nul_escape(data, len)) {
+        return cast_event_fail(&r, "event contains \\u0000");
+    }
+
+    root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    if (root == NULL) {
+        return cast_event_fail(&r, "event is not valid JSON");
+    }
+
+    while (end < data + len
+           && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+    {
+        end++;
+    }
+
+    if (end != data + len) {
+        cJSON_Delete(root);
+        return cast_event_fail(&r, "trailing data after the event");
+    }
+
+    rc = cast_event_fields(root, ev, &r);
+    cJSON_Delete(root);
+
+    if (rc != 0) {
+        cast_event_free(ev);
+    }
+
+    return rc;
+}
+
+
+void
+cast_event_free(cast_event_t *ev)
+{
+    size_t  i;
+
+    for (i = 0; i < ev->nvotes; i++) {
+        free(ev->votes[i].user);
+    }
+
+    free(ev->votes);
+    free(ev->voter);
+
+    ev->votes = NULL;
+    ev->voter = NULL;
+    ev->nvotes = 0;
+}
+
+
+static cJSON *
+cast_event_vote_json(const cast_event_vote_t *v)
+{
+    cJSON  *o;
+
+    o = cJSON_CreateObject();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    if (cJSON_AddStringToObject(o, "u", v->user) == NULL
+        || cJSON_AddNumberToObject(o, "n", (double) v->n) == NULL
+        || cJSON_AddNumberToObject(o, "c", (double) v->c) == NULL
+        || cJSON_AddNumberToObject(o, "ver", (double) v->ver) == NULL)
+    {
+        cJSON_Delete(o);
+        return NULL;
+    }
+
+    return o;
+}
+
+
+static int
+cast_event_json(cJSON *o, const cast_event_t *ev)
+{
+    size_t   i;
+    cJSON   *votes, *v;
+
+    if (cJSON_AddNumberToObject(o, "v", CAST_EVENT_VERSION) == NULL
+        || cJSON_AddStringToObject(o, "id", ev->id) == NULL
+        || cJSON_AddNumberToObject(o, "ts", (double) ev->ts) == NULL
+        || cJSON_AddNumberToObject(o, "ticket", (double) ev->ticket) == NULL)
+    {
+        return -1;
+    }
+
+    if (ev->voter == NULL) {
+        if (cJSON_AddNullToObject(o, "voter") == NULL) {
+            return -1;
+        }
+
+    } else if (cJSON_AddStringToObject(o, "voter", ev->voter) == NULL) {
+        return -1;
+    }
+
+    votes = cJSON_AddArrayToObject(o, "votes");
+    if (votes == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < ev->nvotes; i++) {
+        v = cast_event_vote_json(&ev->votes[i]);
+        if (v == NULL || !cJSON_AddItemToArray(votes, v)) {
+            cJSON_Delete(v);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+char *
+cast_event_encode(const cast_event_t *ev)
+{
+    char   *out;
+    cJSON  *o;
+
+    o = cJSON_CreateObject();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    out = NULL;
+
+    if (cast_event_json(o, ev) == 0) {
+        out = cJSON_PrintUnformatted(o);
+    }
+
+    cJSON_Delete(o);
+    return out;
+}

@@ -1,0 +1,270 @@
+/*
+ * The outbox event codec: valid events decode to the expected fields and
+ * survive an encode/decode round trip; each kind of invalid event is
+ * refused with the expected reason.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cast_event.h"
+
+
+typedef struct {
+    const char  *json;
+    const char  *reason;        /* a substring of the expected reason */
+} bad_case_t;
+
+
+static int  failures;
+
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            failures++;                                                      \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
+            printf(__VA_ARGS__);                                             \
+            printf("\n");                                                    \
+        }                                                                    \
+    } while (0)
+
+
+#define GOOD  "{\"v\":1,\"id\":\"1234567-17\",\"ts\":1764096000123,"       \
+              "\"ticket\":1234567,\"voter\":\"dave\",\"votes\":"           \
+              "[{\"u\":\"alice\",\"n\":1,\"c\":5,\"ver\":3},"              \
+              "{\"u\":\"bob\",\"n\":2,\"c\":2,\"ver\":1}]}"
+
+#define HEAD  "{\"v\":1,\"id\":\"9-1\",\"ts\":1,\"ticket\":9,\"voter\":null,"
+#define VOTE  "{\"u\":\"a\",\"n\":1,\"c\":1,\"ver\":1}"
+
+
+static const bad_case_t  bad_cases[] = {
+    { "", "not valid JSON" },
+    { "{", "not valid JSON" },
+    { "nonsense", "not valid JSON" },
+    { "[1,2]", "not a JSON object" },
+    { "\"str\"", "not a JSON object" },
+    { "null", "not a JSON object" },
+    { HEAD "\"votes\":[" VOTE "]} x", "trailing data" },
+    { "{\"id\":\"9-1\"}", "missing field \"v\"" },
+    { "{\"v\":\"1\"}", "\"v\" is not a number" },
+    { "{\"v\":2,\"id\":\"9-1\"}", "unsupported event version 2" },
+    { "{\"v\":0}", "unsupported event version 0" },
+    { "{\"v\":1.5}", "\"v\" is not an integer" },
+    { "{\"v\":1,\"id\":\"9-1\",\"ticket\":9,\"voter\":null,\"votes\":["
+      VOTE "]}", "missing field \"ts\"" },
+    { "{\"v\":1,\"ts\":-5,\"ticket\":9}", "\"ts\" is below 0" },
+    { "{\"v\":1,\"ts\":1e300,\"ticket\":9}", "\"ts\" is not an integer" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":true}", "\"ticket\" is not a number" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":0}", "\"ticket\" is below 1" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9}", "missing field \"id\"" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":9}", "\"id\" is not a string" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":\"9\"}", "<seq>-<use>" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":\"9-\"}", "<seq>-<use>" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":\"-1\"}", "<seq>-<use>" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":\"9-1x\"}", "<seq>-<use>" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":\"9-0\"}", "<seq>-<use>" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":\"9x-1\"}", "<seq>-<use>" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,\"id\":\"8-1\"}",
+      "does not match the ticket" },
+    { "{\"v\":1,\"ts\":1,\"ticket\":9,"
+      "\"id\":\"9-11111111111111111111111111111111111111111111111\"}",
+      "\"id\" is too long" },
+    { "{\"v\":1,\"id\":\"9-1\",\"ts\":1,\"ticket\":9,\"votes\":[" VOTE "]}",
+      "missing field \"voter\"" },
+    { "{\"v\":1,\"id\":\"9-1\",\"ts\":1,\"ticket\":9,\"voter\":5,"
+      "\"votes\":[" VOTE "]}", "\"voter\" is not a string" },
+    { "{\"v\":1,\"id\":\"9-1\",\"ts\":1,\"ticket\":9,\"voter\":\"\","
+      "\"votes\":[" VOTE "]}", "\"voter\" is empty" },
+    { HEAD "\"x\":1}", "missing field \"votes\"" },
+    { HEAD "\"votes\":{}}", "\"votes\" is not an array" },
+    { HEAD "\"votes\":[]}", "\"votes\" is empty" },
+    { HEAD "\"votes\":[1]}", "votes[0] is not an object" },
+    { HEAD "\"votes\":[{\"n\":1,\"c\":1,\"ver\":1}]}", "votes[0].u is not" },
+    { HEAD "\"votes\":[{\"u\":7,\"n\":1,\"c\":1,\"ver\":1}]}",
+      "votes[0].u is not a string" },
+    { HEAD "\"votes\":[{\"u\":\"\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "votes[0].u is empty" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"c\":1,\"ver\":1}]}",
+      "missing field \"n\"" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":0,\"c\":1,\"ver\":1}]}",
+      "\"n\" is below 1" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":-3,\"c\":1,\"ver\":1}]}",
+      "\"n\" is below 1" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":1,\"c\":-1,\"ver\":1}]}",
+      "\"c\" is below 1" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":1,\"c\":1,\"ver\":0}]}",
+      "\"ver\" is below 1" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":1,\"c\":1,\"ver\":\"2\"}]}",
+      "\"ver\" is not a number" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":1,\"c\":1,\"ver\":2.5}]}",
+      "\"ver\" is not an integer" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":1,\"c\":1e17,\"ver\":2}]}",
+      "\"c\" is not an integer" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"n\":3,\"c\":2,\"ver\":2}]}",
+      "total below votes added" },
+    { HEAD "\"votes\":[" VOTE "," VOTE "]}", "votes[1]: duplicate" },
+    { HEAD "\"votes\":[{\"u\":\"\xc3\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "not valid UTF-8" },
+    { HEAD "\"votes\":[{\"u\":\"\xc0\xaf\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "not valid UTF-8" },
+    { HEAD "\"votes\":[{\"u\":\"\xed\xa0\x80\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "not valid UTF-8" },
+    { HEAD "\"votes\":[{\"u\":\"\xff\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "not valid UTF-8" },
+    { HEAD "\"votes\":[{\"u\":\"a\\u0000b\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "\\u0000" },
+};
+
+
+static void
+test_good(void)
+{
+    char          reason[CAST_EVENT_REASON_MAX], *enc;
+    cast_event_t  ev, ev2;
+
+    CHECK(cast_event_decode(GOOD, strlen(GOOD), &ev, reason, sizeof(reason))
+          == 0, "good event refused: %s", reason);
+
+    CHECK(strcmp(ev.id, "1234567-17") == 0, "id %s", ev.id);
+    CHECK(ev.ts == 1764096000123LL, "ts %lld", (long long) ev.ts);
+    CHECK(ev.ticket == 1234567, "ticket");
+    CHECK(ev.voter != NULL && strcmp(ev.voter, "dave") == 0, "voter");
+    CHECK(ev.nvotes == 2, "nvotes %zu", ev.nvotes);
+    CHECK(strcmp(ev.votes[0].user, "alice") == 0 && ev.votes[0].n == 1
+          && ev.votes[0].c == 5 && ev.votes[0].ver == 3, "votes[0]");
+    CHECK(strcmp(ev.votes[1].user, "bob") == 0 && ev.votes[1].n == 2
+          && ev.votes[1].c == 2 && ev.votes[1].ver == 1, "votes[1]");
+
+    enc = cast_event_encode(&ev);
+    CHECK(enc != NULL && strcmp(enc, GOOD) == 0, "encode: %s", enc ? enc : "(null)");
+
+    CHECK(cast_event_decode(enc, strlen(enc), &ev2, reason, sizeof(reason))
+          == 0, "round trip refused: %s", reason);
+    CHECK(strcmp(ev2.votes[1].user, "bob") == 0, "round trip");
+
+    cast_event_free(&ev2);
+    cast_event_free(&ev);
+    free(enc);
+}
+
+
+/* What conf/cast.lua writes: Lua cjson escapes '/', prints big numbers in
+ * exponent form; the field order differs; unknown fields are ignored. */
+
+static void
+test_lua_forms(void)
+{
+    char          reason[CAST_EVENT_REASON_MAX], *enc;
+    cast_event_t  ev;
+    const char   *js = "{\"votes\":[{\"ver\":1e+14,\"u\":\"a\\/b \xe4\xb8\xad"
+                       "\\u00e9\",\"c\":100000000000000,\"n\":1}],"
+                       "\"id\":\"882048000-3\",\"voter\":null,\"extra\":[1],"
+                       "\"ticket\":882048000,\"ts\":1764096000123,\"v\":1}\n";
+
+    CHECK(cast_event_decode(js, strlen(js), &ev, reason, sizeof(reason)) == 0,
+          "lua form refused: %s", reason);
+    CHECK(ev.voter == NULL, "voter should be NULL");
+    CHECK(strcmp(ev.votes[0].user, "a/b \xe4\xb8\xad\xc3\xa9") == 0,
+          "user %s", ev.votes[0].user);
+    CHECK(ev.votes[0].ver == 100000000000000LL, "ver");
+
+    enc = cast_event_encode(&ev);
+    CHECK(enc != NULL && strstr(enc, "\"voter\":null") != NULL
+          && strstr(enc, "\"ver\":100000000000000") != NULL,
+          "encode: %s", enc ? enc : "(null)");
+
+    free(enc);
+    cast_event_free(&ev);
+}
+
+
+static void
+test_limits(void)
+{
+    char          reason[CAST_EVENT_REASON_MAX], *buf, *p;
+    size_t        i, size;
+    cast_event_t  ev;
+
+    size = CAST_EVENT_MAX_BYTES + 64;
+    buf = malloc(size);
+
+    /* the largest allowed name, then one byte more */
+    p = buf + sprintf(buf, HEAD "\"votes\":[{\"u\":\"");
+    memset(p, 'x', CAST_EVENT_NAME_MAX);
+    strcpy(p + CAST_EVENT_NAME_MAX, "\",\"n\":1,\"c\":1,\"ver\":1}]}");
+    CHECK(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
+          == 0, "longest name refused: %s", reason);
+    cast_event_free(&ev);
+
+    memset(p, 'x', CAST_EVENT_NAME_MAX + 1);
+    strcpy(p + CAST_EVENT_NAME_MAX + 1, "\",\"n\":1,\"c\":1,\"ver\":1}]}");
+    CHECK(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
+          != 0 && strstr(reason, "longer than") != NULL,
+          "oversize name: %s", reason);
+
+    /* too many votes */
+    p = buf + sprintf(buf, HEAD "\"votes\":[");
+    for (i = 0; i <= CAST_EVENT_MAX_VOTES; i++) {
+        p += sprintf(p, "%s{\"u\":\"u%zu\",\"n\":1,\"c\":1,\"ver\":1}",
+                     i ? "," : "", i);
+    }
+    strcpy(p, "]}");
+    CHECK(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
+          != 0 && strstr(reason, "more than") != NULL,
+          "too many votes: %s", reason);
+
+    /* oversize event */
+    memset(buf, ' ', size);
+    CHECK(cast_event_decode(buf, size, &ev, reason, sizeof(reason)) != 0
+          && strstr(reason, "larger than") != NULL,
+          "oversize event: %s", reason);
+
+    free(buf);
+}
+
+
+static void
+test_bad(void)
+{
+    char          reason[CAST_EVENT_REASON_MAX];
+    size_t        i;
+    cast_event_t  ev;
+
+    for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        strcpy(reason, "(none)");
+
+        if (cast_event_decode(bad_cases[i].json, strlen(bad_cases[i].json),
+                              &ev, reason, sizeof(reason))
+            == 0)
+        {
+            CHECK(0, "case %zu accepted: %s", i, bad_cases[i].json);
+            cast_event_free(&ev);
+            continue;
+        }
+
+        CHECK(strstr(reason, bad_cases[i].reason) != NULL,
+              "case %zu: reason \"%s\", expected \"%s\"", i, reason,
+              bad_cases[i].reason);
+    }
+}
+
+
+int
+main(void)
+{
+    test_good();
+    test_lua_forms();
+    test_limits();
+    test_bad();
+
+    if (failures) {
+        printf("test_event: %d failures\n", failures);
+        return 1;
+    }
+
+    printf("test_event: ok\n");
+    return 0;
+}
