@@ -76,8 +76,12 @@ $(BUILD)/obj/%.o: %.c $(wildcard ngx_http_cast_module/cast_*.h \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# objects are kept: deleting them as intermediates races parallel builds
+.SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/bin/cast-%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard daemons/$$*/*.c)) \
+# a literal % inside patsubst: a bare one would be replaced by the stem
+percent       := %
+$(BUILD)/bin/cast-%: $$(patsubst $$(percent).c,$(BUILD)/obj/$$(percent).o,$$(wildcard daemons/$$*/*.c)) \
                      $(PURE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
