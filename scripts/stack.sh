@@ -1,0 +1,688 @@
+#!/usr/bin/env bash
+#
+# The local CAST stack: Redis, PostgreSQL, Kafka (KRaft), the daemons and
+# nginx with the cast module, all on loopback, all data under $CAST_VAR.
+#
+#   stack.sh up                  start what is not running, wait until ready
+#   stack.sh down                stop everything (reverse order)
+#   stack.sh run                 up in the foreground; Ctrl-C stops it all
+#   stack.sh status              one line per part
+#   stack.sh start|stop|kill|restart PART
+#                                one part (redis postgres kafka ticketd
+#                                relay persister nginx), for fault injection
+#
+# Each part runs in its own session (setsid), its pid in $CAST_VAR/run/,
+# its output in $CAST_VAR/log/.  The Kafka topics cast.votes
+# ($CAST_KAFKA_PARTITIONS partitions) and cast.votes.dlq (1 partition) are
+# created here, when Kafka is started, with TopicCommand --if-not-exists.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+: "${CAST_VAR:=$ROOT/var}"
+[[ $CAST_VAR == /* ]] || CAST_VAR=$PWD/$CAST_VAR
+: "${CAST_HTTP_PORT:=8080}"
+: "${CAST_REDIS_PORT:=16379}"
+: "${CAST_PG_PORT:=15432}"
+: "${CAST_KAFKA_PORT:=19092}"
+: "${CAST_KAFKA_CONTROLLER_PORT:=19093}"
+: "${CAST_TICKETD_HTTP_PORT:=19101}"
+: "${CAST_RELAY_HTTP_PORT:=19102}"
+: "${CAST_PERSISTER_HTTP_PORT:=19103}"
+: "${CAST_TICKET_PERIOD_MS:=2000}"
+: "${CAST_TICKET_MAX_USES:=100}"
+: "${CAST_TICKET_GRACE_MS:=0}"
+: "${CAST_KAFKA_PARTITIONS:=4}"
+: "${CAST_KAFKA_HEAP:=512m}"
+: "${CAST_READY_TIMEOUT:=30}"
+: "${KAFKA_VERSION:=4.1.1}"
+: "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-$HOME/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
+
+PG_BIN=/usr/lib/postgresql/15/bin
+RUN=$CAST_VAR/run
+LOG=$CAST_VAR/log
+BIN=$ROOT/build/bin
+PARTS=(redis postgres kafka ticketd relay persister nginx)
+DAEMONS=(ticketd relay persister)
+STOP_TIMEOUT=30
+ON_FAIL=part
+
+export CAST_VAR CAST_HTTP_PORT CAST_REDIS_PORT CAST_PG_PORT CAST_KAFKA_PORT \
+    CAST_KAFKA_CONTROLLER_PORT CAST_TICKETD_HTTP_PORT CAST_RELAY_HTTP_PORT \
+    CAST_PERSISTER_HTTP_PORT CAST_TICKET_PERIOD_MS CAST_TICKET_MAX_USES \
+    CAST_TICKET_GRACE_MS CAST_KAFKA_PARTITIONS
+export CAST_REDIS_URL=redis://127.0.0.1:$CAST_REDIS_PORT/0
+export CAST_PG_DSN=postgresql://postgres@127.0.0.1:$CAST_PG_PORT/cast
+export CAST_KAFKA_BOOTSTRAP=127.0.0.1:$CAST_KAFKA_PORT
+export CAST_GRAPHQL_URL=http://127.0.0.1:$CAST_HTTP_PORT/graphql
+export CAST_TICKET_SECRET_FILE=$CAST_VAR/secret
+
+
+say() {
+    printf 'stack: %s\n' "$*"
+}
+
+
+die() {
+    printf 'stack: error: %s\n' "$*" >&2
+    exit 1
+}
+
+
+usage() {
+    sed -n '3,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+
+# --- processes -----------------------------------------------------------------
+
+pid_of() {
+    [[ -s $RUN/$1.pid ]] && cat "$RUN/$1.pid"
+}
+
+
+# Live (non-zombie) processes of the session a part was started in.
+session_pids() {
+    ps -s "$1" -o pid=,stat= 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
+}
+
+
+alive() {
+    local pid
+
+    pid=$(pid_of "$1") || return 1
+    [[ -n $(session_pids "$pid") ]]
+}
+
+
+# launch PART CMD...: runs CMD in a new session, output to the part's log.
+launch() {
+    local part=$1
+
+    shift
+    printf '\n=== %s start %s\n' "$part" "$(date '+%F %T')" >>"$LOG/$part.log"
+    setsid "$@" </dev/null >>"$LOG/$part.log" 2>&1 &
+    echo $! >"$RUN/$part.pid"
+}
+
+
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+
+port_free() {
+    if port_open "$2"; then
+        die "$1: port $2 is already in use by a process this script did not start"
+    fi
+}
+
+
+fail() {
+    local part=$1
+
+    shift
+    printf 'stack: error: %s: %s\n' "$part" "$*" >&2
+    if [[ -f $LOG/$part.log ]]; then
+        printf 'stack: last lines of %s:\n' "$LOG/$part.log" >&2
+        tail -n 25 "$LOG/$part.log" | sed 's/^/    /' >&2
+    fi
+    if [[ $ON_FAIL == all ]]; then
+        say "stopping the rest"
+        down_all >&2 || true
+    else
+        stop_part "$part" >&2 || true
+    fi
+    exit 1
+}
+
+
+# wait_for PART SECONDS CMD...: until CMD succeeds, while the part lives.
+wait_for() {
+    local part=$1 t=$2 deadline=$((SECONDS + $2))
+
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        alive "$part" || fail "$part" "exited while starting"
+        ((SECONDS < deadline)) || fail "$part" "not ready after ${t}s"
+        sleep 0.2
+    done
+}
+
+
+# stop_part PART [SIGNAL]: the signal to the leader, SIGKILL to the whole
+# session after STOP_TIMEOUT seconds.
+stop_part() {
+    local part=$1 sig=${2:-TERM} pid left deadline
+
+    pid=$(pid_of "$part") || return 0
+    mapfile -t left < <(session_pids "$pid")
+    if ((${#left[@]} > 0)); then
+        if [[ $sig == KILL ]]; then
+            kill -KILL "${left[@]}" 2>/dev/null || true
+        else
+            kill -"$sig" "$pid" 2>/dev/null || true
+        fi
+        deadline=$((SECONDS + STOP_TIMEOUT))
+        while mapfile -t left < <(session_pids "$pid"); ((${#left[@]} > 0)); do
+            if ((SECONDS >= deadline)); then
+                say "$part: still running after ${STOP_TIMEOUT}s, SIGKILL"
+                kill -KILL "${left[@]}" 2>/dev/null || true
+                deadline=$((SECONDS + 5))
+            fi
+            sleep 0.1
+        done
+        # Let the parent reap them: a pid still present, even as a zombie,
+        # makes PostgreSQL think its old postmaster is alive.
+        deadline=$((SECONDS + 3))
+        while [[ -n $(ps -s "$pid" -o pid= 2>/dev/null) ]] && ((SECONDS < deadline)); do
+            sleep 0.1
+        done
+        say "$part: stopped ($([[ $sig == KILL ]] && echo SIGKILL || echo "SIG$sig"))"
+    fi
+    rm -f "$RUN/$part.pid"
+}
+
+
+# --- redis ---------------------------------------------------------------------
+
+redis_ping() {
+    [[ $(redis-cli -h 127.0.0.1 -p "$CAST_REDIS_PORT" ping) == PONG ]]
+}
+
+
+start_redis() {
+    local dir=$CAST_VAR/redis
+
+    mkdir -p "$dir"
+    cat >"$dir/redis.conf" <<EOF
+# generated by scripts/stack.sh
+bind 127.0.0.1
+port $CAST_REDIS_PORT
+protected-mode yes
+daemonize no
+dir $dir
+logfile ""
+save ""
+appendonly yes
+appendfsync always
+EOF
+    port_free redis "$CAST_REDIS_PORT"
+    launch redis redis-server "$dir/redis.conf"
+    wait_for redis 20 redis_ping
+}
+
+
+# --- postgresql ----------------------------------------------------------------
+
+# The command prefix that runs a program as the postgres user when we are
+# root (initdb and postgres refuse root).  setpriv execs, so $! stays the pid.
+AS_PG=()
+((EUID != 0)) || AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+
+
+pg_ready() {
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$CAST_PG_PORT" -U postgres -d cast
+}
+
+
+pg_init() {
+    local data=$CAST_VAR/pg
+
+    mkdir -p "$data" "$CAST_VAR/pg-run"
+    ((EUID != 0)) || chown postgres:postgres "$data" "$CAST_VAR/pg-run"
+    chmod 700 "$data"
+    [[ -f $data/PG_VERSION ]] && return 0
+    say "postgres: initdb $data"
+    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 \
+        --locale=C.UTF-8 --no-sync >>"$LOG/postgres.log" 2>&1 \
+        || fail postgres "initdb failed"
+}
+
+
+# After a SIGKILL the lock file names a postmaster that is gone.
+pg_stale_lock() {
+    local lock=$CAST_VAR/pg/postmaster.pid pid
+
+    [[ -f $lock ]] || return 0
+    pid=$(head -n 1 "$lock")
+    if ! ps -p "$pid" -o stat= 2>/dev/null | grep -qv '^Z'; then
+        rm -f "$lock"
+        say "postgres: removed the stale postmaster.pid of pid $pid"
+    fi
+}
+
+
+start_postgres() {
+    local data=$CAST_VAR/pg
+
+    port_free postgres "$CAST_PG_PORT"
+    pg_init
+    pg_stale_lock
+    launch postgres "${AS_PG[@]}" "$PG_BIN/postgres" -D "$data" \
+        -c listen_addresses=127.0.0.1 -c port="$CAST_PG_PORT" \
+        -c unix_socket_directories="$CAST_VAR/pg-run"
+    wait_for postgres 60 pg_ready
+}
+
+
+pg_createdb() {
+    local q="SELECT 1 FROM pg_database WHERE datname = 'cast'"
+
+    if [[ -z $("$PG_BIN/psql" -h 127.0.0.1 -p "$CAST_PG_PORT" -U postgres \
+                -d postgres -tAc "$q") ]]; then
+        "$PG_BIN/createdb" -h 127.0.0.1 -p "$CAST_PG_PORT" -U postgres cast \
+            || fail postgres "createdb cast failed"
+        say "postgres: created database cast"
+    fi
+}
+
+
+# --- kafka ---------------------------------------------------------------------
+
+kafka_java() {
+    java -Xmx256m -XX:TieredStopAtLevel=1 \
+        -Dlog4j2.configurationFile="$CAST_VAR/kafka/tools-log4j2.properties" \
+        -cp "$CAST_KAFKA_LIBS/*" "$@"
+}
+
+
+kafka_config() {
+    local dir=$CAST_VAR/kafka
+
+    mkdir -p "$dir/data"
+    cat >"$dir/server.properties" <<EOF
+# generated by scripts/stack.sh: one KRaft node, broker and controller
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://127.0.0.1:$CAST_KAFKA_PORT,CONTROLLER://127.0.0.1:$CAST_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$CAST_KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+controller.quorum.bootstrap.servers=127.0.0.1:$CAST_KAFKA_CONTROLLER_PORT
+log.dirs=$dir/data
+num.partitions=$CAST_KAFKA_PARTITIONS
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+    cat >"$dir/log4j2.properties" <<EOF
+# generated by scripts/stack.sh: the broker logs to stdout, into $LOG
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.state.name = state.change.logger
+logger.state.level = warn
+EOF
+    cat >"$dir/tools-log4j2.properties" <<EOF
+# generated by scripts/stack.sh: command line tools, warnings only
+status = warn
+appender.err.type = Console
+appender.err.name = err
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = %p %m%n
+rootLogger.level = warn
+rootLogger.appenderRef.err.ref = err
+EOF
+}
+
+
+kafka_format() {
+    local dir=$CAST_VAR/kafka id
+
+    [[ -f $dir/data/meta.properties ]] && return 0
+    # A cluster id is 16 random bytes, base64url without padding.
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    say "kafka: formatting $dir/data (cluster $id)"
+    kafka_java kafka.tools.StorageTool format -t "$id" \
+        -c "$dir/server.properties" --standalone >>"$LOG/kafka.log" 2>&1 \
+        || fail kafka "storage format failed"
+}
+
+
+kafka_topics() {
+    kafka_java org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$CAST_KAFKA_BOOTSTRAP" "$@"
+}
+
+
+# Creates the topics that are missing; the listing is also the metadata
+# request that proves the broker answers.
+kafka_ensure_topics() {
+    local have out="$LOG/kafka-tools.log"
+
+    have=$(kafka_topics --list 2>>"$out") || fail kafka "topic list failed"
+    if ! grep -qx cast.votes <<<"$have"; then
+        kafka_topics --create --if-not-exists --topic cast.votes \
+            --partitions "$CAST_KAFKA_PARTITIONS" --replication-factor 1 \
+            >>"$out" 2>&1 || fail kafka "cannot create cast.votes"
+        say "kafka: created topic cast.votes ($CAST_KAFKA_PARTITIONS partitions)"
+    fi
+    if ! grep -qx cast.votes.dlq <<<"$have"; then
+        kafka_topics --create --if-not-exists --topic cast.votes.dlq \
+            --partitions 1 --replication-factor 1 \
+            >>"$out" 2>&1 || fail kafka "cannot create cast.votes.dlq"
+        say "kafka: created topic cast.votes.dlq"
+    fi
+}
+
+
+start_kafka() {
+    local dir=$CAST_VAR/kafka
+
+    [[ -f $CAST_KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]] \
+        || die "kafka: no jars in $CAST_KAFKA_LIBS (run make deps)"
+    port_free kafka "$CAST_KAFKA_PORT"
+    port_free kafka "$CAST_KAFKA_CONTROLLER_PORT"
+    kafka_config
+    kafka_format
+    launch kafka java -Xms256m -Xmx"$CAST_KAFKA_HEAP" -XX:+UseG1GC \
+        -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+        -Dkafka.logs.dir="$LOG" \
+        -cp "$CAST_KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"
+    wait_for kafka 120 port_open "$CAST_KAFKA_PORT"
+    kafka_ensure_topics
+}
+
+
+# --- daemons -------------------------------------------------------------------
+
+daemon_port() {
+    local var="CAST_${1^^}_HTTP_PORT"
+
+    echo "${!var}"
+}
+
+
+# cast_cmd NAME: sets CMD to build/bin/cast-NAME with -c conf/NAME.conf when
+# there is such a file.
+cast_cmd() {
+    CMD=("$BIN/cast-$1")
+    [[ ! -f $ROOT/conf/$1.conf ]] || CMD+=(-c "$ROOT/conf/$1.conf")
+}
+
+
+daemon_healthy() {
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"
+}
+
+
+secret_file() {
+    [[ -s $CAST_TICKET_SECRET_FILE ]] && return 0
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' \
+        >"$CAST_TICKET_SECRET_FILE")
+    say "wrote a new ticket secret to $CAST_TICKET_SECRET_FILE"
+}
+
+
+migrate() {
+    [[ -x $BIN/cast-admin ]] || {
+        say "cast-admin: not built, no schema migrations"
+        return 0
+    }
+    cast_cmd admin
+    "${CMD[@]}" migrate </dev/null >>"$LOG/admin.log" 2>&1 || {
+        printf 'stack: error: cast-admin migrate failed:\n' >&2
+        tail -n 25 "$LOG/admin.log" | sed 's/^/    /' >&2
+        [[ $ON_FAIL != all ]] || down_all >&2 || true
+        exit 1
+    }
+    say "cast-admin: migrations applied"
+}
+
+
+start_daemon() {
+    local name=$1 port
+
+    port=$(daemon_port "$name")
+    port_free "$name" "$port"
+    secret_file
+    cast_cmd "$name"
+    launch "$name" env CAST_HTTP_PORT="$port" "${CMD[@]}"
+    wait_for "$name" 20 daemon_healthy "$port"
+}
+
+
+# --- nginx ---------------------------------------------------------------------
+
+# conf/cast.conf with the stack's ports, and pid, logs and temp files under
+# $CAST_VAR/nginx; the prefix stays the repository so relative module paths
+# (build/ngx_http_cast_module.so) resolve.
+nginx_config() {
+    local dir=$CAST_VAR/nginx
+
+    mkdir -p "$dir/logs" "$dir/tmp"
+    sed -e "s/\\b8080\\b/$CAST_HTTP_PORT/g" \
+        -e "s/\\b16379\\b/$CAST_REDIS_PORT/g" \
+        -e "s#^\\(\\s*pid\\s\\+\\)[^;]*;#\\1$dir/nginx.pid;#" \
+        -e "s#^\\(\\s*error_log\\s\\+\\)[^ ;]*#\\1$dir/logs/error.log#" \
+        -e "s#^\\(\\s*access_log\\s\\+\\)\\([^o ;][^ ;]*\\)#\\1$dir/logs/access.log#" \
+        "$ROOT/conf/cast.conf" >"$dir/cast.conf"
+    if ! grep -q '^\s*pid\s' "$dir/cast.conf"; then
+        sed -i "1i pid $dir/nginx.pid;" "$dir/cast.conf"
+    fi
+    if ! grep -q '^\s*error_log\s' "$dir/cast.conf"; then
+        sed -i "1i error_log $dir/logs/error.log;" "$dir/cast.conf"
+    fi
+    grep -q 'client_body_temp_path' "$dir/cast.conf" \
+        || sed -i "0,/^\\s*http\\s*{/s##&\\n    client_body_temp_path $dir/tmp/body;\\n    proxy_temp_path $dir/tmp/proxy;\\n    fastcgi_temp_path $dir/tmp/fastcgi;\\n    uwsgi_temp_path $dir/tmp/uwsgi;\\n    scgi_temp_path $dir/tmp/scgi;#" \
+            "$dir/cast.conf"
+}
+
+
+nginx_healthy() {
+    curl -fsS -o /dev/null --max-time 2 \
+        "http://127.0.0.1:$CAST_HTTP_PORT/healthz"
+}
+
+
+start_nginx() {
+    local conf=$CAST_VAR/nginx/cast.conf daemon=()
+
+    port_free nginx "$CAST_HTTP_PORT"
+    nginx_config
+    nginx -q -t -p "$ROOT" -c "$conf" >>"$LOG/nginx.log" 2>&1 \
+        || fail nginx "nginx -t rejected $conf"
+    grep -q '^\s*daemon\s' "$conf" || daemon=(-g 'daemon off;')
+    launch nginx nginx -p "$ROOT" -c "$conf" "${daemon[@]}"
+    wait_for nginx 20 nginx_healthy
+}
+
+
+# --- parts ---------------------------------------------------------------------
+
+# present PART: 0 when the part can run here; says why not otherwise.
+present() {
+    case $1 in
+    ticketd|relay|persister)
+        [[ -x $BIN/cast-$1 ]] || { say "$1: build/bin/cast-$1 not built, skipped"; return 1; }
+        ;;
+    nginx)
+        [[ -f $ROOT/conf/cast.conf ]] || { say "nginx: conf/cast.conf missing, skipped"; return 1; }
+        ;;
+    esac
+}
+
+
+start_part() {
+    local part=$1
+
+    mkdir -p "$RUN" "$LOG"
+    if alive "$part"; then
+        say "$part: already running (pid $(pid_of "$part"))"
+        return 0
+    fi
+    rm -f "$RUN/$part.pid"
+    present "$part" || return 0
+    local t0=$SECONDS
+    case $part in
+    redis)      start_redis ;;
+    postgres)   start_postgres; pg_createdb ;;
+    kafka)      start_kafka ;;
+    ticketd|relay|persister) start_daemon "$part" ;;
+    nginx)      start_nginx ;;
+    esac
+    say "$part: ready (pid $(pid_of "$part"), $((SECONDS - t0))s)"
+}
+
+
+check_part() {
+    local p
+
+    for p in "${PARTS[@]}"; do
+        [[ $1 == "$p" ]] && return 0
+    done
+    die "unknown part '$1' (one of: ${PARTS[*]})"
+}
+
+
+write_env() {
+    local v
+
+    mkdir -p "$CAST_VAR"
+    {
+        echo "# generated by scripts/stack.sh; source it from a shell"
+        for v in CAST_VAR CAST_GRAPHQL_URL CAST_REDIS_URL CAST_PG_DSN \
+                 CAST_KAFKA_BOOTSTRAP CAST_HTTP_PORT CAST_REDIS_PORT \
+                 CAST_PG_PORT CAST_KAFKA_PORT CAST_KAFKA_CONTROLLER_PORT \
+                 CAST_TICKETD_HTTP_PORT CAST_RELAY_HTTP_PORT \
+                 CAST_PERSISTER_HTTP_PORT CAST_TICKET_PERIOD_MS \
+                 CAST_TICKET_MAX_USES CAST_TICKET_GRACE_MS \
+                 CAST_KAFKA_PARTITIONS CAST_TICKET_SECRET_FILE \
+                 CAST_KAFKA_LIBS; do
+            printf 'export %s=%q\n' "$v" "${!v}"
+        done
+        printf 'export CAST_STACK_PIDS=%q\n' "$RUN"
+        printf 'export CAST_STACK_LOGS=%q\n' "$LOG"
+        printf 'export CAST_NGINX_ERROR_LOG=%q\n' "$CAST_VAR/nginx/logs/error.log"
+    } >"$CAST_VAR/stack.env"
+}
+
+
+readyz() {
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+        "http://127.0.0.1:$CAST_HTTP_PORT/readyz") == 200 ]]
+}
+
+
+up() {
+    local p t0=$SECONDS deadline
+
+    ON_FAIL=all
+    write_env
+    start_part redis
+    start_part postgres
+    migrate
+    start_part kafka
+    for p in "${DAEMONS[@]}"; do
+        start_part "$p"
+    done
+    start_part nginx
+    if ! alive nginx || ! alive ticketd; then
+        say "not waiting for /readyz: nginx or ticketd is not running"
+    else
+        deadline=$((SECONDS + CAST_READY_TIMEOUT))
+        until readyz; do
+            ((SECONDS < deadline)) \
+                || fail nginx "GET /readyz not 200 after ${CAST_READY_TIMEOUT}s"
+            sleep 0.2
+        done
+        say "GET /readyz: 200"
+    fi
+    say "up in $((SECONDS - t0))s; environment in $CAST_VAR/stack.env"
+}
+
+
+# Stops every part in reverse order and checks nothing is left.
+down_all() {
+    local i p pid left=()
+
+    for ((i = ${#PARTS[@]} - 1; i >= 0; i--)); do
+        p=${PARTS[i]}
+        if [[ $p == postgres ]]; then
+            stop_part "$p" INT     # fast shutdown; TERM waits for clients
+        else
+            stop_part "$p"
+        fi
+    done
+    for p in "${PARTS[@]}"; do
+        pid=$(pid_of "$p") || continue
+        [[ -z $(session_pids "$pid") ]] || left+=("$p")
+    done
+    ((${#left[@]} == 0)) || die "still running: ${left[*]}"
+}
+
+
+status() {
+    local p pid
+
+    for p in "${PARTS[@]}"; do
+        if alive "$p"; then
+            pid=$(pid_of "$p")
+            printf '%-10s running (pid %s)\n' "$p" "$pid"
+        else
+            printf '%-10s stopped\n' "$p"
+        fi
+    done
+}
+
+
+run() {
+    local p
+
+    trap 'trap - INT TERM; say "stopping"; down_all; exit 0' INT TERM
+    up
+    say "running; Ctrl-C stops everything"
+    declare -A warned=()
+    while :; do
+        for p in "${PARTS[@]}"; do
+            [[ -s $RUN/$p.pid ]] || continue
+            if ! alive "$p" && [[ -z ${warned[$p]:-} ]]; then
+                say "$p: exited (log: $LOG/$p.log)"
+                warned[$p]=1
+            fi
+        done
+        sleep 1 &
+        wait $! || true
+    done
+}
+
+
+main() {
+    local cmd=${1:-}
+
+    case $cmd in
+    up)         up ;;
+    down)       down_all ;;
+    run)        run ;;
+    status)     status ;;
+    start|stop|kill|restart)
+        [[ $# -eq 2 ]] || die "usage: stack.sh $cmd PART"
+        check_part "$2"
+        case $cmd in
+        start)      start_part "$2" ;;
+        stop)       stop_part "$2" "$([[ $2 == postgres ]] && echo INT || echo TERM)" ;;
+        kill)       stop_part "$2" KILL ;;
+        restart)    stop_part "$2" "$([[ $2 == postgres ]] && echo INT || echo TERM)"
+                    start_part "$2" ;;
+        esac
+        ;;
+    -h|--help|help) usage ;;
+    *)          usage >&2; exit 2 ;;
+    esac
+}
+
+
+main "$@"
