@@ -55,15 +55,15 @@ all: module daemons
 
 module: build/ngx_http_cast_module.so
 
-build/nginx/Makefile: config $(wildcard ngx_http_cast_module/*.c)
+build/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c)
 	rm -rf build/nginx && mkdir -p build && cp -r $(NGINX_SRC) build/nginx
 	cd build/nginx && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 	    --with-cc-opt='-g -O2 -fPIC -Wall -Wextra -Werror' \
 	    --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { tail -20 configure.log; exit 1; }
 
-build/ngx_http_cast_module.so: build/nginx/Makefile $(MODULE_SRCS)
-	$(MAKE) -s -C build/nginx modules > build/module.log 2>&1 \
+build/ngx_http_cast_module.so: build/nginx/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -C build/nginx -f objs/Makefile modules > build/module.log 2>&1 \
 	    || { cat build/module.log; exit 1; }
 	cp build/nginx/objs/ngx_http_cast_module.so $@
 

@@ -1,0 +1,254 @@
+
+/*
+ * Copyright (C) CAST developers
+ *
+ * Counters shared by all workers, in a shared memory zone, served in the
+ * Prometheus text format.  Latencies are measured with nginx's cached
+ * clock, so their resolution is a millisecond.
+ */
+
+
+#include "ngx_http_cast_module.h"
+
+
+#define NGX_HTTP_CAST_OPS        3
+#define NGX_HTTP_CAST_BUCKETS    11
+
+
+typedef struct {
+    ngx_atomic_t              requests[NGX_HTTP_CAST_OPS][2];
+    ngx_atomic_t              votes[NGX_HTTP_CAST_VOTE_NOUTCOMES];
+    ngx_atomic_t              redis_buckets[NGX_HTTP_CAST_BUCKETS];
+    ngx_atomic_t              redis_sum_ms;
+    ngx_atomic_t              redis_count;
+    ngx_atomic_t              reconnects;
+    ngx_atomic_t              cache_hits;
+    ngx_atomic_t              cache_misses;
+} ngx_http_cast_metrics_t;
+
+
+static ngx_int_t ngx_http_cast_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static u_char *ngx_http_cast_metrics_write(u_char *p,
+    ngx_http_cast_metrics_t *m);
+
+
+static ngx_http_cast_metrics_t  *ngx_http_cast_metrics;
+
+static ngx_msec_t  ngx_http_cast_bounds[NGX_HTTP_CAST_BUCKETS - 1] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000
+};
+
+static const char  *ngx_http_cast_ops[NGX_HTTP_CAST_OPS] = {
+    "none", "query", "mutation"
+};
+
+static const char  *ngx_http_cast_outcomes[NGX_HTTP_CAST_VOTE_NOUTCOMES] = {
+    "accepted", "invalid", "expired", "exhausted", "bad_input", "unavailable"
+};
+
+
+ngx_int_t
+ngx_http_cast_metrics_init_conf(ngx_conf_t *cf,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    ngx_str_t  name = ngx_string("cast_metrics");
+
+    cmcf->metrics_zone = ngx_shared_memory_add(cf, &name,
+                                               8 * ngx_pagesize,
+                                               &ngx_http_cast_module);
+    if (cmcf->metrics_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmcf->metrics_zone->init = ngx_http_cast_metrics_init_zone;
+
+    return NGX_OK;
+}
+
+
+/* a reload keeps the counters of the previous cycle */
+
+static ngx_int_t
+ngx_http_cast_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    if (data) {
+        shm_zone->data = data;
+        ngx_http_cast_metrics = data;
+        return NGX_OK;
+    }
+
+    ngx_http_cast_metrics = (ngx_http_cast_metrics_t *) shm_zone->shm.addr;
+
+    if (!shm_zone->shm.exists) {
+        ngx_memzero(ngx_http_cast_metrics, sizeof(ngx_http_cast_metrics_t));
+    }
+
+    shm_zone->data = ngx_http_cast_metrics;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_cast_metrics_request(cast_gql_op_e op, ngx_uint_t error)
+{
+    if (ngx_http_cast_metrics && (ngx_uint_t) op < NGX_HTTP_CAST_OPS) {
+        (void) ngx_atomic_fetch_add(
+                   &ngx_http_cast_metrics->requests[op][error ? 1 : 0], 1);
+    }
+}
+
+
+void
+ngx_http_cast_metrics_vote(ngx_uint_t outcome)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->votes[outcome],
+                                    1);
+    }
+}
+
+
+void
+ngx_http_cast_metrics_redis(ngx_msec_t elapsed)
+{
+    ngx_uint_t  i;
+
+    if (ngx_http_cast_metrics == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
+        if (elapsed < ngx_http_cast_bounds[i]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->redis_buckets[i], 1);
+    (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->redis_sum_ms,
+                                elapsed);
+    (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->redis_count, 1);
+}
+
+
+void
+ngx_http_cast_metrics_reconnect(void)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->reconnects, 1);
+    }
+}
+
+
+void
+ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses)
+{
+    if (ngx_http_cast_metrics == NULL) {
+        return;
+    }
+
+    if (hits) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->cache_hits, hits);
+    }
+
+    if (misses) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->cache_misses,
+                                    misses);
+    }
+}
+
+
+ngx_int_t
+ngx_http_cast_metrics_handler(ngx_http_request_t *r)
+{
+    u_char     *body, *last;
+    ngx_int_t   rc;
+    ngx_str_t   type = ngx_string("text/plain; version=0.0.4");
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_cast_metrics == NULL) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    body = ngx_pnalloc(r->pool, 8192);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_http_cast_metrics_write(body, ngx_http_cast_metrics);
+
+    return ngx_http_cast_send(r, NGX_HTTP_OK, &type, body, last - body);
+}
+
+
+static u_char *
+ngx_http_cast_metrics_write(u_char *p, ngx_http_cast_metrics_t *m)
+{
+    ngx_uint_t    i, j;
+    ngx_atomic_t  sum;
+
+    p = ngx_sprintf(p, "# HELP cast_requests_total GraphQL requests by "
+                    "operation and outcome.\n"
+                    "# TYPE cast_requests_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_CAST_OPS; i++) {
+        for (j = 0; j < 2; j++) {
+            p = ngx_sprintf(p, "cast_requests_total{operation=\"%s\","
+                            "outcome=\"%s\"} %uA\n", ngx_http_cast_ops[i],
+                            j ? "error" : "ok", m->requests[i][j]);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP cast_votes_total Vote calls by outcome.\n"
+                    "# TYPE cast_votes_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_CAST_VOTE_NOUTCOMES; i++) {
+        p = ngx_sprintf(p, "cast_votes_total{outcome=\"%s\"} %uA\n",
+                        ngx_http_cast_outcomes[i], m->votes[i]);
+    }
+
+    p = ngx_sprintf(p, "# HELP cast_redis_command_seconds Redis command "
+                    "latency.\n"
+                    "# TYPE cast_redis_command_seconds histogram\n");
+
+    sum = 0;
+
+    for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
+        sum += m->redis_buckets[i];
+        p = ngx_sprintf(p, "cast_redis_command_seconds_bucket{le=\"%.3f\"} "
+                        "%uA\n", (double) ngx_http_cast_bounds[i] / 1000,
+                        sum);
+    }
+
+    sum += m->redis_buckets[i];
+
+    p = ngx_sprintf(p, "cast_redis_command_seconds_bucket{le=\"+Inf\"} %uA\n"
+                    "cast_redis_command_seconds_sum %.3f\n"
+                    "cast_redis_command_seconds_count %uA\n",
+                    sum, (double) m->redis_sum_ms / 1000, m->redis_count);
+
+    p = ngx_sprintf(p, "# HELP cast_redis_reconnects_total Redis "
+                    "connections lost.\n"
+                    "# TYPE cast_redis_reconnects_total counter\n"
+                    "cast_redis_reconnects_total %uA\n"
+                    "# HELP cast_document_cache_hits_total GraphQL "
+                    "documents served from the cache.\n"
+                    "# TYPE cast_document_cache_hits_total counter\n"
+                    "cast_document_cache_hits_total %uA\n"
+                    "# HELP cast_document_cache_misses_total GraphQL "
+                    "documents parsed and validated.\n"
+                    "# TYPE cast_document_cache_misses_total counter\n"
+                    "cast_document_cache_misses_total %uA\n",
+                    m->reconnects, m->cache_hits, m->cache_misses);
+
+    return p;
+}

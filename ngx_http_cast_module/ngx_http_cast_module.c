@@ -1,0 +1,450 @@
+
+/*
+ * Copyright (C) CAST developers
+ */
+
+
+#include "ngx_http_cast_module.h"
+
+
+static void *ngx_http_cast_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_cast_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_cast_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_cast_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_cast_init_process(ngx_cycle_t *cycle);
+static void ngx_http_cast_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_cast_commands[] = {
+
+    { ngx_string("cast_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cast_redis_password"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, redis_password),
+      NULL },
+
+    { ngx_string("cast_redis_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, redis_db),
+      NULL },
+
+    { ngx_string("cast_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("cast_redis_functions"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, functions),
+      NULL },
+
+    { ngx_string("cast_ticket_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, ticket_secret),
+      NULL },
+
+    { ngx_string("cast_max_usernames"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_usernames),
+      NULL },
+
+    { ngx_string("cast_max_vote_count"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_vote_count),
+      NULL },
+
+    { ngx_string("cast_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("cast_max_query_length"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_query_len),
+      NULL },
+
+    { ngx_string("cast_max_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_tokens),
+      NULL },
+
+    { ngx_string("cast_max_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_depth),
+      NULL },
+
+    { ngx_string("cast_max_fields"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_fields),
+      NULL },
+
+    { ngx_string("cast_max_aliases"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_aliases),
+      NULL },
+
+    { ngx_string("cast_max_list_length"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_list_len),
+      NULL },
+
+    { ngx_string("cast_document_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.cache_entries),
+      NULL },
+
+    { ngx_string("cast_introspection"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, introspection),
+      NULL },
+
+    { ngx_string("cast_graphql"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_cast_location,
+      0,
+      0,
+      ngx_http_cast_graphql_handler },
+
+    { ngx_string("cast_schema"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_cast_location,
+      0,
+      0,
+      ngx_http_cast_schema_handler },
+
+    { ngx_string("cast_healthz"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_cast_location,
+      0,
+      0,
+      ngx_http_cast_healthz_handler },
+
+    { ngx_string("cast_readyz"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_cast_location,
+      0,
+      0,
+      ngx_http_cast_readyz_handler },
+
+    { ngx_string("cast_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_cast_location,
+      0,
+      0,
+      ngx_http_cast_metrics_handler },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_cast_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_cast_create_main_conf,        /* create main configuration */
+    ngx_http_cast_init_main_conf,          /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_cast_module = {
+    NGX_MODULE_V1,
+    &ngx_http_cast_module_ctx,             /* module context */
+    ngx_http_cast_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_cast_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_cast_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_cast_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_cast_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_cast_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmcf->redis = { 0 };
+     *     cmcf->redis_password = { 0, NULL };
+     *     cmcf->functions = { 0, NULL };
+     *     cmcf->ticket_secret = { 0, NULL };
+     *     cmcf->metrics_zone = NULL;
+     */
+
+    cmcf->redis_db = NGX_CONF_UNSET_UINT;
+    cmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->max_usernames = NGX_CONF_UNSET_UINT;
+    cmcf->max_vote_count = NGX_CONF_UNSET_UINT;
+    cmcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_depth = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_fields = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_aliases = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_list_len = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.cache_entries = NGX_CONF_UNSET_SIZE;
+    cmcf->introspection = NGX_CONF_UNSET;
+
+    return cmcf;
+}
+
+
+static char *
+ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_cast_main_conf_t *cmcf = conf;
+
+    ngx_conf_init_uint_value(cmcf->redis_db, 0);
+    ngx_conf_init_msec_value(cmcf->redis_timeout, 1000);
+    ngx_conf_init_uint_value(cmcf->max_usernames, 100);
+    ngx_conf_init_uint_value(cmcf->max_vote_count, 10);
+    ngx_conf_init_size_value(cmcf->max_body_size, 64 * 1024);
+    ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
+    ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
+    ngx_conf_init_size_value(cmcf->limits.max_depth, 16);
+    ngx_conf_init_size_value(cmcf->limits.max_fields, 512);
+    ngx_conf_init_size_value(cmcf->limits.max_aliases, 64);
+    ngx_conf_init_size_value(cmcf->limits.max_list_len, 1000);
+    ngx_conf_init_size_value(cmcf->limits.cache_entries, 256);
+    ngx_conf_init_value(cmcf->introspection, 1);
+
+    cmcf->limits.introspection = cmcf->introspection;
+
+    if (cmcf->limits.max_list_len < cmcf->max_usernames) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_max_list_length must not be less than "
+                           "cast_max_usernames");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->ticket_secret.len && cmcf->ticket_secret.len < 32) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_ticket_secret_file: the secret must be "
+                           "at least 32 bytes");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->redis.url.len && cmcf->functions.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cast_redis\" needs \"cast_redis_functions\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_cast_metrics_init_conf(cf, cmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* cast_redis 127.0.0.1:6379 | unix:/path; names are resolved here, once */
+
+static char *
+ngx_http_cast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_cast_main_conf_t *cmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (cmcf->redis.url.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    cmcf->redis.url = value[1];
+    cmcf->redis.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &cmcf->redis) != NGX_OK) {
+        if (cmcf->redis.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
+                               cmcf->redis.err, &value[1]);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->redis.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "no address for \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* reads a whole file, relative to the prefix, at configuration time */
+
+static char *
+ngx_http_cast_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t       *value, *field, name;
+    ngx_file_info_t  fi;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\" is unreadable or too large", &name);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    field->len = ngx_file_size(&fi);
+    field->data = ngx_pnalloc(cf->pool, field->len + 1);
+    if (field->data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, field->data, field->len);
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) field->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "short read of \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* a secret file usually ends in a newline that is not part of it */
+    while (field->len && (field->data[field->len - 1] == '\n'
+                          || field->data[field->len - 1] == '\r'))
+    {
+        field->len--;
+    }
+
+    field->data[field->len] = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_cast_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_cast_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_cast_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_cast_module);
+    if (cmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_cast_engine_init(cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (cmcf->redis.url.len == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_cast_redis_init(cycle, cmcf);
+}
+
+
+static void
+ngx_http_cast_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_cast_redis_exit();
+    ngx_http_cast_engine_exit();
+}

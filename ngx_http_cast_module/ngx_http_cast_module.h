@@ -1,0 +1,131 @@
+
+/*
+ * Copyright (C) CAST developers
+ */
+
+
+#ifndef _NGX_HTTP_CAST_MODULE_H_INCLUDED_
+#define _NGX_HTTP_CAST_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "cast_graphql.h"
+
+
+#define NGX_HTTP_CAST_NAME_MAX       64
+#define NGX_HTTP_CAST_IDEM_MAX       128
+
+
+typedef struct ngx_http_cast_ctx_s   ngx_http_cast_ctx_t;
+typedef struct ngx_http_cast_cmd_s   ngx_http_cast_cmd_t;
+
+typedef void (*ngx_http_cast_reply_pt)(ngx_http_cast_cmd_t *cmd,
+    redisReply *reply);
+typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
+    ngx_http_cast_ctx_t *ctx);
+
+
+typedef struct {
+    ngx_url_t                 redis;          /* resolved at config time */
+    ngx_str_t                 redis_password;
+    ngx_uint_t                redis_db;
+    ngx_msec_t                redis_timeout;
+    ngx_str_t                 functions;      /* the library's text */
+    ngx_str_t                 ticket_secret;  /* empty: MAC not checked */
+
+    ngx_uint_t                max_usernames;
+    ngx_uint_t                max_vote_count;
+    size_t                    max_body_size;
+
+    cast_gql_limits_t         limits;
+    ngx_flag_t                introspection;
+
+    ngx_shm_zone_t           *metrics_zone;
+} ngx_http_cast_main_conf_t;
+
+
+/* a Redis command in flight; it outlives the request that sent it */
+struct ngx_http_cast_cmd_s {
+    ngx_queue_t               queue;          /* in flight, or spare */
+    ngx_queue_t               link;           /* the request's commands */
+    ngx_http_cast_ctx_t      *ctx;            /* NULL once detached */
+    cast_gql_slot_t          *slot;
+    ngx_http_cast_reply_pt    handler;
+    ngx_msec_t                sent;
+};
+
+
+struct ngx_http_cast_ctx_s {
+    ngx_http_request_t       *request;
+    ngx_http_cast_complete_pt complete;
+    cast_gql_exec_t          *exec;
+    cast_gql_slot_t          *slot;           /* probes: their one slot */
+    ngx_queue_t               cmds;
+    ngx_uint_t                pending;
+    ngx_event_t               timer;
+    unsigned                  done:1;
+};
+
+
+extern ngx_module_t  ngx_http_cast_module;
+
+
+/* ngx_http_cast_redis.c */
+ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
+    ngx_http_cast_main_conf_t *cmcf);
+void ngx_http_cast_redis_exit(void);
+ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
+    const char **argv, const size_t *argvlen);
+void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
+void ngx_http_cast_redis_check_stuck(void);
+ngx_uint_t ngx_http_cast_redis_connected(void);
+
+/* ngx_http_cast_resolve.c */
+void ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
+    ngx_http_cast_main_conf_t *cmcf);
+void ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot,
+    const char *why);
+void ngx_http_cast_resolve_learn_seq(uint64_t seq);
+
+/* ngx_http_cast_handler.c */
+ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_cast_schema_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_cast_healthz_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_cast_readyz_handler(ngx_http_request_t *r);
+void ngx_http_cast_slot_done(ngx_http_cast_ctx_t *ctx);
+ngx_int_t ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len);
+ngx_int_t ngx_http_cast_engine_init(ngx_http_cast_main_conf_t *cmcf);
+void ngx_http_cast_engine_exit(void);
+
+/* ngx_http_cast_metrics.c */
+ngx_int_t ngx_http_cast_metrics_init_conf(ngx_conf_t *cf,
+    ngx_http_cast_main_conf_t *cmcf);
+ngx_int_t ngx_http_cast_metrics_handler(ngx_http_request_t *r);
+void ngx_http_cast_metrics_request(cast_gql_op_e op, ngx_uint_t error);
+void ngx_http_cast_metrics_vote(ngx_uint_t outcome);
+void ngx_http_cast_metrics_redis(ngx_msec_t elapsed);
+void ngx_http_cast_metrics_reconnect(void);
+void ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses);
+
+
+/* vote outcomes, in the order of the metric labels */
+enum {
+    NGX_HTTP_CAST_VOTE_ACCEPTED = 0,
+    NGX_HTTP_CAST_VOTE_INVALID,
+    NGX_HTTP_CAST_VOTE_EXPIRED,
+    NGX_HTTP_CAST_VOTE_EXHAUSTED,
+    NGX_HTTP_CAST_VOTE_BAD_INPUT,
+    NGX_HTTP_CAST_VOTE_UNAVAILABLE,
+    NGX_HTTP_CAST_VOTE_NOUTCOMES
+};
+
+
+#endif /* _NGX_HTTP_CAST_MODULE_H_INCLUDED_ */

@@ -1,0 +1,553 @@
+
+/*
+ * Copyright (C) CAST developers
+ *
+ * hiredis on nginx's event loop: one pipelined connection per worker.
+ *
+ * The hiredis fd is wrapped in an nginx connection whose read and write
+ * events are registered level-triggered, so a reply hiredis only partly
+ * consumed is never stranded.  hiredis closes the fd itself after calling
+ * the cleanup hook; the hook only gives the nginx connection back.
+ * Commands outlive the requests that sent them: a request that goes away
+ * detaches its commands, whose replies are then dropped.
+ */
+
+
+#include "ngx_http_cast_module.h"
+
+
+#define NGX_HTTP_CAST_BACKOFF_MIN    50
+#define NGX_HTTP_CAST_BACKOFF_MAX    500
+#define NGX_HTTP_CAST_SPARE_CMDS     1024
+
+
+typedef struct {
+    redisAsyncContext          *ac;
+    ngx_http_cast_main_conf_t  *cmcf;
+    ngx_log_t                  *log;
+    ngx_event_t                 retry;
+    ngx_msec_t                  backoff;
+    ngx_queue_t                 inflight;     /* oldest first */
+    ngx_queue_t                 spare;
+    ngx_uint_t                  nspare;
+    unsigned                    exiting:1;
+} ngx_http_cast_redis_t;
+
+
+static void ngx_http_cast_redis_connect(void);
+static void ngx_http_cast_redis_retry(ngx_event_t *ev);
+static void ngx_http_cast_redis_schedule(void);
+static void ngx_http_cast_redis_setup(redisAsyncContext *ac);
+static void ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r,
+    void *data);
+static void ngx_http_cast_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
+    void *data);
+static ngx_http_cast_cmd_t *ngx_http_cast_redis_cmd_get(void);
+static void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
+
+static void ngx_http_cast_redis_read(ngx_event_t *ev);
+static void ngx_http_cast_redis_write(ngx_event_t *ev);
+static void ngx_http_cast_redis_add_read(void *data);
+static void ngx_http_cast_redis_del_read(void *data);
+static void ngx_http_cast_redis_add_write(void *data);
+static void ngx_http_cast_redis_del_write(void *data);
+static void ngx_http_cast_redis_cleanup(void *data);
+
+
+static ngx_http_cast_redis_t  ngx_http_cast_redis;
+
+
+ngx_int_t
+ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    rd->cmcf = cmcf;
+    rd->log = cycle->log;
+    rd->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
+
+    ngx_queue_init(&rd->inflight);
+    ngx_queue_init(&rd->spare);
+
+    rd->retry.handler = ngx_http_cast_redis_retry;
+    rd->retry.log = cycle->log;
+    rd->retry.data = rd;
+    rd->retry.cancelable = 1;
+
+    ngx_http_cast_redis_connect();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_cast_redis_exit(void)
+{
+    ngx_queue_t            *q;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    rd->exiting = 1;
+
+    if (rd->retry.timer_set) {
+        ngx_del_timer(&rd->retry);
+    }
+
+    if (rd->ac) {
+        redisAsyncFree(rd->ac);
+    }
+
+    while (!ngx_queue_empty(&rd->spare)) {
+        q = ngx_queue_head(&rd->spare);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_http_cast_cmd_t, queue));
+    }
+}
+
+
+ngx_uint_t
+ngx_http_cast_redis_connected(void)
+{
+    return ngx_http_cast_redis.ac != NULL
+           && (ngx_http_cast_redis.ac->c.flags & REDIS_CONNECTED);
+}
+
+
+static void
+ngx_http_cast_redis_connect(void)
+{
+    u_char                  ip[NGX_SOCKADDR_STRLEN];
+    size_t                  len;
+    ngx_url_t              *u;
+    redisAsyncContext      *ac;
+    ngx_connection_t       *c;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    u = &rd->cmcf->redis;
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    if (u->family == AF_UNIX) {
+        ac = redisAsyncConnectUnix(
+                   ((struct sockaddr_un *) u->addrs[0].sockaddr)->sun_path);
+    } else
+#endif
+    {
+        len = ngx_sock_ntop(u->addrs[0].sockaddr, u->addrs[0].socklen,
+                            ip, sizeof(ip) - 1, 0);
+        ip[len] = '\0';
+
+        ac = redisAsyncConnect((char *) ip,
+                               ngx_inet_get_port(u->addrs[0].sockaddr));
+    }
+
+    if (ac == NULL || ac->err) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
+                      "\"%V\" failed: %s", &u->url,
+                      ac ? ac->errstr : "out of memory");
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+        ngx_http_cast_redis_schedule();
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_cast_redis_schedule();
+        return;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_http_cast_redis_read;
+    c->write->handler = ngx_http_cast_redis_write;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_cast_redis_add_read;
+    ac->ev.delRead = ngx_http_cast_redis_del_read;
+    ac->ev.addWrite = ngx_http_cast_redis_add_write;
+    ac->ev.delWrite = ngx_http_cast_redis_del_write;
+    ac->ev.cleanup = ngx_http_cast_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_cast_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_cast_redis_on_disconnect);
+
+    rd->ac = ac;
+
+    /* queued ahead of every request's command: hiredis keeps the order */
+    ngx_http_cast_redis_setup(ac);
+}
+
+
+static void
+ngx_http_cast_redis_setup(redisAsyncContext *ac)
+{
+    u_char                     db[NGX_INT_T_LEN];
+    const char                *argv[4];
+    size_t                     argvlen[4];
+    ngx_http_cast_main_conf_t *cmcf = ngx_http_cast_redis.cmcf;
+
+    if (cmcf->redis_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) cmcf->redis_password.data;
+        argvlen[1] = cmcf->redis_password.len;
+        redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "AUTH",
+                              2, argv, argvlen);
+    }
+
+    if (cmcf->redis_db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = ngx_sprintf(db, "%ui", cmcf->redis_db) - db;
+        redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "SELECT",
+                              2, argv, argvlen);
+    }
+
+    argv[0] = "FUNCTION";
+    argvlen[0] = 8;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+    argv[2] = "REPLACE";
+    argvlen[2] = 7;
+    argv[3] = (const char *) cmcf->functions.data;
+    argvlen[3] = cmcf->functions.len;
+
+    redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply,
+                          "FUNCTION LOAD", 4, argv, argvlen);
+}
+
+
+static void
+ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply  *reply = r;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
+                      "cast: redis %s failed: %s", (char *) data, reply->str);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_cast_redis.log, 0,
+                   "cast: redis %s done", (char *) data);
+}
+
+
+static void
+ngx_http_cast_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (status == REDIS_OK) {
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0, "cast: redis connected");
+        rd->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
+        return;
+    }
+
+    /* hiredis frees the context right after this callback */
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect failed: %s",
+                  ac->errstr);
+
+    rd->ac = NULL;
+    ngx_http_cast_redis_schedule();
+}
+
+
+static void
+ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    rd->ac = NULL;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connection lost: %s",
+                  status == REDIS_OK ? "closed" : ac->errstr);
+
+    ngx_http_cast_metrics_reconnect();
+    ngx_http_cast_redis_schedule();
+}
+
+
+static void
+ngx_http_cast_redis_schedule(void)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (rd->exiting || rd->retry.timer_set) {
+        return;
+    }
+
+    ngx_add_timer(&rd->retry, rd->backoff);
+
+    rd->backoff = ngx_min(rd->backoff * 2, NGX_HTTP_CAST_BACKOFF_MAX);
+}
+
+
+static void
+ngx_http_cast_redis_retry(ngx_event_t *ev)
+{
+    if (ngx_http_cast_redis.ac == NULL && !ngx_http_cast_redis.exiting) {
+        ngx_http_cast_redis_connect();
+    }
+}
+
+
+ngx_int_t
+ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+    ngx_http_cast_reply_pt handler, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    ngx_http_cast_cmd_t    *cmd;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (rd->ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cmd = ngx_http_cast_redis_cmd_get();
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->ctx = ctx;
+    cmd->slot = slot;
+    cmd->handler = handler;
+    cmd->sent = ngx_current_msec;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_cast_redis_reply, cmd,
+                              argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_http_cast_redis_cmd_put(cmd);
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_insert_tail(&rd->inflight, &cmd->queue);
+    ngx_queue_insert_tail(&ctx->cmds, &cmd->link);
+    ctx->pending++;
+
+    return NGX_OK;
+}
+
+
+/* the request is finished or gone: its replies will be dropped */
+
+void
+ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx)
+{
+    ngx_queue_t          *q;
+    ngx_http_cast_cmd_t  *cmd;
+
+    while (!ngx_queue_empty(&ctx->cmds)) {
+        q = ngx_queue_head(&ctx->cmds);
+        ngx_queue_remove(q);
+        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, link);
+        cmd->ctx = NULL;
+    }
+
+    ctx->pending = 0;
+}
+
+
+/*
+ * A request timed out.  If Redis has kept a command longer than the
+ * timeout, the connection is stuck: drop it, which answers every waiting
+ * command with no reply, and connect again.
+ */
+
+void
+ngx_http_cast_redis_check_stuck(void)
+{
+    ngx_http_cast_cmd_t    *cmd;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (rd->ac == NULL || ngx_queue_empty(&rd->inflight)) {
+        return;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&rd->inflight), ngx_http_cast_cmd_t,
+                         queue);
+
+    if (ngx_current_msec - cmd->sent >= rd->cmcf->redis_timeout) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "cast: redis did not answer within %M ms, reconnecting",
+                      rd->cmcf->redis_timeout);
+        redisAsyncFree(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply           *reply = r;
+    ngx_http_cast_cmd_t  *cmd = data;
+    ngx_http_cast_ctx_t  *ctx;
+
+    ngx_queue_remove(&cmd->queue);
+
+    ctx = cmd->ctx;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "ERR Function not found", 22) == 0
+        && ngx_http_cast_redis.ac)
+    {
+        /* Redis lost its functions (restart without data): load again */
+        ngx_http_cast_redis_setup(ngx_http_cast_redis.ac);
+    }
+
+    if (ctx) {
+        ngx_queue_remove(&cmd->link);
+        ngx_http_cast_metrics_redis(ngx_current_msec - cmd->sent);
+
+        cmd->handler(cmd, reply);
+
+        if (--ctx->pending == 0) {
+            ngx_http_cast_slot_done(ctx);
+        }
+    }
+
+    ngx_http_cast_redis_cmd_put(cmd);
+}
+
+
+static ngx_http_cast_cmd_t *
+ngx_http_cast_redis_cmd_get(void)
+{
+    ngx_queue_t            *q;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (ngx_queue_empty(&rd->spare)) {
+        return ngx_alloc(sizeof(ngx_http_cast_cmd_t), rd->log);
+    }
+
+    q = ngx_queue_head(&rd->spare);
+    ngx_queue_remove(q);
+    rd->nspare--;
+
+    return ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+}
+
+
+static void
+ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (rd->nspare >= NGX_HTTP_CAST_SPARE_CMDS) {
+        ngx_free(cmd);
+        return;
+    }
+
+    ngx_queue_insert_head(&rd->spare, &cmd->queue);
+    rd->nspare++;
+}
+
+
+/* nginx events <-> hiredis hooks */
+
+static void
+ngx_http_cast_redis_read(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    /* may free the context and the connection: touch neither after */
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_http_cast_redis_write(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+static void
+ngx_http_cast_redis_add_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->read->active) {
+        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_cast_redis_del_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_cast_redis_add_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_cast_redis_del_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis closes the fd after this: give the connection back, keep the fd */
+
+static void
+ngx_http_cast_redis_cleanup(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}

@@ -1,0 +1,562 @@
+
+/*
+ * Copyright (C) CAST developers
+ *
+ * The resolvers of the root fields: query, cas and vote.  Input is
+ * checked here, before anything reaches Redis, so a malformed call
+ * consumes nothing; Redis (conf/cast.lua) stays the only authority that
+ * accepts a ticket.
+ */
+
+
+#include "ngx_http_cast_module.h"
+#include "cast_name.h"
+#include "cast_ticket.h"
+
+
+#define NGX_HTTP_CAST_VOTE_FIXED_ARGS  8
+
+
+static void ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot);
+static void ngx_http_cast_resolve_cas(ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot);
+static void ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot, ngx_http_cast_main_conf_t *cmcf);
+static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf);
+static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
+static void ngx_http_cast_send_or_fail(ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
+    const char **argv, const size_t *argvlen);
+static void ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd,
+    redisReply *reply);
+static void ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd,
+    redisReply *reply);
+static void ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd,
+    redisReply *reply);
+static ngx_int_t ngx_http_cast_reply_error(cast_gql_slot_t *slot,
+    redisReply *reply);
+static void ngx_http_cast_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
+    const char *message);
+static void ngx_http_cast_bad_input(cast_gql_slot_t *slot,
+    const char *message);
+static ngx_int_t ngx_http_cast_copy(ngx_pool_t *pool, cast_str_t *dst,
+    redisReply *src);
+static void ngx_http_cast_learn_from_id(redisReply *id);
+
+
+/* the newest ticket sequence this worker has seen accepted or served */
+static uint64_t  ngx_http_cast_known_seq;
+
+
+void
+ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    size_t            i;
+    cast_gql_slot_t  *slot;
+
+    for (i = 0; i < ctx->exec->nslots; i++) {
+        slot = &ctx->exec->slots[i];
+
+        switch (slot->kind) {
+
+        case CAST_FIELD_QUERY:
+            ngx_http_cast_resolve_query(ctx, slot);
+            break;
+
+        case CAST_FIELD_CAS:
+            ngx_http_cast_resolve_cas(ctx, slot);
+            break;
+
+        case CAST_FIELD_VOTE:
+            ngx_http_cast_resolve_vote(ctx, slot, cmcf);
+            break;
+        }
+    }
+}
+
+
+static void
+ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
+{
+    const char  *argv[4];
+    size_t       argvlen[4];
+
+    if (!cast_name_valid(slot->username.data, slot->username.len,
+                         NGX_HTTP_CAST_NAME_MAX))
+    {
+        ngx_http_cast_bad_input(slot, "username must be 1 to 64 bytes of "
+                                "UTF-8 without control characters");
+        return;
+    }
+
+    argv[0] = "FCALL_RO";      argvlen[0] = 8;
+    argv[1] = "cast_query";    argvlen[1] = 10;
+    argv[2] = "0";             argvlen[2] = 1;
+    argv[3] = slot->username.data;
+    argvlen[3] = slot->username.len;
+
+    ngx_http_cast_send_or_fail(ctx, slot, ngx_http_cast_query_reply,
+                               4, argv, argvlen);
+}
+
+
+static void
+ngx_http_cast_resolve_cas(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
+{
+    static const char    *argv[] = { "FCALL_RO", "cast_cas", "0" };
+    static const size_t   argvlen[] = { 8, 8, 1 };
+
+    ngx_http_cast_send_or_fail(ctx, slot, ngx_http_cast_cas_reply,
+                               3, argv, argvlen);
+}
+
+
+static void
+ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    int          argc;
+    u_char      *p, *last, *buf;
+    size_t       i, *argvlen;
+    uint64_t     seq;
+    const char **argv;
+    ngx_pool_t  *pool;
+
+    if (ngx_http_cast_vote_check(slot, cmcf) != NGX_OK
+        || ngx_http_cast_ticket_check(slot, cmcf, &seq) != NGX_OK)
+    {
+        return;
+    }
+
+    pool = ctx->request->pool;
+    argc = NGX_HTTP_CAST_VOTE_FIXED_ARGS + 2 * slot->nusernames;
+
+    argv = ngx_palloc(pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(pool, argc * sizeof(size_t));
+
+    /* room for the seq, n and every count as decimal text */
+    buf = ngx_pnalloc(pool, (2 + slot->nusernames) * NGX_INT64_LEN);
+
+    if (argv == NULL || argvlen == NULL || buf == NULL) {
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
+        return;
+    }
+
+    argv[0] = "FCALL";          argvlen[0] = 5;
+    argv[1] = "cast_vote";      argvlen[1] = 9;
+    argv[2] = "0";              argvlen[2] = 1;
+    argv[3] = slot->ticket.data;
+    argvlen[3] = slot->ticket.len;
+    argv[4] = slot->voter.data ? slot->voter.data : "";
+    argvlen[4] = slot->voter.len;
+    argv[5] = slot->idempotency_key.data ? slot->idempotency_key.data : "";
+    argvlen[5] = slot->idempotency_key.len;
+
+    p = buf;
+
+    last = ngx_sprintf(p, "%uL", seq);
+    argv[6] = (char *) p;
+    argvlen[6] = last - p;
+    p = last;
+
+    last = ngx_sprintf(p, "%uz", slot->nusernames);
+    argv[7] = (char *) p;
+    argvlen[7] = last - p;
+    p = last;
+
+    for (i = 0; i < slot->nusernames; i++) {
+        argv[8 + 2 * i] = slot->usernames[i].data;
+        argvlen[8 + 2 * i] = slot->usernames[i].len;
+
+        last = ngx_sprintf(p, "%L", slot->counts ? slot->counts[i] : 1);
+        argv[9 + 2 * i] = (char *) p;
+        argvlen[9 + 2 * i] = last - p;
+        p = last;
+    }
+
+    ngx_http_cast_send_or_fail(ctx, slot, ngx_http_cast_vote_reply,
+                               argc, argv, argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_cast_vote_check(cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    size_t  i;
+
+    if (slot->nusernames == 0 || slot->nusernames > cmcf->max_usernames) {
+        ngx_http_cast_bad_input(slot, "usernames must hold 1 to "
+                                "cast_max_usernames names");
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < slot->nusernames; i++) {
+        if (!cast_name_valid(slot->usernames[i].data,
+                             slot->usernames[i].len, NGX_HTTP_CAST_NAME_MAX))
+        {
+            ngx_http_cast_bad_input(slot, "each username must be 1 to 64 "
+                                    "bytes of UTF-8 without control "
+                                    "characters");
+            return NGX_DECLINED;
+        }
+    }
+
+    if (slot->counts) {
+        if (slot->ncounts != slot->nusernames) {
+            ngx_http_cast_bad_input(slot, "voteCount must have one entry "
+                                    "per username");
+            return NGX_DECLINED;
+        }
+
+        for (i = 0; i < slot->ncounts; i++) {
+            if (slot->counts[i] < 1
+                || slot->counts[i] > (int64_t) cmcf->max_vote_count)
+            {
+                ngx_http_cast_bad_input(slot, "each voteCount must be "
+                                        "between 1 and cast_max_vote_count");
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    if (slot->voter.data
+        && !cast_name_valid(slot->voter.data, slot->voter.len,
+                            NGX_HTTP_CAST_NAME_MAX))
+    {
+        ngx_http_cast_bad_input(slot, "voterUsername must be 1 to 64 bytes "
+                                "of UTF-8 without control characters");
+        return NGX_DECLINED;
+    }
+
+    if (slot->idempotency_key.data
+        && (slot->idempotency_key.len == 0
+            || slot->idempotency_key.len > NGX_HTTP_CAST_IDEM_MAX))
+    {
+        ngx_http_cast_bad_input(slot, "idempotencyKey must be 1 to 128 "
+                                "bytes");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Tickets that cannot be valid are refused here, without Redis: malformed
+ * ones, ones with a bad MAC when the secret is known, and ones older than
+ * the previous ticket this worker already knows of (the grace window may
+ * still accept that one).
+ */
+
+static ngx_int_t
+ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf, uint64_t *seq)
+{
+    cast_ticket_t  t;
+
+    if (cast_ticket_decode(slot->ticket.data, slot->ticket.len, &t) != 0) {
+        ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_INVALID,
+                             "Invalid ticket");
+        return NGX_DECLINED;
+    }
+
+    if (cmcf->ticket_secret.len
+        && !cast_ticket_verify(&t, cmcf->ticket_secret.data,
+                               cmcf->ticket_secret.len))
+    {
+        ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_INVALID,
+                             "Invalid ticket");
+        return NGX_DECLINED;
+    }
+
+    if (t.seq + 1 < ngx_http_cast_known_seq) {
+        ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
+                             "Ticket expired");
+        return NGX_DECLINED;
+    }
+
+    *seq = t.seq;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_cast_send_or_fail(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+    ngx_http_cast_reply_pt handler, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    if (ngx_http_cast_redis_send(ctx, slot, handler, argc, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
+    }
+}
+
+
+static void
+ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+{
+    cast_gql_slot_t  *slot = cmd->slot;
+
+    if (ngx_http_cast_reply_error(slot, reply) != NGX_OK) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        ngx_http_cast_resolve_unavailable(slot, "unexpected redis reply");
+        return;
+    }
+
+    slot->status = CAST_RES_OK;
+    slot->count = reply->integer;
+}
+
+
+static void
+ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+{
+    u_char           *p;
+    time_t            sec;
+    ngx_tm_t          tm;
+    cast_gql_slot_t  *slot = cmd->slot;
+    ngx_pool_t       *pool = cmd->ctx->request->pool;
+
+    if (ngx_http_cast_reply_error(slot, reply) != NGX_OK) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER
+        || reply->element[3]->type != REDIS_REPLY_INTEGER
+        || ngx_http_cast_copy(pool, &slot->ticket_out, reply->element[0])
+           != NGX_OK)
+    {
+        ngx_http_cast_resolve_unavailable(slot, "unexpected redis reply");
+        return;
+    }
+
+    p = ngx_pnalloc(pool, sizeof("1970-01-01T00:00:00.000Z") - 1);
+    if (p == NULL) {
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
+        return;
+    }
+
+    sec = reply->element[1]->integer / 1000;
+    ngx_gmtime(sec, &tm);
+
+    slot->valid_until.data = (char *) p;
+    slot->valid_until.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                                  tm.ngx_tm_year, tm.ngx_tm_mon,
+                                  tm.ngx_tm_mday, tm.ngx_tm_hour,
+                                  tm.ngx_tm_min, tm.ngx_tm_sec,
+                                  (int) (reply->element[1]->integer % 1000))
+                            - p;
+
+    slot->remaining = reply->element[2]->integer;
+    slot->status = CAST_RES_OK;
+
+    ngx_http_cast_resolve_learn_seq(reply->element[3]->integer);
+}
+
+
+static void
+ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+{
+    size_t            i, n;
+    redisReply      **e;
+    cast_gql_slot_t  *slot = cmd->slot;
+    ngx_pool_t       *pool = cmd->ctx->request->pool;
+
+    if (ngx_http_cast_reply_error(slot, reply) != NGX_OK) {
+        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_UNAVAILABLE);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
+        || reply->elements % 2 == 0
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || ngx_http_cast_copy(pool, &slot->message, reply->element[1])
+           != NGX_OK)
+    {
+        ngx_http_cast_resolve_unavailable(slot, "unexpected redis reply");
+        return;
+    }
+
+    e = reply->element;
+
+    if (ngx_strcmp(e[0]->str, "OK") != 0) {
+        slot->status = CAST_RES_OK;
+        slot->success = 0;
+        ngx_http_cast_metrics_vote(
+            ngx_strcmp(e[0]->str, "EXPIRED") == 0
+            ? NGX_HTTP_CAST_VOTE_EXPIRED
+            : ngx_strcmp(e[0]->str, "EXHAUSTED") == 0
+            ? NGX_HTTP_CAST_VOTE_EXHAUSTED : NGX_HTTP_CAST_VOTE_INVALID);
+        return;
+    }
+
+    n = (reply->elements - 3) / 2;
+
+    slot->out_usernames = ngx_palloc(pool, n * sizeof(cast_str_t));
+    slot->out_votes = ngx_palloc(pool, n * sizeof(int64_t));
+
+    if (slot->out_usernames == NULL || slot->out_votes == NULL) {
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_cast_copy(pool, &slot->out_usernames[i], e[3 + 2 * i])
+            != NGX_OK
+            || e[4 + 2 * i]->type != REDIS_REPLY_INTEGER)
+        {
+            ngx_http_cast_resolve_unavailable(slot, "unexpected redis reply");
+            return;
+        }
+
+        slot->out_votes[i] = e[4 + 2 * i]->integer;
+    }
+
+    slot->nout = n;
+    slot->success = 1;
+    slot->status = CAST_RES_OK;
+
+    ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_ACCEPTED);
+    ngx_http_cast_learn_from_id(e[2]);
+}
+
+
+/* no reply (connection lost) or an error reply: UNAVAILABLE */
+
+static ngx_int_t
+ngx_http_cast_reply_error(cast_gql_slot_t *slot, redisReply *reply)
+{
+    if (reply == NULL) {
+        ngx_http_cast_resolve_unavailable(slot, "redis connection lost");
+        return NGX_ERROR;
+    }
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0, "cast: redis: %s",
+                  reply->str);
+
+    if (ngx_strncmp(reply->str, "UNAVAILABLE ", 12) == 0) {
+        ngx_http_cast_resolve_unavailable(slot, reply->str + 12);
+
+    } else {
+        ngx_http_cast_resolve_unavailable(slot, "redis refused the command");
+    }
+
+    return NGX_ERROR;
+}
+
+
+void
+ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot, const char *why)
+{
+    slot->status = CAST_RES_ERROR;
+    slot->error_code = "UNAVAILABLE";
+    slot->error_message.data = why;
+    slot->error_message.len = ngx_strlen(why);
+
+    if (slot->kind == CAST_FIELD_VOTE) {
+        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_cast_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
+    const char *message)
+{
+    slot->status = CAST_RES_OK;
+    slot->success = 0;
+    slot->message.data = message;
+    slot->message.len = ngx_strlen(message);
+    slot->nout = 0;
+
+    ngx_http_cast_metrics_vote(outcome);
+}
+
+
+static void
+ngx_http_cast_bad_input(cast_gql_slot_t *slot, const char *message)
+{
+    slot->status = CAST_RES_ERROR;
+    slot->error_code = "BAD_USER_INPUT";
+    slot->error_message.data = message;
+    slot->error_message.len = ngx_strlen(message);
+
+    if (slot->kind == CAST_FIELD_VOTE) {
+        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_BAD_INPUT);
+    }
+}
+
+
+/* hiredis frees the reply after the callback: keep a copy */
+
+static ngx_int_t
+ngx_http_cast_copy(ngx_pool_t *pool, cast_str_t *dst, redisReply *src)
+{
+    char  *p;
+
+    if (src->type != REDIS_REPLY_STRING) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, src->len);
+    if (p == NULL && src->len) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, src->str, src->len);
+
+    dst->data = p;
+    dst->len = src->len;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_cast_resolve_learn_seq(uint64_t seq)
+{
+    if (seq > ngx_http_cast_known_seq) {
+        ngx_http_cast_known_seq = seq;
+    }
+}
+
+
+/* an event id is "<seq>-<use>" */
+
+static void
+ngx_http_cast_learn_from_id(redisReply *id)
+{
+    off_t    seq;
+    u_char  *dash;
+
+    if (id->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    dash = ngx_strlchr((u_char *) id->str, (u_char *) id->str + id->len, '-');
+    if (dash == NULL) {
+        return;
+    }
+
+    seq = ngx_atoof((u_char *) id->str, dash - (u_char *) id->str);
+
+    if (seq > 0) {
+        ngx_http_cast_resolve_learn_seq((uint64_t) seq);
+    }
+}
