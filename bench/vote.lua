@@ -1,0 +1,67 @@
+-- wrk: votes that keep up with the ticket.
+--
+-- Each thread votes with the ticket it last read; a rejected vote (the
+-- ticket rotated, or its uses ran out) makes the next request a `cas`
+-- query for the new ticket.  Responses are told apart by their body, as
+-- a thread's connections interleave.  done() reports accepted and rejected
+-- votes and the `cas` calls.
+--
+--   CAST_BENCH_NAMES  how many distinct usernames to spread votes over
+
+local threads = {}
+local names = tonumber(os.getenv("CAST_BENCH_NAMES") or "1000")
+
+local cas_body = '{"query":"{cas{ticket}}"}'
+local vote_fmt = '{"query":"mutation($u:[String!]!,$c:[Int!],$t:String!)'
+    .. '{vote(usernames:$u,voteCount:$c,ticket:$t){success message}}",'
+    .. '"variables":{"u":["bench-%d"],"c":[1],"t":"%s"}}'
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+
+function setup(thread)
+    table.insert(threads, thread)
+end
+
+function init()
+    ticket = nil
+    accepted, rejected, cas_calls, failed = 0, 0, 0, 0
+    math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+end
+
+function request()
+    if ticket == nil then
+        return wrk.format(nil, nil, nil, cas_body)
+    end
+    return wrk.format(nil, nil, nil,
+                      string.format(vote_fmt, math.random(names), ticket))
+end
+
+function response(status, headers, text)
+    if text:find('"cas":', 1, true) then
+        cas_calls = cas_calls + 1
+        ticket = text:match('"ticket":"([^"]+)"')
+        return
+    end
+    if text:find('"success":true', 1, true) then
+        accepted = accepted + 1
+    elseif text:find('"success":false', 1, true) then
+        rejected = rejected + 1
+        ticket = nil
+    else
+        failed = failed + 1
+        ticket = nil
+    end
+end
+
+function done(summary, latency, requests)
+    local a, r, c, f = 0, 0, 0, 0
+    for _, t in ipairs(threads) do
+        a = a + t:get("accepted")
+        r = r + t:get("rejected")
+        c = c + t:get("cas_calls")
+        f = f + t:get("failed")
+    end
+    io.write(string.format("votes_accepted %d\nvotes_rejected %d\n"
+                           .. "cas_calls %d\nvote_errors %d\n", a, r, c, f))
+end
