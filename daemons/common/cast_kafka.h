@@ -1,0 +1,41 @@
+/*
+ * librdkafka helpers shared by the relay, the persister and cast-admin:
+ * checked configuration, topic creation, consumer-group lag.
+ */
+
+#ifndef CAST_KAFKA_H
+#define CAST_KAFKA_H
+
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+
+/*
+ * A configuration with bootstrap.servers, client.id and the "k=v,k=v"
+ * pairs of extra set, every value checked; NULL (logged) on a bad value.
+ */
+rd_kafka_conf_t *cast_kafka_conf(const char *bootstrap, const char *client_id,
+    const char *extra);
+
+/* rd_kafka_conf_set() with its error logged; 0 or -1 */
+int cast_kafka_set(rd_kafka_conf_t *conf, const char *name,
+    const char *value);
+
+/*
+ * Creates the topic with the given partitions and the dead-letter topic
+ * (dlq_partitions), when missing; 0, or -1 (logged).
+ */
+int cast_kafka_create_topics(rd_kafka_t *rk, const char *topic,
+    int partitions, const char *dlq, int dlq_partitions, int replication,
+    int timeout_ms);
+
+/*
+ * Messages of topic not yet committed by the consumer group of rk (a
+ * consumer handle with group.id, subscribed or not), summed over all
+ * partitions; 0, or -1 (logged) when the broker cannot tell.
+ */
+int cast_kafka_group_lag(rd_kafka_t *rk, const char *topic, int64_t *lag,
+    int timeout_ms);
+
+
+#endif /* CAST_KAFKA_H */

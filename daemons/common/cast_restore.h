@@ -1,0 +1,36 @@
+/*
+ * Redis counts from PostgreSQL, after a Redis data loss: the votes table is
+ * copied into {cast}:count and {cast}:version with FCALL cast_restore
+ * (a name is written only when its version is newer), then FCALL
+ * cast_ready lets votes and queries in again.  The caller makes sure
+ * PostgreSQL is complete first: outbox empty, consumer lag 0.
+ */
+
+#ifndef CAST_RESTORE_H
+#define CAST_RESTORE_H
+
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <postgresql/libpq-fe.h>
+
+
+#define CAST_KEY_READY   "{cast}:ready"
+#define CAST_KEY_OUTBOX  "{cast}:outbox"
+#define CAST_KEY_COUNT   "{cast}:count"
+#define CAST_KEY_VERSION "{cast}:version"
+
+
+/* 1 when {cast}:ready exists, 0 when not, -1 (logged) on error */
+int cast_restore_is_ready(redisContext *rc);
+
+/* XLEN of the outbox, or -1 (logged) on error */
+int64_t cast_restore_outbox_len(redisContext *rc);
+
+/*
+ * Copies the votes table in chunks of chunk names, then sets ready.  The
+ * number of names Redis took, or -1 (logged).
+ */
+int64_t cast_restore_run(PGconn *pg, redisContext *rc, int chunk);
+
+
+#endif /* CAST_RESTORE_H */

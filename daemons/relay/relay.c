@@ -1,0 +1,232 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cast_conf.h"
+#include "cast_http.h"
+#include "cast_log.h"
+#include "cast_signal.h"
+#include "cast_time.h"
+#include "relay.h"
+
+
+#define RELAY_PROG     "cast-relay"
+#define RELAY_IDLE_MS  100      /* wait while Redis or Kafka is away */
+#define RELAY_ACK_MS   5        /* wait for delivery reports */
+
+
+static void relay_configure(relay_t *rl, int argc, char **argv);
+static int relay_step(relay_t *rl, int64_t now);
+static void relay_free_ring(relay_t *rl);
+
+
+static relay_t  relay;
+
+static const cast_conf_t  relay_conf[] = {
+
+    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", &relay.redis_url,
+      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
+
+    { "redis_timeout_ms", CAST_CONF_INT, "2000", &relay.redis_timeout_ms,
+      "Redis connect and command timeout" },
+
+    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
+      &relay.kafka_bootstrap, "Kafka bootstrap servers, host:port[,...]" },
+
+    { "kafka_options", CAST_CONF_STR, "", &relay.kafka_options,
+      "extra librdkafka settings, name=value[,name=value...]" },
+
+    { "topic", CAST_CONF_STR, "cast.votes", &relay.topic,
+      "topic the vote events go to" },
+
+    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", &relay.dlq_topic,
+      "dead-letter topic, created with the topic" },
+
+    { "partitions", CAST_CONF_INT, "6", &relay.partitions,
+      "partitions of the topic when the relay creates it" },
+
+    { "replication", CAST_CONF_INT, "1", &relay.replication,
+      "replication factor of the topics it creates" },
+
+    { "batch_max", CAST_CONF_INT, "500", &relay.batch_max,
+      "outbox entries read per XREAD" },
+
+    { "batch_ms", CAST_CONF_INT, "50", &relay.batch_ms,
+      "XREAD BLOCK time while the outbox is empty" },
+
+    { "inflight_max", CAST_CONF_INT, "20000", &relay.inflight_max,
+      "events produced and not yet confirmed, at most" },
+
+    { "flush_ms", CAST_CONF_INT, "10000", &relay.flush_ms,
+      "on SIGTERM, how long to wait for Kafka to confirm what is in flight" },
+
+    { "http_host", CAST_CONF_STR, "127.0.0.1", &relay.http_host,
+      "address of the /metrics and /healthz listener" },
+
+    { "http_port", CAST_CONF_INT, "0", &relay.http_port,
+      "port of the /metrics and /healthz listener; 0 = off" },
+
+    { "log_level", CAST_CONF_STR, "info", &relay.log_level,
+      "err, warn, info or debug" },
+
+    cast_conf_null_row
+};
+
+
+int
+main(int argc, char **argv)
+{
+    int           wait;
+    char          err[512];
+    cast_http_t  *http;
+    relay_t      *rl = &relay;
+
+    relay_configure(rl, argc, argv);
+
+    http = NULL;
+
+    if (rl->http_port != 0) {
+        http = cast_http_listen(rl->http_host, (int) rl->http_port, err,
+                                sizeof(err));
+        if (http == NULL) {
+            cast_log(CAST_LOG_ERR, "start", "%s", err);
+            return 1;
+        }
+    }
+
+    if (relay_kafka_open(rl) != 0) {
+        return 1;
+    }
+
+    cast_signal_init();
+
+    cast_log(CAST_LOG_INFO, "start", "redis=%s kafka=%s topic=%s "
+             "partitions=%lld", rl->redis_url, rl->kafka_bootstrap, rl->topic,
+             (long long) rl->partitions);
+
+    while (!cast_quit && !rl->fatal) {
+        wait = relay_step(rl, cast_mono_ms());
+
+        if (cast_http_poll(http, 0, relay_metrics, rl) != 0) {
+            cast_log(CAST_LOG_ERR, "http", "poll failed");
+            break;
+        }
+
+        rd_kafka_poll(rl->rk, wait);
+    }
+
+    relay_kafka_close(rl);
+    relay_trim(rl);
+
+    cast_log(CAST_LOG_INFO, "stop", "read=%llu delivered=%llu "
+             "unconfirmed=%zu (left in the outbox)",
+             (unsigned long long) rl->read_total,
+             (unsigned long long) rl->delivered_total, rl->count);
+
+    relay_free_ring(rl);
+
+    if (rl->redis != NULL) {
+        redisFree(rl->redis);
+    }
+
+    cast_http_close(http);
+    cast_conf_free(relay_conf);
+
+    return (cast_quit && !rl->fatal) ? 0 : 1;
+}
+
+
+/* One turn of the loop; returns how long to wait for Kafka afterwards. */
+
+static int
+relay_step(relay_t *rl, int64_t now)
+{
+    int  n;
+
+    rd_kafka_poll(rl->rk, 0);
+    relay_trim(rl);
+    relay_retry_failed(rl, now);
+
+    if (!relay_topics(rl, now) || !relay_redis_ready(rl, now)) {
+        return RELAY_IDLE_MS;
+    }
+
+    relay_backlog(rl, now);
+
+    if (rl->redis == NULL) {
+        return RELAY_IDLE_MS;
+    }
+
+    /* block in Redis only when nothing waits for a delivery report */
+    n = relay_read(rl, rl->count == 0 ? (int) rl->batch_ms : 0);
+
+    if (n > 0) {
+        return 0;
+    }
+
+    return (rl->count > 0) ? RELAY_ACK_MS : 0;
+}
+
+
+static void
+relay_configure(relay_t *rl, int argc, char **argv)
+{
+    cast_log_open(RELAY_PROG);
+
+    if (cast_conf_load(relay_conf, argc, argv, RELAY_PROG,
+                       "Carries vote events from the Redis outbox stream to "
+                       "Kafka; trims the stream\nonly after Kafka confirmed "
+                       "them.")
+        != argc)
+    {
+        cast_conf_die(RELAY_PROG, "unexpected argument \"%s\"",
+                      argv[argc - 1]);
+    }
+
+    if (cast_log_set_level(rl->log_level) != 0) {
+        cast_conf_die(RELAY_PROG, "log_level: \"%s\" is not err, warn, info "
+                      "or debug", rl->log_level);
+    }
+
+    if (rl->partitions < 1 || rl->partitions > 1000
+        || rl->replication < 1 || rl->replication > 16)
+    {
+        cast_conf_die(RELAY_PROG, "partitions must be 1..1000 and "
+                      "replication 1..16");
+    }
+
+    if (rl->batch_max < 1 || rl->inflight_max < rl->batch_max
+        || rl->batch_ms < 1 || rl->batch_ms > 10000)
+    {
+        cast_conf_die(RELAY_PROG, "need batch_max >= 1, inflight_max >= "
+                      "batch_max and batch_ms 1..10000");
+    }
+
+    if (rl->redis_timeout_ms <= rl->batch_ms || rl->flush_ms < 0
+        || rl->http_port < 0 || rl->http_port > 65535)
+    {
+        cast_conf_die(RELAY_PROG, "need redis_timeout_ms > batch_ms, "
+                      "flush_ms >= 0 and http_port 0..65535");
+    }
+
+    rl->ring = calloc(rl->inflight_max, sizeof(relay_entry_t));
+    if (rl->ring == NULL) {
+        cast_conf_die(RELAY_PROG, "inflight_max %lld: out of memory",
+                      (long long) rl->inflight_max);
+    }
+
+    strcpy(rl->cursor, "0-0");
+}
+
+
+static void
+relay_free_ring(relay_t *rl)
+{
+    size_t  i;
+
+    for (i = 0; i < rl->count; i++) {
+        free(rl->ring[(rl->head + i) % rl->inflight_max].value);
+    }
+
+    free(rl->ring);
+}

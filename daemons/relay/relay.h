@@ -1,0 +1,109 @@
+/*
+ * cast-relay: carries vote events from the Redis outbox stream to Kafka.
+ *
+ * Entries are read in stream order with XREAD from an in-memory cursor and
+ * produced (idempotent producer, acks=all) with the stream entry id as the
+ * key.  Each produced entry waits in a ring, oldest first; the delivery
+ * report marks it, and the delivered prefix of the ring is trimmed from the
+ * stream with XTRIM MINID.  The stream is therefore exactly what Kafka has
+ * not confirmed: a restart reads it again from the start (duplicates, no
+ * loss), and while Kafka is down events just wait there.
+ */
+
+#ifndef RELAY_H
+#define RELAY_H
+
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+
+#include "cast_http.h"
+
+
+#define RELAY_ID_MAX  48
+
+
+typedef struct {
+    char             id[RELAY_ID_MAX];  /* stream entry id */
+    uint64_t         ms;
+    uint64_t         seq;
+    char            *value;             /* the event, for a re-produce */
+    size_t           len;
+    int              state;
+} relay_entry_t;
+
+#define RELAY_PENDING    0
+#define RELAY_DELIVERED  1
+#define RELAY_FAILED     2
+
+
+typedef struct {
+    /* configuration */
+    char            *redis_url;
+    int64_t          redis_timeout_ms;
+    char            *kafka_bootstrap;
+    char            *kafka_options;
+    char            *topic;
+    char            *dlq_topic;
+    int64_t          partitions;
+    int64_t          replication;
+    int64_t          batch_max;
+    int64_t          batch_ms;
+    int64_t          inflight_max;
+    int64_t          flush_ms;
+    char            *http_host;
+    int64_t          http_port;
+    char            *log_level;
+
+    redisContext    *redis;
+    int64_t          redis_retry_at;
+    int64_t          produce_retry_at;
+    char             cursor[RELAY_ID_MAX];  /* last entry read */
+
+    rd_kafka_t      *rk;
+    rd_kafka_topic_t *rkt;
+    int              topics_ready;
+    int64_t          topics_retry_at;
+    int              fatal;
+
+    /* the ring of produced entries, oldest at head */
+    relay_entry_t   *ring;
+    size_t           head;
+    size_t           count;
+    size_t           failed;
+
+    /* the stream below this id is delivered; trimmed up to it */
+    uint64_t         trim_ms;
+    uint64_t         trim_seq;
+    int              trim_pending;
+
+    /* metrics */
+    int64_t          backlog;
+    int64_t          backlog_at;
+    uint64_t         read_total;
+    uint64_t         produced_total;
+    uint64_t         delivered_total;
+    uint64_t         delivery_errors_total;
+    uint64_t         redis_errors_total;
+    uint64_t         trims_total;
+} relay_t;
+
+
+/* relay_outbox.c */
+int relay_redis_ready(relay_t *rl, int64_t now);
+int relay_read(relay_t *rl, int block_ms);
+void relay_trim(relay_t *rl);
+void relay_backlog(relay_t *rl, int64_t now);
+
+/* relay_kafka.c */
+int relay_kafka_open(relay_t *rl);
+int relay_topics(relay_t *rl, int64_t now);
+int relay_produce(relay_t *rl, relay_entry_t *e);
+void relay_retry_failed(relay_t *rl, int64_t now);
+void relay_kafka_close(relay_t *rl);
+
+/* relay_metrics.c */
+void relay_metrics(const char *path, cast_http_response_t *res, void *data);
+
+
+#endif /* RELAY_H */

@@ -1,0 +1,263 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cast_log.h"
+#include "cast_redis.h"
+#include "cast_restore.h"
+#include "relay.h"
+
+
+#define RELAY_REDIS_RETRY_MS  1000
+#define RELAY_BACKLOG_MS      1000
+
+
+static void relay_redis_lost(relay_t *rl, const char *what, redisReply *r);
+static int relay_entry(relay_t *rl, const redisReply *item);
+static void relay_advance(relay_t *rl);
+
+
+int
+relay_redis_ready(relay_t *rl, int64_t now)
+{
+    char  err[256];
+
+    if (rl->redis != NULL) {
+        return 1;
+    }
+
+    if (now < rl->redis_retry_at) {
+        return 0;
+    }
+
+    rl->redis = cast_redis_connect(rl->redis_url, (int) rl->redis_timeout_ms,
+                                   err, sizeof(err));
+    if (rl->redis == NULL) {
+        cast_log(CAST_LOG_WARN, "redis", "%s; retrying", err);
+        rl->redis_retry_at = now + RELAY_REDIS_RETRY_MS;
+        rl->redis_errors_total++;
+        return 0;
+    }
+
+    cast_log(CAST_LOG_INFO, "redis", "connected to %s", rl->redis_url);
+    return 1;
+}
+
+
+/* Drops the connection after a failed command; the loop reconnects. */
+
+static void
+relay_redis_lost(relay_t *rl, const char *what, redisReply *r)
+{
+    cast_log(CAST_LOG_WARN, "redis", "%s: %s", what,
+             r == NULL ? rl->redis->errstr
+                       : (r->type == REDIS_REPLY_ERROR ? r->str
+                                                       : "unexpected reply"));
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    redisFree(rl->redis);
+    rl->redis = NULL;
+    rl->redis_errors_total++;
+}
+
+
+/* One stream entry: [id, [field, value, ...]] into the ring, produced. */
+
+static int
+relay_entry(relay_t *rl, const redisReply *item)
+{
+    size_t             i;
+    relay_entry_t     *e;
+    unsigned long long ms, seq;
+    const redisReply  *id, *fields, *value;
+
+    if (item->type != REDIS_REPLY_ARRAY || item->elements != 2
+        || item->element[0]->type != REDIS_REPLY_STRING
+        || item->element[0]->len >= RELAY_ID_MAX
+        || sscanf(item->element[0]->str, "%llu-%llu", &ms, &seq) != 2)
+    {
+        cast_log(CAST_LOG_ERR, "outbox", "unexpected XREAD entry");
+        return -1;
+    }
+
+    id = item->element[0];
+    fields = item->element[1];
+    value = NULL;
+
+    for (i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements;
+         i += 2)
+    {
+        if (strcmp(fields->element[i]->str, "e") == 0) {
+            value = fields->element[i + 1];
+            break;
+        }
+    }
+
+    e = &rl->ring[(rl->head + rl->count) % rl->inflight_max];
+    memcpy(e->id, id->str, id->len + 1);
+    e->ms = ms;
+    e->seq = seq;
+    e->len = 0;
+
+    /* no "e" field: an empty event, which the persister dead-letters */
+    if (value == NULL) {
+        cast_log(CAST_LOG_WARN, "outbox", "entry %s has no field e", e->id);
+
+    } else {
+        e->len = value->len;
+    }
+
+    e->value = malloc(e->len + 1);
+    if (e->value == NULL) {
+        cast_log(CAST_LOG_ERR, "outbox", "out of memory");
+        return -1;
+    }
+
+    if (value != NULL) {
+        memcpy(e->value, value->str, value->len);
+    }
+
+    rl->count++;
+    rl->read_total++;
+    memcpy(rl->cursor, e->id, id->len + 1);
+
+    relay_produce(rl, e);
+    return 0;
+}
+
+
+/*
+ * XREAD what fits in the ring after the cursor, waiting up to block_ms
+ * when the stream has nothing new; the number of entries read.
+ */
+
+int
+relay_read(relay_t *rl, int block_ms)
+{
+    char         count[24], block[24];
+    size_t       i, room;
+    redisReply  *r, *entries;
+
+    room = rl->inflight_max - rl->count;
+    if (room == 0) {
+        return 0;
+    }
+
+    if (room > (size_t) rl->batch_max) {
+        room = rl->batch_max;
+    }
+
+    snprintf(count, sizeof(count), "%zu", room);
+    snprintf(block, sizeof(block), "%d", block_ms);
+
+    r = (block_ms > 0)
+        ? redisCommand(rl->redis, "XREAD COUNT %s BLOCK %s STREAMS %s %s",
+                       count, block, CAST_KEY_OUTBOX, rl->cursor)
+        : redisCommand(rl->redis, "XREAD COUNT %s STREAMS %s %s",
+                       count, CAST_KEY_OUTBOX, rl->cursor);
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        relay_redis_lost(rl, "XREAD", r);
+        return 0;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1
+        || r->element[0]->type != REDIS_REPLY_ARRAY
+        || r->element[0]->elements != 2)
+    {
+        freeReplyObject(r);     /* nil: nothing new */
+        return 0;
+    }
+
+    entries = r->element[0]->element[1];
+
+    for (i = 0; i < entries->elements; i++) {
+        if (relay_entry(rl, entries->element[i]) != 0) {
+            break;
+        }
+    }
+
+    freeReplyObject(r);
+    return (int) i;
+}
+
+
+/* Pops the delivered prefix of the ring; the stream may lose it. */
+
+static void
+relay_advance(relay_t *rl)
+{
+    relay_entry_t  *e;
+
+    while (rl->count > 0) {
+        e = &rl->ring[rl->head];
+
+        if (e->state != RELAY_DELIVERED) {
+            break;
+        }
+
+        rl->trim_ms = e->ms;
+        rl->trim_seq = e->seq + 1;
+        rl->trim_pending = 1;
+
+        free(e->value);
+        e->value = NULL;
+
+        rl->head = (rl->head + 1) % rl->inflight_max;
+        rl->count--;
+    }
+}
+
+
+void
+relay_trim(relay_t *rl)
+{
+    char         minid[RELAY_ID_MAX];
+    redisReply  *r;
+
+    relay_advance(rl);
+
+    if (!rl->trim_pending || rl->redis == NULL) {
+        return;
+    }
+
+    snprintf(minid, sizeof(minid), "%" PRIu64 "-%" PRIu64, rl->trim_ms,
+             rl->trim_seq);
+
+    r = redisCommand(rl->redis, "XTRIM %s MINID %s", CAST_KEY_OUTBOX, minid);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        relay_redis_lost(rl, "XTRIM", r);
+        return;
+    }
+
+    freeReplyObject(r);
+    rl->trim_pending = 0;
+    rl->trims_total++;
+}
+
+
+void
+relay_backlog(relay_t *rl, int64_t now)
+{
+    int64_t  n;
+
+    if (now < rl->backlog_at) {
+        return;
+    }
+
+    rl->backlog_at = now + RELAY_BACKLOG_MS;
+
+    n = cast_restore_outbox_len(rl->redis);
+    if (n < 0) {
+        redisFree(rl->redis);
+        rl->redis = NULL;
+        rl->redis_errors_total++;
+        return;
+    }
+
+    rl->backlog = n;
+}
