@@ -1,0 +1,197 @@
+# Votes through the stack's nginx: results, merging, defaults, every bad
+# input refused without consuming anything, ticket rejections,
+# idempotency keys, the voter carried to PostgreSQL.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Burst qw(vote_body);
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(sleep time);
+
+my $VOTE = 'mutation($u:[String!]!,$c:[Int!],$t:String!,$v:String,'
+         . '$k:String){vote(usernames:$u,voteCount:$c,ticket:$t,'
+         . 'voterUsername:$v,idempotencyKey:$k)'
+         . '{success message usernames votes}}';
+my $run = sprintf '%d%04d', time, $$ % 10000;
+
+sub cas {
+    my ($status, $json) = graphql('{cas{ticket validUntil remainingUsage}}');
+    die "cas: $status\n" unless $status == 200 && $json->{data};
+    return $json->{data}{cas};
+}
+
+sub count {
+    my ($name) = @_;
+    my (undef, $json) = graphql('query($u:String!){query(username:$u)}',
+                                { u => $name });
+    return $json->{data}{query};
+}
+
+sub vote {
+    my (%v) = @_;
+    my ($status, $json) = graphql($VOTE, \%v);
+    return $json;
+}
+
+# a ticket with at least 600 ms left, so a test does not race a rotation
+sub fresh_ticket {
+    for (1 .. 50) {
+        my $cas = cas();
+        my $left = iso_ms($cas->{validUntil}) - time * 1000;
+        return $cas if $left > 600 && $cas->{remainingUsage} > 10;
+        sleep 0.1;
+    }
+    die "no fresh ticket\n";
+}
+
+sub iso_ms {
+    my ($s) = @_;
+    my ($y, $mo, $d, $h, $mi, $se, $ms) =
+        $s =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z$/
+        or die "not ISO 8601 with ms: $s\n";
+    require Time::Local;
+    return Time::Local::timegm($se, $mi, $h, $d, $mo - 1, $y) * 1000 + $ms;
+}
+
+sub used {
+    my $t = redis_cmd('HMGET', '{cast}:ticket', 'id', 'used');
+    return "$t->[0]/$t->[1]";
+}
+
+# --- cas -------------------------------------------------------------------
+
+my $cas = cas();
+like($cas->{ticket}, qr/^[A-Za-z0-9_-]{86}$/, 'cas: an opaque 86-char ticket');
+ok(iso_ms($cas->{validUntil}) > time * 1000 - 100,
+   'cas: validUntil is ISO 8601 UTC with ms, in the future');
+cmp_ok($cas->{remainingUsage}, '>', 0, 'cas: remainingUsage counts uses left');
+
+# --- a vote and its totals -------------------------------------------------
+
+my ($a, $b) = ("alice-$run", "bob-$run");
+$cas = fresh_ticket();
+my $res = vote(t => $cas->{ticket}, u => [$a, $b], c => [1, 2]);
+is_deeply($res->{data}{vote}, {
+    success => JSON::PP::true, message => 'Votes recorded successfully',
+    usernames => [$a, $b], votes => [1, 2] }, 'vote: success and new totals');
+is(count($a), 1, 'query: alice has 1');
+is(count($b), 2, 'query: bob has 2');
+is(cas()->{remainingUsage}, $cas->{remainingUsage} - 1,
+   'vote: consumed exactly one use')
+    if cas()->{ticket} eq $cas->{ticket};
+
+$cas = fresh_ticket();
+$res = vote(t => $cas->{ticket}, u => [$a, $b, $a], c => [2, 1, 3]);
+is_deeply([$res->{data}{vote}{usernames}, $res->{data}{vote}{votes}],
+          [[$a, $b], [6, 3]], 'vote: duplicate names merged, counts summed');
+
+$cas = fresh_ticket();
+$res = vote(t => $cas->{ticket}, u => [$a, $b]);
+is_deeply($res->{data}{vote}{votes}, [7, 4], 'vote: voteCount absent is 1 each');
+
+is(count("nobody-$run"), 0, 'query: an unknown name has 0');
+
+# --- bad input: a GraphQL error, nothing consumed ---------------------------
+
+my @bad = (
+    [ 'no usernames',        u => [] ],
+    [ '101 usernames',       u => [map { "n$_" } 1 .. 101] ],
+    [ 'empty username',      u => [''] ],
+    [ '65-byte username',    u => ['x' x 65] ],
+    [ 'control character',   u => ["a\tb"] ],
+    [ 'invalid UTF-8',       raw => 1 ],
+    [ 'voteCount 0',         u => [$a], c => [0] ],
+    [ 'voteCount 11',        u => [$a], c => [11] ],
+    [ 'negative voteCount',  u => [$a], c => [-1] ],
+    [ 'voteCount too short', u => [$a, $b], c => [1] ],
+    [ 'voteCount too long',  u => [$a], c => [1, 1] ],
+    [ 'empty voter',         u => [$a], v => '' ],
+    [ '129-byte key',        u => [$a], k => 'k' x 129 ],
+);
+
+for my $case (@bad) {
+    my ($name, %v) = @$case;
+    my ($before, $after, $json);
+    for (1 .. 3) {
+        $cas = fresh_ticket();
+        $before = used();
+        if ($v{raw}) {
+            my $body = vote_body($cas->{ticket}, ['PLACEHOLDER']);
+            $body =~ s/PLACEHOLDER/a\xff\xfeb/;
+            (undef, $json) = graphql(undef, undef, raw => $body);
+        } else {
+            $json = vote(t => $cas->{ticket}, %v);
+        }
+        $after = used();
+        last if (split m{/}, $before)[0] eq (split m{/}, $after)[0];
+    }
+    my $code = $json->{errors} && $json->{errors}[0]{extensions}{code};
+    ok(defined $code && $code =~ /^(BAD_USER_INPUT|BAD_REQUEST|GRAPHQL_VALIDATION_FAILED)$/,
+       "bad input refused: $name") or diag explain $json;
+    ok(!defined $json->{data} || !defined $json->{data}{vote},
+       "bad input has no vote result: $name");
+    is($after, $before, "bad input consumed no use: $name");
+}
+is(count($a), 7, 'bad input changed no count');
+
+# --- ticket rejections -------------------------------------------------------
+
+$cas = fresh_ticket();
+my $before = used();
+$res = vote(t => 'not-a-ticket', u => [$a]);
+is_deeply($res->{data}{vote}, { success => JSON::PP::false,
+    message => 'Invalid ticket', usernames => [], votes => [] },
+    'a malformed ticket is invalid');
+
+my $forged = $cas->{ticket};
+substr($forged, 40, 1) = substr($forged, 40, 1) eq 'A' ? 'B' : 'A';
+$res = vote(t => $forged, u => [$a]);
+is($res->{data}{vote}{message}, 'Invalid ticket', 'a forged ticket is invalid');
+is(used(), $before, 'rejected tickets consumed no use') if
+    (split m{/}, used())[0] eq (split m{/}, $before)[0];
+
+my $old = cas()->{ticket};
+my $t0 = time;
+sleep 0.05 while cas()->{ticket} eq $old && time - $t0 < 5;
+$res = vote(t => $old, u => [$a]);
+is($res->{data}{vote}{message}, 'Ticket expired', 'an old ticket is expired');
+is($res->{data}{vote}{success}, JSON::PP::false, 'expired: success false');
+is(count($a), 7, 'rejected votes changed no count');
+
+# --- idempotency keys ----------------------------------------------------------
+
+my $key = "key-$run";
+$cas = fresh_ticket();
+my $first = vote(t => $cas->{ticket}, u => [$a], c => [2], k => $key);
+is($first->{data}{vote}{votes}[0], 9, 'idempotent vote: applied once');
+my $again = vote(t => $cas->{ticket}, u => [$a], c => [2], k => $key);
+is_deeply($again->{data}, $first->{data}, 'a retry returns the first result');
+is(count($a), 9, 'a retry changes nothing');
+
+$old = $cas->{ticket};
+$t0 = time;
+sleep 0.05 while cas()->{ticket} eq $old && time - $t0 < 5;
+$again = vote(t => $old, u => [$a], c => [2], k => $key);
+is_deeply($again->{data}, $first->{data},
+          'a retry after the ticket rotated still returns the first result');
+is(count($a), 9, 'and still changes nothing');
+
+# --- the voter travels with the event into PostgreSQL --------------------------
+
+my $voter = "dave-$run";
+$cas = fresh_ticket();
+$res = vote(t => $cas->{ticket}, u => ["carol-$run"], v => $voter);
+ok($res->{data}{vote}{success}, 'vote with voterUsername accepted');
+my $rows = 0;
+$t0 = time;
+while (time - $t0 < 10) {
+    $rows = eval { psql_query("select count(*) from vote_events where voter = '$voter'") } // 0;
+    last if $rows;
+    sleep 0.2;
+}
+is($rows, 1, 'the voter is recorded with its event in PostgreSQL');
+
+done_testing();
