@@ -39,10 +39,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${KAFKA_VERSION:=4.1.1}"
 : "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-$HOME/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
 
+# The daemons read relative paths of their conf (conf/cast.lua) from here.
+cd "$ROOT"
+
 PG_BIN=/usr/lib/postgresql/15/bin
 RUN=$CAST_VAR/run
 LOG=$CAST_VAR/log
 BIN=$ROOT/build/bin
+NGINX_ERROR_LOG=$LOG/nginx-error.log
 PARTS=(redis postgres kafka ticketd relay persister nginx)
 DAEMONS=(ticketd relay persister)
 STOP_TIMEOUT=30
@@ -127,6 +131,10 @@ fail() {
     if [[ -f $LOG/$part.log ]]; then
         printf 'stack: last lines of %s:\n' "$LOG/$part.log" >&2
         tail -n 25 "$LOG/$part.log" | sed 's/^/    /' >&2
+    fi
+    if [[ $part == nginx && -f $NGINX_ERROR_LOG ]]; then
+        printf 'stack: last lines of %s:\n' "$NGINX_ERROR_LOG" >&2
+        grep -v '\[debug\]' "$NGINX_ERROR_LOG" | tail -n 15 | sed 's/^/    /' >&2
     fi
     if [[ $ON_FAIL == all ]]; then
         say "stopping the rest"
@@ -450,35 +458,39 @@ start_daemon() {
     port_free "$name" "$port"
     secret_file
     cast_cmd "$name"
-    launch "$name" env CAST_HTTP_PORT="$port" "${CMD[@]}"
+    # The daemons' config keys are read from CAST_<KEY>; ticketd's keys are
+    # secret_file, period_ms, max_uses and grace_ms.
+    launch "$name" env CAST_HTTP_PORT="$port" \
+        CAST_SECRET_FILE="$CAST_TICKET_SECRET_FILE" \
+        CAST_PERIOD_MS="$CAST_TICKET_PERIOD_MS" \
+        CAST_MAX_USES="$CAST_TICKET_MAX_USES" \
+        CAST_GRACE_MS="$CAST_TICKET_GRACE_MS" \
+        "${CMD[@]}"
     wait_for "$name" 20 daemon_healthy "$port"
 }
 
 
 # --- nginx ---------------------------------------------------------------------
 
-# conf/cast.conf with the stack's ports, and pid, logs and temp files under
-# $CAST_VAR/nginx; the prefix stays the repository so relative module paths
-# (build/ngx_http_cast_module.so) resolve.
+# conf/cast.conf with the stack's ports, its var/ paths moved to $CAST_VAR,
+# the pid file under $CAST_VAR/nginx.  The prefix stays the repository, so
+# build/ngx_http_cast_module.so and conf/cast.lua resolve.
 nginx_config() {
-    local dir=$CAST_VAR/nginx
+    local dir=$CAST_VAR/nginx conf=$CAST_VAR/nginx/cast.conf t
 
-    mkdir -p "$dir/logs" "$dir/tmp"
-    sed -e "s/\\b8080\\b/$CAST_HTTP_PORT/g" \
-        -e "s/\\b16379\\b/$CAST_REDIS_PORT/g" \
-        -e "s#^\\(\\s*pid\\s\\+\\)[^;]*;#\\1$dir/nginx.pid;#" \
-        -e "s#^\\(\\s*error_log\\s\\+\\)[^ ;]*#\\1$dir/logs/error.log#" \
-        -e "s#^\\(\\s*access_log\\s\\+\\)\\([^o ;][^ ;]*\\)#\\1$dir/logs/access.log#" \
-        "$ROOT/conf/cast.conf" >"$dir/cast.conf"
-    if ! grep -q '^\s*pid\s' "$dir/cast.conf"; then
-        sed -i "1i pid $dir/nginx.pid;" "$dir/cast.conf"
-    fi
-    if ! grep -q '^\s*error_log\s' "$dir/cast.conf"; then
-        sed -i "1i error_log $dir/logs/error.log;" "$dir/cast.conf"
-    fi
-    grep -q 'client_body_temp_path' "$dir/cast.conf" \
-        || sed -i "0,/^\\s*http\\s*{/s##&\\n    client_body_temp_path $dir/tmp/body;\\n    proxy_temp_path $dir/tmp/proxy;\\n    fastcgi_temp_path $dir/tmp/fastcgi;\\n    uwsgi_temp_path $dir/tmp/uwsgi;\\n    scgi_temp_path $dir/tmp/scgi;#" \
-            "$dir/cast.conf"
+    mkdir -p "$dir"
+    sed -E -e "s/\b8080\b/$CAST_HTTP_PORT/g" \
+        -e "s/\b16379\b/$CAST_REDIS_PORT/g" \
+        -e "s#^(\s*pid\s+)[^;]*;#\1$dir/nginx.pid;#" \
+        -e "s#([[:space:]])var/#\1$CAST_VAR/#g" \
+        "$ROOT/conf/cast.conf" >"$conf"
+    grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"
+    grep -Eq '^\s*error_log\s' "$conf" \
+        || sed -i "1i error_log $NGINX_ERROR_LOG info;" "$conf"
+    for t in client_body proxy fastcgi uwsgi scgi; do
+        grep -q "${t}_temp_path" "$conf" \
+            || sed -i -E "0,/^\s*http\s*\{/s##&\n    ${t}_temp_path $dir/$t;#" "$conf"
+    done
 }
 
 
@@ -492,6 +504,7 @@ start_nginx() {
     local conf=$CAST_VAR/nginx/cast.conf daemon=()
 
     port_free nginx "$CAST_HTTP_PORT"
+    secret_file
     nginx_config
     nginx -q -t -p "$ROOT" -c "$conf" >>"$LOG/nginx.log" 2>&1 \
         || fail nginx "nginx -t rejected $conf"
@@ -566,7 +579,7 @@ write_env() {
         done
         printf 'export CAST_STACK_PIDS=%q\n' "$RUN"
         printf 'export CAST_STACK_LOGS=%q\n' "$LOG"
-        printf 'export CAST_NGINX_ERROR_LOG=%q\n' "$CAST_VAR/nginx/logs/error.log"
+        printf 'export CAST_NGINX_ERROR_LOG=%q\n' "$NGINX_ERROR_LOG"
     } >"$CAST_VAR/stack.env"
 }
 
