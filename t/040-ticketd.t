@@ -55,33 +55,36 @@ END {
 {
     my ($rc, $err) = run_once({}, '--help');
     is $rc, 0, '--help exits 0';
-    for my $row (qw(redis_url functions_file secret_file period_ms max_uses
-                    grace_ms epoch_ms lease_ms http_host http_port
-                    log_level owner))
+    for my $row (qw(redis_url functions_file ticket_secret_file ticket_period_ms
+                    ticket_max_uses ticket_grace_ms ticket_epoch_ms lease_ms
+                    http_host http_port log_level lease_owner))
     {
         like $err, qr/^  \Q$row\E\s.*env CAST_\U$row\E$/m,
              "--help lists $row with its environment variable";
     }
 
-    write_file("$dir/bad.conf", "period_ms = 400\nperoid_ms = 5\n");
-    ($rc, $err) = run_once({ CAST_SECRET_FILE => "$dir/secret" },
+    write_file("$dir/bad.conf", "ticket_period_ms = 400\nperoid_ms = 5\n");
+    ($rc, $err) = run_once({ CAST_TICKET_SECRET_FILE => "$dir/secret" },
                            '-c', "$dir/bad.conf");
     is $rc, 2, 'unknown key: exit 2';
     like $err, qr/bad\.conf:2: unknown setting "peroid_ms"/,
          'unknown key: file, line and key named';
 
-    ($rc, $err) = run_once({ CAST_SECRET_FILE => "$dir/secret",
-                             CAST_PERIOD_MS => '2s' });
+    ($rc, $err) = run_once({ CAST_TICKET_SECRET_FILE => "$dir/secret",
+                             CAST_TICKET_PERIOD_MS => '2s' });
     is $rc, 2, 'bad integer: exit 2';
-    like $err, qr/CAST_PERIOD_MS: period_ms: "2s" is not an integer/,
+    like $err,
+         qr/CAST_TICKET_PERIOD_MS: ticket_period_ms: "2s" is not an integer/,
          'bad integer: variable and value named';
 
-    ($rc, $err) = run_once({ CAST_SECRET_FILE => "$dir/secret",
-                             CAST_PERIOD_MS => 10 });
+    ($rc, $err) = run_once({ CAST_TICKET_SECRET_FILE => "$dir/secret",
+                             CAST_TICKET_PERIOD_MS => 10 });
     is $rc, 2, 'period out of range: exit 2';
-    like $err, qr/period_ms: 10 is not within/, 'period out of range: said';
+    like $err, qr/ticket_period_ms: 10 is not within/,
+         'period out of range: said';
 
-    ($rc, $err) = run_once({ CAST_SECRET_FILE => "$dir/secret" }, 'extra');
+    ($rc, $err) = run_once({ CAST_TICKET_SECRET_FILE => "$dir/secret" },
+                           'extra');
     is $rc, 2, 'positional argument: exit 2';
     like $err, qr/unexpected argument "extra"/, 'positional argument: said';
 
@@ -97,7 +100,8 @@ END {
 {
     my ($rc, $err) = run_once({});
     is $rc, 2, 'no secret: exit 2';
-    like $err, qr/no ticket secret: set secret_file or CAST_TICKET_SECRET/,
+    like $err,
+         qr/no ticket secret: set ticket_secret_file or CAST_TICKET_SECRET/,
          'no secret: said';
 
     ($rc, $err) = run_once({ CAST_TICKET_SECRET => 'x' x 31 });
@@ -105,18 +109,18 @@ END {
     like $err, qr/the ticket secret has 31 bytes; at least 32/,
          'short secret: length said';
 
-    ($rc, $err) = run_once({ CAST_SECRET_FILE => "$dir/short" });
+    ($rc, $err) = run_once({ CAST_TICKET_SECRET_FILE => "$dir/short" });
     is $rc, 2, 'short secret file: exit 2';
     like $err, qr/has 31 bytes/, 'short secret file: length said';
 
-    ($rc, $err) = run_once({ CAST_SECRET_FILE => "$dir/nope" });
+    ($rc, $err) = run_once({ CAST_TICKET_SECRET_FILE => "$dir/nope" });
     is $rc, 2, 'unreadable secret file: exit 2';
-    like $err, qr/secret_file .*nope: No such file/, 'unreadable: said';
+    like $err, qr/ticket_secret_file .*nope: No such file/, 'unreadable: said';
 
-    ($rc, $err) = run_once({ CAST_SECRET_FILE => "$dir/secret",
+    ($rc, $err) = run_once({ CAST_TICKET_SECRET_FILE => "$dir/secret",
                              CAST_TICKET_SECRET => 'y' x 40 });
     is $rc, 2, 'two secrets: exit 2';
-    like $err, qr/both secret_file and CAST_TICKET_SECRET/, 'two: said';
+    like $err, qr/both ticket_secret_file and CAST_TICKET_SECRET/, 'two: said';
 }
 
 
@@ -359,10 +363,10 @@ sub start_daemon {
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         my $e = daemon_env({ CAST_REDIS_URL => $url,
-                             CAST_SECRET_FILE => "$dir/secret",
-                             CAST_PERIOD_MS => $P,
+                             CAST_TICKET_SECRET_FILE => "$dir/secret",
+                             CAST_TICKET_PERIOD_MS => $P,
                              CAST_HTTP_PORT => $port,
-                             CAST_OWNER => "owner-$name" });
+                             CAST_LEASE_OWNER => "owner-$name" });
         $ENV{$_} = $e->{$_} for keys %$e;
         open STDERR, '>', $log;
         open STDOUT, '>&', \*STDERR;

@@ -1,6 +1,7 @@
 /*
- * One structured line per event on stderr:
- *   ts=2026-11-25T18:00:00.123Z level=info prog=cast-ticketd event=mint msg="..."
+ * One structured line per event on stderr, e.g.
+ *   ts=2026-11-25T18:00:00.123Z level=info prog=cast-ticketd event=mint
+ *   msg="minted seq=882048000"   (all on one line)
  */
 
 #ifndef CAST_LOG_H

@@ -35,24 +35,25 @@ static const cast_conf_t  ticketd_conf[] = {
       &ticketd.functions_file,
       "Redis function library, loaded at start and when Redis lost it" },
 
-    { "secret_file", CAST_CONF_STR, "", &ticketd.secret_file,
+    { "ticket_secret_file", CAST_CONF_STR, "", &ticketd.secret_file,
       "file holding the HMAC secret (>= 32 bytes); or set "
       "CAST_TICKET_SECRET" },
 
-    { "period_ms", CAST_CONF_INT, "2000", &ticketd.period_ms,
-      "ticket period: ticket k is valid for [epoch + k*P, epoch + (k+1)*P)" },
+    { "ticket_period_ms", CAST_CONF_INT, "2000", &ticketd.period_ms,
+      "period P: ticket k is valid for [E + k*P, E + (k+1)*P), "
+      "E = epoch" },
 
-    { "max_uses", CAST_CONF_INT, "100", &ticketd.max_uses,
+    { "ticket_max_uses", CAST_CONF_INT, "100", &ticketd.max_uses,
       "votes one ticket allows" },
 
-    { "grace_ms", CAST_CONF_INT, "0", &ticketd.grace_ms,
+    { "ticket_grace_ms", CAST_CONF_INT, "0", &ticketd.grace_ms,
       "how long the previous ticket stays usable after it expires" },
 
-    { "epoch_ms", CAST_CONF_INT, "0", &ticketd.epoch_ms,
+    { "ticket_epoch_ms", CAST_CONF_INT, "0", &ticketd.epoch_ms,
       "start of period 0, ms since the Unix epoch" },
 
     { "lease_ms", CAST_CONF_INT, "0", &ticketd.lease_ms,
-      "minting lease ttl, renewed every half period; 0 = 1.25 * period_ms" },
+      "minting lease ttl, renewed every half period; 0 = 1.25 periods" },
 
     { "http_host", CAST_CONF_STR, "127.0.0.1", &ticketd.http_host,
       "address of the /metrics and /healthz listener" },
@@ -63,7 +64,7 @@ static const cast_conf_t  ticketd_conf[] = {
     { "log_level", CAST_CONF_STR, "info", &ticketd.log_level,
       "err, warn, info or debug" },
 
-    { "owner", CAST_CONF_STR, "", &ticketd.owner,
+    { "lease_owner", CAST_CONF_STR, "", &ticketd.owner,
       "lease owner id; empty = hostname:pid:random" },
 
     cast_conf_null_row
@@ -104,7 +105,8 @@ main(int argc, char **argv)
     while (!cast_quit) {
         now = cast_wall_ms();
 
-        if (now >= deadline) {
+        /* a wall clock stepped back must not stall renewals */
+        if (now >= deadline || deadline - now > td->period_ms) {
             ticketd_tick(td, now);
             deadline = ticketd_deadline(td, now);
         }
@@ -186,7 +188,7 @@ ticketd_check(ticketd_t *td)
     }
 
     if (td->period_ms < 200 || td->period_ms > 86400000) {
-        cast_conf_die(TICKETD_PROG, "period_ms: %lld is not within "
+        cast_conf_die(TICKETD_PROG, "ticket_period_ms: %lld is not within "
                       "200..86400000", (long long) td->period_ms);
     }
 
@@ -206,8 +208,9 @@ ticketd_check(ticketd_t *td)
     if (td->max_uses < 1 || td->grace_ms < 0 || td->epoch_ms < 0
         || td->epoch_ms > cast_wall_ms())
     {
-        cast_conf_die(TICKETD_PROG, "max_uses must be >= 1, grace_ms >= 0, "
-                      "epoch_ms between 0 and now");
+        cast_conf_die(TICKETD_PROG, "ticket_max_uses must be >= 1, "
+                      "ticket_grace_ms >= 0, ticket_epoch_ms between 0 and "
+                      "now");
     }
 
     if (td->http_port < 0 || td->http_port > 65535) {

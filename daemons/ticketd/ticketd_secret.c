@@ -14,8 +14,8 @@ static int ticketd_secret_read(ticketd_t *td, char *err, size_t errlen);
 
 
 /*
- * The HMAC secret comes from secret_file or from CAST_TICKET_SECRET, never
- * from a default: a guessable secret would let anyone forge tickets.
+ * The HMAC secret comes from ticket_secret_file or from CAST_TICKET_SECRET,
+ * never from a default: a guessable secret would let anyone forge tickets.
  */
 
 int
@@ -27,8 +27,8 @@ ticketd_secret_load(ticketd_t *td, char *err, size_t errlen)
     env = getenv(TICKETD_SECRET_ENV);
 
     if (td->secret_file[0] != '\0' && env != NULL) {
-        snprintf(err, errlen, "both secret_file and %s are set; set one",
-                 TICKETD_SECRET_ENV);
+        snprintf(err, errlen, "both ticket_secret_file and %s are set; "
+                 "set one", TICKETD_SECRET_ENV);
         return -1;
     }
 
@@ -50,8 +50,8 @@ ticketd_secret_load(ticketd_t *td, char *err, size_t errlen)
         td->secret_len = len;
 
     } else {
-        snprintf(err, errlen, "no ticket secret: set secret_file or %s "
-                 "(at least %d bytes)", TICKETD_SECRET_ENV,
+        snprintf(err, errlen, "no ticket secret: set ticket_secret_file "
+                 "or %s (at least %d bytes)", TICKETD_SECRET_ENV,
                  CAST_TICKET_SECRET_MIN);
         return -1;
     }
@@ -77,7 +77,7 @@ ticketd_secret_read(ticketd_t *td, char *err, size_t errlen)
 
     f = fopen(td->secret_file, "r");
     if (f == NULL) {
-        snprintf(err, errlen, "secret_file %s: %s", td->secret_file,
+        snprintf(err, errlen, "ticket_secret_file %s: %s", td->secret_file,
                  strerror(errno));
         return -1;
     }
@@ -86,7 +86,7 @@ ticketd_secret_read(ticketd_t *td, char *err, size_t errlen)
     big = (n == TICKETD_SECRET_MAX && fgetc(f) != EOF);
 
     if (ferror(f) || big) {
-        snprintf(err, errlen, "secret_file %s: %s", td->secret_file,
+        snprintf(err, errlen, "ticket_secret_file %s: %s", td->secret_file,
                  big ? "too long" : "read error");
         fclose(f);
         return -1;
