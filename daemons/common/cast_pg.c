@@ -11,6 +11,7 @@
 #define CAST_PG_FILE_MAX      (1024 * 1024)
 
 
+static void cast_pg_notice(void *arg, const char *message);
 static int cast_pg_is_migration(const struct dirent *d);
 static char *cast_pg_read_file(const char *path);
 static int cast_pg_apply(PGconn *pg, const char *dir, const char *name);
@@ -38,7 +39,24 @@ cast_pg_connect(const char *dsn, char *err, size_t errlen)
         return NULL;
     }
 
+    PQsetNoticeProcessor(pg, cast_pg_notice, NULL);
     return pg;
+}
+
+
+/* server notices ("already exists, skipping") into the structured log */
+
+static void
+cast_pg_notice(void *arg, const char *message)
+{
+    char  msg[512];
+
+    (void) arg;
+
+    snprintf(msg, sizeof(msg), "%s", message);
+    msg[strcspn(msg, "\n")] = '\0';
+
+    cast_log(CAST_LOG_DEBUG, "pg_notice", "%s", msg);
 }
 
 

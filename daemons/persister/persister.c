@@ -1,0 +1,219 @@
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cast_conf.h"
+#include "cast_http.h"
+#include "cast_log.h"
+#include "cast_signal.h"
+#include "cast_time.h"
+#include "persister.h"
+
+
+#define PERSISTER_PROG      "cast-persister"
+#define PERSISTER_START_MS  1000
+
+
+static void persister_configure(persister_t *p, int argc, char **argv);
+static int persister_start(persister_t *p);
+
+
+static persister_t  persister;
+
+static const cast_conf_t  persister_conf[] = {
+
+    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379",
+      &persister.redis_url,
+      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
+
+    { "redis_timeout_ms", CAST_CONF_INT, "2000", &persister.redis_timeout_ms,
+      "Redis connect and command timeout" },
+
+    { "functions_file", CAST_CONF_STR, "conf/cast.lua",
+      &persister.functions_file,
+      "Redis function library, loaded before a restore" },
+
+    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
+      &persister.kafka_bootstrap, "Kafka bootstrap servers, host:port[,...]" },
+
+    { "kafka_options", CAST_CONF_STR, "", &persister.kafka_options,
+      "extra librdkafka settings, name=value[,name=value...]" },
+
+    { "topic", CAST_CONF_STR, "cast.votes", &persister.topic,
+      "topic of the vote events" },
+
+    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", &persister.dlq_topic,
+      "dead-letter topic for events that do not decode" },
+
+    { "partitions", CAST_CONF_INT, "6", &persister.partitions,
+      "partitions of the topic when the persister creates it" },
+
+    { "replication", CAST_CONF_INT, "1", &persister.replication,
+      "replication factor of the topics it creates" },
+
+    { "group_id", CAST_CONF_STR, "cast-persister", &persister.group_id,
+      "consumer group shared by the replicas" },
+
+    { "pg_dsn", CAST_CONF_STR, "postgresql:///cast", &persister.pg_dsn,
+      "PostgreSQL connection string (libpq URI or key=value)" },
+
+    { "migrations_dir", CAST_CONF_STR, "conf/migrations",
+      &persister.migrations_dir,
+      "NNN_name.sql files applied at start when not yet applied" },
+
+    { "batch_max", CAST_CONF_INT, "1000", &persister.batch_max,
+      "messages per PostgreSQL transaction, at most" },
+
+    { "batch_ms", CAST_CONF_INT, "100", &persister.batch_ms,
+      "how long a batch waits to fill after its first message" },
+
+    { "retry_max_ms", CAST_CONF_INT, "5000", &persister.retry_max_ms,
+      "longest pause between attempts while PostgreSQL fails" },
+
+    { "restore_chunk", CAST_CONF_INT, "1000", &persister.restore_chunk,
+      "names per FCALL cast_restore" },
+
+    { "http_host", CAST_CONF_STR, "127.0.0.1", &persister.http_host,
+      "address of the /metrics and /healthz listener" },
+
+    { "http_port", CAST_CONF_INT, "0", &persister.http_port,
+      "port of the /metrics and /healthz listener; 0 = off" },
+
+    { "log_level", CAST_CONF_STR, "info", &persister.log_level,
+      "err, warn, info or debug" },
+
+    cast_conf_null_row
+};
+
+
+int
+main(int argc, char **argv)
+{
+    char          err[512];
+    persister_t  *p = &persister;
+
+    persister_configure(p, argc, argv);
+
+    if (p->http_port != 0) {
+        p->http = cast_http_listen(p->http_host, (int) p->http_port, err,
+                                   sizeof(err));
+        if (p->http == NULL) {
+            cast_log(CAST_LOG_ERR, "start", "%s", err);
+            return 1;
+        }
+    }
+
+    cast_signal_init();
+
+    cast_log(CAST_LOG_INFO, "start", "kafka=%s topic=%s group=%s "
+             "batch_max=%lld batch_ms=%lld", p->kafka_bootstrap, p->topic,
+             p->group_id, (long long) p->batch_max, (long long) p->batch_ms);
+
+    if (persister_start(p) != 0) {
+        persister_kafka_close(p);
+        return cast_quit ? 0 : 1;
+    }
+
+    while (!cast_quit) {
+        if (persister_collect(p) > 0) {
+            persister_flush(p);
+        }
+
+        persister_check(p, cast_mono_ms());
+        persister_serve(p, 0);
+    }
+
+    /* a batch cut short by the signal is still applied and committed */
+    if (p->n > 0) {
+        persister_flush(p);
+    }
+
+    persister_kafka_close(p);
+
+    cast_log(CAST_LOG_INFO, "stop", "batches=%llu messages=%llu "
+             "dead_letters=%llu", (unsigned long long) p->batches_total,
+             (unsigned long long) p->messages_total,
+             (unsigned long long) p->dead_letters_total);
+
+    if (p->pg != NULL) {
+        PQfinish(p->pg);
+    }
+
+    if (p->redis != NULL) {
+        redisFree(p->redis);
+    }
+
+    free(p->items);
+    cast_http_close(p->http);
+    cast_conf_free(persister_conf);
+
+    return 0;
+}
+
+
+/*
+ * PostgreSQL reachable and migrated, then Kafka; both are waited for, so
+ * the daemon can start before its dependencies.
+ */
+
+static int
+persister_start(persister_t *p)
+{
+    while (persister_pg_open(p) != 0) {
+        if (!p->migrated && p->pg != NULL) {
+            return -1;          /* a migration failed: needs a human */
+        }
+
+        persister_serve(p, PERSISTER_START_MS);
+
+        if (cast_quit) {
+            return -1;
+        }
+    }
+
+    return persister_kafka_open(p);
+}
+
+
+static void
+persister_configure(persister_t *p, int argc, char **argv)
+{
+    cast_log_open(PERSISTER_PROG);
+
+    if (cast_conf_load(persister_conf, argc, argv, PERSISTER_PROG,
+                       "Applies vote events from Kafka to PostgreSQL in "
+                       "batches, commits offsets after\nthe transaction, "
+                       "dead-letters what does not decode, and restores "
+                       "Redis\nfrom PostgreSQL when its counts are lost.")
+        != argc)
+    {
+        cast_conf_die(PERSISTER_PROG, "unexpected argument \"%s\"",
+                      argv[argc - 1]);
+    }
+
+    if (cast_log_set_level(p->log_level) != 0) {
+        cast_conf_die(PERSISTER_PROG, "log_level: \"%s\" is not err, warn, "
+                      "info or debug", p->log_level);
+    }
+
+    if (p->partitions < 1 || p->partitions > 1000
+        || p->replication < 1 || p->replication > 16)
+    {
+        cast_conf_die(PERSISTER_PROG, "partitions must be 1..1000 and "
+                      "replication 1..16");
+    }
+
+    if (p->batch_max < 1 || p->batch_max > 100000
+        || p->batch_ms < 1 || p->batch_ms > 60000)
+    {
+        cast_conf_die(PERSISTER_PROG, "batch_max must be 1..100000 and "
+                      "batch_ms 1..60000");
+    }
+
+    if (p->retry_max_ms < 100 || p->restore_chunk < 1
+        || p->restore_chunk > 100000
+        || p->http_port < 0 || p->http_port > 65535)
+    {
+        cast_conf_die(PERSISTER_PROG, "need retry_max_ms >= 100, "
+                      "restore_chunk 1..100000 and http_port 0..65535");
+    }
+}

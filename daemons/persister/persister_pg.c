@@ -1,0 +1,327 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "cast_log.h"
+#include "cast_pg.h"
+#include "persister.h"
+
+
+typedef struct {
+    const char        *user;
+    int64_t            c;
+    int64_t            ver;
+} persister_vote_t;
+
+
+/* unnest() turns the arrays into rows; known event ids are skipped */
+static const char  persister_sql_events[] =
+    "INSERT INTO vote_events (event_id, ts, ticket_seq, voter, payload) "
+    "SELECT id, to_timestamp(ts / 1000.0), ticket, voter, payload "
+    "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], "
+    "$5::jsonb[]) AS e(id, ts, ticket, voter, payload) "
+    "ON CONFLICT (event_id) DO NOTHING";
+
+/* a name moves only forward in version: replays and reorders converge */
+static const char  persister_sql_votes[] =
+    "INSERT INTO votes (username, count, version, updated_at) "
+    "SELECT u, c, ver, clock_timestamp() "
+    "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(u, c, ver) "
+    "ON CONFLICT (username) DO UPDATE "
+    "SET count = excluded.count, version = excluded.version, "
+    "updated_at = excluded.updated_at "
+    "WHERE votes.version < excluded.version";
+
+
+static int persister_cmp_item(const void *a, const void *b);
+static int persister_cmp_vote(const void *a, const void *b);
+static int persister_events(persister_t *p, persister_item_t **sorted,
+    size_t n);
+static int persister_votes(persister_t *p, persister_vote_t *votes,
+    size_t n);
+static int64_t persister_pg_run(persister_t *p, const char *sql,
+    cast_pg_array_t *arrays, int narrays);
+static int persister_pg_tx(persister_t *p, persister_item_t **sorted,
+    size_t n, persister_vote_t *votes, size_t nvotes);
+
+
+/* Connects (again) when needed and migrates once; 0 when usable. */
+
+int
+persister_pg_open(persister_t *p)
+{
+    char  err[512];
+
+    if (p->pg != NULL && PQstatus(p->pg) != CONNECTION_OK) {
+        PQfinish(p->pg);
+        p->pg = NULL;
+    }
+
+    if (p->pg == NULL) {
+        p->pg = cast_pg_connect(p->pg_dsn, err, sizeof(err));
+        if (p->pg == NULL) {
+            cast_log(CAST_LOG_WARN, "pg", "%s", err);
+            p->pg_errors_total++;
+            return -1;
+        }
+
+        cast_log(CAST_LOG_INFO, "pg", "connected");
+    }
+
+    if (!p->migrated) {
+        if (cast_pg_migrate(p->pg, p->migrations_dir) < 0) {
+            p->pg_errors_total++;
+            return -1;
+        }
+
+        p->migrated = 1;
+    }
+
+    return 0;
+}
+
+
+static int
+persister_cmp_item(const void *a, const void *b)
+{
+    const persister_item_t  *x = *(persister_item_t *const *) a;
+    const persister_item_t  *y = *(persister_item_t *const *) b;
+
+    return strcmp(x->ev.id, y->ev.id);
+}
+
+
+/* by name, the highest version first */
+
+static int
+persister_cmp_vote(const void *a, const void *b)
+{
+    int                      rc;
+    const persister_vote_t  *x = a, *y = b;
+
+    rc = strcmp(x->user, y->user);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (x->ver < y->ver) - (x->ver > y->ver);
+}
+
+
+/*
+ * Runs sql with the finished arrays as parameters; rows affected, or -1.
+ * The arrays are freed.
+ */
+
+static int64_t
+persister_pg_run(persister_t *p, const char *sql, cast_pg_array_t *arrays,
+    int narrays)
+{
+    int          i, ok;
+    int64_t      rows;
+    PGresult    *res;
+    const char  *params[5];
+
+    ok = 1;
+
+    for (i = 0; i < narrays; i++) {
+        params[i] = cast_pg_array_end(&arrays[i]);
+        ok = ok && params[i] != NULL;
+    }
+
+    rows = -1;
+
+    if (!ok) {
+        cast_log(CAST_LOG_ERR, "pg", "out of memory building a batch");
+
+    } else {
+        res = cast_pg_query(p->pg, sql, narrays, params, PGRES_COMMAND_OK);
+        if (res != NULL) {
+            rows = strtoll(PQcmdTuples(res), NULL, 10);
+            PQclear(res);
+        }
+    }
+
+    for (i = 0; i < narrays; i++) {
+        cast_pg_array_free(&arrays[i]);
+    }
+
+    return rows;
+}
+
+
+/* Event rows in event id order: concurrent replicas lock alike. */
+
+static int
+persister_events(persister_t *p, persister_item_t **sorted, size_t n)
+{
+    char             *payload;
+    size_t            i;
+    int64_t           rows;
+    cast_pg_array_t   a[5];
+    cast_event_t     *ev;
+
+    for (i = 0; i < 5; i++) {
+        cast_pg_array_init(&a[i]);
+    }
+
+    for (i = 0; i < n; i++) {
+        ev = &sorted[i]->ev;
+
+        payload = cast_event_encode(ev);
+        if (payload == NULL) {
+            a[4].failed = 1;
+            break;
+        }
+
+        cast_pg_array_str(&a[0], ev->id);
+        cast_pg_array_int(&a[1], ev->ts);
+        cast_pg_array_int(&a[2], ev->ticket);
+
+        if (ev->voter != NULL) {
+            cast_pg_array_str(&a[3], ev->voter);
+
+        } else {
+            cast_pg_array_null(&a[3]);
+        }
+
+        cast_pg_array_str(&a[4], payload);
+        free(payload);
+    }
+
+    rows = persister_pg_run(p, persister_sql_events, a, 5);
+    if (rows < 0) {
+        return -1;
+    }
+
+    p->events_inserted_total += rows;
+    return 0;
+}
+
+
+/* votes sorted by name, highest version first: one row per name */
+
+static int
+persister_votes(persister_t *p, persister_vote_t *votes, size_t n)
+{
+    size_t            i;
+    int64_t           rows;
+    cast_pg_array_t   a[3];
+
+    for (i = 0; i < 3; i++) {
+        cast_pg_array_init(&a[i]);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (i > 0 && strcmp(votes[i].user, votes[i - 1].user) == 0) {
+            continue;
+        }
+
+        cast_pg_array_str(&a[0], votes[i].user);
+        cast_pg_array_int(&a[1], votes[i].c);
+        cast_pg_array_int(&a[2], votes[i].ver);
+    }
+
+    rows = persister_pg_run(p, persister_sql_votes, a, 3);
+    if (rows < 0) {
+        return -1;
+    }
+
+    p->votes_updated_total += rows;
+    return 0;
+}
+
+
+static int
+persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
+    persister_vote_t *votes, size_t nvotes)
+{
+    if (cast_pg_exec(p->pg, "BEGIN", 0, NULL) != 0) {
+        return -1;
+    }
+
+    if (persister_events(p, sorted, n) != 0
+        || persister_votes(p, votes, nvotes) != 0
+        || cast_pg_exec(p->pg, "COMMIT", 0, NULL) != 0)
+    {
+        if (PQtransactionStatus(p->pg) != PQTRANS_IDLE
+            && PQtransactionStatus(p->pg) != PQTRANS_UNKNOWN)
+        {
+            cast_pg_exec(p->pg, "ROLLBACK", 0, NULL);
+        }
+
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* The valid events of the batch in one transaction; 0 once committed. */
+
+int
+persister_pg_apply(persister_t *p)
+{
+    int                 rc;
+    size_t              i, j, n, nvotes;
+    persister_vote_t   *votes;
+    persister_item_t  **sorted;
+
+    if (persister_pg_open(p) != 0) {
+        return -1;
+    }
+
+    n = 0;
+    nvotes = 0;
+
+    for (i = 0; i < p->n; i++) {
+        if (p->items[i].valid) {
+            n++;
+            nvotes += p->items[i].ev.nvotes;
+        }
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    sorted = malloc(n * sizeof(persister_item_t *));
+    votes = malloc(nvotes * sizeof(persister_vote_t));
+
+    if (sorted == NULL || votes == NULL) {
+        cast_log(CAST_LOG_ERR, "pg", "out of memory building a batch");
+        free(sorted);
+        free(votes);
+        return -1;
+    }
+
+    n = 0;
+    for (i = 0; i < p->n; i++) {
+        if (p->items[i].valid) {
+            sorted[n++] = &p->items[i];
+        }
+    }
+
+    qsort(sorted, n, sizeof(persister_item_t *), persister_cmp_item);
+
+    nvotes = 0;
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < sorted[i]->ev.nvotes; j++) {
+            votes[nvotes].user = sorted[i]->ev.votes[j].user;
+            votes[nvotes].c = sorted[i]->ev.votes[j].c;
+            votes[nvotes].ver = sorted[i]->ev.votes[j].ver;
+            nvotes++;
+        }
+    }
+
+    qsort(votes, nvotes, sizeof(persister_vote_t), persister_cmp_vote);
+
+    rc = persister_pg_tx(p, sorted, n, votes, nvotes);
+    if (rc != 0) {
+        p->pg_errors_total++;
+    }
+
+    free(sorted);
+    free(votes);
+
+    return rc;
+}
