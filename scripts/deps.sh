@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 : "${KAFKA_VERSION:=4.1.1}"
-: "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-$HOME/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
+: "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
 LOG4J_VERSION=2.24.3
 
 # Debian packages, each with what proves it is there: "package:check",

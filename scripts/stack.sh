@@ -37,7 +37,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${CAST_KAFKA_HEAP:=512m}"
 : "${CAST_READY_TIMEOUT:=30}"
 : "${KAFKA_VERSION:=4.1.1}"
-: "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-$HOME/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
+: "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
 
 # The daemons read relative paths of their conf (conf/cast.lua) from here.
 cd "$ROOT"
@@ -235,11 +235,34 @@ pg_ready() {
 }
 
 
-pg_init() {
-    local data=$CAST_VAR/pg
+# As root the cluster belongs to the postgres user, who must be able to reach
+# it: when $CAST_VAR lies under a directory closed to others (a clone in
+# /root), the cluster goes to /var/tmp and $CAST_VAR/pg links to it.
+pg_dirs() {
+    local real
 
-    mkdir -p "$data" "$CAST_VAR/pg-run"
-    ((EUID != 0)) || chown postgres:postgres "$data" "$CAST_VAR/pg-run"
+    PG_DATA=$CAST_VAR/pg
+    PG_RUN=$CAST_VAR/pg-run
+    ((EUID == 0)) || return 0
+    if [[ -L $PG_DATA ]] \
+        || ! setpriv --reuid=postgres --regid=postgres --init-groups -- \
+            test -x "$CAST_VAR"; then
+        real=/var/tmp/cast-pg.$(printf '%s' "$CAST_VAR" | md5sum | cut -c1-12)
+        mkdir -p "$real"
+        chmod 755 "$real"
+        ln -sfn "$real/pg" "$PG_DATA"
+        ln -sfn "$real/pg-run" "$PG_RUN"
+        PG_DATA=$real/pg
+        PG_RUN=$real/pg-run
+    fi
+}
+
+
+pg_init() {
+    local data=$PG_DATA
+
+    mkdir -p "$data" "$PG_RUN"
+    ((EUID != 0)) || chown postgres:postgres "$data" "$PG_RUN"
     chmod 700 "$data"
     [[ -f $data/PG_VERSION ]] && return 0
     say "postgres: initdb $data"
@@ -251,7 +274,7 @@ pg_init() {
 
 # After a SIGKILL the lock file names a postmaster that is gone.
 pg_stale_lock() {
-    local lock=$CAST_VAR/pg/postmaster.pid pid
+    local lock=$PG_DATA/postmaster.pid pid
 
     [[ -f $lock ]] || return 0
     pid=$(head -n 1 "$lock")
@@ -263,14 +286,13 @@ pg_stale_lock() {
 
 
 start_postgres() {
-    local data=$CAST_VAR/pg
-
     port_free postgres "$CAST_PG_PORT"
+    pg_dirs
     pg_init
     pg_stale_lock
-    launch postgres "${AS_PG[@]}" "$PG_BIN/postgres" -D "$data" \
+    launch postgres "${AS_PG[@]}" "$PG_BIN/postgres" -D "$PG_DATA" \
         -c listen_addresses=127.0.0.1 -c port="$CAST_PG_PORT" \
-        -c unix_socket_directories="$CAST_VAR/pg-run"
+        -c unix_socket_directories="$PG_RUN"
     wait_for postgres 60 pg_ready
 }
 
