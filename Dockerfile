@@ -9,6 +9,9 @@
 # use the same Debian release and install the same pinned nginx version.
 # When Debian publishes a newer nginx the old one leaves the archive; build
 # with --build-arg NGINX_VERSION=<apt-cache policy nginx> to follow it.
+# The libraries are not pinned (hadolint DL3008): their ABI is fixed within
+# the Debian release, and a pin would only break when a security update
+# replaces the pinned version in the archive.
 
 ARG DEBIAN_IMAGE=debian:12.11-slim
 ARG NGINX_VERSION=1.22.1-9+deb12u11
@@ -16,6 +19,7 @@ ARG NGINX_VERSION=1.22.1-9+deb12u11
 FROM ${DEBIAN_IMAGE} AS build
 ARG NGINX_VERSION
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential \
@@ -33,6 +37,7 @@ RUN make -j"$(nproc)" all \
 FROM ${DEBIAN_IMAGE}
 ARG NGINX_VERSION
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         "nginx=${NGINX_VERSION}" "nginx-common=${NGINX_VERSION}" \
