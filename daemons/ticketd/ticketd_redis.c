@@ -12,7 +12,7 @@
 
 
 #define TICKETD_BACKOFF_MIN  100
-#define TICKETD_BACKOFF_MAX  2000
+#define TICKETD_BACKOFF_MAX  1000
 
 
 static redisReply *ticketd_fcall(ticketd_t *td, int64_t now,
