@@ -45,7 +45,7 @@ cd "$ROOT"
 PG_BIN=/usr/lib/postgresql/15/bin
 RUN=$CAST_VAR/run
 LOG=$CAST_VAR/log
-BIN=$ROOT/build/bin
+BIN=${CAST_BIN:-$ROOT/build/bin}
 NGINX_ERROR_LOG=$LOG/nginx-error.log
 PARTS=(redis postgres kafka ticketd relay persister nginx)
 DAEMONS=(ticketd relay persister)
@@ -480,14 +480,9 @@ start_daemon() {
     port_free "$name" "$port"
     secret_file
     cast_cmd "$name"
-    # The daemons' config keys are read from CAST_<KEY>; ticketd's keys are
-    # secret_file, period_ms, max_uses and grace_ms.
-    launch "$name" env CAST_HTTP_PORT="$port" \
-        CAST_SECRET_FILE="$CAST_TICKET_SECRET_FILE" \
-        CAST_PERIOD_MS="$CAST_TICKET_PERIOD_MS" \
-        CAST_MAX_USES="$CAST_TICKET_MAX_USES" \
-        CAST_GRACE_MS="$CAST_TICKET_GRACE_MS" \
-        "${CMD[@]}"
+    # A daemon reads its key http_port from CAST_HTTP_PORT, the others
+    # (CAST_REDIS_URL, CAST_TICKET_PERIOD_MS, ...) from what is exported.
+    launch "$name" env CAST_HTTP_PORT="$port" "${CMD[@]}"
     wait_for "$name" 20 daemon_healthy "$port"
 }
 
