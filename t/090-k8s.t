@@ -377,10 +377,28 @@ sub check_stores {
     ok($env{KAFKA_DEFAULT_REPLICATION_FACTOR} <= $kafka->{spec}{replicas},
        "$overlay: replication factor <= Kafka pods");
 
+    # the topics are created by relay or persister with their settings
     my $pers = find_doc($docs, 'Deployment', 'cast-persister');
-    ok($pers->{spec}{replicas} <= $env{KAFKA_NUM_PARTITIONS},
+    my %topic;
+    for my $name (qw(cast-relay cast-persister)) {
+        my $d = find_doc($docs, 'Deployment', $name);
+        my %e = map { $_->{name} => $_->{value} }
+                @{ $d->{spec}{template}{spec}{containers}[0]{env} // [] };
+        for my $k (qw(CAST_PARTITIONS CAST_REPLICATION)) {
+            ok(defined $e{$k}, "$overlay: $name sets $k") or next;
+            $topic{$k}{ $e{$k} } = 1;
+        }
+    }
+    my ($parts) = keys %{ $topic{CAST_PARTITIONS} };
+    my ($repl) = keys %{ $topic{CAST_REPLICATION} };
+    ok(keys %{ $topic{CAST_PARTITIONS} } == 1
+       && keys %{ $topic{CAST_REPLICATION} } == 1,
+       "$overlay: relay and persister agree on the topic settings");
+    ok($pers->{spec}{replicas} <= $parts,
        "$overlay: persister replicas $pers->{spec}{replicas} <= "
-       . "$env{KAFKA_NUM_PARTITIONS} partitions");
+       . "$parts partitions");
+    ok($repl <= $kafka->{spec}{replicas},
+       "$overlay: topic replication $repl <= Kafka pods");
 
     # secrets: only cast-secrets, only the keys build-and-deploy.sh makes
     my $json = encode_json($docs);
