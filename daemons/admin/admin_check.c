@@ -1,0 +1,285 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "cast_pg.h"
+#include "cast_restore.h"
+
+
+typedef struct {
+    char     *name;
+    int64_t   count;
+    int64_t   version;
+} admin_name_t;
+
+
+typedef struct {
+    admin_name_t  *items;
+    size_t         n;
+    size_t         size;
+} admin_names_t;
+
+
+static int admin_cmp_name(const void *a, const void *b);
+static int admin_names_add(admin_names_t *ns, const char *name, size_t len,
+    int64_t count, int64_t version);
+static int admin_hscan(redisContext *rc, const char *key, admin_names_t *ns);
+static int admin_redis_side(redisContext *rc, admin_names_t *ns);
+static int admin_pg_side(PGconn *pg, admin_names_t *ns);
+static size_t admin_compare(const admin_names_t *r, const admin_names_t *p);
+static void admin_names_free(admin_names_t *ns);
+
+
+static int
+admin_cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const admin_name_t *) a)->name,
+                  ((const admin_name_t *) b)->name);
+}
+
+
+static int
+admin_names_add(admin_names_t *ns, const char *name, size_t len,
+    int64_t count, int64_t version)
+{
+    size_t         size;
+    admin_name_t  *items;
+
+    if (ns->n == ns->size) {
+        size = ns->size ? 2 * ns->size : 1024;
+
+        items = realloc(ns->items, size * sizeof(admin_name_t));
+        if (items == NULL) {
+            return -1;
+        }
+
+        ns->items = items;
+        ns->size = size;
+    }
+
+    ns->items[ns->n].name = strndup(name, len);
+    if (ns->items[ns->n].name == NULL) {
+        return -1;
+    }
+
+    ns->items[ns->n].count = count;
+    ns->items[ns->n].version = version;
+    ns->n++;
+
+    return 0;
+}
+
+
+/* A whole hash, cursor by cursor, into ns (values in count), sorted. */
+
+static int
+admin_hscan(redisContext *rc, const char *key, admin_names_t *ns)
+{
+    int          rc_add;
+    char         cursor[32];
+    size_t       i;
+    redisReply  *r, *kv;
+
+    strcpy(cursor, "0");
+
+    do {
+        r = redisCommand(rc, "HSCAN %s %s COUNT 1000", key, cursor);
+
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            fprintf(stderr, "cast-admin: HSCAN %s: %s\n", key,
+                    r == NULL ? rc->errstr
+                    : r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+            if (r != NULL) {
+                freeReplyObject(r);
+            }
+            return -1;
+        }
+
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        kv = r->element[1];
+        rc_add = 0;
+
+        for (i = 0; rc_add == 0 && i + 1 < kv->elements; i += 2) {
+            rc_add = admin_names_add(ns, kv->element[i]->str,
+                                     kv->element[i]->len,
+                                     strtoll(kv->element[i + 1]->str, NULL,
+                                             10), -1);
+        }
+
+        freeReplyObject(r);
+
+        if (rc_add != 0) {
+            fprintf(stderr, "cast-admin: out of memory\n");
+            return -1;
+        }
+
+    } while (strcmp(cursor, "0") != 0);
+
+    qsort(ns->items, ns->n, sizeof(admin_name_t), admin_cmp_name);
+    return 0;
+}
+
+
+/* {cast}:count with each name's {cast}:version (-1 when absent) */
+
+static int
+admin_redis_side(redisContext *rc, admin_names_t *ns)
+{
+    int             rc_scan;
+    size_t          i;
+    admin_name_t   *hit;
+    admin_names_t   versions;
+
+    memset(&versions, 0, sizeof(versions));
+
+    rc_scan = admin_hscan(rc, CAST_KEY_COUNT, ns);
+    if (rc_scan == 0) {
+        rc_scan = admin_hscan(rc, CAST_KEY_VERSION, &versions);
+    }
+
+    for (i = 0; rc_scan == 0 && i < ns->n; i++) {
+        hit = bsearch(&ns->items[i], versions.items, versions.n,
+                      sizeof(admin_name_t), admin_cmp_name);
+        ns->items[i].version = hit ? hit->count : -1;
+    }
+
+    admin_names_free(&versions);
+    return rc_scan;
+}
+
+
+static int
+admin_pg_side(PGconn *pg, admin_names_t *ns)
+{
+    int        i, rows, rc;
+    PGresult  *res;
+
+    /* the column sorts by bytes ("C"), as strcmp() does */
+    res = cast_pg_query(pg, "SELECT username, count, version FROM votes "
+                        "ORDER BY username", 0, NULL, PGRES_TUPLES_OK);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rows = PQntuples(res);
+    rc = 0;
+
+    for (i = 0; rc == 0 && i < rows; i++) {
+        rc = admin_names_add(ns, PQgetvalue(res, i, 0),
+                             PQgetlength(res, i, 0),
+                             strtoll(PQgetvalue(res, i, 1), NULL, 10),
+                             strtoll(PQgetvalue(res, i, 2), NULL, 10));
+    }
+
+    PQclear(res);
+    return rc;
+}
+
+
+/* Merges the two sorted sides, printing every difference; their number. */
+
+static size_t
+admin_compare(const admin_names_t *r, const admin_names_t *p)
+{
+    int                  cmp;
+    size_t               i, j, diffs;
+    const admin_name_t  *a, *b;
+
+    i = 0;
+    j = 0;
+    diffs = 0;
+
+    while (i < r->n || j < p->n) {
+        a = (i < r->n) ? &r->items[i] : NULL;
+        b = (j < p->n) ? &p->items[j] : NULL;
+
+        cmp = (a == NULL) ? 1 : (b == NULL) ? -1 : strcmp(a->name, b->name);
+
+        if (cmp < 0) {
+            printf("differ\t%s\tredis count=%lld version=%lld\t"
+                   "postgresql missing\n", a->name, (long long) a->count,
+                   (long long) a->version);
+            diffs++;
+            i++;
+
+        } else if (cmp > 0) {
+            printf("differ\t%s\tredis missing\tpostgresql count=%lld "
+                   "version=%lld\n", b->name, (long long) b->count,
+                   (long long) b->version);
+            diffs++;
+            j++;
+
+        } else {
+            if (a->count != b->count || a->version != b->version) {
+                printf("differ\t%s\tredis count=%lld version=%lld\t"
+                       "postgresql count=%lld version=%lld\n", a->name,
+                       (long long) a->count, (long long) a->version,
+                       (long long) b->count, (long long) b->version);
+                diffs++;
+            }
+
+            i++;
+            j++;
+        }
+    }
+
+    return diffs;
+}
+
+
+static void
+admin_names_free(admin_names_t *ns)
+{
+    size_t  i;
+
+    for (i = 0; i < ns->n; i++) {
+        free(ns->items[i].name);
+    }
+
+    free(ns->items);
+    memset(ns, 0, sizeof(admin_names_t));
+}
+
+
+/* 0 equal, 1 different, 2 could not compare */
+
+int
+admin_check(admin_t *a)
+{
+    int            rc, ready;
+    size_t         diffs;
+    admin_names_t  r, p;
+
+    if (a->wait_s > 0 && admin_wait_drained(a) != 0) {
+        return 2;
+    }
+
+    if (admin_redis(a) == NULL || admin_pg(a) == NULL) {
+        return 2;
+    }
+
+    ready = cast_restore_is_ready(a->redis);
+
+    memset(&r, 0, sizeof(r));
+    memset(&p, 0, sizeof(p));
+
+    rc = 2;
+
+    if (ready >= 0 && admin_redis_side(a->redis, &r) == 0
+        && admin_pg_side(a->pg, &p) == 0)
+    {
+        diffs = admin_compare(&r, &p);
+
+        printf("check: redis %zu names%s, postgresql %zu names, "
+               "%zu differences\n", r.n, ready ? "" : " (not ready)", p.n,
+               diffs);
+
+        rc = (diffs > 0 || !ready) ? 1 : 0;
+    }
+
+    admin_names_free(&r);
+    admin_names_free(&p);
+
+    return rc;
+}
