@@ -1,0 +1,253 @@
+/*
+ * Shared helpers for the GraphQL engine unit tests: a request pool, a
+ * resolver that fills slots the way the host does, and checks.
+ */
+
+#ifndef _TEST_GQL_H_INCLUDED_
+#define _TEST_GQL_H_INCLUDED_
+
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cast_graphql.h"
+
+
+typedef struct test_block_s  test_block_t;
+
+struct test_block_s {
+    test_block_t             *next;
+};
+
+typedef struct {
+    int                       status;
+    const char               *ctype;
+    const char               *allow;
+    char                     *body;
+    int                       rc;       /* of cast_gql_prepare */
+    size_t                    nslots;
+    cast_gql_slot_t           slots[8];
+} test_resp_t;
+
+typedef void (*test_resolver_pt)(cast_gql_slot_t *slot, size_t i);
+
+
+static int            test_failures;
+static int            test_checks;
+static test_block_t  *test_pool;
+static test_block_t  *test_bodies;
+
+
+static void *
+test_alloc(void *ctx, size_t size)
+{
+    test_block_t  *b;
+
+    (void) ctx;
+
+    b = malloc(sizeof(test_block_t) + size + 16);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = test_pool;
+    test_pool = b;
+
+    return (char *) b + 16;
+}
+
+
+static void
+test_pool_free(void)
+{
+    test_block_t  *b, *next;
+
+    for (b = test_pool; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+
+    test_pool = NULL;
+}
+
+
+static cast_gql_limits_t
+test_limits(void)
+{
+    cast_gql_limits_t  l;
+
+    l.max_query_len = 8192;
+    l.max_tokens = 2000;
+    l.max_depth = 16;
+    l.max_fields = 2000;
+    l.max_aliases = 30;
+    l.max_list_len = 100;
+    l.cache_entries = 64;
+    l.introspection = 1;
+
+    return l;
+}
+
+
+static cast_str_t
+test_str(const char *s)
+{
+    cast_str_t  r;
+
+    r.data = s;
+    r.len = s ? strlen(s) : 0;
+
+    return r;
+}
+
+
+/* the host's part: valid results derived from the arguments */
+static void
+test_resolve_ok(cast_gql_slot_t *s, size_t i)
+{
+    static int64_t  votes[8];
+    size_t          k;
+
+    (void) i;
+    s->status = CAST_RES_OK;
+
+    switch (s->kind) {
+    case CAST_FIELD_QUERY:
+        s->count = (int64_t) s->username.len;
+        break;
+    case CAST_FIELD_CAS:
+        s->ticket_out = test_str("T-abc");
+        s->valid_until = test_str("2024-01-01T00:00:02Z");
+        s->remaining = 7;
+        break;
+    case CAST_FIELD_VOTE:
+        s->success = 1;
+        s->message = test_str("ok \"voted\"");
+        s->out_usernames = s->usernames;
+        s->nout = s->nusernames < 8 ? s->nusernames : 8;
+        for (k = 0; k < s->nout; k++) {
+            votes[k] = s->counts ? s->counts[k] : 1;
+        }
+        s->out_votes = votes;
+        break;
+    }
+}
+
+
+static void
+test_resolve_err(cast_gql_slot_t *s, size_t i)
+{
+    (void) i;
+    s->status = CAST_RES_ERROR;
+    s->error_code = "UNAVAILABLE";
+    s->error_message = test_str("counts not restored");
+}
+
+
+static test_resp_t
+test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
+    const char *ctype, const char *accept, const char *body,
+    const char *args, test_resolver_pt resolve)
+{
+    cast_gql_alloc_t      a;
+    cast_gql_http_t       in;
+    cast_gql_exec_t      *exec;
+    cast_gql_response_t   out;
+    test_resp_t           r;
+    test_block_t         *b;
+    size_t                i;
+
+    memset(&r, 0, sizeof(r));
+    a.alloc = test_alloc;
+    a.ctx = NULL;
+
+    in.method = method;
+    in.content_type = test_str(ctype);
+    in.accept = test_str(accept);
+    in.body = test_str(body);
+    in.args = test_str(args);
+
+    r.rc = cast_gql_prepare(eng, &in, &a, &exec);
+
+    if (r.rc == CAST_GQL_RESOLVE) {
+        r.nslots = exec->nslots;
+        for (i = 0; i < exec->nslots; i++) {
+            resolve(&exec->slots[i], i);
+            if (i < 8) {
+                r.slots[i] = exec->slots[i];
+            }
+        }
+    }
+
+    if (r.rc >= 0 && cast_gql_finish(exec, &out) == 0) {
+        r.status = out.status;
+        r.ctype = out.content_type;
+        r.allow = out.allow;
+        b = malloc(sizeof(test_block_t) + out.body.len + 1);
+        if (b != NULL) {
+            b->next = test_bodies;
+            test_bodies = b;
+            r.body = (char *) (b + 1);
+            memcpy(r.body, out.body.data, out.body.len);
+            r.body[out.body.len] = '\0';
+        }
+    }
+
+    test_pool_free();
+
+    return r;
+}
+
+
+/* POST application/json with the default resolver */
+static test_resp_t
+test_post(cast_gql_engine_t *eng, const char *body)
+{
+    return test_request(eng, CAST_GQL_METHOD_POST, "application/json", NULL,
+                        body, NULL, test_resolve_ok);
+}
+
+
+#define test_check(cond, ...)                                                \
+    do {                                                                     \
+        test_checks++;                                                       \
+        if (!(cond)) {                                                       \
+            test_failures++;                                                 \
+            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);            \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fprintf(stderr, "\n");                                           \
+        }                                                                    \
+    } while (0)
+
+#define test_body(r, want)                                                   \
+    test_check((r).body != NULL && strcmp((r).body, want) == 0,              \
+               "body\n  got:  %s\n  want: %s", (r).body, want)
+
+#define test_body_has(r, part)                                               \
+    test_check((r).body != NULL && strstr((r).body, part) != NULL,           \
+               "body lacks %s\n  got: %s", part, (r).body)
+
+#define test_status(r, want)                                                 \
+    test_check((r).status == (want), "status %d, want %d (body %s)",         \
+               (r).status, want, (r).body)
+
+
+static int
+test_done(const char *name)
+{
+    test_block_t  *b, *next;
+
+    for (b = test_bodies; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+
+    printf("%s: %d checks, %d passed, %d failed\n", name, test_checks,
+           test_checks - test_failures, test_failures);
+
+    return test_failures ? 1 : 0;
+}
+
+
+#endif /* _TEST_GQL_H_INCLUDED_ */
