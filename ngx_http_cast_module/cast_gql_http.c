@@ -177,6 +177,10 @@ cast_gql_json_ctype(cast_str_t ct)
 {
     const char  *semi;
 
+    if (ct.len == 0) {
+        return 0;
+    }
+
     semi = memchr(ct.data, ';', ct.len);
 
     if (!cast_gql_ieq(cast_gql_trim(ct.data, semi ? semi : ct.data + ct.len),
@@ -330,6 +334,11 @@ cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
     const char         *s, *e, *amp, *eq;
     const cast_json_t  *ext;
     cast_str_t          key, val;
+
+    if (args.len == 0) {
+        cast_gql_bad(p, 400, "The query parameter is missing.");
+        return;
+    }
 
     s = args.data;
     e = args.data + args.len;
