@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # GraphQL $variables stay literal in single quotes
 # make bench: wrk against a private stack started with a large ticket
 # usage limit, so accepted votes are measured, next to the ceiling of a
 # `return 200` location in the same nginx with the same wrk settings.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # GraphQL $variables stay literal in single quotes
 # make demo: the client demo of the older implementation, against the
 # running stack (make up): get a ticket, vote for alice, bob and charlie
 # with [1, 2, 3], query them, try an invalid ticket, wait for the ticket
