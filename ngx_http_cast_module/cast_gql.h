@@ -392,6 +392,8 @@ int cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
     cast_arena_t *a, cast_gql_doc_t *doc, cast_gql_errs_t *errs);
 void cast_gql_check_value(cast_gql_vctx_t *v, cast_gql_value_t *val,
     const cast_gql_type_t *t);
+void cast_gql_check_dirs(cast_gql_vctx_t *v, cast_gql_dir_t *dirs,
+    cast_dloc_e loc);
 void cast_gql_check_variables(cast_gql_vctx_t *v, cast_gql_op_t *op);
 void cast_gql_check_merge(cast_gql_vctx_t *v, cast_gql_sel_t *sels);
 cast_str_t cast_gql_value_text(cast_gql_vctx_t *v, cast_gql_value_t *val);

@@ -353,6 +353,8 @@ cast_gql_prepare(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     cast_gql_priv_t  *p;
     cast_gql_exec_t  *x;
 
+    *exec = NULL;
+
     p = a->alloc(a->ctx, sizeof(cast_gql_priv_t) + sizeof(cast_gql_exec_t));
     if (p == NULL) {
         return -1;

@@ -108,7 +108,7 @@ cast_gql_check_args(cast_gql_vctx_t *v, cast_gql_arg_t *args,
 
 
 /* KnownDirectives, UniqueDirectivesPerLocation, directive arguments */
-static void
+void
 cast_gql_check_dirs(cast_gql_vctx_t *v, cast_gql_dir_t *dirs, cast_dloc_e loc)
 {
     cast_gql_dir_t         *d, *e;

@@ -245,6 +245,8 @@ cast_gql_check_vardefs(cast_gql_vctx_t *v, cast_gql_op_t *op)
             }
         }
 
+        cast_gql_check_dirs(v, vd->dirs, CAST_LOC_VARIABLE_DEFINITION);
+
         for (r = vd->type; r->kind != CAST_REF_NAMED; r = r->of) {
             /* void */
         }

@@ -39,7 +39,7 @@ static test_block_t  *test_pool;
 static test_block_t  *test_bodies;
 
 
-static void *
+static inline void *
 test_alloc(void *ctx, size_t size)
 {
     test_block_t  *b;
@@ -58,7 +58,7 @@ test_alloc(void *ctx, size_t size)
 }
 
 
-static void
+static inline void
 test_pool_free(void)
 {
     test_block_t  *b, *next;
@@ -72,7 +72,7 @@ test_pool_free(void)
 }
 
 
-static cast_gql_limits_t
+static inline cast_gql_limits_t
 test_limits(void)
 {
     cast_gql_limits_t  l;
@@ -90,7 +90,7 @@ test_limits(void)
 }
 
 
-static cast_str_t
+static inline cast_str_t
 test_str(const char *s)
 {
     cast_str_t  r;
@@ -103,7 +103,7 @@ test_str(const char *s)
 
 
 /* the host's part: valid results derived from the arguments */
-static void
+static inline void
 test_resolve_ok(cast_gql_slot_t *s, size_t i)
 {
     static int64_t  votes[8];
@@ -135,7 +135,7 @@ test_resolve_ok(cast_gql_slot_t *s, size_t i)
 }
 
 
-static void
+static inline void
 test_resolve_err(cast_gql_slot_t *s, size_t i)
 {
     (void) i;
@@ -145,7 +145,7 @@ test_resolve_err(cast_gql_slot_t *s, size_t i)
 }
 
 
-static test_resp_t
+static inline test_resp_t
 test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
     const char *ctype, const char *accept, const char *body,
     const char *args, test_resolver_pt resolve)
@@ -201,7 +201,7 @@ test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
 
 
 /* POST application/json with the default resolver */
-static test_resp_t
+static inline test_resp_t
 test_post(cast_gql_engine_t *eng, const char *body)
 {
     return test_request(eng, CAST_GQL_METHOD_POST, "application/json", NULL,
@@ -233,7 +233,7 @@ test_post(cast_gql_engine_t *eng, const char *body)
                (r).status, want, (r).body)
 
 
-static int
+static inline int
 test_done(const char *name)
 {
     test_block_t  *b, *next;
