@@ -72,9 +72,9 @@ cast_gql_check_args(cast_gql_vctx_t *v, cast_gql_arg_t *args,
         d = cast_gql_find_arg(defs, ndefs, a->name);
         if (d == NULL) {
             cast_gql_verr(v, a->off, "Unknown argument \"%.*s\" on %s "
-                          "\"%.*s%s%.*s\".", (int) a->name.len, a->name.data,
-                          what, (int) owner.len, owner.data,
-                          owner.len && *what == 'f' ? "." : "",
+                          "\"%s%.*s%s%.*s\".", (int) a->name.len,
+                          a->name.data, what, *what == 'd' ? "@" : "",
+                          (int) owner.len, owner.data, owner.len ? "." : "",
                           (int) name.len, name.data);
             continue;
         }

@@ -1,0 +1,356 @@
+/*
+ * Validation (spec section 5) against the CAST schema: each rule with a
+ * document it accepts and one it refuses, the message and its location.
+ */
+
+#include "test_gql.h"
+
+
+static cast_gql_engine_t  *eng;
+
+
+static test_resp_t
+test_doc(const char *query, const char *extra)
+{
+    char         body[4096];
+    char        *d;
+    const char  *s;
+
+    d = body;
+    d += sprintf(d, "{\"query\":\"");
+
+    for (s = query; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            *d++ = '\\';
+        }
+        if (*s == '\n') {
+            *d++ = '\\';
+            *d++ = 'n';
+            continue;
+        }
+        *d++ = *s;
+    }
+
+    sprintf(d, "\"%s}", extra ? extra : "");
+
+    return test_post(eng, body);
+}
+
+
+/* the document is refused with this message at line:col */
+static void
+test_invalid(const char *query, const char *msg, int line, int col)
+{
+    char         want[1024];
+    char        *d;
+    const char  *s;
+    test_resp_t  r;
+
+    d = want;
+    d += sprintf(d, "{\"message\":\"");
+
+    for (s = msg; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            *d++ = '\\';
+        }
+        *d++ = *s;
+    }
+
+    sprintf(d, "\",\"locations\":[{\"line\":%d,\"column\":%d}", line, col);
+
+    r = test_doc(query, NULL);
+    test_check(r.body != NULL && strstr(r.body, want) != NULL
+               && strstr(r.body, "GRAPHQL_VALIDATION_FAILED") != NULL
+               && strstr(r.body, "\"data\"") == NULL,
+               "%s\n  want: %s\n  got:  %s", query, want, r.body);
+}
+
+
+/* the document is accepted and executes */
+static void
+test_valid(const char *query, const char *extra)
+{
+    test_resp_t  r;
+
+    r = test_doc(query, extra);
+    test_check(r.body != NULL && strncmp(r.body, "{\"data\":{", 9) == 0,
+               "%s must be valid, got %s", query, r.body);
+}
+
+
+static void
+test_fields(void)
+{
+    test_valid("{ cas { ticket validUntil remainingUsage } }", NULL);
+    test_invalid("{ nope }", "Cannot query field \"nope\" on type \"Query\".",
+                 1, 3);
+    test_invalid("{ cas { vote } }",
+                 "Cannot query field \"vote\" on type \"TicketInfo\".", 1, 9);
+    test_invalid("mutation { cas { ticket } }",
+                 "Cannot query field \"cas\" on type \"Mutation\".", 1, 12);
+    test_invalid("{ cas }", "Field \"cas\" of type \"TicketInfo!\" must have "
+                 "a selection of subfields. Did you mean \"cas { ... }\"?",
+                 1, 3);
+    test_invalid("{ query(username: \"a\") { x } }", "Field \"query\" must "
+                 "not have a selection since type \"Int!\" has no "
+                 "subfields.", 1, 3);
+    test_invalid("{ cas { ticket { a } } }", "Field \"ticket\" must not have "
+                 "a selection since type \"String!\" has no subfields.", 1, 9);
+    test_valid("{ cas { __typename } __typename }", NULL);
+    test_invalid("{ cas { __schema { queryType { name } } } }",
+                 "Cannot query field \"__schema\" on type \"TicketInfo\".",
+                 1, 9);
+}
+
+
+static void
+test_arguments(void)
+{
+    test_invalid("{ query(user: \"a\") }", "Unknown argument \"user\" on "
+                 "field \"Query.query\".", 1, 9);
+    test_invalid("{ query }", "Field \"query\" argument \"username\" of type "
+                 "\"String!\" is required, but it was not provided.", 1, 3);
+    test_invalid("{ query(username: \"a\", username: \"b\") }",
+                 "There can be only one argument named \"username\".", 1, 24);
+    test_invalid("{ query(username: 1) }", "String cannot represent a non "
+                 "string value: 1", 1, 19);
+    test_invalid("{ query(username: null) }", "Expected value of type "
+                 "\"String!\", found null.", 1, 19);
+    test_invalid("{ query(username: [\"a\"]) }", "String cannot represent a "
+                 "non string value: [\"a\"]", 1, 19);
+    test_invalid("{ query(username: {a: 1}) }", "String cannot represent a "
+                 "non string value: {a: 1}", 1, 19);
+    test_invalid("{ query(username: RED) }", "String cannot represent a non "
+                 "string value: RED", 1, 19);
+    test_invalid("mutation { vote(usernames: [\"a\"], voteCount: [1.5], "
+                 "ticket: \"t\") { success } }", "Int cannot represent "
+                 "non-integer value: 1.5", 1, 47);
+    test_invalid("mutation { vote(usernames: [\"a\"], voteCount: "
+                 "[2147483648], ticket: \"t\") { success } }",
+                 "Int cannot represent non 32-bit signed integer value: "
+                 "2147483648", 1, 47);
+    test_valid("mutation { vote(usernames: [\"a\"], voteCount: [2147483647, "
+               "-2147483648], ticket: \"t\") { success } }", NULL);
+    test_invalid("mutation { vote(usernames: [null], ticket: \"t\") "
+                 "{ success } }", "Expected value of type \"String!\", "
+                 "found null.", 1, 29);
+    test_valid("mutation { vote(usernames: \"single\", ticket: \"t\", "
+               "voteCount: 3, voterUsername: null) { votes } }", NULL);
+    test_invalid("{ __type(name: true) { name } }", "String cannot represent "
+                 "a non string value: true", 1, 16);
+}
+
+
+static void
+test_directives(void)
+{
+    test_valid("{ cas @skip(if: false) { ticket @include(if: true) } }",
+               NULL);
+    test_invalid("{ cas @nope { ticket } }", "Unknown directive \"@nope\".",
+                 1, 7);
+    test_invalid("query @skip(if: true) { __typename }", "Directive "
+                 "\"@skip\" may not be used on QUERY.", 1, 7);
+    test_invalid("{ __typename @deprecated }", "Directive \"@deprecated\" "
+                 "may not be used on FIELD.", 1, 14);
+    test_invalid("{ __typename @skip(if: true) @skip(if: false) }",
+                 "The directive \"@skip\" can only be used once at this "
+                 "location.", 1, 30);
+    test_invalid("{ __typename @skip }", "Directive \"@skip\" argument "
+                 "\"if\" of type \"Boolean!\" is required, but it was not "
+                 "provided.", 1, 14);
+    test_invalid("{ __typename @skip(if: true, unless: true) }", "Unknown "
+                 "argument \"unless\" on directive \"@skip\".", 1, 30);
+    test_invalid("{ __typename @include(if: \"yes\") }", "Boolean cannot "
+                 "represent a non boolean value: \"yes\"", 1, 27);
+}
+
+
+static void
+test_operations(void)
+{
+    test_valid("query A { __typename } query B { __typename }",
+               ",\"operationName\":\"B\"");
+    test_invalid("query A { __typename } query A { __typename }",
+                 "There can be only one operation named \"A\".", 1, 24);
+    test_invalid("{ __typename } query B { __typename }", "This anonymous "
+                 "operation must be the only defined operation.", 1, 1);
+    test_invalid("subscription { __typename }", "Schema is not configured "
+                 "to execute subscription operation.", 1, 1);
+}
+
+
+static void
+test_fragments(void)
+{
+    test_valid("{ cas { ...T } } fragment T on TicketInfo { ticket }", NULL);
+    test_invalid("{ cas { ...T } }", "Unknown fragment \"T\".", 1, 9);
+    test_invalid("{ __typename } fragment T on TicketInfo { ticket }",
+                 "Fragment \"T\" is never used.", 1, 16);
+    test_invalid("{ cas { ...T } } fragment T on TicketInfo { ticket } "
+                 "fragment T on TicketInfo { ticket }",
+                 "There can be only one fragment named \"T\".", 1, 54);
+    test_invalid("{ ...T } fragment T on Nope { a }", "Unknown type "
+                 "\"Nope\".", 1, 24);
+    test_invalid("{ ...T } fragment T on Int { a }", "Fragment \"T\" cannot "
+                 "condition on non composite type \"Int\".", 1, 24);
+    test_invalid("{ ... on String { a } }", "Fragment cannot condition on "
+                 "non composite type \"String\".", 1, 3);
+    test_invalid("{ ...T } fragment T on TicketInfo { ticket }",
+                 "Fragment \"T\" cannot be spread here as objects of type "
+                 "\"Query\" can never be of type \"TicketInfo\".", 1, 3);
+    test_invalid("{ cas { ... on Query { __typename } } }", "Fragment cannot "
+                 "be spread here as objects of type \"TicketInfo\" can never "
+                 "be of type \"Query\".", 1, 9);
+    test_invalid("{ ...A } fragment A on Query { ...A }", "Cannot spread "
+                 "fragment \"A\" within itself.", 1, 32);
+    test_invalid("{ ...A } fragment A on Query { ...B }\n"
+                 "fragment B on Query { ...A }", "Cannot spread fragment "
+                 "\"A\" within itself via \"B\".", 2, 23);
+}
+
+
+static void
+test_variables(void)
+{
+    test_valid("query ($u: String!) { query(username: $u) }",
+               ",\"variables\":{\"u\":\"x\"}");
+    test_invalid("query ($u: String!, $u: String!) { query(username: $u) }",
+                 "There can be only one variable named \"$u\".", 1, 21);
+    test_invalid("query ($u: Nope) { __typename }", "Unknown type \"Nope\".",
+                 1, 12);
+    test_invalid("query ($u: TicketInfo) { __typename }", "Variable \"$u\" "
+                 "cannot be non-input type \"TicketInfo\".", 1, 8);
+    test_invalid("query Q { query(username: $u) }", "Variable \"$u\" is not "
+                 "defined by operation \"Q\".", 1, 27);
+    test_invalid("{ ...F } fragment F on Query { query(username: $u) }",
+                 "Variable \"$u\" is not defined.", 1, 48);
+    test_invalid("query Q($u: String) { __typename }", "Variable \"$u\" is "
+                 "never used in operation \"Q\".", 1, 9);
+    test_invalid("query ($u: String) { query(username: $u) }", "Variable "
+                 "\"$u\" of type \"String\" used in position expecting type "
+                 "\"String!\".", 1, 38);
+    test_valid("query ($u: String = \"d\") { query(username: $u) }", NULL);
+    test_invalid("query ($u: Int!) { query(username: $u) }", "Variable "
+                 "\"$u\" of type \"Int!\" used in position expecting type "
+                 "\"String!\".", 1, 36);
+    test_invalid("mutation ($u: [String]!) { vote(usernames: $u, "
+                 "ticket: \"t\") { success } }", "Variable \"$u\" of type "
+                 "\"[String]!\" used in position expecting type "
+                 "\"[String!]!\".", 1, 44);
+    test_invalid("mutation ($u: String!) { vote(usernames: $u, ticket: "
+                 "\"t\") { success } }", "Variable \"$u\" of type "
+                 "\"String!\" used in position expecting type "
+                 "\"[String!]!\".", 1, 42);
+    test_valid("mutation ($u: String!) { vote(usernames: [$u, \"b\"], ticket: "
+               "$u) { success } }", ",\"variables\":{\"u\":\"x\"}");
+    test_invalid("mutation ($u: String) { vote(usernames: [$u], ticket: "
+                 "\"t\") { success } }", "Variable \"$u\" of type \"String\" "
+                 "used in position expecting type \"String!\".", 1, 42);
+    test_invalid("query ($s: Boolean) { __typename @skip(if: $s) }",
+                 "Variable \"$s\" of type \"Boolean\" used in position "
+                 "expecting type \"Boolean!\".", 1, 44);
+    test_invalid("query ($u: String! = null) { query(username: $u) }",
+                 "Expected value of type \"String!\", found null.", 1, 22);
+    test_invalid("query ($u: Int = \"x\") { __typename }", "Int cannot "
+                 "represent non-integer value: \"x\"", 1, 18);
+}
+
+
+static void
+test_merging(void)
+{
+    test_valid("{ a: cas { ticket } a: cas { remainingUsage } }", NULL);
+    test_valid("{ query(username: \"a\") query(username: \"a\") }", NULL);
+    test_invalid("{ a: query(username: \"a\") a: cas { ticket } }", "Fields "
+                 "\"a\" conflict because \"query\" and \"cas\" are different "
+                 "fields. Use different aliases on the fields to fetch both "
+                 "if this was intentional.", 1, 3);
+    test_invalid("{ query(username: \"a\") query(username: \"b\") }",
+                 "Fields \"query\" conflict because they have differing "
+                 "arguments. Use different aliases on the fields to fetch "
+                 "both if this was intentional.", 1, 3);
+    test_invalid("{ cas { t: ticket } ...F } fragment F on Query "
+                 "{ cas { t: validUntil } }", "Fields \"t\" conflict because "
+                 "\"ticket\" and \"validUntil\" are different fields. Use "
+                 "different aliases on the fields to fetch both if this was "
+                 "intentional.", 1, 9);
+    test_invalid("query ($a: String!, $b: String!) { query(username: $a) "
+                 "query(username: $b) }", "Fields \"query\" conflict because "
+                 "they have differing arguments. Use different aliases on "
+                 "the fields to fetch both if this was intentional.", 1, 36);
+}
+
+
+static void
+test_limits_refused(void)
+{
+    cast_gql_engine_t  *saved;
+    cast_gql_limits_t   lim;
+
+    test_invalid("{ a: __typename b: __typename c: __typename d: __typename "
+                 "e: __typename f: __typename g: __typename h: __typename "
+                 "i: __typename j: __typename k: __typename l: __typename "
+                 "m: __typename n: __typename o: __typename p: __typename "
+                 "q: __typename r: __typename s: __typename t: __typename "
+                 "u: __typename v: __typename w: __typename x: __typename "
+                 "y: __typename z: __typename aa: __typename ab: __typename "
+                 "ac: __typename ad: __typename ae: __typename }",
+                 "Document uses 31 aliases, more than the limit of 30 "
+                 "(max_aliases).", 1, 1);
+    test_invalid("{ __schema { types { fields { type { ofType { ofType { "
+                 "ofType { ofType { ofType { ofType { ofType { ofType { "
+                 "ofType { ofType { ofType { ofType { name } } } } } } } } "
+                 "} } } } } } } } }", "Selection depth 17 exceeds the limit "
+                 "of 16 (max_depth).", 1, 1);
+    test_invalid("{ ...A } fragment A on Query { ...B ...B ...B ...B ...B }\n"
+                 "fragment B on Query { ...C ...C ...C ...C ...C }\n"
+                 "fragment C on Query { ...D ...D ...D ...D ...D }\n"
+                 "fragment D on Query { a: __typename b: __typename "
+                 "c: __typename d: __typename e: __typename f: __typename "
+                 "g: __typename h: __typename i: __typename j: __typename "
+                 "k: __typename l: __typename m: __typename n: __typename "
+                 "o: __typename p: __typename q: __typename }",
+                 "Document selects 2125 fields, more than the limit of 2000 "
+                 "(max_fields).", 1, 1);
+
+    saved = eng;
+    lim = test_limits();
+    lim.introspection = 0;
+    eng = cast_gql_engine_create(&lim);
+    test_invalid("{ __schema { queryType { name } } }", "Introspection is "
+                 "disabled on this server (introspection limit): "
+                 "\"__schema\" is not allowed.", 1, 3);
+    test_invalid("{ t: __type(name: \"Query\") { name } }", "Introspection "
+                 "is disabled on this server (introspection limit): "
+                 "\"__type\" is not allowed.", 1, 3);
+    test_valid("{ __typename cas { __typename } }", NULL);
+    cast_gql_engine_destroy(eng);
+    eng = saved;
+}
+
+
+int
+main(void)
+{
+    cast_gql_limits_t  lim;
+
+    lim = test_limits();
+    eng = cast_gql_engine_create(&lim);
+    if (eng == NULL) {
+        fprintf(stderr, "engine create failed\n");
+        return 1;
+    }
+
+    test_fields();
+    test_arguments();
+    test_directives();
+    test_operations();
+    test_fragments();
+    test_variables();
+    test_merging();
+    test_limits_refused();
+
+    cast_gql_engine_destroy(eng);
+
+    return test_done("test_gql_validate");
+}
