@@ -108,6 +108,8 @@ launch() {
     printf '\n=== %s start %s\n' "$part" "$(date '+%F %T')" >>"$LOG/$part.log"
     setsid "$@" </dev/null >>"$LOG/$part.log" 2>&1 &
     echo $! >"$RUN/$part.pid"
+    # Not a job of this shell: `run` must not report a part killed on purpose.
+    disown $!
 }
 
 
