@@ -158,6 +158,9 @@ test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
     test_block_t         *b;
     size_t                i;
 
+    /* the previous request's memory lives until now: slots point into it */
+    test_pool_free();
+
     memset(&r, 0, sizeof(r));
     a.alloc = test_alloc;
     a.ctx = NULL;
@@ -193,8 +196,6 @@ test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
             r.body[out.body.len] = '\0';
         }
     }
-
-    test_pool_free();
 
     return r;
 }
@@ -237,6 +238,8 @@ static inline int
 test_done(const char *name)
 {
     test_block_t  *b, *next;
+
+    test_pool_free();
 
     for (b = test_bodies; b != NULL; b = next) {
         next = b->next;

@@ -1,0 +1,324 @@
+/*
+ * Execution: slots and their coerced arguments, exact response bodies,
+ * aliases and field order, __typename, fragments, @skip/@include,
+ * variable coercion, null propagation of slot errors, introspection,
+ * the document cache and list limits.
+ */
+
+#include "test_gql.h"
+
+
+static cast_gql_engine_t  *eng;
+
+
+#define VOTE_DOC                                                             \
+    "mutation($u:[String!]!,$c:[Int!],$t:String!){vote(usernames:$u,"       \
+    "voteCount:$c,ticket:$t){success message usernames votes}}"
+
+
+static void
+test_slots(void)
+{
+    test_resp_t  r;
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"al\\u00e9\",\"bo\"],\"c\":[2,3],\"t\":\"T1\"}}");
+    test_check(r.rc == CAST_GQL_RESOLVE && r.nslots == 1
+               && r.slots[0].kind == CAST_FIELD_VOTE
+               && r.slots[0].nusernames == 2
+               && r.slots[0].usernames[0].len == 4
+               && memcmp(r.slots[0].usernames[0].data, "al\xc3\xa9", 4) == 0
+               && r.slots[0].ncounts == 2 && r.slots[0].counts[1] == 3
+               && r.slots[0].ticket.len == 2
+               && r.slots[0].voter.data == NULL
+               && r.slots[0].idempotency_key.data == NULL,
+               "vote slot arguments");
+    test_body(r, "{\"data\":{\"vote\":{\"success\":true,\"message\":"
+              "\"ok \\\"voted\\\"\",\"usernames\":[\"al\xc3\xa9\",\"bo\"],"
+              "\"votes\":[2,3]}}}");
+
+    r = test_post(eng, "{\"query\":\"mutation{vote(usernames:\\\"x\\\","
+                  "ticket:\\\"t\\\",voterUsername:\\\"me\\\","
+                  "idempotencyKey:\\\"k1\\\"){votes}}\"}");
+    test_check(r.rc == CAST_GQL_RESOLVE && r.slots[0].nusernames == 1
+               && r.slots[0].counts == NULL
+               && r.slots[0].voter.len == 2
+               && r.slots[0].idempotency_key.len == 2,
+               "single value to list, optional arguments");
+    test_body(r, "{\"data\":{\"vote\":{\"votes\":[1]}}}");
+
+    r = test_post(eng, "{\"query\":\"{ b: cas { r: remainingUsage "
+                  "__typename t: ticket } a: query(username: \\\"abc\\\") "
+                  "__typename }\"}");
+    test_check(r.nslots == 2 && r.slots[0].kind == CAST_FIELD_CAS
+               && r.slots[1].kind == CAST_FIELD_QUERY
+               && r.slots[1].username.len == 3, "query slots in order");
+    test_body(r, "{\"data\":{\"b\":{\"r\":7,\"__typename\":\"TicketInfo\","
+              "\"t\":\"T-abc\"},\"a\":3,\"__typename\":\"Query\"}}");
+}
+
+
+static void
+test_collect(void)
+{
+    test_resp_t  r;
+
+    r = test_post(eng, "{\"query\":\"query($no: Boolean!) { cas { ticket "
+                  "@skip(if: $no) ...F validUntil @include(if: $no) } "
+                  "cas { ticket } } fragment F on TicketInfo { "
+                  "remainingUsage ticket }\",\"variables\":{\"no\":true}}");
+    test_body(r, "{\"data\":{\"cas\":{\"remainingUsage\":7,\"ticket\":"
+              "\"T-abc\",\"validUntil\":\"2024-01-01T00:00:02Z\"}}}");
+
+    r = test_post(eng, "{\"query\":\"{ ... @skip(if: true) { cas { ticket } }"
+                  " __typename }\"}");
+    test_check(r.rc == CAST_GQL_DONE, "skipped fragment makes no slot");
+    test_body(r, "{\"data\":{\"__typename\":\"Query\"}}");
+}
+
+
+static void
+test_coercion(void)
+{
+    test_resp_t  r;
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "\"solo\",\"c\":4.0,\"t\":\"T\"}}");
+    test_body(r, "{\"data\":{\"vote\":{\"success\":true,\"message\":"
+              "\"ok \\\"voted\\\"\",\"usernames\":[\"solo\"],"
+              "\"votes\":[4]}}}");
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"],\"t\":\"T\"}}");
+    test_check(r.rc == CAST_GQL_RESOLVE && r.slots[0].counts == NULL,
+               "absent nullable variable: argument absent");
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"],\"c\":[1.5],\"t\":\"T\"}}");
+    test_body(r, "{\"errors\":[{\"message\":\"Variable \\\"$c\\\" got "
+              "invalid value 1.5 at \\\"c[0]\\\"; Int cannot represent "
+              "non-integer value\",\"locations\":[{\"line\":1,\"column\":"
+              "24}],\"extensions\":{\"code\":\"BAD_USER_INPUT\"}}]}");
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"],\"c\":[3000000000],\"t\":\"T\"}}");
+    test_body_has(r, "got invalid value 3000000000 at \\\"c[0]\\\"; Int "
+                  "cannot represent non 32-bit signed integer value");
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\",null],\"t\":\"T\"}}");
+    test_body_has(r, "got invalid value null at \\\"u[1]\\\"; Expected "
+                  "non-nullable type \\\"String!\\\" not to be null.");
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"],\"t\":7}}");
+    test_body_has(r, "Variable \\\"$t\\\" got invalid value 7; String "
+                  "cannot represent a non string value");
+
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"]}}");
+    test_body(r, "{\"errors\":[{\"message\":\"Variable \\\"$t\\\" of "
+              "required type \\\"String!\\\" was not provided.\","
+              "\"locations\":[{\"line\":1,\"column\":34}],\"extensions\":"
+              "{\"code\":\"BAD_USER_INPUT\"}}]}");
+
+    r = test_post(eng, "{\"query\":\"query($b: Boolean!) { __typename "
+                  "@skip(if: $b) }\",\"variables\":{\"b\":\"true\"}}");
+    test_body_has(r, "Boolean cannot represent a non boolean value");
+
+    r = test_post(eng, "{\"query\":\"query($u: String = \\\"dflt\\\") "
+                  "{ query(username: $u) }\"}");
+    test_check(r.rc == CAST_GQL_RESOLVE && r.slots[0].username.len == 4,
+               "variable default value");
+    test_body(r, "{\"data\":{\"query\":4}}");
+
+    r = test_post(eng, "{\"query\":\"query($u: String! = \\\"dflt\\\") "
+                  "{ query(username: $u) }\",\"variables\":{\"u\":null}}");
+    test_body_has(r, "Variable \\\"$u\\\" got invalid value null; Expected "
+                  "non-nullable type \\\"String!\\\" not to be null.");
+
+    r = test_post(eng, "{\"query\":\"{ query(username: \\\"\\\\u00e9\\\\n\\\") "
+                  "}\"}");
+    test_check(r.rc == CAST_GQL_RESOLVE && r.slots[0].username.len == 3
+               && memcmp(r.slots[0].username.data, "\xc3\xa9\n", 3) == 0,
+               "string escapes decoded in arguments");
+}
+
+
+static void
+test_null_propagation(void)
+{
+    test_resp_t  r;
+
+    r = test_request(eng, CAST_GQL_METHOD_POST, "application/json", NULL,
+                     "{\"query\":\"{ a: query(username: \\\"x\\\") __typename "
+                     "\\n  b: cas { ticket } }\"}", NULL, test_resolve_err);
+    test_status(r, 200);
+    test_body(r, "{\"errors\":[{\"message\":\"counts not restored\","
+              "\"locations\":[{\"line\":1,\"column\":3}],\"path\":[\"a\"],"
+              "\"extensions\":{\"code\":\"UNAVAILABLE\"}},{\"message\":"
+              "\"counts not restored\",\"locations\":[{\"line\":2,\"column\":"
+              "3}],\"path\":[\"b\"],\"extensions\":{\"code\":"
+              "\"UNAVAILABLE\"}}],\"data\":null}");
+
+    r = test_request(eng, CAST_GQL_METHOD_POST, "application/json",
+                     "application/graphql-response+json",
+                     "{\"query\":\"mutation { v: vote(usernames: [\\\"a\\\"], "
+                     "ticket: \\\"t\\\") { success } w: vote(usernames: "
+                     "[\\\"b\\\"], ticket: \\\"t\\\") { success } }\"}", NULL,
+                     test_resolve_err);
+    test_status(r, 200);
+    test_body(r, "{\"errors\":[{\"message\":\"counts not restored\","
+              "\"locations\":[{\"line\":1,\"column\":12}],\"path\":[\"v\"],"
+              "\"extensions\":{\"code\":\"UNAVAILABLE\"}}],\"data\":null}");
+}
+
+
+static void
+test_introspection(void)
+{
+    test_resp_t  r;
+
+    r = test_post(eng, "{\"query\":\"{ __type(name: \\\"TicketInfo\\\") { "
+                  "kind name fields { name type { kind ofType { name } } } "
+                  "} }\"}");
+    test_body(r, "{\"data\":{\"__type\":{\"kind\":\"OBJECT\",\"name\":"
+              "\"TicketInfo\",\"fields\":[{\"name\":\"ticket\",\"type\":"
+              "{\"kind\":\"NON_NULL\",\"ofType\":{\"name\":\"String\"}}},"
+              "{\"name\":\"validUntil\",\"type\":{\"kind\":\"NON_NULL\","
+              "\"ofType\":{\"name\":\"String\"}}},{\"name\":"
+              "\"remainingUsage\",\"type\":{\"kind\":\"NON_NULL\","
+              "\"ofType\":{\"name\":\"Int\"}}}]}}}");
+
+    r = test_post(eng, "{\"query\":\"{ __type(name: \\\"Run\\\") { name } "
+                  "}\"}");
+    test_body(r, "{\"data\":{\"__type\":null}}");
+
+    r = test_post(eng, "{\"query\":\"{ __schema { directives { name "
+                  "isRepeatable locations args { name defaultValue } } } "
+                  "}\"}");
+    test_body_has(r, "{\"name\":\"deprecated\",\"isRepeatable\":false,"
+                  "\"locations\":[\"FIELD_DEFINITION\",\"ARGUMENT_DEFINITION\""
+                  ",\"INPUT_FIELD_DEFINITION\",\"ENUM_VALUE\"],\"args\":"
+                  "[{\"name\":\"reason\",\"defaultValue\":"
+                  "\"\\\"No longer supported\\\"\"}]}");
+
+    r = test_post(eng, "{\"query\":\"{ __type(name: \\\"__TypeKind\\\") { "
+                  "enumValues { name } } }\"}");
+    test_body(r, "{\"data\":{\"__type\":{\"enumValues\":[{\"name\":"
+              "\"SCALAR\"},{\"name\":\"OBJECT\"},{\"name\":\"INTERFACE\"},"
+              "{\"name\":\"UNION\"},{\"name\":\"ENUM\"},{\"name\":"
+              "\"INPUT_OBJECT\"},{\"name\":\"LIST\"},{\"name\":"
+              "\"NON_NULL\"}]}}}");
+
+    r = test_post(eng, "{\"query\":\"{ __schema { types { name } } }\"}");
+    test_check(r.body != NULL && strstr(r.body, "\"Mutation\"") != NULL
+               && strstr(r.body, "\"__Directive\"") != NULL
+               && strstr(r.body, "__Meta") == NULL, "types listed");
+}
+
+
+static void
+test_cache(void)
+{
+    cast_gql_limits_t   lim;
+    cast_gql_engine_t  *small;
+    test_resp_t         r;
+    uint64_t            h, m;
+
+    h = cast_gql_cache_hits(eng);
+    m = cast_gql_cache_misses(eng);
+
+    r = test_post(eng, "{\"query\":\"{ query(username: \\\"cache1\\\") }\"}");
+    r = test_post(eng, "{\"query\":\"{ query(username: \\\"cache1\\\") }\"}");
+    test_body(r, "{\"data\":{\"query\":6}}");
+    test_check(cast_gql_cache_misses(eng) == m + 1
+               && cast_gql_cache_hits(eng) == h + 1, "one miss, one hit");
+
+    r = test_post(eng, "{\"query\":\"{ bad }\"}");
+    r = test_post(eng, "{\"query\":\"{ bad }\"}");
+    test_body_has(r, "Cannot query field \\\"bad\\\"");
+    test_check(cast_gql_cache_hits(eng) == h + 2, "invalid documents cached");
+
+    lim = test_limits();
+    lim.cache_entries = 2;
+    small = cast_gql_engine_create(&lim);
+    test_post(small, "{\"query\":\"{ a: __typename }\"}");
+    test_post(small, "{\"query\":\"{ b: __typename }\"}");
+    test_post(small, "{\"query\":\"{ c: __typename }\"}");
+    r = test_post(small, "{\"query\":\"{ a: __typename }\"}");
+    test_body(r, "{\"data\":{\"a\":\"Query\"}}");
+    test_check(cast_gql_cache_misses(small) == 4
+               && cast_gql_cache_hits(small) == 0, "evicted by CLOCK");
+    r = test_post(small, "{\"query\":\"{ a: __typename }\"}");
+    test_check(cast_gql_cache_hits(small) == 1, "hit after reload");
+    cast_gql_engine_destroy(small);
+
+    lim.cache_entries = 0;
+    small = cast_gql_engine_create(&lim);
+    test_post(small, "{\"query\":\"{ a: __typename }\"}");
+    r = test_post(small, "{\"query\":\"{ a: __typename }\"}");
+    test_body(r, "{\"data\":{\"a\":\"Query\"}}");
+    test_check(cast_gql_cache_hits(small) == 0, "no cache");
+    cast_gql_engine_destroy(small);
+}
+
+
+static void
+test_list_limits(void)
+{
+    char         body[2048];
+    char        *d;
+    int          i;
+    test_resp_t  r;
+
+    d = body + sprintf(body, "{\"query\":\"%s\",\"variables\":{\"t\":\"T\","
+                       "\"u\":[", "mutation($u:[String!]!,$t:String!)"
+                       "{vote(usernames:$u,ticket:$t){votes}}");
+    for (i = 0; i < 101; i++) {
+        d += sprintf(d, "%s\"u%d\"", i ? "," : "", i);
+    }
+    sprintf(d, "]}}");
+
+    r = test_post(eng, body);
+    test_body_has(r, "Variable \\\"$u\\\" has a list of 101 elements, more "
+                  "than the limit of 100 (max_list_len).");
+    test_body_has(r, "BAD_USER_INPUT");
+
+    d = body + sprintf(body, "{\"query\":\"mutation{vote(ticket:\\\"t\\\","
+                       "usernames:[");
+    for (i = 0; i < 101; i++) {
+        d += sprintf(d, "%s\\\"u\\\"", i ? "," : "");
+    }
+    sprintf(d, "]){votes}}\"}");
+
+    r = test_post(eng, body);
+    test_body_has(r, "List has 101 elements, more than the limit of 100 "
+                  "(max_list_len).");
+}
+
+
+int
+main(void)
+{
+    cast_gql_limits_t  lim;
+
+    lim = test_limits();
+    eng = cast_gql_engine_create(&lim);
+    if (eng == NULL) {
+        fprintf(stderr, "engine create failed\n");
+        return 1;
+    }
+
+    test_slots();
+    test_collect();
+    test_coercion();
+    test_null_propagation();
+    test_introspection();
+    test_cache();
+    test_list_limits();
+
+    cast_gql_engine_destroy(eng);
+
+    return test_done("test_gql_exec");
+}
