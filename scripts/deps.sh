@@ -38,6 +38,7 @@ PACKAGES=(
     valgrind:valgrind
     libtest-base-perl:
     libwww-perl:
+    libjson-pp-perl:
     curl:curl
     jq:jq
     nodejs:node
@@ -84,7 +85,7 @@ apt_packages() {
     ((EUID == 0)) || sudo=(sudo)
     say "Debian packages: installing ${missing[*]}"
     "${sudo[@]}" apt-get update -qq || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends "${missing[@]}" >/dev/null \
         || die "apt-get install ${missing[*]} failed"
     for p in "${PACKAGES[@]}"; do
