@@ -79,6 +79,7 @@ typedef struct {
     int64_t            check_at;
     int64_t            lag;
     int                lag_ok;
+    int                assigned;        /* partitions of this replica */
     int                ready;
 
     /* metrics */

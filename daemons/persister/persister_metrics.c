@@ -57,6 +57,8 @@ persister_metrics(const char *path, cast_http_response_t *res, void *data)
     persister_gauge(res, "cast_persister_consumer_lag",
                     "Messages of the topic the group has not committed "
                     "(-1: unknown).", p->lag_ok ? p->lag : -1);
+    persister_gauge(res, "cast_persister_partitions",
+                    "Partitions assigned to this replica.", p->assigned);
     persister_gauge(res, "cast_persister_paused",
                     "1 while PostgreSQL fails and consumption is paused.",
                     p->paused);

@@ -71,19 +71,30 @@ persister_restore(persister_t *p)
 }
 
 
-/* Once a second: the consumer lag, and whether Redis needs a restore. */
+/*
+ * Once a second: the assignment, the consumer lag, and whether Redis needs
+ * a restore.
+ */
 
 void
 persister_check(persister_t *p, int64_t now)
 {
-    int      ready;
-    int64_t  lag;
+    int                               ready;
+    int64_t                           lag;
+    rd_kafka_topic_partition_list_t  *parts;
 
     if (now < p->check_at) {
         return;
     }
 
     p->check_at = now + PERSISTER_CHECK_MS;
+
+    if (rd_kafka_assignment(p->consumer, &parts)
+        == RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+        p->assigned = parts->cnt;
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
 
     p->lag_ok = (cast_kafka_group_lag(p->meta, p->topic, &lag,
                                       PERSISTER_LAG_TIMEOUT) == 0);
