@@ -445,11 +445,11 @@ sub check_error_log {
 # A request from the "--- request" form: "METHOD URI[ HTTP/1.x]\nbody".
 sub build_request {
     my ($spec, $more, $close) = @_;
+    my (@headers, %given);
+
+    die "no --- request\n" unless defined $spec;
     $spec =~ s/\n\z//;
     my ($line, $body) = split /\n/, $spec, 2;
-    my @headers;
-    my %given;
-
     $body //= '';
     $line =~ s/\s+$//;
     $line .= ' HTTP/1.1' unless $line =~ m{ HTTP/\d\.\d$};
