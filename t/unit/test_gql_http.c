@@ -1,0 +1,253 @@
+/*
+ * GraphQL over HTTP: methods, Content-Type, Accept negotiation, GET and
+ * POST parameters, and the status code of each outcome for both media
+ * types (the cases of the graphql-http audit and more).
+ */
+
+#include "test_gql.h"
+
+
+#define JSON_CT  "application/json; charset=utf-8"
+#define GQL_CT   "application/graphql-response+json; charset=utf-8"
+#define GQL      "application/graphql-response+json"
+
+#define TYPENAME_BODY  "{\"query\":\"{ __typename }\"}"
+#define TYPENAME_DATA  "{\"data\":{\"__typename\":\"Query\"}}"
+
+
+static cast_gql_engine_t  *eng;
+
+
+static test_resp_t
+test_http(cast_gql_method_e m, const char *ctype, const char *accept,
+    const char *body, const char *args)
+{
+    return test_request(eng, m, ctype, accept, body, args, test_resolve_ok);
+}
+
+
+static void
+test_accept(const char *accept, int status, const char *ctype)
+{
+    test_resp_t  r;
+
+    r = test_http(CAST_GQL_METHOD_POST, "application/json", accept,
+                  TYPENAME_BODY, NULL);
+    test_check(r.status == status && r.ctype != NULL
+               && strcmp(r.ctype, ctype) == 0,
+               "Accept %s: %d %s, want %d %s", accept ? accept : "(none)",
+               r.status, r.ctype, status, ctype);
+}
+
+
+static void
+test_media_types(void)
+{
+    test_accept(NULL, 200, JSON_CT);
+    test_accept("application/json", 200, JSON_CT);
+    test_accept(GQL, 200, GQL_CT);
+    test_accept("*/*", 200, JSON_CT);
+    test_accept("application/*", 200, JSON_CT);
+    test_accept(GQL ", application/json", 200, GQL_CT);
+    test_accept("application/json, " GQL, 200, GQL_CT);
+    test_accept("application/json;q=0.9, " GQL ";q=0.8", 200, JSON_CT);
+    test_accept(GQL ";q=0.5, */*;q=0.1", 200, GQL_CT);
+    test_accept("APPLICATION/JSON; charset=UTF-8", 200, JSON_CT);
+    test_accept("application/json; charset=latin1", 406, JSON_CT);
+    test_accept("text/html", 406, JSON_CT);
+    test_accept("application/json;q=0", 406, JSON_CT);
+    test_accept("text/html, */*;q=0.2", 200, JSON_CT);
+}
+
+
+static void
+test_methods(void)
+{
+    test_resp_t  r;
+
+    r = test_http(CAST_GQL_METHOD_OTHER, NULL, NULL, NULL, NULL);
+    test_status(r, 405);
+    test_check(r.allow != NULL && strcmp(r.allow, "GET, POST") == 0,
+               "Allow: GET, POST");
+    test_body(r, "{\"errors\":[{\"message\":\"Only GET and POST requests are "
+              "supported.\",\"extensions\":{\"code\":\"BAD_REQUEST\"}}]}");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, GQL, NULL,
+                  "query=mutation+%7B+__typename+%7D");
+    test_status(r, 405);
+    test_check(r.allow != NULL && strcmp(r.allow, "POST") == 0,
+               "mutation over GET: Allow: POST");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "query=%7B+__typename+%7D");
+    test_status(r, 200);
+    test_body(r, TYPENAME_DATA);
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "operationName=B&query=query+A%7Ba%3A__typename%7D"
+                  "query+B(%24u%3AString!)%7Bquery(username%3A%24u)%7D"
+                  "&variables=%7B%22u%22%3A%22ab%2Bc%22%7D&extensions=%7B%7D");
+    test_status(r, 200);
+    test_body(r, "{\"data\":{\"query\":4}}");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL, "query=%7B%zz");
+    test_status(r, 400);
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL, "query=%C3%28");
+    test_status(r, 400);
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL, "foo=bar");
+    test_status(r, 400);
+    test_body(r, "{\"errors\":[{\"message\":\"The query parameter is "
+              "missing.\",\"extensions\":{\"code\":\"BAD_REQUEST\"}}]}");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "query=%7B__typename%7D&variables=%5B%5D");
+    test_status(r, 400);
+}
+
+
+static void
+test_content_types(void)
+{
+    test_resp_t  r;
+
+    r = test_http(CAST_GQL_METHOD_POST, NULL, NULL, NULL, NULL);
+    test_status(r, 415);
+
+    r = test_http(CAST_GQL_METHOD_POST, "text/plain", NULL, TYPENAME_BODY,
+                  NULL);
+    test_status(r, 415);
+
+    r = test_http(CAST_GQL_METHOD_POST, "application/json; charset=latin1",
+                  NULL, TYPENAME_BODY, NULL);
+    test_status(r, 415);
+
+    r = test_http(CAST_GQL_METHOD_POST, "Application/JSON ; charset=\"utf-8\"",
+                  NULL, TYPENAME_BODY, NULL);
+    test_status(r, 200);
+}
+
+
+/* a POST body answered with this status for each media type */
+static void
+test_post_status(const char *body, int json_status, int gql_status)
+{
+    test_resp_t  r;
+
+    r = test_http(CAST_GQL_METHOD_POST, "application/json",
+                  "application/json", body, NULL);
+    test_check(r.status == json_status, "json %s: %d, want %d (%s)", body,
+               r.status, json_status, r.body);
+
+    r = test_http(CAST_GQL_METHOD_POST, "application/json", GQL, body, NULL);
+    test_check(r.status == gql_status, "gql %s: %d, want %d (%s)", body,
+               r.status, gql_status, r.body);
+
+    if (gql_status == 400) {
+        test_check(r.body != NULL && strstr(r.body, "\"data\"") == NULL,
+                   "no data entry with 400: %s", r.body);
+    }
+}
+
+
+static void
+test_statuses(void)
+{
+    test_post_status(TYPENAME_BODY, 200, 200);
+    test_post_status("", 400, 400);
+    test_post_status("{ \"not a JSON", 400, 400);
+    test_post_status("[1]", 400, 400);
+    test_post_status("{\"qeury\":\"{ __typename }\"}", 400, 400);
+    test_post_status("{\"query\":{\"obj\":\"ect\"}}", 400, 400);
+    test_post_status("{\"query\":0}", 400, 400);
+    test_post_status("{\"query\":false}", 400, 400);
+    test_post_status("{\"query\":[\"array\"]}", 400, 400);
+    test_post_status("{\"query\":\"{ __typename }\",\"variables\":\"s\"}",
+                     400, 400);
+    test_post_status("{\"query\":\"{ __typename }\",\"variables\":[]}",
+                     400, 400);
+    test_post_status("{\"query\":\"{ __typename }\",\"operationName\":0}",
+                     400, 400);
+    test_post_status("{\"query\":\"{ __typename }\",\"extensions\":\"x\"}",
+                     400, 400);
+    test_post_status("{\"query\":\"{ __typename }\",\"variables\":null,"
+                     "\"operationName\":null,\"extensions\":null}", 200, 200);
+    test_post_status("{\"query\":\"{ __typename }\",\"variables\":{},"
+                     "\"extensions\":{\"a\":[1,{}]}}", 200, 200);
+    test_post_status("{\"query\":\"{\"}", 200, 400);
+    test_post_status("{\"query\":\"{ f8f31403dfe404bccbb0e835f2629c6a7 }\"}",
+                     200, 400);
+    test_post_status("{\"query\":\"query CoerceFailure($id: ID!)"
+                     "{ __typename }\",\"variables\":{\"id\":null}}",
+                     200, 400);
+    test_post_status("{\"query\":\"query($u:String!){query(username:$u)}\","
+                     "\"variables\":{\"u\":null}}", 200, 400);
+    test_post_status("{\"query\":\"query A { __typename } query B "
+                     "{ __typename }\"}", 200, 400);
+    test_post_status("{\"query\":\"{ __typename }\",\"operationName\":"
+                     "\"Nope\"}", 200, 400);
+    test_post_status("{\"query\":\"{ \\u00e9 }\"}", 200, 400);
+    test_post_status("{\"query\":\"{ __type(name: \\\"Run\xf0\x9f\x8f\x83"
+                     "\\\") { name } }\"}", 200, 200);
+    test_post_status("{\"query\":\"\xc3\x28\"}", 400, 400);
+    test_post_status("{\"query\":\"\\ud800\"}", 400, 400);
+}
+
+
+static void
+test_request_limits(void)
+{
+    cast_gql_limits_t  lim;
+    test_resp_t        r;
+    char               body[300];
+    int                i;
+
+    lim = test_limits();
+    lim.max_query_len = 20;
+    lim.max_tokens = 8;
+    cast_gql_engine_destroy(eng);
+    eng = cast_gql_engine_create(&lim);
+
+    r = test_http(CAST_GQL_METHOD_POST, "application/json", NULL,
+                  "{\"query\":\"{ a: __typename b: __typename }\"}", NULL);
+    test_status(r, 400);
+    test_body(r, "{\"errors\":[{\"message\":\"The query is longer than the "
+              "limit of 20 bytes (max_query_len).\",\"extensions\":{\"code\""
+              ":\"BAD_REQUEST\"}}]}");
+
+    r = test_http(CAST_GQL_METHOD_POST, "application/json", NULL,
+                  "{\"query\":\"{a b c d e f g h}\"}", NULL);
+    test_body_has(r, "Syntax Error: Document contains more tokens than the "
+                  "limit allows.");
+
+    i = sprintf(body, "{\"query\":\"{ __typename }\",\"variables\":{\"a\":");
+    memset(body + i, '[', 100);
+    strcpy(body + i + 100, "]}}");
+    r = test_http(CAST_GQL_METHOD_POST, "application/json", NULL, body, NULL);
+    test_status(r, 400);
+}
+
+
+int
+main(void)
+{
+    cast_gql_limits_t  lim;
+
+    lim = test_limits();
+    eng = cast_gql_engine_create(&lim);
+    if (eng == NULL) {
+        fprintf(stderr, "engine create failed\n");
+        return 1;
+    }
+
+    test_media_types();
+    test_methods();
+    test_content_types();
+    test_statuses();
+    test_request_limits();
+
+    cast_gql_engine_destroy(eng);
+
+    return test_done("test_gql_http");
+}

@@ -1,0 +1,130 @@
+/*
+ * The JSON reader and writer of the GraphQL engine: values, escapes,
+ * UTF-8 checks, nesting bound and exact output.
+ */
+
+#include "test_gql.h"
+#include "cast_json.h"
+
+
+static cast_gql_alloc_t  alloc = { test_alloc, NULL };
+
+
+static void
+test_read(const char *src, int ok)
+{
+    cast_arena_t   a;
+    cast_json_t   *j;
+    const char    *err;
+    int            rc;
+
+    cast_arena_init(&a, &alloc);
+    rc = cast_json_parse(&a, src, strlen(src), &j, &err);
+    test_check((rc == 0) == ok, "%s: %s", src, ok ? err : "accepted");
+}
+
+
+static void
+test_reader(void)
+{
+    cast_arena_t        a;
+    cast_json_t        *j;
+    const cast_json_t  *m;
+    const char         *err;
+    static const char   src[] =
+        " {\"s\":\"a\\\"\\u00e9\\ud83c\\udfc3\\n\",\"n\":-1.5e2,\"t\":true,"
+        "\"f\":false,\"z\":null,\"l\":[1,[2],{}],\"s\":\"last\"} ";
+
+    cast_arena_init(&a, &alloc);
+    test_check(cast_json_parse(&a, src, sizeof(src) - 1, &j, &err) == 0
+               && j->type == CAST_JSON_OBJECT && j->n == 7, "object");
+
+    m = cast_json_get(j, "s");
+    test_check(m != NULL && cast_gql_streq(m->str, "last"),
+               "last duplicate wins");
+    m = j->child;
+    test_check(m->str.len == 9
+               && memcmp(m->str.data, "a\"\xc3\xa9\xf0\x9f\x8f\x83\n", 9) == 0,
+               "escapes decoded");
+    m = cast_json_get(j, "n");
+    test_check(m->type == CAST_JSON_NUMBER && cast_gql_streq(m->str, "-1.5e2"),
+               "number text");
+    m = cast_json_get(j, "l");
+    test_check(m->type == CAST_JSON_ARRAY && m->n == 3
+               && m->child->next->type == CAST_JSON_ARRAY, "array");
+
+    test_read("0", 1);
+    test_read("\"\"", 1);
+    test_read("[]", 1);
+    test_read("", 0);
+    test_read("01", 0);
+    test_read("1.", 0);
+    test_read("-", 0);
+    test_read("+1", 0);
+    test_read("[1,]", 0);
+    test_read("{\"a\" 1}", 0);
+    test_read("{\"a\":1,}", 0);
+    test_read("{a:1}", 0);
+    test_read("\"tab\there\"", 0);
+    test_read("\"\\x\"", 0);
+    test_read("\"\\ud800\"", 0);
+    test_read("\"\\udc00\"", 0);
+    test_read("\"\xc3\x28\"", 0);
+    test_read("\"\xed\xa0\x80\"", 0);
+    test_read("\"\xc0\xaf\"", 0);
+    test_read("\"\xf4\x90\x80\x80\"", 0);
+    test_read("tru", 0);
+    test_read("null x", 0);
+    test_read("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+              "[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+              "]]]]]]]", 0);
+    test_pool_free();
+}
+
+
+static void
+test_writer(void)
+{
+    cast_arena_t   a;
+    cast_json_w_t  w;
+    size_t         i;
+    char           big[3000];
+
+    cast_arena_init(&a, &alloc);
+    cast_json_w_init(&w, &a, 4);
+    cast_json_lit(&w, "[");
+    cast_json_str(&w, "q\"b\\n\n\t\x01\x1f\xc3\xa9/", 12);
+    cast_json_lit(&w, ",");
+    cast_json_int(&w, INT64_MIN);
+    cast_json_lit(&w, ",");
+    cast_json_int(&w, 0);
+    cast_json_lit(&w, ",");
+    cast_json_int(&w, 2147483647);
+    cast_json_lit(&w, "]");
+
+    test_check(!w.nomem && w.len == strlen("[\"q\\\"b\\\\n\\n\\t\\u0001"
+               "\\u001f\xc3\xa9/\",-9223372036854775808,0,2147483647]")
+               && memcmp(w.buf, "[\"q\\\"b\\\\n\\n\\t\\u0001\\u001f\xc3\xa9/\","
+                         "-9223372036854775808,0,2147483647]", w.len) == 0,
+               "writer output %.*s", (int) w.len, w.buf);
+
+    for (i = 0; i < sizeof(big); i++) {
+        big[i] = (char) ('a' + i % 26);
+    }
+
+    cast_json_w_init(&w, &a, 8);
+    cast_json_str(&w, big, sizeof(big));
+    test_check(w.len == sizeof(big) + 2 && w.buf[0] == '"'
+               && w.buf[w.len - 1] == '"', "writer grows");
+    test_pool_free();
+}
+
+
+int
+main(void)
+{
+    test_reader();
+    test_writer();
+
+    return test_done("test_gql_json");
+}
