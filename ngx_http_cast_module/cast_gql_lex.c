@@ -552,8 +552,8 @@ cast_gql_block_value(const char *raw, size_t n, cast_arena_t *a,
             ls += common < le - ls ? common : le - ls;
         }
         for (i = ls; i < le; i++) {
-            if (le - i >= 4 && raw[i] == '\\' && memcmp(raw + i + 1, "\"\"\"", 3)
-                == 0)
+            if (le - i >= 4 && raw[i] == '\\'
+                && memcmp(raw + i + 1, "\"\"\"", 3) == 0)
             {
                 i++;
             }

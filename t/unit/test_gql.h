@@ -223,15 +223,17 @@ test_post(cast_gql_engine_t *eng, const char *body)
 
 #define test_body(r, want)                                                   \
     test_check((r).body != NULL && strcmp((r).body, want) == 0,              \
-               "body\n  got:  %s\n  want: %s", (r).body, want)
+               "body\n  got:  %s\n  want: %s", test_or((r).body), want)
 
 #define test_body_has(r, part)                                               \
     test_check((r).body != NULL && strstr((r).body, part) != NULL,           \
-               "body lacks %s\n  got: %s", part, (r).body)
+               "body lacks %s\n  got: %s", part, test_or((r).body))
 
 #define test_status(r, want)                                                 \
     test_check((r).status == (want), "status %d, want %d (body %s)",         \
-               (r).status, want, (r).body)
+               (r).status, want, test_or((r).body))
+
+#define test_or(s)  ((s) != NULL ? (s) : "(none)")
 
 
 static inline int

@@ -138,15 +138,15 @@ test_post_status(const char *body, int json_status, int gql_status)
     r = test_http(CAST_GQL_METHOD_POST, "application/json",
                   "application/json", body, NULL);
     test_check(r.status == json_status, "json %s: %d, want %d (%s)", body,
-               r.status, json_status, r.body);
+               r.status, json_status, test_or(r.body));
 
     r = test_http(CAST_GQL_METHOD_POST, "application/json", GQL, body, NULL);
     test_check(r.status == gql_status, "gql %s: %d, want %d (%s)", body,
-               r.status, gql_status, r.body);
+               r.status, gql_status, test_or(r.body));
 
     if (gql_status == 400) {
         test_check(r.body != NULL && strstr(r.body, "\"data\"") == NULL,
-                   "no data entry with 400: %s", r.body);
+                   "no data entry with 400: %s", test_or(r.body));
     }
 }
 

@@ -62,7 +62,7 @@ test_invalid(const char *query, const char *msg, int line, int col)
     test_check(r.body != NULL && strstr(r.body, want) != NULL
                && strstr(r.body, "GRAPHQL_VALIDATION_FAILED") != NULL
                && strstr(r.body, "\"data\"") == NULL,
-               "%s\n  want: %s\n  got:  %s", query, want, r.body);
+               "%s\n  want: %s\n  got:  %s", query, want, test_or(r.body));
 }
 
 
@@ -74,7 +74,7 @@ test_valid(const char *query, const char *extra)
 
     r = test_doc(query, extra);
     test_check(r.body != NULL && strncmp(r.body, "{\"data\":{", 9) == 0,
-               "%s must be valid, got %s", query, r.body);
+               "%s must be valid, got %s", query, test_or(r.body));
 }
 
 
