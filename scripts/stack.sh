@@ -492,8 +492,8 @@ start_daemon() {
 # --- nginx ---------------------------------------------------------------------
 
 # conf/cast.conf with the stack's ports, its var/ paths moved to $CAST_VAR,
-# the pid file under $CAST_VAR/nginx.  The prefix stays the repository, so
-# build/ngx_http_cast_module.so and conf/cast.lua resolve.
+# its conf/ and build/ paths made absolute (a copy lives elsewhere), the pid
+# file under $CAST_VAR/nginx.
 nginx_config() {
     local dir=$CAST_VAR/nginx conf=$CAST_VAR/nginx/cast.conf t
 
@@ -502,6 +502,7 @@ nginx_config() {
         -e "s/\b16379\b/$CAST_REDIS_PORT/g" \
         -e "s#^(\s*pid\s+)[^;]*;#\1$dir/nginx.pid;#" \
         -e "s#([[:space:]])var/#\1$CAST_VAR/#g" \
+        -e "s#([[:space:]])(conf|build)/#\1$ROOT/\2/#g" \
         "$ROOT/conf/cast.conf" >"$conf"
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"
     grep -Eq '^\s*error_log\s' "$conf" \
