@@ -221,14 +221,13 @@ admin_consumer(admin_t *a, const char *group_id, const char *client_id)
     rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(a->kafka_bootstrap, client_id, a->kafka_options);
+    conf = cast_kafka_conf(a->kafka_bootstrap, client_id,
+                           "enable.auto.commit=false", a->kafka_options);
     if (conf == NULL) {
         return NULL;
     }
 
-    if (cast_kafka_set(conf, "group.id", group_id) != 0
-        || cast_kafka_set(conf, "enable.auto.commit", "false") != 0)
-    {
+    if (cast_kafka_set(conf, "group.id", group_id) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

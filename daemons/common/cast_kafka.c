@@ -85,7 +85,7 @@ cast_kafka_set_extra(rd_kafka_conf_t *conf, const char *extra)
 
 rd_kafka_conf_t *
 cast_kafka_conf(const char *bootstrap, const char *client_id,
-    const char *extra)
+    const char *dflt, const char *extra)
 {
     rd_kafka_conf_t  *conf;
 
@@ -94,6 +94,8 @@ cast_kafka_conf(const char *bootstrap, const char *client_id,
 
     if (cast_kafka_set(conf, "bootstrap.servers", bootstrap) != 0
         || cast_kafka_set(conf, "client.id", client_id) != 0
+        || cast_kafka_set(conf, "reconnect.backoff.max.ms", "1000") != 0
+        || cast_kafka_set_extra(conf, dflt) != 0
         || cast_kafka_set_extra(conf, extra) != 0)
     {
         rd_kafka_conf_destroy(conf);

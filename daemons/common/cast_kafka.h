@@ -11,11 +11,13 @@
 
 
 /*
- * A configuration with bootstrap.servers, client.id and the "k=v,k=v"
- * pairs of extra set, every value checked; NULL (logged) on a bad value.
+ * A configuration with bootstrap.servers, client.id, a short reconnect
+ * backoff, then the "k=v,k=v" pairs of dflt (the caller's defaults) and of
+ * extra (the operator's kafka_options, which win), every value checked;
+ * NULL (logged) on a bad value.
  */
 rd_kafka_conf_t *cast_kafka_conf(const char *bootstrap, const char *client_id,
-    const char *extra);
+    const char *dflt, const char *extra);
 
 /* rd_kafka_conf_set() with its error logged; 0 or -1 */
 int cast_kafka_set(rd_kafka_conf_t *conf, const char *name,

@@ -66,7 +66,7 @@ static const cast_conf_t  persister_conf[] = {
     { "batch_ms", CAST_CONF_INT, "100", &persister.batch_ms,
       "how long a batch waits to fill after its first message" },
 
-    { "retry_max_ms", CAST_CONF_INT, "5000", &persister.retry_max_ms,
+    { "retry_max_ms", CAST_CONF_INT, "2000", &persister.retry_max_ms,
       "longest pause between attempts while PostgreSQL fails" },
 
     { "restore_chunk", CAST_CONF_INT, "1000", &persister.restore_chunk,

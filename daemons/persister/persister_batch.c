@@ -74,15 +74,18 @@ persister_consumer(persister_t *p, const char *client_id)
     rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(p->kafka_bootstrap, client_id, p->kafka_options);
+    /* a replica that died is noticed within 6 s (the broker's minimum) */
+    conf = cast_kafka_conf(p->kafka_bootstrap, client_id,
+                           "session.timeout.ms=6000,heartbeat.interval.ms="
+                           "1500,auto.offset.reset=earliest",
+                           p->kafka_options);
     if (conf == NULL) {
         return NULL;
     }
 
     if (cast_kafka_set(conf, "group.id", p->group_id) != 0
         || cast_kafka_set(conf, "enable.auto.commit", "false") != 0
-        || cast_kafka_set(conf, "enable.auto.offset.store", "false") != 0
-        || cast_kafka_set(conf, "auto.offset.reset", "earliest") != 0)
+        || cast_kafka_set(conf, "enable.auto.offset.store", "false") != 0)
     {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -112,7 +115,7 @@ persister_producer(persister_t *p)
     rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(p->kafka_bootstrap, "cast-persister-dlq",
+    conf = cast_kafka_conf(p->kafka_bootstrap, "cast-persister-dlq", "",
                            p->kafka_options);
     if (conf == NULL) {
         return NULL;

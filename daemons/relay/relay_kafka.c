@@ -68,15 +68,15 @@ relay_kafka_open(relay_t *rl)
     char              errstr[512];
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(rl->kafka_bootstrap, "cast-relay",
+    conf = cast_kafka_conf(rl->kafka_bootstrap, "cast-relay", "linger.ms=5",
                            rl->kafka_options);
     if (conf == NULL) {
         return -1;
     }
 
+    /* not overridable: what the relay's guarantees rest on */
     if (cast_kafka_set(conf, "enable.idempotence", "true") != 0
-        || cast_kafka_set(conf, "acks", "all") != 0
-        || cast_kafka_set(conf, "linger.ms", "5") != 0)
+        || cast_kafka_set(conf, "acks", "all") != 0)
     {
         rd_kafka_conf_destroy(conf);
         return -1;

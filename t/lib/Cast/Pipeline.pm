@@ -24,7 +24,7 @@ use Cast::Burst;
 use Cast::Test;
 
 our @EXPORT = qw(
-    pipeline_names vote_traffic traffic_ledger wait_agree counts_pg
+    pipeline_names vote_traffic traffic_stop traffic_ledger wait_agree counts_pg
     counts_redis metric cas_ticket
 );
 
@@ -101,7 +101,7 @@ sub traffic {
     my $seq = 0;
     my $last = '';
 
-    while (time < $end) {
+    while (time < $end && !($opt{stop_file} && -e $opt{stop_file})) {
         my ($ticket, $left) = cas_ticket();
         if (!$ticket || $ticket eq $last || !$left) {
             sleep 0.05;
@@ -145,7 +145,8 @@ sub traffic {
 
 
 # vote_traffic(seconds => S, names => \@n, per_round => 100, width => 5,
-# tag => 'p'): starts the traffic in a child; returns a handle.
+# tag => 'p'): starts the traffic in a child; returns a handle.  The
+# traffic stops after S seconds, or earlier at traffic_stop($handle).
 sub vote_traffic {
     my (%opt) = @_;
     my $file = "$ENV{CAST_VAR}/traffic.$$." . int(rand 1e9) . '.json';
@@ -154,6 +155,7 @@ sub vote_traffic {
     $opt{width} //= 5;
     $opt{tag} //= 'p';
 
+    $opt{stop_file} = "$file.stop";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         my $res = eval { traffic(%opt) } // { error => "$@" };
@@ -166,6 +168,14 @@ sub vote_traffic {
 }
 
 
+sub traffic_stop {
+    my ($run) = @_;
+
+    open my $fh, '>', "$run->{file}.stop" or die "traffic_stop: $!\n";
+    close $fh;
+}
+
+
 # Waits for the traffic; its { ledger => {name => votes}, stat => {...} }.
 sub traffic_ledger {
     my ($run) = @_;
@@ -175,7 +185,7 @@ sub traffic_ledger {
     local $/;
     my $res = $JSON->decode(<$fh>);
     close $fh;
-    unlink $run->{file};
+    unlink $run->{file}, "$run->{file}.stop";
     die "traffic: $res->{error}" if $res->{error};
     return $res;
 }
