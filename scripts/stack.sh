@@ -377,7 +377,8 @@ kafka_format() {
     # A cluster id is 16 random bytes, base64url without padding.
     id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
     say "kafka: formatting $dir/data (cluster $id)"
-    kafka_java kafka.tools.StorageTool format -t "$id" \
+    # --cluster-id=ID: an id may begin with '-'
+    kafka_java kafka.tools.StorageTool format --cluster-id="$id" \
         -c "$dir/server.properties" --standalone >>"$LOG/kafka.log" 2>&1 \
         || fail kafka "storage format failed"
 }
