@@ -370,10 +370,13 @@ EOF
 }
 
 
+# Formats the storage once; sets FRESH when it did.
 kafka_format() {
     local dir=$CAST_VAR/kafka id
 
+    FRESH=
     [[ -f $dir/data/meta.properties ]] && return 0
+    FRESH=1
     # A cluster id is 16 random bytes, base64url without padding.
     id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
     say "kafka: formatting $dir/data (cluster $id)"
@@ -390,24 +393,32 @@ kafka_topics() {
 }
 
 
-# Creates the topics that are missing; the listing is also the metadata
-# request that proves the broker answers.
-kafka_ensure_topics() {
-    local have out="$LOG/kafka-tools.log"
+kafka_create() {
+    kafka_topics --create --if-not-exists --topic "$1" --partitions "$2" \
+        --replication-factor 1 >>"$LOG/kafka-tools.log" 2>&1
+}
 
-    have=$(kafka_topics --list 2>>"$out") || fail kafka "topic list failed"
-    if ! grep -qx cast.votes <<<"$have"; then
-        kafka_topics --create --if-not-exists --topic cast.votes \
-            --partitions "$CAST_KAFKA_PARTITIONS" --replication-factor 1 \
-            >>"$out" 2>&1 || fail kafka "cannot create cast.votes"
-        say "kafka: created topic cast.votes ($CAST_KAFKA_PARTITIONS partitions)"
+
+# Creates the topics that are missing, both at once (a JVM each); the first
+# request to a broker also proves it answers.  A fresh broker has none, so
+# it is not asked for the list.
+kafka_ensure_topics() {
+    local have='' fresh=$1 p name parts pids=() names=()
+
+    if [[ -z $fresh ]]; then
+        have=$(kafka_topics --list 2>>"$LOG/kafka-tools.log") \
+            || fail kafka "topic list failed"
     fi
-    if ! grep -qx cast.votes.dlq <<<"$have"; then
-        kafka_topics --create --if-not-exists --topic cast.votes.dlq \
-            --partitions 1 --replication-factor 1 \
-            >>"$out" 2>&1 || fail kafka "cannot create cast.votes.dlq"
-        say "kafka: created topic cast.votes.dlq"
-    fi
+    for p in "cast.votes:$CAST_KAFKA_PARTITIONS" cast.votes.dlq:1; do
+        name=${p%:*} parts=${p#*:}
+        grep -qx "$name" <<<"$have" && continue
+        kafka_create "$name" "$parts" &
+        pids+=($!) names+=("$name, $parts partition(s)")
+    done
+    for p in "${!pids[@]}"; do
+        wait "${pids[p]}" || fail kafka "cannot create topic ${names[p]}"
+        say "kafka: created topic ${names[p]}"
+    done
 }
 
 
@@ -426,7 +437,7 @@ start_kafka() {
         -Dkafka.logs.dir="$LOG" \
         -cp "$CAST_KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"
     wait_for kafka 120 port_open "$CAST_KAFKA_PORT"
-    kafka_ensure_topics
+    kafka_ensure_topics "$FRESH"
 }
 
 
