@@ -93,6 +93,12 @@ $(BUILD)/test/%: $(BUILD)/obj/t/unit/%.o $(PURE_OBJS)
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "unit: $$t"; $$t; done
 
+# --- the GraphQL engine micro-benchmark --------------------------------------
+
+$(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(PURE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+
 # --- fuzzing (clang libFuzzer, ASan + UBSan) ----------------------------------
 
 FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \

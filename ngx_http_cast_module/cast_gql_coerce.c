@@ -15,13 +15,31 @@
 #define CAST_GQL_BAD_INPUT  "BAD_USER_INPUT"
 
 
+/* where in a variable's value an error is: list indexes, printed lazily */
 typedef struct {
-    char                      path[128];
-    size_t                    len;
-    size_t                    base;     /* the variable name */
+    size_t                    idx[16];
+    size_t                    depth;
 } cast_gql_vpath_t;
 
-#define cast_gql_nested(p)  ((p)->len > (p)->base)
+
+static cast_str_t
+cast_gql_vpath_str(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
+    const cast_gql_vpath_t *p)
+{
+    char    buf[256];
+    size_t  i, n;
+
+    n = (size_t) snprintf(buf, sizeof(buf), " at \"%.*s",
+                          (int) (vd->name.len > 64 ? 64 : vd->name.len),
+                          vd->name.data);
+
+    for (i = 0; i < p->depth && i < 16; i++) {
+        n += (size_t) snprintf(buf + n, sizeof(buf) - n, "[%zu]", p->idx[i]);
+    }
+
+    return p->depth ? cast_arena_printf(c->arena, "%s\"", buf)
+                    : (cast_str_t) { "", 0 };
+}
 
 
 static cast_str_t
@@ -45,19 +63,18 @@ static int
 cast_gql_var_error(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
     const cast_gql_vpath_t *p, const cast_json_t *j, const char *why)
 {
-    cast_str_t  t;
+    cast_str_t  t, at;
 
     t = cast_gql_json_text(j);
+    at = cast_gql_vpath_str(c, vd, p);
 
     cast_gql_error(c->arena, c->errs, CAST_GQL_BAD_INPUT, vd->off,
-                   "Variable \"$%.*s\" got invalid value %s%.*s%s%s%.*s%s; "
-                   "%s", (int) vd->name.len, vd->name.data,
+                   "Variable \"$%.*s\" got invalid value %s%.*s%s%.*s; %s",
+                   (int) vd->name.len, vd->name.data,
                    j->type == CAST_JSON_STRING ? "\"" : "",
                    (int) (t.len > 64 ? 64 : t.len), t.data,
                    j->type == CAST_JSON_STRING ? "\"" : "",
-                   cast_gql_nested(p) ? " at \"" : "",
-                   (int) (cast_gql_nested(p) ? p->len : 0), p->path,
-                   cast_gql_nested(p) ? "\"" : "", why);
+                   (int) at.len, at.data, why);
     return -1;
 }
 
@@ -155,23 +172,20 @@ cast_gql_json_value(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
     cast_gql_rval_t *out)
 {
     const cast_json_t  *item;
-    cast_str_t          ts;
-    size_t              i, len;
-    int                 n;
+    cast_str_t          ts, at;
+    size_t              i;
 
     memset(out, 0, sizeof(cast_gql_rval_t));
 
     if (j->type == CAST_JSON_NULL) {
         if (t->kind == CAST_TK_NON_NULL) {
             ts = cast_gql_type_str(c->arena, t);
+            at = cast_gql_vpath_str(c, vd, p);
             cast_gql_error(c->arena, c->errs, CAST_GQL_BAD_INPUT, vd->off,
-                           "Variable \"$%.*s\" got invalid value null%s%.*s"
-                           "%s; Expected non-nullable type \"%.*s\" not to "
-                           "be null.", (int) vd->name.len, vd->name.data,
-                           cast_gql_nested(p) ? " at \"" : "",
-                           (int) (cast_gql_nested(p) ? p->len : 0), p->path,
-                           cast_gql_nested(p) ? "\"" : "", (int) ts.len,
-                           ts.data);
+                           "Variable \"$%.*s\" got invalid value null%.*s; "
+                           "Expected non-nullable type \"%.*s\" not to be "
+                           "null.", (int) vd->name.len, vd->name.data,
+                           (int) at.len, at.data, (int) ts.len, ts.data);
             return -1;
         }
         out->null = 1;
@@ -211,11 +225,12 @@ cast_gql_json_value(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
         return -1;
     }
 
-    len = p->len;
+    p->depth++;
 
     for (i = 0, item = j->child; item != NULL; item = item->next, i++) {
-        n = snprintf(p->path + len, sizeof(p->path) - len, "[%zu]", i);
-        p->len = len + ((size_t) n < sizeof(p->path) - len ? (size_t) n : 0);
+        if (p->depth <= 16) {
+            p->idx[p->depth - 1] = i;
+        }
 
         if (cast_gql_json_value(c, vd, p, item, t->of, &out->items[i]) != 0)
         {
@@ -223,7 +238,7 @@ cast_gql_json_value(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
         }
     }
 
-    p->len = len;
+    p->depth--;
 
     return 0;
 }
@@ -296,9 +311,7 @@ cast_gql_coerce_variables(cast_gql_ctx_t *c, cast_gql_op_t *op,
         }
 
         var->name = vd->name;
-        path.len = vd->name.len < 64 ? vd->name.len : 64;
-        path.base = path.len;
-        memcpy(path.path, vd->name.data, path.len);
+        path.depth = 0;
 
         rc = j != NULL ? cast_gql_json_value(c, vd, &path, j, vd->stype,
                                              &var->val)

@@ -206,7 +206,7 @@ static void
 cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
 {
     cast_json_t        *root;
-    const cast_json_t  *q, *v, *o, *x;
+    const cast_json_t  *q, *v, *o, *x, *m;
     const char         *err;
 
     if (body.len == 0) {
@@ -224,10 +224,20 @@ cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
         return;
     }
 
-    q = cast_json_get(root, "query");
-    v = cast_json_get(root, "variables");
-    o = cast_json_get(root, "operationName");
-    x = cast_json_get(root, "extensions");
+    q = v = o = x = NULL;
+
+    /* one pass; a later duplicate wins, as in JavaScript */
+    for (m = root->child; m != NULL; m = m->next) {
+        if (cast_gql_streq(m->key, "query")) {
+            q = m;
+        } else if (cast_gql_streq(m->key, "variables")) {
+            v = m;
+        } else if (cast_gql_streq(m->key, "operationName")) {
+            o = m;
+        } else if (cast_gql_streq(m->key, "extensions")) {
+            x = m;
+        }
+    }
 
     if (q == NULL || q->type != CAST_JSON_STRING) {
         cast_gql_bad(p, 400, q == NULL ? "The query parameter is missing."

@@ -147,6 +147,14 @@ typedef struct {
 #define CAST_GQL_DONE        0
 #define CAST_GQL_RESOLVE     1
 
+/*
+ * cast_gql_prepare() returns -1 (and sets *exec to NULL) only when the
+ * allocator fails for the request state itself.  A mutation's slots are
+ * resolved in order and the host stops at the first failed one: the
+ * engine reports that slot's error and ignores the slots after it.  A
+ * slot left CAST_RES_PENDING is reported as an INTERNAL_SERVER_ERROR.
+ */
+
 
 cast_gql_engine_t *cast_gql_engine_create(const cast_gql_limits_t *limits);
 void cast_gql_engine_destroy(cast_gql_engine_t *eng);

@@ -27,6 +27,7 @@ int
 cast_utf8_valid(const char *s, size_t n)
 {
     const unsigned char  *p, *end;
+    uint64_t              w;
     uint32_t              c;
     int                   k, i;
 
@@ -34,6 +35,19 @@ cast_utf8_valid(const char *s, size_t n)
     end = p + n;
 
     while (p < end) {
+        /* ASCII eight bytes at a time */
+        while (end - p >= 8) {
+            memcpy(&w, p, 8);
+            if (w & 0x8080808080808080ULL) {
+                break;
+            }
+            p += 8;
+        }
+
+        if (p == end) {
+            break;
+        }
+
         if (*p < 0x80) {
             p++;
             continue;
@@ -207,14 +221,24 @@ cast_json_unescape(cast_json_rd_t *r, const char *s, const char *e,
 static int
 cast_json_string(cast_json_rd_t *r, cast_str_t *out)
 {
-    const char  *s;
-    int          esc;
+    const char     *s;
+    unsigned char   c;
+    int             esc, high;
 
     s = ++r->p;
     esc = 0;
+    high = 0;
 
     while (r->p < r->end && *r->p != '"') {
-        if ((unsigned char) *r->p < 0x20) {
+        c = (unsigned char) *r->p;
+
+        if (c >= 0x20 && c != '\\') {
+            high |= c;
+            r->p++;
+            continue;
+        }
+
+        if (c < 0x20) {
             r->err = "control character in JSON string";
             return -1;
         }
@@ -235,7 +259,7 @@ cast_json_string(cast_json_rd_t *r, cast_str_t *out)
         return -1;
     }
 
-    if (!cast_utf8_valid(s, (size_t) (r->p - s))) {
+    if ((high & 0x80) && !cast_utf8_valid(s, (size_t) (r->p - s))) {
         r->err = "invalid UTF-8 in JSON string";
         return -1;
     }
@@ -487,26 +511,6 @@ cast_json_parse(cast_arena_t *a, const char *s, size_t n, cast_json_t **out,
 }
 
 
-const cast_json_t *
-cast_json_get(const cast_json_t *obj, const char *key)
-{
-    const cast_json_t  *m, *found;
-    size_t              len;
-
-    len = strlen(key);
-    found = NULL;
-
-    /* the last duplicate wins, as in JavaScript */
-    for (m = obj->child; m != NULL; m = m->next) {
-        if (m->key.len == len && memcmp(m->key.data, key, len) == 0) {
-            found = m;
-        }
-    }
-
-    return found;
-}
-
-
 void
 cast_json_w_init(cast_json_w_t *w, cast_arena_t *a, size_t cap)
 {
@@ -553,7 +557,7 @@ cast_json_grow(cast_json_w_t *w, size_t need)
 
 
 void
-cast_json_raw(cast_json_w_t *w, const char *s, size_t n)
+cast_json_append(cast_json_w_t *w, const char *s, size_t n)
 {
     if (w->cap - w->len < n && cast_json_grow(w, n) != 0) {
         return;

@@ -21,15 +21,28 @@ struct cast_json_w_s {
 
 int cast_json_parse(cast_arena_t *a, const char *s, size_t n,
     cast_json_t **out, const char **err);
-const cast_json_t *cast_json_get(const cast_json_t *obj, const char *key);
 int cast_utf8_valid(const char *s, size_t n);
 
 void cast_json_w_init(cast_json_w_t *w, cast_arena_t *a, size_t cap);
-void cast_json_raw(cast_json_w_t *w, const char *s, size_t n);
+void cast_json_append(cast_json_w_t *w, const char *s, size_t n);
 void cast_json_str(cast_json_w_t *w, const char *s, size_t n);
 void cast_json_int(cast_json_w_t *w, int64_t v);
 
 #define cast_json_lit(w, lit)  cast_json_raw(w, lit, sizeof(lit) - 1)
+
+
+/* the common case inline: the bytes fit */
+static inline void
+cast_json_raw(cast_json_w_t *w, const char *s, size_t n)
+{
+    if (w->cap - w->len >= n) {
+        memcpy(w->buf + w->len, s, n);
+        w->len += n;
+        return;
+    }
+
+    cast_json_append(w, s, n);
+}
 
 
 #endif /* _CAST_JSON_H_INCLUDED_ */
