@@ -16,8 +16,8 @@
 const char *
 cast_gql_media_type(int media)
 {
-    return media == CAST_MEDIA_GQL ? CAST_GQL_GQL_TYPE "; charset=utf-8"
-                                   : CAST_GQL_JSON_TYPE "; charset=utf-8";
+    /* JSON is UTF-8 by definition: RFC 8259 defines no charset */
+    return media == CAST_MEDIA_GQL ? CAST_GQL_GQL_TYPE : CAST_GQL_JSON_TYPE;
 }
 
 

@@ -12,7 +12,7 @@ static const char  cast_gql_sdl[] =
     "\"\"\"Reads vote counts and the current ticket.\"\"\"\n"
     "type Query {\n"
     "  \"The current vote count of a username.\"\n"
-    "  query(\"The username to read.\" username: String!): Int!\n"
+    "  query(username: String!): Int!\n"
     "  \"The ticket that votes must present now.\"\n"
     "  cas: TicketInfo!\n"
     "}\n"

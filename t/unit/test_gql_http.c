@@ -7,8 +7,8 @@
 #include "test_gql.h"
 
 
-#define JSON_CT  "application/json; charset=utf-8"
-#define GQL_CT   "application/graphql-response+json; charset=utf-8"
+#define JSON_CT  "application/json"
+#define GQL_CT   "application/graphql-response+json"
 #define GQL      "application/graphql-response+json"
 
 #define TYPENAME_BODY  "{\"query\":\"{ __typename }\"}"
