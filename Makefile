@@ -65,7 +65,8 @@ build/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c)
 build/ngx_http_cast_module.so: build/nginx/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C build/nginx -f objs/Makefile modules > build/module.log 2>&1 \
 	    || { cat build/module.log; exit 1; }
-	cp build/nginx/objs/ngx_http_cast_module.so $@
+	cp build/nginx/objs/ngx_http_cast_module.so $@.tmp
+	mv -f $@.tmp $@
 
 # --- daemons and unit tests ---------------------------------------------------
 

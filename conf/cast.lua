@@ -6,6 +6,7 @@
 
 local K_TICKET  = '{cast}:ticket'
 local K_PREV    = '{cast}:ticket:prev'
+local K_NEXT    = '{cast}:ticket:next'
 local K_LEASE   = '{cast}:lease'
 local K_COUNT   = '{cast}:count'
 local K_VERSION = '{cast}:version'
@@ -57,24 +58,76 @@ local function release(_, args)
     return 0
 end
 
+-- The ticket valid now: the current one, or the next one, minted ahead,
+-- once its period has begun.  Read-only callers look; writers promote.
+local function effective(now)
+    local start = redis.call('HGET', K_NEXT, 'issued')
+
+    if start and now >= tonumber(start) then
+        return K_NEXT
+    end
+    return K_TICKET
+end
+
+local function promote(now)
+    if effective(now) ~= K_NEXT then
+        return
+    end
+
+    if redis.call('EXISTS', K_TICKET) == 1 then
+        redis.call('RENAME', K_TICKET, K_PREV)
+    end
+    redis.call('RENAME', K_NEXT, K_TICKET)
+end
+
+local function seq_of(key)
+    return tonumber(redis.call('HGET', key, 'seq') or -1)
+end
+
+-- A ticket whose period has begun becomes the current one; one minted
+-- ahead waits in {cast}:ticket:next, so rotation leaves no gap.
 local function mint(_, args)
-    local owner, seq = args[1], tonumber(args[2])
+    local owner, seq, issued = args[1], tonumber(args[2]), tonumber(args[4])
+    local now = now_ms()
 
     if redis.call('GET', K_LEASE) ~= owner then
         return 0
     end
 
-    local cur = redis.call('HGET', K_TICKET, 'seq')
-    if cur then
-        if seq <= tonumber(cur) then
-            return 0
-        end
-        redis.call('RENAME', K_TICKET, K_PREV)
+    promote(now)
+
+    -- minted ahead and now in place: the minter's call for its period
+    -- finds it; marked once, so a second minter is refused as usual
+    local cur = seq_of(K_TICKET)
+    if seq == cur and redis.call('HDEL', K_TICKET, 'ahead') == 1 then
+        return 1
     end
 
-    redis.call('HSET', K_TICKET, 'id', args[3], 'seq', args[2],
+    if seq <= cur then
+        return 0
+    end
+
+    local key = K_NEXT
+
+    if issued <= now then
+        key = K_TICKET
+        if redis.call('EXISTS', K_TICKET) == 1 then
+            redis.call('RENAME', K_TICKET, K_PREV)
+        end
+        if seq_of(K_NEXT) <= seq then
+            redis.call('DEL', K_NEXT)
+        end
+
+    elseif seq <= seq_of(K_NEXT) then
+        return 0
+    end
+
+    redis.call('HSET', key, 'id', args[3], 'seq', args[2],
                'issued', args[4], 'expires', args[5], 'max', args[6],
                'used', 0, 'grace', args[7])
+    if key == K_NEXT then
+        redis.call('HSET', key, 'ahead', 1)
+    end
     return 1
 end
 
@@ -167,6 +220,8 @@ local function vote(_, args)
     end
 
     local now = now_ms()
+    promote(now)
+
     local key, why = usable_ticket(ticket, seq_hint, now)
     if not key then
         return {why, REJECT[why], ''}
@@ -209,10 +264,11 @@ end
 -- reads
 
 local function cas()
-    local t = redis.call('HMGET', K_TICKET, 'id', 'expires', 'max', 'used',
-                         'seq')
+    local now = now_ms()
+    local t = redis.call('HMGET', effective(now), 'id', 'expires', 'max',
+                         'used', 'seq')
 
-    if not t[1] or now_ms() >= tonumber(t[2]) then
+    if not t[1] or now >= tonumber(t[2]) then
         return unavailable('no current ticket')
     end
 
@@ -233,8 +289,9 @@ end
 
 -- {counts ready, a current ticket exists, its seq}: the readiness probe
 local function state()
-    local t = redis.call('HMGET', K_TICKET, 'seq', 'expires')
-    local current = t[1] and now_ms() < tonumber(t[2])
+    local now = now_ms()
+    local t = redis.call('HMGET', effective(now), 'seq', 'expires')
+    local current = t[1] and now < tonumber(t[2])
 
     return {not_ready() and 0 or 1, current and 1 or 0, tonumber(t[1] or 0)}
 end

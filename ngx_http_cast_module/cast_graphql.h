@@ -35,7 +35,10 @@ typedef struct {
 } cast_str_t;
 
 
-/* request-lifetime allocator supplied by the host (nginx: r->pool) */
+/*
+ * request-lifetime allocator supplied by the host (nginx: r->pool); the
+ * engine keeps a pointer to it, so it must live until cast_gql_finish()
+ */
 typedef struct {
     void                   *(*alloc)(void *ctx, size_t size);
     void                     *ctx;

@@ -184,7 +184,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 {
     int                         rc;
     cast_gql_http_t             in;
-    cast_gql_alloc_t            alloc;
+    cast_gql_alloc_t           *alloc;
     cast_gql_exec_t            *exec;
     ngx_http_cast_ctx_t        *ctx;
     ngx_http_cast_main_conf_t  *cmcf;
@@ -213,10 +213,16 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     in.args.data = (char *) r->args.data;
     in.args.len = r->args.len;
 
-    alloc.alloc = ngx_http_cast_palloc;
-    alloc.ctx = r->pool;
+    /* the engine keeps the allocator until cast_gql_finish() */
+    alloc = ngx_palloc(r->pool, sizeof(cast_gql_alloc_t));
+    if (alloc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    rc = cast_gql_prepare(ngx_http_cast_engine, &in, &alloc, &exec);
+    alloc->alloc = ngx_http_cast_palloc;
+    alloc->ctx = r->pool;
+
+    rc = cast_gql_prepare(ngx_http_cast_engine, &in, alloc, &exec);
 
     ngx_http_cast_metrics_cache(
         cast_gql_cache_hits(ngx_http_cast_engine) - ngx_http_cast_hits,
@@ -278,6 +284,12 @@ ngx_http_cast_slot_done(ngx_http_cast_ctx_t *ctx)
         return;
     }
 
+    if (ngx_http_cast_resolve_more(ctx,
+            ngx_http_get_module_main_conf(ctx->request, ngx_http_cast_module)))
+    {
+        return;
+    }
+
     ctx->done = 1;
 
     if (ctx->timer.timer_set) {
@@ -303,7 +315,7 @@ ngx_http_cast_timeout(ngx_event_t *ev)
                   ctx->pending);
 
     if (ctx->exec) {
-        for (i = 0; i < ctx->exec->nslots; i++) {
+        for (i = 0; i < ctx->next; i++) {
             if (ctx->exec->slots[i].status == CAST_RES_PENDING) {
                 ngx_http_cast_resolve_unavailable(&ctx->exec->slots[i],
                                                   "redis timed out");
@@ -380,6 +392,7 @@ ngx_http_cast_ctx_create(ngx_http_request_t *r,
      *
      *     ctx->exec = NULL;
      *     ctx->pending = 0;
+     *     ctx->next = 0;
      *     ctx->done = 0;
      */
 

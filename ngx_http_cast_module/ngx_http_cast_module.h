@@ -68,6 +68,7 @@ struct ngx_http_cast_ctx_s {
     cast_gql_slot_t          *slot;           /* probes: their one slot */
     ngx_queue_t               cmds;
     ngx_uint_t                pending;
+    size_t                    next;           /* slot to resolve next */
     ngx_event_t               timer;
     unsigned                  done:1;
 };
@@ -89,6 +90,8 @@ ngx_uint_t ngx_http_cast_redis_connected(void);
 
 /* ngx_http_cast_resolve.c */
 void ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
+    ngx_http_cast_main_conf_t *cmcf);
+ngx_uint_t ngx_http_cast_resolve_more(ngx_http_cast_ctx_t *ctx,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot,
     const char *why);

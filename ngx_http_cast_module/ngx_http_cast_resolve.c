@@ -51,15 +51,20 @@ static void ngx_http_cast_learn_from_id(redisReply *id);
 static uint64_t  ngx_http_cast_known_seq;
 
 
+/*
+ * Query fields are resolved at once, their commands pipelined.  Mutation
+ * fields run one after another, as the spec says, and stop at the first
+ * that fails: ngx_http_cast_slot_done() calls back for the next one.
+ */
+
 void
 ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
     ngx_http_cast_main_conf_t *cmcf)
 {
-    size_t            i;
     cast_gql_slot_t  *slot;
 
-    for (i = 0; i < ctx->exec->nslots; i++) {
-        slot = &ctx->exec->slots[i];
+    while (ctx->next < ctx->exec->nslots) {
+        slot = &ctx->exec->slots[ctx->next++];
 
         switch (slot->kind) {
 
@@ -75,7 +80,34 @@ ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
             ngx_http_cast_resolve_vote(ctx, slot, cmcf);
             break;
         }
+
+        if (ctx->exec->op == CAST_GQL_OP_MUTATION
+            && (ctx->pending || slot->status == CAST_RES_ERROR))
+        {
+            return;
+        }
     }
+}
+
+
+/* a mutation field answered: the next one, unless this one failed */
+
+ngx_uint_t
+ngx_http_cast_resolve_more(ngx_http_cast_ctx_t *ctx,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    cast_gql_exec_t  *exec = ctx->exec;
+
+    if (exec == NULL || exec->op != CAST_GQL_OP_MUTATION
+        || ctx->next == 0 || ctx->next >= exec->nslots
+        || exec->slots[ctx->next - 1].status != CAST_RES_OK)
+    {
+        return 0;
+    }
+
+    ngx_http_cast_resolve(ctx, cmcf);
+
+    return ctx->pending != 0;
 }
 
 

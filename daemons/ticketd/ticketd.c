@@ -173,6 +173,7 @@ ticketd_configure(ticketd_t *td, int argc, char **argv)
     ticketd_owner(td);
 
     td->done_seq = -1;
+    td->ahead_seq = -1;
     td->last_seq = -1;
     td->timeout_ms = (int) (td->period_ms / 2 < 1000 ? td->period_ms / 2
                                                      : 1000);

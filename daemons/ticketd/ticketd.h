@@ -48,6 +48,8 @@ typedef struct {
 
     /* the last seq minted or found already stored; -1 for none */
     int64_t         done_seq;
+    /* the last seq minted ahead, to wait for its period in Redis */
+    int64_t         ahead_seq;
     int             refused;
 
     /* metrics */

@@ -21,6 +21,8 @@ static void ticketd_redis_down(ticketd_t *td, int64_t now, const char *why);
 static void ticketd_lease_wait(ticketd_t *td, int64_t now);
 static void ticketd_refused(ticketd_t *td, int64_t now, int64_t seq);
 static int64_t ticketd_integer(redisReply *r);
+static void ticketd_mint_seq(ticketd_t *td, int64_t now, int64_t seq,
+    int64_t issued);
 
 
 /* Connects when due; 0 when connected */
@@ -99,20 +101,45 @@ ticketd_lease(ticketd_t *td, int64_t now)
 void
 ticketd_mint(ticketd_t *td, int64_t now)
 {
-    char           id[CAST_TICKET_LEN + 1];
-    int64_t        seq, expires, stored;
-    redisReply    *r;
-    unsigned char  nonce[CAST_TICKET_NONCE_LEN];
+    int64_t  seq, start;
 
     seq = ticketd_seq(td, now);
 
-    if (seq <= td->done_seq) {
-        return;
+    if (seq > td->done_seq) {
+        ticketd_mint_seq(td, now, seq, now);
     }
+
+    /*
+     * From mid-period on, the next ticket waits in Redis for its period,
+     * which Redis's own clock begins: rotation leaves no gap.
+     */
+
+    start = td->epoch_ms + (seq + 1) * td->period_ms;
+
+    if (seq == td->done_seq && seq + 1 > td->ahead_seq
+        && start - now <= td->period_ms / 2)
+    {
+        ticketd_mint_seq(td, now, seq + 1, start);
+    }
+}
+
+
+/* mints seq, issued at `issued`: now, or the start of a coming period */
+
+static void
+ticketd_mint_seq(ticketd_t *td, int64_t now, int64_t seq, int64_t issued)
+{
+    char           id[CAST_TICKET_LEN + 1];
+    int            ahead;
+    int64_t        expires, stored;
+    redisReply    *r;
+    unsigned char  nonce[CAST_TICKET_NONCE_LEN];
+
+    ahead = issued > now;
 
     if (RAND_bytes(nonce, sizeof(nonce)) != 1
         || cast_ticket_encode(td->secret, td->secret_len, (uint64_t) seq,
-                              now, nonce, id) != 0)
+                              issued, nonce, id) != 0)
     {
         cast_log(CAST_LOG_ERR, "mint", "cannot make a nonce or MAC for "
                  "seq=%lld", (long long) seq);
@@ -123,7 +150,7 @@ ticketd_mint(ticketd_t *td, int64_t now)
 
     r = ticketd_fcall(td, now, "FCALL cast_mint 0 %s %lld %s %lld %lld %lld "
                       "%lld", td->owner_id, (long long) seq, id,
-                      (long long) now, (long long) expires,
+                      (long long) issued, (long long) expires,
                       (long long) td->max_uses, (long long) td->grace_ms);
     if (r == NULL) {
         return;
@@ -131,6 +158,14 @@ ticketd_mint(ticketd_t *td, int64_t now)
 
     stored = ticketd_integer(r);
     freeReplyObject(r);
+
+    if (ahead) {
+        td->ahead_seq = seq;
+        cast_log(stored == 1 ? CAST_LOG_INFO : CAST_LOG_DEBUG, "mint_ahead",
+                 "seq=%lld %s", (long long) seq,
+                 stored == 1 ? "waits for its period" : "refused");
+        return;
+    }
 
     if (stored != 1) {
         ticketd_refused(td, now, seq);
