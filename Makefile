@@ -73,7 +73,7 @@ build/ngx_http_cast_module.so: build/nginx/objs/Makefile $(MODULE_SRCS)
 daemons: $(DAEMON_BINS)
 
 $(BUILD)/obj/%.o: %.c $(wildcard ngx_http_cast_module/cast_*.h \
-                                   daemons/common/*.h)
+                                   daemons/*/*.h t/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

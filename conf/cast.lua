@@ -69,8 +69,18 @@ local function effective(now)
     return K_TICKET
 end
 
+local function seq_of(key)
+    return tonumber(redis.call('HGET', key, 'seq') or -1)
+end
+
+-- sequences only grow: a next ticket not above the current one is dropped
 local function promote(now)
     if effective(now) ~= K_NEXT then
+        return
+    end
+
+    if seq_of(K_NEXT) <= seq_of(K_TICKET) then
+        redis.call('DEL', K_NEXT)
         return
     end
 
@@ -78,10 +88,6 @@ local function promote(now)
         redis.call('RENAME', K_TICKET, K_PREV)
     end
     redis.call('RENAME', K_NEXT, K_TICKET)
-end
-
-local function seq_of(key)
-    return tonumber(redis.call('HGET', key, 'seq') or -1)
 end
 
 -- A ticket whose period has begun becomes the current one; one minted
