@@ -112,8 +112,11 @@ build/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(wildcard ngx_http_cast_module/*.h)
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/corpus/$$n; \
+	    echo "fuzz: $$n for $${FUZZ_SECONDS:-300} s"; \
 	    $$f -max_total_time=$${FUZZ_SECONDS:-300} build/corpus/$$n \
-	        t/fuzz/corpus/$$n || exit 1; done
+	        t/fuzz/corpus/$$n > build/fuzz/$$n.log 2>&1 \
+	        || { tail -40 build/fuzz/$$n.log; exit 1; }; \
+	    grep -E '^#[0-9]+.*DONE' build/fuzz/$$n.log | tail -1; done
 
 fuzz-smoke:
 	@$(MAKE) -s fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
