@@ -16,6 +16,7 @@ local K_IDEM    = '{cast}:idem:'
 
 local IDEM_TTL_MS = 600000
 local MAX_NAMES   = 1000
+local MAX_ADD     = 1000000
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -182,7 +183,7 @@ local function merge(args, first, n)
         local name = args[first + 2 * i]
         local add = tonumber(args[first + 2 * i + 1])
 
-        if not name or name == '' or not add or add < 1
+        if not name or name == '' or not add or add < 1 or add > MAX_ADD
            or add ~= math.floor(add)
         then
             return nil
@@ -311,6 +312,17 @@ local function restore(_, args)
 
     if #args % 3 ~= 0 then
         return redis.error_reply('ERR cast_restore: name count version')
+    end
+
+    -- all checked before anything is written: functions do not roll back
+    for i = 1, #args, 3 do
+        local count, ver = tonumber(args[i + 1]), tonumber(args[i + 2])
+
+        if not count or count < 0 or count ~= math.floor(count)
+           or not ver or ver < 0 or ver ~= math.floor(ver)
+        then
+            return redis.error_reply('ERR cast_restore: bad count or version')
+        end
     end
 
     for i = 1, #args, 3 do

@@ -96,9 +96,17 @@ ngx_http_cast_graphql_handler(ngx_http_request_t *r)
 static void
 ngx_http_cast_body_handler(ngx_http_request_t *r)
 {
+    ngx_int_t  rc;
     ngx_str_t  body;
 
-    if (ngx_http_cast_body_join(r, &body) != NGX_OK) {
+    rc = ngx_http_cast_body_join(r, &body);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, ngx_http_cast_body_too_large(r));
         return;
     }
@@ -107,7 +115,11 @@ ngx_http_cast_body_handler(ngx_http_request_t *r)
 }
 
 
-/* the body in one piece, in memory and within cast_max_body_size */
+/*
+ * The body in one piece, in memory and within cast_max_body_size; one
+ * nginx wrote to a temporary file (client_body_buffer_size smaller than
+ * cast_max_body_size) is refused like an oversize one.
+ */
 
 static ngx_int_t
 ngx_http_cast_body_join(ngx_http_request_t *r, ngx_str_t *body)

@@ -13,6 +13,7 @@
 
 #define NGX_HTTP_CAST_OPS        3
 #define NGX_HTTP_CAST_BUCKETS    11
+#define NGX_HTTP_CAST_METRICS_SIZE  8192
 
 
 typedef struct {
@@ -29,7 +30,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_cast_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static u_char *ngx_http_cast_metrics_write(u_char *p,
+static u_char *ngx_http_cast_metrics_write(u_char *p, u_char *last,
     ngx_http_cast_metrics_t *m);
 
 
@@ -120,7 +121,7 @@ ngx_http_cast_metrics_redis(ngx_msec_t elapsed)
     }
 
     for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
-        if (elapsed < ngx_http_cast_bounds[i]) {
+        if (elapsed <= ngx_http_cast_bounds[i]) {
             break;
         }
     }
@@ -179,44 +180,46 @@ ngx_http_cast_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_FOUND;
     }
 
-    body = ngx_pnalloc(r->pool, 8192);
+    body = ngx_pnalloc(r->pool, NGX_HTTP_CAST_METRICS_SIZE);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    last = ngx_http_cast_metrics_write(body, ngx_http_cast_metrics);
+    last = ngx_http_cast_metrics_write(body, body + NGX_HTTP_CAST_METRICS_SIZE,
+                                       ngx_http_cast_metrics);
 
     return ngx_http_cast_send(r, NGX_HTTP_OK, &type, body, last - body);
 }
 
 
 static u_char *
-ngx_http_cast_metrics_write(u_char *p, ngx_http_cast_metrics_t *m)
+ngx_http_cast_metrics_write(u_char *p, u_char *last,
+    ngx_http_cast_metrics_t *m)
 {
     ngx_uint_t    i, j;
     ngx_atomic_t  sum;
 
-    p = ngx_sprintf(p, "# HELP cast_requests_total GraphQL requests by "
+    p = ngx_slprintf(p, last, "# HELP cast_requests_total GraphQL requests by "
                     "operation and outcome.\n"
                     "# TYPE cast_requests_total counter\n");
 
     for (i = 0; i < NGX_HTTP_CAST_OPS; i++) {
         for (j = 0; j < 2; j++) {
-            p = ngx_sprintf(p, "cast_requests_total{operation=\"%s\","
+            p = ngx_slprintf(p, last, "cast_requests_total{operation=\"%s\","
                             "outcome=\"%s\"} %uA\n", ngx_http_cast_ops[i],
                             j ? "error" : "ok", m->requests[i][j]);
         }
     }
 
-    p = ngx_sprintf(p, "# HELP cast_votes_total Vote calls by outcome.\n"
+    p = ngx_slprintf(p, last, "# HELP cast_votes_total Vote calls by outcome.\n"
                     "# TYPE cast_votes_total counter\n");
 
     for (i = 0; i < NGX_HTTP_CAST_VOTE_NOUTCOMES; i++) {
-        p = ngx_sprintf(p, "cast_votes_total{outcome=\"%s\"} %uA\n",
+        p = ngx_slprintf(p, last, "cast_votes_total{outcome=\"%s\"} %uA\n",
                         ngx_http_cast_outcomes[i], m->votes[i]);
     }
 
-    p = ngx_sprintf(p, "# HELP cast_redis_command_seconds Redis command "
+    p = ngx_slprintf(p, last, "# HELP cast_redis_command_seconds Redis command "
                     "latency.\n"
                     "# TYPE cast_redis_command_seconds histogram\n");
 
@@ -224,19 +227,19 @@ ngx_http_cast_metrics_write(u_char *p, ngx_http_cast_metrics_t *m)
 
     for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
         sum += m->redis_buckets[i];
-        p = ngx_sprintf(p, "cast_redis_command_seconds_bucket{le=\"%.3f\"} "
+        p = ngx_slprintf(p, last, "cast_redis_command_seconds_bucket{le=\"%.3f\"} "
                         "%uA\n", (double) ngx_http_cast_bounds[i] / 1000,
                         sum);
     }
 
     sum += m->redis_buckets[i];
 
-    p = ngx_sprintf(p, "cast_redis_command_seconds_bucket{le=\"+Inf\"} %uA\n"
+    p = ngx_slprintf(p, last, "cast_redis_command_seconds_bucket{le=\"+Inf\"} %uA\n"
                     "cast_redis_command_seconds_sum %.3f\n"
                     "cast_redis_command_seconds_count %uA\n",
                     sum, (double) m->redis_sum_ms / 1000, m->redis_count);
 
-    p = ngx_sprintf(p, "# HELP cast_redis_reconnects_total Redis "
+    p = ngx_slprintf(p, last, "# HELP cast_redis_reconnects_total Redis "
                     "connections lost.\n"
                     "# TYPE cast_redis_reconnects_total counter\n"
                     "cast_redis_reconnects_total %uA\n"

@@ -269,6 +269,16 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
 
     cmcf->limits.introspection = cmcf->introspection;
 
+    /* conf/cast.lua takes at most 1000 names per vote */
+    if (cmcf->max_usernames < 1 || cmcf->max_usernames > 1000
+        || cmcf->max_vote_count < 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_max_usernames must be 1..1000 and "
+                           "cast_max_vote_count at least 1");
+        return NGX_CONF_ERROR;
+    }
+
     if (cmcf->limits.max_list_len < cmcf->max_usernames) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_max_list_length must not be less than "
@@ -424,6 +434,13 @@ static ngx_int_t
 ngx_http_cast_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_cast_main_conf_t  *cmcf;
+
+    /* the cache manager and loader serve no requests */
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
 
     cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_cast_module);
     if (cmcf == NULL) {

@@ -86,7 +86,6 @@ ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx,
     const char **argv, const size_t *argvlen);
 void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
 void ngx_http_cast_redis_check_stuck(void);
-ngx_uint_t ngx_http_cast_redis_connected(void);
 
 /* ngx_http_cast_resolve.c */
 void ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,

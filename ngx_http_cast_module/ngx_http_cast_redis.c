@@ -30,6 +30,7 @@ typedef struct {
     ngx_queue_t                 inflight;     /* oldest first */
     ngx_queue_t                 spare;
     ngx_uint_t                  nspare;
+    unsigned                    loading:1;    /* FUNCTION LOAD in flight */
     unsigned                    exiting:1;
 } ngx_http_cast_redis_t;
 
@@ -90,6 +91,10 @@ ngx_http_cast_redis_exit(void)
     ngx_queue_t            *q;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
+    if (rd->cmcf == NULL) {
+        return;
+    }
+
     rd->exiting = 1;
 
     if (rd->retry.timer_set) {
@@ -105,14 +110,6 @@ ngx_http_cast_redis_exit(void)
         ngx_queue_remove(q);
         ngx_free(ngx_queue_data(q, ngx_http_cast_cmd_t, queue));
     }
-}
-
-
-ngx_uint_t
-ngx_http_cast_redis_connected(void)
-{
-    return ngx_http_cast_redis.ac != NULL
-           && (ngx_http_cast_redis.ac->c.flags & REDIS_CONNECTED);
 }
 
 
@@ -219,6 +216,8 @@ ngx_http_cast_redis_setup(redisAsyncContext *ac)
     argv[3] = (const char *) cmcf->functions.data;
     argvlen[3] = cmcf->functions.len;
 
+    ngx_http_cast_redis.loading = 1;
+
     redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply,
                           "FUNCTION LOAD", 4, argv, argvlen);
 }
@@ -228,6 +227,10 @@ static void
 ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply  *reply = r;
+
+    if (ngx_strcmp(data, "FUNCTION LOAD") == 0) {
+        ngx_http_cast_redis.loading = 0;
+    }
 
     if (reply == NULL) {
         return;
@@ -270,11 +273,11 @@ ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
-    rd->ac = NULL;
-
-    if (rd->exiting) {
+    if (rd->exiting || rd->ac != ac) {
         return;
     }
+
+    rd->ac = NULL;
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connection lost: %s",
                   status == REDIS_OK ? "closed" : ac->errstr);
@@ -374,6 +377,7 @@ ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx)
 void
 ngx_http_cast_redis_check_stuck(void)
 {
+    redisAsyncContext      *ac;
     ngx_http_cast_cmd_t    *cmd;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
@@ -384,12 +388,21 @@ ngx_http_cast_redis_check_stuck(void)
     cmd = ngx_queue_data(ngx_queue_head(&rd->inflight), ngx_http_cast_cmd_t,
                          queue);
 
-    if (ngx_current_msec - cmd->sent >= rd->cmcf->redis_timeout) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "cast: redis did not answer within %M ms, reconnecting",
-                      rd->cmcf->redis_timeout);
-        redisAsyncFree(rd->ac);
+    if (ngx_current_msec - cmd->sent < rd->cmcf->redis_timeout) {
+        return;
     }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "cast: redis did not answer within %M ms, reconnecting",
+                  rd->cmcf->redis_timeout);
+
+    /* a context still connecting gets no disconnect callback: forget it */
+    ac = rd->ac;
+    rd->ac = NULL;
+
+    redisAsyncFree(ac);
+    ngx_http_cast_metrics_reconnect();
+    ngx_http_cast_redis_schedule();
 }
 
 
@@ -406,7 +419,7 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "ERR Function not found", 22) == 0
-        && ngx_http_cast_redis.ac)
+        && ngx_http_cast_redis.ac && !ngx_http_cast_redis.loading)
     {
         /* Redis lost its functions (restart without data): load again */
         ngx_http_cast_redis_setup(ngx_http_cast_redis.ac);

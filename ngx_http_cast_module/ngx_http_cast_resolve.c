@@ -37,7 +37,7 @@ static void ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd,
 static void ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd,
     redisReply *reply);
 static ngx_int_t ngx_http_cast_reply_error(cast_gql_slot_t *slot,
-    redisReply *reply);
+    ngx_pool_t *pool, redisReply *reply);
 static void ngx_http_cast_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
     const char *message);
 static void ngx_http_cast_bad_input(cast_gql_slot_t *slot,
@@ -125,9 +125,12 @@ ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
         return;
     }
 
-    argv[0] = "FCALL_RO";      argvlen[0] = 8;
-    argv[1] = "cast_query";    argvlen[1] = 10;
-    argv[2] = "0";             argvlen[2] = 1;
+    argv[0] = "FCALL_RO";
+    argvlen[0] = 8;
+    argv[1] = "cast_query";
+    argvlen[1] = 10;
+    argv[2] = "0";
+    argvlen[2] = 1;
     argv[3] = slot->username.data;
     argvlen[3] = slot->username.len;
 
@@ -178,9 +181,12 @@ ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
         return;
     }
 
-    argv[0] = "FCALL";          argvlen[0] = 5;
-    argv[1] = "cast_vote";      argvlen[1] = 9;
-    argv[2] = "0";              argvlen[2] = 1;
+    argv[0] = "FCALL";
+    argvlen[0] = 5;
+    argv[1] = "cast_vote";
+    argvlen[1] = 9;
+    argv[2] = "0";
+    argvlen[2] = 1;
     argv[3] = slot->ticket.data;
     argvlen[3] = slot->ticket.len;
     argv[4] = slot->voter.data ? slot->voter.data : "";
@@ -336,7 +342,9 @@ ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 {
     cast_gql_slot_t  *slot = cmd->slot;
 
-    if (ngx_http_cast_reply_error(slot, reply) != NGX_OK) {
+    if (ngx_http_cast_reply_error(slot, cmd->ctx->request->pool, reply)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -354,12 +362,15 @@ static void
 ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 {
     u_char           *p;
-    time_t            sec;
+    size_t            len;
+    int64_t           ms;
     ngx_tm_t          tm;
     cast_gql_slot_t  *slot = cmd->slot;
     ngx_pool_t       *pool = cmd->ctx->request->pool;
 
-    if (ngx_http_cast_reply_error(slot, reply) != NGX_OK) {
+    if (ngx_http_cast_reply_error(slot, cmd->ctx->request->pool, reply)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -374,22 +385,24 @@ ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
         return;
     }
 
-    p = ngx_pnalloc(pool, sizeof("1970-01-01T00:00:00.000Z") - 1);
+    len = sizeof("+275760-09-13T00:00:00.000Z") - 1;
+
+    p = ngx_pnalloc(pool, len);
     if (p == NULL) {
         ngx_http_cast_resolve_unavailable(slot, "out of memory");
         return;
     }
 
-    sec = reply->element[1]->integer / 1000;
-    ngx_gmtime(sec, &tm);
+    ms = reply->element[1]->integer;
+    ngx_gmtime(ms / 1000, &tm);
 
     slot->valid_until.data = (char *) p;
-    slot->valid_until.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                                  tm.ngx_tm_year, tm.ngx_tm_mon,
-                                  tm.ngx_tm_mday, tm.ngx_tm_hour,
-                                  tm.ngx_tm_min, tm.ngx_tm_sec,
-                                  (int) (reply->element[1]->integer % 1000))
-                            - p;
+    slot->valid_until.len =
+        ngx_slprintf(p, p + len, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                     tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                     (int) (ms % 1000))
+        - p;
 
     slot->remaining = reply->element[2]->integer;
     slot->status = CAST_RES_OK;
@@ -406,8 +419,7 @@ ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
     cast_gql_slot_t  *slot = cmd->slot;
     ngx_pool_t       *pool = cmd->ctx->request->pool;
 
-    if (ngx_http_cast_reply_error(slot, reply) != NGX_OK) {
-        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_UNAVAILABLE);
+    if (ngx_http_cast_reply_error(slot, pool, reply) != NGX_OK) {
         return;
     }
 
@@ -468,8 +480,11 @@ ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 /* no reply (connection lost) or an error reply: UNAVAILABLE */
 
 static ngx_int_t
-ngx_http_cast_reply_error(cast_gql_slot_t *slot, redisReply *reply)
+ngx_http_cast_reply_error(cast_gql_slot_t *slot, ngx_pool_t *pool,
+    redisReply *reply)
 {
+    u_char  *why;
+
     if (reply == NULL) {
         ngx_http_cast_resolve_unavailable(slot, "redis connection lost");
         return NGX_ERROR;
@@ -483,7 +498,17 @@ ngx_http_cast_reply_error(cast_gql_slot_t *slot, redisReply *reply)
                   reply->str);
 
     if (ngx_strncmp(reply->str, "UNAVAILABLE ", 12) == 0) {
-        ngx_http_cast_resolve_unavailable(slot, reply->str + 12);
+        /* the reply is freed after the callback: keep the words */
+        why = ngx_pnalloc(pool, reply->len - 12 + 1);
+        if (why == NULL) {
+            ngx_http_cast_resolve_unavailable(slot, "out of memory");
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(why, reply->str + 12, reply->len - 12);
+        why[reply->len - 12] = '\0';
+
+        ngx_http_cast_resolve_unavailable(slot, (char *) why);
 
     } else {
         ngx_http_cast_resolve_unavailable(slot, "redis refused the command");
