@@ -142,27 +142,29 @@ end
 -- votes
 
 -- The ticket a vote may consume: the current one while it lasts, the
--- previous one inside the grace window.  Returns the key, or nil and the
--- rejection.
+-- previous one inside the grace window.  Returns its key, seq, max and
+-- used, or nil and the rejection.
 local function usable_ticket(ticket, seq_hint, now)
-    local cur = redis.call('HMGET', K_TICKET, 'id', 'expires', 'grace', 'seq')
+    local cur = redis.call('HMGET', K_TICKET, 'id', 'expires', 'seq', 'max',
+                           'used', 'grace')
 
     if cur[1] == ticket then
         if now < tonumber(cur[2]) then
-            return K_TICKET
+            return K_TICKET, cur[3], tonumber(cur[4]), tonumber(cur[5])
         end
         return nil, 'EXPIRED'
     end
 
-    local prev = redis.call('HMGET', K_PREV, 'id', 'expires')
+    local prev = redis.call('HMGET', K_PREV, 'id', 'expires', 'seq', 'max',
+                            'used')
     if prev[1] == ticket then
-        if now < tonumber(prev[2]) + tonumber(cur[3] or 0) then
-            return K_PREV
+        if now < tonumber(prev[2]) + tonumber(cur[6] or 0) then
+            return K_PREV, prev[3], tonumber(prev[4]), tonumber(prev[5])
         end
         return nil, 'EXPIRED'
     end
 
-    if cur[4] and seq_hint > 0 and seq_hint < tonumber(cur[4]) then
+    if cur[3] and seq_hint > 0 and seq_hint < tonumber(cur[3]) then
         return nil, 'EXPIRED'
     end
 
@@ -229,18 +231,17 @@ local function vote(_, args)
     local now = now_ms()
     promote(now)
 
-    local key, why = usable_ticket(ticket, seq_hint, now)
+    local key, seq, max, used = usable_ticket(ticket, seq_hint, now)
     if not key then
-        return {why, REJECT[why], ''}
+        return {seq, REJECT[seq], ''}
     end
 
-    local t = redis.call('HMGET', key, 'seq', 'max', 'used')
-    if tonumber(t[3]) >= tonumber(t[2]) then
+    if used >= max then
         return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
     end
 
     local use = redis.call('HINCRBY', key, 'used', 1)
-    local id = t[1] .. '-' .. use
+    local id = seq .. '-' .. use
     local reply = {'OK', 'Votes recorded successfully', id}
     local votes = {}
 
@@ -254,7 +255,7 @@ local function vote(_, args)
     end
 
     local event = cjson.encode({
-        v = 1, id = id, ts = now, ticket = tonumber(t[1]),
+        v = 1, id = id, ts = now, ticket = tonumber(seq),
         voter = (voter ~= '' and voter) or cjson.null, votes = votes,
     })
     redis.call('XADD', K_OUTBOX, '*', 'e', event)

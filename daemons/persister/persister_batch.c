@@ -77,7 +77,8 @@ persister_consumer(persister_t *p, const char *client_id)
     /* a replica that died is noticed within 6 s (the broker's minimum) */
     conf = cast_kafka_conf(p->kafka_bootstrap, client_id,
                            "session.timeout.ms=6000,heartbeat.interval.ms="
-                           "1500,auto.offset.reset=earliest",
+                           "1500,auto.offset.reset=earliest,"
+                           "fetch.min.bytes=65536,fetch.wait.max.ms=50",
                            p->kafka_options);
     if (conf == NULL) {
         return NULL;

@@ -160,11 +160,12 @@ relay_step(relay_t *rl, int64_t now)
     /* block in Redis only when nothing waits for a delivery report */
     n = relay_read(rl, rl->count == 0 ? (int) rl->batch_ms : 0);
 
-    if (n > 0) {
+    /* a full batch: more is waiting; a partial one: let the next gather */
+    if (n >= rl->batch_max) {
         return 0;
     }
 
-    return (rl->count > 0) ? RELAY_ACK_MS : 0;
+    return (n > 0 || rl->count > 0) ? RELAY_ACK_MS : 0;
 }
 
 

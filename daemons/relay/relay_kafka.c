@@ -68,7 +68,7 @@ relay_kafka_open(relay_t *rl)
     char              errstr[512];
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(rl->kafka_bootstrap, "cast-relay", "linger.ms=5",
+    conf = cast_kafka_conf(rl->kafka_bootstrap, "cast-relay", "linger.ms=10",
                            rl->kafka_options);
     if (conf == NULL) {
         return -1;
