@@ -42,6 +42,8 @@ static void ngx_http_cast_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
     const char *message);
 static void ngx_http_cast_bad_input(cast_gql_slot_t *slot,
     const char *message);
+static void ngx_http_cast_fail(cast_gql_slot_t *slot, const char *code,
+    const char *message, ngx_uint_t outcome);
 static ngx_int_t ngx_http_cast_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 static void ngx_http_cast_learn_from_id(redisReply *id);
@@ -521,13 +523,24 @@ ngx_http_cast_reply_error(cast_gql_slot_t *slot, ngx_pool_t *pool,
 void
 ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot, const char *why)
 {
+    ngx_http_cast_fail(slot, "UNAVAILABLE", why,
+                       NGX_HTTP_CAST_VOTE_UNAVAILABLE);
+}
+
+
+/* a GraphQL error for the field; for a vote, its outcome counted */
+
+static void
+ngx_http_cast_fail(cast_gql_slot_t *slot, const char *code,
+    const char *message, ngx_uint_t outcome)
+{
     slot->status = CAST_RES_ERROR;
-    slot->error_code = "UNAVAILABLE";
-    slot->error_message.data = why;
-    slot->error_message.len = ngx_strlen(why);
+    slot->error_code = code;
+    slot->error_message.data = message;
+    slot->error_message.len = ngx_strlen(message);
 
     if (slot->kind == CAST_FIELD_VOTE) {
-        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_UNAVAILABLE);
+        ngx_http_cast_metrics_vote(outcome);
     }
 }
 
@@ -549,14 +562,8 @@ ngx_http_cast_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
 static void
 ngx_http_cast_bad_input(cast_gql_slot_t *slot, const char *message)
 {
-    slot->status = CAST_RES_ERROR;
-    slot->error_code = "BAD_USER_INPUT";
-    slot->error_message.data = message;
-    slot->error_message.len = ngx_strlen(message);
-
-    if (slot->kind == CAST_FIELD_VOTE) {
-        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_BAD_INPUT);
-    }
+    ngx_http_cast_fail(slot, "BAD_USER_INPUT", message,
+                       NGX_HTTP_CAST_VOTE_BAD_INPUT);
 }
 
 
