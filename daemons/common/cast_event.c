@@ -31,6 +31,7 @@ static int cast_event_votes(const cJSON *root, cast_event_t *ev,
     cast_event_reason_t *r);
 static int cast_event_fields(const cJSON *root, cast_event_t *ev,
     cast_event_reason_t *r);
+static cJSON *cast_event_add_int(cJSON *o, const char *name, int64_t v);
 static cJSON *cast_event_vote_json(const cast_event_vote_t *v);
 static int cast_event_json(cJSON *o, const cast_event_t *ev);
 
@@ -426,6 +427,23 @@ cast_event_free(cast_event_t *ev)
 }
 
 
+/*
+ * cJSON prints numbers with 15 significant digits when that reads back
+ * within its tolerance, so 9007199254740992 became 9.00719925474099e+15:
+ * integers are written as raw JSON instead.
+ */
+
+static cJSON *
+cast_event_add_int(cJSON *o, const char *name, int64_t v)
+{
+    char  buf[24];
+
+    snprintf(buf, sizeof(buf), "%lld", (long long) v);
+
+    return cJSON_AddRawToObject(o, name, buf);
+}
+
+
 static cJSON *
 cast_event_vote_json(const cast_event_vote_t *v)
 {
@@ -437,9 +455,9 @@ cast_event_vote_json(const cast_event_vote_t *v)
     }
 
     if (cJSON_AddStringToObject(o, "u", v->user) == NULL
-        || cJSON_AddNumberToObject(o, "n", (double) v->n) == NULL
-        || cJSON_AddNumberToObject(o, "c", (double) v->c) == NULL
-        || cJSON_AddNumberToObject(o, "ver", (double) v->ver) == NULL)
+        || cast_event_add_int(o, "n", v->n) == NULL
+        || cast_event_add_int(o, "c", v->c) == NULL
+        || cast_event_add_int(o, "ver", v->ver) == NULL)
     {
         cJSON_Delete(o);
         return NULL;
@@ -455,10 +473,10 @@ cast_event_json(cJSON *o, const cast_event_t *ev)
     size_t   i;
     cJSON   *votes, *v;
 
-    if (cJSON_AddNumberToObject(o, "v", CAST_EVENT_VERSION) == NULL
+    if (cast_event_add_int(o, "v", CAST_EVENT_VERSION) == NULL
         || cJSON_AddStringToObject(o, "id", ev->id) == NULL
-        || cJSON_AddNumberToObject(o, "ts", (double) ev->ts) == NULL
-        || cJSON_AddNumberToObject(o, "ticket", (double) ev->ticket) == NULL)
+        || cast_event_add_int(o, "ts", ev->ts) == NULL
+        || cast_event_add_int(o, "ticket", ev->ticket) == NULL)
     {
         return -1;
     }

@@ -181,6 +181,42 @@ test_lua_forms(void)
 }
 
 
+/* 16-digit integers: cJSON's own number printer kept only 15 digits */
+
+static void
+test_big_ints(void)
+{
+    char          reason[CAST_EVENT_REASON_MAX], *enc;
+    cast_event_t  ev, ev2;
+    const char   *js = "{\"v\":1,\"id\":\"9007199254740992-1\",\"ts\":0,"
+                       "\"ticket\":9007199254740992,\"voter\":null,"
+                       "\"votes\":[{\"u\":\"a\",\"n\":1,"
+                       "\"c\":1234567890123457,\"ver\":9007199254740991}]}";
+
+    CHECK(cast_event_decode(js, strlen(js), &ev, reason, sizeof(reason)) == 0,
+          "big integers refused: %s", reason);
+
+    enc = cast_event_encode(&ev);
+    CHECK(enc != NULL && strcmp(enc, js) == 0,
+          "encode: %s", enc ? enc : "(null)");
+
+    if (enc != NULL
+        && cast_event_decode(enc, strlen(enc), &ev2, reason, sizeof(reason))
+           == 0)
+    {
+        CHECK(ev2.ticket == ev.ticket && ev2.votes[0].c == ev.votes[0].c
+              && ev2.votes[0].ver == ev.votes[0].ver, "round trip changed");
+        cast_event_free(&ev2);
+
+    } else {
+        CHECK(0, "round trip refused: %s", reason);
+    }
+
+    free(enc);
+    cast_event_free(&ev);
+}
+
+
 static void
 test_limits(void)
 {
@@ -257,6 +293,7 @@ main(void)
 {
     test_good();
     test_lua_forms();
+    test_big_ints();
     test_limits();
     test_bad();
 
