@@ -36,7 +36,9 @@ stop_stack() {
 }
 trap stop_stack EXIT
 
-echo "bench: starting a private stack under $CAST_VAR"
+echo "bench: starting a fresh private stack under $CAST_VAR"
+scripts/stack.sh down >/dev/null 2>&1 || true
+rm -rf "$CAST_VAR"
 scripts/stack.sh up
 url=http://127.0.0.1:$CAST_HTTP_PORT
 
@@ -71,6 +73,9 @@ export CAST_BENCH_NAMES=1000
 expired=$(curl -s -H 'Content-Type: application/json' \
                -d '{"query":"{cas{ticket}}"}' "$url/graphql" \
           | sed -n 's/.*"ticket":"\([^"]*\)".*/\1/p')
+
+# warm up: the Kafka broker's JIT, the document caches, the connections
+wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
 
 run ceiling /bench/ceiling
 run vote /graphql bench/vote.lua
