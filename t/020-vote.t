@@ -179,6 +179,42 @@ is_deeply($again->{data}, $first->{data},
           'a retry after the ticket rotated still returns the first result');
 is(count($a), 9, 'and still changes nothing');
 
+# --- /metrics: Prometheus text whose counters move with votes -----------------
+
+sub metrics {
+    my $url = $ENV{CAST_GRAPHQL_URL} =~ s{/graphql$}{/metrics}r;
+    my $res = HTTP::Tiny->new->get($url);
+    my (%m, @bad);
+    for (split /\n/, $res->{content}) {
+        next if /^# (?:HELP|TYPE) [a-z_]+ /;
+        my ($name, $value) =
+            /^([a-z_]+(?:\{[a-z_]+="[^"]*"(?:,[a-z_]+="[^"]*")*\})?) (\S+)$/;
+        if (defined $value && $value =~ /^[0-9]+(?:\.[0-9]+)?$/) {
+            $m{$name} = $value;
+        } else {
+            push @bad, $_;
+        }
+    }
+    return (\%m, \@bad, $res);
+}
+
+my ($m0, $bad0, $res0) = metrics();
+is($res0->{status}, 200, 'metrics: 200');
+is_deeply($bad0, [], 'metrics: every line is a comment or a sample');
+$cas = fresh_ticket();
+vote(t => $cas->{ticket}, u => [$a]);
+vote(t => 'not-a-ticket', u => [$a]);
+vote(t => $cas->{ticket}, u => ['']);
+my ($m1) = metrics();
+for my $o (qw(accepted invalid bad_input)) {
+    my $k = qq{cast_votes_total{outcome="$o"}};
+    cmp_ok($m1->{$k} // 0, '>=', ($m0->{$k} // 0) + 1, "metrics: $o moved");
+}
+my $k = 'cast_redis_command_seconds_count';
+cmp_ok($m1->{$k}, '>', $m0->{$k}, 'metrics: Redis latency observed');
+$k = qq{cast_requests_total{operation="mutation",outcome="ok"}};
+cmp_ok($m1->{$k}, '>', $m0->{$k}, 'metrics: mutations counted');
+
 # --- the voter travels with the event into PostgreSQL --------------------------
 
 my $voter = "dave-$run";
