@@ -199,59 +199,66 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
     ngx_uint_t    i, j;
     ngx_atomic_t  sum;
 
-    p = ngx_slprintf(p, last, "# HELP cast_requests_total GraphQL requests by "
-                    "operation and outcome.\n"
-                    "# TYPE cast_requests_total counter\n");
+    p = ngx_slprintf(p, last,
+                     "# HELP cast_requests_total GraphQL requests by "
+                     "operation and outcome.\n"
+                     "# TYPE cast_requests_total counter\n");
 
     for (i = 0; i < NGX_HTTP_CAST_OPS; i++) {
         for (j = 0; j < 2; j++) {
-            p = ngx_slprintf(p, last, "cast_requests_total{operation=\"%s\","
-                            "outcome=\"%s\"} %uA\n", ngx_http_cast_ops[i],
-                            j ? "error" : "ok", m->requests[i][j]);
+            p = ngx_slprintf(p, last,
+                             "cast_requests_total{operation=\"%s\","
+                             "outcome=\"%s\"} %uA\n", ngx_http_cast_ops[i],
+                             j ? "error" : "ok", m->requests[i][j]);
         }
     }
 
-    p = ngx_slprintf(p, last, "# HELP cast_votes_total Vote calls by outcome.\n"
-                    "# TYPE cast_votes_total counter\n");
+    p = ngx_slprintf(p, last,
+                     "# HELP cast_votes_total Vote calls by outcome.\n"
+                     "# TYPE cast_votes_total counter\n");
 
     for (i = 0; i < NGX_HTTP_CAST_VOTE_NOUTCOMES; i++) {
         p = ngx_slprintf(p, last, "cast_votes_total{outcome=\"%s\"} %uA\n",
-                        ngx_http_cast_outcomes[i], m->votes[i]);
+                         ngx_http_cast_outcomes[i], m->votes[i]);
     }
 
-    p = ngx_slprintf(p, last, "# HELP cast_redis_command_seconds Redis command "
-                    "latency.\n"
-                    "# TYPE cast_redis_command_seconds histogram\n");
+    p = ngx_slprintf(p, last,
+                     "# HELP cast_redis_command_seconds Redis command "
+                     "latency.\n"
+                     "# TYPE cast_redis_command_seconds histogram\n");
 
     sum = 0;
 
     for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
         sum += m->redis_buckets[i];
-        p = ngx_slprintf(p, last, "cast_redis_command_seconds_bucket{le=\"%.3f\"} "
-                        "%uA\n", (double) ngx_http_cast_bounds[i] / 1000,
-                        sum);
+        p = ngx_slprintf(p, last,
+                         "cast_redis_command_seconds_bucket{le=\"%.3f\"} "
+                         "%uA\n", (double) ngx_http_cast_bounds[i] / 1000,
+                         sum);
     }
 
     sum += m->redis_buckets[i];
 
-    p = ngx_slprintf(p, last, "cast_redis_command_seconds_bucket{le=\"+Inf\"} %uA\n"
-                    "cast_redis_command_seconds_sum %.3f\n"
-                    "cast_redis_command_seconds_count %uA\n",
-                    sum, (double) m->redis_sum_ms / 1000, m->redis_count);
+    p = ngx_slprintf(p, last,
+                     "cast_redis_command_seconds_bucket{le=\"+Inf\"} %uA\n"
+                     "cast_redis_command_seconds_sum %.3f\n"
+                     "cast_redis_command_seconds_count %uA\n",
+                     sum, (double) m->redis_sum_ms / 1000, m->redis_count);
 
-    p = ngx_slprintf(p, last, "# HELP cast_redis_reconnects_total Redis "
-                    "connections lost.\n"
-                    "# TYPE cast_redis_reconnects_total counter\n"
-                    "cast_redis_reconnects_total %uA\n"
-                    "# HELP cast_document_cache_hits_total GraphQL "
-                    "documents served from the cache.\n"
-                    "# TYPE cast_document_cache_hits_total counter\n"
-                    "cast_document_cache_hits_total %uA\n"
-                    "# HELP cast_document_cache_misses_total GraphQL "
-                    "documents parsed and validated.\n"
-                    "# TYPE cast_document_cache_misses_total counter\n"
-                    "cast_document_cache_misses_total %uA\n",
-                    m->reconnects, m->cache_hits, m->cache_misses);
+    p = ngx_slprintf(p, last,
+                     "# HELP cast_redis_reconnects_total Redis "
+                     "connections lost.\n"
+                     "# TYPE cast_redis_reconnects_total counter\n"
+                     "cast_redis_reconnects_total %uA\n"
+                     "# HELP cast_document_cache_hits_total GraphQL "
+                     "documents served from the cache.\n"
+                     "# TYPE cast_document_cache_hits_total counter\n"
+                     "cast_document_cache_hits_total %uA\n"
+                     "# HELP cast_document_cache_misses_total GraphQL "
+                     "documents parsed and validated.\n"
+                     "# TYPE cast_document_cache_misses_total counter\n"
+                     "cast_document_cache_misses_total %uA\n",
+                     m->reconnects, m->cache_hits, m->cache_misses);
 
     return p;
 }

@@ -139,7 +139,8 @@ test_good(void)
           && ev.votes[1].c == 2 && ev.votes[1].ver == 1, "votes[1]");
 
     enc = cast_event_encode(&ev);
-    CHECK(enc != NULL && strcmp(enc, GOOD) == 0, "encode: %s", enc ? enc : "(null)");
+    CHECK(enc != NULL && strcmp(enc, GOOD) == 0, "encode: %s",
+          enc ? enc : "(null)");
 
     CHECK(cast_event_decode(enc, strlen(enc), &ev2, reason, sizeof(reason))
           == 0, "round trip refused: %s", reason);
