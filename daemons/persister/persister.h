@@ -74,6 +74,7 @@ typedef struct {
     persister_item_t  *items;
     size_t             n;
     size_t             size;
+    uint64_t           gen;             /* of the batch, for DLQ reports */
     int                paused;
 
     int64_t            check_at;

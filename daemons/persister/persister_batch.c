@@ -11,6 +11,7 @@
 
 #define PERSISTER_POLL_MS        100
 #define PERSISTER_DLQ_FLUSH_MS   10000
+#define PERSISTER_DLQ_WAIT_MS    100
 #define PERSISTER_RETRY_MIN_MS   100
 
 
@@ -21,6 +22,9 @@ static void persister_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static rd_kafka_t *persister_consumer(persister_t *p, const char *client_id);
 static rd_kafka_t *persister_producer(persister_t *p);
 static int persister_add(persister_t *p, rd_kafka_message_t *m);
+static void persister_poll(persister_t *p, int timeout_ms);
+static int persister_dlq_produce(persister_t *p, size_t i, const char *ts);
+static void persister_dlq_wait(persister_t *p);
 static int persister_dead_letters(persister_t *p);
 static void persister_commit(persister_t *p, int sync);
 static int persister_flush_once(persister_t *p, int sync);
@@ -29,14 +33,35 @@ static void persister_backoff(persister_t *p, int64_t ms);
 static void persister_release(persister_t *p);
 
 
+/*
+ * A report names its item by index and batch generation, never by
+ * address: p->items may move, and a report of an earlier batch must not
+ * mark an item of this one.
+ */
+
 static void
 persister_dlq_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
     void *opaque)
 {
-    persister_item_t  *it = m->_private;
+    size_t             i;
+    uint64_t           tag;
+    persister_t       *p = opaque;
+    persister_item_t  *it;
 
     (void) rk;
-    (void) opaque;
+
+    tag = (uint64_t) (uintptr_t) m->_private;
+    i = (size_t) (tag & 0xffffffff);
+
+    if ((tag >> 32) != (p->gen & 0xffffffff) || i >= p->n
+        || p->items[i].dlq != PERSISTER_DLQ_SENT)
+    {
+        cast_log(CAST_LOG_WARN, "dlq", "report of an earlier batch "
+                 "ignored");
+        return;
+    }
+
+    it = &p->items[i];
 
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         cast_log(CAST_LOG_WARN, "dlq", "%s", rd_kafka_err2str(m->err));
@@ -45,6 +70,7 @@ persister_dlq_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
     }
 
     it->dlq = PERSISTER_DLQ_DONE;
+    p->dead_letters_total++;
 }
 
 
@@ -130,6 +156,7 @@ persister_producer(persister_t *p)
     }
 
     rd_kafka_conf_set_dr_msg_cb(conf, persister_dlq_delivered);
+    rd_kafka_conf_set_opaque(conf, p);
 
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
@@ -310,61 +337,117 @@ persister_collect(persister_t *p)
 }
 
 
+/* One consumer poll, so the group keeps it; a message joins the batch. */
+
+static void
+persister_poll(persister_t *p, int timeout_ms)
+{
+    rd_kafka_message_t  *m;
+
+    m = rd_kafka_consumer_poll(p->consumer, timeout_ms);
+    if (m != NULL) {
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            persister_add(p, m);
+
+        } else {
+            rd_kafka_message_destroy(m);
+        }
+    }
+
+    persister_serve(p, 0);
+}
+
+
+/* Item i to the dead-letter topic unchanged, reason and origin in headers */
+
+static int
+persister_dlq_produce(persister_t *p, size_t i, const char *ts)
+{
+    char                 src[256];
+    uint64_t             tag;
+    persister_item_t    *it;
+    rd_kafka_resp_err_t  err;
+
+    it = &p->items[i];
+    tag = ((p->gen & 0xffffffff) << 32) | (uint64_t) i;
+
+    snprintf(src, sizeof(src), "%s/%d/%lld",
+             rd_kafka_topic_name(it->msg->rkt), (int) it->msg->partition,
+             (long long) it->msg->offset);
+
+    err = rd_kafka_producev(p->producer,
+              RD_KAFKA_V_TOPIC(p->dlq_topic),
+              RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
+              RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
+              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+              RD_KAFKA_V_HEADER("cast-dlq-reason", it->reason,
+                                (ssize_t) strlen(it->reason)),
+              RD_KAFKA_V_HEADER("cast-dlq-source", src,
+                                (ssize_t) strlen(src)),
+              RD_KAFKA_V_HEADER("cast-dlq-ts", ts, (ssize_t) strlen(ts)),
+              RD_KAFKA_V_OPAQUE((void *) (uintptr_t) tag),
+              RD_KAFKA_V_END);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        cast_log(CAST_LOG_WARN, "dlq", "produce: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+
+    it->dlq = PERSISTER_DLQ_SENT;
+    return 0;
+}
+
+
 /*
- * Each invalid message goes to the dead-letter topic unchanged, its
- * reason and origin in headers; 0 once Kafka confirmed them all.
+ * Until every message produced has its report: none may arrive after
+ * the batch is released.  On stop the rest are purged, which reports them
+ * failed.
  */
+
+static void
+persister_dlq_wait(persister_t *p)
+{
+    while (rd_kafka_outq_len(p->producer) > 0) {
+        if (cast_quit) {
+            rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE
+                                        | RD_KAFKA_PURGE_F_INFLIGHT);
+        }
+
+        rd_kafka_flush(p->producer, PERSISTER_DLQ_WAIT_MS);
+        persister_poll(p, 0);
+    }
+}
+
+
+/* Invalid messages to the dead-letter topic; 0 once Kafka confirmed all. */
 
 static int
 persister_dead_letters(persister_t *p)
 {
-    char                 src[256], ts[24];
-    size_t               i, sent;
-    persister_item_t    *it;
-    rd_kafka_resp_err_t  err;
+    char    ts[24];
+    size_t  i, sent;
 
     snprintf(ts, sizeof(ts), "%lld", (long long) cast_wall_ms());
     sent = 0;
 
     for (i = 0; i < p->n; i++) {
-        it = &p->items[i];
-
-        if (it->valid || it->dlq == PERSISTER_DLQ_DONE) {
+        if (p->items[i].valid
+            || p->items[i].dlq == PERSISTER_DLQ_SENT
+            || p->items[i].dlq == PERSISTER_DLQ_DONE)
+        {
             continue;
         }
 
-        snprintf(src, sizeof(src), "%s/%d/%lld",
-                 rd_kafka_topic_name(it->msg->rkt), (int) it->msg->partition,
-                 (long long) it->msg->offset);
-
-        err = rd_kafka_producev(p->producer,
-                  RD_KAFKA_V_TOPIC(p->dlq_topic),
-                  RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
-                  RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
-                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                  RD_KAFKA_V_HEADER("cast-dlq-reason", it->reason,
-                                    (ssize_t) strlen(it->reason)),
-                  RD_KAFKA_V_HEADER("cast-dlq-source", src,
-                                    (ssize_t) strlen(src)),
-                  RD_KAFKA_V_HEADER("cast-dlq-ts", ts, (ssize_t) strlen(ts)),
-                  RD_KAFKA_V_OPAQUE(it),
-                  RD_KAFKA_V_END);
-
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            cast_log(CAST_LOG_WARN, "dlq", "produce: %s",
-                     rd_kafka_err2str(err));
-            return -1;
+        if (persister_dlq_produce(p, i, ts) != 0) {
+            break;
         }
 
-        it->dlq = PERSISTER_DLQ_SENT;
         sent++;
     }
 
-    if (sent == 0) {
-        return 0;
+    if (sent > 0) {
+        persister_dlq_wait(p);
     }
-
-    rd_kafka_flush(p->producer, PERSISTER_DLQ_FLUSH_MS);
 
     for (i = 0; i < p->n; i++) {
         if (!p->items[i].valid && p->items[i].dlq != PERSISTER_DLQ_DONE) {
@@ -372,7 +455,6 @@ persister_dead_letters(persister_t *p)
         }
     }
 
-    p->dead_letters_total += sent;
     return 0;
 }
 
@@ -463,25 +545,13 @@ persister_pause(persister_t *p, int pause)
 static void
 persister_backoff(persister_t *p, int64_t ms)
 {
-    int64_t              until, left;
-    rd_kafka_message_t  *m;
+    int64_t  until, left;
 
     until = cast_mono_ms() + ms;
 
     while (!cast_quit && (left = until - cast_mono_ms()) > 0) {
-        m = rd_kafka_consumer_poll(p->consumer,
-                                   (int) (left < PERSISTER_POLL_MS
-                                          ? left : PERSISTER_POLL_MS));
-        if (m != NULL) {
-            if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                persister_add(p, m);
-
-            } else {
-                rd_kafka_message_destroy(m);
-            }
-        }
-
-        persister_serve(p, 0);
+        persister_poll(p, (int) (left < PERSISTER_POLL_MS
+                                 ? left : PERSISTER_POLL_MS));
     }
 }
 
@@ -541,4 +611,5 @@ persister_release(persister_t *p)
     }
 
     p->n = 0;
+    p->gen++;
 }
