@@ -20,12 +20,25 @@ static void cast_pg_array_put(cast_pg_array_t *a, const char *s, size_t n);
 static void cast_pg_array_sep(cast_pg_array_t *a);
 
 
+/*
+ * Timeouts first, so the dsn can override them: without them a dead
+ * server blocks a connect or a query for the kernel's TCP timeout.
+ */
+
 PGconn *
 cast_pg_connect(const char *dsn, char *err, size_t errlen)
 {
-    PGconn  *pg;
+    PGconn             *pg;
+    static const char  *keys[] = {
+        "connect_timeout", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL
+    };
+    const char         *values[] = {
+        "10", "10", "5", "3", "30000",
+        "-c statement_timeout=60s -c lock_timeout=30s", dsn, NULL
+    };
 
-    pg = PQconnectdb(dsn);
+    pg = PQconnectdbParams(keys, values, 1);
 
     if (pg == NULL) {
         snprintf(err, errlen, "out of memory");
