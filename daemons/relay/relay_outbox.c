@@ -14,6 +14,7 @@
 
 
 static void relay_redis_lost(relay_t *rl, const char *what, redisReply *r);
+static int relay_seen(relay_t *rl, uint64_t ms, uint64_t seq);
 static int relay_entry(relay_t *rl, const redisReply *item);
 static void relay_advance(relay_t *rl);
 
@@ -40,6 +41,14 @@ relay_redis_ready(relay_t *rl, int64_t now)
         return 0;
     }
 
+    /*
+     * The server may have restarted with a stream older or newer than the
+     * cursor: read it again from the start, and trim nothing of it before
+     * a delivery says what.
+     */
+    strcpy(rl->cursor, "0-0");
+    rl->trim_pending = 0;
+
     cast_log(CAST_LOG_INFO, "redis", "connected to %s", rl->redis_url);
     return 1;
 }
@@ -65,6 +74,27 @@ relay_redis_lost(relay_t *rl, const char *what, redisReply *r)
 }
 
 
+/*
+ * Whether an entry read again after a reconnect was handled already: the
+ * ring holds a contiguous run of the stream, everything before it was
+ * delivered, so any id up to the newest in the ring is known.
+ */
+
+static int
+relay_seen(relay_t *rl, uint64_t ms, uint64_t seq)
+{
+    relay_entry_t  *last;
+
+    if (rl->count == 0) {
+        return 0;
+    }
+
+    last = &rl->ring[(rl->head + rl->count - 1) % rl->inflight_max];
+
+    return ms < last->ms || (ms == last->ms && seq <= last->seq);
+}
+
+
 /* One stream entry: [id, [field, value, ...]] into the ring, produced. */
 
 static int
@@ -85,6 +115,12 @@ relay_entry(relay_t *rl, const redisReply *item)
     }
 
     id = item->element[0];
+
+    if (relay_seen(rl, ms, seq)) {
+        memcpy(rl->cursor, id->str, id->len + 1);
+        return 0;
+    }
+
     fields = item->element[1];
     value = NULL;
 
