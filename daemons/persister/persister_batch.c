@@ -21,6 +21,7 @@ static void persister_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *offsets, void *opaque);
 static rd_kafka_t *persister_consumer(persister_t *p, const char *client_id);
 static rd_kafka_t *persister_producer(persister_t *p);
+static void persister_rewind(rd_kafka_message_t *m);
 static int persister_add(persister_t *p, rd_kafka_message_t *m);
 static void persister_poll(persister_t *p, int timeout_ms);
 static int persister_dlq_produce(persister_t *p, size_t i, const char *ts);
@@ -246,6 +247,32 @@ persister_kafka_close(persister_t *p)
 }
 
 
+/*
+ * A message that did not fit must not be skipped by a commit of later
+ * ones: its partition is consumed again from it.  When even that fails
+ * the daemon stops, leaving it uncommitted.
+ */
+
+static void
+persister_rewind(rd_kafka_message_t *m)
+{
+    rd_kafka_resp_err_t  err;
+
+    cast_log(CAST_LOG_ERR, "batch", "out of memory; %s/%d again from %lld",
+             rd_kafka_topic_name(m->rkt), (int) m->partition,
+             (long long) m->offset);
+
+    err = rd_kafka_seek(m->rkt, m->partition, m->offset, 1000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        cast_log(CAST_LOG_ERR, "batch", "seek: %s; stopping",
+                 rd_kafka_err2str(err));
+        cast_quit = 1;
+    }
+
+    rd_kafka_message_destroy(m);
+}
+
+
 /* Takes the message into the batch, decoded; 0, or -1 without memory. */
 
 static int
@@ -259,8 +286,7 @@ persister_add(persister_t *p, rd_kafka_message_t *m)
 
         items = realloc(p->items, size * sizeof(persister_item_t));
         if (items == NULL) {
-            cast_log(CAST_LOG_ERR, "batch", "out of memory");
-            rd_kafka_message_destroy(m);
+            persister_rewind(m);
             return -1;
         }
 
@@ -330,7 +356,9 @@ persister_collect(persister_t *p)
             deadline = cast_mono_ms() + p->batch_ms;
         }
 
-        persister_add(p, m);
+        if (persister_add(p, m) != 0) {
+            break;
+        }
     }
 
     return (int) p->n;
