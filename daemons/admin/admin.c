@@ -104,6 +104,11 @@ main(int argc, char **argv)
                       "or debug", a->log_level);
     }
 
+    /* 0 would restore nothing forever, a huge one overflow FCALL's argc */
+    if (a->restore_chunk < 1 || a->restore_chunk > 100000) {
+        cast_conf_die(ADMIN_PROG, "restore_chunk must be 1..100000");
+    }
+
     if (first >= argc) {
         cast_conf_die(ADMIN_PROG, "a command is required: migrate, restore, "
                       "check, dlq-replay or lag");
