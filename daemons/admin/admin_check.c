@@ -24,6 +24,7 @@ typedef struct {
 static int admin_cmp_name(const void *a, const void *b);
 static int admin_names_add(admin_names_t *ns, const char *name, size_t len,
     int64_t count, int64_t version);
+static void admin_names_dedupe(admin_names_t *ns);
 static int admin_hscan(redisContext *rc, const char *key, admin_names_t *ns);
 static int admin_redis_side(redisContext *rc, admin_names_t *ns);
 static int admin_pg_side(PGconn *pg, admin_names_t *ns);
@@ -68,6 +69,28 @@ admin_names_add(admin_names_t *ns, const char *name, size_t len,
     ns->n++;
 
     return 0;
+}
+
+
+/* HSCAN may return a field twice: one entry per name, sorted ns. */
+
+static void
+admin_names_dedupe(admin_names_t *ns)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < ns->n; i++) {
+        if (n > 0 && strcmp(ns->items[n - 1].name, ns->items[i].name) == 0) {
+            free(ns->items[i].name);
+            continue;
+        }
+
+        ns->items[n++] = ns->items[i];
+    }
+
+    ns->n = n;
 }
 
 
@@ -117,6 +140,7 @@ admin_hscan(redisContext *rc, const char *key, admin_names_t *ns)
     } while (strcmp(cursor, "0") != 0);
 
     qsort(ns->items, ns->n, sizeof(admin_name_t), admin_cmp_name);
+    admin_names_dedupe(ns);
     return 0;
 }
 
