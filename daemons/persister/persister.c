@@ -210,10 +210,11 @@ persister_configure(persister_t *p, int argc, char **argv)
     }
 
     if (p->retry_max_ms < 100 || p->restore_chunk < 1
-        || p->restore_chunk > 100000
+        || p->restore_chunk > 100000 || p->redis_timeout_ms < 1
         || p->http_port < 0 || p->http_port > 65535)
     {
         cast_conf_die(PERSISTER_PROG, "need retry_max_ms >= 100, "
-                      "restore_chunk 1..100000 and http_port 0..65535");
+                      "restore_chunk 1..100000, redis_timeout_ms > 0 and "
+                      "http_port 0..65535");
     }
 }

@@ -78,6 +78,9 @@ typedef struct {
     int                paused;
 
     int64_t            check_at;
+    int64_t            redis_retry_at;
+    int64_t            redis_backoff_ms;
+    int64_t            lag_at;
     int64_t            lag;
     int                lag_ok;
     int                assigned;        /* partitions of this replica */
@@ -106,6 +109,7 @@ int persister_pg_open(persister_t *p);
 int persister_pg_apply(persister_t *p);
 
 /* persister_restore.c */
+void persister_lag(persister_t *p, int64_t now);
 void persister_check(persister_t *p, int64_t now);
 
 /* persister_metrics.c */

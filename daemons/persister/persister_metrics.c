@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "cast_log.h"
+#include "cast_time.h"
 #include "persister.h"
 
 
@@ -53,6 +54,8 @@ persister_metrics(const char *path, cast_http_response_t *res, void *data)
         cast_http_printf(res, "not found\n");
         return;
     }
+
+    persister_lag(p, cast_mono_ms());
 
     persister_gauge(res, "cast_persister_consumer_lag",
                     "Messages of the topic the group has not committed "

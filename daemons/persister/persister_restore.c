@@ -7,16 +7,20 @@
 #include "persister.h"
 
 
-#define PERSISTER_CHECK_MS     1000
-#define PERSISTER_LAG_TIMEOUT  1000
+#define PERSISTER_CHECK_MS       1000
+#define PERSISTER_LAG_TIMEOUT    1000
+#define PERSISTER_REDIS_RETRY_MS 1000
+#define PERSISTER_REDIS_MAX_MS   30000
 
 
-static int persister_redis(persister_t *p);
+static int persister_redis(persister_t *p, int64_t now);
 static void persister_restore(persister_t *p);
 
 
+/* Connects when not connected, backing off while Redis is unreachable. */
+
 static int
-persister_redis(persister_t *p)
+persister_redis(persister_t *p, int64_t now)
 {
     char  err[256];
 
@@ -24,14 +28,53 @@ persister_redis(persister_t *p)
         return 0;
     }
 
-    p->redis = cast_redis_connect(p->redis_url, (int) p->redis_timeout_ms,
-                                  err, sizeof(err));
-    if (p->redis == NULL) {
-        cast_log(CAST_LOG_WARN, "redis", "%s", err);
+    if (now < p->redis_retry_at) {
         return -1;
     }
 
+    p->redis = cast_redis_connect(p->redis_url, (int) p->redis_timeout_ms,
+                                  err, sizeof(err));
+    if (p->redis == NULL) {
+        p->redis_backoff_ms = (p->redis_backoff_ms == 0)
+                              ? PERSISTER_REDIS_RETRY_MS
+                              : 2 * p->redis_backoff_ms;
+
+        if (p->redis_backoff_ms > PERSISTER_REDIS_MAX_MS) {
+            p->redis_backoff_ms = PERSISTER_REDIS_MAX_MS;
+        }
+
+        p->redis_retry_at = now + p->redis_backoff_ms;
+        cast_log(CAST_LOG_WARN, "redis", "%s; retrying in %lld ms", err,
+                 (long long) p->redis_backoff_ms);
+        return -1;
+    }
+
+    p->redis_backoff_ms = 0;
     return 0;
+}
+
+
+/*
+ * The group's lag, at most once per PERSISTER_CHECK_MS: it costs broker
+ * round trips, so only a restore that waits for it or a /metrics scrape
+ * asks.
+ */
+
+void
+persister_lag(persister_t *p, int64_t now)
+{
+    int64_t  lag;
+
+    if (p->lag_at != 0 && now - p->lag_at < PERSISTER_CHECK_MS) {
+        return;
+    }
+
+    p->lag_at = now;
+    p->lag_ok = (cast_kafka_group_lag(p->meta, p->topic, &lag,
+                                      PERSISTER_LAG_TIMEOUT) == 0);
+    if (p->lag_ok) {
+        p->lag = lag;
+    }
 }
 
 
@@ -72,15 +115,14 @@ persister_restore(persister_t *p)
 
 
 /*
- * Once a second: the assignment, the consumer lag, and whether Redis needs
- * a restore.
+ * Once a second: the assignment, and whether Redis needs a restore (then
+ * the consumer lag too).
  */
 
 void
 persister_check(persister_t *p, int64_t now)
 {
     int                               ready;
-    int64_t                           lag;
     rd_kafka_topic_partition_list_t  *parts;
 
     if (now < p->check_at) {
@@ -96,13 +138,7 @@ persister_check(persister_t *p, int64_t now)
         rd_kafka_topic_partition_list_destroy(parts);
     }
 
-    p->lag_ok = (cast_kafka_group_lag(p->meta, p->topic, &lag,
-                                      PERSISTER_LAG_TIMEOUT) == 0);
-    if (p->lag_ok) {
-        p->lag = lag;
-    }
-
-    if (persister_redis(p) != 0) {
+    if (persister_redis(p, now) != 0) {
         return;
     }
 
@@ -117,6 +153,7 @@ persister_check(persister_t *p, int64_t now)
     p->ready = ready;
 
     if (!ready) {
+        persister_lag(p, now);
         persister_restore(p);
     }
 }
