@@ -19,6 +19,7 @@
 #define CAST_HTTP_BODY_MAX   16384
 #define CAST_HTTP_HEAD_MAX   256
 #define CAST_HTTP_TIMEOUT    2000
+#define CAST_HTTP_PAUSE      1000       /* accepting, after accept fails */
 
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
 
 struct cast_http_s {
     int                 fd;
+    int64_t             accept_at;      /* not before, after a failure */
     cast_http_client_t  clients[CAST_HTTP_CLIENTS];
 };
 
@@ -118,9 +120,15 @@ cast_http_poll(cast_http_t *h, int timeout_ms, cast_http_handler_pt handler,
         idx[nfds++] = i;
     }
 
-    /* the listener last, so the client slots line up with idx[] */
-    pfd[nfds].fd = h->fd;
+    /*
+     * The listener last, so the client slots line up with idx[]; left out
+     * (fd -1) while it could not be served, or it would stay readable and
+     * poll would spin.
+     */
+    pfd[nfds].fd = (nfds < CAST_HTTP_CLIENTS && now >= h->accept_at)
+                   ? h->fd : -1;
     pfd[nfds].events = POLLIN;
+    pfd[nfds].revents = 0;
 
     n = poll(pfd, nfds + 1, timeout_ms);
     if (n == -1) {
@@ -254,6 +262,11 @@ cast_http_accept(cast_http_t *h)
 
         fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
+            /* EMFILE and the like: the connection stays in the backlog */
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                h->accept_at = cast_mono_ms() + CAST_HTTP_PAUSE;
+            }
+
             return;
         }
 
