@@ -63,10 +63,17 @@ admin_dlq_producer(admin_t *a, admin_dlq_t *d)
     rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(a->kafka_bootstrap, "cast-admin-replay",
-                           "enable.idempotence=true,acks=all",
+    conf = cast_kafka_conf(a->kafka_bootstrap, "cast-admin-replay", "",
                            a->kafka_options);
     if (conf == NULL) {
+        return NULL;
+    }
+
+    /* after kafka_options: a replay must not be lost or duplicated */
+    if (cast_kafka_set(conf, "enable.idempotence", "true") != 0
+        || cast_kafka_set(conf, "acks", "all") != 0)
+    {
+        rd_kafka_conf_destroy(conf);
         return NULL;
     }
 

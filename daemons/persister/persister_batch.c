@@ -104,14 +104,15 @@ persister_consumer(persister_t *p, const char *client_id)
     /* a replica that died is noticed within 6 s (the broker's minimum) */
     conf = cast_kafka_conf(p->kafka_bootstrap, client_id,
                            "session.timeout.ms=6000,heartbeat.interval.ms="
-                           "1500,auto.offset.reset=earliest,"
-                           "fetch.min.bytes=65536,fetch.wait.max.ms=50",
+                           "1500,fetch.min.bytes=65536,fetch.wait.max.ms=50",
                            p->kafka_options);
     if (conf == NULL) {
         return NULL;
     }
 
+    /* after kafka_options: a new group must not skip what is in the topic */
     if (cast_kafka_set(conf, "group.id", p->group_id) != 0
+        || cast_kafka_set(conf, "auto.offset.reset", "earliest") != 0
         || cast_kafka_set(conf, "enable.auto.commit", "false") != 0
         || cast_kafka_set(conf, "enable.auto.offset.store", "false") != 0)
     {
