@@ -112,14 +112,18 @@ admin_dlq_plan(admin_t *a, admin_dlq_t *d)
     err = rd_kafka_metadata(d->consumer, 0, rkt, &md, 10000);
     rd_kafka_topic_destroy(rkt);
 
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1
-        || md->topics[0].err)
-    {
-        fprintf(stderr, "cast-admin: topic %s: %s\n", a->dlq_topic,
-                rd_kafka_err2str(err ? err : md->topics[0].err));
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        err = (md->topic_cnt != 1) ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                                   : md->topics[0].err;
+
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_metadata_destroy(md);
         }
+    }
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "cast-admin: topic %s: %s\n", a->dlq_topic,
+                rd_kafka_err2str(err));
         return -1;
     }
 
