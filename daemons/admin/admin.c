@@ -29,7 +29,8 @@ static int admin_migrate(admin_t *a);
 static int admin_restore(admin_t *a);
 static void admin_options(admin_t *a, const admin_command_t *cmd, int argc,
     char **argv, int first);
-static int admin_drained(admin_t *a, int64_t *outbox, int64_t *lag);
+static int admin_drained(admin_t *a, int64_t *outbox, int64_t *lag,
+    int64_t *relay);
 
 
 static admin_t  admin;
@@ -251,30 +252,32 @@ admin_consumer(admin_t *a, const char *group_id, const char *client_id)
 
 
 static int
-admin_drained(admin_t *a, int64_t *outbox, int64_t *lag)
+admin_drained(admin_t *a, int64_t *outbox, int64_t *lag, int64_t *relay)
 {
     *outbox = cast_restore_outbox_len(a->redis);
+    *relay = cast_restore_relay_inflight(a->redis);
 
-    if (*outbox < 0
+    if (*outbox < 0 || *relay < 0
         || cast_kafka_group_lag(a->meta, a->topic, lag, 5000) != 0)
     {
         return -1;
     }
 
-    return (*outbox == 0 && *lag == 0) ? 1 : 0;
+    return (*outbox == 0 && *lag == 0 && *relay == 0) ? 1 : 0;
 }
 
 
 /*
- * Waits up to wait_s for an empty outbox and no consumer lag: 0 drained,
- * -1 (printed) not drained or unreachable.
+ * Waits up to wait_s for an empty outbox, no consumer lag and no event in
+ * the relay, seen on two checks at least CAST_RESTORE_IDLE_MS apart: 0
+ * drained, -1 (printed) not drained or unreachable.
  */
 
 int
 admin_wait_drained(admin_t *a)
 {
     int      rc;
-    int64_t  deadline, outbox, lag;
+    int64_t  deadline, since, outbox, lag, relay;
 
     if (admin_redis(a) == NULL) {
         return -1;
@@ -288,15 +291,23 @@ admin_wait_drained(admin_t *a)
     }
 
     deadline = cast_mono_ms() + a->wait_s * 1000;
+    since = 0;
 
     for ( ;; ) {
-        rc = admin_drained(a, &outbox, &lag);
+        rc = admin_drained(a, &outbox, &lag, &relay);
 
-        if (rc == 1) {
+        if (rc != 1) {
+            since = 0;
+
+        } else if (since == 0) {
+            since = cast_mono_ms();
+
+        } else if (cast_mono_ms() - since >= CAST_RESTORE_IDLE_MS) {
             return 0;
         }
 
-        if (cast_quit || cast_mono_ms() >= deadline) {
+        /* a first drained check is always confirmed by a second */
+        if (cast_quit || (since == 0 && cast_mono_ms() >= deadline)) {
             break;
         }
 
@@ -309,8 +320,9 @@ admin_wait_drained(admin_t *a)
 
     } else {
         fprintf(stderr, "%s: pipeline not drained after %lld s: outbox %lld, "
-                "consumer lag %lld\n", ADMIN_PROG, (long long) a->wait_s,
-                (long long) outbox, (long long) lag);
+                "consumer lag %lld, relay in flight %lld\n", ADMIN_PROG,
+                (long long) a->wait_s, (long long) outbox, (long long) lag,
+                (long long) relay);
     }
 
     return -1;

@@ -53,6 +53,38 @@ cast_restore_outbox_len(redisContext *rc)
 }
 
 
+int64_t
+cast_restore_relay_inflight(redisContext *rc)
+{
+    char        *end;
+    int64_t      v;
+    redisReply  *r;
+
+    r = redisCommand(rc, "GET %s", CAST_KEY_RELAY_INFLIGHT);
+
+    if (r == NULL || (r->type != REDIS_REPLY_NIL
+                      && r->type != REDIS_REPLY_STRING))
+    {
+        return cast_restore_int(rc, "GET " CAST_KEY_RELAY_INFLIGHT, r);
+    }
+
+    v = 0;
+
+    if (r->type == REDIS_REPLY_STRING) {
+        v = strtoll(r->str, &end, 10);
+
+        if (*end != '\0' || end == r->str || v < 0) {
+            cast_log(CAST_LOG_ERR, "redis", "%s: \"%s\" is not a count",
+                     CAST_KEY_RELAY_INFLIGHT, r->str);
+            v = -1;
+        }
+    }
+
+    freeReplyObject(r);
+    return v;
+}
+
+
 /* FCALL cast_restore 0 name count version ... for the rows of res */
 
 static int64_t

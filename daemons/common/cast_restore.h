@@ -3,7 +3,9 @@
  * copied into {cast}:count and {cast}:version with FCALL cast_restore
  * (a name is written only when its version is newer), then FCALL
  * cast_ready lets votes and queries in again.  The caller makes sure
- * PostgreSQL is complete first: outbox empty, consumer lag 0.
+ * PostgreSQL is complete first: outbox empty, consumer lag 0, and no
+ * event in the relay's memory ({cast}:relay:inflight absent or 0 on two
+ * checks at least CAST_RESTORE_IDLE_MS apart).
  */
 
 #ifndef CAST_RESTORE_H
@@ -18,6 +20,9 @@
 #define CAST_KEY_OUTBOX  "{cast}:outbox"
 #define CAST_KEY_COUNT   "{cast}:count"
 #define CAST_KEY_VERSION "{cast}:version"
+#define CAST_KEY_RELAY_INFLIGHT  "{cast}:relay:inflight"
+
+#define CAST_RESTORE_IDLE_MS     1000
 
 
 /* 1 when {cast}:ready exists, 0 when not, -1 (logged) on error */
@@ -25,6 +30,9 @@ int cast_restore_is_ready(redisContext *rc);
 
 /* XLEN of the outbox, or -1 (logged) on error */
 int64_t cast_restore_outbox_len(redisContext *rc);
+
+/* events the relay awaits Kafka for (0: key absent), or -1 (logged) */
+int64_t cast_restore_relay_inflight(redisContext *rc);
 
 /*
  * Copies the votes table in chunks of chunk names, then sets ready.  The

@@ -81,6 +81,7 @@ typedef struct {
     int64_t            redis_retry_at;
     int64_t            redis_backoff_ms;
     int64_t            lag_at;
+    int64_t            relay_idle_at;   /* first seen idle, 0: not */
     int64_t            lag;
     int                lag_ok;
     int                assigned;        /* partitions of this replica */

@@ -14,7 +14,8 @@
 
 
 static int persister_redis(persister_t *p, int64_t now);
-static void persister_restore(persister_t *p);
+static int persister_relay_idle(persister_t *p, int64_t now);
+static void persister_restore(persister_t *p, int64_t now);
 
 
 /* Connects when not connected, backing off while Redis is unreachable. */
@@ -79,17 +80,45 @@ persister_lag(persister_t *p, int64_t now)
 
 
 /*
+ * Whether the relay holds no event awaiting Kafka, seen on two checks at
+ * least CAST_RESTORE_IDLE_MS apart.
+ */
+
+static int
+persister_relay_idle(persister_t *p, int64_t now)
+{
+    int64_t  n;
+
+    n = cast_restore_relay_inflight(p->redis);
+    if (n != 0) {
+        cast_log(CAST_LOG_INFO, "restore", "redis not ready; waiting for "
+                 "the relay's in-flight events (%lld)", (long long) n);
+        p->relay_idle_at = 0;
+        return 0;
+    }
+
+    if (p->relay_idle_at == 0) {
+        p->relay_idle_at = now;
+    }
+
+    return now - p->relay_idle_at >= CAST_RESTORE_IDLE_MS;
+}
+
+
+/*
  * Redis lost its counts.  PostgreSQL is complete once the outbox is empty
- * (votes are refused meanwhile, so it only drains) and the group has
- * consumed everything Kafka holds; then it is copied back.
+ * (votes are refused meanwhile, so it only drains), the relay holds
+ * nothing and the group has consumed everything Kafka holds; then it is
+ * copied back.
  */
 
 static void
-persister_restore(persister_t *p)
+persister_restore(persister_t *p, int64_t now)
 {
     int64_t  outbox;
 
     if (!p->lag_ok || p->lag != 0 || p->n != 0) {
+        p->relay_idle_at = 0;
         cast_log(CAST_LOG_INFO, "restore", "redis not ready; waiting for "
                  "the consumer lag (%lld) to reach 0", (long long) p->lag);
         return;
@@ -97,8 +126,13 @@ persister_restore(persister_t *p)
 
     outbox = cast_restore_outbox_len(p->redis);
     if (outbox != 0) {
+        p->relay_idle_at = 0;
         cast_log(CAST_LOG_INFO, "restore", "redis not ready; waiting for "
                  "the outbox (%lld) to drain", (long long) outbox);
+        return;
+    }
+
+    if (!persister_relay_idle(p, now)) {
         return;
     }
 
@@ -152,8 +186,11 @@ persister_check(persister_t *p, int64_t now)
 
     p->ready = ready;
 
-    if (!ready) {
+    if (ready) {
+        p->relay_idle_at = 0;
+
+    } else {
         persister_lag(p, now);
-        persister_restore(p);
+        persister_restore(p, now);
     }
 }

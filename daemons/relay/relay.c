@@ -153,6 +153,10 @@ relay_step(relay_t *rl, int64_t now)
 
     relay_backlog(rl, now);
 
+    if (rl->redis != NULL) {
+        relay_publish_inflight(rl);
+    }
+
     if (rl->redis == NULL) {
         return RELAY_IDLE_MS;
     }

@@ -92,6 +92,7 @@ typedef struct {
 /* relay_outbox.c */
 int relay_redis_ready(relay_t *rl, int64_t now);
 int relay_read(relay_t *rl, int block_ms);
+void relay_publish_inflight(relay_t *rl);
 void relay_trim(relay_t *rl);
 void relay_backlog(relay_t *rl, int64_t now);
 

@@ -11,6 +11,7 @@
 
 #define RELAY_REDIS_RETRY_MS  1000
 #define RELAY_BACKLOG_MS      1000
+#define RELAY_INFLIGHT_TTL_MS 3000
 
 
 static void relay_redis_lost(relay_t *rl, const char *what, redisReply *r);
@@ -273,6 +274,31 @@ relay_trim(relay_t *rl)
     freeReplyObject(r);
     rl->trim_pending = 0;
     rl->trims_total++;
+}
+
+
+/*
+ * What the ring holds, for a restore to wait on: those events are in
+ * neither the outbox nor Kafka.  It expires when the relay is gone.
+ */
+
+void
+relay_publish_inflight(relay_t *rl)
+{
+    char         n[24], ttl[24];
+    redisReply  *r;
+
+    snprintf(n, sizeof(n), "%zu", rl->count);
+    snprintf(ttl, sizeof(ttl), "%d", RELAY_INFLIGHT_TTL_MS);
+
+    r = redisCommand(rl->redis, "SET %s %s PX %s", CAST_KEY_RELAY_INFLIGHT,
+                     n, ttl);
+    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+        relay_redis_lost(rl, "SET " CAST_KEY_RELAY_INFLIGHT, r);
+        return;
+    }
+
+    freeReplyObject(r);
 }
 
 
