@@ -59,37 +59,10 @@ admin_dlq_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
 static rd_kafka_t *
 admin_dlq_producer(admin_t *a, admin_dlq_t *d)
 {
-    char              errstr[512];
-    rd_kafka_t       *rk;
-    rd_kafka_conf_t  *conf;
-
-    conf = cast_kafka_conf(a->kafka_bootstrap, "cast-admin-replay", "",
-                           a->kafka_options);
-    if (conf == NULL) {
-        return NULL;
-    }
-
-    /* after kafka_options: a replay must not be lost or duplicated */
-    if (cast_kafka_set(conf, "enable.idempotence", "true") != 0
-        || cast_kafka_set(conf, "acks", "all") != 0)
-    {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-
-    rd_kafka_conf_set_dr_msg_cb(conf, admin_dlq_delivered);
-    rd_kafka_conf_set_opaque(conf, d);
-
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        fprintf(stderr, "cast-admin: kafka: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-
-    conf = NULL;                /* now owned by rk */
-
-    return rk;
+    /* idempotent, acks=all: a replay must not be lost or duplicated */
+    return cast_kafka_producer(a->kafka_bootstrap, "cast-admin-replay", "",
+                               a->kafka_options, admin_dlq_delivered, NULL,
+                               d);
 }
 
 

@@ -106,6 +106,46 @@ cast_kafka_conf(const char *bootstrap, const char *client_id,
 }
 
 
+rd_kafka_t *
+cast_kafka_producer(const char *bootstrap, const char *client_id,
+    const char *dflt, const char *extra, cast_kafka_dr_pt dr,
+    cast_kafka_error_pt error_cb, void *opaque)
+{
+    char              errstr[512];
+    rd_kafka_t       *rk;
+    rd_kafka_conf_t  *conf;
+
+    conf = cast_kafka_conf(bootstrap, client_id, dflt, extra);
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    if (cast_kafka_set(conf, "enable.idempotence", "true") != 0
+        || cast_kafka_set(conf, "acks", "all") != 0)
+    {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+
+    rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    if (error_cb != NULL) {
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+    }
+    rd_kafka_conf_set_opaque(conf, opaque);
+
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        cast_log(CAST_LOG_ERR, "kafka", "%s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+
+    conf = NULL;                /* now owned by rk */
+
+    return rk;
+}
+
+
 static int
 cast_kafka_topic_results(rd_kafka_event_t *ev)
 {

@@ -19,6 +19,21 @@
 rd_kafka_conf_t *cast_kafka_conf(const char *bootstrap, const char *client_id,
     const char *dflt, const char *extra);
 
+typedef void (*cast_kafka_dr_pt)(rd_kafka_t *rk,
+    const rd_kafka_message_t *msg, void *opaque);
+typedef void (*cast_kafka_error_pt)(rd_kafka_t *rk, int err,
+    const char *reason, void *opaque);
+
+/*
+ * An idempotent producer with acks=all, both set after extra so no
+ * kafka_options can weaken what delivery reports promise; reports go to
+ * dr (and errors to error_cb, when not NULL) with opaque.  NULL (logged)
+ * on failure.
+ */
+rd_kafka_t *cast_kafka_producer(const char *bootstrap, const char *client_id,
+    const char *dflt, const char *extra, cast_kafka_dr_pt dr,
+    cast_kafka_error_pt error_cb, void *opaque);
+
 /* rd_kafka_conf_set() with its error logged; 0 or -1 */
 int cast_kafka_set(rd_kafka_conf_t *conf, const char *name,
     const char *value);

@@ -140,36 +140,9 @@ persister_consumer(persister_t *p, const char *client_id)
 static rd_kafka_t *
 persister_producer(persister_t *p)
 {
-    char              errstr[512];
-    rd_kafka_t       *rk;
-    rd_kafka_conf_t  *conf;
-
-    conf = cast_kafka_conf(p->kafka_bootstrap, "cast-persister-dlq", "",
-                           p->kafka_options);
-    if (conf == NULL) {
-        return NULL;
-    }
-
-    if (cast_kafka_set(conf, "enable.idempotence", "true") != 0
-        || cast_kafka_set(conf, "acks", "all") != 0)
-    {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-
-    rd_kafka_conf_set_dr_msg_cb(conf, persister_dlq_delivered);
-    rd_kafka_conf_set_opaque(conf, p);
-
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        cast_log(CAST_LOG_ERR, "kafka", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-
-    conf = NULL;                /* now owned by rk */
-
-    return rk;
+    return cast_kafka_producer(p->kafka_bootstrap, "cast-persister-dlq", "",
+                               p->kafka_options, persister_dlq_delivered,
+                               NULL, p);
 }
 
 

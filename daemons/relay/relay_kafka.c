@@ -65,35 +65,12 @@ relay_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 int
 relay_kafka_open(relay_t *rl)
 {
-    char              errstr[512];
-    rd_kafka_conf_t  *conf;
-
-    conf = cast_kafka_conf(rl->kafka_bootstrap, "cast-relay", "linger.ms=10",
-                           rl->kafka_options);
-    if (conf == NULL) {
-        return -1;
-    }
-
-    /* not overridable: what the relay's guarantees rest on */
-    if (cast_kafka_set(conf, "enable.idempotence", "true") != 0
-        || cast_kafka_set(conf, "acks", "all") != 0)
-    {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-
-    rd_kafka_conf_set_dr_msg_cb(conf, relay_delivered);
-    rd_kafka_conf_set_error_cb(conf, relay_kafka_error);
-    rd_kafka_conf_set_opaque(conf, rl);
-
-    rl->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    rl->rk = cast_kafka_producer(rl->kafka_bootstrap, "cast-relay",
+                                 "linger.ms=10", rl->kafka_options,
+                                 relay_delivered, relay_kafka_error, rl);
     if (rl->rk == NULL) {
-        cast_log(CAST_LOG_ERR, "kafka", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
         return -1;
     }
-
-    conf = NULL;                /* now owned by rl->rk */
 
     rl->rkt = rd_kafka_topic_new(rl->rk, rl->topic, NULL);
     if (rl->rkt == NULL) {
