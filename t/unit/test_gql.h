@@ -90,6 +90,25 @@ test_limits(void)
 }
 
 
+/* the engine every test file drives, with test_limits(); exits on failure */
+static inline cast_gql_engine_t *
+test_engine(void)
+{
+    cast_gql_engine_t  *e;
+    cast_gql_limits_t   lim;
+
+    lim = test_limits();
+
+    e = cast_gql_engine_create(&lim);
+    if (e == NULL) {
+        fprintf(stderr, "engine create failed\n");
+        exit(1);
+    }
+
+    return e;
+}
+
+
 static inline cast_str_t
 test_str(const char *s)
 {

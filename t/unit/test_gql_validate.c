@@ -332,14 +332,7 @@ test_limits_refused(void)
 int
 main(void)
 {
-    cast_gql_limits_t  lim;
-
-    lim = test_limits();
-    eng = cast_gql_engine_create(&lim);
-    if (eng == NULL) {
-        fprintf(stderr, "engine create failed\n");
-        return 1;
-    }
+    eng = test_engine();
 
     test_fields();
     test_arguments();
