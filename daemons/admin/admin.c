@@ -100,10 +100,7 @@ main(int argc, char **argv)
                            "| check [--wait N] | dlq-replay\n"
                            "| lag [--seconds N].  See docs/pipeline.md.");
 
-    if (cast_log_set_level(a->log_level) != 0) {
-        cast_conf_die(ADMIN_PROG, "log_level: \"%s\" is not err, warn, info "
-                      "or debug", a->log_level);
-    }
+    cast_conf_log_level(ADMIN_PROG, a->log_level);
 
     /* 0 would restore nothing forever, a huge one overflow FCALL's argc */
     if (a->restore_chunk < 1 || a->restore_chunk > 100000) {

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "cast_conf.h"
+#include "cast_log.h"
 
 
 #define CAST_CONF_ROWS_MAX  64
@@ -87,6 +88,30 @@ cast_conf_load(const cast_conf_t *tab, int argc, char **argv,
 
     default:
         return first;
+    }
+}
+
+
+void
+cast_conf_load_daemon(const cast_conf_t *tab, int argc, char **argv,
+    const char *prog, const char *summary, char **log_level)
+{
+    cast_log_open(prog);
+
+    if (cast_conf_load(tab, argc, argv, prog, summary) != argc) {
+        cast_conf_die(prog, "unexpected argument \"%s\"", argv[argc - 1]);
+    }
+
+    cast_conf_log_level(prog, *log_level);
+}
+
+
+void
+cast_conf_log_level(const char *prog, const char *level)
+{
+    if (cast_log_set_level(level) != 0) {
+        cast_conf_die(prog, "log_level: \"%s\" is not err, warn, info or "
+                      "debug", level);
     }
 }
 

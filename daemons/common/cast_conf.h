@@ -60,6 +60,17 @@ cast_conf_rc_e cast_conf_parse(const cast_conf_t *tab, int argc, char **argv,
 int cast_conf_load(const cast_conf_t *tab, int argc, char **argv,
     const char *prog, const char *summary);
 
+/*
+ * cast_conf_load() for a daemon: no positional argument, and *log_level
+ * (a row of tab) applied to the logger; exits 2 otherwise.  argv[0] and
+ * the log line prefix are prog.
+ */
+void cast_conf_load_daemon(const cast_conf_t *tab, int argc, char **argv,
+    const char *prog, const char *summary, char **log_level);
+
+/* Applies a log_level setting, or exits 2 saying what it must be. */
+void cast_conf_log_level(const char *prog, const char *level);
+
 /* Prints the error to stderr with a hint about --help and exits 2. */
 void cast_conf_die(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));

@@ -177,23 +177,12 @@ persister_start(persister_t *p)
 static void
 persister_configure(persister_t *p, int argc, char **argv)
 {
-    cast_log_open(PERSISTER_PROG);
-
-    if (cast_conf_load(persister_conf, argc, argv, PERSISTER_PROG,
-                       "Applies vote events from Kafka to PostgreSQL in "
-                       "batches, commits offsets after\nthe transaction, "
-                       "dead-letters what does not decode, and restores "
-                       "Redis\nfrom PostgreSQL when its counts are lost.")
-        != argc)
-    {
-        cast_conf_die(PERSISTER_PROG, "unexpected argument \"%s\"",
-                      argv[argc - 1]);
-    }
-
-    if (cast_log_set_level(p->log_level) != 0) {
-        cast_conf_die(PERSISTER_PROG, "log_level: \"%s\" is not err, warn, "
-                      "info or debug", p->log_level);
-    }
+    cast_conf_load_daemon(persister_conf, argc, argv, PERSISTER_PROG,
+                          "Applies vote events from Kafka to PostgreSQL in "
+                          "batches, commits offsets after\nthe transaction, "
+                          "dead-letters what does not decode, and restores "
+                          "Redis\nfrom PostgreSQL when its counts are lost.",
+                          &p->log_level);
 
     if (p->partitions < 1 || p->partitions > 1000
         || p->replication < 1 || p->replication > 16)

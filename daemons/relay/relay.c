@@ -176,22 +176,11 @@ relay_step(relay_t *rl, int64_t now)
 static void
 relay_configure(relay_t *rl, int argc, char **argv)
 {
-    cast_log_open(RELAY_PROG);
-
-    if (cast_conf_load(relay_conf, argc, argv, RELAY_PROG,
-                       "Carries vote events from the Redis outbox stream to "
-                       "Kafka; trims the stream\nonly after Kafka confirmed "
-                       "them.")
-        != argc)
-    {
-        cast_conf_die(RELAY_PROG, "unexpected argument \"%s\"",
-                      argv[argc - 1]);
-    }
-
-    if (cast_log_set_level(rl->log_level) != 0) {
-        cast_conf_die(RELAY_PROG, "log_level: \"%s\" is not err, warn, info "
-                      "or debug", rl->log_level);
-    }
+    cast_conf_load_daemon(relay_conf, argc, argv, RELAY_PROG,
+                          "Carries vote events from the Redis outbox stream to "
+                          "Kafka; trims the stream\nonly after Kafka confirmed "
+                          "them.",
+                          &rl->log_level);
 
     if (rl->partitions < 1 || rl->partitions > 1000
         || rl->replication < 1 || rl->replication > 16)

@@ -152,17 +152,11 @@ ticketd_configure(ticketd_t *td, int argc, char **argv)
 {
     char  err[512];
 
-    cast_log_open(TICKETD_PROG);
-
-    if (cast_conf_load(ticketd_conf, argc, argv, TICKETD_PROG,
-                       "Mints a CAST voting ticket every period into Redis "
-                       "while it holds the minting\nlease; other replicas "
-                       "stand by and take over when the lease expires.")
-        != argc)
-    {
-        cast_conf_die(TICKETD_PROG, "unexpected argument \"%s\"",
-                      argv[argc - 1]);
-    }
+    cast_conf_load_daemon(ticketd_conf, argc, argv, TICKETD_PROG,
+                          "Mints a CAST voting ticket every period into "
+                          "Redis while it holds the minting\nlease; other "
+                          "replicas stand by and take over when the lease "
+                          "expires.", &td->log_level);
 
     ticketd_check(td);
 
@@ -183,11 +177,6 @@ ticketd_configure(ticketd_t *td, int argc, char **argv)
 static void
 ticketd_check(ticketd_t *td)
 {
-    if (cast_log_set_level(td->log_level) != 0) {
-        cast_conf_die(TICKETD_PROG, "log_level: \"%s\" is not err, warn, "
-                      "info or debug", td->log_level);
-    }
-
     if (td->period_ms < 200 || td->period_ms > 86400000) {
         cast_conf_die(TICKETD_PROG, "ticket_period_ms: %lld is not within "
                       "200..86400000", (long long) td->period_ms);
