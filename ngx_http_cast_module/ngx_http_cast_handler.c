@@ -195,6 +195,7 @@ static ngx_int_t
 ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 {
     int                         rc;
+    uint64_t                    hits, misses;
     cast_gql_http_t             in;
     cast_gql_alloc_t           *alloc;
     cast_gql_exec_t            *exec;
@@ -236,11 +237,15 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
     rc = cast_gql_prepare(ngx_http_cast_engine, &in, alloc, &exec);
 
-    ngx_http_cast_metrics_cache(
-        cast_gql_cache_hits(ngx_http_cast_engine) - ngx_http_cast_hits,
-        cast_gql_cache_misses(ngx_http_cast_engine) - ngx_http_cast_misses);
-    ngx_http_cast_hits = cast_gql_cache_hits(ngx_http_cast_engine);
-    ngx_http_cast_misses = cast_gql_cache_misses(ngx_http_cast_engine);
+    /* the engine counts per worker; the shared counters get the change */
+    hits = cast_gql_cache_hits(ngx_http_cast_engine);
+    misses = cast_gql_cache_misses(ngx_http_cast_engine);
+
+    ngx_http_cast_metrics_cache(hits - ngx_http_cast_hits,
+                                misses - ngx_http_cast_misses);
+
+    ngx_http_cast_hits = hits;
+    ngx_http_cast_misses = misses;
 
     if (exec == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
