@@ -14,7 +14,7 @@ local K_OUTBOX  = '{cast}:outbox'
 local K_READY   = '{cast}:ready'
 local K_IDEM    = '{cast}:idem:'
 
-local IDEM_TTL_MS = 600000
+local IDEM_TTL_MS = '600000'
 local MAX_NAMES   = 1000
 local MAX_ADD     = 1000000
 
@@ -141,34 +141,65 @@ end
 
 -- votes
 
+-- The tickets a batch may consume, read once: the current one and, when
+-- a vote names it, the previous one.  Uses are counted here and written
+-- back once (take_uses).
+local function tickets()
+    local c = redis.call('HMGET', K_TICKET, 'id', 'expires', 'seq', 'max',
+                         'used', 'grace')
+
+    return {
+        cur = {key = K_TICKET, id = c[1], expires = tonumber(c[2]),
+               seq = c[3], max = tonumber(c[4]), used = tonumber(c[5]),
+               taken = 0},
+        grace = tonumber(c[6] or 0),
+    }
+end
+
+local function prev_ticket(ts)
+    if not ts.prev then
+        local p = redis.call('HMGET', K_PREV, 'id', 'expires', 'seq', 'max',
+                             'used')
+        ts.prev = {key = K_PREV, id = p[1], expires = tonumber(p[2]),
+                   seq = p[3], max = tonumber(p[4]), used = tonumber(p[5]),
+                   taken = 0}
+    end
+    return ts.prev
+end
+
 -- The ticket a vote may consume: the current one while it lasts, the
--- previous one inside the grace window.  Returns its key, seq, max and
--- used, or nil and the rejection.
-local function usable_ticket(ticket, seq_hint, now)
-    local cur = redis.call('HMGET', K_TICKET, 'id', 'expires', 'seq', 'max',
-                           'used', 'grace')
+-- previous one inside the grace window; or nil and the rejection.
+local function usable_ticket(ts, ticket, seq_hint, now)
+    local cur = ts.cur
 
-    if cur[1] == ticket then
-        if now < tonumber(cur[2]) then
-            return K_TICKET, cur[3], tonumber(cur[4]), tonumber(cur[5])
+    if cur.id == ticket then
+        if now < cur.expires then
+            return cur
         end
         return nil, 'EXPIRED'
     end
 
-    local prev = redis.call('HMGET', K_PREV, 'id', 'expires', 'seq', 'max',
-                            'used')
-    if prev[1] == ticket then
-        if now < tonumber(prev[2]) + tonumber(cur[6] or 0) then
-            return K_PREV, prev[3], tonumber(prev[4]), tonumber(prev[5])
+    local prev = prev_ticket(ts)
+    if prev.id == ticket then
+        if now < prev.expires + ts.grace then
+            return prev
         end
         return nil, 'EXPIRED'
     end
 
-    if cur[3] and seq_hint > 0 and seq_hint < tonumber(cur[3]) then
+    if cur.seq and seq_hint > 0 and seq_hint < tonumber(cur.seq) then
         return nil, 'EXPIRED'
     end
 
     return nil, 'INVALID'
+end
+
+local function take_uses(ts)
+    for _, t in ipairs({ts.cur, ts.prev}) do
+        if t.taken > 0 then
+            redis.call('HINCRBY', t.key, 'used', t.taken)
+        end
+    end
 end
 
 local REJECT = {
@@ -204,68 +235,211 @@ local function merge(args, first, n)
     return names, adds
 end
 
-local function vote(_, args)
-    local ticket, voter, idem = args[1], args[2], args[3]
-    local seq_hint, n = tonumber(args[4]) or 0, tonumber(args[5])
-
-    if not_ready() then
-        return unavailable('counts not restored')
-    end
-
-    if not n or n < 1 or n > MAX_NAMES or #args ~= 5 + 2 * n then
-        return redis.error_reply('ERR cast_vote: bad arguments')
-    end
-
-    local names, adds = merge(args, 6, n)
-    if not names then
-        return redis.error_reply('ERR cast_vote: bad name or count')
-    end
-
+-- Decides one vote against the batch's tickets without writing counts:
+-- a reply (rejection or stored result), or an accepted vote to apply.
+local function decide(ts, seen, now, ticket, voter, idem, seq_hint, names,
+                      adds)
     if idem ~= '' then
+        if seen[idem] then
+            return seen[idem]
+        end
+
         local done = redis.call('GET', K_IDEM .. idem)
         if done then
             return cjson.decode(done)
         end
     end
 
-    local now = now_ms()
-    promote(now)
-
-    local key, seq, max, used = usable_ticket(ticket, seq_hint, now)
-    if not key then
-        return {seq, REJECT[seq], ''}
+    local t, why = usable_ticket(ts, ticket, seq_hint, now)
+    if not t then
+        return {why, REJECT[why], ''}
     end
 
-    if used >= max then
+    if t.used >= t.max then
         return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
     end
 
-    local use = redis.call('HINCRBY', key, 'used', 1)
-    local id = seq .. '-' .. use
+    t.used = t.used + 1
+    t.taken = t.taken + 1
+
+    local id = string.format('%s-%d', t.seq, t.used)
     local reply = {'OK', 'Votes recorded successfully', id}
-    local votes = {}
-
-    for i, name in ipairs(names) do
-        local total = redis.call('HINCRBY', K_COUNT, name, adds[i])
-        local ver = redis.call('HINCRBY', K_VERSION, name, 1)
-
-        reply[#reply + 1] = name
-        reply[#reply + 1] = total
-        votes[i] = {u = name, n = adds[i], c = total, ver = ver}
-    end
-
-    local event = cjson.encode({
-        v = 1, id = id, ts = now, ticket = tonumber(seq),
-        voter = (voter ~= '' and voter) or cjson.null, votes = votes,
-    })
-    redis.call('XADD', K_OUTBOX, '*', 'e', event)
 
     if idem ~= '' then
-        redis.call('SET', K_IDEM .. idem, cjson.encode(reply),
-                   'PX', IDEM_TTL_MS)
+        seen[idem] = reply
     end
 
-    return reply
+    return reply, {id = id, seq = t.seq, voter = voter, idem = idem,
+                   names = names, adds = adds, reply = reply}
+end
+
+-- A JSON string: names need escaping only when they hold a quote, a
+-- backslash or a control character, which cjson then does.
+local function json_str(s)
+    if s:find('[%c"\\]') then
+        return cjson.encode(s)
+    end
+    return '"' .. s .. '"'
+end
+
+-- The outbox event of an accepted vote; numbers are integers, written
+-- with %d (cjson would print large ones in exponent form).
+local function event(a, now, votes)
+    return string.format(
+        '{"v":1,"id":"%s","ts":%d,"ticket":%s,"voter":%s,"votes":[%s]}',
+        a.id, now, a.seq, a.voter ~= '' and json_str(a.voter) or 'null',
+        table.concat(votes, ','))
+end
+
+-- Counts and versions are exact integers up to 2^53 (Lua numbers).
+local COUNT_MAX = 9007199254740992
+local CHUNK     = 1000
+
+-- HMGET of many fields, in chunks that unpack() can take
+local function hmget(key, fields)
+    local out = {}
+
+    for first = 1, #fields, CHUNK do
+        local got = redis.call('HMGET', key,
+                               unpack(fields, first,
+                                      math.min(first + CHUNK - 1, #fields)))
+        for i, v in ipairs(got) do
+            out[first + i - 1] = tonumber(v or 0)
+        end
+    end
+
+    return out
+end
+
+-- HSET of many fields to integers
+local function hset(key, fields, values)
+    for first = 1, #fields, CHUNK do
+        local args = {}
+
+        for i = first, math.min(first + CHUNK - 1, #fields) do
+            args[#args + 1] = fields[i]
+            args[#args + 1] = string.format('%d', values[fields[i]])
+        end
+        redis.call('HSET', key, unpack(args))
+    end
+end
+
+-- Adds the accepted votes' counts: one read and one write of each hash
+-- for the whole batch, each vote getting the totals and versions as they
+-- stood right after it, as if applied one by one.  Nothing is written
+-- when a total would pass COUNT_MAX.
+local function apply(accepted, now)
+    local order, seen, total, ver = {}, {}, {}, {}
+
+    for _, a in ipairs(accepted) do
+        for _, name in ipairs(a.names) do
+            if not seen[name] then
+                order[#order + 1] = name
+                seen[name] = true
+            end
+        end
+    end
+
+    local counts, versions = hmget(K_COUNT, order), hmget(K_VERSION, order)
+
+    for i, name in ipairs(order) do
+        total[name], ver[name] = counts[i], versions[i]
+    end
+
+    for _, a in ipairs(accepted) do
+        a.votes = {}
+
+        for i, name in ipairs(a.names) do
+            total[name] = total[name] + a.adds[i]
+            ver[name] = ver[name] + 1
+
+            if total[name] > COUNT_MAX or ver[name] > COUNT_MAX then
+                return redis.error_reply('ERR cast_vote: count limit')
+            end
+
+            a.reply[#a.reply + 1] = name
+            a.reply[#a.reply + 1] = total[name]
+            a.votes[i] = string.format('{"u":%s,"n":%d,"c":%d,"ver":%d}',
+                                       json_str(name), a.adds[i],
+                                       total[name], ver[name])
+        end
+    end
+
+    if #order > 0 then
+        hset(K_COUNT, order, total)
+        hset(K_VERSION, order, ver)
+    end
+
+    for _, a in ipairs(accepted) do
+        redis.call('XADD', K_OUTBOX, '*', 'e', event(a, now, a.votes))
+
+        if a.idem ~= '' then
+            redis.call('SET', K_IDEM .. a.idem, cjson.encode(a.reply),
+                       'PX', IDEM_TTL_MS)
+        end
+    end
+end
+
+-- A batch of votes, each "ticket voter idem seq n name1 add1 ... nameN
+-- addN", decided in order exactly as if called one by one; the array of
+-- their replies.  A vote with bad arguments gets an error reply alone.
+local function vote_batch(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    local now = now_ms()
+    promote(now)
+
+    local ts, seen, replies, accepted = tickets(), {}, {}, {}
+    local i = 1
+
+    while i <= #args do
+        local n = tonumber(args[i + 4])
+
+        if not n or n < 1 or n > MAX_NAMES or n ~= math.floor(n)
+           or i + 4 + 2 * n > #args
+        then
+            return redis.error_reply('ERR cast_vote: bad arguments')
+        end
+
+        local names, adds = merge(args, i + 5, n)
+
+        if not names then
+            replies[#replies + 1] =
+                redis.error_reply('ERR cast_vote: bad name or count')
+        else
+            local reply, a = decide(ts, seen, now, args[i], args[i + 1],
+                                    args[i + 2], tonumber(args[i + 3]) or 0,
+                                    names, adds)
+            replies[#replies + 1] = reply
+            accepted[#accepted + 1] = a
+        end
+
+        i = i + 5 + 2 * n
+    end
+
+    local err = apply(accepted, now)
+    if err then
+        return err
+    end
+
+    take_uses(ts)
+
+    return replies
+end
+
+-- one vote: a batch of one
+local function vote(_, args)
+    local replies = vote_batch(_, args)
+
+    if replies.err then
+        return replies
+    end
+    if #replies ~= 1 then
+        return redis.error_reply('ERR cast_vote: bad arguments')
+    end
+    return replies[1]
 end
 
 
@@ -352,6 +526,7 @@ redis.register_function('cast_lease', lease)
 redis.register_function('cast_release', release)
 redis.register_function('cast_mint', mint)
 redis.register_function('cast_vote', vote)
+redis.register_function('cast_vote_batch', vote_batch)
 redis.register_function{function_name = 'cast_cas', callback = cas,
                         flags = RO}
 redis.register_function{function_name = 'cast_query', callback = query,

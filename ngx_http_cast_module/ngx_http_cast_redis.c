@@ -9,7 +9,9 @@
  * consumed is never stranded.  hiredis closes the fd itself after calling
  * the cleanup hook; the hook only gives the nginx connection back.
  * Commands outlive the requests that sent them: a request that goes away
- * detaches its commands, whose replies are then dropped.
+ * detaches its commands, whose replies are then dropped.  Votes travel in
+ * batches (ngx_http_cast_batch.c): one carrier command per batch, whose
+ * reply is an array of the votes' replies, handed out in order.
  */
 
 
@@ -31,6 +33,7 @@ typedef struct {
     ngx_queue_t                 spare;
     ngx_uint_t                  nspare;
     unsigned                    loading:1;    /* FUNCTION LOAD in flight */
+    unsigned                    writing:1;    /* in the write handler */
     unsigned                    exiting:1;
 } ngx_http_cast_redis_t;
 
@@ -47,6 +50,10 @@ static void ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
+static void ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd,
+    redisReply *reply);
+static void ngx_http_cast_redis_deliver_votes(ngx_queue_t *votes,
+    redisReply *reply);
 static ngx_http_cast_cmd_t *ngx_http_cast_redis_cmd_get(void);
 static void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
 
@@ -349,6 +356,74 @@ ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
 }
 
 
+/* a command of the request, not sent yet: a vote for the batch */
+
+ngx_http_cast_cmd_t *
+ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+    ngx_http_cast_reply_pt handler)
+{
+    ngx_http_cast_cmd_t  *cmd;
+
+    if (ngx_http_cast_redis.ac == NULL) {
+        return NULL;
+    }
+
+    cmd = ngx_http_cast_redis_cmd_get();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->ctx = ctx;
+    cmd->slot = slot;
+    cmd->handler = handler;
+    cmd->sent = ngx_current_msec;
+
+    ngx_queue_insert_tail(&ctx->cmds, &cmd->link);
+    ctx->pending++;
+
+    return cmd;
+}
+
+
+/*
+ * Sends a batch, a formatted command, in one carrier that takes the
+ * votes over; without a connection each vote gets no reply at once.
+ */
+
+void
+ngx_http_cast_redis_send_batch(ngx_queue_t *votes, const char *buf,
+    size_t len)
+{
+    ngx_http_cast_cmd_t    *carrier;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    carrier = (rd->ac != NULL) ? ngx_http_cast_redis_cmd_get() : NULL;
+
+    if (carrier == NULL
+        || redisAsyncFormattedCommand(rd->ac, ngx_http_cast_redis_reply,
+                                      carrier, buf, len)
+           != REDIS_OK)
+    {
+        if (carrier) {
+            ngx_http_cast_redis_cmd_put(carrier);
+        }
+
+        ngx_http_cast_redis_deliver_votes(votes, NULL);
+        return;
+    }
+
+    carrier->ctx = NULL;
+    carrier->slot = NULL;
+    carrier->handler = NULL;
+    carrier->sent = ngx_current_msec;
+
+    ngx_queue_add(&carrier->votes, votes);
+    ngx_queue_init(votes);
+
+    ngx_queue_insert_tail(&rd->inflight, &carrier->queue);
+}
+
+
 /* the request is finished or gone: its replies will be dropped */
 
 void
@@ -411,11 +486,8 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply           *reply = r;
     ngx_http_cast_cmd_t  *cmd = data;
-    ngx_http_cast_ctx_t  *ctx;
 
     ngx_queue_remove(&cmd->queue);
-
-    ctx = cmd->ctx;
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "ERR Function not found", 22) == 0
@@ -424,6 +496,23 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
         /* Redis lost its functions (restart without data): load again */
         ngx_http_cast_redis_setup(ngx_http_cast_redis.ac);
     }
+
+    if (ngx_queue_empty(&cmd->votes)) {
+        ngx_http_cast_redis_deliver(cmd, reply);
+        return;
+    }
+
+    ngx_http_cast_redis_deliver_votes(&cmd->votes, reply);
+    ngx_http_cast_redis_cmd_put(cmd);
+}
+
+
+/* the reply to its request, if still there; the command is spare after */
+
+static void
+ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+{
+    ngx_http_cast_ctx_t  *ctx = cmd->ctx;
 
     if (ctx) {
         ngx_queue_remove(&cmd->link);
@@ -440,21 +529,60 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 }
 
 
+/*
+ * A batch's reply: the n-th element to the n-th vote.  An error or no
+ * reply at all goes to every vote; a vote the array lacks gets none.
+ */
+
+static void
+ngx_http_cast_redis_deliver_votes(ngx_queue_t *votes, redisReply *reply)
+{
+    size_t                i;
+    redisReply           *e;
+    ngx_queue_t          *q;
+    ngx_http_cast_cmd_t  *vote;
+
+    for (i = 0; !ngx_queue_empty(votes); i++) {
+        q = ngx_queue_head(votes);
+        ngx_queue_remove(q);
+        vote = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+
+        e = reply;
+
+        if (reply && reply->type == REDIS_REPLY_ARRAY) {
+            e = (i < reply->elements) ? reply->element[i] : NULL;
+        }
+
+        ngx_http_cast_redis_deliver(vote, e);
+    }
+}
+
+
 static ngx_http_cast_cmd_t *
 ngx_http_cast_redis_cmd_get(void)
 {
     ngx_queue_t            *q;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
+    ngx_http_cast_cmd_t    *cmd;
+
     if (ngx_queue_empty(&rd->spare)) {
-        return ngx_alloc(sizeof(ngx_http_cast_cmd_t), rd->log);
+        cmd = ngx_alloc(sizeof(ngx_http_cast_cmd_t), rd->log);
+        if (cmd == NULL) {
+            return NULL;
+        }
+
+    } else {
+        q = ngx_queue_head(&rd->spare);
+        ngx_queue_remove(q);
+        rd->nspare--;
+
+        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
     }
 
-    q = ngx_queue_head(&rd->spare);
-    ngx_queue_remove(q);
-    rd->nspare--;
+    ngx_queue_init(&cmd->votes);
 
-    return ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+    return cmd;
 }
 
 
@@ -490,7 +618,9 @@ ngx_http_cast_redis_write(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
+    ngx_http_cast_redis.writing = 1;
     redisAsyncHandleWrite(c->data);
+    ngx_http_cast_redis.writing = 0;
 }
 
 
@@ -516,14 +646,29 @@ ngx_http_cast_redis_del_read(void *data)
 }
 
 
+/*
+ * Commands are written once the worker's round of events is over, as a
+ * posted event: usually all of it at once, without waiting for the
+ * socket's write event.  Only what the socket did not take, or a connect
+ * in progress, waits for the event.
+ */
+
 static void
 ngx_http_cast_redis_add_write(void *data)
 {
-    ngx_connection_t  *c = data;
+    ngx_connection_t   *c = data;
+    redisAsyncContext  *ac = c->data;
 
-    if (!c->write->active) {
-        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    if (c->write->active || c->write->posted) {
+        return;
     }
+
+    if (ngx_http_cast_redis.writing || !(ac->c.flags & REDIS_CONNECTED)) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+        return;
+    }
+
+    ngx_post_event(c->write, &ngx_posted_events);
 }
 
 
@@ -534,6 +679,10 @@ ngx_http_cast_redis_del_write(void *data)
 
     if (c->write->active) {
         (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
     }
 }
 

@@ -14,7 +14,7 @@
 #include "cast_ticket.h"
 
 
-#define NGX_HTTP_CAST_VOTE_FIXED_ARGS  8
+#define NGX_HTTP_CAST_VOTE_FIXED_ARGS  5
 
 
 static void ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx,
@@ -51,6 +51,10 @@ static void ngx_http_cast_learn_from_id(redisReply *id);
 
 /* the newest ticket sequence this worker has seen accepted or served */
 static uint64_t  ngx_http_cast_known_seq;
+
+/* the last ticket whose MAC checked out: the next votes carry it too */
+static u_char    ngx_http_cast_verified[CAST_TICKET_RAW_LEN];
+static unsigned  ngx_http_cast_verified_set;
 
 
 /*
@@ -183,43 +187,48 @@ ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
         return;
     }
 
-    argv[0] = "FCALL";
-    argvlen[0] = 5;
-    argv[1] = "cast_vote";
-    argvlen[1] = 9;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = slot->ticket.data;
-    argvlen[3] = slot->ticket.len;
-    argv[4] = slot->voter.data ? slot->voter.data : "";
-    argvlen[4] = slot->voter.len;
-    argv[5] = slot->idempotency_key.data ? slot->idempotency_key.data : "";
-    argvlen[5] = slot->idempotency_key.len;
+    argv[0] = slot->ticket.data;
+    argvlen[0] = slot->ticket.len;
+    argv[1] = slot->voter.data ? slot->voter.data : "";
+    argvlen[1] = slot->voter.len;
+    argv[2] = slot->idempotency_key.data ? slot->idempotency_key.data : "";
+    argvlen[2] = slot->idempotency_key.len;
 
     p = buf;
 
     last = ngx_sprintf(p, "%uL", seq);
-    argv[6] = (char *) p;
-    argvlen[6] = last - p;
+    argv[3] = (char *) p;
+    argvlen[3] = last - p;
     p = last;
 
     last = ngx_sprintf(p, "%uz", slot->nusernames);
-    argv[7] = (char *) p;
-    argvlen[7] = last - p;
+    argv[4] = (char *) p;
+    argvlen[4] = last - p;
     p = last;
 
     for (i = 0; i < slot->nusernames; i++) {
-        argv[8 + 2 * i] = slot->usernames[i].data;
-        argvlen[8 + 2 * i] = slot->usernames[i].len;
+        argv[5 + 2 * i] = slot->usernames[i].data;
+        argvlen[5 + 2 * i] = slot->usernames[i].len;
 
         last = ngx_sprintf(p, "%L", slot->counts ? slot->counts[i] : 1);
-        argv[9 + 2 * i] = (char *) p;
-        argvlen[9 + 2 * i] = last - p;
+        argv[6 + 2 * i] = (char *) p;
+        argvlen[6 + 2 * i] = last - p;
         p = last;
     }
 
-    ngx_http_cast_send_or_fail(ctx, slot, ngx_http_cast_vote_reply,
-                               argc, argv, argvlen);
+    switch (ngx_http_cast_batch_vote(ctx, slot, ngx_http_cast_vote_reply,
+                                     argc, argv, argvlen))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
+        break;
+
+    default:
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
+    }
 }
 
 
@@ -306,12 +315,20 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     }
 
     if (cmcf->ticket_secret.len
-        && !cast_ticket_verify(&t, cmcf->ticket_secret.data,
-                               cmcf->ticket_secret.len))
+        && (!ngx_http_cast_verified_set
+            || ngx_memcmp(t.raw, ngx_http_cast_verified, CAST_TICKET_RAW_LEN)
+               != 0))
     {
-        ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_INVALID,
-                             "Invalid ticket");
-        return NGX_DECLINED;
+        if (!cast_ticket_verify(&t, cmcf->ticket_secret.data,
+                                cmcf->ticket_secret.len))
+        {
+            ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_INVALID,
+                                 "Invalid ticket");
+            return NGX_DECLINED;
+        }
+
+        ngx_memcpy(ngx_http_cast_verified, t.raw, CAST_TICKET_RAW_LEN);
+        ngx_http_cast_verified_set = 1;
     }
 
     if (t.seq + 1 < ngx_http_cast_known_seq) {

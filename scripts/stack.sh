@@ -431,8 +431,10 @@ start_kafka() {
     port_free kafka "$CAST_KAFKA_CONTROLLER_PORT"
     kafka_config
     kafka_format
+    # C1 only: on a small machine C2 spends minutes of CPU compiling the
+    # broker's hot paths, taken from the services it shares the cores with
     launch kafka java -Xms256m -Xmx"$CAST_KAFKA_HEAP" -XX:+UseG1GC \
-        -Djava.awt.headless=true \
+        -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$dir/log4j2.properties" \
         -Dkafka.logs.dir="$LOG" \
         -cp "$CAST_KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"

@@ -6,7 +6,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Burst qw(vote_body);
+use Cast::Burst qw(burst vote_body);
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
@@ -178,6 +178,37 @@ $again = vote(t => $old, u => [$a], c => [2], k => $key);
 is_deeply($again->{data}, $first->{data},
           'a retry after the ticket rotated still returns the first result');
 is(count($a), 9, 'and still changes nothing');
+
+# --- votes that arrive together travel in one batch ---------------------------
+# Each is still decided alone: every total a vote reports is the count
+# right after it, so N votes of 1 report N different totals.
+
+my $url = $ENV{CAST_GRAPHQL_URL};
+my $c = "carl-$run";
+for (1 .. 50) {
+    $cas = fresh_ticket();
+    last if $cas->{remainingUsage} > 25;
+    sleep 0.1;
+}
+my @answers = burst($url, [map { vote_body($cas->{ticket}, [$c, $c]) }
+                           1 .. 20]);
+my @totals = sort map {
+    sprintf '%03d', $_->{json}{data}{vote}{votes}[0] // 0 } @answers;
+is_deeply(\@totals, [map { sprintf '%03d', 2 * $_ } 1 .. 20],
+          'a burst of 20 votes reports each total after its own vote');
+is(count($c), 40, 'and the count is their sum');
+
+$key = "burst-$run";
+$cas = fresh_ticket();
+my ($id0, $used0) = split m{/}, used();
+@answers = burst($url, [map { vote_body($cas->{ticket}, [$c], [3],
+                                        key => $key) } 1 .. 10]);
+my %seen = map { JSON::PP->new->canonical->encode($_->{json}) => 1 }
+           @answers;
+is(scalar keys %seen, 1, 'a burst with one idempotency key: one answer');
+is($answers[0]{json}{data}{vote}{votes}[0], 43, 'which applied the vote');
+is(count($c), 43, 'once');
+is(used(), "$id0/" . ($used0 + 1), 'and consumed one use');
 
 # --- /metrics: Prometheus text whose counters move with votes -----------------
 

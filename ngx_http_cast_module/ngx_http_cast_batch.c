@@ -1,0 +1,188 @@
+
+/*
+ * Copyright (C) CAST developers
+ *
+ * Votes coalesced per worker: every vote resolved while the worker
+ * handles one round of events joins a batch, and a posted event sends the
+ * batch as one FCALL cast_vote_batch once the round is over.  Nothing
+ * waits for a timer, so a lone vote leaves as soon as it would alone;
+ * under load, one call carries many, and Redis runs one function, one
+ * ticket read and one append-only write for all of them.
+ *
+ * A vote's arguments are copied into the batch as they come, already in
+ * the Redis protocol, so a request that goes away before the flush leaves
+ * nothing dangling; its vote is sent and its reply dropped, as for any
+ * command in flight.
+ */
+
+
+#include "ngx_http_cast_module.h"
+
+
+/* room kept in front of the arguments for the command's header */
+#define NGX_HTTP_CAST_BATCH_HEAD     64
+#define NGX_HTTP_CAST_BATCH_SIZE     16384
+#define NGX_HTTP_CAST_BATCH_KEEP     (1024 * 1024)
+
+
+typedef struct {
+    ngx_event_t                 flush;        /* posted while votes wait */
+    ngx_queue_t                 votes;
+    u_char                     *buf;
+    size_t                      len;          /* including the head room */
+    size_t                      size;
+    ngx_uint_t                  nargs;
+} ngx_http_cast_batch_t;
+
+
+static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
+    size_t need);
+static void ngx_http_cast_batch_flush(ngx_event_t *ev);
+
+
+static ngx_http_cast_batch_t  ngx_http_cast_batch;
+
+
+ngx_int_t
+ngx_http_cast_batch_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+    ngx_http_cast_reply_pt handler, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    int                     i;
+    u_char                 *p;
+    size_t                  need;
+    ngx_http_cast_cmd_t    *cmd;
+    ngx_http_cast_batch_t  *b = &ngx_http_cast_batch;
+
+    /* "$<len>\r\n<arg>\r\n" for each */
+    need = 0;
+    for (i = 0; i < argc; i++) {
+        need += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
+    }
+
+    if (ngx_http_cast_batch_reserve(b, need) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_cast_redis_bind(ctx, slot, handler);
+    if (cmd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = b->buf + b->len;
+
+    for (i = 0; i < argc; i++) {
+        p = ngx_sprintf(p, "$%uz\r\n", argvlen[i]);
+        p = ngx_cpymem(p, argv[i], argvlen[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    b->len = p - b->buf;
+    b->nargs += argc;
+
+    ngx_queue_insert_tail(&b->votes, &cmd->queue);
+
+    if (!b->flush.posted) {
+        ngx_post_event(&b->flush, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
+{
+    u_char  *buf;
+    size_t   size;
+
+    if (b->buf == NULL) {
+        b->flush.handler = ngx_http_cast_batch_flush;
+        b->flush.log = ngx_cycle->log;
+        b->flush.data = b;
+        ngx_queue_init(&b->votes);
+        b->len = NGX_HTTP_CAST_BATCH_HEAD;
+    }
+
+    if (b->buf != NULL && b->size - b->len >= need) {
+        return NGX_OK;
+    }
+
+    size = ngx_max(NGX_HTTP_CAST_BATCH_SIZE, 2 * (b->len + need));
+
+    buf = ngx_alloc(size, ngx_cycle->log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (b->buf) {
+        ngx_memcpy(buf, b->buf, b->len);
+        ngx_free(b->buf);
+    }
+
+    b->buf = buf;
+    b->size = size;
+
+    return NGX_OK;
+}
+
+
+/* "FCALL cast_vote_batch 0 <every vote's arguments>", sent */
+
+static void
+ngx_http_cast_batch_flush(ngx_event_t *ev)
+{
+    u_char                  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
+    size_t                  len;
+    ngx_queue_t             votes;
+    ngx_http_cast_batch_t  *b = ev->data;
+
+    if (ngx_queue_empty(&b->votes)) {
+        return;
+    }
+
+    p = ngx_sprintf(head, "*%ui\r\n$5\r\nFCALL\r\n$15\r\ncast_vote_batch\r\n"
+                    "$1\r\n0\r\n", b->nargs + 3);
+
+    start = b->buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
+    ngx_memcpy(start, head, p - head);
+    len = b->buf + b->len - start;
+
+    /*
+     * The batch is emptied before it is sent: hiredis copies the command
+     * at once, and a vote that fails at once may have its request resolve
+     * more, which starts the next batch.
+     */
+
+    ngx_queue_init(&votes);
+    ngx_queue_add(&votes, &b->votes);
+    ngx_queue_init(&b->votes);
+
+    b->len = NGX_HTTP_CAST_BATCH_HEAD;
+    b->nargs = 0;
+
+    ngx_http_cast_redis_send_batch(&votes, (char *) start, len);
+
+    if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->votes)) {
+        ngx_free(b->buf);
+        b->buf = NULL;
+        b->size = 0;
+    }
+}
+
+
+void
+ngx_http_cast_batch_exit(void)
+{
+    ngx_http_cast_batch_t  *b = &ngx_http_cast_batch;
+
+    if (b->flush.posted) {
+        ngx_delete_posted_event(&b->flush);
+    }
+
+    if (b->buf) {
+        ngx_free(b->buf);
+        b->buf = NULL;
+    }
+}
