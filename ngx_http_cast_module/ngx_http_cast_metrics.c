@@ -68,21 +68,36 @@ ngx_http_cast_metrics_init_conf(ngx_conf_t *cf,
 }
 
 
-/* a reload keeps the counters of the previous cycle */
+/*
+ * The counters live in the zone's slab pool, never over it: the master
+ * unlocks every zone's pool mutex when a worker exits.  A reload keeps the
+ * counters of the previous cycle.
+ */
 
 static ngx_int_t
 ngx_http_cast_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
+    ngx_slab_pool_t  *shpool;
+
     if (data) {
         shm_zone->data = data;
         ngx_http_cast_metrics = data;
         return NGX_OK;
     }
 
-    ngx_http_cast_metrics = (ngx_http_cast_metrics_t *) shm_zone->shm.addr;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (!shm_zone->shm.exists) {
-        ngx_memzero(ngx_http_cast_metrics, sizeof(ngx_http_cast_metrics_t));
+    if (shm_zone->shm.exists) {
+        ngx_http_cast_metrics = shpool->data;
+
+    } else {
+        ngx_http_cast_metrics = ngx_slab_calloc(shpool,
+                                               sizeof(ngx_http_cast_metrics_t));
+        if (ngx_http_cast_metrics == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = ngx_http_cast_metrics;
     }
 
     shm_zone->data = ngx_http_cast_metrics;

@@ -246,6 +246,28 @@ cmp_ok($m1->{$k}, '>', $m0->{$k}, 'metrics: Redis latency observed');
 $k = qq{cast_requests_total{operation="mutation",outcome="ok"}};
 cmp_ok($m1->{$k}, '>', $m0->{$k}, 'metrics: mutations counted');
 
+# --- a reload keeps the master, the service and the counters -------------------
+# (the master unlocks every shared zone's slab mutex as old workers exit)
+
+open my $pidfh, '<', "$ENV{CAST_VAR}/nginx/nginx.pid" or die "pid: $!\n";
+chomp(my $master = <$pidfh>);
+close $pidfh;
+my $acc = qq{cast_votes_total{outcome="accepted"}};
+my $elog = $ENV{CAST_NGINX_ERROR_LOG};
+my $elog_at = -s $elog;
+ok(kill('HUP', $master), 'reload: SIGHUP sent to the master');
+sleep 1.5;
+ok(kill(0, $master), 'reload: the master lives on after the old workers left');
+my ($m2, undef, $res2) = metrics();
+is($res2->{status}, 200, 'reload: the new workers serve');
+cmp_ok($m2->{$acc}, '>=', $m1->{$acc}, 'reload: the counters survive');
+open my $elogfh, '<', $elog or die "$elog: $!\n";
+seek $elogfh, $elog_at, 0;
+my $reload_log = do { local $/; <$elogfh> };
+like($reload_log, qr/exited with code 0/, 'reload: the old workers exited');
+unlike($reload_log, qr/exited on signal|\[alert\]|\[crit\]/,
+       'reload: no process crashed, no alert');
+
 # --- the voter travels with the event into PostgreSQL --------------------------
 
 my $voter = "dave-$run";
