@@ -462,11 +462,21 @@ local function cas()
     return {t[1], tonumber(t[2]), left, tonumber(t[5])}
 end
 
-local function query(_, args)
+-- the counts of many names (0 for an unknown one), in order
+local function query_batch(_, args)
     if not_ready() then
         return unavailable('counts not restored')
     end
-    return tonumber(redis.call('HGET', K_COUNT, args[1]) or 0)
+    return hmget(K_COUNT, args)
+end
+
+local function query(_, args)
+    local counts = query_batch(_, {args[1]})
+
+    if counts.err then
+        return counts
+    end
+    return counts[1]
 end
 
 -- {counts ready, a current ticket exists, its seq}: the readiness probe
@@ -531,6 +541,8 @@ redis.register_function{function_name = 'cast_cas', callback = cas,
                         flags = RO}
 redis.register_function{function_name = 'cast_query', callback = query,
                         flags = RO}
+redis.register_function{function_name = 'cast_query_batch',
+                        callback = query_batch, flags = RO}
 redis.register_function{function_name = 'cast_state', callback = state,
                         flags = RO}
 redis.register_function('cast_restore', restore)

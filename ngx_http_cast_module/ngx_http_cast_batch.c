@@ -2,17 +2,21 @@
 /*
  * Copyright (C) CAST developers
  *
- * Votes coalesced per worker: every vote resolved while the worker
- * handles one round of events joins a batch, and a posted event sends the
- * batch as one FCALL cast_vote_batch once the round is over.  Nothing
- * waits for a timer, so a lone vote leaves as soon as it would alone;
- * under load, one call carries many, and Redis runs one function, one
- * ticket read and one append-only write for all of them.
+ * Calls coalesced per worker: every vote, query or cas resolved while the
+ * worker handles one round of events joins the batch of its kind, and a
+ * posted event sends each batch as one FCALL once the round is over.
+ * Nothing waits for a timer, so a lone call leaves as soon as it would
+ * alone; under load, one call carries many, and Redis runs one function
+ * for all of them.
  *
- * A vote's arguments are copied into the batch as they come, already in
- * the Redis protocol, so a request that goes away before the flush leaves
- * nothing dangling; its vote is sent and its reply dropped, as for any
- * command in flight.
+ *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
+ *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
+ *   cas      FCALL_RO cast_cas 0                         one reply for all
+ *
+ * Arguments are copied into the batch as they come, already in the Redis
+ * protocol, so a request that goes away before the flush leaves nothing
+ * dangling; its call is sent and its reply dropped, as for any command in
+ * flight.
  */
 
 
@@ -26,8 +30,12 @@
 
 
 typedef struct {
-    ngx_event_t                 flush;        /* posted while votes wait */
-    ngx_queue_t                 votes;
+    ngx_str_t                   command;
+    ngx_str_t                   function;
+    unsigned                    shared:1;     /* one reply for all */
+
+    ngx_event_t                 flush;        /* posted while calls wait */
+    ngx_queue_t                 cmds;
     u_char                     *buf;
     size_t                      len;          /* including the head room */
     size_t                      size;
@@ -40,19 +48,26 @@ static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
 
 
-static ngx_http_cast_batch_t  ngx_http_cast_batch;
+static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
+    { ngx_string("FCALL"), ngx_string("cast_vote_batch"), 0,
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_query_batch"), 0,
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_cas"), 1,
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+};
 
 
 ngx_int_t
-ngx_http_cast_batch_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
-    ngx_http_cast_reply_pt handler, int argc, const char **argv,
-    const size_t *argvlen)
+ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
+    const char **argv, const size_t *argvlen)
 {
     int                     i;
     u_char                 *p;
     size_t                  need;
     ngx_http_cast_cmd_t    *cmd;
-    ngx_http_cast_batch_t  *b = &ngx_http_cast_batch;
+    ngx_http_cast_batch_t  *b = &ngx_http_cast_batches[kind];
 
     /* "$<len>\r\n<arg>\r\n" for each */
     need = 0;
@@ -81,7 +96,7 @@ ngx_http_cast_batch_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
     b->len = p - b->buf;
     b->nargs += argc;
 
-    ngx_queue_insert_tail(&b->votes, &cmd->queue);
+    ngx_queue_insert_tail(&b->cmds, &cmd->queue);
 
     if (!b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
@@ -101,7 +116,7 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
         b->flush.handler = ngx_http_cast_batch_flush;
         b->flush.log = ngx_cycle->log;
         b->flush.data = b;
-        ngx_queue_init(&b->votes);
+        ngx_queue_init(&b->cmds);
         b->len = NGX_HTTP_CAST_BATCH_HEAD;
     }
 
@@ -128,22 +143,23 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
 }
 
 
-/* "FCALL cast_vote_batch 0 <every vote's arguments>", sent */
+/* "<command> <function> 0 <every call's arguments>", sent */
 
 static void
 ngx_http_cast_batch_flush(ngx_event_t *ev)
 {
     u_char                  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
     size_t                  len;
-    ngx_queue_t             votes;
+    ngx_queue_t             cmds;
     ngx_http_cast_batch_t  *b = ev->data;
 
-    if (ngx_queue_empty(&b->votes)) {
+    if (ngx_queue_empty(&b->cmds)) {
         return;
     }
 
-    p = ngx_sprintf(head, "*%ui\r\n$5\r\nFCALL\r\n$15\r\ncast_vote_batch\r\n"
-                    "$1\r\n0\r\n", b->nargs + 3);
+    p = ngx_sprintf(head, "*%ui\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n$1\r\n0\r\n",
+                    b->nargs + 3, b->command.len, &b->command,
+                    b->function.len, &b->function);
 
     start = b->buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
     ngx_memcpy(start, head, p - head);
@@ -151,20 +167,20 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
     /*
      * The batch is emptied before it is sent: hiredis copies the command
-     * at once, and a vote that fails at once may have its request resolve
+     * at once, and a call that fails at once may have its request resolve
      * more, which starts the next batch.
      */
 
-    ngx_queue_init(&votes);
-    ngx_queue_add(&votes, &b->votes);
-    ngx_queue_init(&b->votes);
+    ngx_queue_init(&cmds);
+    ngx_queue_add(&cmds, &b->cmds);
+    ngx_queue_init(&b->cmds);
 
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
     b->nargs = 0;
 
-    ngx_http_cast_redis_send_batch(&votes, (char *) start, len);
+    ngx_http_cast_redis_send_batch(&cmds, b->shared, (char *) start, len);
 
-    if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->votes)) {
+    if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->cmds)) {
         ngx_free(b->buf);
         b->buf = NULL;
         b->size = 0;
@@ -175,14 +191,19 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 void
 ngx_http_cast_batch_exit(void)
 {
-    ngx_http_cast_batch_t  *b = &ngx_http_cast_batch;
+    ngx_uint_t              i;
+    ngx_http_cast_batch_t  *b;
 
-    if (b->flush.posted) {
-        ngx_delete_posted_event(&b->flush);
-    }
+    for (i = 0; i < NGX_HTTP_CAST_BATCH_KINDS; i++) {
+        b = &ngx_http_cast_batches[i];
 
-    if (b->buf) {
-        ngx_free(b->buf);
-        b->buf = NULL;
+        if (b->flush.posted) {
+            ngx_delete_posted_event(&b->flush);
+        }
+
+        if (b->buf) {
+            ngx_free(b->buf);
+            b->buf = NULL;
+        }
     }
 }

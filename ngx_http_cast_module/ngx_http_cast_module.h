@@ -52,17 +52,18 @@ typedef struct {
 
 /*
  * A Redis command in flight; it outlives the request that sent it.  A
- * vote waits in the worker's batch and travels in a carrier command,
- * which holds the batch's votes and belongs to no request.
+ * batched call waits in the worker's batch and travels in a carrier
+ * command, which holds the batch's calls and belongs to no request.
  */
 struct ngx_http_cast_cmd_s {
     ngx_queue_t               queue;          /* in flight, batched, spare */
     ngx_queue_t               link;           /* the request's commands */
-    ngx_queue_t               votes;          /* a carrier's votes */
+    ngx_queue_t               calls;          /* a carrier's calls */
     ngx_http_cast_ctx_t      *ctx;            /* NULL once detached */
     cast_gql_slot_t          *slot;
     ngx_http_cast_reply_pt    handler;
     ngx_msec_t                sent;
+    unsigned                  shared:1;       /* a carrier of one reply */
 };
 
 
@@ -91,13 +92,20 @@ ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx,
     const char **argv, const size_t *argvlen);
 ngx_http_cast_cmd_t *ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
-void ngx_http_cast_redis_send_batch(ngx_queue_t *votes, const char *cmd,
-    size_t len);
+void ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t shared,
+    const char *cmd, size_t len);
 void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
 void ngx_http_cast_redis_check_stuck(void);
 
-/* ngx_http_cast_batch.c */
-ngx_int_t ngx_http_cast_batch_vote(ngx_http_cast_ctx_t *ctx,
+/* ngx_http_cast_batch.c: the kinds of batches */
+enum {
+    NGX_HTTP_CAST_BATCH_VOTE = 0,
+    NGX_HTTP_CAST_BATCH_QUERY,
+    NGX_HTTP_CAST_BATCH_CAS,
+    NGX_HTTP_CAST_BATCH_KINDS
+};
+
+ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
     const char **argv, const size_t *argvlen);
 void ngx_http_cast_batch_exit(void);

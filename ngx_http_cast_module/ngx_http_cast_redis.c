@@ -9,9 +9,10 @@
  * consumed is never stranded.  hiredis closes the fd itself after calling
  * the cleanup hook; the hook only gives the nginx connection back.
  * Commands outlive the requests that sent them: a request that goes away
- * detaches its commands, whose replies are then dropped.  Votes travel in
- * batches (ngx_http_cast_batch.c): one carrier command per batch, whose
- * reply is an array of the votes' replies, handed out in order.
+ * detaches its commands, whose replies are then dropped.  Most calls
+ * travel in batches (ngx_http_cast_batch.c): one carrier command per
+ * batch, whose reply is an array of the calls' replies, handed out in
+ * order, or one reply that every call shares.
  */
 
 
@@ -52,8 +53,8 @@ static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd,
     redisReply *reply);
-static void ngx_http_cast_redis_deliver_votes(ngx_queue_t *votes,
-    redisReply *reply);
+static void ngx_http_cast_redis_deliver_calls(ngx_queue_t *calls,
+    redisReply *reply, ngx_uint_t shared);
 static ngx_http_cast_cmd_t *ngx_http_cast_redis_cmd_get(void);
 static void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
 
@@ -356,7 +357,7 @@ ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
 }
 
 
-/* a command of the request, not sent yet: a vote for the batch */
+/* a command of the request, not sent yet: a call for a batch */
 
 ngx_http_cast_cmd_t *
 ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
@@ -387,12 +388,12 @@ ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
 
 /*
  * Sends a batch, a formatted command, in one carrier that takes the
- * votes over; without a connection each vote gets no reply at once.
+ * calls over; without a connection each call gets no reply at once.
  */
 
 void
-ngx_http_cast_redis_send_batch(ngx_queue_t *votes, const char *buf,
-    size_t len)
+ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t shared,
+    const char *buf, size_t len)
 {
     ngx_http_cast_cmd_t    *carrier;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
@@ -408,7 +409,7 @@ ngx_http_cast_redis_send_batch(ngx_queue_t *votes, const char *buf,
             ngx_http_cast_redis_cmd_put(carrier);
         }
 
-        ngx_http_cast_redis_deliver_votes(votes, NULL);
+        ngx_http_cast_redis_deliver_calls(calls, NULL, 0);
         return;
     }
 
@@ -416,9 +417,10 @@ ngx_http_cast_redis_send_batch(ngx_queue_t *votes, const char *buf,
     carrier->slot = NULL;
     carrier->handler = NULL;
     carrier->sent = ngx_current_msec;
+    carrier->shared = shared;
 
-    ngx_queue_add(&carrier->votes, votes);
-    ngx_queue_init(votes);
+    ngx_queue_add(&carrier->calls, calls);
+    ngx_queue_init(calls);
 
     ngx_queue_insert_tail(&rd->inflight, &carrier->queue);
 }
@@ -497,12 +499,12 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
         ngx_http_cast_redis_setup(ngx_http_cast_redis.ac);
     }
 
-    if (ngx_queue_empty(&cmd->votes)) {
+    if (ngx_queue_empty(&cmd->calls)) {
         ngx_http_cast_redis_deliver(cmd, reply);
         return;
     }
 
-    ngx_http_cast_redis_deliver_votes(&cmd->votes, reply);
+    ngx_http_cast_redis_deliver_calls(&cmd->calls, reply, cmd->shared);
     ngx_http_cast_redis_cmd_put(cmd);
 }
 
@@ -530,30 +532,32 @@ ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 
 
 /*
- * A batch's reply: the n-th element to the n-th vote.  An error or no
- * reply at all goes to every vote; a vote the array lacks gets none.
+ * A batch's reply: the n-th element to the n-th call, or the whole reply
+ * to every call when they share it.  An error or no reply at all goes to
+ * every call; a call the array lacks gets none.
  */
 
 static void
-ngx_http_cast_redis_deliver_votes(ngx_queue_t *votes, redisReply *reply)
+ngx_http_cast_redis_deliver_calls(ngx_queue_t *calls, redisReply *reply,
+    ngx_uint_t shared)
 {
     size_t                i;
     redisReply           *e;
     ngx_queue_t          *q;
-    ngx_http_cast_cmd_t  *vote;
+    ngx_http_cast_cmd_t  *call;
 
-    for (i = 0; !ngx_queue_empty(votes); i++) {
-        q = ngx_queue_head(votes);
+    for (i = 0; !ngx_queue_empty(calls); i++) {
+        q = ngx_queue_head(calls);
         ngx_queue_remove(q);
-        vote = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+        call = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
 
         e = reply;
 
-        if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        if (!shared && reply && reply->type == REDIS_REPLY_ARRAY) {
             e = (i < reply->elements) ? reply->element[i] : NULL;
         }
 
-        ngx_http_cast_redis_deliver(vote, e);
+        ngx_http_cast_redis_deliver(call, e);
     }
 }
 
@@ -580,7 +584,8 @@ ngx_http_cast_redis_cmd_get(void)
         cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
     }
 
-    ngx_queue_init(&cmd->votes);
+    ngx_queue_init(&cmd->calls);
+    cmd->shared = 0;
 
     return cmd;
 }

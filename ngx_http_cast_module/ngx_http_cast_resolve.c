@@ -27,9 +27,10 @@ static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
-static void ngx_http_cast_send_or_fail(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
-    const char **argv, const size_t *argvlen);
+static void ngx_http_cast_batch_or_fail(ngx_uint_t kind,
+    ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+    ngx_http_cast_reply_pt handler, int argc, const char **argv,
+    const size_t *argvlen);
 static void ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd,
     redisReply *reply);
 static void ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd,
@@ -120,9 +121,6 @@ ngx_http_cast_resolve_more(ngx_http_cast_ctx_t *ctx,
 static void
 ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
 {
-    const char  *argv[4];
-    size_t       argvlen[4];
-
     if (!cast_name_valid(slot->username.data, slot->username.len,
                          NGX_HTTP_CAST_NAME_MAX))
     {
@@ -131,28 +129,17 @@ ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
         return;
     }
 
-    argv[0] = "FCALL_RO";
-    argvlen[0] = 8;
-    argv[1] = "cast_query";
-    argvlen[1] = 10;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = slot->username.data;
-    argvlen[3] = slot->username.len;
-
-    ngx_http_cast_send_or_fail(ctx, slot, ngx_http_cast_query_reply,
-                               4, argv, argvlen);
+    ngx_http_cast_batch_or_fail(NGX_HTTP_CAST_BATCH_QUERY, ctx, slot,
+                                ngx_http_cast_query_reply, 1,
+                                &slot->username.data, &slot->username.len);
 }
 
 
 static void
 ngx_http_cast_resolve_cas(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
 {
-    static const char    *argv[] = { "FCALL_RO", "cast_cas", "0" };
-    static const size_t   argvlen[] = { 8, 8, 1 };
-
-    ngx_http_cast_send_or_fail(ctx, slot, ngx_http_cast_cas_reply,
-                               3, argv, argvlen);
+    ngx_http_cast_batch_or_fail(NGX_HTTP_CAST_BATCH_CAS, ctx, slot,
+                                ngx_http_cast_cas_reply, 0, NULL, NULL);
 }
 
 
@@ -216,19 +203,9 @@ ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
         p = last;
     }
 
-    switch (ngx_http_cast_batch_vote(ctx, slot, ngx_http_cast_vote_reply,
-                                     argc, argv, argvlen))
-    {
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
-        break;
-
-    default:
-        ngx_http_cast_resolve_unavailable(slot, "out of memory");
-    }
+    ngx_http_cast_batch_or_fail(NGX_HTTP_CAST_BATCH_VOTE, ctx, slot,
+                                ngx_http_cast_vote_reply, argc, argv,
+                                argvlen);
 }
 
 
@@ -344,14 +321,22 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
 
 
 static void
-ngx_http_cast_send_or_fail(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
-    ngx_http_cast_reply_pt handler, int argc, const char **argv,
-    const size_t *argvlen)
+ngx_http_cast_batch_or_fail(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
+    const char **argv, const size_t *argvlen)
 {
-    if (ngx_http_cast_redis_send(ctx, slot, handler, argc, argv, argvlen)
-        != NGX_OK)
+    switch (ngx_http_cast_batch_add(kind, ctx, slot, handler, argc, argv,
+                                    argvlen))
     {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
         ngx_http_cast_resolve_unavailable(slot, "redis not connected");
+        break;
+
+    default:
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
     }
 }
 
