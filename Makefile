@@ -53,19 +53,30 @@ all: module daemons
 
 # --- the nginx module, built against the installed nginx ---------------------
 
-module: build/ngx_http_cast_module.so
+module: $(BUILD)/ngx_http_cast_module.so
 
-build/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c)
-	rm -rf build/nginx && mkdir -p build && cp -r $(NGINX_SRC) build/nginx
-	cd build/nginx && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
-	    --with-cc-opt='-g -O2 -fPIC -Wall -Wextra -Werror' \
+# SAN=1: the module with ASan and UBSan, for an nginx run with libasan
+# preloaded (scripts/test.sh does, for the suites that drive nginx)
+ifeq ($(SAN),1)
+NGX_CC_OPT    := -g -O1 -fPIC -Wall -Wextra -Werror $(SANFLAGS)
+NGX_LD_OPT    := $(SANFLAGS)
+else
+NGX_CC_OPT    := -g -O2 -fPIC -Wall -Wextra -Werror
+NGX_LD_OPT    :=
+endif
+
+$(BUILD)/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c)
+	rm -rf $(BUILD)/nginx && mkdir -p $(BUILD) \
+	    && cp -r $(NGINX_SRC) $(BUILD)/nginx
+	cd $(BUILD)/nginx && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt='$(NGX_CC_OPT)' --with-ld-opt='$(NGX_LD_OPT)' \
 	    --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { tail -20 configure.log; exit 1; }
 
-build/ngx_http_cast_module.so: build/nginx/objs/Makefile $(MODULE_SRCS)
-	$(MAKE) -s -C build/nginx -f objs/Makefile modules > build/module.log 2>&1 \
-	    || { cat build/module.log; exit 1; }
-	cp build/nginx/objs/ngx_http_cast_module.so $@.tmp
+$(BUILD)/ngx_http_cast_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules \
+	    > $(BUILD)/module.log 2>&1 || { cat $(BUILD)/module.log; exit 1; }
+	cp $(BUILD)/nginx/objs/ngx_http_cast_module.so $@.tmp
 	mv -f $@.tmp $@
 
 # --- daemons and unit tests ---------------------------------------------------
@@ -144,7 +155,7 @@ run: all
 
 test: deps
 	@$(MAKE) -s all
-	@$(MAKE) -s SAN=1 unit
+	@$(MAKE) -s SAN=1 unit module
 	@$(MAKE) -s fuzz-smoke
 	@scripts/test.sh
 

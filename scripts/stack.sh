@@ -36,6 +36,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${CAST_KAFKA_PARTITIONS:=4}"
 : "${CAST_KAFKA_HEAP:=512m}"
 : "${CAST_READY_TIMEOUT:=30}"
+# the module nginx loads, and what to preload for it (a sanitized build
+# needs libasan first: scripts/test.sh sets both)
+: "${CAST_NGINX_MODULE:=$ROOT/build/ngx_http_cast_module.so}"
+: "${CAST_NGINX_PRELOAD:=}"
 : "${KAFKA_VERSION:=4.1.1}"
 : "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
 
@@ -517,6 +521,7 @@ nginx_config() {
         -e "s#^(\s*pid\s+)[^;]*;#\1$dir/nginx.pid;#" \
         -e "s#([[:space:]])var/#\1$CAST_VAR/#g" \
         -e "s#([[:space:]])(conf|build)/#\1$ROOT/\2/#g" \
+        -e "s#^(\s*load_module\s+)[^;]*;#\1$CAST_NGINX_MODULE;#" \
         "$ROOT/conf/cast.conf" >"$conf"
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"
     grep -Eq '^\s*error_log\s' "$conf" \
@@ -540,10 +545,11 @@ start_nginx() {
     port_free nginx "$CAST_HTTP_PORT"
     secret_file
     nginx_config
-    nginx -q -t -p "$ROOT" -c "$conf" >>"$LOG/nginx.log" 2>&1 \
-        || fail nginx "nginx -t rejected $conf"
+    LD_PRELOAD=$CAST_NGINX_PRELOAD nginx -q -t -p "$ROOT" -c "$conf" \
+        >>"$LOG/nginx.log" 2>&1 || fail nginx "nginx -t rejected $conf"
     grep -q '^\s*daemon\s' "$conf" || daemon=(-g 'daemon off;')
-    launch nginx nginx -p "$ROOT" -c "$conf" "${daemon[@]}"
+    launch nginx env LD_PRELOAD="$CAST_NGINX_PRELOAD" \
+        nginx -p "$ROOT" -c "$conf" "${daemon[@]}"
     wait_for nginx 20 nginx_healthy
 }
 

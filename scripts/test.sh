@@ -40,11 +40,49 @@ fi
 # shellcheck source=/dev/null
 . "$CAST_VAR/stack.env"
 
+# The suites that drive nginx run first against the module built with ASan
+# and UBSan (make SAN=1 module), libasan preloaded into nginx; a sanitizer
+# report fails the run.  CAST_TEST_SAN=0 skips this pass.
+SAN_MODULE=$ROOT/build/san/ngx_http_cast_module.so
+SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
+           t/022-redis-faults.t t/023-redis-connect.t t/030-graphql-audit.t)
+
+san_pass() {
+    local rc=0 reports=()
+
+    export CAST_NGINX_MODULE=$SAN_MODULE
+    CAST_NGINX_PRELOAD=$(cc -print-file-name=libasan.so)
+    export CAST_NGINX_PRELOAD
+    export ASAN_OPTIONS="log_path=$CAST_VAR/log/asan:detect_leaks=0"
+    export UBSAN_OPTIONS="log_path=$CAST_VAR/log/ubsan:print_stacktrace=1"
+
+    echo "test: the nginx suites against the sanitized module"
+    scripts/stack.sh restart nginx || return 1
+    prove -I t/lib "${SAN_FILES[@]}" || rc=$?
+
+    unset CAST_NGINX_MODULE CAST_NGINX_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
+    scripts/stack.sh restart nginx || return 1
+
+    mapfile -t reports < <(find "$CAST_VAR/log" -name 'asan.*' \
+                                -o -name 'ubsan.*')
+    if ((${#reports[@]})); then
+        echo "test: sanitizer reports:" >&2
+        head -60 "${reports[@]}" >&2
+        return 1
+    fi
+    echo "test: no sanitizer report"
+    return "$rc"
+}
+
+status=0
+if [[ -f $SAN_MODULE && ${CAST_TEST_SAN:-1} = 1 ]]; then
+    san_pass || status=$?
+fi
+
 # Every t/**/*.t but those of npm packages.
 mapfile -t files < <(find t -name '*.t' -not -path '*/node_modules/*' \
                         -not -path 't/var/*' -not -path 't/servroot/*' | sort)
 read -ra flags <<<"${PROVE_FLAGS:-}"
-status=0
 prove -I t/lib "${flags[@]}" "${files[@]}" || status=$?
 trap - EXIT
 teardown

@@ -367,6 +367,12 @@ main(void)
 
     close(fd);
 
+    /* the table's keys, from whatever stack this shell had sourced */
+    unsetenv("CAST_REDIS_URL");
+    unsetenv("CAST_NAME");
+    unsetenv("CAST_PERIOD_MS");
+    unsetenv("CAST_FLAG");
+
     test_defaults_and_env();
     test_file(path);
     test_options();

@@ -273,7 +273,9 @@ sub subst_env {
 }
 
 
-sub module_path { return "$REPO/build/ngx_http_cast_module.so" }
+sub module_path {
+    return $ENV{CAST_NGINX_MODULE} || "$REPO/build/ngx_http_cast_module.so";
+}
 
 
 # Plain nginx for the whole file (and the perl processes it starts).
@@ -361,6 +363,8 @@ sub start_nginx {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$root/logs/stderr.log";
         open STDERR, '>&', \*STDOUT;
+        $ENV{LD_PRELOAD} = $ENV{CAST_NGINX_PRELOAD}
+            if $ENV{CAST_NGINX_PRELOAD};
         exec $ENV{TEST_NGINX_BINARY}, '-p', "$root/", '-c', 'conf/nginx.conf'
             or die "exec nginx: $!";
     }
