@@ -235,44 +235,6 @@ local function merge(args, first, n)
     return names, adds
 end
 
--- Decides one vote against the batch's tickets without writing counts:
--- a reply (rejection or stored result), or an accepted vote to apply.
-local function decide(ts, seen, now, ticket, voter, idem, seq_hint, names,
-                      adds)
-    if idem ~= '' then
-        if seen[idem] then
-            return seen[idem]
-        end
-
-        local done = redis.call('GET', K_IDEM .. idem)
-        if done then
-            return cjson.decode(done)
-        end
-    end
-
-    local t, why = usable_ticket(ts, ticket, seq_hint, now)
-    if not t then
-        return {why, REJECT[why], ''}
-    end
-
-    if t.used >= t.max then
-        return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
-    end
-
-    t.used = t.used + 1
-    t.taken = t.taken + 1
-
-    local id = string.format('%s-%d', t.seq, t.used)
-    local reply = {'OK', 'Votes recorded successfully', id}
-
-    if idem ~= '' then
-        seen[idem] = reply
-    end
-
-    return reply, {id = id, seq = t.seq, voter = voter, idem = idem,
-                   names = names, adds = adds, reply = reply}
-end
-
 -- A JSON string: names need escaping only when they hold a quote, a
 -- backslash or a control character, which cjson then does.
 local function json_str(s)
@@ -282,17 +244,8 @@ local function json_str(s)
     return '"' .. s .. '"'
 end
 
--- The outbox event of an accepted vote; numbers are integers, written
--- with %d (cjson would print large ones in exponent form).
-local function event(a, now, votes)
-    return string.format(
-        '{"v":1,"id":"%s","ts":%d,"ticket":%s,"voter":%s,"votes":[%s]}',
-        a.id, now, a.seq, a.voter ~= '' and json_str(a.voter) or 'null',
-        table.concat(votes, ','))
-end
-
--- Counts and versions are exact integers up to 2^53 (Lua numbers).
-local COUNT_MAX = 9007199254740992
+-- Counts and versions are exact integers up to 2^53 - 1 (Lua numbers).
+local COUNT_MAX = 9007199254740991
 local CHUNK     = 1000
 
 -- HMGET of many fields, in chunks that unpack() can take
@@ -324,75 +277,11 @@ local function hset(key, fields, values)
     end
 end
 
--- Adds the accepted votes' counts: one read and one write of each hash
--- for the whole batch, each vote getting the totals and versions as they
--- stood right after it, as if applied one by one.  Nothing is written
--- when a total would pass COUNT_MAX.
-local function apply(accepted, now)
-    local order, seen, total, ver = {}, {}, {}, {}
-
-    for _, a in ipairs(accepted) do
-        for _, name in ipairs(a.names) do
-            if not seen[name] then
-                order[#order + 1] = name
-                seen[name] = true
-            end
-        end
-    end
-
-    local counts, versions = hmget(K_COUNT, order), hmget(K_VERSION, order)
-
-    for i, name in ipairs(order) do
-        total[name], ver[name] = counts[i], versions[i]
-    end
-
-    for _, a in ipairs(accepted) do
-        a.votes = {}
-
-        for i, name in ipairs(a.names) do
-            total[name] = total[name] + a.adds[i]
-            ver[name] = ver[name] + 1
-
-            if total[name] > COUNT_MAX or ver[name] > COUNT_MAX then
-                return redis.error_reply('ERR cast_vote: count limit')
-            end
-
-            a.reply[#a.reply + 1] = name
-            a.reply[#a.reply + 1] = total[name]
-            a.votes[i] = string.format('{"u":%s,"n":%d,"c":%d,"ver":%d}',
-                                       json_str(name), a.adds[i],
-                                       total[name], ver[name])
-        end
-    end
-
-    if #order > 0 then
-        hset(K_COUNT, order, total)
-        hset(K_VERSION, order, ver)
-    end
-
-    for _, a in ipairs(accepted) do
-        redis.call('XADD', K_OUTBOX, '*', 'e', event(a, now, a.votes))
-
-        if a.idem ~= '' then
-            redis.call('SET', K_IDEM .. a.idem, cjson.encode(a.reply),
-                       'PX', IDEM_TTL_MS)
-        end
-    end
-end
-
--- A batch of votes, each "ticket voter idem seq n name1 add1 ... nameN
--- addN", decided in order exactly as if called one by one; the array of
--- their replies.  A vote with bad arguments gets an error reply alone.
-local function vote_batch(_, args)
-    if not_ready() then
-        return unavailable('counts not restored')
-    end
-
-    local now = now_ms()
-    promote(now)
-
-    local ts, seen, replies, accepted = tickets(), {}, {}, {}
-    local i = 1
+-- The votes of a batch, each "ticket voter idem seq n name1 add1 ...
+-- nameN addN"; nil when the arguments do not split into votes.  A vote
+-- with a bad name or count has no names.
+local function parse(args)
+    local votes, i = {}, 1
 
     while i <= #args do
         local n = tonumber(args[i + 4])
@@ -400,44 +289,198 @@ local function vote_batch(_, args)
         if not n or n < 1 or n > MAX_NAMES or n ~= math.floor(n)
            or i + 4 + 2 * n > #args
         then
-            return redis.error_reply('ERR cast_vote: bad arguments')
+            return nil
         end
 
         local names, adds = merge(args, i + 5, n)
-
-        if not names then
-            replies[#replies + 1] =
-                redis.error_reply('ERR cast_vote: bad name or count')
-        else
-            local reply, a = decide(ts, seen, now, args[i], args[i + 1],
-                                    args[i + 2], tonumber(args[i + 3]) or 0,
-                                    names, adds)
-            replies[#replies + 1] = reply
-            accepted[#accepted + 1] = a
-        end
-
+        votes[#votes + 1] = {
+            ticket = args[i], voter = args[i + 1], idem = args[i + 2],
+            seq_hint = tonumber(args[i + 3]) or 0, names = names, adds = adds,
+        }
         i = i + 5 + 2 * n
     end
 
-    local err = apply(accepted, now)
-    if err then
-        return err
+    return votes
+end
+
+-- The counts and versions of every name the batch holds, read once; the
+-- batch then keeps them running and writes the touched ones back once.
+local function counts(votes)
+    local names, seen = {}, {}
+
+    for _, v in ipairs(votes) do
+        for _, name in ipairs(v.names or {}) do
+            if not seen[name] then
+                names[#names + 1] = name
+                seen[name] = true
+            end
+        end
+    end
+
+    local c, ver = hmget(K_COUNT, names), hmget(K_VERSION, names)
+    local st = {total = {}, ver = {}, touched = {}, order = {}}
+
+    for i, name in ipairs(names) do
+        st.total[name], st.ver[name] = c[i], ver[i]
+    end
+
+    return st
+end
+
+-- whether a vote keeps every count and version it touches exact
+local function fits(st, v)
+    for i, name in ipairs(v.names) do
+        if st.total[name] > COUNT_MAX - v.adds[i]
+           or st.ver[name] >= COUNT_MAX
+        then
+            return false
+        end
+    end
+    return true
+end
+
+-- Adds an accepted vote to the running counts; its reply lists the
+-- totals as they stand right after it.  The event's votes.
+local function count(st, v, reply)
+    local votes = {}
+
+    for i, name in ipairs(v.names) do
+        st.total[name] = st.total[name] + v.adds[i]
+        st.ver[name] = st.ver[name] + 1
+
+        if not st.touched[name] then
+            st.touched[name] = true
+            st.order[#st.order + 1] = name
+        end
+
+        reply[#reply + 1] = name
+        reply[#reply + 1] = st.total[name]
+        votes[i] = string.format('{"u":%s,"n":%d,"c":%d,"ver":%d}',
+                                 json_str(name), v.adds[i], st.total[name],
+                                 st.ver[name])
+    end
+
+    return votes
+end
+
+-- Decides one vote, in order, against the batch's tickets and counts: its
+-- reply, and when it is accepted, its outbox event.  Numbers are written
+-- with %d (cjson would print large ones in exponent form).
+local function decide(ts, st, seen, now, v)
+    if v.idem ~= '' then
+        if seen[v.idem] then
+            return seen[v.idem]
+        end
+
+        local done = redis.call('GET', K_IDEM .. v.idem)
+        if done then
+            return cjson.decode(done)
+        end
+    end
+
+    local t, why = usable_ticket(ts, v.ticket, v.seq_hint, now)
+    if not t then
+        return {why, REJECT[why], ''}
+    end
+
+    if t.used >= t.max then
+        return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
+    end
+
+    if not fits(st, v) then
+        return redis.error_reply('ERR cast_vote: count limit')
+    end
+
+    t.used = t.used + 1
+    t.taken = t.taken + 1
+
+    local id = string.format('%s-%d', t.seq, t.used)
+    local reply = {'OK', 'Votes recorded successfully', id}
+    local votes = count(st, v, reply)
+
+    if v.idem ~= '' then
+        seen[v.idem] = reply
+    end
+
+    return reply, string.format(
+        '{"v":1,"id":"%s","ts":%d,"ticket":%s,"voter":%s,"votes":[%s]}',
+        id, now, t.seq, v.voter ~= '' and json_str(v.voter) or 'null',
+        table.concat(votes, ','))
+end
+
+-- Everything the batch changes, written after every vote was decided:
+-- the touched counts and versions, the tickets' uses, the events, the
+-- idempotency records.
+local function write(ts, st, events, done)
+    if #st.order > 0 then
+        hset(K_COUNT, st.order, st.total)
+        hset(K_VERSION, st.order, st.ver)
     end
 
     take_uses(ts)
 
+    for _, e in ipairs(events) do
+        redis.call('XADD', K_OUTBOX, '*', 'e', e)
+    end
+
+    for _, d in ipairs(done) do
+        redis.call('SET', K_IDEM .. d[1], cjson.encode(d[2]),
+                   'PX', IDEM_TTL_MS)
+    end
+end
+
+-- A batch of votes, decided in order exactly as if called one by one; the
+-- array of their replies.  A vote with a bad name or count, or one that
+-- would pass COUNT_MAX, gets an error reply of its own and changes
+-- nothing; arguments that do not split into votes fail the whole call.
+local function vote_batch(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    local votes = parse(args)
+    if not votes then
+        return redis.error_reply('ERR cast_vote: bad arguments')
+    end
+
+    local now = now_ms()
+    promote(now)
+
+    local ts, st, seen = tickets(), counts(votes), {}
+    local replies, events, done = {}, {}, {}
+
+    for k, v in ipairs(votes) do
+        if not v.names then
+            replies[k] = redis.error_reply('ERR cast_vote: bad name or count')
+        else
+            local reply, event = decide(ts, st, seen, now, v)
+
+            replies[k] = reply
+            if event then
+                events[#events + 1] = event
+                if v.idem ~= '' then
+                    done[#done + 1] = {v.idem, reply}
+                end
+            end
+        end
+    end
+
+    write(ts, st, events, done)
+
     return replies
 end
 
--- one vote: a batch of one
+-- one vote: a batch of exactly one
 local function vote(_, args)
-    local replies = vote_batch(_, args)
+    local n = tonumber(args[5])
 
+    if not n or #args ~= 5 + 2 * n then
+        return redis.error_reply('ERR cast_vote: bad arguments')
+    end
+
+    local replies = vote_batch(_, args)
     if replies.err then
         return replies
-    end
-    if #replies ~= 1 then
-        return redis.error_reply('ERR cast_vote: bad arguments')
     end
     return replies[1]
 end

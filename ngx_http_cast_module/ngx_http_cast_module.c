@@ -462,7 +462,7 @@ ngx_http_cast_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_cast_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_cast_batch_exit();
     ngx_http_cast_redis_exit();
+    ngx_http_cast_batch_exit();
     ngx_http_cast_engine_exit();
 }

@@ -4,9 +4,11 @@
  *
  * hiredis on nginx's event loop: one pipelined connection per worker.
  *
- * The hiredis fd is wrapped in an nginx connection whose read and write
- * events are registered level-triggered, so a reply hiredis only partly
- * consumed is never stranded.  hiredis closes the fd itself after calling
+ * The hiredis fd is wrapped in an nginx connection whose read event is
+ * registered level-triggered, so a reply hiredis only partly consumed is
+ * never stranded.  Commands are written from a posted event at the end of
+ * the worker's round; only what the socket did not take waits for a
+ * level-triggered write event.  hiredis closes the fd itself after calling
  * the cleanup hook; the hook only gives the nginx connection back.
  * Commands outlive the requests that sent them: a request that goes away
  * detaches its commands, whose replies are then dropped.  Most calls
@@ -97,6 +99,7 @@ void
 ngx_http_cast_redis_exit(void)
 {
     ngx_queue_t            *q;
+    redisAsyncContext      *ac;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     if (rd->cmcf == NULL) {
@@ -109,8 +112,12 @@ ngx_http_cast_redis_exit(void)
         ngx_del_timer(&rd->retry);
     }
 
-    if (rd->ac) {
-        redisAsyncFree(rd->ac);
+    /* a call the freed context's replies would start finds no connection */
+    ac = rd->ac;
+    rd->ac = NULL;
+
+    if (ac) {
+        redisAsyncFree(ac);
     }
 
     while (!ngx_queue_empty(&rd->spare)) {
@@ -534,7 +541,7 @@ ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 /*
  * A batch's reply: the n-th element to the n-th call, or the whole reply
  * to every call when they share it.  An error or no reply at all goes to
- * every call; a call the array lacks gets none.
+ * every call; a call the array lacks gets an error.
  */
 
 static void
@@ -546,6 +553,12 @@ ngx_http_cast_redis_deliver_calls(ngx_queue_t *calls, redisReply *reply,
     ngx_queue_t          *q;
     ngx_http_cast_cmd_t  *call;
 
+    static redisReply     missing = {
+        .type = REDIS_REPLY_ERROR,
+        .str = "ERR cast: the batch reply lacks this call",
+        .len = sizeof("ERR cast: the batch reply lacks this call") - 1
+    };
+
     for (i = 0; !ngx_queue_empty(calls); i++) {
         q = ngx_queue_head(calls);
         ngx_queue_remove(q);
@@ -554,7 +567,7 @@ ngx_http_cast_redis_deliver_calls(ngx_queue_t *calls, redisReply *reply,
         e = reply;
 
         if (!shared && reply && reply->type == REDIS_REPLY_ARRAY) {
-            e = (i < reply->elements) ? reply->element[i] : NULL;
+            e = (i < reply->elements) ? reply->element[i] : &missing;
         }
 
         ngx_http_cast_redis_deliver(call, e);
@@ -566,9 +579,8 @@ static ngx_http_cast_cmd_t *
 ngx_http_cast_redis_cmd_get(void)
 {
     ngx_queue_t            *q;
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
     ngx_http_cast_cmd_t    *cmd;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     if (ngx_queue_empty(&rd->spare)) {
         cmd = ngx_alloc(sizeof(ngx_http_cast_cmd_t), rd->log);

@@ -42,47 +42,74 @@ fi
 
 # The suites that drive nginx run first against the module built with ASan
 # and UBSan (make SAN=1 module), libasan preloaded into nginx; a sanitizer
-# report fails the run.  CAST_TEST_SAN=0 skips this pass.
+# report fails the run.  The stack's workers run as nobody, so the reports
+# go to a directory under /tmp anyone may write (the checkout may sit where
+# nobody cannot reach).  CAST_TEST_SAN=0 skips this pass.
 SAN_MODULE=$ROOT/build/san/ngx_http_cast_module.so
+SAN_PATTERN="AddressSanitizer|runtime error|Sanitizer|Can't open file"
 SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/022-redis-faults.t t/023-redis-connect.t t/030-graphql-audit.t)
 
 san_pass() {
-    local rc=0 reports=()
+    local rc=0 reports=() dir log from=() i
+    local logs=("$CAST_VAR/log/nginx.log" "$NGINX_LOG")
 
-    export CAST_NGINX_MODULE=$SAN_MODULE
-    CAST_NGINX_PRELOAD=$(cc -print-file-name=libasan.so)
-    export CAST_NGINX_PRELOAD
-    export ASAN_OPTIONS="log_path=$CAST_VAR/log/asan:detect_leaks=0"
-    export UBSAN_OPTIONS="log_path=$CAST_VAR/log/ubsan:print_stacktrace=1"
+    dir=$(mktemp -d /tmp/cast-sanitizer.XXXXXX)
+    chmod 1777 "$dir"
+    for i in "${!logs[@]}"; do
+        from[i]=$(stat -c %s "${logs[i]}" 2>/dev/null || echo 0)
+    done
 
     echo "test: the nginx suites against the sanitized module"
-    scripts/stack.sh restart nginx || return 1
-    prove -I t/lib "${SAN_FILES[@]}" || rc=$?
+    (
+        export CAST_NGINX_MODULE=$SAN_MODULE
+        CAST_NGINX_PRELOAD=$(cc -print-file-name=libasan.so)
+        export CAST_NGINX_PRELOAD
+        export ASAN_OPTIONS="log_path=$dir/asan:detect_leaks=0"
+        export UBSAN_OPTIONS="log_path=$dir/ubsan:print_stacktrace=1"
 
-    unset CAST_NGINX_MODULE CAST_NGINX_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
-    scripts/stack.sh restart nginx || return 1
+        scripts/stack.sh restart nginx || exit 1
+        prove -I t/lib "${flags[@]}" "${SAN_FILES[@]}"
+    ) || rc=1
 
-    mapfile -t reports < <(find "$CAST_VAR/log" -name 'asan.*' \
-                                -o -name 'ubsan.*')
-    if ((${#reports[@]})); then
-        echo "test: sanitizer reports:" >&2
-        head -60 "${reports[@]}" >&2
+    # the plain module again, whatever happened
+    scripts/stack.sh restart nginx || rc=1
+
+    # what nginx wrote during this pass
+    log=$dir/nginx.log
+    for i in "${!logs[@]}"; do
+        tail -c +$((from[i] + 1)) "${logs[i]}" 2>/dev/null
+    done >"$log"
+
+    mapfile -t reports < <(find "$dir" -type f -name '*san.*')
+    if ((${#reports[@]})) || grep -Eq "$SAN_PATTERN" "$log"; then
+        echo "test: sanitizer reports (kept in $dir):" >&2
+        head -60 "${reports[@]}" /dev/null >&2
+        grep -E -A20 "$SAN_PATTERN" "$log" | head -60 >&2
         return 1
     fi
-    echo "test: no sanitizer report"
+
+    rm -rf "$dir"
+
+    ((rc == 0)) && echo "test: no sanitizer report"
     return "$rc"
 }
 
+read -ra flags <<<"${PROVE_FLAGS:-}"
+NGINX_LOG=${CAST_NGINX_ERROR_LOG:-$CAST_VAR/log/nginx-error.log}
 status=0
-if [[ -f $SAN_MODULE && ${CAST_TEST_SAN:-1} = 1 ]]; then
+if [[ ${CAST_TEST_SAN:-1} != 1 ]]; then
+    echo "test: CAST_TEST_SAN=0: no pass against the sanitized module"
+elif [[ ! -f $SAN_MODULE ]]; then
+    echo "test: $SAN_MODULE is missing (make SAN=1 module); no" \
+         "pass against the sanitized module"
+else
     san_pass || status=$?
 fi
 
 # Every t/**/*.t but those of npm packages.
 mapfile -t files < <(find t -name '*.t' -not -path '*/node_modules/*' \
                         -not -path 't/var/*' -not -path 't/servroot/*' | sort)
-read -ra flags <<<"${PROVE_FLAGS:-}"
 prove -I t/lib "${flags[@]}" "${files[@]}" || status=$?
 trap - EXIT
 teardown
