@@ -79,6 +79,15 @@ wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
 
 run ceiling /bench/ceiling
 run vote /graphql bench/vote.lua
+# how far the pipeline trailed the votes of that run: vote -> PostgreSQL
+# row over the events received since it began (the warm-up's, on a cold
+# Kafka and PostgreSQL, are left out)
+sleep 2
+# shellcheck disable=SC1091
+lag=$(. "$CAST_VAR/stack.env"
+      build/bin/cast-admin lag --seconds $((seconds + 2)) 2>/dev/null \
+          | sed -n 's/^lag: //p')
+echo "vote pipeline    $lag"
 CAST_BENCH_BODY='{"query":"query($u:String!){query(username:$u)}","variables":{"u":"bench-1"}}' \
     run query /graphql bench/graphql.lua
 CAST_BENCH_BODY='{"query":"{cas{ticket validUntil remainingUsage}}"}' \
@@ -102,7 +111,7 @@ file=bench/results/$(date -u +%Y%m%dT%H%M%SZ).json
             "${extra[$name]:+, ${extra[$name]}}"
         sep=$',\n'
     done
-    printf '\n  }\n}\n'
+    printf '\n  },\n  "vote_pipeline_lag": "%s"\n}\n' "$lag"
 } > "$file"
 
 echo
@@ -116,11 +125,7 @@ if [ -x build/bench/bench_gql ]; then
     build/bench/bench_gql
 fi
 
-if [ -x build/bin/cast-admin ]; then
-    echo
-    # shellcheck disable=SC1091
-    . "$CAST_VAR/stack.env"
-    build/bin/cast-admin lag 2>/dev/null || true
-fi
+echo
+echo "vote pipeline: $lag"
 
 echo "bench: results in $file"
