@@ -175,8 +175,13 @@ my ($a_pid, $a_log, $a_http) = start_daemon('a');
     is $bad, 0, 'Redis always holds the ticket of the current period';
     is $forged, 0, 'every stored id decodes to its seq and its MAC verifies';
 
-    my $prev = { redis('HGETALL', '{cast}:ticket:prev') };
-    my $cur = { redis('HGETALL', '{cast}:ticket') };
+    # both read between two rotations: the current one again after
+    my ($prev, $cur);
+    for (1 .. 5) {
+        $cur = { redis('HGETALL', '{cast}:ticket') };
+        $prev = { redis('HGETALL', '{cast}:ticket:prev') };
+        last if redis('HGET', '{cast}:ticket', 'seq') eq $cur->{seq};
+    }
     is $prev->{seq}, $cur->{seq} - 1 , 'the previous ticket is kept';
 
     my $m = http_get($a_http, '/metrics');
