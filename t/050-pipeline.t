@@ -47,7 +47,7 @@ note sprintf 'agreed %.2f s after the burst', time - $ended;
 # every accepted vote is one vote_events row
 my $events = psql_query("SELECT count(*) FROM vote_events "
                         . "WHERE event_id IN (SELECT DISTINCT event_id "
-                        . "FROM vote_events, jsonb_array_elements(payload->'votes') v "
+                        . "FROM vote_events, json_array_elements(payload->'votes') v "
                         . "WHERE v->>'u' LIKE 'p050\\_$$\\_%')");
 is($events, $stat->{ok}, 'one vote_events row per accepted vote');
 

@@ -18,7 +18,7 @@ static const char  persister_sql_events[] =
     "INSERT INTO vote_events (event_id, ts, ticket_seq, voter, payload) "
     "SELECT id, to_timestamp(ts / 1000.0), ticket, voter, payload "
     "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], "
-    "$5::jsonb[]) AS e(id, ts, ticket, voter, payload) "
+    "$5::json[]) AS e(id, ts, ticket, voter, payload) "
     "ON CONFLICT (event_id) DO NOTHING";
 
 /* a name moves only forward in version: replays and reorders converge */
