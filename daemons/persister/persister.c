@@ -60,10 +60,10 @@ static const cast_conf_t  persister_conf[] = {
       &persister.migrations_dir,
       "NNN_name.sql files applied at start when not yet applied" },
 
-    { "batch_max", CAST_CONF_INT, "1000", &persister.batch_max,
+    { "batch_max", CAST_CONF_INT, "5000", &persister.batch_max,
       "messages per PostgreSQL transaction, at most" },
 
-    { "batch_ms", CAST_CONF_INT, "100", &persister.batch_ms,
+    { "batch_ms", CAST_CONF_INT, "200", &persister.batch_ms,
       "how long a batch waits to fill after its first message" },
 
     { "retry_max_ms", CAST_CONF_INT, "2000", &persister.retry_max_ms,
