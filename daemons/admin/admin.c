@@ -220,8 +220,6 @@ admin_redis(admin_t *a)
 rd_kafka_t *
 admin_consumer(admin_t *a, const char *group_id, const char *client_id)
 {
-    char              errstr[512];
-    rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
     conf = cast_kafka_conf(a->kafka_bootstrap, client_id,
@@ -235,16 +233,7 @@ admin_consumer(admin_t *a, const char *group_id, const char *client_id)
         return NULL;
     }
 
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        fprintf(stderr, "%s: kafka: %s\n", ADMIN_PROG, errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-
-    conf = NULL;                /* now owned by rk */
-
-    return rk;
+    return cast_kafka_new(RD_KAFKA_CONSUMER, conf);
 }
 
 

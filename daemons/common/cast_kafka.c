@@ -107,12 +107,26 @@ cast_kafka_conf(const char *bootstrap, const char *client_id,
 
 
 rd_kafka_t *
+cast_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
+{
+    char         errstr[512];
+    rd_kafka_t  *rk;
+
+    rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        cast_log(CAST_LOG_ERR, "kafka", "%s", errstr);
+        rd_kafka_conf_destroy(conf);
+    }
+
+    return rk;
+}
+
+
+rd_kafka_t *
 cast_kafka_producer(const char *bootstrap, const char *client_id,
     const char *dflt, const char *extra, cast_kafka_dr_pt dr,
     cast_kafka_error_pt error_cb, void *opaque)
 {
-    char              errstr[512];
-    rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
     conf = cast_kafka_conf(bootstrap, client_id, dflt, extra);
@@ -133,16 +147,7 @@ cast_kafka_producer(const char *bootstrap, const char *client_id,
     }
     rd_kafka_conf_set_opaque(conf, opaque);
 
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        cast_log(CAST_LOG_ERR, "kafka", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-
-    conf = NULL;                /* now owned by rk */
-
-    return rk;
+    return cast_kafka_new(RD_KAFKA_PRODUCER, conf);
 }
 
 

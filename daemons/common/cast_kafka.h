@@ -19,6 +19,12 @@
 rd_kafka_conf_t *cast_kafka_conf(const char *bootstrap, const char *client_id,
     const char *dflt, const char *extra);
 
+/*
+ * rd_kafka_new() taking conf over: on failure the error is logged and conf
+ * destroyed; NULL then.
+ */
+rd_kafka_t *cast_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf);
+
 typedef void (*cast_kafka_dr_pt)(rd_kafka_t *rk,
     const rd_kafka_message_t *msg, void *opaque);
 typedef void (*cast_kafka_error_pt)(rd_kafka_t *rk, int err,

@@ -97,7 +97,6 @@ persister_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static rd_kafka_t *
 persister_consumer(persister_t *p, const char *client_id)
 {
-    char              errstr[512];
     rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
@@ -123,14 +122,10 @@ persister_consumer(persister_t *p, const char *client_id)
     rd_kafka_conf_set_offset_commit_cb(conf, persister_committed);
     rd_kafka_conf_set_opaque(conf, p);
 
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    rk = cast_kafka_new(RD_KAFKA_CONSUMER, conf);
     if (rk == NULL) {
-        cast_log(CAST_LOG_ERR, "kafka", "%s", errstr);
-        rd_kafka_conf_destroy(conf);
         return NULL;
     }
-
-    conf = NULL;                /* now owned by rk */
 
     rd_kafka_poll_set_consumer(rk);
     return rk;
