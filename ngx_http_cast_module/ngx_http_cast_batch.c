@@ -12,6 +12,7 @@
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
  *   cas      FCALL_RO cast_cas 0                         one reply for all
+ *   state    FCALL_RO cast_state 0                       one reply for all
  *
  * Arguments are copied into the batch as they come, already in the Redis
  * protocol, so a request that goes away before the flush leaves nothing
@@ -55,10 +56,14 @@ static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
     { ngx_string("FCALL_RO"), ngx_string("cast_cas"), 1,
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_state"), 1,
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
 };
 
 
-ngx_int_t
+/* The call joins its batch; a call that cannot is UNAVAILABLE at once. */
+
+void
 ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
     const char **argv, const size_t *argvlen)
@@ -76,12 +81,14 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     }
 
     if (ngx_http_cast_batch_reserve(b, need) != NGX_OK) {
-        return NGX_ERROR;
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
+        return;
     }
 
     cmd = ngx_http_cast_redis_bind(ctx, slot, handler);
     if (cmd == NULL) {
-        return NGX_DECLINED;
+        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
+        return;
     }
 
     p = b->buf + b->len;
@@ -101,8 +108,6 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     if (!b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
-
-    return NGX_OK;
 }
 
 

@@ -495,9 +495,6 @@ ngx_http_cast_readyz_handler(ngx_http_request_t *r)
     cast_gql_slot_t      *slot;
     ngx_http_cast_ctx_t  *ctx;
 
-    static const char    *argv[] = { "FCALL_RO", "cast_state", "0" };
-    static const size_t   argvlen[] = { 8, 10, 1 };
-
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
@@ -512,12 +509,8 @@ ngx_http_cast_readyz_handler(ngx_http_request_t *r)
 
     ctx->slot = slot;
 
-    if (ngx_http_cast_redis_send(ctx, slot, ngx_http_cast_state_reply,
-                                 3, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
-    }
+    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_STATE, ctx, slot,
+                            ngx_http_cast_state_reply, 0, NULL, NULL);
 
     return ngx_http_cast_wait(r, ctx);
 }

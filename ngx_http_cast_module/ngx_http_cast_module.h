@@ -87,9 +87,6 @@ extern ngx_module_t  ngx_http_cast_module;
 ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_redis_exit(void);
-ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
-    const char **argv, const size_t *argvlen);
 ngx_http_cast_cmd_t *ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
 void ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t shared,
@@ -102,10 +99,11 @@ enum {
     NGX_HTTP_CAST_BATCH_VOTE = 0,
     NGX_HTTP_CAST_BATCH_QUERY,
     NGX_HTTP_CAST_BATCH_CAS,
+    NGX_HTTP_CAST_BATCH_STATE,
     NGX_HTTP_CAST_BATCH_KINDS
 };
 
-ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
+void ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
     const char **argv, const size_t *argvlen);
 void ngx_http_cast_batch_exit(void);

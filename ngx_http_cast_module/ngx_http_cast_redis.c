@@ -11,7 +11,7 @@
  * level-triggered write event.  hiredis closes the fd itself after calling
  * the cleanup hook; the hook only gives the nginx connection back.
  * Commands outlive the requests that sent them: a request that goes away
- * detaches its commands, whose replies are then dropped.  Most calls
+ * detaches its commands, whose replies are then dropped.  Requests' calls
  * travel in batches (ngx_http_cast_batch.c): one carrier command per
  * batch, whose reply is an array of the calls' replies, handed out in
  * order, or one reply that every call shares.
@@ -323,44 +323,6 @@ ngx_http_cast_redis_retry(ngx_event_t *ev)
     if (ngx_http_cast_redis.ac == NULL && !ngx_http_cast_redis.exiting) {
         ngx_http_cast_redis_connect();
     }
-}
-
-
-ngx_int_t
-ngx_http_cast_redis_send(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
-    ngx_http_cast_reply_pt handler, int argc, const char **argv,
-    const size_t *argvlen)
-{
-    ngx_http_cast_cmd_t    *cmd;
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
-    if (rd->ac == NULL) {
-        return NGX_DECLINED;
-    }
-
-    cmd = ngx_http_cast_redis_cmd_get();
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    cmd->ctx = ctx;
-    cmd->slot = slot;
-    cmd->handler = handler;
-    cmd->sent = ngx_current_msec;
-
-    if (redisAsyncCommandArgv(rd->ac, ngx_http_cast_redis_reply, cmd,
-                              argc, argv, argvlen)
-        != REDIS_OK)
-    {
-        ngx_http_cast_redis_cmd_put(cmd);
-        return NGX_DECLINED;
-    }
-
-    ngx_queue_insert_tail(&rd->inflight, &cmd->queue);
-    ngx_queue_insert_tail(&ctx->cmds, &cmd->link);
-    ctx->pending++;
-
-    return NGX_OK;
 }
 
 

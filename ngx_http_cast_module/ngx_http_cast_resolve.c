@@ -27,10 +27,6 @@ static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
-static void ngx_http_cast_batch_or_fail(ngx_uint_t kind,
-    ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
-    ngx_http_cast_reply_pt handler, int argc, const char **argv,
-    const size_t *argvlen);
 static void ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd,
     redisReply *reply);
 static void ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd,
@@ -129,17 +125,17 @@ ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
         return;
     }
 
-    ngx_http_cast_batch_or_fail(NGX_HTTP_CAST_BATCH_QUERY, ctx, slot,
-                                ngx_http_cast_query_reply, 1,
-                                &slot->username.data, &slot->username.len);
+    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_QUERY, ctx, slot,
+                            ngx_http_cast_query_reply, 1,
+                            &slot->username.data, &slot->username.len);
 }
 
 
 static void
 ngx_http_cast_resolve_cas(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
 {
-    ngx_http_cast_batch_or_fail(NGX_HTTP_CAST_BATCH_CAS, ctx, slot,
-                                ngx_http_cast_cas_reply, 0, NULL, NULL);
+    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_CAS, ctx, slot,
+                            ngx_http_cast_cas_reply, 0, NULL, NULL);
 }
 
 
@@ -203,9 +199,8 @@ ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
         p = last;
     }
 
-    ngx_http_cast_batch_or_fail(NGX_HTTP_CAST_BATCH_VOTE, ctx, slot,
-                                ngx_http_cast_vote_reply, argc, argv,
-                                argvlen);
+    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_VOTE, ctx, slot,
+                            ngx_http_cast_vote_reply, argc, argv, argvlen);
 }
 
 
@@ -317,27 +312,6 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     *seq = t.seq;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_cast_batch_or_fail(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
-    const char **argv, const size_t *argvlen)
-{
-    switch (ngx_http_cast_batch_add(kind, ctx, slot, handler, argc, argv,
-                                    argvlen))
-    {
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
-        break;
-
-    default:
-        ngx_http_cast_resolve_unavailable(slot, "out of memory");
-    }
 }
 
 
