@@ -7,7 +7,10 @@
  * posted event sends each batch as one FCALL once the round is over.
  * Nothing waits for a timer, so a lone call leaves as soon as it would
  * alone; under load, one call carries many, and Redis runs one function
- * for all of them.
+ * for all of them.  At most NGX_HTTP_CAST_BATCH_DEPTH batches of a kind
+ * are in flight: the calls that come meanwhile gather into the next one
+ * (a group commit), which Redis would not have run any sooner, and pay
+ * the function's fixed cost once.
  *
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
@@ -28,6 +31,7 @@
 #define NGX_HTTP_CAST_BATCH_HEAD     64
 #define NGX_HTTP_CAST_BATCH_SIZE     16384
 #define NGX_HTTP_CAST_BATCH_KEEP     (1024 * 1024)
+#define NGX_HTTP_CAST_BATCH_DEPTH    2
 
 
 typedef struct {
@@ -41,6 +45,7 @@ typedef struct {
     size_t                      len;          /* including the head room */
     size_t                      size;
     ngx_uint_t                  nargs;
+    ngx_uint_t                  inflight;     /* sent, reply not in */
 } ngx_http_cast_batch_t;
 
 
@@ -51,13 +56,13 @@ static void ngx_http_cast_batch_flush(ngx_event_t *ev);
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
     { ngx_string("FCALL"), ngx_string("cast_vote_batch"), 0,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
     { ngx_string("FCALL_RO"), ngx_string("cast_query_batch"), 0,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
     { ngx_string("FCALL_RO"), ngx_string("cast_cas"), 1,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
     { ngx_string("FCALL_RO"), ngx_string("cast_state"), 1,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
 };
 
 
@@ -158,7 +163,9 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     ngx_queue_t             cmds;
     ngx_http_cast_batch_t  *b = ev->data;
 
-    if (ngx_queue_empty(&b->cmds)) {
+    if (ngx_queue_empty(&b->cmds)
+        || b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH)
+    {
         return;
     }
 
@@ -183,12 +190,32 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
     b->nargs = 0;
 
-    ngx_http_cast_redis_send_batch(&cmds, b->shared, (char *) start, len);
+    if (ngx_http_cast_redis_send_batch(&cmds, b - ngx_http_cast_batches,
+                                       b->shared, (char *) start, len)
+        == NGX_OK)
+    {
+        b->inflight++;
+    }
 
     if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->cmds)) {
         ngx_free(b->buf);
         b->buf = NULL;
         b->size = 0;
+    }
+}
+
+
+/* a batch's reply is in (or never will be): the next one may leave */
+
+void
+ngx_http_cast_batch_done(ngx_uint_t kind)
+{
+    ngx_http_cast_batch_t  *b = &ngx_http_cast_batches[kind];
+
+    b->inflight--;
+
+    if (!ngx_queue_empty(&b->cmds) && !b->flush.posted) {
+        ngx_post_event(&b->flush, &ngx_posted_events);
     }
 }
 

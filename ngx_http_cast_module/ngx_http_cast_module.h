@@ -63,6 +63,7 @@ struct ngx_http_cast_cmd_s {
     cast_gql_slot_t          *slot;
     ngx_http_cast_reply_pt    handler;
     ngx_msec_t                sent;
+    ngx_uint_t                kind;           /* a carrier's batch kind */
     unsigned                  shared:1;       /* a carrier of one reply */
 };
 
@@ -89,8 +90,8 @@ ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
 void ngx_http_cast_redis_exit(void);
 ngx_http_cast_cmd_t *ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
-void ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t shared,
-    const char *cmd, size_t len);
+ngx_int_t ngx_http_cast_redis_send_batch(ngx_queue_t *calls,
+    ngx_uint_t kind, ngx_uint_t shared, const char *cmd, size_t len);
 void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
 void ngx_http_cast_redis_check_stuck(void);
 
@@ -106,6 +107,7 @@ enum {
 void ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
     const char **argv, const size_t *argvlen);
+void ngx_http_cast_batch_done(ngx_uint_t kind);
 void ngx_http_cast_batch_exit(void);
 
 /* ngx_http_cast_resolve.c */

@@ -357,12 +357,13 @@ ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
 
 /*
  * Sends a batch, a formatted command, in one carrier that takes the
- * calls over; without a connection each call gets no reply at once.
+ * calls over: NGX_OK, and the batch module hears when its reply is in.
+ * Without a connection each call gets no reply at once.
  */
 
-void
-ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t shared,
-    const char *buf, size_t len)
+ngx_int_t
+ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t kind,
+    ngx_uint_t shared, const char *buf, size_t len)
 {
     ngx_http_cast_cmd_t    *carrier;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
@@ -379,19 +380,22 @@ ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t shared,
         }
 
         ngx_http_cast_redis_deliver_calls(calls, NULL, 0);
-        return;
+        return NGX_DECLINED;
     }
 
     carrier->ctx = NULL;
     carrier->slot = NULL;
     carrier->handler = NULL;
     carrier->sent = ngx_current_msec;
+    carrier->kind = kind;
     carrier->shared = shared;
 
     ngx_queue_add(&carrier->calls, calls);
     ngx_queue_init(calls);
 
     ngx_queue_insert_tail(&rd->inflight, &carrier->queue);
+
+    return NGX_OK;
 }
 
 
@@ -468,11 +472,7 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
         ngx_http_cast_redis_setup(ngx_http_cast_redis.ac);
     }
 
-    if (ngx_queue_empty(&cmd->calls)) {
-        ngx_http_cast_redis_deliver(cmd, reply);
-        return;
-    }
-
+    ngx_http_cast_batch_done(cmd->kind);
     ngx_http_cast_redis_deliver_calls(&cmd->calls, reply, cmd->shared);
     ngx_http_cast_redis_cmd_put(cmd);
 }
