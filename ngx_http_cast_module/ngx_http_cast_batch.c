@@ -10,7 +10,9 @@
  * for all of them.  At most NGX_HTTP_CAST_BATCH_DEPTH batches of a kind
  * are in flight: the calls that come meanwhile gather into the next one
  * (a group commit), which Redis would not have run any sooner, and pay
- * the function's fixed cost once.
+ * the function's fixed cost once.  A batch that reaches
+ * NGX_HTTP_CAST_BATCH_FULL bytes of arguments leaves at the end of the
+ * round whatever is in flight, so one call never holds Redis for long.
  *
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
@@ -32,6 +34,7 @@
 #define NGX_HTTP_CAST_BATCH_SIZE     16384
 #define NGX_HTTP_CAST_BATCH_KEEP     (1024 * 1024)
 #define NGX_HTTP_CAST_BATCH_DEPTH    2
+#define NGX_HTTP_CAST_BATCH_FULL     65536
 
 
 typedef struct {
@@ -164,7 +167,8 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     ngx_http_cast_batch_t  *b = ev->data;
 
     if (ngx_queue_empty(&b->cmds)
-        || b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH)
+        || (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH
+            && b->len - NGX_HTTP_CAST_BATCH_HEAD < NGX_HTTP_CAST_BATCH_FULL))
     {
         return;
     }

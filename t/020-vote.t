@@ -210,6 +210,22 @@ is($answers[0]{json}{data}{vote}{votes}[0], 43, 'which applied the vote');
 is(count($c), 43, 'once');
 is(used(), "$id0/" . ($used0 + 1), 'and consumed one use');
 
+# A burst larger than a batch may hold (64 KB of arguments): 20 votes of
+# 100 names of 64 bytes leave in several batches, each vote still whole.
+
+my @big = map { sprintf '%s-%03d-%s', $c, $_, 'x' x 64 } 1 .. 100;
+$_ = substr $_, 0, 64 for @big;
+$cas = fresh_ticket();
+@answers = burst($url, [map { vote_body($cas->{ticket}, \@big) } 1 .. 20]);
+is(scalar(grep { $_->{json}{data}{vote}{success} } @answers), 20,
+   'a burst of 20 votes of 100 long names: all accepted');
+@totals = sort map { sprintf '%03d', $_->{json}{data}{vote}{votes}[99] // 0 }
+          @answers;
+is_deeply(\@totals, [map { sprintf '%03d', $_ } 1 .. 20],
+          'each reports the totals right after it');
+is_deeply([map { count($_) } @big[0, 49, 99]], [20, 20, 20],
+          'and every name counts all 20');
+
 # --- /metrics: Prometheus text whose counters move with votes -----------------
 
 sub metrics {
