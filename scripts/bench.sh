@@ -99,8 +99,9 @@ mkdir -p bench/results
 file=bench/results/$(date -u +%Y%m%dT%H%M%SZ).json
 {
     printf '{\n  "machine": "%s, %s cores",\n' "$(uname -m)" "$(nproc)"
-    printf '  "wrk": "-t%s -c%s -d%ss",\n  "results": {\n' \
-        "$threads" "$conns" "$seconds"
+    printf '  "wrk": "-t%s -c%s -d%ss",\n' "$threads" "$conns" "$seconds"
+    printf '  "redis_appendfsync": "%s",\n  "results": {\n' \
+        "${CAST_REDIS_APPENDFSYNC:-always}"
     sep=
     for name in ceiling vote query cas vote_rejected; do
         ratio=$(awk -v a="${rps[$name]}" -v b="${rps[ceiling]}" \
