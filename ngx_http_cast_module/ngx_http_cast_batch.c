@@ -10,9 +10,13 @@
  * for all of them.  At most NGX_HTTP_CAST_BATCH_DEPTH batches of a kind
  * are in flight: the calls that come meanwhile gather into the next one
  * (a group commit), which Redis would not have run any sooner, and pay
- * the function's fixed cost once.  A batch that reaches
+ * the function's fixed cost once.  A batch that has reached
  * NGX_HTTP_CAST_BATCH_FULL bytes of arguments leaves at the end of the
- * round whatever is in flight, so one call never holds Redis for long.
+ * round whatever is in flight, so waiting never makes a call much larger
+ * than one round's calls.  A call waits only behind carriers sent before
+ * it: when its request times out, the oldest of them is older than the
+ * timeout, so the connection is dropped as stuck and the waiting calls
+ * are answered UNAVAILABLE without being sent.
  *
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
@@ -163,7 +167,9 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 {
     u_char                  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
     size_t                  len;
-    ngx_queue_t             cmds;
+    ngx_uint_t              kind;
+    ngx_queue_t            *q, cmds;
+    ngx_http_cast_cmd_t    *cmd;
     ngx_http_cast_batch_t  *b = ev->data;
 
     if (ngx_queue_empty(&b->cmds)
@@ -191,11 +197,23 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     ngx_queue_add(&cmds, &b->cmds);
     ngx_queue_init(&b->cmds);
 
+    /* a call's time in Redis starts now, not when it joined */
+
+    for (q = ngx_queue_head(&cmds);
+         q != ngx_queue_sentinel(&cmds);
+         q = ngx_queue_next(q))
+    {
+        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+        cmd->sent = ngx_current_msec;
+    }
+
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
     b->nargs = 0;
 
-    if (ngx_http_cast_redis_send_batch(&cmds, b - ngx_http_cast_batches,
-                                       b->shared, (char *) start, len)
+    kind = b - ngx_http_cast_batches;
+
+    if (ngx_http_cast_redis_send_batch(&cmds, kind, b->shared,
+                                       (char *) start, len)
         == NGX_OK)
     {
         b->inflight++;

@@ -346,7 +346,6 @@ ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
     cmd->ctx = ctx;
     cmd->slot = slot;
     cmd->handler = handler;
-    cmd->sent = ngx_current_msec;
 
     ngx_queue_insert_tail(&ctx->cmds, &cmd->link);
     ctx->pending++;
@@ -559,6 +558,7 @@ ngx_http_cast_redis_cmd_get(void)
     }
 
     ngx_queue_init(&cmd->calls);
+    cmd->kind = 0;
     cmd->shared = 0;
 
     return cmd;
