@@ -13,10 +13,10 @@
  * the function's fixed cost once.  A batch that has reached
  * NGX_HTTP_CAST_BATCH_FULL bytes of arguments leaves at the end of the
  * round whatever is in flight, so waiting never makes a call much larger
- * than one round's calls.  A call waits only behind carriers sent before
- * it: when its request times out, the oldest of them is older than the
- * timeout, so the connection is dropped as stuck and the waiting calls
- * are answered UNAVAILABLE without being sent.
+ * than one round's calls.  A call whose request went away while it
+ * waited (a timeout: a mutation's later field may join a batch well after
+ * its request began) is dropped before the batch leaves, so a client told
+ * UNAVAILABLE never has a call that nginx still held applied later.
  *
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
@@ -24,9 +24,9 @@
  *   state    FCALL_RO cast_state 0                       one reply for all
  *
  * Arguments are copied into the batch as they come, already in the Redis
- * protocol, so a request that goes away before the flush leaves nothing
- * dangling; its call is sent and its reply dropped, as for any command in
- * flight.
+ * protocol; each call keeps where its own lie, so a dropped call's are cut
+ * out.  A request that goes away once its call is sent has the reply
+ * dropped, as for any command in flight.
  */
 
 
@@ -59,6 +59,7 @@ typedef struct {
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
+static void ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
 
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
@@ -103,6 +104,9 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
         return;
     }
 
+    cmd->off = b->len;
+    cmd->nargs = argc;
+
     p = b->buf + b->len;
 
     for (i = 0; i < argc; i++) {
@@ -114,6 +118,7 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
 
     b->len = p - b->buf;
     b->nargs += argc;
+    cmd->len = b->len - cmd->off;
 
     ngx_queue_insert_tail(&b->cmds, &cmd->queue);
 
@@ -168,14 +173,19 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     u_char                  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
     size_t                  len;
     ngx_uint_t              kind;
-    ngx_queue_t            *q, cmds;
-    ngx_http_cast_cmd_t    *cmd;
+    ngx_queue_t             cmds;
     ngx_http_cast_batch_t  *b = ev->data;
 
     if (ngx_queue_empty(&b->cmds)
         || (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH
             && b->len - NGX_HTTP_CAST_BATCH_HEAD < NGX_HTTP_CAST_BATCH_FULL))
     {
+        return;
+    }
+
+    ngx_http_cast_batch_prune(b);
+
+    if (ngx_queue_empty(&b->cmds)) {
         return;
     }
 
@@ -197,16 +207,6 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     ngx_queue_add(&cmds, &b->cmds);
     ngx_queue_init(&b->cmds);
 
-    /* a call's time in Redis starts now, not when it joined */
-
-    for (q = ngx_queue_head(&cmds);
-         q != ngx_queue_sentinel(&cmds);
-         q = ngx_queue_next(q))
-    {
-        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
-        cmd->sent = ngx_current_msec;
-    }
-
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
     b->nargs = 0;
 
@@ -224,6 +224,47 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         b->buf = NULL;
         b->size = 0;
     }
+}
+
+
+/*
+ * Drops the calls whose request is gone and closes up the arguments of
+ * the others; what is left leaves now, and its time in Redis starts.
+ */
+
+static void
+ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
+{
+    size_t                len;
+    ngx_queue_t          *q, *next;
+    ngx_http_cast_cmd_t  *cmd;
+
+    len = NGX_HTTP_CAST_BATCH_HEAD;
+
+    for (q = ngx_queue_head(&b->cmds);
+         q != ngx_queue_sentinel(&b->cmds);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+
+        if (cmd->ctx == NULL) {
+            ngx_queue_remove(q);
+            b->nargs -= cmd->nargs;
+            ngx_http_cast_redis_cmd_put(cmd);
+            continue;
+        }
+
+        if (cmd->off != len) {
+            ngx_memmove(b->buf + len, b->buf + cmd->off, cmd->len);
+            cmd->off = len;
+        }
+
+        len += cmd->len;
+        cmd->sent = ngx_current_msec;
+    }
+
+    b->len = len;
 }
 
 

@@ -63,6 +63,9 @@ struct ngx_http_cast_cmd_s {
     cast_gql_slot_t          *slot;
     ngx_http_cast_reply_pt    handler;
     ngx_msec_t                sent;
+    size_t                    off;            /* a call's arguments in */
+    size_t                    len;            /*   its batch's buffer */
+    ngx_uint_t                nargs;
     ngx_uint_t                kind;           /* a carrier's batch kind */
     unsigned                  shared:1;       /* a carrier of one reply */
 };
@@ -93,6 +96,7 @@ ngx_http_cast_cmd_t *ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx,
 ngx_int_t ngx_http_cast_redis_send_batch(ngx_queue_t *calls,
     ngx_uint_t kind, ngx_uint_t shared, const char *cmd, size_t len);
 void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
+void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
 void ngx_http_cast_redis_check_stuck(void);
 
 /* ngx_http_cast_batch.c: the kinds of batches */

@@ -58,7 +58,6 @@ static void ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd,
 static void ngx_http_cast_redis_deliver_calls(ngx_queue_t *calls,
     redisReply *reply, ngx_uint_t shared);
 static ngx_http_cast_cmd_t *ngx_http_cast_redis_cmd_get(void);
-static void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
 
 static void ngx_http_cast_redis_read(ngx_event_t *ev);
 static void ngx_http_cast_redis_write(ngx_event_t *ev);
@@ -565,7 +564,7 @@ ngx_http_cast_redis_cmd_get(void)
 }
 
 
-static void
+void
 ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd)
 {
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
