@@ -44,14 +44,12 @@
 typedef struct {
     ngx_str_t                   command;
     ngx_str_t                   function;
-    unsigned                    shared:1;     /* one reply for all */
 
     ngx_event_t                 flush;        /* posted while calls wait */
     ngx_queue_t                 cmds;
     u_char                     *buf;
     size_t                      len;          /* including the head room */
     size_t                      size;
-    ngx_uint_t                  nargs;
     ngx_uint_t                  inflight;     /* sent, reply not in */
 } ngx_http_cast_batch_t;
 
@@ -59,18 +57,18 @@ typedef struct {
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
-static void ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
+static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
 
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
-    { ngx_string("FCALL"), ngx_string("cast_vote_batch"), 0,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_query_batch"), 0,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_cas"), 1,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_state"), 1,
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0, 0 },
+    { ngx_string("FCALL"), ngx_string("cast_vote_batch"),
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_query_batch"),
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_cas"),
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_state"),
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
 };
 
 
@@ -117,7 +115,6 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     }
 
     b->len = p - b->buf;
-    b->nargs += argc;
     cmd->len = b->len - cmd->off;
 
     ngx_queue_insert_tail(&b->cmds, &cmd->queue);
@@ -172,7 +169,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 {
     u_char                  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
     size_t                  len;
-    ngx_uint_t              kind;
+    ngx_uint_t              kind, nargs;
     ngx_queue_t             cmds;
     ngx_http_cast_batch_t  *b = ev->data;
 
@@ -183,14 +180,14 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_cast_batch_prune(b);
+    nargs = ngx_http_cast_batch_prune(b);
 
     if (ngx_queue_empty(&b->cmds)) {
         return;
     }
 
     p = ngx_sprintf(head, "*%ui\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n$1\r\n0\r\n",
-                    b->nargs + 3, b->command.len, &b->command,
+                    nargs + 3, b->command.len, &b->command,
                     b->function.len, &b->function);
 
     start = b->buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
@@ -208,12 +205,10 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     ngx_queue_init(&b->cmds);
 
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
-    b->nargs = 0;
 
     kind = b - ngx_http_cast_batches;
 
-    if (ngx_http_cast_redis_send_batch(&cmds, kind, b->shared,
-                                       (char *) start, len)
+    if (ngx_http_cast_redis_send_batch(&cmds, kind, (char *) start, len)
         == NGX_OK)
     {
         b->inflight++;
@@ -230,16 +225,19 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 /*
  * Drops the calls whose request is gone and closes up the arguments of
  * the others; what is left leaves now, and its time in Redis starts.
+ * Returns how many arguments are left.
  */
 
-static void
+static ngx_uint_t
 ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
 {
     size_t                len;
+    ngx_uint_t            nargs;
     ngx_queue_t          *q, *next;
     ngx_http_cast_cmd_t  *cmd;
 
     len = NGX_HTTP_CAST_BATCH_HEAD;
+    nargs = 0;
 
     for (q = ngx_queue_head(&b->cmds);
          q != ngx_queue_sentinel(&b->cmds);
@@ -250,7 +248,6 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
 
         if (cmd->ctx == NULL) {
             ngx_queue_remove(q);
-            b->nargs -= cmd->nargs;
             ngx_http_cast_redis_cmd_put(cmd);
             continue;
         }
@@ -261,10 +258,13 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
         }
 
         len += cmd->len;
+        nargs += cmd->nargs;
         cmd->sent = ngx_current_msec;
     }
 
     b->len = len;
+
+    return nargs;
 }
 
 

@@ -67,7 +67,6 @@ struct ngx_http_cast_cmd_s {
     size_t                    len;            /*   its batch's buffer */
     ngx_uint_t                nargs;
     ngx_uint_t                kind;           /* a carrier's batch kind */
-    unsigned                  shared:1;       /* a carrier of one reply */
 };
 
 
@@ -94,12 +93,16 @@ void ngx_http_cast_redis_exit(void);
 ngx_http_cast_cmd_t *ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
 ngx_int_t ngx_http_cast_redis_send_batch(ngx_queue_t *calls,
-    ngx_uint_t kind, ngx_uint_t shared, const char *cmd, size_t len);
+    ngx_uint_t kind, const char *cmd, size_t len);
 void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
 void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
 void ngx_http_cast_redis_check_stuck(void);
 
-/* ngx_http_cast_batch.c: the kinds of batches */
+/*
+ * ngx_http_cast_batch.c: the kinds of batches.  A vote or query batch's
+ * reply is an array of one reply per call; from CAS on, every call of the
+ * batch shares the one reply.
+ */
 enum {
     NGX_HTTP_CAST_BATCH_VOTE = 0,
     NGX_HTTP_CAST_BATCH_QUERY,
@@ -107,6 +110,8 @@ enum {
     NGX_HTTP_CAST_BATCH_STATE,
     NGX_HTTP_CAST_BATCH_KINDS
 };
+
+#define ngx_http_cast_batch_shared(kind)  ((kind) >= NGX_HTTP_CAST_BATCH_CAS)
 
 void ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,

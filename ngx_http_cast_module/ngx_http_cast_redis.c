@@ -361,7 +361,7 @@ ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
 
 ngx_int_t
 ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t kind,
-    ngx_uint_t shared, const char *buf, size_t len)
+    const char *buf, size_t len)
 {
     ngx_http_cast_cmd_t    *carrier;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
@@ -386,7 +386,6 @@ ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t kind,
     carrier->handler = NULL;
     carrier->sent = ngx_current_msec;
     carrier->kind = kind;
-    carrier->shared = shared;
 
     ngx_queue_add(&carrier->calls, calls);
     ngx_queue_init(calls);
@@ -471,7 +470,8 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     ngx_http_cast_batch_done(cmd->kind);
-    ngx_http_cast_redis_deliver_calls(&cmd->calls, reply, cmd->shared);
+    ngx_http_cast_redis_deliver_calls(&cmd->calls, reply,
+                                      ngx_http_cast_batch_shared(cmd->kind));
     ngx_http_cast_redis_cmd_put(cmd);
 }
 
@@ -557,8 +557,6 @@ ngx_http_cast_redis_cmd_get(void)
     }
 
     ngx_queue_init(&cmd->calls);
-    cmd->kind = 0;
-    cmd->shared = 0;
 
     return cmd;
 }

@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
+static ngx_uint_t ngx_http_cast_ticket_authentic(cast_ticket_t *t,
+    ngx_http_cast_main_conf_t *cmcf);
 static void ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd,
     redisReply *reply);
 static void ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd,
@@ -286,21 +288,10 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
         return NGX_DECLINED;
     }
 
-    if (cmcf->ticket_secret.len
-        && (!ngx_http_cast_verified_set
-            || ngx_memcmp(t.raw, ngx_http_cast_verified, CAST_TICKET_RAW_LEN)
-               != 0))
-    {
-        if (!cast_ticket_verify(&t, cmcf->ticket_secret.data,
-                                cmcf->ticket_secret.len))
-        {
-            ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_INVALID,
-                                 "Invalid ticket");
-            return NGX_DECLINED;
-        }
-
-        ngx_memcpy(ngx_http_cast_verified, t.raw, CAST_TICKET_RAW_LEN);
-        ngx_http_cast_verified_set = 1;
+    if (!ngx_http_cast_ticket_authentic(&t, cmcf)) {
+        ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_INVALID,
+                             "Invalid ticket");
+        return NGX_DECLINED;
     }
 
     if (t.seq + 1 < ngx_http_cast_known_seq) {
@@ -312,6 +303,36 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     *seq = t.seq;
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether the ticket's MAC checks out (always, without a secret).  The
+ * last ticket that did is remembered: the votes that follow carry it too.
+ */
+
+static ngx_uint_t
+ngx_http_cast_ticket_authentic(cast_ticket_t *t,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    if (cmcf->ticket_secret.len == 0
+        || (ngx_http_cast_verified_set
+            && ngx_memcmp(t->raw, ngx_http_cast_verified,
+                          CAST_TICKET_RAW_LEN) == 0))
+    {
+        return 1;
+    }
+
+    if (!cast_ticket_verify(t, cmcf->ticket_secret.data,
+                            cmcf->ticket_secret.len))
+    {
+        return 0;
+    }
+
+    ngx_memcpy(ngx_http_cast_verified, t->raw, CAST_TICKET_RAW_LEN);
+    ngx_http_cast_verified_set = 1;
+
+    return 1;
 }
 
 
