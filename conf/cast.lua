@@ -141,29 +141,25 @@ end
 
 -- votes
 
--- The tickets a batch may consume, read once: the current one and, when
--- a vote names it, the previous one.  Uses are counted here and written
--- back once (take_uses).
-local function tickets()
-    local c = redis.call('HMGET', K_TICKET, 'id', 'expires', 'seq', 'max',
-                         'used', 'grace')
+-- A ticket as a batch uses it: the uses it takes are counted in `taken`
+-- and written back once (take_uses).
+local function ticket_at(key)
+    local t = redis.call('HMGET', key, 'id', 'expires', 'seq', 'max', 'used',
+                         'grace')
 
-    return {
-        cur = {key = K_TICKET, id = c[1], expires = tonumber(c[2]),
-               seq = c[3], max = tonumber(c[4]), used = tonumber(c[5]),
-               taken = 0},
-        grace = tonumber(c[6] or 0),
-    }
+    return {key = key, id = t[1], expires = tonumber(t[2]), seq = t[3],
+            max = tonumber(t[4]), used = tonumber(t[5]),
+            grace = tonumber(t[6] or 0), taken = 0}
+end
+
+-- The tickets a batch may consume, read once: the current one and, when
+-- a vote names it, the previous one.
+local function tickets()
+    return {cur = ticket_at(K_TICKET)}
 end
 
 local function prev_ticket(ts)
-    if not ts.prev then
-        local p = redis.call('HMGET', K_PREV, 'id', 'expires', 'seq', 'max',
-                             'used')
-        ts.prev = {key = K_PREV, id = p[1], expires = tonumber(p[2]),
-                   seq = p[3], max = tonumber(p[4]), used = tonumber(p[5]),
-                   taken = 0}
-    end
+    ts.prev = ts.prev or ticket_at(K_PREV)
     return ts.prev
 end
 
@@ -181,7 +177,7 @@ local function usable_ticket(ts, ticket, seq_hint, now)
 
     local prev = prev_ticket(ts)
     if prev.id == ticket then
-        if now < prev.expires + ts.grace then
+        if now < prev.expires + cur.grace then
             return prev
         end
         return nil, 'EXPIRED'
@@ -410,8 +406,8 @@ end
 
 -- Everything the batch changes, written after every vote was decided:
 -- the touched counts and versions, the tickets' uses, the events, the
--- idempotency records.
-local function write(ts, st, events, done)
+-- idempotency records (`seen`: each accepted key's reply).
+local function write(ts, st, events, seen)
     if #st.order > 0 then
         hset(K_COUNT, st.order, st.total)
         hset(K_VERSION, st.order, st.ver)
@@ -423,8 +419,8 @@ local function write(ts, st, events, done)
         redis.call('XADD', K_OUTBOX, '*', 'e', e)
     end
 
-    for _, d in ipairs(done) do
-        redis.call('SET', K_IDEM .. d[1], cjson.encode(d[2]),
+    for idem, reply in pairs(seen) do
+        redis.call('SET', K_IDEM .. idem, cjson.encode(reply),
                    'PX', IDEM_TTL_MS)
     end
 end
@@ -447,7 +443,7 @@ local function vote_batch(_, args)
     promote(now)
 
     local ts, st, seen = tickets(), counts(votes), {}
-    local replies, events, done = {}, {}, {}
+    local replies, events = {}, {}
 
     for k, v in ipairs(votes) do
         if not v.names then
@@ -458,14 +454,11 @@ local function vote_batch(_, args)
             replies[k] = reply
             if event then
                 events[#events + 1] = event
-                if v.idem ~= '' then
-                    done[#done + 1] = {v.idem, reply}
-                end
             end
         end
     end
 
-    write(ts, st, events, done)
+    write(ts, st, events, seen)
 
     return replies
 end
