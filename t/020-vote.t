@@ -209,8 +209,9 @@ is($answers[0]{json}{data}{vote}{votes}[0], 43, 'which applied the vote');
 is(count($c), 43, 'once');
 is(used(), "$id0/" . ($used0 + 1), 'and consumed one use');
 
-# A burst larger than a batch may hold (64 KB of arguments): 20 votes of
-# 100 names of 64 bytes leave in several batches, each vote still whole.
+# A burst past the 64 KB of arguments at which a batch leaves whatever is
+# in flight: 20 votes of 100 names of 64 bytes (about 160 KB), each vote
+# still decided whole and alone.
 
 my @big = map { sprintf '%s-%03d-%s', $c, $_, 'x' x 64 } 1 .. 100;
 $_ = substr $_, 0, 64 for @big;
