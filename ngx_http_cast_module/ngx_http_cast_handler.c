@@ -283,6 +283,17 @@ ngx_http_cast_wait(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 
     ngx_add_timer(&ctx->timer, cmcf->redis_timeout);
 
+    /*
+     * A client that closes meanwhile ends the request at once (499): its
+     * calls still waiting in a batch are then never sent.  The close may
+     * have come with the request, its event already spent.
+     */
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (r->connection->read->pending_eof) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+    }
+
     r->main->count++;
 
     return NGX_DONE;
