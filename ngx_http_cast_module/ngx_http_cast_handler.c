@@ -279,20 +279,25 @@ ngx_http_cast_wait(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
         return ctx->complete(r, ctx);
     }
 
+    /*
+     * A client that closed ends the request at once (499), and its calls,
+     * still in a batch, are never sent: here when the close came with the
+     * request (its event is spent), else when the read event reports it.
+     */
+    if (r->connection->read->pending_eof) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client prematurely closed connection");
+        r->connection->read->eof = 1;
+        r->connection->error = 1;
+        ngx_http_cast_redis_detach(ctx);
+        return NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
 
     ngx_add_timer(&ctx->timer, cmcf->redis_timeout);
-
-    /*
-     * A client that closes meanwhile ends the request at once (499): its
-     * calls still waiting in a batch are then never sent.  The close may
-     * have come with the request, its event already spent.
-     */
-    r->read_event_handler = ngx_http_test_reading;
-
-    if (r->connection->read->pending_eof) {
-        ngx_post_event(r->connection->read, &ngx_posted_events);
-    }
 
     r->main->count++;
 
@@ -445,6 +450,11 @@ static void
 ngx_http_cast_ctx_cleanup(void *data)
 {
     ngx_http_cast_ctx_t  *ctx = data;
+
+    /* not answered: its client went away */
+    if (!ctx->done && ctx->exec) {
+        ngx_http_cast_metrics_request(ctx->exec->op, 1);
+    }
 
     if (ctx->timer.timer_set) {
         ngx_del_timer(&ctx->timer);

@@ -99,7 +99,11 @@ ok($json->{data}{cas}, 'still serving after clients went away mid-request');
 # none at the timeout
 my $log = substr(error_log_text(), $logged);
 my $left = () = $log =~ /client prematurely closed connection,/g;
-is($left, 30, 'each client that left ended its request');
+SKIP: {
+    skip 'the close is logged at info', 1
+        unless $ENV{TEST_NGINX_LOG_LEVEL} =~ /^(?:debug|info)$/;
+    is($left, 30, 'each client that left ended its request');
+}
 unlike($log, qr/redis timed out/, 'none of them waited for the timeout');
 
 stop_nginx();
