@@ -2,10 +2,10 @@
 #
 #   make deps    install what is missing (Debian packages, Kafka jars)
 #   make         build the nginx module and the daemons
-#   make run     the whole stack in the foreground (Ctrl-C stops it)
-#   make up      the stack in the background; make down stops it
+#   make run     deps, build, the whole stack in the foreground (Ctrl-C)
+#   make up      deps, build, the stack in the background; make down stops it
 #   make test    deps, build, unit tests, fuzz smoke, prove -r t/
-#   make bench   wrk against the running stack (make up first)
+#   make bench   deps, build, wrk against a fresh private stack
 
 SHELL         := /bin/bash
 .DEFAULT_GOAL := all
@@ -144,13 +144,15 @@ fuzz-smoke:
 deps:
 	@scripts/deps.sh
 
-up: all
+up: deps
+	@$(MAKE) -s all
 	@scripts/stack.sh up
 
 down:
 	@scripts/stack.sh down
 
-run: all
+run: deps
+	@$(MAKE) -s all
 	@scripts/stack.sh run
 
 test: deps
@@ -162,7 +164,8 @@ test: deps
 demo:
 	@scripts/demo.sh
 
-bench:
+bench: deps
+	@$(MAKE) -s all $(BUILD)/bench/bench_gql
 	@scripts/bench.sh
 
 clean:
