@@ -22,7 +22,9 @@
 #define CAST_KEY_VERSION "{cast}:version"
 #define CAST_KEY_RELAY_INFLIGHT  "{cast}:relay:inflight"
 
-#define CAST_RESTORE_IDLE_MS     1000
+/* twice the relay's retry after losing Redis: a relay that holds events
+   has connected again and said so within the window */
+#define CAST_RESTORE_IDLE_MS     2000
 
 
 /* 1 when {cast}:ready exists, 0 when not, -1 (logged) on error */
