@@ -57,6 +57,17 @@ is(query_code($names[0]), 'UNAVAILABLE', 'after the wipe: query UNAVAILABLE');
 my ($rc, $out) = admin('check');
 is($rc, 1, 'check: redis lost the counts') or diag $out;
 
+# events only the relay holds: no restore until it has none (the relay
+# is stopped so that the marker stays what is set here)
+ok(cast_stack('stop', 'relay'), 'relay stopped');
+redis_cmd('SET', '{cast}:relay:inflight', 7, 'PX', 60000);
+($rc, $out) = admin('restore', '--wait', 3);
+isnt($rc, 0, 'no restore while the relay holds events');
+like($out, qr/relay in flight 7/, 'and it says why') or diag $out;
+is(query_code($names[0]), 'UNAVAILABLE', 'so Redis stays not ready');
+redis_cmd('DEL', '{cast}:relay:inflight');
+ok(cast_stack('start', 'relay'), 'relay started');
+
 ($rc, $out) = admin('restore', '--wait', 30);
 is($rc, 0, 'cast-admin restore') or diag $out;
 like($out, qr/restore: \d+ names written, ready set/, 'restore reports');
