@@ -62,8 +62,13 @@ CONF
     cast_redis_timeout 300ms;
 HTTP
 
+# the port opens before the workers have reached Redis
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
-($status, $json) = graphql($CAS, undef, url => $url);
+for (1 .. 100) {
+    ($status, $json) = graphql($CAS, undef, url => $url);
+    last if $json && $json->{data}{cas};
+    sleep 0.05;
+}
 ok($json->{data}{cas}, 'private nginx serves');
 
 redis_cmd('CLIENT', 'PAUSE', 1500, 'ALL');
