@@ -101,7 +101,7 @@ file=bench/results/$(date -u +%Y%m%dT%H%M%SZ).json
     printf '{\n  "machine": "%s, %s cores",\n' "$(uname -m)" "$(nproc)"
     printf '  "wrk": "-t%s -c%s -d%ss",\n' "$threads" "$conns" "$seconds"
     printf '  "redis_appendfsync": "%s",\n  "results": {\n' \
-        "${CAST_REDIS_APPENDFSYNC:-always}"
+        "$(redis-cli -p "$CAST_REDIS_PORT" CONFIG GET appendfsync | sed -n 2p)"
     sep=
     for name in ceiling vote query cas vote_rejected; do
         ratio=$(awk -v a="${rps[$name]}" -v b="${rps[ceiling]}" \
