@@ -2,10 +2,11 @@
 #
 #   make deps    install what is missing (Debian packages, Kafka jars)
 #   make         build the nginx module and the daemons
-#   make run     deps, build, the whole stack in the foreground (Ctrl-C)
-#   make up      deps, build, the stack in the background; make down stops it
-#   make test    deps, build, unit tests, fuzz smoke, prove -r t/
-#   make bench   deps, build, wrk against a fresh private stack
+#   make build   deps, then make
+#   make run     build, then the whole stack in the foreground (Ctrl-C)
+#   make up      build, then the stack in the background (make down)
+#   make test    build, then unit tests, fuzz smoke, prove -r t/
+#   make bench   build, then wrk against a fresh private stack
 
 SHELL         := /bin/bash
 .DEFAULT_GOAL := all
@@ -46,8 +47,8 @@ FUZZERS       := $(patsubst t/fuzz/%.c,build/fuzz/%, \
 
 PURE_OBJS     := $(patsubst %.c,$(BUILD)/obj/%.o,$(PURE_SRCS) $(COMMON_SRCS))
 
-.PHONY: all module daemons deps unit fuzz fuzz-smoke test up down run \
-        demo bench clean
+.PHONY: all module daemons deps build unit fuzz fuzz-smoke test up down \
+        run demo bench clean
 
 all: module daemons
 
@@ -144,19 +145,21 @@ fuzz-smoke:
 deps:
 	@scripts/deps.sh
 
-up: deps
+# what is missing installed first, then the build (a sub-make, so that
+# it starts only once deps has finished)
+build: deps
 	@$(MAKE) -s all
+
+up: build
 	@scripts/stack.sh up
 
 down:
 	@scripts/stack.sh down
 
-run: deps
-	@$(MAKE) -s all
+run: build
 	@scripts/stack.sh run
 
-test: deps
-	@$(MAKE) -s all
+test: build
 	@$(MAKE) -s SAN=1 unit module
 	@$(MAKE) -s fuzz-smoke
 	@scripts/test.sh
@@ -164,8 +167,8 @@ test: deps
 demo:
 	@scripts/demo.sh
 
-bench: deps
-	@$(MAKE) -s all $(BUILD)/bench/bench_gql
+bench: build
+	@$(MAKE) -s $(BUILD)/bench/bench_gql
 	@scripts/bench.sh
 
 clean:
