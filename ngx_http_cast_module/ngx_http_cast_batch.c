@@ -14,9 +14,10 @@
  * NGX_HTTP_CAST_BATCH_FULL bytes of arguments leaves at the end of the
  * round whatever is in flight, so waiting never makes a call much larger
  * than one round's calls.  A call whose request went away while it
- * waited (a timeout: a mutation's later field may join a batch well after
- * its request began) is dropped before the batch leaves, so a client told
- * UNAVAILABLE never has a call that nginx still held applied later.
+ * waited (its client closed, or a timeout: a mutation's later field may
+ * join a batch well after its request began) is dropped before the batch
+ * leaves, so a client told UNAVAILABLE never has a call that nginx still
+ * held applied later.
  *
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
