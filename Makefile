@@ -6,7 +6,7 @@
 #   make run     build, then the whole stack in the foreground (Ctrl-C)
 #   make up      build, then the stack in the background (make down)
 #   make test    build, then unit tests, fuzz smoke, prove -r t/
-#   make bench   build, then wrk against a fresh private stack
+#   make bench   build, then wrk and vegeta against a fresh private stack
 
 SHELL         := /bin/bash
 .DEFAULT_GOAL := all
