@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # jq's $variables stay literal in single quotes
 # bench/plot.sh RESULT.json [OUT.svg]: the picture of a `make bench` result,
 # written next to it by default: the throughput of each workload against
 # the `return 200` ceiling, and the latency sweep of accepted votes.  Runs
