@@ -48,7 +48,7 @@ if (sweep) {
     set ylabel "latency, ms, from the intended send time"
     set bmargin 5
     set xrange [0:*]
-    set offsets 0, graph 0.08, 0, 0
+    set offsets 0, graph 0.08, graph 0.12, 0
     set xtics nomirror font ",11"
     set ytics nomirror
     set key top left Left reverse font ",11"
@@ -56,6 +56,7 @@ if (sweep) {
             pt 7 ps 1.2 lw 2 lc rgb blue title "p50", \
          sw using 2:5 with linespoints pt 5 ps 1.2 lw 2 lc rgb red \
             title "p99", \
+         sw using 2:5:6 with labels offset 0, 1.2 font ",10" notitle, \
          sat using 1:2:xtic(sprintf("wrk\n%d", $1)) with points pt 6 \
             ps 1.8 lw 2 lc rgb blue title "wrk at saturation, p50", \
          sat using 1:3 with points pt 4 ps 1.8 lw 2 lc rgb red \

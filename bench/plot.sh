@@ -34,9 +34,10 @@ jq -r "$th"'
           else "" end)]
     | @tsv' "$json" >"$tmp/workloads.tsv"
 
-# percent, offered votes/s, accepted votes/s, p50, p99 (ms)
-jq -r '.latency_sweep.points // [] | .[]
-       | [.percent, .offered_rps, .accepted_rps, .p50_ms, .p99_ms] | @tsv' \
+# percent, offered votes/s, accepted votes/s, p50, p99 (ms), its label
+jq -r "$th"'.latency_sweep.points // [] | .[]
+       | [.percent, .offered_rps, .accepted_rps, .p50_ms, .p99_ms,
+          "\(.accepted_rps | th)/s accepted"] | @tsv' \
     "$json" >"$tmp/sweep.tsv"
 
 # the wrk run at saturation: accepted votes/s, p50, p99

@@ -257,9 +257,10 @@ ticket_until() {
 }
 
 # sweep_window RATE NAME CSV: one attack of RATE votes/s with the current
-# ticket until shortly before it expires; adds its duration in ms to ms
+# ticket until shortly before it expires; adds its duration in ms to ms,
+# vegeta's CPU ticks to vt
 sweep_window() {
-    local rate=$1 name=$2 csv=$3 ticket until left
+    local rate=$1 name=$2 csv=$3 ticket until left t
 
     ticket_until
     left=$((until - $(now_ms)))
@@ -281,35 +282,55 @@ sweep_window() {
     # takes some of them to start); the grace covers the votes still queued
     left=$((until - $(now_ms) - 200))
     ((left >= 300)) || return 0
+    # as many connections at most as wrk has: when the stack falls behind,
+    # requests wait for one and their wait counts from their due time
+    # its results decoded after the attack, and its CPU counted alone
+    t=$(shell_ticks)
     "$vegeta" attack -format=json -targets="$tmp/targets.json" \
         -rate="$rate/1s" -duration="${left}ms" -max-body=0 -timeout=10s \
-        -name="$name" | "$vegeta" encode --to csv >>"$csv"
+        -workers="$conns" -max-workers="$conns" -name="$name:$left" \
+        -output="$tmp/attack.bin"
+    vt=$((vt + $(shell_ticks) - t))
+    "$vegeta" encode --to csv "$tmp/attack.bin" >>"$csv"
     ms=$((ms + left))
 }
 
-# latencies CSV RATE: "p50 p99 max p99_uncorrected" in ms and the errors, of
-# an attack's results (columns counted from the end: an error message may
-# hold commas).  The start of each attack (by name) is taken as the
-# earliest send time less its due offset.
+# latencies CSV RATE: "due sent p50 p99 max errors p99_uncorrected", the
+# latencies in ms, of the results of attacks named NAME:DURATION_MS
+# (columns counted from the end: an error message may hold commas).  An
+# attack starts at its earliest send time less that request's due offset.
+# A request vegeta did not send before the end of its attack (the client
+# starved of CPU) counts from its due time to the attack's last answer.
 latencies() {
     awk -F, -v iv="$(awk -v r="$2" 'BEGIN { print 1e9 / r }')" '
         NR == FNR {
-            d = $1 - ($(NF - 3) + 1) * iv
-            if (!($(NF - 4) in t0) || d < t0[$(NF - 4)]) t0[$(NF - 4)] = d
+            a = $(NF - 4); d = $1 - ($(NF - 3) + 1) * iv
+            if (!(a in t0) || d < t0[a]) t0[a] = d
+            if ($1 + $3 > end[a]) end[a] = $1 + $3
+            sent[a]++
             next
         }
         {
-            due = t0[$(NF - 4)] + ($(NF - 3) + 1) * iv
+            a = $(NF - 4); due = t0[a] + ($(NF - 3) + 1) * iv
             printf "%.3f %.3f %d\n", ($1 + $3 - due) / 1e6, $3 / 1e6, \
                 ($2 != 200)
-        }' "$1" "$1" >"$tmp/lat"
-    sort -g -k1,1 "$tmp/lat" | awk '
-        { v[NR] = $1; e += $3 }
-        END { printf "%s %s %s %d\n", v[int(NR * 0.5 + 0.999)],
-                  v[int(NR * 0.99 + 0.999)], v[NR], e }' >"$tmp/corr"
-    sort -g -k2,2 "$tmp/lat" | awk '{ v[NR] = $2 }
-        END { print v[int(NR * 0.99 + 0.999)] }' >"$tmp/raw"
-    paste -d ' ' "$tmp/corr" "$tmp/raw"
+        }
+        END {
+            for (a in t0) {
+                split(a, f, ":"); n = int(f[2] * 1e6 / iv)
+                if (t0[a] + f[2] * 1e6 > end[a]) end[a] = t0[a] + f[2] * 1e6
+                for (i = sent[a]; i < n; i++)
+                    printf "%.3f -1 0\n", (end[a] - t0[a] - (i + 1) * iv) / 1e6
+                total += n > sent[a] ? n : sent[a]
+            }
+            print total > "/dev/stderr"
+        }' "$1" "$1" >"$tmp/lat" 2>"$tmp/due"
+    sort -g -k1,1 "$tmp/lat" | awk -v due="$(cat "$tmp/due")" '
+        { v[NR] = $1; e += $3; s += $2 >= 0 }
+        END { printf "%d %d %s %s %s %d ", due, s, v[int(NR * 0.5 + 0.999)],
+                  v[int(NR * 0.99 + 0.999)], v[NR], e }'
+    awk '$2 >= 0' "$tmp/lat" | sort -g -k2,2 | awk '{ v[NR] = $2 }
+        END { print v[int(NR * 0.99 + 0.999)] }'
 }
 
 # retick FIELD ENV...: ticketd restarted with other settings (env(1)
@@ -343,21 +364,23 @@ for pct in $sweep_percents; do
     : >"$csv"
     a0=$(votes_metric accepted)
     r0=$(votes_refused)
-    ms=0 w=0
+    ms=0 w=0 vt=0
     while ((ms < sweep_seconds * 1000)); do
         sweep_window "$rate" "w$w" "$csv"
         w=$((w + 1))
     done
     accepted=$(($(votes_metric accepted) - a0))
     refused=$(($(votes_refused) - r0))
-    read -r p50 p99 pmax errors p99raw < <(latencies "$csv" "$rate")
-    sent=$(wc -l <"$csv")
-    sweep+=("$(printf '{"percent": %s, "offered_rps": %s, "seconds": %s, "sent": %s, "accepted_rps": %s, "accepted": %s, "refused": %s, "errors": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "p99_uncorrected_ms": %s}' \
+    read -r due sent p50 p99 pmax errors p99raw < <(latencies "$csv" "$rate")
+    sweep+=("$(printf '{"percent": %s, "offered_rps": %s, "seconds": %s, "due": %s, "sent": %s, "accepted_rps": %s, "accepted": %s, "refused": %s, "errors": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "p99_uncorrected_ms": %s, "vegeta_cpu_us_per_request": %s}' \
         "$pct" "$rate" "$(awk -v m="$ms" 'BEGIN { print m / 1000 }')" \
-        "$sent" "$(awk -v a="$accepted" -v m="$ms" 'BEGIN { printf "%.0f", a * 1000 / m }')" \
-        "$accepted" "$refused" "$errors" "$p50" "$p99" "$pmax" "$p99raw")")
-    printf '%3s %%  %6s votes/s offered  %6s accepted  %s refused  %s errors' \
-        "$pct" "$rate" "$accepted" "$refused" "$errors"
+        "$due" "$sent" "$(awk -v a="$accepted" -v m="$ms" 'BEGIN { printf "%.0f", a * 1000 / m }')" \
+        "$accepted" "$refused" "$errors" "$p50" "$p99" "$pmax" "$p99raw" \
+        "$(awk -v t="$vt" -v n="$sent" -v hz="$clk_tck" \
+               'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')")")
+    printf '%3s %%  %6s votes/s offered  %6s of %s due sent  %6s accepted' \
+        "$pct" "$rate" "$sent" "$due" "$accepted"
+    printf '  %s refused  %s errors' "$refused" "$errors"
     printf '   p50 %7.3f ms   p99 %8.3f ms   (p99 from the send time %.3f ms)\n' \
         "$p50" "$p99" "$p99raw"
 done
