@@ -108,14 +108,15 @@ cpu_ticks() {
                END { print t + 0 }'
 }
 
-# this shell's reaped children: wrk, run in a command substitution
+# the ticks of this shell's reaped children: wrk (run in a command
+# substitution) or vegeta, whatever else ran since counted too
 shell_ticks() {
     awk '{ sub(/^.*\) /, ""); print $14 + $15 }' /proc/$$/stat
 }
 
-# cpu_sample ARRAY: the ticks of each part, then of this shell's children
-# last (on the way in) or first (on the way out), so that the ps, cat and
-# awk of the sample itself are not counted as wrk's
+# cpu_begin, cpu_end: the ticks of each part into cpu0 or cpu1, those of
+# this shell's children last on the way in and first on the way out, so
+# that the ps, cat and awk of the samples are not counted as wrk's
 cpu_begin() {
     local p
 
