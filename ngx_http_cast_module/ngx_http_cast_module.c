@@ -79,6 +79,13 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       offsetof(ngx_http_cast_main_conf_t, max_vote_count),
       NULL },
 
+    { ngx_string("cast_max_vote_fields"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_vote_fields),
+      NULL },
+
     { ngx_string("cast_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -236,6 +243,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->max_usernames = NGX_CONF_UNSET_SIZE;
     cmcf->max_vote_count = NGX_CONF_UNSET_SIZE;
+    cmcf->max_vote_fields = NGX_CONF_UNSET_SIZE;
     cmcf->max_body_size = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
@@ -259,6 +267,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_timeout, 1000);
     ngx_conf_init_size_value(cmcf->max_usernames, 100);
     ngx_conf_init_size_value(cmcf->max_vote_count, 10);
+    ngx_conf_init_size_value(cmcf->max_vote_fields, 4);
     ngx_conf_init_size_value(cmcf->max_body_size, 64 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
@@ -273,11 +282,12 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* conf/cast.lua takes at most 1000 names per vote */
     if (cmcf->max_usernames < 1 || cmcf->max_usernames > 1000
-        || cmcf->max_vote_count < 1)
+        || cmcf->max_vote_count < 1 || cmcf->max_vote_fields < 1)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cast_max_usernames must be 1..1000 and "
-                           "cast_max_vote_count at least 1");
+                           "cast_max_usernames must be 1..1000, "
+                           "cast_max_vote_count and cast_max_vote_fields "
+                           "at least 1");
         return NGX_CONF_ERROR;
     }
 

@@ -41,6 +41,7 @@ typedef struct {
 
     size_t                    max_usernames;
     size_t                    max_vote_count;
+    size_t                    max_vote_fields;
     size_t                    max_body_size;
 
     cast_gql_limits_t         limits;
