@@ -331,7 +331,10 @@ ngx_http_cast_vote_check(cast_gql_slot_t *slot,
  * Tickets that cannot be valid are refused here, without Redis: malformed
  * ones, ones with a bad MAC when the secret is known, and ones older than
  * the previous ticket this worker already knows of (the grace window may
- * still accept that one).
+ * still accept that one).  An old but authentic ticket with an
+ * idempotency key still goes to Redis: a retry there gets the first
+ * call's result, whatever the ticket's age, and any other call is refused
+ * as expired by Redis itself.
  */
 
 static ngx_int_t
@@ -352,7 +355,9 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
         return NGX_DECLINED;
     }
 
-    if (t.seq + 1 < ngx_http_cast_known_seq) {
+    if (t.seq + 1 < ngx_http_cast_known_seq
+        && slot->idempotency_key.data == NULL)
+    {
         ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
                              "Ticket expired");
         return NGX_DECLINED;
