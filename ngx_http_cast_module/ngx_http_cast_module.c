@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_cast_module.h"
+#include "cast_ticket.h"
 
 
 static void *ngx_http_cast_create_main_conf(ngx_conf_t *cf);
@@ -298,7 +299,13 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (cmcf->ticket_secret.len && cmcf->ticket_secret.len < 32) {
+    /* the file's line ending is not part of the key (as for ticketd) */
+    cmcf->ticket_secret.len = cast_ticket_secret_len(cmcf->ticket_secret.data,
+                                                     cmcf->ticket_secret.len);
+
+    if (cmcf->ticket_secret.data
+        && cmcf->ticket_secret.len < CAST_TICKET_SECRET_MIN)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_ticket_secret_file: the secret must be "
                            "at least 32 bytes");
@@ -410,13 +417,6 @@ ngx_http_cast_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "short read of \"%V\"", &name);
         return NGX_CONF_ERROR;
-    }
-
-    /* a secret file usually ends in a newline that is not part of it */
-    while (field->len && (field->data[field->len - 1] == '\n'
-                          || field->data[field->len - 1] == '\r'))
-    {
-        field->len--;
     }
 
     field->data[field->len] = '\0';
