@@ -29,6 +29,9 @@ sub nginx_t {
     close $fh;
 
     my $cmd = "$ENV{TEST_NGINX_BINARY} -t -p $root/ -c conf/test-counts.conf";
+    # the sanitized module needs its runtime loaded first, as start_nginx does
+    local $ENV{LD_PRELOAD} = $ENV{CAST_NGINX_PRELOAD}
+        if $ENV{CAST_NGINX_PRELOAD};
     my $out = `$cmd 2>&1`;
     return ($? >> 8, $out);
 }
