@@ -119,7 +119,8 @@ is(psql_query("SELECT count(*) FROM votes WHERE username LIKE '$nul%'"), 0,
 
 ($rc, $out) = admin('dlq-replay');
 is($rc, 0, 'dlq-replay succeeds') or diag $out;
-like($out, qr/dlq-replay: [2-9]\d* messages/, 'dlq-replay counts them');
+my ($replayed) = $out =~ /dlq-replay: (\d+) messages/;
+cmp_ok($replayed // 0, '>=', 4, 'dlq-replay counts them');
 like($out, qr/field "votes" is empty/, 'the reason of the first');
 like($out, qr/not valid JSON/, 'the reason of the second');
 like($out, qr/NUL byte/, 'the reason of the third');
@@ -134,7 +135,7 @@ cmp_ok(metric($pers, 'cast_persister_dead_letters_total'), '>=',
        $dlq_before + 8, 'replayed poison dead-lettered again');
 
 ($rc, $out) = admin('dlq-replay');
-like($out, qr/dlq-replay: [2-9]\d* messages/,
-     'a second replay takes only what came since');
+($replayed) = $out =~ /dlq-replay: (\d+) messages/;
+cmp_ok($replayed // 0, '>=', 4, 'a second replay takes only what came since');
 
 done_testing();
