@@ -122,12 +122,15 @@ build/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(wildcard ngx_http_cast_module/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(PURE_SRCS) $(LIBS)
 
-# the outbox event codec lives with the daemons and needs only cJSON
+# the outbox event codec lives with the daemons and needs only cJSON and
+# the name rule
 build/fuzz/fuzz_event: t/fuzz/fuzz_event.c daemons/common/cast_event.c \
-                       daemons/common/cast_event.h
+                       daemons/common/cast_event.h \
+                       ngx_http_cast_module/cast_name.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -Idaemons/common -o $@ $< \
-	    daemons/common/cast_event.c -lcjson -lm
+	    daemons/common/cast_event.c ngx_http_cast_module/cast_name.c \
+	    -lcjson -lm
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/corpus/$$n; \

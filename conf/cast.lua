@@ -299,28 +299,59 @@ local function parse(args)
     return votes
 end
 
--- The counts and versions of every name the batch holds, read once; the
--- batch then keeps them running and writes the touched ones back once.
-local function counts(votes)
-    local names, seen = {}, {}
+-- The counts and versions a batch keeps running, read on demand and
+-- written back once (the touched names, in order).
+local function counts()
+    return {total = {}, ver = {}, touched = {}, order = {}}
+end
+
+-- Reads the counts and versions of the names not read yet.
+local function load(st, names)
+    local missing, seen = {}, {}
+
+    for _, name in ipairs(names) do
+        if not st.total[name] and not seen[name] then
+            missing[#missing + 1] = name
+            seen[name] = true
+        end
+    end
+
+    if #missing == 0 then
+        return
+    end
+
+    local c, ver = hmget(K_COUNT, missing), hmget(K_VERSION, missing)
+
+    for i, name in ipairs(missing) do
+        st.total[name], st.ver[name] = c[i], ver[i]
+    end
+end
+
+-- The names of the votes that may be accepted: a ticket that is usable
+-- and has a use left for them, in order.  They are read in one go; a
+-- refused vote reads no count, so a spent, expired or forged ticket costs
+-- Redis the same whatever the number of names.  (A vote found out later
+-- to pass COUNT_MAX leaves its use to a later vote, whose names decide()
+-- then reads.)
+local function preload(st, ts, votes, now)
+    local left, names = {}, {}
 
     for _, v in ipairs(votes) do
-        for _, name in ipairs(v.names or {}) do
-            if not seen[name] then
-                names[#names + 1] = name
-                seen[name] = true
+        local t = v.names and usable_ticket(ts, v.ticket, v.seq_hint, now)
+
+        if t then
+            left[t.key] = left[t.key] or t.max - t.used
+
+            if left[t.key] > 0 then
+                left[t.key] = left[t.key] - 1
+                for _, name in ipairs(v.names) do
+                    names[#names + 1] = name
+                end
             end
         end
     end
 
-    local c, ver = hmget(K_COUNT, names), hmget(K_VERSION, names)
-    local st = {total = {}, ver = {}, touched = {}, order = {}}
-
-    for i, name in ipairs(names) do
-        st.total[name], st.ver[name] = c[i], ver[i]
-    end
-
-    return st
+    load(st, names)
 end
 
 -- whether a vote keeps every count and version it touches exact
@@ -383,6 +414,8 @@ local function decide(ts, st, seen, now, v)
         return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
     end
 
+    load(st, v.names)
+
     if not fits(st, v) then
         return redis.error_reply('ERR cast_vote: count limit')
     end
@@ -442,8 +475,10 @@ local function vote_batch(_, args)
     local now = now_ms()
     promote(now)
 
-    local ts, st, seen = tickets(), counts(votes), {}
+    local ts, st, seen = tickets(), counts(), {}
     local replies, events = {}, {}
+
+    preload(st, ts, votes, now)
 
     for k, v in ipairs(votes) do
         if not v.names then

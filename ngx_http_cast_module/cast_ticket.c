@@ -135,6 +135,17 @@ cast_ticket_verify(const cast_ticket_t *t, const unsigned char *secret,
 }
 
 
+size_t
+cast_ticket_secret_len(const unsigned char *data, size_t len)
+{
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r')) {
+        len--;
+    }
+
+    return len;
+}
+
+
 static int
 cast_ticket_mac_of(const unsigned char *secret, size_t secret_len,
     const unsigned char *data, unsigned char *mac)

@@ -51,6 +51,13 @@ int cast_ticket_encode(const unsigned char *secret, size_t secret_len,
  */
 int cast_ticket_decode(const char *s, size_t len, cast_ticket_t *t);
 
+/*
+ * The length of the secret a secret file holds: its bytes without every
+ * trailing CR and LF, so a file ending in a newline, a CRLF or blank lines
+ * is the same key.  The one rule for nginx and cast-ticketd.
+ */
+size_t cast_ticket_secret_len(const unsigned char *data, size_t len);
+
 /* 1 when the MAC of a decoded ticket matches the secret, 0 otherwise */
 int cast_ticket_verify(const cast_ticket_t *t, const unsigned char *secret,
     size_t secret_len);

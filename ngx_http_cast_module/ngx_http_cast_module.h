@@ -39,8 +39,9 @@ typedef struct {
     ngx_str_t                 functions;      /* the library's text */
     ngx_str_t                 ticket_secret;  /* empty: MAC not checked */
 
-    ngx_uint_t                max_usernames;
-    ngx_uint_t                max_vote_count;
+    size_t                    max_usernames;
+    size_t                    max_vote_count;
+    size_t                    max_vote_fields;
     size_t                    max_body_size;
 
     cast_gql_limits_t         limits;

@@ -23,6 +23,8 @@ static void ngx_http_cast_resolve_cas(ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot);
 static void ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_main_conf_t *cmcf);
+static ngx_int_t ngx_http_cast_vote_fields_check(ngx_http_cast_ctx_t *ctx,
+    ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
@@ -67,6 +69,12 @@ ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
     ngx_http_cast_main_conf_t *cmcf)
 {
     cast_gql_slot_t  *slot;
+
+    if (ctx->next == 0
+        && ngx_http_cast_vote_fields_check(ctx, cmcf) != NGX_OK)
+    {
+        return;
+    }
 
     while (ctx->next < ctx->exec->nslots) {
         slot = &ctx->exec->slots[ctx->next++];
@@ -206,6 +214,56 @@ ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
 }
 
 
+/*
+ * Every vote field is a function call with its own ticket use: a request
+ * holding more than cast_max_vote_fields of them is refused whole, before
+ * any is sent (its first vote field carries the error; a mutation stops
+ * there).
+ */
+
+static ngx_int_t
+ngx_http_cast_vote_fields_check(ngx_http_cast_ctx_t *ctx,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    u_char           *p, *last;
+    size_t            i, n, len;
+    cast_gql_slot_t  *first;
+
+    n = 0;
+    first = NULL;
+
+    for (i = 0; i < ctx->exec->nslots; i++) {
+        if (ctx->exec->slots[i].kind == CAST_FIELD_VOTE) {
+            first = first ? first : &ctx->exec->slots[i];
+            n++;
+        }
+    }
+
+    if (n <= cmcf->max_vote_fields) {
+        return NGX_OK;
+    }
+
+    len = sizeof("a request may hold at most  vote fields "
+                 "(cast_max_vote_fields)") + NGX_SIZE_T_LEN;
+
+    p = ngx_pnalloc(ctx->request->pool, len);
+    if (p == NULL) {
+        ngx_http_cast_resolve_unavailable(first, "out of memory");
+        return NGX_DECLINED;
+    }
+
+    last = ngx_slprintf(p, p + len - 1, "a request may hold at most %uz "
+                        "vote fields (cast_max_vote_fields)",
+                        cmcf->max_vote_fields);
+    *last = '\0';
+
+    ngx_http_cast_fail(first, "BAD_REQUEST", (char *) p,
+                       NGX_HTTP_CAST_VOTE_BAD_INPUT);
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf)
@@ -273,7 +331,10 @@ ngx_http_cast_vote_check(cast_gql_slot_t *slot,
  * Tickets that cannot be valid are refused here, without Redis: malformed
  * ones, ones with a bad MAC when the secret is known, and ones older than
  * the previous ticket this worker already knows of (the grace window may
- * still accept that one).
+ * still accept that one).  An old but authentic ticket with an
+ * idempotency key still goes to Redis: a retry there gets the first
+ * call's result, whatever the ticket's age, and any other call is refused
+ * as expired by Redis itself.
  */
 
 static ngx_int_t
@@ -294,7 +355,9 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
         return NGX_DECLINED;
     }
 
-    if (t.seq + 1 < ngx_http_cast_known_seq) {
+    if (t.seq + 1 < ngx_http_cast_known_seq
+        && slot->idempotency_key.data == NULL)
+    {
         ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
                              "Ticket expired");
         return NGX_DECLINED;

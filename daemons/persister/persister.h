@@ -8,7 +8,8 @@
  * ids and votes only takes a higher version.  Events that do not decode
  * go to the dead-letter topic first.  While PostgreSQL fails the same
  * batch is retried with backoff and the partitions are paused (the
- * consumer keeps polling, so it stays in the group).
+ * consumer keeps polling, so it stays in the group); the batch never holds
+ * more than batch_max messages.
  *
  * It also restores Redis from PostgreSQL when {cast}:ready is missing,
  * once the outbox is empty and the group has no lag.

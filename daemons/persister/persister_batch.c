@@ -22,6 +22,7 @@ static void persister_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static rd_kafka_t *persister_consumer(persister_t *p, const char *client_id);
 static rd_kafka_t *persister_producer(persister_t *p);
 static void persister_rewind(rd_kafka_message_t *m);
+static void persister_defer(persister_t *p, rd_kafka_message_t *m);
 static int persister_add(persister_t *p, rd_kafka_message_t *m);
 static void persister_poll(persister_t *p, int timeout_ms);
 static int persister_dlq_produce(persister_t *p, size_t i, const char *ts);
@@ -242,6 +243,31 @@ persister_rewind(rd_kafka_message_t *m)
 }
 
 
+/*
+ * A message that came while the batch is full (partitions assigned while
+ * it waits out PostgreSQL are not paused yet): its partition is consumed
+ * again from it later, and every partition waits.  The batch never grows
+ * past batch_max, so one transaction stays the size it was configured.
+ */
+
+static void
+persister_defer(persister_t *p, rd_kafka_message_t *m)
+{
+    rd_kafka_resp_err_t  err;
+
+    err = rd_kafka_seek(m->rkt, m->partition, m->offset, 1000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        cast_log(CAST_LOG_ERR, "batch", "seek %s/%d: %s; stopping",
+                 rd_kafka_topic_name(m->rkt), (int) m->partition,
+                 rd_kafka_err2str(err));
+        cast_quit = 1;
+    }
+
+    rd_kafka_message_destroy(m);
+    persister_pause(p, 1);
+}
+
+
 /* Takes the message into the batch, decoded; 0, or -1 without memory. */
 
 static int
@@ -334,7 +360,10 @@ persister_collect(persister_t *p)
 }
 
 
-/* One consumer poll, so the group keeps it; a message joins the batch. */
+/*
+ * One consumer poll, so the group keeps it; a message joins the batch
+ * while it has room.
+ */
 
 static void
 persister_poll(persister_t *p, int timeout_ms)
@@ -343,11 +372,14 @@ persister_poll(persister_t *p, int timeout_ms)
 
     m = rd_kafka_consumer_poll(p->consumer, timeout_ms);
     if (m != NULL) {
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            persister_add(p, m);
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_message_destroy(m);
+
+        } else if (p->n >= (size_t) p->batch_max) {
+            persister_defer(p, m);
 
         } else {
-            rd_kafka_message_destroy(m);
+            persister_add(p, m);
         }
     }
 
@@ -536,7 +568,8 @@ persister_pause(persister_t *p, int pause)
 
 /*
  * Waits while the batch cannot be applied.  The consumer keeps polling so
- * the group does not evict it; what still arrives joins the batch.
+ * the group does not evict it; what still arrives joins the batch while
+ * it has room (persister_poll).
  */
 
 static void
