@@ -88,18 +88,12 @@ static const cast_conf_t  persister_conf[] = {
 int
 main(int argc, char **argv)
 {
-    char          err[512];
     persister_t  *p = &persister;
 
     persister_configure(p, argc, argv);
 
-    if (p->http_port != 0) {
-        p->http = cast_http_listen(p->http_host, (int) p->http_port, err,
-                                   sizeof(err));
-        if (p->http == NULL) {
-            cast_log(CAST_LOG_ERR, "start", "%s", err);
-            return 1;
-        }
+    if (cast_http_listen(&p->http, p->http_host, p->http_port) != 0) {
+        return 1;
     }
 
     cast_signal_init();

@@ -113,9 +113,7 @@ int persister_pg_apply(persister_t *p);
 void persister_lag(persister_t *p, int64_t now);
 void persister_check(persister_t *p, int64_t now);
 
-/* persister_metrics.c */
-void persister_metrics(const char *path, cast_http_response_t *res,
-    void *data);
+/* persister_metrics.c: waits up to timeout_ms serving /healthz, /metrics */
 void persister_serve(persister_t *p, int timeout_ms);
 
 

@@ -77,21 +77,13 @@ int
 main(int argc, char **argv)
 {
     int           wait;
-    char          err[512];
     cast_http_t  *http;
     relay_t      *rl = &relay;
 
     relay_configure(rl, argc, argv);
 
-    http = NULL;
-
-    if (rl->http_port != 0) {
-        http = cast_http_listen(rl->http_host, (int) rl->http_port, err,
-                                sizeof(err));
-        if (http == NULL) {
-            cast_log(CAST_LOG_ERR, "start", "%s", err);
-            return 1;
-        }
+    if (cast_http_listen(&http, rl->http_host, rl->http_port) != 0) {
+        return 1;
     }
 
     if (relay_kafka_open(rl) != 0) {
@@ -106,12 +98,7 @@ main(int argc, char **argv)
 
     while (!cast_quit && !rl->fatal) {
         wait = relay_step(rl, cast_mono_ms());
-
-        if (cast_http_poll(http, 0, relay_metrics, rl) != 0) {
-            cast_log(CAST_LOG_ERR, "http", "poll failed");
-            break;
-        }
-
+        cast_http_poll(http, 0, &relay_pages, rl);
         rd_kafka_poll(rl->rk, wait);
     }
 

@@ -103,8 +103,8 @@ int relay_produce(relay_t *rl, relay_entry_t *e);
 void relay_retry_failed(relay_t *rl, int64_t now);
 void relay_kafka_close(relay_t *rl);
 
-/* relay_metrics.c */
-void relay_metrics(const char *path, cast_http_response_t *res, void *data);
+/* relay_metrics.c: /healthz and /metrics */
+extern const cast_http_pages_t  relay_pages;
 
 
 #endif /* RELAY_H */

@@ -74,22 +74,14 @@ static const cast_conf_t  ticketd_conf[] = {
 int
 main(int argc, char **argv)
 {
-    char          err[512];
     int64_t       now, deadline;
     cast_http_t  *http;
     ticketd_t    *td = &ticketd;
 
     ticketd_configure(td, argc, argv);
 
-    http = NULL;
-
-    if (td->http_port != 0) {
-        http = cast_http_listen(td->http_host, (int) td->http_port, err,
-                                sizeof(err));
-        if (http == NULL) {
-            cast_log(CAST_LOG_ERR, "start", "%s", err);
-            return 1;
-        }
+    if (cast_http_listen(&http, td->http_host, td->http_port) != 0) {
+        return 1;
     }
 
     cast_signal_init();
@@ -111,12 +103,8 @@ main(int argc, char **argv)
             deadline = ticketd_deadline(td, now);
         }
 
-        if (cast_http_poll(http, (int) (deadline - cast_wall_ms()),
-                           ticketd_metrics, td) != 0)
-        {
-            cast_log(CAST_LOG_ERR, "http", "poll failed");
-            break;
-        }
+        cast_http_poll(http, (int) (deadline - cast_wall_ms()),
+                       &ticketd_pages, td);
     }
 
     ticketd_release(td);

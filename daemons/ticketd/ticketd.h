@@ -72,9 +72,8 @@ void ticketd_release(ticketd_t *td);
 /* ticketd.c */
 int64_t ticketd_seq(const ticketd_t *td, int64_t now);
 
-/* ticketd_metrics.c */
-void ticketd_metrics(const char *path, cast_http_response_t *res,
-    void *data);
+/* ticketd_metrics.c: /healthz and /metrics */
+extern const cast_http_pages_t  ticketd_pages;
 
 
 #endif /* TICKETD_H */
