@@ -22,10 +22,10 @@ static persister_t  persister;
 static const cast_conf_t  persister_conf[] = {
 
     { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379",
-      &persister.redis_url,
+      &persister.redis.url,
       "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
 
-    { "redis_timeout_ms", CAST_CONF_INT, "2000", &persister.redis_timeout_ms,
+    { "redis_timeout_ms", CAST_CONF_INT, "2000", &persister.redis.timeout_ms,
       "Redis connect and command timeout" },
 
     { "functions_file", CAST_CONF_STR, "conf/cast.lua",
@@ -132,9 +132,7 @@ main(int argc, char **argv)
         PQfinish(p->pg);
     }
 
-    if (p->redis != NULL) {
-        redisFree(p->redis);
-    }
+    cast_redis_close(&p->redis);
 
     free(p->items);
     cast_http_close(p->http);
@@ -193,11 +191,13 @@ persister_configure(persister_t *p, int argc, char **argv)
     }
 
     if (p->retry_max_ms < 100 || p->restore_chunk < 1
-        || p->restore_chunk > 100000 || p->redis_timeout_ms < 1
+        || p->restore_chunk > 100000 || p->redis.timeout_ms < 1
         || p->http_port < 0 || p->http_port > 65535)
     {
         cast_conf_die(PERSISTER_PROG, "need retry_max_ms >= 100, "
                       "restore_chunk 1..100000, redis_timeout_ms > 0 and "
                       "http_port 0..65535");
     }
+
+    persister_redis_init(p);
 }

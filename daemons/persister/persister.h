@@ -24,6 +24,7 @@
 
 #include "cast_event.h"
 #include "cast_http.h"
+#include "cast_redis.h"
 
 
 typedef struct {
@@ -42,8 +43,6 @@ typedef struct {
 
 typedef struct {
     /* configuration */
-    char              *redis_url;
-    int64_t            redis_timeout_ms;
     char              *functions_file;
     char              *kafka_bootstrap;
     char              *kafka_options;
@@ -67,7 +66,7 @@ typedef struct {
     rd_kafka_t        *meta;            /* lag queries, never subscribed */
     PGconn            *pg;
     int                migrated;
-    redisContext      *redis;
+    cast_redis_link_t  redis;           /* url, timeout_ms: settings */
     cast_http_t       *http;
 
     /* the batch in hand */
@@ -78,8 +77,6 @@ typedef struct {
     int                paused;
 
     int64_t            check_at;
-    int64_t            redis_retry_at;
-    int64_t            redis_backoff_ms;
     int64_t            lag_at;
     int64_t            relay_idle_at;   /* first seen idle, 0: not */
     int64_t            lag;
@@ -110,6 +107,7 @@ int persister_pg_open(persister_t *p);
 int persister_pg_apply(persister_t *p);
 
 /* persister_restore.c */
+void persister_redis_init(persister_t *p);
 void persister_lag(persister_t *p, int64_t now);
 void persister_check(persister_t *p, int64_t now);
 

@@ -24,10 +24,10 @@ static relay_t  relay;
 
 static const cast_conf_t  relay_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", &relay.redis_url,
+    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", &relay.redis.url,
       "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
 
-    { "redis_timeout_ms", CAST_CONF_INT, "2000", &relay.redis_timeout_ms,
+    { "redis_timeout_ms", CAST_CONF_INT, "2000", &relay.redis.timeout_ms,
       "Redis connect and command timeout" },
 
     { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
@@ -93,7 +93,7 @@ main(int argc, char **argv)
     cast_signal_init();
 
     cast_log(CAST_LOG_INFO, "start", "redis=%s kafka=%s topic=%s "
-             "partitions=%lld", rl->redis_url, rl->kafka_bootstrap, rl->topic,
+             "partitions=%lld", rl->redis.url, rl->kafka_bootstrap, rl->topic,
              (long long) rl->partitions);
 
     while (!cast_quit && !rl->fatal) {
@@ -112,10 +112,7 @@ main(int argc, char **argv)
 
     relay_free_ring(rl);
 
-    if (rl->redis != NULL) {
-        redisFree(rl->redis);
-    }
-
+    cast_redis_close(&rl->redis);
     cast_http_close(http);
     cast_conf_free(relay_conf);
 
@@ -134,17 +131,17 @@ relay_step(relay_t *rl, int64_t now)
     relay_trim(rl);
     relay_retry_failed(rl, now);
 
-    if (!relay_topics(rl, now) || !relay_redis_ready(rl, now)) {
+    if (!relay_topics(rl, now) || cast_redis_up(&rl->redis, now) != 0) {
         return RELAY_IDLE_MS;
     }
 
     relay_backlog(rl, now);
 
-    if (rl->redis != NULL) {
+    if (rl->redis.ctx != NULL) {
         relay_publish_inflight(rl);
     }
 
-    if (rl->redis == NULL) {
+    if (rl->redis.ctx == NULL) {
         return RELAY_IDLE_MS;
     }
 
@@ -183,7 +180,7 @@ relay_configure(relay_t *rl, int argc, char **argv)
                       "batch_max and batch_ms 1..10000");
     }
 
-    if (rl->redis_timeout_ms <= rl->batch_ms || rl->flush_ms < 0
+    if (rl->redis.timeout_ms <= rl->batch_ms || rl->flush_ms < 0
         || rl->http_port < 0 || rl->http_port > 65535)
     {
         cast_conf_die(RELAY_PROG, "need redis_timeout_ms > batch_ms, "
@@ -197,6 +194,7 @@ relay_configure(relay_t *rl, int argc, char **argv)
     }
 
     strcpy(rl->cursor, "0-0");
+    relay_redis_init(rl);
 }
 
 

@@ -18,6 +18,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cast_http.h"
+#include "cast_redis.h"
 
 
 #define RELAY_ID_MAX  48
@@ -39,8 +40,6 @@ typedef struct {
 
 typedef struct {
     /* configuration */
-    char            *redis_url;
-    int64_t          redis_timeout_ms;
     char            *kafka_bootstrap;
     char            *kafka_options;
     char            *topic;
@@ -55,8 +54,8 @@ typedef struct {
     int64_t          http_port;
     char            *log_level;
 
-    redisContext    *redis;
-    int64_t          redis_retry_at;
+    /* redis.url and redis.timeout_ms are settings */
+    cast_redis_link_t  redis;
     int64_t          produce_retry_at;
     char             cursor[RELAY_ID_MAX];  /* last entry read */
 
@@ -84,13 +83,12 @@ typedef struct {
     uint64_t         produced_total;
     uint64_t         delivered_total;
     uint64_t         delivery_errors_total;
-    uint64_t         redis_errors_total;
     uint64_t         trims_total;
 } relay_t;
 
 
 /* relay_outbox.c */
-int relay_redis_ready(relay_t *rl, int64_t now);
+void relay_redis_init(relay_t *rl);
 int relay_read(relay_t *rl, int block_ms);
 void relay_publish_inflight(relay_t *rl);
 void relay_trim(relay_t *rl);

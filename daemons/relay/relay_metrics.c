@@ -15,7 +15,7 @@ relay_health(void *data)
 {
     relay_t  *rl = data;
 
-    if (rl->redis == NULL) {
+    if (rl->redis.ctx == NULL) {
         return "redis unreachable";
     }
 
@@ -46,7 +46,7 @@ relay_metrics(cast_http_response_t *res, void *data)
                       "again).", rl->delivery_errors_total);
     cast_http_counter(res, "cast_relay_redis_errors_total",
                       "Failed Redis connects and commands.",
-                      rl->redis_errors_total);
+                      rl->redis.errors);
     cast_http_counter(res, "cast_relay_trims_total",
                       "XTRIM MINID calls after confirmed deliveries.",
                       rl->trims_total);

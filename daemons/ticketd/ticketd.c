@@ -28,7 +28,7 @@ static ticketd_t  ticketd;
 static const cast_conf_t  ticketd_conf[] = {
 
     { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379",
-      &ticketd.redis_url,
+      &ticketd.redis.url,
       "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
 
     { "functions_file", CAST_CONF_STR, "conf/cast.lua",
@@ -90,7 +90,7 @@ main(int argc, char **argv)
              "max_uses=%lld grace_ms=%lld redis=%s", td->owner_id,
              (long long) td->period_ms, (long long) td->lease_ms,
              (long long) td->max_uses, (long long) td->grace_ms,
-             td->redis_url);
+             td->redis.url);
 
     deadline = 0;
 
@@ -109,10 +109,7 @@ main(int argc, char **argv)
 
     ticketd_release(td);
 
-    if (td->redis != NULL) {
-        redisFree(td->redis);
-    }
-
+    cast_redis_close(&td->redis);
     cast_http_close(http);
     cast_log(CAST_LOG_INFO, "stop", "minted %lld tickets",
              (long long) td->minted_total);
@@ -157,8 +154,7 @@ ticketd_configure(ticketd_t *td, int argc, char **argv)
     td->done_seq = -1;
     td->ahead_seq = -1;
     td->last_seq = -1;
-    td->timeout_ms = (int) (td->period_ms / 2 < 1000 ? td->period_ms / 2
-                                                     : 1000);
+    ticketd_redis_init(td);
 }
 
 
@@ -232,7 +228,9 @@ ticketd_owner(ticketd_t *td)
 static void
 ticketd_tick(ticketd_t *td, int64_t now)
 {
-    if (ticketd_redis_up(td, now) != 0 || ticketd_lease(td, now) != 0) {
+    if (cast_redis_up(&td->redis, now) != 0
+        || ticketd_lease(td, now) != 0)
+    {
         return;
     }
 
@@ -261,11 +259,13 @@ ticketd_deadline(const ticketd_t *td, int64_t now)
         next = (now < mid) ? mid : start + td->period_ms;
     }
 
-    if (td->redis == NULL && td->retry_at > now && td->retry_at < next) {
-        next = td->retry_at;
+    if (td->redis.ctx == NULL && td->redis.retry_at > now
+        && td->redis.retry_at < next)
+    {
+        next = td->redis.retry_at;
     }
 
-    if (td->redis != NULL && !td->leader && td->lease_at > now
+    if (td->redis.ctx != NULL && !td->leader && td->lease_at > now
         && td->lease_at < next)
     {
         next = td->lease_at;

@@ -15,7 +15,7 @@ ticketd_health(void *data)
 {
     ticketd_t  *td = data;
 
-    return (td->redis == NULL) ? "redis down" : NULL;
+    return (td->redis.ctx == NULL) ? "redis down" : NULL;
 }
 
 
@@ -38,7 +38,7 @@ ticketd_metrics(cast_http_response_t *res, void *data)
                     td->last_seq);
     cast_http_counter(res, "cast_ticketd_redis_errors_total",
                       "Failed Redis connects and commands.",
-                      (uint64_t) td->redis_errors);
+                      td->redis.errors);
     cast_http_gauge(res, "cast_ticketd_redis_up",
-                    "1 while connected to Redis.", td->redis != NULL);
+                    "1 while connected to Redis.", td->redis.ctx != NULL);
 }
