@@ -21,44 +21,19 @@ static persister_t  persister;
 
 static const cast_conf_t  persister_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379",
-      &persister.redis.url,
-      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
-
-    { "redis_timeout_ms", CAST_CONF_INT, "2000", &persister.redis.timeout_ms,
-      "Redis connect and command timeout" },
-
-    { "functions_file", CAST_CONF_STR, "conf/cast.lua",
-      &persister.functions_file,
-      "Redis function library, loaded before a restore" },
-
-    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
-      &persister.kafka_bootstrap, "Kafka bootstrap servers, host:port[,...]" },
-
-    { "kafka_options", CAST_CONF_STR, "", &persister.kafka_options,
-      "extra librdkafka settings, name=value[,name=value...]" },
-
-    { "topic", CAST_CONF_STR, "cast.votes", &persister.topic,
-      "topic of the vote events" },
-
-    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", &persister.dlq_topic,
-      "dead-letter topic for events that do not decode" },
-
-    { "partitions", CAST_CONF_INT, "6", &persister.partitions,
-      "partitions of the topic when the persister creates it" },
-
-    { "replication", CAST_CONF_INT, "1", &persister.replication,
-      "replication factor of the topics it creates" },
-
-    { "group_id", CAST_CONF_STR, "cast-persister", &persister.group_id,
-      "consumer group shared by the replicas" },
-
-    { "pg_dsn", CAST_CONF_STR, "postgresql:///cast", &persister.pg_dsn,
-      "PostgreSQL connection string (libpq URI or key=value)" },
-
-    { "migrations_dir", CAST_CONF_STR, "conf/migrations",
-      &persister.migrations_dir,
-      "NNN_name.sql files applied at start when not yet applied" },
+    cast_conf_redis_url_row(&persister.redis.url),
+    cast_conf_redis_timeout_row(&persister.redis.timeout_ms),
+    cast_conf_functions_file_row(&persister.functions_file,
+                                 "loaded before a restore"),
+    cast_conf_kafka_bootstrap_row(&persister.kafka_bootstrap),
+    cast_conf_kafka_options_row(&persister.kafka_options),
+    cast_conf_topic_row(&persister.topic),
+    cast_conf_dlq_topic_row(&persister.dlq_topic),
+    cast_conf_partitions_row(&persister.partitions),
+    cast_conf_replication_row(&persister.replication),
+    cast_conf_group_id_row(&persister.group_id),
+    cast_conf_pg_dsn_row(&persister.pg_dsn),
+    cast_conf_migrations_dir_row(&persister.migrations_dir),
 
     { "batch_max", CAST_CONF_INT, "5000", &persister.batch_max,
       "messages per PostgreSQL transaction, at most" },
@@ -69,17 +44,10 @@ static const cast_conf_t  persister_conf[] = {
     { "retry_max_ms", CAST_CONF_INT, "2000", &persister.retry_max_ms,
       "longest pause between attempts while PostgreSQL fails" },
 
-    { "restore_chunk", CAST_CONF_INT, "1000", &persister.restore_chunk,
-      "names per FCALL cast_restore" },
-
-    { "http_host", CAST_CONF_STR, "127.0.0.1", &persister.http_host,
-      "address of the /metrics and /healthz listener" },
-
-    { "http_port", CAST_CONF_INT, "0", &persister.http_port,
-      "port of the /metrics and /healthz listener; 0 = off" },
-
-    { "log_level", CAST_CONF_STR, "info", &persister.log_level,
-      "err, warn, info or debug" },
+    cast_conf_restore_chunk_row(&persister.restore_chunk),
+    cast_conf_http_host_row(&persister.http_host),
+    cast_conf_http_port_row(&persister.http_port),
+    cast_conf_log_level_row(&persister.log_level, "info"),
 
     cast_conf_null_row
 };

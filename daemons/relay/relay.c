@@ -24,29 +24,14 @@ static relay_t  relay;
 
 static const cast_conf_t  relay_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", &relay.redis.url,
-      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
-
-    { "redis_timeout_ms", CAST_CONF_INT, "2000", &relay.redis.timeout_ms,
-      "Redis connect and command timeout" },
-
-    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
-      &relay.kafka_bootstrap, "Kafka bootstrap servers, host:port[,...]" },
-
-    { "kafka_options", CAST_CONF_STR, "", &relay.kafka_options,
-      "extra librdkafka settings, name=value[,name=value...]" },
-
-    { "topic", CAST_CONF_STR, "cast.votes", &relay.topic,
-      "topic the vote events go to" },
-
-    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", &relay.dlq_topic,
-      "dead-letter topic, created with the topic" },
-
-    { "partitions", CAST_CONF_INT, "6", &relay.partitions,
-      "partitions of the topic when the relay creates it" },
-
-    { "replication", CAST_CONF_INT, "1", &relay.replication,
-      "replication factor of the topics it creates" },
+    cast_conf_redis_url_row(&relay.redis.url),
+    cast_conf_redis_timeout_row(&relay.redis.timeout_ms),
+    cast_conf_kafka_bootstrap_row(&relay.kafka_bootstrap),
+    cast_conf_kafka_options_row(&relay.kafka_options),
+    cast_conf_topic_row(&relay.topic),
+    cast_conf_dlq_topic_row(&relay.dlq_topic),
+    cast_conf_partitions_row(&relay.partitions),
+    cast_conf_replication_row(&relay.replication),
 
     { "batch_max", CAST_CONF_INT, "500", &relay.batch_max,
       "outbox entries read per XREAD" },
@@ -60,14 +45,9 @@ static const cast_conf_t  relay_conf[] = {
     { "flush_ms", CAST_CONF_INT, "10000", &relay.flush_ms,
       "on SIGTERM, how long to wait for Kafka to confirm what is in flight" },
 
-    { "http_host", CAST_CONF_STR, "127.0.0.1", &relay.http_host,
-      "address of the /metrics and /healthz listener" },
-
-    { "http_port", CAST_CONF_INT, "0", &relay.http_port,
-      "port of the /metrics and /healthz listener; 0 = off" },
-
-    { "log_level", CAST_CONF_STR, "info", &relay.log_level,
-      "err, warn, info or debug" },
+    cast_conf_http_host_row(&relay.http_host),
+    cast_conf_http_port_row(&relay.http_port),
+    cast_conf_log_level_row(&relay.log_level, "info"),
 
     cast_conf_null_row
 };

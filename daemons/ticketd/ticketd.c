@@ -27,13 +27,10 @@ static ticketd_t  ticketd;
 
 static const cast_conf_t  ticketd_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379",
-      &ticketd.redis.url,
-      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
+    cast_conf_redis_url_row(&ticketd.redis.url),
 
-    { "functions_file", CAST_CONF_STR, "conf/cast.lua",
-      &ticketd.functions_file,
-      "Redis function library, loaded at start and when Redis lost it" },
+    cast_conf_functions_file_row(&ticketd.functions_file,
+                                 "loaded at start and when Redis lost it"),
 
     { "ticket_secret_file", CAST_CONF_STR, "", &ticketd.secret_file,
       "file holding the HMAC secret (>= 32 bytes); or set "
@@ -55,14 +52,9 @@ static const cast_conf_t  ticketd_conf[] = {
     { "lease_ms", CAST_CONF_INT, "0", &ticketd.lease_ms,
       "minting lease ttl, renewed every half period; 0 = 1.25 periods" },
 
-    { "http_host", CAST_CONF_STR, "127.0.0.1", &ticketd.http_host,
-      "address of the /metrics and /healthz listener" },
-
-    { "http_port", CAST_CONF_INT, "0", &ticketd.http_port,
-      "port of the /metrics and /healthz listener; 0 = off" },
-
-    { "log_level", CAST_CONF_STR, "info", &ticketd.log_level,
-      "err, warn, info or debug" },
+    cast_conf_http_host_row(&ticketd.http_host),
+    cast_conf_http_port_row(&ticketd.http_port),
+    cast_conf_log_level_row(&ticketd.log_level, "info"),
 
     { "lease_owner", CAST_CONF_STR, "", &ticketd.owner,
       "lease owner id; empty = hostname:pid:random" },
