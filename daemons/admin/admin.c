@@ -40,10 +40,10 @@ static const cast_conf_t  admin_conf[] = {
     cast_conf_redis_url_row(&admin.redis_url),
     cast_conf_functions_file_row(&admin.functions_file,
                                  "loaded by restore"),
-    cast_conf_kafka_bootstrap_row(&admin.kafka_bootstrap),
-    cast_conf_kafka_options_row(&admin.kafka_options),
-    cast_conf_topic_row(&admin.topic),
-    cast_conf_dlq_topic_row(&admin.dlq_topic),
+    cast_conf_kafka_bootstrap_row(&admin.kafka.bootstrap),
+    cast_conf_kafka_options_row(&admin.kafka.options),
+    cast_conf_topic_row(&admin.kafka.topic),
+    cast_conf_dlq_topic_row(&admin.kafka.dlq_topic),
     cast_conf_group_id_row(&admin.group_id),
 
     { "dlq_group_id", CAST_CONF_STR, "cast-dlq-replay", &admin.dlq_group_id,
@@ -203,8 +203,8 @@ admin_consumer(admin_t *a, const char *group_id, const char *client_id)
 {
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(a->kafka_bootstrap, client_id,
-                           "enable.auto.commit=false", a->kafka_options);
+    conf = cast_kafka_conf(a->kafka.bootstrap, client_id,
+                           "enable.auto.commit=false", a->kafka.options);
     if (conf == NULL) {
         return NULL;
     }
@@ -225,7 +225,7 @@ admin_drained(admin_t *a, int64_t *outbox, int64_t *lag, int64_t *relay)
     *relay = cast_restore_relay_inflight(a->redis);
 
     if (*outbox < 0 || *relay < 0
-        || cast_kafka_group_lag(a->meta, a->topic, lag, 5000) != 0)
+        || cast_kafka_group_lag(a->meta, a->kafka.topic, lag, 5000) != 0)
     {
         return -1;
     }

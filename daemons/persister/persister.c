@@ -25,12 +25,12 @@ static const cast_conf_t  persister_conf[] = {
     cast_conf_redis_timeout_row(&persister.redis.timeout_ms),
     cast_conf_functions_file_row(&persister.functions_file,
                                  "loaded before a restore"),
-    cast_conf_kafka_bootstrap_row(&persister.kafka_bootstrap),
-    cast_conf_kafka_options_row(&persister.kafka_options),
-    cast_conf_topic_row(&persister.topic),
-    cast_conf_dlq_topic_row(&persister.dlq_topic),
-    cast_conf_partitions_row(&persister.partitions),
-    cast_conf_replication_row(&persister.replication),
+    cast_conf_kafka_bootstrap_row(&persister.kafka.bootstrap),
+    cast_conf_kafka_options_row(&persister.kafka.options),
+    cast_conf_topic_row(&persister.kafka.topic),
+    cast_conf_dlq_topic_row(&persister.kafka.dlq_topic),
+    cast_conf_partitions_row(&persister.kafka.partitions),
+    cast_conf_replication_row(&persister.kafka.replication),
     cast_conf_group_id_row(&persister.group_id),
     cast_conf_pg_dsn_row(&persister.pg_dsn),
     cast_conf_migrations_dir_row(&persister.migrations_dir),
@@ -67,7 +67,7 @@ main(int argc, char **argv)
     cast_signal_init();
 
     cast_log(CAST_LOG_INFO, "start", "kafka=%s topic=%s group=%s "
-             "batch_max=%lld batch_ms=%lld", p->kafka_bootstrap, p->topic,
+             "batch_max=%lld batch_ms=%lld", p->kafka.bootstrap, p->kafka.topic,
              p->group_id, (long long) p->batch_max, (long long) p->batch_ms);
 
     if (persister_start(p) != 0) {
@@ -144,8 +144,8 @@ persister_configure(persister_t *p, int argc, char **argv)
                           "Redis\nfrom PostgreSQL when its counts are lost.",
                           &p->log_level);
 
-    if (p->partitions < 1 || p->partitions > 1000
-        || p->replication < 1 || p->replication > 16)
+    if (p->kafka.partitions < 1 || p->kafka.partitions > 1000
+        || p->kafka.replication < 1 || p->kafka.replication > 16)
     {
         cast_conf_die(PERSISTER_PROG, "partitions must be 1..1000 and "
                       "replication 1..16");

@@ -24,6 +24,7 @@
 
 #include "cast_event.h"
 #include "cast_http.h"
+#include "cast_kafka.h"
 #include "cast_redis.h"
 
 
@@ -44,12 +45,7 @@ typedef struct {
 typedef struct {
     /* configuration */
     char              *functions_file;
-    char              *kafka_bootstrap;
-    char              *kafka_options;
-    char              *topic;
-    char              *dlq_topic;
-    int64_t            partitions;
-    int64_t            replication;
+    cast_kafka_settings_t  kafka;
     char              *group_id;
     char              *pg_dsn;
     char              *migrations_dir;

@@ -43,7 +43,7 @@ persister_lag(persister_t *p, int64_t now)
     }
 
     p->lag_at = now;
-    p->lag_ok = (cast_kafka_group_lag(p->meta, p->topic, &lag,
+    p->lag_ok = (cast_kafka_group_lag(p->meta, p->kafka.topic, &lag,
                                       PERSISTER_LAG_TIMEOUT) == 0);
     if (p->lag_ok) {
         p->lag = lag;

@@ -26,12 +26,12 @@ static const cast_conf_t  relay_conf[] = {
 
     cast_conf_redis_url_row(&relay.redis.url),
     cast_conf_redis_timeout_row(&relay.redis.timeout_ms),
-    cast_conf_kafka_bootstrap_row(&relay.kafka_bootstrap),
-    cast_conf_kafka_options_row(&relay.kafka_options),
-    cast_conf_topic_row(&relay.topic),
-    cast_conf_dlq_topic_row(&relay.dlq_topic),
-    cast_conf_partitions_row(&relay.partitions),
-    cast_conf_replication_row(&relay.replication),
+    cast_conf_kafka_bootstrap_row(&relay.kafka.bootstrap),
+    cast_conf_kafka_options_row(&relay.kafka.options),
+    cast_conf_topic_row(&relay.kafka.topic),
+    cast_conf_dlq_topic_row(&relay.kafka.dlq_topic),
+    cast_conf_partitions_row(&relay.kafka.partitions),
+    cast_conf_replication_row(&relay.kafka.replication),
 
     { "batch_max", CAST_CONF_INT, "500", &relay.batch_max,
       "outbox entries read per XREAD" },
@@ -73,8 +73,8 @@ main(int argc, char **argv)
     cast_signal_init();
 
     cast_log(CAST_LOG_INFO, "start", "redis=%s kafka=%s topic=%s "
-             "partitions=%lld", rl->redis.url, rl->kafka_bootstrap, rl->topic,
-             (long long) rl->partitions);
+             "partitions=%lld", rl->redis.url, rl->kafka.bootstrap,
+             rl->kafka.topic, (long long) rl->kafka.partitions);
 
     while (!cast_quit && !rl->fatal) {
         wait = relay_step(rl, cast_mono_ms());
@@ -146,8 +146,8 @@ relay_configure(relay_t *rl, int argc, char **argv)
                           "them.",
                           &rl->log_level);
 
-    if (rl->partitions < 1 || rl->partitions > 1000
-        || rl->replication < 1 || rl->replication > 16)
+    if (rl->kafka.partitions < 1 || rl->kafka.partitions > 1000
+        || rl->kafka.replication < 1 || rl->kafka.replication > 16)
     {
         cast_conf_die(RELAY_PROG, "partitions must be 1..1000 and "
                       "replication 1..16");

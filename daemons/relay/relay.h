@@ -18,6 +18,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cast_http.h"
+#include "cast_kafka.h"
 #include "cast_redis.h"
 
 
@@ -40,12 +41,7 @@ typedef struct {
 
 typedef struct {
     /* configuration */
-    char            *kafka_bootstrap;
-    char            *kafka_options;
-    char            *topic;
-    char            *dlq_topic;
-    int64_t          partitions;
-    int64_t          replication;
+    cast_kafka_settings_t  kafka;
     int64_t          batch_max;
     int64_t          batch_ms;
     int64_t          inflight_max;
