@@ -107,7 +107,10 @@ is(metric($pers, 'cast_persister_dead_letters_total'), $dlq_before + 2,
 
 ($rc, $out) = admin('dlq-replay');
 is($rc, 0, 'dlq-replay succeeds') or diag $out;
-like($out, qr/dlq-replay: [2-9]\d* messages/, 'dlq-replay counts them');
+# at least the two; the topic also holds what earlier runs on this stack
+# replayed (refused again, so back in it): 2 more each run
+my ($n) = $out =~ /dlq-replay: (\d+) messages/;
+cmp_ok($n // 0, '>=', 2, 'dlq-replay counts them') or diag $out;
 like($out, qr/field "votes" is empty/, 'the reason of the first');
 like($out, qr/not valid JSON/, 'the reason of the second');
 note $out;
@@ -119,8 +122,10 @@ sleep 0.2 while time < $deadline
 cmp_ok(metric($pers, 'cast_persister_dead_letters_total'), '>=',
        $dlq_before + 4, 'replayed poison dead-lettered again');
 
+# what came since: the first replay's messages, refused again
 ($rc, $out) = admin('dlq-replay');
-like($out, qr/dlq-replay: [2-9]\d* messages/,
-     'a second replay takes only what came since');
+my ($again) = $out =~ /dlq-replay: (\d+) messages/;
+ok(($again // 0) >= 2 && $again <= ($n // 0),
+   'a second replay takes only what came since') or diag $out;
 
 done_testing();
