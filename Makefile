@@ -23,19 +23,37 @@ BUILD         := build
 SANFLAGS      :=
 endif
 
+# The pure C parts, which never include nginx headers, each where it
+# lives (move a part: change its line here):
+#   the GraphQL engine     the module, its unit tests, fuzzer and bench
+#   the domain codecs      the module, the daemons and their tests
+#   daemons/common         the daemons' runtime (config, log, HTTP, Redis,
+#                          Kafka, PostgreSQL, the outbox event)
+ENGINE_DIR    := ngx_http_cast_module
+CODEC_DIR     := ngx_http_cast_module
+COMMON_DIR    := daemons/common
+
+ENGINE_SRCS   := $(sort $(wildcard $(ENGINE_DIR)/cast_gql_*.c))
+CODEC_SRCS    := $(addprefix $(CODEC_DIR)/,cast_json.c cast_name.c \
+                                           cast_ticket.c)
+COMMON_SRCS   := $(sort $(wildcard $(COMMON_DIR)/*.c))
+PURE_HDRS     := $(sort $(wildcard $(ENGINE_DIR)/*.h $(CODEC_DIR)/*.h \
+                                   $(COMMON_DIR)/*.h))
+INCLUDES      := $(addprefix -I,$(sort $(ENGINE_DIR) $(CODEC_DIR) \
+                                       $(COMMON_DIR))) -I/usr/include/cjson
+
 CC            ?= cc
+AR            ?= ar
 CFLAGS        ?= -O2 -g
 WARN          := -Wall -Wextra -Werror
 ALL_CFLAGS    := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
-                 -Ingx_http_cast_module -Idaemons/common -I/usr/include/cjson
+                 $(INCLUDES)
 LIBS          := -lhiredis -lrdkafka -lpq -lcrypto -lcjson -lm -lpthread
 
-# Pure C parts shared by the module, the daemons and the unit tests:
-# ngx_http_cast_module/cast_*.c never include nginx headers.
-PURE_SRCS     := $(sort $(wildcard ngx_http_cast_module/cast_*.c))
-COMMON_SRCS   := $(sort $(wildcard daemons/common/*.c))
 MODULE_SRCS   := $(sort $(wildcard ngx_http_cast_module/*.c \
-                                   ngx_http_cast_module/*.h)) config
+                                   ngx_http_cast_module/*.h \
+                                   $(ENGINE_DIR)/*.h $(CODEC_DIR)/*.h) \
+                        $(ENGINE_SRCS) $(CODEC_SRCS)) config
 
 DAEMONS       := $(notdir $(patsubst %/,%,$(filter-out daemons/common/, \
                    $(sort $(wildcard daemons/*/)))))
@@ -45,7 +63,21 @@ UNIT_TESTS    := $(patsubst t/unit/%.c,$(BUILD)/test/%, \
 FUZZERS       := $(patsubst t/fuzz/%.c,build/fuzz/%, \
                    $(sort $(wildcard t/fuzz/fuzz_*.c)))
 
-PURE_OBJS     := $(patsubst %.c,$(BUILD)/obj/%.o,$(PURE_SRCS) $(COMMON_SRCS))
+objs           = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# One archive per part: a binary gets from it only the objects it uses,
+# and a daemon is not even given the engine's.
+ENGINE_LIB    := $(BUILD)/lib/libcast_gql.a
+CODEC_LIB     := $(BUILD)/lib/libcast_codec.a
+COMMON_LIB    := $(BUILD)/lib/libcast_common.a
+
+# what links what, users before what they use
+DAEMON_LINK   := $(COMMON_LIB) $(CODEC_LIB)
+TEST_LINK     := $(ENGINE_LIB) $(COMMON_LIB) $(CODEC_LIB)
+BENCH_LINK    := $(ENGINE_LIB) $(CODEC_LIB)
+
+ALL_OBJS      := $(call objs,$(ENGINE_SRCS) $(CODEC_SRCS) $(COMMON_SRCS) \
+                   $(wildcard daemons/*/*.c t/unit/*.c bench/*.c))
 
 .PHONY: all module daemons deps build unit fuzz fuzz-smoke test up down \
         run demo bench clean
@@ -84,22 +116,34 @@ $(BUILD)/ngx_http_cast_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 
 daemons: $(DAEMON_BINS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard ngx_http_cast_module/cast_*.h \
-                                   daemons/*/*.h t/unit/*.h)
+# each object depends on the headers it includes, which -MMD writes down
+# in its .d file; an object without one is made again
+$(BUILD)/obj/%.o: %.c $(BUILD)/obj/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# named, so not intermediate: a missing one is out of date
+$(ALL_OBJS:.o=.d):
+
+-include $(ALL_OBJS:.o=.d)
+
+$(ENGINE_LIB): $(call objs,$(ENGINE_SRCS))
+$(CODEC_LIB): $(call objs,$(CODEC_SRCS))
+$(COMMON_LIB): $(call objs,$(COMMON_SRCS))
+$(ENGINE_LIB) $(CODEC_LIB) $(COMMON_LIB):
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
 
 # objects are kept: deleting them as intermediates races parallel builds
-.SECONDARY:
+# (the archives are not: a missing one is made, and what links it again)
+.SECONDARY: $(ALL_OBJS)
 .SECONDEXPANSION:
-# a literal % inside patsubst: a bare one would be replaced by the stem
-percent       := %
-$(BUILD)/bin/cast-%: $$(patsubst $$(percent).c,$(BUILD)/obj/$$(percent).o,$$(wildcard daemons/$$*/*.c)) \
-                     $(PURE_OBJS)
+# --as-needed: a daemon records only the shared libraries it calls
+$(BUILD)/bin/cast-%: $$(call objs,$$(wildcard daemons/$$*/*.c)) $(DAEMON_LINK)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(SANFLAGS) -Wl,--as-needed -o $@ $^ $(LIBS)
 
-$(BUILD)/test/%: $(BUILD)/obj/t/unit/%.o $(PURE_OBJS)
+$(BUILD)/test/%: $(BUILD)/obj/t/unit/%.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
@@ -108,29 +152,23 @@ unit: $(UNIT_TESTS)
 
 # --- the GraphQL engine micro-benchmark --------------------------------------
 
-$(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(PURE_OBJS)
+$(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(BENCH_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
 # --- fuzzing (clang libFuzzer, ASan + UBSan) ----------------------------------
 
 FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \
-                 -fsanitize=fuzzer,address,undefined \
-                 -Ingx_http_cast_module -I/usr/include/cjson
+                 -fsanitize=fuzzer,address,undefined $(INCLUDES)
 
-build/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(wildcard ngx_http_cast_module/*.h)
-	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $< $(PURE_SRCS) $(LIBS)
+# what each fuzzer links besides its own file
+FUZZ_SRCS_fuzz_graphql := $(ENGINE_SRCS) $(CODEC_SRCS)
+FUZZ_SRCS_fuzz_ticket  := $(CODEC_DIR)/cast_ticket.c
+FUZZ_SRCS_fuzz_event   := $(COMMON_DIR)/cast_event.c $(CODEC_DIR)/cast_name.c
 
-# the outbox event codec lives with the daemons and needs only cJSON and
-# the name rule
-build/fuzz/fuzz_event: t/fuzz/fuzz_event.c daemons/common/cast_event.c \
-                       daemons/common/cast_event.h \
-                       ngx_http_cast_module/cast_name.c
+build/fuzz/%: t/fuzz/%.c $$(FUZZ_SRCS_$$*) $(PURE_HDRS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -Idaemons/common -o $@ $< \
-	    daemons/common/cast_event.c ngx_http_cast_module/cast_name.c \
-	    -lcjson -lm
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(LIBS)
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/corpus/$$n; \

@@ -119,8 +119,10 @@ is(psql_query("SELECT count(*) FROM votes WHERE username LIKE '$nul%'"), 0,
 
 ($rc, $out) = admin('dlq-replay');
 is($rc, 0, 'dlq-replay succeeds') or diag $out;
-my ($replayed) = $out =~ /dlq-replay: (\d+) messages/;
-cmp_ok($replayed // 0, '>=', 4, 'dlq-replay counts them');
+# at least the four; the topic also holds what earlier runs on this stack
+# replayed (refused again, so back in it): 4 more each run
+my ($n) = $out =~ /dlq-replay: (\d+) messages/;
+cmp_ok($n // 0, '>=', 4, 'dlq-replay counts them') or diag $out;
 like($out, qr/field "votes" is empty/, 'the reason of the first');
 like($out, qr/not valid JSON/, 'the reason of the second');
 like($out, qr/NUL byte/, 'the reason of the third');
@@ -134,8 +136,10 @@ sleep 0.2 while time < $deadline
 cmp_ok(metric($pers, 'cast_persister_dead_letters_total'), '>=',
        $dlq_before + 8, 'replayed poison dead-lettered again');
 
+# what came since: the first replay's messages, refused again
 ($rc, $out) = admin('dlq-replay');
-($replayed) = $out =~ /dlq-replay: (\d+) messages/;
-cmp_ok($replayed // 0, '>=', 4, 'a second replay takes only what came since');
+my ($again) = $out =~ /dlq-replay: (\d+) messages/;
+ok(($again // 0) >= 4 && $again <= ($n // 0),
+   'a second replay takes only what came since') or diag $out;
 
 done_testing();

@@ -102,10 +102,10 @@ persister_consumer(persister_t *p, const char *client_id)
     rd_kafka_conf_t  *conf;
 
     /* a replica that died is noticed within 6 s (the broker's minimum) */
-    conf = cast_kafka_conf(p->kafka_bootstrap, client_id,
+    conf = cast_kafka_conf(p->kafka.bootstrap, client_id,
                            "session.timeout.ms=6000,heartbeat.interval.ms="
                            "1500,fetch.min.bytes=65536,fetch.wait.max.ms=50",
-                           p->kafka_options);
+                           p->kafka.options);
     if (conf == NULL) {
         return NULL;
     }
@@ -136,8 +136,8 @@ persister_consumer(persister_t *p, const char *client_id)
 static rd_kafka_t *
 persister_producer(persister_t *p)
 {
-    return cast_kafka_producer(p->kafka_bootstrap, "cast-persister-dlq", "",
-                               p->kafka_options, persister_dlq_delivered,
+    return cast_kafka_producer(p->kafka.bootstrap, "cast-persister-dlq", "",
+                               p->kafka.options, persister_dlq_delivered,
                                NULL, p);
 }
 
@@ -162,9 +162,10 @@ persister_kafka_open(persister_t *p)
         return -1;
     }
 
-    while (cast_kafka_create_topics(p->producer, p->topic,
-                                    (int) p->partitions, p->dlq_topic, 1,
-                                    (int) p->replication, 5000)
+    while (cast_kafka_create_topics(p->producer, p->kafka.topic,
+                                    (int) p->kafka.partitions,
+                                    p->kafka.dlq_topic, 1,
+                                    (int) p->kafka.replication, 5000)
            != 0)
     {
         persister_serve(p, 2000);
@@ -175,14 +176,14 @@ persister_kafka_open(persister_t *p)
     }
 
     topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, p->topic,
+    rd_kafka_topic_partition_list_add(topics, p->kafka.topic,
                                       RD_KAFKA_PARTITION_UA);
 
     err = rd_kafka_subscribe(p->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        cast_log(CAST_LOG_ERR, "kafka", "subscribe %s: %s", p->topic,
+        cast_log(CAST_LOG_ERR, "kafka", "subscribe %s: %s", p->kafka.topic,
                  rd_kafka_err2str(err));
         return -1;
     }
@@ -405,7 +406,7 @@ persister_dlq_produce(persister_t *p, size_t i, const char *ts)
              (long long) it->msg->offset);
 
     err = rd_kafka_producev(p->producer,
-              RD_KAFKA_V_TOPIC(p->dlq_topic),
+              RD_KAFKA_V_TOPIC(p->kafka.dlq_topic),
               RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
               RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
