@@ -2,8 +2,13 @@
  * Execution (spec section 6): CollectFields, the plan of root fields
  * built in cast_gql_prepare() (slots for the host, introspection written
  * at once) and the response written by cast_gql_finish() from the plan
- * and the resolved slots.  The plan lives in the request arena: a cached
- * document may be evicted while the host resolves the slots.
+ * and the resolved slots.
+ *
+ * The plan owns everything it points to, in the request arena: a cached
+ * document may be evicted while the host resolves the slots.  The
+ * document tree is read here and nowhere after cast_gql_prepare(), and
+ * every string the plan keeps from it (response keys, literal arguments)
+ * enters the plan through cast_gql_plan_str(), which copies.
  */
 
 #include "cast_gql_exec.h"
@@ -117,6 +122,31 @@ cast_gql_collect(cast_gql_ctx_t *c, cast_gql_sel_t **sets, size_t nsets,
 }
 
 
+/* the one way a string enters the plan: a copy in the request arena */
+static int
+cast_gql_plan_str(cast_gql_ctx_t *c, cast_str_t s, cast_str_t *out)
+{
+    char  *d;
+
+    if (s.data == NULL) {
+        out->data = NULL;
+        out->len = 0;
+        return 0;
+    }
+
+    d = cast_arena_dup(c->arena, s.data, s.len);
+    if (d == NULL) {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    out->data = d;
+    out->len = s.len;
+
+    return 0;
+}
+
+
 static const struct {
     const char               *name;
     cast_gql_sub_e            id;
@@ -169,7 +199,11 @@ cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
                 && memcmp(s->nodes[0]->name.data, cast_gql_subs[i].name,
                           s->nodes[0]->name.len) == 0)
             {
-                pe->sub[pe->nsub].key = s->key;
+                if (cast_gql_plan_str(c, s->key, &pe->sub[pe->nsub].key)
+                    != 0)
+                {
+                    return -1;
+                }
                 pe->sub[pe->nsub++].id = cast_gql_subs[i].id;
                 break;
             }
@@ -201,18 +235,22 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
     switch (slot->kind) {
 
     case CAST_FIELD_QUERY:
-        slot->username = args[0].str;
-        return 0;
+        return cast_gql_plan_str(c, args[0].str, &slot->username);
 
     case CAST_FIELD_VOTE:
         v = &args[0];
         slot->usernames = cast_arena_alloc(c->arena,
                                            (v->n + 1) * sizeof(cast_str_t));
         if (slot->usernames == NULL) {
+            c->errs->nomem = 1;
             return -1;
         }
         for (i = 0; i < v->n; i++) {
-            slot->usernames[i] = v->items[i].str;
+            if (cast_gql_plan_str(c, v->items[i].str, &slot->usernames[i])
+                != 0)
+            {
+                return -1;
+            }
         }
         slot->nusernames = v->n;
 
@@ -221,6 +259,7 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
             slot->counts = cast_arena_alloc(c->arena,
                                             (v->n + 1) * sizeof(int64_t));
             if (slot->counts == NULL) {
+                c->errs->nomem = 1;
                 return -1;
             }
             for (i = 0; i < v->n; i++) {
@@ -229,12 +268,14 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
             slot->ncounts = v->n;
         }
 
-        slot->ticket = args[2].str;
-        if (!args[3].absent && !args[3].null) {
-            slot->voter = args[3].str;
-        }
-        if (!args[4].absent && !args[4].null) {
-            slot->idempotency_key = args[4].str;
+        if (cast_gql_plan_str(c, args[2].str, &slot->ticket) != 0
+            || (!args[3].absent && !args[3].null
+                && cast_gql_plan_str(c, args[3].str, &slot->voter) != 0)
+            || (!args[4].absent && !args[4].null
+                && cast_gql_plan_str(c, args[4].str, &slot->idempotency_key)
+                   != 0))
+        {
+            return -1;
         }
         break;
 
@@ -279,8 +320,11 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
 
     for (g = groups; g != NULL; g = g->next) {
         pe = &plan->entries[plan->n++];
-        pe->key = g->key;
         pe->off = g->nodes[0]->off;
+
+        if (cast_gql_plan_str(c, g->key, &pe->key) != 0) {
+            return -1;
+        }
 
         if (g->def->root) {
             pe->kind = CAST_PLAN_SLOT;
@@ -289,7 +333,7 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
                 != 0)
             {
                 for (e = c->errs->head; e != NULL; e = e->next) {
-                    e->path = e->path.len ? e->path : g->key;
+                    e->path = e->path.len ? e->path : pe->key;
                 }
                 return -1;
             }
@@ -298,8 +342,13 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
 
         if (cast_gql_streq(g->nodes[0]->name, "__typename")) {
             pe->kind = CAST_PLAN_TYPENAME;
-            pe->json = op->kind == CAST_OP_QUERY ? c->schema->query->name
-                                                 : c->schema->mutation->name;
+            if (cast_gql_plan_str(c, op->kind == CAST_OP_QUERY
+                                     ? c->schema->query->name
+                                     : c->schema->mutation->name,
+                                  &pe->json) != 0)
+            {
+                return -1;
+            }
             continue;
         }
 

@@ -2,6 +2,11 @@
  * The per-request side of the engine: the plan of root fields, the
  * private request state behind cast_gql_exec_t, HTTP decoding and the
  * document cache.
+ *
+ * Ownership: a cache entry is read only inside cast_gql_prepare().  The
+ * plan and the request state hold no pointer into an entry (its
+ * document, its text or its arena): every string of the plan is a copy
+ * in the request arena made by cast_gql_plan_str() (cast_gql_exec.c).
  */
 
 #ifndef _CAST_GQL_EXEC_H_INCLUDED_

@@ -37,7 +37,14 @@ typedef struct {
 
 /*
  * request-lifetime allocator supplied by the host (nginx: r->pool); the
- * engine keeps a pointer to it, so it must live until cast_gql_finish()
+ * engine keeps a pointer to it, so it must live until cast_gql_finish().
+ *
+ * Ownership: once cast_gql_prepare() returns, everything the request
+ * points to (the slots and their arguments, response keys, the response
+ * body) is in memory from this allocator or static, never in the
+ * engine's document cache, whose entries other requests may evict at
+ * any time.  The HTTP input must live until cast_gql_prepare() returns;
+ * the host's slot results until cast_gql_finish() returns.
  */
 typedef struct {
     void                   *(*alloc)(void *ctx, size_t size);

@@ -39,36 +39,44 @@ static test_block_t  *test_pool;
 static test_block_t  *test_bodies;
 
 
+/* ctx: a request's own block list; NULL: the shared one of test_request */
 static inline void *
 test_alloc(void *ctx, size_t size)
 {
-    test_block_t  *b;
+    test_block_t  *b, **pool;
 
-    (void) ctx;
+    pool = ctx != NULL ? ctx : &test_pool;
 
     b = malloc(sizeof(test_block_t) + size + 16);
     if (b == NULL) {
         return NULL;
     }
 
-    b->next = test_pool;
-    test_pool = b;
+    b->next = *pool;
+    *pool = b;
 
     return (char *) b + 16;
 }
 
 
 static inline void
-test_pool_free(void)
+test_blocks_free(test_block_t **pool)
 {
     test_block_t  *b, *next;
 
-    for (b = test_pool; b != NULL; b = next) {
+    for (b = *pool; b != NULL; b = next) {
         next = b->next;
         free(b);
     }
 
-    test_pool = NULL;
+    *pool = NULL;
+}
+
+
+static inline void
+test_pool_free(void)
+{
+    test_blocks_free(&test_pool);
 }
 
 

@@ -264,6 +264,80 @@ test_cache(void)
 }
 
 
+/*
+ * A request waiting for its slots must not depend on the document cache:
+ * 300 other documents evict the entry of the waiting mutation, whose
+ * response keys and literal arguments must still be its own.
+ */
+static void
+test_plan_outlives_cache(void)
+{
+    static const char    body[] =
+        "{\"query\":\"mutation { mine: vote(usernames: [\\\"alice\\\", "
+        "\\\"b\\\\u00e9\\\"], ticket: \\\"T-1\\\", voterUsername: "
+        "\\\"me\\\", idempotencyKey: \\\"k-1\\\") { ok: success "
+        "said: message names: usernames } }\"}";
+    cast_gql_alloc_t     a;
+    cast_gql_http_t      in;
+    cast_gql_exec_t     *exec;
+    cast_gql_response_t  out;
+    cast_gql_slot_t     *s;
+    test_block_t        *mine;
+    char                 other[64];
+    int                  i, rc;
+
+    mine = NULL;
+    a.alloc = test_alloc;
+    a.ctx = &mine;
+
+    memset(&in, 0, sizeof(in));
+    in.method = CAST_GQL_METHOD_POST;
+    in.content_type = test_str("application/json");
+    in.body = test_str(body);
+
+    rc = cast_gql_prepare(eng, &in, &a, &exec);
+    test_check(rc == CAST_GQL_RESOLVE && exec->nslots == 1,
+               "waiting mutation prepared");
+    if (rc != CAST_GQL_RESOLVE) {
+        test_blocks_free(&mine);
+        return;
+    }
+
+    for (i = 0; i < 300; i++) {
+        snprintf(other, sizeof(other), "{\"query\":\"{ q%d: __typename } "
+                 "#\"}", i);
+        test_post(eng, other);
+    }
+
+    s = &exec->slots[0];
+    test_check(s->nusernames == 2 && s->usernames[0].len == 5
+               && memcmp(s->usernames[0].data, "alice", 5) == 0
+               && s->usernames[1].len == 3
+               && memcmp(s->usernames[1].data, "b\xc3\xa9", 3) == 0
+               && s->ticket.len == 3 && memcmp(s->ticket.data, "T-1", 3) == 0
+               && s->voter.len == 2 && memcmp(s->voter.data, "me", 2) == 0
+               && s->idempotency_key.len == 3
+               && memcmp(s->idempotency_key.data, "k-1", 3) == 0,
+               "literal arguments survive the eviction of their document");
+
+    test_resolve_ok(s, 0);
+    cast_gql_finish(exec, &out);
+
+    test_check(out.status == 200
+               && out.body.len == sizeof("{\"data\":{\"mine\":{\"ok\":true,"
+                                         "\"said\":\"ok \\\"voted\\\"\","
+                                         "\"names\":[\"alice\",\"b\xc3\xa9\"]"
+                                         "}}}") - 1
+               && memcmp(out.body.data, "{\"data\":{\"mine\":{\"ok\":true,"
+                         "\"said\":\"ok \\\"voted\\\"\",\"names\":"
+                         "[\"alice\",\"b\xc3\xa9\"]}}}", out.body.len) == 0,
+               "response keys survive the eviction: %.*s",
+               (int) out.body.len, out.body.data);
+
+    test_blocks_free(&mine);
+}
+
+
 static void
 test_list_limits(void)
 {
@@ -309,6 +383,7 @@ main(void)
     test_null_propagation();
     test_introspection();
     test_cache();
+    test_plan_outlives_cache();
     test_list_limits();
 
     cast_gql_engine_destroy(eng);
