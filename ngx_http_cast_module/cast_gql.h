@@ -18,6 +18,9 @@
 #define CAST_GQL_NOLOC        UINT32_MAX
 #define CAST_GQL_MAX_NEST     64        /* parser and JSON nesting */
 #define CAST_GQL_MAX_RESULT   100000    /* fields written per response */
+#define CAST_GQL_MAX_ERRORS   100       /* validation errors, as graphql-js */
+#define CAST_GQL_MAX_VAR_ERRORS  50     /* variable errors, as graphql-js */
+#define CAST_GQL_MAX_MESSAGE  512       /* bytes of one error message */
 
 #define cast_gql_streq(s, lit)                                               \
     ((s).len == sizeof(lit) - 1 && memcmp((s).data, lit, (s).len) == 0)
@@ -59,10 +62,14 @@ typedef struct {
     cast_gql_err_t           *head;
     cast_gql_err_t          **tail;
     size_t                    n;
+    size_t                    max;      /* then one error says so, no more */
+    const char               *full;     /* that error's message */
     int                       nomem;
 } cast_gql_errs_t;
 
 void cast_gql_errs_init(cast_gql_errs_t *e);
+void cast_gql_errs_cap(cast_gql_errs_t *e, size_t max, const char *full);
+#define cast_gql_errs_full(e)  ((e)->n > (e)->max)
 cast_gql_err_t *cast_gql_error(cast_arena_t *a, cast_gql_errs_t *e,
     const char *code, uint32_t loc, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -112,8 +119,26 @@ cast_tok_e cast_gql_lex_next(cast_gql_lexer_t *lx);
 int cast_gql_string_value(cast_gql_lexer_t *lx, cast_arena_t *a,
     cast_str_t *out);
 const char *cast_gql_tok_name(cast_tok_e kind);
-void cast_gql_location(const char *src, size_t len, uint32_t off,
-    size_t *line, size_t *col);
+
+
+/* error locations: the line starts of a document, found once */
+
+typedef struct {
+    uint32_t                 *start;
+    size_t                    n;
+    const char               *src;
+    size_t                    len;
+    int                       ascii;    /* columns are byte offsets */
+} cast_gql_lines_t;
+
+typedef struct {
+    uint32_t                  line;
+    uint32_t                  col;
+} cast_gql_pos_t;
+
+int cast_gql_lines_init(cast_gql_lines_t *l, cast_arena_t *a,
+    const char *src, size_t len);
+cast_gql_pos_t cast_gql_lines_pos(const cast_gql_lines_t *l, uint32_t off);
 
 
 /* executable documents */
@@ -448,10 +473,10 @@ struct cast_gql_var_s {
 };
 
 typedef struct {
-    cast_arena_t             *arena;
+    cast_arena_t             *arena;    /* the request's */
     const cast_gql_schema_t  *schema;
     const cast_gql_limits_t  *lim;
-    const char               *src;
+    const cast_gql_lines_t   *lines;    /* of the document */
     cast_gql_var_t           *vars;     /* coerced, provided only */
     cast_gql_errs_t          *errs;
 } cast_gql_ctx_t;

@@ -321,6 +321,7 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
     for (g = groups; g != NULL; g = g->next) {
         pe = &plan->entries[plan->n++];
         pe->off = g->nodes[0]->off;
+        pe->pos = cast_gql_lines_pos(c->lines, pe->off);
 
         if (cast_gql_plan_str(c, g->key, &pe->key) != 0) {
             return -1;

@@ -263,7 +263,9 @@ cast_gql_check_sels(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
     none.data = "";
     none.len = 0;
 
-    for (sel = sels; sel != NULL; sel = sel->next) {
+    for (sel = sels; sel != NULL && !cast_gql_errs_full(v->errs);
+         sel = sel->next)
+    {
         switch (sel->kind) {
 
         case CAST_SEL_FIELD:
@@ -426,7 +428,9 @@ cast_gql_check_ops(cast_gql_vctx_t *v)
     cast_gql_op_t          *op, *o;
     const cast_gql_type_t  *root;
 
-    for (op = v->doc->ops; op != NULL; op = op->next) {
+    for (op = v->doc->ops; op != NULL && !cast_gql_errs_full(v->errs);
+         op = op->next)
+    {
         if (op->name.len == 0 && v->doc->nops > 1) {
             cast_gql_verr(v, op->off, "This anonymous operation must be the "
                           "only defined operation.");
@@ -462,7 +466,9 @@ cast_gql_check_frags(cast_gql_vctx_t *v)
     cast_gql_frag_t        *f, *g;
     const cast_gql_type_t  *t;
 
-    for (f = v->doc->frags; f != NULL; f = f->next) {
+    for (f = v->doc->frags; f != NULL && !cast_gql_errs_full(v->errs);
+         f = f->next)
+    {
         for (g = v->doc->frags; g != f; g = g->next) {
             if (cast_gql_same(f->name, g->name)) {
                 cast_gql_verr(v, f->off, "There can be only one fragment "
@@ -530,6 +536,12 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
     cast_gql_check_frags(&v);
     cast_gql_check_ops(&v);
 
+    /* graphql-js stops at its error limit too */
+    if (cast_gql_errs_full(errs)) {
+        cast_arena_free(&scratch);
+        return -1;
+    }
+
     cycles = 0;
     for (f = doc->frags; f != NULL; f = f->next) {
         if (f->state == 0) {
@@ -551,7 +563,7 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
     }
 
     /* the walks below expand fragments: only without cycles */
-    if (!cycles) {
+    if (!cycles && !cast_gql_errs_full(errs)) {
         cast_gql_check_limits(&v);
 
         for (op = doc->ops; op != NULL; op = op->next) {

@@ -394,7 +394,8 @@ cast_gql_usage_sels(cast_gql_vwalk_t *w, cast_gql_sel_t *sels)
 {
     cast_gql_sel_t  *s;
 
-    for (s = sels; s != NULL; s = s->next) {
+    for (s = sels; s != NULL && !cast_gql_errs_full(w->v->errs); s = s->next)
+    {
         cast_gql_usage_dirs(w, s->dirs);
 
         if (s->kind == CAST_SEL_FIELD && s->def != NULL) {
