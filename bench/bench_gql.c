@@ -109,6 +109,7 @@ bench_run(size_t cache, long n)
     lim.max_fields = 500;
     lim.max_aliases = 30;
     lim.max_list_len = 100;
+    lim.max_introspection = 64 * 1024;
     lim.cache_entries = cache;
     lim.introspection = 1;
 

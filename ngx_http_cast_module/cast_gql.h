@@ -17,7 +17,6 @@
 
 #define CAST_GQL_NOLOC        UINT32_MAX
 #define CAST_GQL_MAX_NEST     64        /* parser and JSON nesting */
-#define CAST_GQL_MAX_RESULT   100000    /* fields written per response */
 #define CAST_GQL_MAX_ERRORS   100       /* validation errors, as graphql-js */
 #define CAST_GQL_MAX_VAR_ERRORS  50     /* variable errors, as graphql-js */
 #define CAST_GQL_MAX_MESSAGE  512       /* bytes of one error message */
@@ -497,6 +496,8 @@ struct cast_gql_group_s {
     const cast_gql_fdef_t    *def;      /* NULL: __typename */
     cast_gql_sel_t          **nodes;
     size_t                    n;
+    cast_gql_group_t         *sub;      /* the subfields, once collected */
+    int                       collected;
     cast_gql_group_t         *next;
 };
 
@@ -504,8 +505,9 @@ typedef struct cast_json_w_s  cast_json_w_t;
 
 int cast_gql_collect(cast_gql_ctx_t *c, cast_gql_sel_t **sets, size_t nsets,
     cast_gql_group_t **out);
+int cast_gql_subfields(cast_gql_ctx_t *c, cast_gql_group_t *g);
 int cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w,
-    cast_gql_group_t *g, size_t *budget);
+    cast_gql_group_t *g, size_t budget);
 
 
 #endif /* _CAST_GQL_H_INCLUDED_ */

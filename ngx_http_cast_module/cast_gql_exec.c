@@ -122,6 +122,40 @@ cast_gql_collect(cast_gql_ctx_t *c, cast_gql_sel_t **sets, size_t nsets,
 }
 
 
+/*
+ * The subfields of a field group, collected once: a list of objects
+ * (introspection's types, fields, ...) shares its field's selections.
+ */
+int
+cast_gql_subfields(cast_gql_ctx_t *c, cast_gql_group_t *g)
+{
+    cast_gql_sel_t  **sets;
+    size_t            i;
+
+    if (g->collected) {
+        return 0;
+    }
+
+    sets = cast_arena_alloc(c->arena, g->n * sizeof(*sets));
+    if (sets == NULL) {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    for (i = 0; i < g->n; i++) {
+        sets[i] = g->nodes[i]->sels;
+    }
+
+    if (cast_gql_collect(c, sets, g->n, &g->sub) != 0) {
+        return -1;
+    }
+
+    g->collected = 1;
+
+    return 0;
+}
+
+
 /* the one way a string enters the plan: a copy in the request arena */
 static int
 cast_gql_plan_str(cast_gql_ctx_t *c, cast_str_t s, cast_str_t *out)
@@ -166,24 +200,14 @@ static int
 cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
     cast_gql_pentry_t *pe)
 {
-    cast_gql_group_t   *groups, *s;
-    cast_gql_sel_t    **sets;
-    size_t              i, n;
+    cast_gql_group_t  *s;
+    size_t             i, n;
 
-    sets = cast_arena_alloc(c->arena, g->n * sizeof(*sets));
-    if (sets == NULL) {
+    if (cast_gql_subfields(c, g) != 0) {
         return -1;
     }
 
-    for (i = 0; i < g->n; i++) {
-        sets[i] = g->nodes[i]->sels;
-    }
-
-    if (cast_gql_collect(c, sets, g->n, &groups) != 0) {
-        return -1;
-    }
-
-    for (n = 0, s = groups; s != NULL; s = s->next) {
+    for (n = 0, s = g->sub; s != NULL; s = s->next) {
         n++;
     }
 
@@ -192,7 +216,7 @@ cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
         return -1;
     }
 
-    for (s = groups; s != NULL; s = s->next) {
+    for (s = g->sub; s != NULL; s = s->next) {
         for (i = 0; i < sizeof(cast_gql_subs) / sizeof(cast_gql_subs[0]); i++)
         {
             if (s->nodes[0]->name.len == strlen(cast_gql_subs[i].name)
@@ -287,6 +311,18 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
 }
 
 
+/* the root field of the errors a field raised */
+static void
+cast_gql_error_path(cast_gql_errs_t *errs, cast_str_t key)
+{
+    cast_gql_err_t  *e;
+
+    for (e = errs->head; e != NULL; e = e->next) {
+        e->path = e->path.len ? e->path : key;
+    }
+}
+
+
 /*
  * Root fields in order: __typename and introspection are answered now,
  * every other field becomes a slot.  Returns -1 with errors in c->errs.
@@ -297,7 +333,6 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
     cast_gql_group_t  *groups, *g;
     cast_gql_pentry_t *pe;
     cast_json_w_t      w;
-    cast_gql_err_t    *e;
     size_t             n, budget;
 
     if (cast_gql_collect(c, &op->sels, 1, &groups) != 0) {
@@ -316,7 +351,7 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
         return -1;
     }
 
-    budget = CAST_GQL_MAX_RESULT;
+    budget = c->lim->max_introspection;
 
     for (g = groups; g != NULL; g = g->next) {
         pe = &plan->entries[plan->n++];
@@ -333,9 +368,7 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
             if (cast_gql_plan_slot(c, g, &plan->slots[plan->nslots++], pe)
                 != 0)
             {
-                for (e = c->errs->head; e != NULL; e = e->next) {
-                    e->path = e->path.len ? e->path : pe->key;
-                }
+                cast_gql_error_path(c->errs, pe->key);
                 return -1;
             }
             continue;
@@ -353,18 +386,17 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
             continue;
         }
 
+        /* introspection: written now, within one budget per request */
         pe->kind = CAST_PLAN_JSON;
         cast_json_w_init(&w, c->arena, 4096);
 
-        if (cast_gql_introspect(c, &w, g, &budget) != 0 || w.nomem) {
-            if (c->errs->n == 0) {
-                cast_gql_error(c->arena, c->errs, "INTERNAL_SERVER_ERROR",
-                               pe->off, "Response exceeds %d fields.",
-                               CAST_GQL_MAX_RESULT);
-            }
+        if (cast_gql_introspect(c, &w, g, budget) != 0 || w.nomem) {
+            c->errs->nomem |= w.nomem;
+            cast_gql_error_path(c->errs, pe->key);
             return -1;
         }
 
+        budget -= w.len;
         pe->json.data = w.buf;
         pe->json.len = w.len;
     }

@@ -59,6 +59,7 @@ typedef struct {
     size_t                    max_fields;       /* fields in a document */
     size_t                    max_aliases;
     size_t                    max_list_len;     /* elements of any list */
+    size_t                    max_introspection; /* bytes it answers */
     size_t                    cache_entries;    /* 0 disables the cache */
     int                       introspection;    /* 0 refuses __schema */
 } cast_gql_limits_t;

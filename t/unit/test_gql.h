@@ -36,6 +36,7 @@ typedef void (*test_resolver_pt)(cast_gql_slot_t *slot, size_t i);
 static int            test_failures;
 static int            test_checks;
 static test_block_t  *test_pool;
+static size_t         test_pool_bytes;  /* the last request's memory */
 static test_block_t  *test_bodies;
 
 
@@ -54,6 +55,10 @@ test_alloc(void *ctx, size_t size)
 
     b->next = *pool;
     *pool = b;
+
+    if (pool == &test_pool) {
+        test_pool_bytes += size;
+    }
 
     return (char *) b + 16;
 }
@@ -77,6 +82,7 @@ static inline void
 test_pool_free(void)
 {
     test_blocks_free(&test_pool);
+    test_pool_bytes = 0;
 }
 
 
@@ -91,6 +97,7 @@ test_limits(void)
     l.max_fields = 2000;
     l.max_aliases = 30;
     l.max_list_len = 100;
+    l.max_introspection = 64 * 1024;
     l.cache_entries = 64;
     l.introspection = 1;
 

@@ -6,6 +6,7 @@
  */
 
 #include "test_gql.h"
+#include "test_introspection.h"
 
 
 static cast_gql_engine_t  *eng;
@@ -218,6 +219,78 @@ test_introspection(void)
 }
 
 
+/* a JSON string of s, with quotes */
+static char *
+test_json_quote(char *d, const char *s)
+{
+    *d++ = '"';
+
+    for ( /* void */ ; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            *d++ = '\\';
+        }
+        if (*s == '\n') {
+            *d++ = '\\';
+            *d++ = 'n';
+            continue;
+        }
+        *d++ = *s;
+    }
+
+    *d++ = '"';
+    *d = '\0';
+
+    return d;
+}
+
+
+/*
+ * Introspection answers within max_introspection_size: the standard
+ * query fits three times over, twenty aliases of a nested fragment (a
+ * 600-byte request that answered 233 KB with 2 MB of request memory)
+ * get a GraphQL error naming the limit, in little memory.
+ */
+static void
+test_introspection_budget(void)
+{
+    char         body[4096], *d;
+    int          i;
+    test_resp_t  r;
+    size_t       len;
+
+    d = body + sprintf(body, "{\"query\":");
+    d = test_json_quote(d, TEST_INTROSPECTION_QUERY);
+    sprintf(d, "}");
+
+    r = test_post(eng, body);
+    len = r.body ? strlen(r.body) : 0;
+    test_check(r.status == 200 && strncmp(r.body, "{\"data\":{\"__schema\":"
+                                          "{\"description\":null,", 37) == 0
+               && strstr(r.body, "\"errors\"") == NULL
+               && len > 15000 && len * 3 < 64 * 1024,
+               "the standard introspection query fits with room to spare: "
+               "%zu bytes", len);
+
+    d = body + sprintf(body, "{\"query\":\"{");
+    for (i = 0; i < 20; i++) {
+        d += sprintf(d, " a%d: __schema { ...F }", i);
+    }
+    sprintf(d, " } fragment F on __Schema { types { fields { type { ofType "
+            "{ fields { name type { ofType { name fields { name } } } } } } "
+            "} } }\"}");
+
+    r = test_post(eng, body);
+    test_status(r, 200);
+    test_body(r, "{\"errors\":[{\"message\":\"The introspection answer "
+              "exceeds the limit of 65536 bytes (max_introspection_size).\","
+              "\"locations\":[{\"line\":1,\"column\":338}],\"path\":[\"a15\"],"
+              "\"extensions\":{\"code\":\"RESPONSE_TOO_LARGE\"}}],"
+              "\"data\":null}");
+    test_check(test_pool_bytes < 512 * 1024, "request memory %zu bytes",
+               test_pool_bytes);
+}
+
+
 static void
 test_cache(void)
 {
@@ -382,6 +455,7 @@ main(void)
     test_coercion();
     test_null_propagation();
     test_introspection();
+    test_introspection_budget();
     test_cache();
     test_plan_outlives_cache();
     test_list_limits();
