@@ -45,6 +45,36 @@ cast_str_t cast_arena_printf(cast_arena_t *a, const char *fmt, ...)
 void cast_arena_free(cast_arena_t *a);
 
 
+/*
+ * Fragments seen by one walk (CollectFields, field merging): a mark per
+ * fragment of the document, a new generation per walk.
+ */
+
+typedef struct {
+    uint32_t                 *gen;      /* by fragment index */
+    uint32_t                  cur;
+} cast_gql_marks_t;
+
+#define cast_gql_marks_next(m)        (++(m)->cur)
+#define cast_gql_marks_test(m, i)     ((m)->gen[i] == (m)->cur)
+#define cast_gql_marks_set(m, i)      ((m)->gen[i] = (m)->cur)
+
+
+/* name tables: open addressing, sized once */
+
+typedef struct {
+    void                     *slots;
+    size_t                    mask;
+    size_t                    n;
+    size_t                    max;
+} cast_gql_names_t;
+
+uint64_t cast_gql_hash(const char *s, size_t n);
+int cast_gql_names_init(cast_gql_names_t *t, cast_arena_t *a, size_t n);
+void *cast_gql_names_put(cast_gql_names_t *t, cast_str_t key, void *val);
+void *cast_gql_names_get(const cast_gql_names_t *t, cast_str_t key);
+
+
 /* errors as values; offsets into the query text, located on output */
 
 typedef struct cast_gql_err_s  cast_gql_err_t;
@@ -63,8 +93,14 @@ typedef struct {
     size_t                    n;
     size_t                    max;      /* then one error says so, no more */
     const char               *full;     /* that error's message */
-    int                       nomem;
+    int                       nomem;    /* internal: not the client's */
 } cast_gql_errs_t;
+
+/*
+ * Every stage that fails returns -1 with either an error recorded for
+ * the client or nomem set: the engine answers the first as the request's
+ * errors and only the second as an internal server error.
+ */
 
 void cast_gql_errs_init(cast_gql_errs_t *e);
 void cast_gql_errs_cap(cast_gql_errs_t *e, size_t max, const char *full);
@@ -265,6 +301,7 @@ struct cast_gql_frag_s {
     cast_gql_sel_t           *sels;
     uint32_t                  off;
     uint32_t                  cond_off;
+    uint32_t                  idx;      /* in the document, from 0 */
     int                       state;    /* validation scratch */
     int                       used;
     size_t                    depth;    /* memo: selection depth */
@@ -278,6 +315,7 @@ typedef struct {
     cast_gql_op_t            *ops;
     cast_gql_frag_t          *frags;
     size_t                    nops;
+    size_t                    nfrags;
 } cast_gql_doc_t;
 
 int cast_gql_parse_document(cast_arena_t *a, const char *src, size_t len,
@@ -410,6 +448,8 @@ typedef struct {
     cast_gql_doc_t           *doc;
     cast_gql_errs_t          *errs;
     int                       gen;      /* marks fragments per walk */
+    cast_gql_names_t          frags;    /* the first of each name */
+    cast_gql_marks_t          seen;
 } cast_gql_vctx_t;
 
 int cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
@@ -468,7 +508,6 @@ typedef struct cast_gql_var_s  cast_gql_var_t;
 struct cast_gql_var_s {
     cast_str_t                name;
     cast_gql_rval_t           val;
-    cast_gql_var_t           *next;
 };
 
 typedef struct {
@@ -476,7 +515,8 @@ typedef struct {
     const cast_gql_schema_t  *schema;
     const cast_gql_limits_t  *lim;
     const cast_gql_lines_t   *lines;    /* of the document */
-    cast_gql_var_t           *vars;     /* coerced, provided only */
+    cast_gql_names_t          vars;     /* coerced, provided only */
+    cast_gql_marks_t          seen;     /* for CollectFields */
     cast_gql_errs_t          *errs;
 } cast_gql_ctx_t;
 

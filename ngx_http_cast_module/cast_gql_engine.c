@@ -81,6 +81,21 @@ cast_gql_cache_misses(const cast_gql_engine_t *eng)
 }
 
 
+/* the engine's own failure (memory), never the client's */
+static int
+cast_gql_internal(cast_gql_priv_t *p)
+{
+    p->done = 1;
+    p->resp.status = 500;
+    p->resp.allow = NULL;
+    p->resp.content_type = cast_gql_media_type(p->media);
+    p->resp.body.data = cast_gql_oom;
+    p->resp.body.len = sizeof(cast_gql_oom) - 1;
+
+    return CAST_GQL_DONE;
+}
+
+
 static int
 cast_gql_done(cast_gql_priv_t *p, int status, const char *allow,
     cast_json_w_t *w)
@@ -91,10 +106,7 @@ cast_gql_done(cast_gql_priv_t *p, int status, const char *allow,
     p->resp.content_type = cast_gql_media_type(p->media);
 
     if (w->nomem) {
-        p->resp.status = 500;
-        p->resp.body.data = cast_gql_oom;
-        p->resp.body.len = sizeof(cast_gql_oom) - 1;
-        return CAST_GQL_DONE;
+        return cast_gql_internal(p);
     }
 
     p->resp.body.data = w->buf;
@@ -142,8 +154,9 @@ cast_gql_errors(cast_gql_priv_t *p, const cast_gql_errs_t *errs,
 {
     cast_json_w_t  w;
 
+    /* a failure without an error for the client is the engine's own */
     if (errs->nomem || errs->n == 0) {
-        return cast_gql_http_error(p, 500, NULL, "Internal server error.");
+        return cast_gql_internal(p);
     }
 
     cast_json_w_init(&w, &p->arena, 512);
@@ -317,6 +330,10 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
                                    " nor application/json.");
     }
 
+    if (params.status == 500) {
+        return cast_gql_internal(p);
+    }
+
     if (params.status) {
         return cast_gql_http_error(p, params.status, NULL, params.error);
     }
@@ -329,7 +346,7 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
 
     e = cast_gql_load(eng, p, params.query);
     if (e == NULL) {
-        return cast_gql_http_error(p, 500, NULL, "Internal server error.");
+        return cast_gql_internal(p);
     }
 
     if (e->errors.len) {
@@ -352,8 +369,13 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     c.schema = &eng->schema;
     c.lim = &eng->lim;
     c.lines = &e->lines;
-    c.vars = NULL;
     c.errs = &errs;
+    c.seen.cur = 0;
+    c.seen.gen = cast_arena_calloc(&p->arena, (e->doc.nfrags + 1)
+                                              * sizeof(uint32_t));
+    if (c.seen.gen == NULL) {
+        return cast_gql_internal(p);
+    }
 
     cast_gql_errs_cap(&errs, CAST_GQL_MAX_VAR_ERRORS, "Too many errors "
                       "processing variables, error limit reached. "
@@ -379,7 +401,7 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     }
 
     if (cast_gql_respond(exec, &p->resp) != 0) {
-        return cast_gql_http_error(p, 500, NULL, "Internal server error.");
+        return cast_gql_internal(p);
     }
 
     p->done = 1;

@@ -16,14 +16,12 @@
 
 static int
 cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
-    cast_gql_group_t ***tail, cast_gql_group_t **head, cast_gql_frag_t **seen,
-    size_t *nseen)
+    cast_gql_group_t ***tail, cast_gql_group_t **head)
 {
     cast_gql_sel_t     *s;
     cast_gql_group_t   *g;
     cast_gql_sel_t    **nodes;
     cast_str_t          key;
-    size_t              i;
     int                 skip;
 
     for (s = sels; s != NULL; s = s->next) {
@@ -36,26 +34,18 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
         }
 
         if (s->kind == CAST_SEL_INLINE) {
-            if (cast_gql_collect_sels(c, s->sels, tail, head, seen, nseen)) {
+            if (cast_gql_collect_sels(c, s->sels, tail, head) != 0) {
                 return -1;
             }
             continue;
         }
 
         if (s->kind == CAST_SEL_SPREAD) {
-            for (i = 0; i < *nseen && seen[i] != s->frag; i++) {
-                /* void */
-            }
-            if (i < *nseen) {
+            if (cast_gql_marks_test(&c->seen, s->frag->idx)) {
                 continue;
             }
-            if (*nseen == CAST_GQL_MAX_NEST * 4) {
-                return -1;
-            }
-            seen[(*nseen)++] = s->frag;
-            if (cast_gql_collect_sels(c, s->frag->sels, tail, head, seen,
-                                      nseen) != 0)
-            {
+            cast_gql_marks_set(&c->seen, s->frag->idx);
+            if (cast_gql_collect_sels(c, s->frag->sels, tail, head) != 0) {
                 return -1;
             }
             continue;
@@ -75,6 +65,7 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
             g = cast_arena_calloc(c->arena, sizeof(cast_gql_group_t)
                                             + 2 * sizeof(cast_gql_sel_t *));
             if (g == NULL) {
+                c->errs->nomem = 1;
                 return -1;
             }
             g->key = key;
@@ -86,6 +77,7 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
         } else if (g->n >= 2 && (g->n & (g->n - 1)) == 0) {
             nodes = cast_arena_alloc(c->arena, 2 * g->n * sizeof(*nodes));
             if (nodes == NULL) {
+                c->errs->nomem = 1;
                 return -1;
             }
             memcpy(nodes, g->nodes, g->n * sizeof(*nodes));
@@ -99,21 +91,20 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
 }
 
 
+/* CollectFields(): each fragment of the document at most once */
 int
 cast_gql_collect(cast_gql_ctx_t *c, cast_gql_sel_t **sets, size_t nsets,
     cast_gql_group_t **out)
 {
-    cast_gql_group_t   **tail;
-    cast_gql_frag_t     *seen[CAST_GQL_MAX_NEST * 4];
-    size_t               i, nseen;
+    cast_gql_group_t  **tail;
+    size_t              i;
 
     *out = NULL;
     tail = out;
-    nseen = 0;
+    cast_gql_marks_next(&c->seen);
 
     for (i = 0; i < nsets; i++) {
-        if (cast_gql_collect_sels(c, sets[i], &tail, out, seen, &nseen) != 0)
-        {
+        if (cast_gql_collect_sels(c, sets[i], &tail, out) != 0) {
             return -1;
         }
     }
@@ -213,6 +204,7 @@ cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
 
     pe->sub = cast_arena_alloc(c->arena, (n + 1) * sizeof(cast_gql_psub_t));
     if (pe->sub == NULL) {
+        c->errs->nomem = 1;
         return -1;
     }
 
@@ -246,9 +238,14 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
     cast_gql_rval_t  *v;
     size_t            i;
 
-    if (g->def->nargs > sizeof(args) / sizeof(args[0])
-        || cast_gql_coerce_args(c, g->def->args, g->def->nargs,
-                                g->nodes[0]->args, args) != 0)
+    /* the CAST schema's root fields have at most five arguments */
+    if (g->def->nargs > sizeof(args) / sizeof(args[0])) {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    if (cast_gql_coerce_args(c, g->def->args, g->def->nargs,
+                             g->nodes[0]->args, args) != 0)
     {
         return -1;
     }
@@ -348,6 +345,7 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
     plan->slots = cast_arena_calloc(c->arena, (n + 1)
                                               * sizeof(cast_gql_slot_t));
     if (plan->entries == NULL || plan->slots == NULL) {
+        c->errs->nomem = 1;
         return -1;
     }
 

@@ -114,7 +114,6 @@ typedef struct {
 
 cast_gql_cache_t *cast_gql_cache_create(size_t entries);
 void cast_gql_cache_destroy(cast_gql_cache_t *c);
-uint64_t cast_gql_hash(const char *s, size_t n);
 cast_gql_entry_t *cast_gql_cache_get(cast_gql_cache_t *c, const char *text,
     size_t len, uint64_t hash);
 cast_gql_entry_t *cast_gql_cache_slot(cast_gql_cache_t *c);

@@ -208,14 +208,18 @@ cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
     cast_json_t        *root;
     const cast_json_t  *q, *v, *o, *x, *m;
     const char         *err;
+    int                 rc;
 
     if (body.len == 0) {
         cast_gql_bad(p, 400, "The request body is empty.");
         return;
     }
 
-    if (cast_json_parse(a, body.data, body.len, &root, &err) != 0) {
-        cast_gql_bad(p, 400, "The request body is not valid JSON.");
+    rc = cast_json_parse(a, body.data, body.len, &root, &err);
+
+    if (rc != 0) {
+        cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
+                     "The request body is not valid JSON.");
         return;
     }
 
@@ -280,7 +284,7 @@ cast_gql_unhex(char c)
 }
 
 
-/* application/x-www-form-urlencoded: '+' is a space */
+/* application/x-www-form-urlencoded: '+' is a space; CAST_JSON_NOMEM */
 static int
 cast_gql_urldecode(cast_arena_t *a, const char *s, const char *e,
     cast_str_t *out)
@@ -290,7 +294,7 @@ cast_gql_urldecode(cast_arena_t *a, const char *s, const char *e,
 
     d = cast_arena_alloc(a, (size_t) (e - s) + 1);
     if (d == NULL) {
-        return -1;
+        return CAST_JSON_NOMEM;
     }
 
     out->data = d;
@@ -320,15 +324,20 @@ cast_gql_urldecode(cast_arena_t *a, const char *s, const char *e,
 }
 
 
+/* an object or null; -1, or CAST_JSON_NOMEM */
 static int
 cast_gql_get_json(cast_arena_t *a, cast_str_t text, const cast_json_t **out)
 {
     cast_json_t  *j;
     const char   *err;
+    int           rc;
 
-    if (cast_json_parse(a, text.data, text.len, &j, &err) != 0
-        || (j->type != CAST_JSON_OBJECT && j->type != CAST_JSON_NULL))
-    {
+    rc = cast_json_parse(a, text.data, text.len, &j, &err);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (j->type != CAST_JSON_OBJECT && j->type != CAST_JSON_NULL) {
         return -1;
     }
 
@@ -344,6 +353,7 @@ cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
     const char         *s, *e, *amp, *eq;
     const cast_json_t  *ext;
     cast_str_t          key, val;
+    int                 rc;
 
     if (args.len == 0) {
         cast_gql_bad(p, 400, "The query parameter is missing.");
@@ -359,11 +369,14 @@ cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
         eq = memchr(s, '=', (size_t) (amp - s));
         eq = eq ? eq : amp;
 
-        if (cast_gql_urldecode(a, s, eq, &key) != 0
-            || cast_gql_urldecode(a, eq < amp ? eq + 1 : amp, amp, &val) != 0)
-        {
-            cast_gql_bad(p, 400, "The query string is not valid "
-                         "URL-encoded UTF-8.");
+        rc = cast_gql_urldecode(a, s, eq, &key);
+        if (rc == 0) {
+            rc = cast_gql_urldecode(a, eq < amp ? eq + 1 : amp, amp, &val);
+        }
+
+        if (rc != 0) {
+            cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
+                         "The query string is not valid URL-encoded UTF-8.");
             return;
         }
 
@@ -374,16 +387,20 @@ cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
             p->opname = val;
 
         } else if (cast_gql_streq(key, "variables")) {
-            if (cast_gql_get_json(a, val, &p->vars) != 0) {
-                cast_gql_bad(p, 400, "The variables parameter must be a "
-                             "JSON object.");
+            rc = cast_gql_get_json(a, val, &p->vars);
+            if (rc != 0) {
+                cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
+                             "The variables parameter must be a JSON "
+                             "object.");
                 return;
             }
 
         } else if (cast_gql_streq(key, "extensions")) {
-            if (cast_gql_get_json(a, val, &ext) != 0) {
-                cast_gql_bad(p, 400, "The extensions parameter must be a "
-                             "JSON object.");
+            rc = cast_gql_get_json(a, val, &ext);
+            if (rc != 0) {
+                cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
+                             "The extensions parameter must be a JSON "
+                             "object.");
                 return;
             }
         }

@@ -33,19 +33,6 @@ cast_gql_same(cast_str_t a, cast_str_t b)
 }
 
 
-static cast_gql_frag_t *
-cast_gql_find_frag(cast_gql_doc_t *doc, cast_str_t name)
-{
-    cast_gql_frag_t  *f;
-
-    for (f = doc->frags; f != NULL; f = f->next) {
-        if (cast_gql_same(f->name, name)) {
-            return f;
-        }
-    }
-
-    return NULL;
-}
 
 
 /* KnownArgumentNames, UniqueArgumentNames, ProvidedRequiredArguments */
@@ -59,7 +46,7 @@ cast_gql_check_args(cast_gql_vctx_t *v, cast_gql_arg_t *args,
     size_t                   i;
     int                      found;
 
-    for (a = args; a != NULL; a = a->next) {
+    for (a = args; a != NULL && !cast_gql_errs_full(v->errs); a = a->next) {
         for (b = args; b != a; b = b->next) {
             if (cast_gql_same(a->name, b->name)) {
                 cast_gql_verr(v, a->off, "There can be only one argument "
@@ -118,7 +105,7 @@ cast_gql_check_dirs(cast_gql_vctx_t *v, cast_gql_dir_t *dirs, cast_dloc_e loc)
     none.data = "";
     none.len = 0;
 
-    for (d = dirs; d != NULL; d = d->next) {
+    for (d = dirs; d != NULL && !cast_gql_errs_full(v->errs); d = d->next) {
         def = cast_gql_schema_dir(v->schema, d->name);
 
         if (def == NULL) {
@@ -274,7 +261,7 @@ cast_gql_check_sels(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
 
         case CAST_SEL_SPREAD:
             cast_gql_check_dirs(v, sel->dirs, CAST_LOC_FRAGMENT_SPREAD);
-            sel->frag = cast_gql_find_frag(v->doc, sel->name);
+            sel->frag = cast_gql_names_get(&v->frags, sel->name);
             if (sel->frag == NULL) {
                 cast_gql_verr(v, sel->off, "Unknown fragment \"%.*s\".",
                               (int) sel->name.len, sel->name.data);
@@ -425,8 +412,14 @@ cast_gql_check_limits(cast_gql_vctx_t *v)
 static void
 cast_gql_check_ops(cast_gql_vctx_t *v)
 {
-    cast_gql_op_t          *op, *o;
+    cast_gql_op_t          *op;
+    cast_gql_names_t        names;
     const cast_gql_type_t  *root;
+
+    if (cast_gql_names_init(&names, v->scratch, v->doc->nops) != 0) {
+        v->errs->nomem = 1;
+        return;
+    }
 
     for (op = v->doc->ops; op != NULL && !cast_gql_errs_full(v->errs);
          op = op->next)
@@ -436,13 +429,11 @@ cast_gql_check_ops(cast_gql_vctx_t *v)
                           "only defined operation.");
         }
 
-        for (o = v->doc->ops; o != op && op->name.len; o = o->next) {
-            if (cast_gql_same(o->name, op->name)) {
-                cast_gql_verr(v, op->off, "There can be only one operation "
-                              "named \"%.*s\".", (int) op->name.len,
-                              op->name.data);
-                break;
-            }
+        if (op->name.len && cast_gql_names_put(&names, op->name, op) != NULL)
+        {
+            cast_gql_verr(v, op->off, "There can be only one operation "
+                          "named \"%.*s\".", (int) op->name.len,
+                          op->name.data);
         }
 
         cast_gql_check_dirs(v, op->dirs, (cast_dloc_e) (op->kind - 1));
@@ -463,19 +454,16 @@ cast_gql_check_ops(cast_gql_vctx_t *v)
 static void
 cast_gql_check_frags(cast_gql_vctx_t *v)
 {
-    cast_gql_frag_t        *f, *g;
+    cast_gql_frag_t        *f;
     const cast_gql_type_t  *t;
 
     for (f = v->doc->frags; f != NULL && !cast_gql_errs_full(v->errs);
          f = f->next)
     {
-        for (g = v->doc->frags; g != f; g = g->next) {
-            if (cast_gql_same(f->name, g->name)) {
-                cast_gql_verr(v, f->off, "There can be only one fragment "
-                              "named \"%.*s\".", (int) f->name.len,
-                              f->name.data);
-                break;
-            }
+        if (cast_gql_names_get(&v->frags, f->name) != f) {
+            cast_gql_verr(v, f->off, "There can be only one fragment "
+                          "named \"%.*s\".", (int) f->name.len,
+                          f->name.data);
         }
 
         cast_gql_check_dirs(v, f->dirs, CAST_LOC_FRAGMENT_DEFINITION);
@@ -531,6 +519,23 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
     if (doc->ops == NULL) {
         cast_gql_verr(&v, 0, "Document has no operation to execute.");
         return -1;
+    }
+
+    /* spreads find the first fragment of their name */
+    v.seen.cur = 0;
+    v.seen.gen = cast_arena_calloc(&scratch,
+                                   (doc->nfrags + 1) * sizeof(uint32_t));
+
+    if (v.seen.gen == NULL
+        || cast_gql_names_init(&v.frags, &scratch, doc->nfrags) != 0)
+    {
+        cast_arena_free(&scratch);
+        errs->nomem = 1;
+        return -1;
+    }
+
+    for (f = doc->frags; f != NULL; f = f->next) {
+        (void) cast_gql_names_put(&v.frags, f->name, f);
     }
 
     cast_gql_check_frags(&v);

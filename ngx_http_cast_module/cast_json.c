@@ -17,6 +17,7 @@ typedef struct {
     cast_arena_t             *arena;
     const char               *err;
     int                       depth;
+    int                       nomem;
 } cast_json_rd_t;
 
 
@@ -157,6 +158,7 @@ cast_json_unescape(cast_json_rd_t *r, const char *s, const char *e,
     d = cast_arena_alloc(r->arena, (size_t) (e - s) + 1);
     if (d == NULL) {
         r->err = "out of memory";
+        r->nomem = 1;
         return -1;
     }
 
@@ -438,6 +440,7 @@ cast_json_value(cast_json_rd_t *r)
     v = cast_arena_calloc(r->arena, sizeof(cast_json_t));
     if (v == NULL) {
         r->err = "out of memory";
+        r->nomem = 1;
         return NULL;
     }
 
@@ -494,6 +497,7 @@ cast_json_parse(cast_arena_t *a, const char *s, size_t n, cast_json_t **out,
     r.arena = a;
     r.err = NULL;
     r.depth = 0;
+    r.nomem = 0;
 
     *out = cast_json_value(&r);
 
@@ -507,20 +511,24 @@ cast_json_parse(cast_arena_t *a, const char *s, size_t n, cast_json_t **out,
 
     *err = r.err;
 
-    return *out != NULL ? 0 : -1;
+    return *out != NULL ? 0 : r.nomem ? CAST_JSON_NOMEM : -1;
 }
 
 
 void
 cast_json_w_init(cast_json_w_t *w, cast_arena_t *a, size_t cap)
 {
+    static char  none[1];
+
     w->arena = a;
     w->len = 0;
     w->cap = cap;
     w->nomem = 0;
     w->buf = cast_arena_alloc(a, cap);
 
+    /* nothing fits, but an empty write still has somewhere to go */
     if (w->buf == NULL) {
+        w->buf = none;
         w->cap = 0;
         w->nomem = 1;
     }

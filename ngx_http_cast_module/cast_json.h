@@ -19,6 +19,9 @@ struct cast_json_w_s {
 };
 
 
+/* 0, -1 with *err for invalid JSON, CAST_JSON_NOMEM */
+#define CAST_JSON_NOMEM  -2
+
 int cast_json_parse(cast_arena_t *a, const char *s, size_t n,
     cast_json_t **out, const char **err);
 int cast_utf8_valid(const char *s, size_t n);

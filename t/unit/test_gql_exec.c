@@ -411,6 +411,139 @@ test_plan_outlives_cache(void)
 }
 
 
+/*
+ * More than 256 distinct fragments are a valid document; the engine has
+ * no limit of its own on them (the document limits bound them).
+ */
+static void
+test_many_fragments(void)
+{
+    cast_gql_engine_t  *big;
+    cast_gql_limits_t   lim;
+    test_resp_t         r;
+    char               *body, *d;
+    int                 i;
+
+    lim = test_limits();
+    lim.max_query_len = 16384;
+    lim.max_tokens = 4096;
+    big = cast_gql_engine_create(&lim);
+    body = malloc(65536);
+
+    d = body + sprintf(body, "{\"query\":\"{ cas { ...t0 ...t1 } ");
+    for (i = 0; i < 280; i++) {
+        d += sprintf(d, "...q%d ", i);
+    }
+    d += sprintf(d, "} fragment t0 on TicketInfo { ticket } fragment t1 on "
+                 "TicketInfo { ...t0 } ");
+    for (i = 0; i < 280; i++) {
+        d += sprintf(d, "fragment q%d on Query { __typename } ", i);
+    }
+    sprintf(d, "\"}");
+
+    r = test_post(big, body);
+    test_status(r, 200);
+    test_body(r, "{\"data\":{\"cas\":{\"ticket\":\"T-abc\"},"
+              "\"__typename\":\"Query\"}}");
+
+    free(body);
+    cast_gql_engine_destroy(big);
+}
+
+
+/* the host allocator fails after test_budget allocations */
+static int  test_budget;
+
+static void *
+test_alloc_budget(void *ctx, size_t size)
+{
+    if (test_budget-- <= 0) {
+        return NULL;
+    }
+
+    return test_alloc(ctx, size);
+}
+
+
+/*
+ * An internal failure is never the client's: whichever allocation
+ * fails, the answer is either the request's own or 500 with
+ * INTERNAL_SERVER_ERROR.  The engine has no cache here, so parsing and
+ * validation take their memory from the host too.
+ */
+static void
+test_internal_errors(void)
+{
+    static const char    oom[] = "{\"errors\":[{\"message\":\"Internal "
+        "server error.\",\"extensions\":{\"code\":"
+        "\"INTERNAL_SERVER_ERROR\"}}]}";
+    static const char   *bodies[] = {
+        "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":[\"al\","
+            "\"b\\u00e9\"],\"c\":[2,3],\"t\":\"T1\"}}",
+        "{\"query\":\"{ a: cas { t: ticket } ...F } fragment F on Query "
+            "{ query(username: \\\"x\\\") __type(name: \\\"Query\\\") "
+            "{ name fields { name } } }\"}",
+        "{\"query\":\"{ bad(x: 1) cas }\"}",
+        "{\"query\":\"query($b: Int!) { __typename }\",\"variables\":"
+            "{\"b\":\"no\"}}"
+    };
+    cast_gql_limits_t    lim;
+    cast_gql_engine_t   *none;
+    cast_gql_alloc_t     a;
+    cast_gql_http_t      in;
+    cast_gql_exec_t     *exec;
+    cast_gql_response_t  out;
+    test_block_t        *pool;
+    test_resp_t          want;
+    size_t               i, k;
+    int                  n, rc, bad;
+
+    lim = test_limits();
+    lim.cache_entries = 0;
+    none = cast_gql_engine_create(&lim);
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        want = test_post(none, bodies[i]);
+
+        for (n = 0, bad = 0; n < 400 && !bad; n++) {
+            pool = NULL;
+            a.alloc = test_alloc_budget;
+            a.ctx = &pool;
+            test_budget = n;
+
+            memset(&in, 0, sizeof(in));
+            in.method = CAST_GQL_METHOD_POST;
+            in.content_type = test_str("application/json");
+            in.body = test_str(bodies[i]);
+
+            rc = cast_gql_prepare(none, &in, &a, &exec);
+
+            if (rc == CAST_GQL_RESOLVE) {
+                for (k = 0; k < exec->nslots; k++) {
+                    test_resolve_ok(&exec->slots[k], k);
+                }
+            }
+
+            if (rc >= 0) {
+                cast_gql_finish(exec, &out);
+                bad = out.status == 500
+                      ? out.body.len != sizeof(oom) - 1
+                        || memcmp(out.body.data, oom, out.body.len) != 0
+                      : out.status != want.status
+                        || out.body.len != strlen(want.body)
+                        || memcmp(out.body.data, want.body, out.body.len);
+                test_check(!bad, "allocation %d failed: %d %.*s", n,
+                           out.status, (int) out.body.len, out.body.data);
+            }
+
+            test_blocks_free(&pool);
+        }
+    }
+
+    cast_gql_engine_destroy(none);
+}
+
+
 static void
 test_list_limits(void)
 {
@@ -458,6 +591,8 @@ main(void)
     test_introspection_budget();
     test_cache();
     test_plan_outlives_cache();
+    test_many_fragments();
+    test_internal_errors();
     test_list_limits();
 
     cast_gql_engine_destroy(eng);
