@@ -202,6 +202,33 @@ cast_gql_bad(cast_gql_params_t *p, int status, const char *error)
 }
 
 
+/* a JSON text refused: 400, or 500 when memory ran out */
+static void
+cast_gql_json_bad(cast_arena_t *a, cast_gql_params_t *p, int rc,
+    const char *err, const char *invalid, const char *what)
+{
+    cast_str_t  msg;
+
+    if (rc == CAST_JSON_NOMEM) {
+        cast_gql_bad(p, 500, "Internal server error.");
+        return;
+    }
+
+    if (rc == CAST_JSON_DUPLICATE) {
+        msg = cast_arena_printf(a, "%s has a %s; keys must be unique.", what,
+                                err);
+        if (msg.data == NULL) {
+            cast_gql_bad(p, 500, "Internal server error.");
+            return;
+        }
+        cast_gql_bad(p, 400, msg.data);
+        return;
+    }
+
+    cast_gql_bad(p, 400, invalid);
+}
+
+
 static void
 cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
 {
@@ -218,8 +245,8 @@ cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
     rc = cast_json_parse(a, body.data, body.len, &root, &err);
 
     if (rc != 0) {
-        cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
-                     "The request body is not valid JSON.");
+        cast_gql_json_bad(a, p, rc, err, "The request body is not valid "
+                          "JSON.", "The request body");
         return;
     }
 
@@ -230,7 +257,7 @@ cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
 
     q = v = o = x = NULL;
 
-    /* one pass; a later duplicate wins, as in JavaScript */
+    /* one pass: the reader refused duplicate keys */
     for (m = root->child; m != NULL; m = m->next) {
         if (cast_gql_streq(m->key, "query")) {
             q = m;
@@ -324,15 +351,15 @@ cast_gql_urldecode(cast_arena_t *a, const char *s, const char *e,
 }
 
 
-/* an object or null; -1, or CAST_JSON_NOMEM */
+/* an object or null; else what cast_json_parse() says, or -1 */
 static int
-cast_gql_get_json(cast_arena_t *a, cast_str_t text, const cast_json_t **out)
+cast_gql_get_json(cast_arena_t *a, cast_str_t text, const cast_json_t **out,
+    const char **err)
 {
     cast_json_t  *j;
-    const char   *err;
     int           rc;
 
-    rc = cast_json_parse(a, text.data, text.len, &j, &err);
+    rc = cast_json_parse(a, text.data, text.len, &j, err);
     if (rc != 0) {
         return rc;
     }
@@ -350,10 +377,20 @@ cast_gql_get_json(cast_arena_t *a, cast_str_t text, const cast_json_t **out)
 static void
 cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
 {
-    const char         *s, *e, *amp, *eq;
+    static const char  *dup[] = {
+        "The query string has the query parameter twice.",
+        "The query string has the operationName parameter twice.",
+        "The query string has the variables parameter twice.",
+        "The query string has the extensions parameter twice."
+    };
+    const char         *s, *e, *amp, *eq, *err;
     const cast_json_t  *ext;
     cast_str_t          key, val;
+    unsigned            seen;
+    size_t              i;
     int                 rc;
+
+    seen = 0;
 
     if (args.len == 0) {
         cast_gql_bad(p, 400, "The query parameter is missing.");
@@ -380,27 +417,47 @@ cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
             return;
         }
 
-        if (cast_gql_streq(key, "query") && p->query.data == NULL) {
+        if (cast_gql_streq(key, "query")) {
+            i = 0;
+        } else if (cast_gql_streq(key, "operationName")) {
+            i = 1;
+        } else if (cast_gql_streq(key, "variables")) {
+            i = 2;
+        } else if (cast_gql_streq(key, "extensions")) {
+            i = 3;
+        } else {
+            continue;
+        }
+
+        /* each parameter once, as each key of a JSON body */
+        if (seen & (1u << i)) {
+            cast_gql_bad(p, 400, dup[i]);
+            return;
+        }
+
+        seen |= 1u << i;
+
+        if (i == 0) {
             p->query = val;
 
-        } else if (cast_gql_streq(key, "operationName")) {
+        } else if (i == 1) {
             p->opname = val;
 
-        } else if (cast_gql_streq(key, "variables")) {
-            rc = cast_gql_get_json(a, val, &p->vars);
+        } else if (i == 2) {
+            rc = cast_gql_get_json(a, val, &p->vars, &err);
             if (rc != 0) {
-                cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
-                             "The variables parameter must be a JSON "
-                             "object.");
+                cast_gql_json_bad(a, p, rc, err, "The variables parameter "
+                                  "must be a JSON object.", "The variables "
+                                  "parameter");
                 return;
             }
 
-        } else if (cast_gql_streq(key, "extensions")) {
-            rc = cast_gql_get_json(a, val, &ext);
+        } else {
+            rc = cast_gql_get_json(a, val, &ext, &err);
             if (rc != 0) {
-                cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
-                             "The extensions parameter must be a JSON "
-                             "object.");
+                cast_gql_json_bad(a, p, rc, err, "The extensions parameter "
+                                  "must be a JSON object.", "The extensions "
+                                  "parameter");
                 return;
             }
         }
