@@ -306,6 +306,7 @@ struct cast_gql_frag_s {
     int                       used;
     size_t                    depth;    /* memo: selection depth */
     size_t                    nfields;  /* memo: fields, spreads expanded */
+    size_t                    nuses;    /* memo: variable uses + 1, same */
     cast_gql_frag_t          *next;
 };
 

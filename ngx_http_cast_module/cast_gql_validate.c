@@ -368,19 +368,87 @@ cast_gql_measure(cast_gql_sel_t *sels, size_t *depth, size_t *fields,
 }
 
 
+static size_t
+cast_gql_value_uses(const cast_gql_value_t *val)
+{
+    const cast_gql_value_t  *item;
+    size_t                   n;
+
+    if (val->kind == CAST_VAL_VARIABLE) {
+        return 1;
+    }
+
+    for (n = 0, item = val->items; item != NULL; item = item->next) {
+        n = cast_gql_sat(n, cast_gql_value_uses(item));
+    }
+
+    return n;
+}
+
+
+static size_t
+cast_gql_args_uses(const cast_gql_arg_t *args, const cast_gql_dir_t *dirs)
+{
+    size_t  n;
+
+    for (n = 0; args != NULL; args = args->next) {
+        n = cast_gql_sat(n, cast_gql_value_uses(args->value));
+    }
+
+    for ( /* void */ ; dirs != NULL; dirs = dirs->next) {
+        n = cast_gql_sat(n, cast_gql_args_uses(dirs->args, NULL));
+    }
+
+    return n;
+}
+
+
+/*
+ * Variable uses with fragments expanded (memoised): what the variable
+ * rules walk, once per operation.
+ */
+static size_t
+cast_gql_uses(cast_gql_sel_t *sels)
+{
+    cast_gql_sel_t   *s;
+    cast_gql_frag_t  *f;
+    size_t            n;
+
+    for (n = 0, s = sels; s != NULL; s = s->next) {
+        n = cast_gql_sat(n, cast_gql_args_uses(s->args, s->dirs));
+
+        f = s->kind == CAST_SEL_SPREAD ? s->frag : NULL;
+
+        if (f != NULL && f->nuses == 0) {
+            f->nuses = cast_gql_sat(cast_gql_args_uses(NULL, f->dirs),
+                                    cast_gql_uses(f->sels));
+            f->nuses = cast_gql_sat(f->nuses, 1);
+        }
+
+        n = cast_gql_sat(n, f != NULL ? f->nuses - 1 : cast_gql_uses(s->sels));
+    }
+
+    return n;
+}
+
+
 static void
 cast_gql_check_limits(cast_gql_vctx_t *v)
 {
     cast_gql_op_t    *op;
     cast_gql_frag_t  *f;
-    size_t            depth, fields, aliases, total;
+    size_t            depth, fields, aliases, total, uses;
 
     aliases = 0;
     total = 0;
+    uses = 0;
 
     for (op = v->doc->ops; op != NULL; op = op->next) {
         cast_gql_measure(op->sels, &depth, &fields, &aliases);
         total = cast_gql_sat(total, fields);
+        uses = cast_gql_sat(uses, cast_gql_sat(cast_gql_uses(op->sels),
+                                               cast_gql_args_uses(NULL,
+                                                                  op->dirs)));
 
         if (depth > v->lim->max_depth) {
             cast_gql_verr(v, op->off, "Selection depth %zu exceeds the "
@@ -405,6 +473,14 @@ cast_gql_check_limits(cast_gql_vctx_t *v)
         cast_gql_verr(v, v->doc->ops->off, "Document uses %zu aliases, "
                       "more than the limit of %zu (max_aliases).", aliases,
                       v->lim->max_aliases);
+    }
+
+    /* never without fragments: a use takes two tokens */
+    if (uses > v->lim->max_tokens) {
+        cast_gql_verr(v, v->doc->ops->off, "Document uses variables %zu "
+                      "times with its fragments expanded, more than the "
+                      "limit of %zu (max_tokens).", uses,
+                      v->lim->max_tokens);
     }
 }
 
@@ -504,6 +580,7 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
     cast_arena_t      scratch;
     cast_gql_op_t    *op;
     cast_gql_frag_t  *f;
+    size_t            n;
     int               cycles;
 
     cast_arena_init(&scratch, NULL);
@@ -567,10 +644,17 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
         }
     }
 
-    /* the walks below expand fragments: only without cycles */
+    /*
+     * The walks below expand fragments once per operation: only without
+     * cycles, and only within the limits, which bound their work.
+     */
+    n = errs->n;
+
     if (!cycles && !cast_gql_errs_full(errs)) {
         cast_gql_check_limits(&v);
+    }
 
+    if (!cycles && !cast_gql_errs_full(errs) && errs->n == n) {
         for (op = doc->ops; op != NULL; op = op->next) {
             cast_gql_check_variables(&v, op);
             if (errs->n == 0) {

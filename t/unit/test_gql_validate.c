@@ -286,6 +286,8 @@ test_limits_refused(void)
 {
     cast_gql_engine_t  *saved;
     cast_gql_limits_t   lim;
+    char               *body, *d;
+    int                 i;
 
     test_invalid("{ a: __typename b: __typename c: __typename d: __typename "
                  "e: __typename f: __typename g: __typename h: __typename "
@@ -312,6 +314,22 @@ test_limits_refused(void)
                  "o: __typename p: __typename q: __typename }",
                  "Document selects 2125 fields, more than the limit of 2000 "
                  "(max_fields).", 1, 1);
+
+    body = malloc(8192);
+    d = body;
+    for (i = 0; i < 30; i++) {
+        d += sprintf(d, "mutation m%d($a: String!) { ...F }\n", i);
+    }
+    d += sprintf(d, "fragment F on Mutation { vote(ticket: \"t\", "
+                 "usernames: [");
+    for (i = 0; i < 100; i++) {
+        d += sprintf(d, "$a ");
+    }
+    sprintf(d, "]) { votes } }");
+    test_invalid(body, "Document uses variables 3000 times with its "
+                 "fragments expanded, more than the limit of 2000 "
+                 "(max_tokens).", 1, 1);
+    free(body);
 
     saved = eng;
     lim = test_limits();
