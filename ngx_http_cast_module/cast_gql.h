@@ -17,7 +17,9 @@
 
 #define CAST_GQL_NOLOC        UINT32_MAX
 #define CAST_GQL_MAX_NEST     64        /* parser and JSON nesting */
-#define CAST_GQL_MAX_RESULT   100000    /* fields written per response */
+#define CAST_GQL_MAX_ERRORS   100       /* validation errors, as graphql-js */
+#define CAST_GQL_MAX_VAR_ERRORS  50     /* variable errors, as graphql-js */
+#define CAST_GQL_MAX_MESSAGE  512       /* bytes of one error message */
 
 #define cast_gql_streq(s, lit)                                               \
     ((s).len == sizeof(lit) - 1 && memcmp((s).data, lit, (s).len) == 0)
@@ -43,6 +45,36 @@ cast_str_t cast_arena_printf(cast_arena_t *a, const char *fmt, ...)
 void cast_arena_free(cast_arena_t *a);
 
 
+/*
+ * Fragments seen by one walk (CollectFields, field merging): a mark per
+ * fragment of the document, a new generation per walk.
+ */
+
+typedef struct {
+    uint32_t                 *gen;      /* by fragment index */
+    uint32_t                  cur;
+} cast_gql_marks_t;
+
+#define cast_gql_marks_next(m)        (++(m)->cur)
+#define cast_gql_marks_test(m, i)     ((m)->gen[i] == (m)->cur)
+#define cast_gql_marks_set(m, i)      ((m)->gen[i] = (m)->cur)
+
+
+/* name tables: open addressing, sized once */
+
+typedef struct {
+    void                     *slots;
+    size_t                    mask;
+    size_t                    n;
+    size_t                    max;
+} cast_gql_names_t;
+
+uint64_t cast_gql_hash(const char *s, size_t n);
+int cast_gql_names_init(cast_gql_names_t *t, cast_arena_t *a, size_t n);
+void *cast_gql_names_put(cast_gql_names_t *t, cast_str_t key, void *val);
+void *cast_gql_names_get(const cast_gql_names_t *t, cast_str_t key);
+
+
 /* errors as values; offsets into the query text, located on output */
 
 typedef struct cast_gql_err_s  cast_gql_err_t;
@@ -59,10 +91,20 @@ typedef struct {
     cast_gql_err_t           *head;
     cast_gql_err_t          **tail;
     size_t                    n;
-    int                       nomem;
+    size_t                    max;      /* then one error says so, no more */
+    const char               *full;     /* that error's message */
+    int                       nomem;    /* internal: not the client's */
 } cast_gql_errs_t;
 
+/*
+ * Every stage that fails returns -1 with either an error recorded for
+ * the client or nomem set: the engine answers the first as the request's
+ * errors and only the second as an internal server error.
+ */
+
 void cast_gql_errs_init(cast_gql_errs_t *e);
+void cast_gql_errs_cap(cast_gql_errs_t *e, size_t max, const char *full);
+#define cast_gql_errs_full(e)  ((e)->n > (e)->max)
 cast_gql_err_t *cast_gql_error(cast_arena_t *a, cast_gql_errs_t *e,
     const char *code, uint32_t loc, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -112,8 +154,26 @@ cast_tok_e cast_gql_lex_next(cast_gql_lexer_t *lx);
 int cast_gql_string_value(cast_gql_lexer_t *lx, cast_arena_t *a,
     cast_str_t *out);
 const char *cast_gql_tok_name(cast_tok_e kind);
-void cast_gql_location(const char *src, size_t len, uint32_t off,
-    size_t *line, size_t *col);
+
+
+/* error locations: the line starts of a document, found once */
+
+typedef struct {
+    uint32_t                 *start;
+    size_t                    n;
+    const char               *src;
+    size_t                    len;
+    int                       ascii;    /* columns are byte offsets */
+} cast_gql_lines_t;
+
+typedef struct {
+    uint32_t                  line;
+    uint32_t                  col;
+} cast_gql_pos_t;
+
+int cast_gql_lines_init(cast_gql_lines_t *l, cast_arena_t *a,
+    const char *src, size_t len);
+cast_gql_pos_t cast_gql_lines_pos(const cast_gql_lines_t *l, uint32_t off);
 
 
 /* executable documents */
@@ -241,10 +301,12 @@ struct cast_gql_frag_s {
     cast_gql_sel_t           *sels;
     uint32_t                  off;
     uint32_t                  cond_off;
+    uint32_t                  idx;      /* in the document, from 0 */
     int                       state;    /* validation scratch */
     int                       used;
     size_t                    depth;    /* memo: selection depth */
     size_t                    nfields;  /* memo: fields, spreads expanded */
+    size_t                    nuses;    /* memo: variable uses + 1, same */
     cast_gql_frag_t          *next;
 };
 
@@ -254,6 +316,7 @@ typedef struct {
     cast_gql_op_t            *ops;
     cast_gql_frag_t          *frags;
     size_t                    nops;
+    size_t                    nfrags;
 } cast_gql_doc_t;
 
 int cast_gql_parse_document(cast_arena_t *a, const char *src, size_t len,
@@ -386,6 +449,8 @@ typedef struct {
     cast_gql_doc_t           *doc;
     cast_gql_errs_t          *errs;
     int                       gen;      /* marks fragments per walk */
+    cast_gql_names_t          frags;    /* the first of each name */
+    cast_gql_marks_t          seen;
 } cast_gql_vctx_t;
 
 int cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
@@ -444,15 +509,15 @@ typedef struct cast_gql_var_s  cast_gql_var_t;
 struct cast_gql_var_s {
     cast_str_t                name;
     cast_gql_rval_t           val;
-    cast_gql_var_t           *next;
 };
 
 typedef struct {
-    cast_arena_t             *arena;
+    cast_arena_t             *arena;    /* the request's */
     const cast_gql_schema_t  *schema;
     const cast_gql_limits_t  *lim;
-    const char               *src;
-    cast_gql_var_t           *vars;     /* coerced, provided only */
+    const cast_gql_lines_t   *lines;    /* of the document */
+    cast_gql_names_t          vars;     /* coerced, provided only */
+    cast_gql_marks_t          seen;     /* for CollectFields */
     cast_gql_errs_t          *errs;
 } cast_gql_ctx_t;
 
@@ -472,6 +537,8 @@ struct cast_gql_group_s {
     const cast_gql_fdef_t    *def;      /* NULL: __typename */
     cast_gql_sel_t          **nodes;
     size_t                    n;
+    cast_gql_group_t         *sub;      /* the subfields, once collected */
+    int                       collected;
     cast_gql_group_t         *next;
 };
 
@@ -479,8 +546,9 @@ typedef struct cast_json_w_s  cast_json_w_t;
 
 int cast_gql_collect(cast_gql_ctx_t *c, cast_gql_sel_t **sets, size_t nsets,
     cast_gql_group_t **out);
+int cast_gql_subfields(cast_gql_ctx_t *c, cast_gql_group_t *g);
 int cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w,
-    cast_gql_group_t *g, size_t *budget);
+    cast_gql_group_t *g, size_t budget);
 
 
 #endif /* _CAST_GQL_H_INCLUDED_ */

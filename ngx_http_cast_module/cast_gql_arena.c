@@ -179,16 +179,54 @@ cast_gql_errs_init(cast_gql_errs_t *e)
     e->head = NULL;
     e->tail = &e->head;
     e->n = 0;
+    e->max = SIZE_MAX - 1;
+    e->full = NULL;
     e->nomem = 0;
 }
 
 
-cast_gql_err_t *
-cast_gql_error(cast_arena_t *a, cast_gql_errs_t *e, const char *code,
-    uint32_t loc, const char *fmt, ...)
+/* after max errors, one more with the message full, then none */
+void
+cast_gql_errs_cap(cast_gql_errs_t *e, size_t max, const char *full)
 {
-    va_list          ap;
+    e->max = max;
+    e->full = full;
+}
+
+
+/* at most CAST_GQL_MAX_MESSAGE bytes, cut between code points */
+static void
+cast_gql_clip(cast_str_t *msg)
+{
+    char    *d;
+    size_t   n;
+
+    if (msg->len <= CAST_GQL_MAX_MESSAGE) {
+        return;
+    }
+
+    d = (char *) msg->data;
+    n = CAST_GQL_MAX_MESSAGE - 3;
+
+    while (n > 0 && ((unsigned char) d[n] & 0xc0) == 0x80) {
+        n--;
+    }
+
+    memcpy(d + n, "...", 3);
+    msg->len = n + 3;
+}
+
+
+static cast_gql_err_t *
+cast_gql_error_add(cast_arena_t *a, cast_gql_errs_t *e, const char *code,
+    uint32_t loc, cast_str_t msg)
+{
     cast_gql_err_t  *err;
+
+    if (msg.data == NULL) {
+        e->nomem = 1;
+        return NULL;
+    }
 
     err = cast_arena_calloc(a, sizeof(cast_gql_err_t));
     if (err == NULL) {
@@ -196,15 +234,7 @@ cast_gql_error(cast_arena_t *a, cast_gql_errs_t *e, const char *code,
         return NULL;
     }
 
-    va_start(ap, fmt);
-    err->msg = cast_arena_vprintf(a, fmt, ap);
-    va_end(ap);
-
-    if (err->msg.data == NULL) {
-        e->nomem = 1;
-        return NULL;
-    }
-
+    err->msg = msg;
     err->code = code;
     err->loc[0] = loc;
     err->loc[1] = CAST_GQL_NOLOC;
@@ -214,4 +244,30 @@ cast_gql_error(cast_arena_t *a, cast_gql_errs_t *e, const char *code,
     e->n++;
 
     return err;
+}
+
+
+cast_gql_err_t *
+cast_gql_error(cast_arena_t *a, cast_gql_errs_t *e, const char *code,
+    uint32_t loc, const char *fmt, ...)
+{
+    va_list     ap;
+    cast_str_t  msg;
+
+    if (e->n >= e->max) {
+        if (e->n == e->max) {
+            msg.data = e->full;
+            msg.len = strlen(e->full);
+            (void) cast_gql_error_add(a, e, code, CAST_GQL_NOLOC, msg);
+        }
+        return NULL;
+    }
+
+    va_start(ap, fmt);
+    msg = cast_arena_vprintf(a, fmt, ap);
+    va_end(ap);
+
+    cast_gql_clip(&msg);
+
+    return cast_gql_error_add(a, e, code, loc, msg);
 }

@@ -205,8 +205,11 @@ cast_gql_json_value(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
     if (j->type != CAST_JSON_ARRAY) {
         out->n = 1;
         out->items = cast_arena_alloc(c->arena, sizeof(cast_gql_rval_t));
-        return out->items == NULL
-               ? -1 : cast_gql_json_value(c, vd, p, j, t->of, out->items);
+        if (out->items == NULL) {
+            c->errs->nomem = 1;
+            return -1;
+        }
+        return cast_gql_json_value(c, vd, p, j, t->of, out->items);
     }
 
     if (j->n > c->lim->max_list_len) {
@@ -222,6 +225,7 @@ cast_gql_json_value(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
     out->items = cast_arena_alloc(c->arena, (j->n + 1)
                                             * sizeof(cast_gql_rval_t));
     if (out->items == NULL) {
+        c->errs->nomem = 1;
         return -1;
     }
 
@@ -258,9 +262,11 @@ cast_gql_default(cast_gql_ctx_t *c, cast_str_t text, const cast_gql_type_t *t,
 
     cast_gql_lex_init(&lx, text.data, text.len, SIZE_MAX);
 
+    /* the schema's own text: only memory can fail */
     if (cast_gql_lex_next(&lx) == CAST_TOK_ERROR
         || cast_gql_parse_value(&lx, c->arena, 1, &v) != 0)
     {
+        c->errs->nomem = 1;
         return -1;
     }
 
@@ -268,6 +274,7 @@ cast_gql_default(cast_gql_ctx_t *c, cast_str_t text, const cast_gql_type_t *t,
 }
 
 
+/* the variables of op from the JSON object vars (NULL: none given) */
 int
 cast_gql_coerce_variables(cast_gql_ctx_t *c, cast_gql_op_t *op,
     const cast_json_t *vars)
@@ -275,23 +282,35 @@ cast_gql_coerce_variables(cast_gql_ctx_t *c, cast_gql_op_t *op,
     cast_gql_vardef_t  *vd;
     const cast_json_t  *j;
     cast_gql_var_t     *var;
+    cast_gql_names_t    given;
     cast_gql_vpath_t    path;
     cast_str_t          ts;
+    size_t              n;
     int                 rc;
 
-    c->vars = NULL;
+    for (n = 0, vd = op->vars; vd != NULL; vd = vd->next) {
+        n++;
+    }
 
-    for (vd = op->vars; vd != NULL; vd = vd->next) {
-        j = NULL;
-        if (vars != NULL) {
-            for (j = vars->child; j != NULL; j = j->next) {
-                if (j->key.len == vd->name.len
-                    && memcmp(j->key.data, vd->name.data, j->key.len) == 0)
-                {
-                    break;
-                }
-            }
-        }
+    given.slots = NULL;
+
+    if (cast_gql_names_init(&c->vars, c->arena, n) != 0
+        || (n && vars != NULL
+            && cast_gql_names_init(&given, c->arena, vars->n) != 0))
+    {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    for (j = given.slots != NULL ? vars->child : NULL; j != NULL; j = j->next)
+    {
+        (void) cast_gql_names_put(&given, j->key, (void *) j);
+    }
+
+    for (vd = op->vars; vd != NULL && !cast_gql_errs_full(c->errs);
+         vd = vd->next)
+    {
+        j = cast_gql_names_get(&given, vd->name);
 
         if (j == NULL && vd->defval == NULL) {
             if (vd->stype->kind == CAST_TK_NON_NULL) {
@@ -317,8 +336,7 @@ cast_gql_coerce_variables(cast_gql_ctx_t *c, cast_gql_op_t *op,
                                              &var->val)
                        : cast_gql_literal(c, vd->defval, vd->stype, &var->val);
         if (rc == 0) {
-            var->next = c->vars;
-            c->vars = var;
+            (void) cast_gql_names_put(&c->vars, vd->name, var);
         }
     }
 
@@ -329,17 +347,7 @@ cast_gql_coerce_variables(cast_gql_ctx_t *c, cast_gql_op_t *op,
 static const cast_gql_var_t *
 cast_gql_find_var(cast_gql_ctx_t *c, cast_str_t name)
 {
-    const cast_gql_var_t  *v;
-
-    for (v = c->vars; v != NULL; v = v->next) {
-        if (v->name.len == name.len
-            && memcmp(v->name.data, name.data, name.len) == 0)
-        {
-            return v;
-        }
-    }
-
-    return NULL;
+    return cast_gql_names_get(&c->vars, name);
 }
 
 
@@ -376,6 +384,7 @@ cast_gql_literal(cast_gql_ctx_t *c, const cast_gql_value_t *v,
             out->items = cast_arena_alloc(c->arena, (out->n + 1)
                                                     * sizeof(cast_gql_rval_t));
             if (out->items == NULL) {
+                c->errs->nomem = 1;
                 return -1;
             }
 
@@ -436,6 +445,10 @@ cast_gql_coerce_args(cast_gql_ctx_t *c, const cast_gql_ivdef_t *defs,
 
         } else {
             rc = cast_gql_literal(c, a->value, defs[i].type, &out[i]);
+        }
+
+        if (rc != 0 && c->errs->nomem) {
+            return -1;
         }
 
         if (rc != 0) {

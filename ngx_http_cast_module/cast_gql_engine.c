@@ -81,6 +81,21 @@ cast_gql_cache_misses(const cast_gql_engine_t *eng)
 }
 
 
+/* the engine's own failure (memory), never the client's */
+static int
+cast_gql_internal(cast_gql_priv_t *p)
+{
+    p->done = 1;
+    p->resp.status = 500;
+    p->resp.allow = NULL;
+    p->resp.content_type = cast_gql_media_type(p->media);
+    p->resp.body.data = cast_gql_oom;
+    p->resp.body.len = sizeof(cast_gql_oom) - 1;
+
+    return CAST_GQL_DONE;
+}
+
+
 static int
 cast_gql_done(cast_gql_priv_t *p, int status, const char *allow,
     cast_json_w_t *w)
@@ -91,10 +106,7 @@ cast_gql_done(cast_gql_priv_t *p, int status, const char *allow,
     p->resp.content_type = cast_gql_media_type(p->media);
 
     if (w->nomem) {
-        p->resp.status = 500;
-        p->resp.body.data = cast_gql_oom;
-        p->resp.body.len = sizeof(cast_gql_oom) - 1;
-        return CAST_GQL_DONE;
+        return cast_gql_internal(p);
     }
 
     p->resp.body.data = w->buf;
@@ -122,52 +134,105 @@ cast_gql_http_error(cast_gql_priv_t *p, int status, const char *allow,
 
 /* request errors: no data entry; 4xx only for the GraphQL media type */
 static int
-cast_gql_request_errors(cast_gql_priv_t *p, const cast_gql_errs_t *errs)
+cast_gql_request_errors(cast_gql_priv_t *p, cast_str_t errors)
 {
     cast_json_w_t  w;
 
-    if (errs->nomem) {
-        return cast_gql_http_error(p, 500, NULL, "Internal server error.");
-    }
-
-    cast_json_w_init(&w, &p->arena, 512);
+    cast_json_w_init(&w, &p->arena, errors.len + 2);
     cast_json_lit(&w, "{");
-    cast_gql_write_errors(&w, errs, p->src, p->len);
+    cast_json_raw(&w, errors.data, errors.len);
     cast_json_lit(&w, "}");
 
     return cast_gql_done(p, p->media == CAST_MEDIA_GQL ? 400 : 200, NULL, &w);
 }
 
 
-/* a field error before any slot ran: every root field is non-null */
+/* errors found for this request: written with the document's lines */
 static int
-cast_gql_field_errors(cast_gql_priv_t *p, const cast_gql_errs_t *errs)
+cast_gql_errors(cast_gql_priv_t *p, const cast_gql_errs_t *errs,
+    const cast_gql_lines_t *lines, int field)
 {
     cast_json_w_t  w;
 
+    /* a failure without an error for the client is the engine's own */
     if (errs->nomem || errs->n == 0) {
-        return cast_gql_http_error(p, 500, NULL, "Internal server error.");
+        return cast_gql_internal(p);
     }
 
     cast_json_w_init(&w, &p->arena, 512);
     cast_json_lit(&w, "{");
-    cast_gql_write_errors(&w, errs, p->src, p->len);
-    cast_json_lit(&w, ",\"data\":null}");
+    cast_gql_write_errors(&w, errs, lines);
 
-    return cast_gql_done(p, 200, NULL, &w);
+    /* a field error before any slot ran: every root field is non-null */
+    if (field) {
+        cast_json_lit(&w, ",\"data\":null}");
+        return cast_gql_done(p, 200, NULL, &w);
+    }
+
+    cast_json_lit(&w, "}");
+
+    return cast_gql_done(p, p->media == CAST_MEDIA_GQL ? 400 : 200, NULL, &w);
+}
+
+
+/*
+ * Parsed, validated, its line starts found and its errors written, once
+ * per document: a cached invalid document costs a request one copy.
+ */
+static int
+cast_gql_compile(cast_gql_engine_t *eng, cast_gql_entry_t *e,
+    cast_arena_t *a)
+{
+    cast_gql_errs_t  errs;
+    cast_json_w_t    w;
+
+    cast_gql_errs_init(&errs);
+    cast_gql_errs_cap(&errs, CAST_GQL_MAX_ERRORS, "Too many validation "
+                      "errors, error limit reached. Validation aborted.");
+
+    if (cast_gql_lines_init(&e->lines, a, e->text, e->len) != 0) {
+        return -1;
+    }
+
+    if (cast_gql_parse_document(a, e->text, e->len, &eng->lim, &e->doc,
+                                &errs) == 0)
+    {
+        (void) cast_gql_validate(&eng->schema, &eng->lim, a, &e->doc,
+                                 &errs);
+    }
+
+    if (errs.nomem) {
+        return -1;
+    }
+
+    if (errs.n == 0) {
+        return 0;
+    }
+
+    cast_json_w_init(&w, a, 512);
+    cast_gql_write_errors(&w, &errs, &e->lines);
+
+    if (w.nomem) {
+        return -1;
+    }
+
+    e->errors.data = w.buf;
+    e->errors.len = w.len;
+
+    return 0;
 }
 
 
 static cast_gql_entry_t *
-cast_gql_load(cast_gql_engine_t *eng, cast_gql_priv_t *p)
+cast_gql_load(cast_gql_engine_t *eng, cast_gql_priv_t *p, cast_str_t text)
 {
     cast_gql_entry_t  *e;
     cast_arena_t      *a;
     uint64_t           hash;
 
     if (eng->cache != NULL) {
-        hash = cast_gql_hash(p->src, p->len);
-        e = cast_gql_cache_get(eng->cache, p->src, p->len, hash);
+        hash = cast_gql_hash(text.data, text.len);
+        e = cast_gql_cache_get(eng->cache, text.data, text.len, hash);
         if (e != NULL) {
             eng->hits++;
             return e;
@@ -186,22 +251,11 @@ cast_gql_load(cast_gql_engine_t *eng, cast_gql_priv_t *p)
         a = &p->arena;
     }
 
-    cast_gql_errs_init(&e->errs);
-    e->len = p->len;
-    e->text = cast_arena_dup(a, p->src, p->len);
+    e->len = text.len;
+    e->text = cast_arena_dup(a, text.data, text.len);
 
-    if (e->text == NULL) {
-        return NULL;
-    }
-
-    if (cast_gql_parse_document(a, e->text, e->len, &eng->lim, &e->doc,
-                                &e->errs) == 0)
-    {
-        (void) cast_gql_validate(&eng->schema, &eng->lim, a, &e->doc,
-                                 &e->errs);
-    }
-
-    if (e->errs.nomem) {
+    if (e->text == NULL || cast_gql_compile(eng, e, a) != 0) {
+        /* the entry stays unlinked: the clock hand takes it back */
         return NULL;
     }
 
@@ -276,6 +330,10 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
                                    " nor application/json.");
     }
 
+    if (params.status == 500) {
+        return cast_gql_internal(p);
+    }
+
     if (params.status) {
         return cast_gql_http_error(p, params.status, NULL, params.error);
     }
@@ -286,23 +344,20 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
         return cast_gql_http_error(p, 400, NULL, msg);
     }
 
-    p->src = params.query.data;
-    p->len = params.query.len;
-
-    e = cast_gql_load(eng, p);
+    e = cast_gql_load(eng, p, params.query);
     if (e == NULL) {
-        return cast_gql_http_error(p, 500, NULL, "Internal server error.");
+        return cast_gql_internal(p);
     }
 
-    if (e->errs.n) {
-        return cast_gql_request_errors(p, &e->errs);
+    if (e->errors.len) {
+        return cast_gql_request_errors(p, e->errors);
     }
 
     cast_gql_errs_init(&errs);
 
     op = cast_gql_select(p, &e->doc, params.opname, &errs);
     if (op == NULL) {
-        return cast_gql_request_errors(p, &errs);
+        return cast_gql_errors(p, &errs, &e->lines, 0);
     }
 
     if (op->kind == CAST_OP_MUTATION && in->method == CAST_GQL_METHOD_GET) {
@@ -313,12 +368,21 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     c.arena = &p->arena;
     c.schema = &eng->schema;
     c.lim = &eng->lim;
-    c.src = p->src;
-    c.vars = NULL;
+    c.lines = &e->lines;
     c.errs = &errs;
+    c.seen.cur = 0;
+    c.seen.gen = cast_arena_calloc(&p->arena, (e->doc.nfrags + 1)
+                                              * sizeof(uint32_t));
+    if (c.seen.gen == NULL) {
+        return cast_gql_internal(p);
+    }
+
+    cast_gql_errs_cap(&errs, CAST_GQL_MAX_VAR_ERRORS, "Too many errors "
+                      "processing variables, error limit reached. "
+                      "Execution aborted.");
 
     if (cast_gql_coerce_variables(&c, op, params.vars) != 0) {
-        return cast_gql_request_errors(p, &errs);
+        return cast_gql_errors(p, &errs, &e->lines, 0);
     }
 
     p->op = op->kind == CAST_OP_QUERY ? CAST_GQL_OP_QUERY
@@ -326,7 +390,7 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     exec->op = p->op;
 
     if (cast_gql_plan(&c, op, &p->plan) != 0) {
-        return cast_gql_field_errors(p, &errs);
+        return cast_gql_errors(p, &errs, &e->lines, 1);
     }
 
     exec->slots = p->plan.slots;
@@ -337,7 +401,7 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     }
 
     if (cast_gql_respond(exec, &p->resp) != 0) {
-        return cast_gql_http_error(p, 500, NULL, "Internal server error.");
+        return cast_gql_internal(p);
     }
 
     p->done = 1;

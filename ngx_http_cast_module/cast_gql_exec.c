@@ -2,8 +2,13 @@
  * Execution (spec section 6): CollectFields, the plan of root fields
  * built in cast_gql_prepare() (slots for the host, introspection written
  * at once) and the response written by cast_gql_finish() from the plan
- * and the resolved slots.  The plan lives in the request arena: a cached
- * document may be evicted while the host resolves the slots.
+ * and the resolved slots.
+ *
+ * The plan owns everything it points to, in the request arena: a cached
+ * document may be evicted while the host resolves the slots.  The
+ * document tree is read here and nowhere after cast_gql_prepare(), and
+ * every string the plan keeps from it (response keys, literal arguments)
+ * enters the plan through cast_gql_plan_str(), which copies.
  */
 
 #include "cast_gql_exec.h"
@@ -11,14 +16,12 @@
 
 static int
 cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
-    cast_gql_group_t ***tail, cast_gql_group_t **head, cast_gql_frag_t **seen,
-    size_t *nseen)
+    cast_gql_group_t ***tail, cast_gql_group_t **head)
 {
     cast_gql_sel_t     *s;
     cast_gql_group_t   *g;
     cast_gql_sel_t    **nodes;
     cast_str_t          key;
-    size_t              i;
     int                 skip;
 
     for (s = sels; s != NULL; s = s->next) {
@@ -31,26 +34,18 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
         }
 
         if (s->kind == CAST_SEL_INLINE) {
-            if (cast_gql_collect_sels(c, s->sels, tail, head, seen, nseen)) {
+            if (cast_gql_collect_sels(c, s->sels, tail, head) != 0) {
                 return -1;
             }
             continue;
         }
 
         if (s->kind == CAST_SEL_SPREAD) {
-            for (i = 0; i < *nseen && seen[i] != s->frag; i++) {
-                /* void */
-            }
-            if (i < *nseen) {
+            if (cast_gql_marks_test(&c->seen, s->frag->idx)) {
                 continue;
             }
-            if (*nseen == CAST_GQL_MAX_NEST * 4) {
-                return -1;
-            }
-            seen[(*nseen)++] = s->frag;
-            if (cast_gql_collect_sels(c, s->frag->sels, tail, head, seen,
-                                      nseen) != 0)
-            {
+            cast_gql_marks_set(&c->seen, s->frag->idx);
+            if (cast_gql_collect_sels(c, s->frag->sels, tail, head) != 0) {
                 return -1;
             }
             continue;
@@ -70,6 +65,7 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
             g = cast_arena_calloc(c->arena, sizeof(cast_gql_group_t)
                                             + 2 * sizeof(cast_gql_sel_t *));
             if (g == NULL) {
+                c->errs->nomem = 1;
                 return -1;
             }
             g->key = key;
@@ -81,6 +77,7 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
         } else if (g->n >= 2 && (g->n & (g->n - 1)) == 0) {
             nodes = cast_arena_alloc(c->arena, 2 * g->n * sizeof(*nodes));
             if (nodes == NULL) {
+                c->errs->nomem = 1;
                 return -1;
             }
             memcpy(nodes, g->nodes, g->n * sizeof(*nodes));
@@ -94,24 +91,82 @@ cast_gql_collect_sels(cast_gql_ctx_t *c, cast_gql_sel_t *sels,
 }
 
 
+/* CollectFields(): each fragment of the document at most once */
 int
 cast_gql_collect(cast_gql_ctx_t *c, cast_gql_sel_t **sets, size_t nsets,
     cast_gql_group_t **out)
 {
-    cast_gql_group_t   **tail;
-    cast_gql_frag_t     *seen[CAST_GQL_MAX_NEST * 4];
-    size_t               i, nseen;
+    cast_gql_group_t  **tail;
+    size_t              i;
 
     *out = NULL;
     tail = out;
-    nseen = 0;
+    cast_gql_marks_next(&c->seen);
 
     for (i = 0; i < nsets; i++) {
-        if (cast_gql_collect_sels(c, sets[i], &tail, out, seen, &nseen) != 0)
-        {
+        if (cast_gql_collect_sels(c, sets[i], &tail, out) != 0) {
             return -1;
         }
     }
+
+    return 0;
+}
+
+
+/*
+ * The subfields of a field group, collected once: a list of objects
+ * (introspection's types, fields, ...) shares its field's selections.
+ */
+int
+cast_gql_subfields(cast_gql_ctx_t *c, cast_gql_group_t *g)
+{
+    cast_gql_sel_t  **sets;
+    size_t            i;
+
+    if (g->collected) {
+        return 0;
+    }
+
+    sets = cast_arena_alloc(c->arena, g->n * sizeof(*sets));
+    if (sets == NULL) {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    for (i = 0; i < g->n; i++) {
+        sets[i] = g->nodes[i]->sels;
+    }
+
+    if (cast_gql_collect(c, sets, g->n, &g->sub) != 0) {
+        return -1;
+    }
+
+    g->collected = 1;
+
+    return 0;
+}
+
+
+/* the one way a string enters the plan: a copy in the request arena */
+static int
+cast_gql_plan_str(cast_gql_ctx_t *c, cast_str_t s, cast_str_t *out)
+{
+    char  *d;
+
+    if (s.data == NULL) {
+        out->data = NULL;
+        out->len = 0;
+        return 0;
+    }
+
+    d = cast_arena_dup(c->arena, s.data, s.len);
+    if (d == NULL) {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    out->data = d;
+    out->len = s.len;
 
     return 0;
 }
@@ -136,40 +191,35 @@ static int
 cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
     cast_gql_pentry_t *pe)
 {
-    cast_gql_group_t   *groups, *s;
-    cast_gql_sel_t    **sets;
-    size_t              i, n;
+    cast_gql_group_t  *s;
+    size_t             i, n;
 
-    sets = cast_arena_alloc(c->arena, g->n * sizeof(*sets));
-    if (sets == NULL) {
+    if (cast_gql_subfields(c, g) != 0) {
         return -1;
     }
 
-    for (i = 0; i < g->n; i++) {
-        sets[i] = g->nodes[i]->sels;
-    }
-
-    if (cast_gql_collect(c, sets, g->n, &groups) != 0) {
-        return -1;
-    }
-
-    for (n = 0, s = groups; s != NULL; s = s->next) {
+    for (n = 0, s = g->sub; s != NULL; s = s->next) {
         n++;
     }
 
     pe->sub = cast_arena_alloc(c->arena, (n + 1) * sizeof(cast_gql_psub_t));
     if (pe->sub == NULL) {
+        c->errs->nomem = 1;
         return -1;
     }
 
-    for (s = groups; s != NULL; s = s->next) {
+    for (s = g->sub; s != NULL; s = s->next) {
         for (i = 0; i < sizeof(cast_gql_subs) / sizeof(cast_gql_subs[0]); i++)
         {
             if (s->nodes[0]->name.len == strlen(cast_gql_subs[i].name)
                 && memcmp(s->nodes[0]->name.data, cast_gql_subs[i].name,
                           s->nodes[0]->name.len) == 0)
             {
-                pe->sub[pe->nsub].key = s->key;
+                if (cast_gql_plan_str(c, s->key, &pe->sub[pe->nsub].key)
+                    != 0)
+                {
+                    return -1;
+                }
                 pe->sub[pe->nsub++].id = cast_gql_subs[i].id;
                 break;
             }
@@ -188,9 +238,14 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
     cast_gql_rval_t  *v;
     size_t            i;
 
-    if (g->def->nargs > sizeof(args) / sizeof(args[0])
-        || cast_gql_coerce_args(c, g->def->args, g->def->nargs,
-                                g->nodes[0]->args, args) != 0)
+    /* the CAST schema's root fields have at most five arguments */
+    if (g->def->nargs > sizeof(args) / sizeof(args[0])) {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    if (cast_gql_coerce_args(c, g->def->args, g->def->nargs,
+                             g->nodes[0]->args, args) != 0)
     {
         return -1;
     }
@@ -201,18 +256,22 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
     switch (slot->kind) {
 
     case CAST_FIELD_QUERY:
-        slot->username = args[0].str;
-        return 0;
+        return cast_gql_plan_str(c, args[0].str, &slot->username);
 
     case CAST_FIELD_VOTE:
         v = &args[0];
         slot->usernames = cast_arena_alloc(c->arena,
                                            (v->n + 1) * sizeof(cast_str_t));
         if (slot->usernames == NULL) {
+            c->errs->nomem = 1;
             return -1;
         }
         for (i = 0; i < v->n; i++) {
-            slot->usernames[i] = v->items[i].str;
+            if (cast_gql_plan_str(c, v->items[i].str, &slot->usernames[i])
+                != 0)
+            {
+                return -1;
+            }
         }
         slot->nusernames = v->n;
 
@@ -221,6 +280,7 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
             slot->counts = cast_arena_alloc(c->arena,
                                             (v->n + 1) * sizeof(int64_t));
             if (slot->counts == NULL) {
+                c->errs->nomem = 1;
                 return -1;
             }
             for (i = 0; i < v->n; i++) {
@@ -229,12 +289,14 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
             slot->ncounts = v->n;
         }
 
-        slot->ticket = args[2].str;
-        if (!args[3].absent && !args[3].null) {
-            slot->voter = args[3].str;
-        }
-        if (!args[4].absent && !args[4].null) {
-            slot->idempotency_key = args[4].str;
+        if (cast_gql_plan_str(c, args[2].str, &slot->ticket) != 0
+            || (!args[3].absent && !args[3].null
+                && cast_gql_plan_str(c, args[3].str, &slot->voter) != 0)
+            || (!args[4].absent && !args[4].null
+                && cast_gql_plan_str(c, args[4].str, &slot->idempotency_key)
+                   != 0))
+        {
+            return -1;
         }
         break;
 
@@ -243,6 +305,18 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
     }
 
     return cast_gql_plan_sub(c, g, pe);
+}
+
+
+/* the root field of the errors a field raised */
+static void
+cast_gql_error_path(cast_gql_errs_t *errs, cast_str_t key)
+{
+    cast_gql_err_t  *e;
+
+    for (e = errs->head; e != NULL; e = e->next) {
+        e->path = e->path.len ? e->path : key;
+    }
 }
 
 
@@ -256,7 +330,6 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
     cast_gql_group_t  *groups, *g;
     cast_gql_pentry_t *pe;
     cast_json_w_t      w;
-    cast_gql_err_t    *e;
     size_t             n, budget;
 
     if (cast_gql_collect(c, &op->sels, 1, &groups) != 0) {
@@ -272,15 +345,20 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
     plan->slots = cast_arena_calloc(c->arena, (n + 1)
                                               * sizeof(cast_gql_slot_t));
     if (plan->entries == NULL || plan->slots == NULL) {
+        c->errs->nomem = 1;
         return -1;
     }
 
-    budget = CAST_GQL_MAX_RESULT;
+    budget = c->lim->max_introspection;
 
     for (g = groups; g != NULL; g = g->next) {
         pe = &plan->entries[plan->n++];
-        pe->key = g->key;
         pe->off = g->nodes[0]->off;
+        pe->pos = cast_gql_lines_pos(c->lines, pe->off);
+
+        if (cast_gql_plan_str(c, g->key, &pe->key) != 0) {
+            return -1;
+        }
 
         if (g->def->root) {
             pe->kind = CAST_PLAN_SLOT;
@@ -288,9 +366,7 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
             if (cast_gql_plan_slot(c, g, &plan->slots[plan->nslots++], pe)
                 != 0)
             {
-                for (e = c->errs->head; e != NULL; e = e->next) {
-                    e->path = e->path.len ? e->path : g->key;
-                }
+                cast_gql_error_path(c->errs, pe->key);
                 return -1;
             }
             continue;
@@ -298,23 +374,27 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
 
         if (cast_gql_streq(g->nodes[0]->name, "__typename")) {
             pe->kind = CAST_PLAN_TYPENAME;
-            pe->json = op->kind == CAST_OP_QUERY ? c->schema->query->name
-                                                 : c->schema->mutation->name;
+            if (cast_gql_plan_str(c, op->kind == CAST_OP_QUERY
+                                     ? c->schema->query->name
+                                     : c->schema->mutation->name,
+                                  &pe->json) != 0)
+            {
+                return -1;
+            }
             continue;
         }
 
+        /* introspection: written now, within one budget per request */
         pe->kind = CAST_PLAN_JSON;
         cast_json_w_init(&w, c->arena, 4096);
 
-        if (cast_gql_introspect(c, &w, g, &budget) != 0 || w.nomem) {
-            if (c->errs->n == 0) {
-                cast_gql_error(c->arena, c->errs, "INTERNAL_SERVER_ERROR",
-                               pe->off, "Response exceeds %d fields.",
-                               CAST_GQL_MAX_RESULT);
-            }
+        if (cast_gql_introspect(c, &w, g, budget) != 0 || w.nomem) {
+            c->errs->nomem |= w.nomem;
+            cast_gql_error_path(c->errs, pe->key);
             return -1;
         }
 
+        budget -= w.len;
         pe->json.data = w.buf;
         pe->json.len = w.len;
     }

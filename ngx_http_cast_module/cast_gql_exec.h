@@ -2,6 +2,11 @@
  * The per-request side of the engine: the plan of root fields, the
  * private request state behind cast_gql_exec_t, HTTP decoding and the
  * document cache.
+ *
+ * Ownership: a cache entry is read only inside cast_gql_prepare().  The
+ * plan and the request state hold no pointer into an entry (its
+ * document, its text or its arena): every string of the plan is a copy
+ * in the request arena made by cast_gql_plan_str() (cast_gql_exec.c).
  */
 
 #ifndef _CAST_GQL_EXEC_H_INCLUDED_
@@ -39,6 +44,7 @@ typedef struct {
     cast_str_t                json;     /* typename, or written value */
     size_t                    slot;
     uint32_t                  off;
+    cast_gql_pos_t            pos;      /* of off, for the slot's error */
     cast_gql_psub_t          *sub;
     size_t                    nsub;
 } cast_gql_pentry_t;
@@ -79,8 +85,6 @@ const char *cast_gql_media_type(int media);
 
 struct cast_gql_priv_s {
     cast_arena_t              arena;
-    const char               *src;      /* query text, for locations */
-    size_t                    len;
     int                       media;
     int                       done;
     cast_gql_op_e             op;
@@ -89,7 +93,7 @@ struct cast_gql_priv_s {
 };
 
 void cast_gql_write_errors(cast_json_w_t *w, const cast_gql_errs_t *errs,
-    const char *src, size_t len);
+    const cast_gql_lines_t *lines);
 int cast_gql_respond(cast_gql_exec_t *exec, cast_gql_response_t *out);
 
 
@@ -103,13 +107,13 @@ typedef struct {
     size_t                    len;
     uint64_t                  hash;
     cast_gql_doc_t            doc;
-    cast_gql_errs_t           errs;     /* empty: valid */
+    cast_gql_lines_t          lines;
+    cast_str_t                errors;   /* "errors":[...], empty: valid */
     int                       ref;      /* CLOCK bit */
 } cast_gql_entry_t;
 
 cast_gql_cache_t *cast_gql_cache_create(size_t entries);
 void cast_gql_cache_destroy(cast_gql_cache_t *c);
-uint64_t cast_gql_hash(const char *s, size_t n);
 cast_gql_entry_t *cast_gql_cache_get(cast_gql_cache_t *c, const char *text,
     size_t len, uint64_t hash);
 cast_gql_entry_t *cast_gql_cache_slot(cast_gql_cache_t *c);

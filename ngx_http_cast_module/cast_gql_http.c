@@ -202,20 +202,51 @@ cast_gql_bad(cast_gql_params_t *p, int status, const char *error)
 }
 
 
+/* a JSON text refused: 400, or 500 when memory ran out */
+static void
+cast_gql_json_bad(cast_arena_t *a, cast_gql_params_t *p, int rc,
+    const char *err, const char *invalid, const char *what)
+{
+    cast_str_t  msg;
+
+    if (rc == CAST_JSON_NOMEM) {
+        cast_gql_bad(p, 500, "Internal server error.");
+        return;
+    }
+
+    if (rc == CAST_JSON_DUPLICATE) {
+        msg = cast_arena_printf(a, "%s has a %s; keys must be unique.", what,
+                                err);
+        if (msg.data == NULL) {
+            cast_gql_bad(p, 500, "Internal server error.");
+            return;
+        }
+        cast_gql_bad(p, 400, msg.data);
+        return;
+    }
+
+    cast_gql_bad(p, 400, invalid);
+}
+
+
 static void
 cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
 {
     cast_json_t        *root;
     const cast_json_t  *q, *v, *o, *x, *m;
     const char         *err;
+    int                 rc;
 
     if (body.len == 0) {
         cast_gql_bad(p, 400, "The request body is empty.");
         return;
     }
 
-    if (cast_json_parse(a, body.data, body.len, &root, &err) != 0) {
-        cast_gql_bad(p, 400, "The request body is not valid JSON.");
+    rc = cast_json_parse(a, body.data, body.len, &root, &err);
+
+    if (rc != 0) {
+        cast_gql_json_bad(a, p, rc, err, "The request body is not valid "
+                          "JSON.", "The request body");
         return;
     }
 
@@ -226,7 +257,7 @@ cast_gql_post_params(cast_arena_t *a, cast_str_t body, cast_gql_params_t *p)
 
     q = v = o = x = NULL;
 
-    /* one pass; a later duplicate wins, as in JavaScript */
+    /* one pass: the reader refused duplicate keys */
     for (m = root->child; m != NULL; m = m->next) {
         if (cast_gql_streq(m->key, "query")) {
             q = m;
@@ -280,7 +311,7 @@ cast_gql_unhex(char c)
 }
 
 
-/* application/x-www-form-urlencoded: '+' is a space */
+/* application/x-www-form-urlencoded: '+' is a space; CAST_JSON_NOMEM */
 static int
 cast_gql_urldecode(cast_arena_t *a, const char *s, const char *e,
     cast_str_t *out)
@@ -290,7 +321,7 @@ cast_gql_urldecode(cast_arena_t *a, const char *s, const char *e,
 
     d = cast_arena_alloc(a, (size_t) (e - s) + 1);
     if (d == NULL) {
-        return -1;
+        return CAST_JSON_NOMEM;
     }
 
     out->data = d;
@@ -320,15 +351,20 @@ cast_gql_urldecode(cast_arena_t *a, const char *s, const char *e,
 }
 
 
+/* an object or null; else what cast_json_parse() says, or -1 */
 static int
-cast_gql_get_json(cast_arena_t *a, cast_str_t text, const cast_json_t **out)
+cast_gql_get_json(cast_arena_t *a, cast_str_t text, const cast_json_t **out,
+    const char **err)
 {
     cast_json_t  *j;
-    const char   *err;
+    int           rc;
 
-    if (cast_json_parse(a, text.data, text.len, &j, &err) != 0
-        || (j->type != CAST_JSON_OBJECT && j->type != CAST_JSON_NULL))
-    {
+    rc = cast_json_parse(a, text.data, text.len, &j, err);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (j->type != CAST_JSON_OBJECT && j->type != CAST_JSON_NULL) {
         return -1;
     }
 
@@ -341,9 +377,20 @@ cast_gql_get_json(cast_arena_t *a, cast_str_t text, const cast_json_t **out)
 static void
 cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
 {
-    const char         *s, *e, *amp, *eq;
+    static const char  *dup[] = {
+        "The query string has the query parameter twice.",
+        "The query string has the operationName parameter twice.",
+        "The query string has the variables parameter twice.",
+        "The query string has the extensions parameter twice."
+    };
+    const char         *s, *e, *amp, *eq, *err;
     const cast_json_t  *ext;
     cast_str_t          key, val;
+    unsigned            seen;
+    size_t              i;
+    int                 rc;
+
+    seen = 0;
 
     if (args.len == 0) {
         cast_gql_bad(p, 400, "The query parameter is missing.");
@@ -359,31 +406,58 @@ cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
         eq = memchr(s, '=', (size_t) (amp - s));
         eq = eq ? eq : amp;
 
-        if (cast_gql_urldecode(a, s, eq, &key) != 0
-            || cast_gql_urldecode(a, eq < amp ? eq + 1 : amp, amp, &val) != 0)
-        {
-            cast_gql_bad(p, 400, "The query string is not valid "
-                         "URL-encoded UTF-8.");
+        rc = cast_gql_urldecode(a, s, eq, &key);
+        if (rc == 0) {
+            rc = cast_gql_urldecode(a, eq < amp ? eq + 1 : amp, amp, &val);
+        }
+
+        if (rc != 0) {
+            cast_gql_bad(p, rc == CAST_JSON_NOMEM ? 500 : 400,
+                         "The query string is not valid URL-encoded UTF-8.");
             return;
         }
 
-        if (cast_gql_streq(key, "query") && p->query.data == NULL) {
+        if (cast_gql_streq(key, "query")) {
+            i = 0;
+        } else if (cast_gql_streq(key, "operationName")) {
+            i = 1;
+        } else if (cast_gql_streq(key, "variables")) {
+            i = 2;
+        } else if (cast_gql_streq(key, "extensions")) {
+            i = 3;
+        } else {
+            continue;
+        }
+
+        /* each parameter once, as each key of a JSON body */
+        if (seen & (1u << i)) {
+            cast_gql_bad(p, 400, dup[i]);
+            return;
+        }
+
+        seen |= 1u << i;
+
+        if (i == 0) {
             p->query = val;
 
-        } else if (cast_gql_streq(key, "operationName")) {
+        } else if (i == 1) {
             p->opname = val;
 
-        } else if (cast_gql_streq(key, "variables")) {
-            if (cast_gql_get_json(a, val, &p->vars) != 0) {
-                cast_gql_bad(p, 400, "The variables parameter must be a "
-                             "JSON object.");
+        } else if (i == 2) {
+            rc = cast_gql_get_json(a, val, &p->vars, &err);
+            if (rc != 0) {
+                cast_gql_json_bad(a, p, rc, err, "The variables parameter "
+                                  "must be a JSON object.", "The variables "
+                                  "parameter");
                 return;
             }
 
-        } else if (cast_gql_streq(key, "extensions")) {
-            if (cast_gql_get_json(a, val, &ext) != 0) {
-                cast_gql_bad(p, 400, "The extensions parameter must be a "
-                             "JSON object.");
+        } else {
+            rc = cast_gql_get_json(a, val, &ext, &err);
+            if (rc != 0) {
+                cast_gql_json_bad(a, p, rc, err, "The extensions parameter "
+                                  "must be a JSON object.", "The extensions "
+                                  "parameter");
                 return;
             }
         }

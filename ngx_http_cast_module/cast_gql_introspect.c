@@ -2,7 +2,9 @@
  * Introspection (spec 4.2): __schema and __type answered from the schema
  * model, written straight to JSON.  Nullable fields that do not apply
  * (ofType of a named type, fields of a scalar) are null, as the spec
- * says; nothing here can fail but the response size budget.
+ * says; nothing here can fail but the output budget (bytes written; the
+ * memory used is a small multiple of it: subfields are collected once
+ * per field, not once per object).
  */
 
 #include "cast_json.h"
@@ -21,7 +23,8 @@ typedef enum {
 typedef struct {
     cast_gql_ctx_t           *c;
     cast_json_w_t            *w;
-    size_t                   *budget;
+    size_t                    budget;   /* bytes */
+    uint32_t                  off;      /* of the root field */
 } cast_gql_ix_t;
 
 
@@ -306,32 +309,28 @@ static int
 cast_gql_ix_object(cast_gql_ix_t *ix, cast_io_e kind, const void *obj,
     cast_gql_group_t *parent)
 {
-    cast_gql_group_t  *groups, *g;
-    cast_gql_sel_t   **sets;
-    size_t             i;
+    cast_gql_group_t  *g;
     int                rc;
 
-    sets = cast_arena_alloc(ix->c->arena, parent->n * sizeof(*sets));
-    if (sets == NULL) {
-        return -1;
-    }
-
-    for (i = 0; i < parent->n; i++) {
-        sets[i] = parent->nodes[i]->sels;
-    }
-
-    if (cast_gql_collect(ix->c, sets, parent->n, &groups) != 0) {
+    if (cast_gql_subfields(ix->c, parent) != 0) {
         return -1;
     }
 
     cast_json_lit(ix->w, "{");
 
-    for (g = groups; g != NULL; g = g->next) {
-        if (*ix->budget == 0) {
+    for (g = parent->sub; g != NULL; g = g->next) {
+        if (ix->w->len > ix->budget) {
+            cast_gql_error(ix->c->arena, ix->c->errs, "RESPONSE_TOO_LARGE",
+                           ix->off, "The introspection answer exceeds the "
+                           "limit of %zu bytes (max_introspection_size).",
+                           ix->c->lim->max_introspection);
             return -1;
         }
 
-        (*ix->budget)--;
+        if (ix->w->nomem) {
+            ix->c->errs->nomem = 1;
+            return -1;
+        }
 
         cast_json_lit(ix->w, "\"");
         cast_json_raw(ix->w, g->key.data, g->key.len);
@@ -369,7 +368,7 @@ cast_gql_ix_object(cast_gql_ix_t *ix, cast_io_e kind, const void *obj,
 /* the value of a root __schema or __type field */
 int
 cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w, cast_gql_group_t *g,
-    size_t *budget)
+    size_t budget)
 {
     cast_gql_ix_t           ix;
     cast_gql_rval_t         name;
@@ -378,6 +377,7 @@ cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w, cast_gql_group_t *g,
     ix.c = c;
     ix.w = w;
     ix.budget = budget;
+    ix.off = g->nodes[0]->off;
 
     if (cast_gql_streq(g->nodes[0]->name, "__schema")) {
         return cast_gql_ix_object(&ix, CAST_IO_SCHEMA, c->schema, g);

@@ -3,7 +3,8 @@
  * one token at a time.  Ignored tokens (white space, line terminators,
  * commas, comments, the BOM) are skipped.  String values are checked
  * when scanned and decoded only when the parser asks for them.
- * Line and column are computed only for error output, by rescanning.
+ * Line and column are computed only for error output, from a table of
+ * line starts built once per document.
  */
 
 #include "cast_gql.h"
@@ -614,33 +615,105 @@ cast_gql_string_value(cast_gql_lexer_t *lx, cast_arena_t *a, cast_str_t *out)
 }
 
 
-void
-cast_gql_location(const char *src, size_t len, uint32_t off, size_t *line,
-    size_t *col)
+#define cast_gql_is_eol(s, i, len)                                           \
+    ((s)[i] == '\n'                                                          \
+     || ((s)[i] == '\r' && ((i) + 1 == (len) || (s)[(i) + 1] != '\n')))
+
+
+/* the start of every line (ended by LF, CRLF or CR), one pass to count */
+int
+cast_gql_lines_init(cast_gql_lines_t *l, cast_arena_t *a, const char *src,
+    size_t len)
 {
-    size_t  i, ls;
+    size_t         i, n;
+    unsigned char  high;
 
-    *line = 1;
-    ls = 0;
+    l->src = src;
+    l->len = len;
 
-    if (off > len) {
-        off = (uint32_t) len;
+    for (i = 0, n = 1, high = 0; i < len; i++) {
+        high |= (unsigned char) src[i];
+        n += cast_gql_is_eol(src, i, len);
     }
 
-    for (i = 0; i < off; i++) {
-        if (src[i] == '\n'
-            || (src[i] == '\r' && (i + 1 >= len || src[i + 1] != '\n')))
-        {
-            (*line)++;
-            ls = i + 1;
+    l->ascii = !(high & 0x80);
+    l->start = cast_arena_alloc(a, n * sizeof(uint32_t));
+    if (l->start == NULL) {
+        return -1;
+    }
+
+    l->start[0] = 0;
+
+    for (i = 0, n = 1; i < len; i++) {
+        if (cast_gql_is_eol(src, i, len)) {
+            l->start[n++] = (uint32_t) (i + 1);
         }
     }
+
+    l->n = n;
+
+    return 0;
+}
+
+
+/* UTF-8 continuation bytes in [p, e), eight bytes at a time */
+static size_t
+cast_gql_continuations(const unsigned char *p, const unsigned char *e)
+{
+    uint64_t  w;
+    size_t    n;
+
+    n = 0;
+
+    while (e - p >= 8) {
+        memcpy(&w, p, 8);
+        /* 10xxxxxx: bit 7 set, bit 6 (shifted into bit 7) clear */
+        w = (w & ~(w << 1) & 0x8080808080808080ULL) >> 7;
+        /* the eight 0/1 bytes summed into the top one */
+        n += (size_t) ((w * 0x0101010101010101ULL) >> 56);
+        p += 8;
+    }
+
+    for ( /* void */ ; p < e; p++) {
+        n += (*p & 0xc0) == 0x80;
+    }
+
+    return n;
+}
+
+
+/* line and column of a byte offset: a binary search, then the column */
+cast_gql_pos_t
+cast_gql_lines_pos(const cast_gql_lines_t *l, uint32_t off)
+{
+    size_t          lo, hi, mid;
+    cast_gql_pos_t  pos;
+
+    if (off > l->len) {
+        off = (uint32_t) l->len;
+    }
+
+    lo = 0;
+    hi = l->n;
+
+    while (hi - lo > 1) {
+        mid = lo + (hi - lo) / 2;
+        if (l->start[mid] <= off) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+
+    pos.line = (uint32_t) lo + 1;
+    pos.col = off - l->start[lo] + 1;
 
     /* columns count code points, as graphql-js counts UTF-16 units */
-    *col = 1;
-    for (i = ls; i < off; i++) {
-        if (((unsigned char) src[i] & 0xc0) != 0x80) {
-            (*col)++;
-        }
+    if (!l->ascii) {
+        pos.col -= (uint32_t) cast_gql_continuations(
+                       (const unsigned char *) l->src + l->start[lo],
+                       (const unsigned char *) l->src + off);
     }
+
+    return pos;
 }

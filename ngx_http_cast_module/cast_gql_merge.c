@@ -13,9 +13,6 @@ typedef struct {
     cast_gql_sel_t          **f;
     size_t                    n;
     size_t                    cap;
-    cast_gql_frag_t         **seen;
-    size_t                    nseen;
-    size_t                    seencap;
 } cast_gql_coll_t;
 
 
@@ -42,11 +39,11 @@ cast_gql_push(cast_arena_t *a, void ***arr, size_t *n, size_t *cap, void *p)
 }
 
 
+/* the fields of the sets, fragments expanded once each (v->seen) */
 static int
 cast_gql_coll(cast_gql_vctx_t *v, cast_gql_coll_t *c, cast_gql_sel_t *sels)
 {
     cast_gql_sel_t  *s;
-    size_t           i;
 
     for (s = sels; s != NULL; s = s->next) {
         if (s->kind == CAST_SEL_FIELD) {
@@ -64,18 +61,13 @@ cast_gql_coll(cast_gql_vctx_t *v, cast_gql_coll_t *c, cast_gql_sel_t *sels)
             continue;
         }
 
-        for (i = 0; i < c->nseen && c->seen[i] != s->frag; i++) {
-            /* void */
-        }
-
-        if (i < c->nseen || s->frag == NULL) {
+        if (s->frag == NULL || cast_gql_marks_test(&v->seen, s->frag->idx)) {
             continue;
         }
 
-        if (cast_gql_push(v->scratch, (void ***) &c->seen, &c->nseen,
-                          &c->seencap, s->frag) != 0
-            || cast_gql_coll(v, c, s->frag->sels) != 0)
-        {
+        cast_gql_marks_set(&v->seen, s->frag->idx);
+
+        if (cast_gql_coll(v, c, s->frag->sels) != 0) {
             return -1;
         }
     }
@@ -198,6 +190,7 @@ cast_gql_merge_sets(cast_gql_vctx_t *v, cast_gql_sel_t **sets, size_t nsets)
     int               bad;
 
     memset(&c, 0, sizeof(c));
+    cast_gql_marks_next(&v->seen);
 
     for (i = 0; i < nsets; i++) {
         if (cast_gql_coll(v, &c, sets[i]) != 0) {

@@ -667,6 +667,7 @@ cast_gql_parse_document(cast_arena_t *a, const char *src, size_t len,
             if (fr == NULL || cast_gql_fragment_definition(&ps, fr) != 0) {
                 return -1;
             }
+            fr->idx = (uint32_t) doc->nfrags++;
             *ftail = fr;
             ftail = &fr->next;
             continue;

@@ -1,61 +1,70 @@
 /*
- * Response writing: the errors list (locations computed here, from the
- * query text) and the data of a planned request once the host has
- * resolved its slots, with null propagation: every root field is
- * non-null, so one failed slot makes data null.
+ * Response writing: the errors list (locations from the document's line
+ * starts; a slot's location was found when it was planned) and the data
+ * of a planned request once the host has resolved its slots, with null
+ * propagation: every root field is non-null, so one failed slot makes
+ * data null.
  */
 
 #include "cast_gql_exec.h"
 
 
 static void
-cast_gql_write_error(cast_json_w_t *w, const cast_gql_err_t *e,
-    const char *src, size_t len)
+cast_gql_write_error(cast_json_w_t *w, cast_str_t msg, const char *code,
+    const cast_gql_pos_t *pos, size_t npos, cast_str_t path)
 {
-    size_t  line, col;
-    int     i;
+    size_t  i;
 
     cast_json_lit(w, "{\"message\":");
-    cast_json_str(w, e->msg.data, e->msg.len);
+    cast_json_str(w, msg.data, msg.len);
 
-    if (e->loc[0] != CAST_GQL_NOLOC && src != NULL) {
+    if (npos) {
         cast_json_lit(w, ",\"locations\":[");
 
-        for (i = 0; i < 2 && e->loc[i] != CAST_GQL_NOLOC; i++) {
-            cast_gql_location(src, len, e->loc[i], &line, &col);
-            cast_json_raw(w, ",", i);
+        for (i = 0; i < npos; i++) {
+            cast_json_raw(w, ",", i != 0);
             cast_json_lit(w, "{\"line\":");
-            cast_json_int(w, (int64_t) line);
+            cast_json_int(w, (int64_t) pos[i].line);
             cast_json_lit(w, ",\"column\":");
-            cast_json_int(w, (int64_t) col);
+            cast_json_int(w, (int64_t) pos[i].col);
             cast_json_lit(w, "}");
         }
 
         cast_json_lit(w, "]");
     }
 
-    if (e->path.len) {
+    if (path.len) {
         cast_json_lit(w, ",\"path\":[");
-        cast_json_str(w, e->path.data, e->path.len);
+        cast_json_str(w, path.data, path.len);
         cast_json_lit(w, "]");
     }
 
     cast_json_lit(w, ",\"extensions\":{\"code\":");
-    cast_json_str(w, e->code, strlen(e->code));
+    cast_json_str(w, code, strlen(code));
     cast_json_lit(w, "}}");
 }
 
 
+/* "errors":[...]; lines NULL: no locations */
 void
 cast_gql_write_errors(cast_json_w_t *w, const cast_gql_errs_t *errs,
-    const char *src, size_t len)
+    const cast_gql_lines_t *lines)
 {
     const cast_gql_err_t  *e;
+    cast_gql_pos_t         pos[2];
+    size_t                 n;
 
     cast_json_lit(w, "\"errors\":[");
 
     for (e = errs->head; e != NULL; e = e->next) {
-        cast_gql_write_error(w, e, src, len);
+        for (n = 0; lines != NULL && n < 2 && e->loc[n] != CAST_GQL_NOLOC;
+             n++)
+        {
+            pos[n] = cast_gql_lines_pos(lines, e->loc[n]);
+        }
+
+        cast_gql_write_error(w, e->msg, e->code, pos, n, e->path);
+
         if (e->next != NULL) {
             cast_json_lit(w, ",");
         }
@@ -180,54 +189,82 @@ cast_gql_write_sub(cast_json_w_t *w, const cast_gql_pentry_t *pe,
 }
 
 
-/* slot errors; a mutation stops at its first failed field */
-static void
-cast_gql_slot_errors(cast_gql_priv_t *p, cast_gql_errs_t *errs)
+/*
+ * The error of a failed slot, or an empty message; a mutation stops at
+ * its first failed field.
+ */
+static cast_str_t
+cast_gql_slot_error(cast_gql_priv_t *p, const cast_gql_pentry_t *pe,
+    const char **code)
+{
+    const cast_gql_slot_t  *s;
+    cast_str_t              msg;
+
+    s = &p->plan.slots[pe->slot];
+    *code = "INTERNAL_SERVER_ERROR";
+    msg.data = "";
+    msg.len = 0;
+
+    if (s->status == CAST_RES_ERROR) {
+        *code = s->error_code ? s->error_code : *code;
+        msg = s->error_message;
+        if (msg.data == NULL || msg.len == 0) {
+            msg.data = "Internal server error.";
+            msg.len = sizeof("Internal server error.") - 1;
+        }
+
+    } else if (s->status != CAST_RES_OK) {
+        msg = cast_arena_printf(&p->arena, "Field \"%.*s\" was not resolved.",
+                                (int) pe->key.len, pe->key.data);
+
+    } else if (!cast_gql_slot_complete(s)) {
+        msg = cast_arena_printf(&p->arena, "Cannot return null for "
+                                "non-nullable field \"%.*s\".",
+                                (int) pe->key.len, pe->key.data);
+    }
+
+    return msg;
+}
+
+
+/* the errors of failed slots, 0 when every slot succeeded */
+static size_t
+cast_gql_slot_errors(cast_gql_priv_t *p, cast_json_w_t *w)
 {
     const cast_gql_pentry_t  *pe;
-    const cast_gql_slot_t    *s;
-    cast_gql_err_t           *e;
-    size_t                    i;
+    const char               *code;
+    cast_str_t                msg;
+    size_t                    i, n;
 
-    for (i = 0; i < p->plan.n; i++) {
+    for (i = 0, n = 0; i < p->plan.n; i++) {
         pe = &p->plan.entries[i];
         if (pe->kind != CAST_PLAN_SLOT) {
             continue;
         }
 
-        s = &p->plan.slots[pe->slot];
-
-        if (s->status == CAST_RES_ERROR) {
-            e = cast_gql_error(&p->arena, errs,
-                               s->error_code ? s->error_code
-                                             : "INTERNAL_SERVER_ERROR",
-                               pe->off, "%.*s", (int) s->error_message.len,
-                               s->error_message.data ? s->error_message.data
-                                                     : "");
-
-        } else if (s->status != CAST_RES_OK) {
-            e = cast_gql_error(&p->arena, errs, "INTERNAL_SERVER_ERROR",
-                               pe->off, "Field \"%.*s\" was not resolved.",
-                               (int) pe->key.len, pe->key.data);
-
-        } else if (!cast_gql_slot_complete(s)) {
-            e = cast_gql_error(&p->arena, errs, "INTERNAL_SERVER_ERROR",
-                               pe->off, "Cannot return null for "
-                               "non-nullable field \"%.*s\".",
-                               (int) pe->key.len, pe->key.data);
-
-        } else {
+        msg = cast_gql_slot_error(p, pe, &code);
+        if (msg.len == 0) {
+            if (msg.data == NULL) {
+                w->nomem = 1;
+            }
             continue;
         }
 
-        if (e != NULL) {
-            e->path = pe->key;
+        if (n == 0) {
+            cast_json_lit(w, "{\"errors\":[");
+        } else {
+            cast_json_lit(w, ",");
         }
 
+        cast_gql_write_error(w, msg, code, &pe->pos, 1, pe->key);
+        n++;
+
         if (p->op == CAST_GQL_OP_MUTATION) {
-            return;
+            break;
         }
     }
+
+    return n;
 }
 
 
@@ -236,20 +273,15 @@ cast_gql_respond(cast_gql_exec_t *exec, cast_gql_response_t *out)
 {
     cast_gql_priv_t          *p;
     const cast_gql_pentry_t  *pe;
-    cast_gql_errs_t           errs;
     cast_json_w_t             w;
     size_t                    i;
 
     p = exec->priv;
 
-    cast_gql_errs_init(&errs);
-    cast_gql_slot_errors(p, &errs);
     cast_json_w_init(&w, &p->arena, 1024);
 
-    if (errs.n) {
-        cast_json_lit(&w, "{");
-        cast_gql_write_errors(&w, &errs, p->src, p->len);
-        cast_json_lit(&w, ",\"data\":null}");
+    if (cast_gql_slot_errors(p, &w)) {
+        cast_json_lit(&w, "],\"data\":null}");
 
     } else {
         cast_json_lit(&w, "{\"data\":{");
@@ -278,7 +310,7 @@ cast_gql_respond(cast_gql_exec_t *exec, cast_gql_response_t *out)
         cast_json_lit(&w, "}}");
     }
 
-    if (w.nomem || errs.nomem) {
+    if (w.nomem) {
         return -1;
     }
 

@@ -33,19 +33,6 @@ cast_gql_same(cast_str_t a, cast_str_t b)
 }
 
 
-static cast_gql_frag_t *
-cast_gql_find_frag(cast_gql_doc_t *doc, cast_str_t name)
-{
-    cast_gql_frag_t  *f;
-
-    for (f = doc->frags; f != NULL; f = f->next) {
-        if (cast_gql_same(f->name, name)) {
-            return f;
-        }
-    }
-
-    return NULL;
-}
 
 
 /* KnownArgumentNames, UniqueArgumentNames, ProvidedRequiredArguments */
@@ -59,7 +46,7 @@ cast_gql_check_args(cast_gql_vctx_t *v, cast_gql_arg_t *args,
     size_t                   i;
     int                      found;
 
-    for (a = args; a != NULL; a = a->next) {
+    for (a = args; a != NULL && !cast_gql_errs_full(v->errs); a = a->next) {
         for (b = args; b != a; b = b->next) {
             if (cast_gql_same(a->name, b->name)) {
                 cast_gql_verr(v, a->off, "There can be only one argument "
@@ -118,7 +105,7 @@ cast_gql_check_dirs(cast_gql_vctx_t *v, cast_gql_dir_t *dirs, cast_dloc_e loc)
     none.data = "";
     none.len = 0;
 
-    for (d = dirs; d != NULL; d = d->next) {
+    for (d = dirs; d != NULL && !cast_gql_errs_full(v->errs); d = d->next) {
         def = cast_gql_schema_dir(v->schema, d->name);
 
         if (def == NULL) {
@@ -263,7 +250,9 @@ cast_gql_check_sels(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
     none.data = "";
     none.len = 0;
 
-    for (sel = sels; sel != NULL; sel = sel->next) {
+    for (sel = sels; sel != NULL && !cast_gql_errs_full(v->errs);
+         sel = sel->next)
+    {
         switch (sel->kind) {
 
         case CAST_SEL_FIELD:
@@ -272,7 +261,7 @@ cast_gql_check_sels(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
 
         case CAST_SEL_SPREAD:
             cast_gql_check_dirs(v, sel->dirs, CAST_LOC_FRAGMENT_SPREAD);
-            sel->frag = cast_gql_find_frag(v->doc, sel->name);
+            sel->frag = cast_gql_names_get(&v->frags, sel->name);
             if (sel->frag == NULL) {
                 cast_gql_verr(v, sel->off, "Unknown fragment \"%.*s\".",
                               (int) sel->name.len, sel->name.data);
@@ -379,19 +368,87 @@ cast_gql_measure(cast_gql_sel_t *sels, size_t *depth, size_t *fields,
 }
 
 
+static size_t
+cast_gql_value_uses(const cast_gql_value_t *val)
+{
+    const cast_gql_value_t  *item;
+    size_t                   n;
+
+    if (val->kind == CAST_VAL_VARIABLE) {
+        return 1;
+    }
+
+    for (n = 0, item = val->items; item != NULL; item = item->next) {
+        n = cast_gql_sat(n, cast_gql_value_uses(item));
+    }
+
+    return n;
+}
+
+
+static size_t
+cast_gql_args_uses(const cast_gql_arg_t *args, const cast_gql_dir_t *dirs)
+{
+    size_t  n;
+
+    for (n = 0; args != NULL; args = args->next) {
+        n = cast_gql_sat(n, cast_gql_value_uses(args->value));
+    }
+
+    for ( /* void */ ; dirs != NULL; dirs = dirs->next) {
+        n = cast_gql_sat(n, cast_gql_args_uses(dirs->args, NULL));
+    }
+
+    return n;
+}
+
+
+/*
+ * Variable uses with fragments expanded (memoised): what the variable
+ * rules walk, once per operation.
+ */
+static size_t
+cast_gql_uses(cast_gql_sel_t *sels)
+{
+    cast_gql_sel_t   *s;
+    cast_gql_frag_t  *f;
+    size_t            n;
+
+    for (n = 0, s = sels; s != NULL; s = s->next) {
+        n = cast_gql_sat(n, cast_gql_args_uses(s->args, s->dirs));
+
+        f = s->kind == CAST_SEL_SPREAD ? s->frag : NULL;
+
+        if (f != NULL && f->nuses == 0) {
+            f->nuses = cast_gql_sat(cast_gql_args_uses(NULL, f->dirs),
+                                    cast_gql_uses(f->sels));
+            f->nuses = cast_gql_sat(f->nuses, 1);
+        }
+
+        n = cast_gql_sat(n, f != NULL ? f->nuses - 1 : cast_gql_uses(s->sels));
+    }
+
+    return n;
+}
+
+
 static void
 cast_gql_check_limits(cast_gql_vctx_t *v)
 {
     cast_gql_op_t    *op;
     cast_gql_frag_t  *f;
-    size_t            depth, fields, aliases, total;
+    size_t            depth, fields, aliases, total, uses;
 
     aliases = 0;
     total = 0;
+    uses = 0;
 
     for (op = v->doc->ops; op != NULL; op = op->next) {
         cast_gql_measure(op->sels, &depth, &fields, &aliases);
         total = cast_gql_sat(total, fields);
+        uses = cast_gql_sat(uses, cast_gql_sat(cast_gql_uses(op->sels),
+                                               cast_gql_args_uses(NULL,
+                                                                  op->dirs)));
 
         if (depth > v->lim->max_depth) {
             cast_gql_verr(v, op->off, "Selection depth %zu exceeds the "
@@ -417,28 +474,42 @@ cast_gql_check_limits(cast_gql_vctx_t *v)
                       "more than the limit of %zu (max_aliases).", aliases,
                       v->lim->max_aliases);
     }
+
+    /* never without fragments: a use takes two tokens */
+    if (uses > v->lim->max_tokens) {
+        cast_gql_verr(v, v->doc->ops->off, "Document uses variables %zu "
+                      "times with its fragments expanded, more than the "
+                      "limit of %zu (max_tokens).", uses,
+                      v->lim->max_tokens);
+    }
 }
 
 
 static void
 cast_gql_check_ops(cast_gql_vctx_t *v)
 {
-    cast_gql_op_t          *op, *o;
+    cast_gql_op_t          *op;
+    cast_gql_names_t        names;
     const cast_gql_type_t  *root;
 
-    for (op = v->doc->ops; op != NULL; op = op->next) {
+    if (cast_gql_names_init(&names, v->scratch, v->doc->nops) != 0) {
+        v->errs->nomem = 1;
+        return;
+    }
+
+    for (op = v->doc->ops; op != NULL && !cast_gql_errs_full(v->errs);
+         op = op->next)
+    {
         if (op->name.len == 0 && v->doc->nops > 1) {
             cast_gql_verr(v, op->off, "This anonymous operation must be the "
                           "only defined operation.");
         }
 
-        for (o = v->doc->ops; o != op && op->name.len; o = o->next) {
-            if (cast_gql_same(o->name, op->name)) {
-                cast_gql_verr(v, op->off, "There can be only one operation "
-                              "named \"%.*s\".", (int) op->name.len,
-                              op->name.data);
-                break;
-            }
+        if (op->name.len && cast_gql_names_put(&names, op->name, op) != NULL)
+        {
+            cast_gql_verr(v, op->off, "There can be only one operation "
+                          "named \"%.*s\".", (int) op->name.len,
+                          op->name.data);
         }
 
         cast_gql_check_dirs(v, op->dirs, (cast_dloc_e) (op->kind - 1));
@@ -459,17 +530,16 @@ cast_gql_check_ops(cast_gql_vctx_t *v)
 static void
 cast_gql_check_frags(cast_gql_vctx_t *v)
 {
-    cast_gql_frag_t        *f, *g;
+    cast_gql_frag_t        *f;
     const cast_gql_type_t  *t;
 
-    for (f = v->doc->frags; f != NULL; f = f->next) {
-        for (g = v->doc->frags; g != f; g = g->next) {
-            if (cast_gql_same(f->name, g->name)) {
-                cast_gql_verr(v, f->off, "There can be only one fragment "
-                              "named \"%.*s\".", (int) f->name.len,
-                              f->name.data);
-                break;
-            }
+    for (f = v->doc->frags; f != NULL && !cast_gql_errs_full(v->errs);
+         f = f->next)
+    {
+        if (cast_gql_names_get(&v->frags, f->name) != f) {
+            cast_gql_verr(v, f->off, "There can be only one fragment "
+                          "named \"%.*s\".", (int) f->name.len,
+                          f->name.data);
         }
 
         cast_gql_check_dirs(v, f->dirs, CAST_LOC_FRAGMENT_DEFINITION);
@@ -510,6 +580,7 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
     cast_arena_t      scratch;
     cast_gql_op_t    *op;
     cast_gql_frag_t  *f;
+    size_t            n;
     int               cycles;
 
     cast_arena_init(&scratch, NULL);
@@ -527,8 +598,31 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
         return -1;
     }
 
+    /* spreads find the first fragment of their name */
+    v.seen.cur = 0;
+    v.seen.gen = cast_arena_calloc(&scratch,
+                                   (doc->nfrags + 1) * sizeof(uint32_t));
+
+    if (v.seen.gen == NULL
+        || cast_gql_names_init(&v.frags, &scratch, doc->nfrags) != 0)
+    {
+        cast_arena_free(&scratch);
+        errs->nomem = 1;
+        return -1;
+    }
+
+    for (f = doc->frags; f != NULL; f = f->next) {
+        (void) cast_gql_names_put(&v.frags, f->name, f);
+    }
+
     cast_gql_check_frags(&v);
     cast_gql_check_ops(&v);
+
+    /* graphql-js stops at its error limit too */
+    if (cast_gql_errs_full(errs)) {
+        cast_arena_free(&scratch);
+        return -1;
+    }
 
     cycles = 0;
     for (f = doc->frags; f != NULL; f = f->next) {
@@ -550,10 +644,17 @@ cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
         }
     }
 
-    /* the walks below expand fragments: only without cycles */
-    if (!cycles) {
-        cast_gql_check_limits(&v);
+    /*
+     * The walks below expand fragments once per operation: only without
+     * cycles, and only within the limits, which bound their work.
+     */
+    n = errs->n;
 
+    if (!cycles && !cast_gql_errs_full(errs)) {
+        cast_gql_check_limits(&v);
+    }
+
+    if (!cycles && !cast_gql_errs_full(errs) && errs->n == n) {
         for (op = doc->ops; op != NULL; op = op->next) {
             cast_gql_check_variables(&v, op);
             if (errs->n == 0) {

@@ -16,6 +16,7 @@
 typedef struct {
     cast_gql_vctx_t          *v;
     cast_gql_op_t            *op;
+    cast_gql_names_t          vars;     /* the first of each name */
 } cast_gql_vwalk_t;
 
 
@@ -226,23 +227,23 @@ cast_gql_var_type(cast_gql_vctx_t *v, cast_gql_typeref_t *r)
 
 
 static void
-cast_gql_check_vardefs(cast_gql_vctx_t *v, cast_gql_op_t *op)
+cast_gql_check_vardefs(cast_gql_vwalk_t *w)
 {
-    cast_gql_vardef_t      *vd, *o;
+    cast_gql_vctx_t        *v;
+    cast_gql_vardef_t      *vd;
     const cast_gql_type_t  *named;
     cast_gql_typeref_t     *r;
     cast_str_t              ts;
 
-    for (vd = op->vars; vd != NULL; vd = vd->next) {
-        for (o = op->vars; o != vd; o = o->next) {
-            if (o->name.len == vd->name.len
-                && memcmp(o->name.data, vd->name.data, vd->name.len) == 0)
-            {
-                cast_gql_verr(v, vd->off, "There can be only one variable "
-                              "named \"$%.*s\".", (int) vd->name.len,
-                              vd->name.data);
-                break;
-            }
+    v = w->v;
+
+    for (vd = w->op->vars; vd != NULL && !cast_gql_errs_full(v->errs);
+         vd = vd->next)
+    {
+        if (cast_gql_names_put(&w->vars, vd->name, vd) != NULL) {
+            cast_gql_verr(v, vd->off, "There can be only one variable "
+                          "named \"$%.*s\".", (int) vd->name.len,
+                          vd->name.data);
         }
 
         cast_gql_check_dirs(v, vd->dirs, CAST_LOC_VARIABLE_DEFINITION);
@@ -318,13 +319,7 @@ cast_gql_usage(cast_gql_vwalk_t *w, cast_gql_value_t *val,
         return;
     }
 
-    for (vd = w->op->vars; vd != NULL; vd = vd->next) {
-        if (vd->name.len == val->str.len
-            && memcmp(vd->name.data, val->str.data, vd->name.len) == 0)
-        {
-            break;
-        }
-    }
+    vd = cast_gql_names_get(&w->vars, val->str);
 
     if (vd == NULL) {
         cast_gql_verr(w->v, val->off, "Variable \"$%.*s\" is not defined%s"
@@ -394,7 +389,8 @@ cast_gql_usage_sels(cast_gql_vwalk_t *w, cast_gql_sel_t *sels)
 {
     cast_gql_sel_t  *s;
 
-    for (s = sels; s != NULL; s = s->next) {
+    for (s = sels; s != NULL && !cast_gql_errs_full(w->v->errs); s = s->next)
+    {
         cast_gql_usage_dirs(w, s->dirs);
 
         if (s->kind == CAST_SEL_FIELD && s->def != NULL) {
@@ -418,12 +414,22 @@ cast_gql_check_variables(cast_gql_vctx_t *v, cast_gql_op_t *op)
 {
     cast_gql_vwalk_t    w;
     cast_gql_vardef_t  *vd;
+    size_t              n;
 
     w.v = v;
     w.op = op;
     v->gen++;
 
-    cast_gql_check_vardefs(v, op);
+    for (n = 0, vd = op->vars; vd != NULL; vd = vd->next) {
+        n++;
+    }
+
+    if (cast_gql_names_init(&w.vars, v->scratch, n) != 0) {
+        v->errs->nomem = 1;
+        return;
+    }
+
+    cast_gql_check_vardefs(&w);
     cast_gql_usage_dirs(&w, op->dirs);
     cast_gql_usage_sels(&w, op->sels);
 

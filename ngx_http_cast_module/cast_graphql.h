@@ -37,7 +37,14 @@ typedef struct {
 
 /*
  * request-lifetime allocator supplied by the host (nginx: r->pool); the
- * engine keeps a pointer to it, so it must live until cast_gql_finish()
+ * engine keeps a pointer to it, so it must live until cast_gql_finish().
+ *
+ * Ownership: once cast_gql_prepare() returns, everything the request
+ * points to (the slots and their arguments, response keys, the response
+ * body) is in memory from this allocator or static, never in the
+ * engine's document cache, whose entries other requests may evict at
+ * any time.  The HTTP input must live until cast_gql_prepare() returns;
+ * the host's slot results until cast_gql_finish() returns.
  */
 typedef struct {
     void                   *(*alloc)(void *ctx, size_t size);
@@ -52,6 +59,7 @@ typedef struct {
     size_t                    max_fields;       /* fields in a document */
     size_t                    max_aliases;
     size_t                    max_list_len;     /* elements of any list */
+    size_t                    max_introspection; /* bytes it answers */
     size_t                    cache_entries;    /* 0 disables the cache */
     int                       introspection;    /* 0 refuses __schema */
 } cast_gql_limits_t;

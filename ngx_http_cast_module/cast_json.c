@@ -3,7 +3,10 @@
  *
  * The reader is a recursive descent over RFC 8259 with bounded nesting;
  * strings without escapes point into the input, others are decoded into
- * the arena.  The writer appends to one buffer that doubles in the arena.
+ * the arena.  An object may not have two members of the same name (as
+ * decoded): with no rule for which one counts, no reader can disagree
+ * with another about what a request says.  The writer appends to one
+ * buffer that doubles in the arena.
  */
 
 #include <stdio.h>
@@ -11,16 +14,45 @@
 #include "cast_json.h"
 
 
+/* keys of the object being checked: a generation per object */
+typedef struct {
+    const cast_json_t        *member;
+    uint32_t                  gen;
+} cast_json_key_t;
+
 typedef struct {
     const char               *p;
     const char               *end;
     cast_arena_t             *arena;
     const char               *err;
     int                       depth;
+    int                       nomem;
+    int                       dup;
+    cast_json_key_t          *keys;     /* grows, never shrinks */
+    size_t                    mask;
+    uint32_t                  gen;
 } cast_json_rd_t;
 
 
 static cast_json_t *cast_json_value(cast_json_rd_t *r);
+
+
+/* at most 64 bytes of s for a message, cut between code points */
+size_t
+cast_json_short(cast_str_t s)
+{
+    size_t  n;
+
+    if (s.len <= 64) {
+        return s.len;
+    }
+
+    for (n = 64; n > 0 && ((unsigned char) s.data[n] & 0xc0) == 0x80; n--) {
+        /* void */
+    }
+
+    return n;
+}
 
 
 int
@@ -157,6 +189,7 @@ cast_json_unescape(cast_json_rd_t *r, const char *s, const char *e,
     d = cast_arena_alloc(r->arena, (size_t) (e - s) + 1);
     if (d == NULL) {
         r->err = "out of memory";
+        r->nomem = 1;
         return -1;
     }
 
@@ -353,6 +386,87 @@ cast_json_word(cast_json_rd_t *r, const char *w, size_t n)
 
 
 static int
+cast_json_duplicate(cast_json_rd_t *r, const cast_json_t *m)
+{
+    cast_str_t  msg;
+
+    msg = cast_arena_printf(r->arena, "duplicate key \"%.*s%s\"",
+                            (int) cast_json_short(m->key), m->key.data,
+                            cast_json_short(m->key) < m->key.len ? "..."
+                                                                 : "");
+    r->err = msg.data != NULL ? msg.data : "duplicate key";
+    r->dup = 1;
+
+    return -1;
+}
+
+
+/* every member name of an object once: pairs when few, a table else */
+static int
+cast_json_unique(cast_json_rd_t *r, const cast_json_t *obj)
+{
+    const cast_json_t  *m, *o;
+    cast_json_key_t    *k;
+    size_t              size, i;
+
+    if (obj->n <= 8) {
+        for (m = obj->child; m != NULL; m = m->next) {
+            for (o = obj->child; o != m; o = o->next) {
+                if (o->key.len == m->key.len
+                    && memcmp(o->key.data, m->key.data, m->key.len) == 0)
+                {
+                    return cast_json_duplicate(r, m);
+                }
+            }
+        }
+        return 0;
+    }
+
+    if (r->keys == NULL || obj->n * 2 > r->mask + 1) {
+        for (size = 32; size < obj->n * 2; size *= 2) {
+            /* void */
+        }
+
+        r->keys = cast_arena_calloc(r->arena, size * sizeof(cast_json_key_t));
+        if (r->keys == NULL) {
+            r->err = "out of memory";
+            r->nomem = 1;
+            return -1;
+        }
+
+        r->mask = size - 1;
+        r->gen = 0;
+    }
+
+    r->gen++;
+
+    for (m = obj->child; m != NULL; m = m->next) {
+        i = (size_t) cast_gql_hash(m->key.data, m->key.len) & r->mask;
+
+        for ( ;; ) {
+            k = &r->keys[i];
+
+            if (k->gen != r->gen) {
+                k->member = m;
+                k->gen = r->gen;
+                break;
+            }
+
+            if (k->member->key.len == m->key.len
+                && memcmp(k->member->key.data, m->key.data, m->key.len) == 0)
+            {
+                return cast_json_duplicate(r, m);
+            }
+
+            i = (i + 1) & r->mask;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
 cast_json_members(cast_json_rd_t *r, cast_json_t *v, char close)
 {
     cast_json_t  **tail, *item;
@@ -412,7 +526,7 @@ cast_json_members(cast_json_rd_t *r, cast_json_t *v, char close)
 
         if (r->p < r->end && *r->p == close) {
             r->p++;
-            return 0;
+            return close == '}' ? cast_json_unique(r, v) : 0;
         }
 
         r->err = close == '}' ? "expected ',' or '}' in JSON object"
@@ -438,6 +552,7 @@ cast_json_value(cast_json_rd_t *r)
     v = cast_arena_calloc(r->arena, sizeof(cast_json_t));
     if (v == NULL) {
         r->err = "out of memory";
+        r->nomem = 1;
         return NULL;
     }
 
@@ -494,6 +609,11 @@ cast_json_parse(cast_arena_t *a, const char *s, size_t n, cast_json_t **out,
     r.arena = a;
     r.err = NULL;
     r.depth = 0;
+    r.nomem = 0;
+    r.dup = 0;
+    r.keys = NULL;
+    r.mask = 0;
+    r.gen = 0;
 
     *out = cast_json_value(&r);
 
@@ -507,20 +627,26 @@ cast_json_parse(cast_arena_t *a, const char *s, size_t n, cast_json_t **out,
 
     *err = r.err;
 
-    return *out != NULL ? 0 : -1;
+    return *out != NULL ? 0
+           : r.nomem ? CAST_JSON_NOMEM
+           : r.dup ? CAST_JSON_DUPLICATE : -1;
 }
 
 
 void
 cast_json_w_init(cast_json_w_t *w, cast_arena_t *a, size_t cap)
 {
+    static char  none[1];
+
     w->arena = a;
     w->len = 0;
     w->cap = cap;
     w->nomem = 0;
     w->buf = cast_arena_alloc(a, cap);
 
+    /* nothing fits, but an empty write still has somewhere to go */
     if (w->buf == NULL) {
+        w->buf = none;
         w->cap = 0;
         w->nomem = 1;
     }

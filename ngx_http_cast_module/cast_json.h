@@ -19,8 +19,17 @@ struct cast_json_w_s {
 };
 
 
+/*
+ * 0; -1 with *err for invalid JSON; CAST_JSON_DUPLICATE with *err
+ * naming the key when an object has two members of one name;
+ * CAST_JSON_NOMEM
+ */
+#define CAST_JSON_NOMEM      -2
+#define CAST_JSON_DUPLICATE  -3
+
 int cast_json_parse(cast_arena_t *a, const char *s, size_t n,
     cast_json_t **out, const char **err);
+size_t cast_json_short(cast_str_t s);
 int cast_utf8_valid(const char *s, size_t n);
 
 void cast_json_w_init(cast_json_w_t *w, cast_arena_t *a, size_t cap);
