@@ -163,6 +163,7 @@ FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \
 
 # what each fuzzer links besides its own file
 FUZZ_SRCS_fuzz_graphql := $(ENGINE_SRCS) $(CODEC_SRCS)
+FUZZ_SRCS_fuzz_inflight := $(ENGINE_SRCS) $(CODEC_SRCS)
 FUZZ_SRCS_fuzz_ticket  := $(CODEC_DIR)/cast_ticket.c
 FUZZ_SRCS_fuzz_event   := $(COMMON_DIR)/cast_event.c $(CODEC_DIR)/cast_name.c
 
