@@ -23,31 +23,31 @@ BUILD         := build
 SANFLAGS      :=
 endif
 
-# The pure C parts, which never include nginx headers, each where it
-# lives (move a part: change its line here):
-#   the GraphQL engine     the module, its unit tests, fuzzer and bench
-#   the domain codecs      the module, the daemons and their tests
-#   daemons/common         the daemons' runtime (config, log, HTTP, Redis,
-#                          Kafka, PostgreSQL, the outbox event)
-ENGINE_DIR    := ngx_http_cast_module
-CODEC_DIR     := ngx_http_cast_module
+# The pure C parts, which never include nginx headers (docs/architecture.md):
+#   lib/graphql      the GraphQL engine: the module, its unit tests,
+#                    fuzzers and bench
+#   lib/codec        the domain codecs: the module, the daemons, their tests
+#   daemons/common   the daemons' runtime (config, log, HTTP, Redis, Kafka,
+#                    PostgreSQL, the outbox event)
+ENGINE_DIR    := lib/graphql
+CODEC_DIR     := lib/codec
 COMMON_DIR    := daemons/common
 
-ENGINE_SRCS   := $(sort $(wildcard $(ENGINE_DIR)/cast_gql_*.c))
-CODEC_SRCS    := $(addprefix $(CODEC_DIR)/,cast_json.c cast_name.c \
-                                           cast_ticket.c)
+ENGINE_SRCS   := $(sort $(wildcard $(ENGINE_DIR)/*.c))
+CODEC_SRCS    := $(sort $(wildcard $(CODEC_DIR)/*.c))
 COMMON_SRCS   := $(sort $(wildcard $(COMMON_DIR)/*.c))
 PURE_HDRS     := $(sort $(wildcard $(ENGINE_DIR)/*.h $(CODEC_DIR)/*.h \
                                    $(COMMON_DIR)/*.h))
 INCLUDES      := $(addprefix -I,$(sort $(ENGINE_DIR) $(CODEC_DIR) \
                                        $(COMMON_DIR))) -I/usr/include/cjson
+# a daemon sees only the codecs and its runtime, never the engine
+DAEMON_INCS   := -I$(COMMON_DIR) -I$(CODEC_DIR) -I/usr/include/cjson
 
 CC            ?= cc
 AR            ?= ar
 CFLAGS        ?= -O2 -g
 WARN          := -Wall -Wextra -Werror
-ALL_CFLAGS    := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
-                 $(INCLUDES)
+ALL_CFLAGS    := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS)
 LIBS          := -lhiredis -lrdkafka -lpq -lcrypto -lcjson -lm -lpthread
 
 MODULE_SRCS   := $(sort $(wildcard ngx_http_cast_module/*.c \
@@ -98,7 +98,8 @@ NGX_CC_OPT    := -g -O2 -fPIC -Wall -Wextra -Werror
 NGX_LD_OPT    :=
 endif
 
-$(BUILD)/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c)
+$(BUILD)/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c) \
+                              $(ENGINE_SRCS) $(CODEC_SRCS)
 	rm -rf $(BUILD)/nginx && mkdir -p $(BUILD) \
 	    && cp -r $(NGINX_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
@@ -118,9 +119,12 @@ daemons: $(DAEMON_BINS)
 
 # each object depends on the headers it includes, which -MMD writes down
 # in its .d file; an object without one is made again
+OBJ_INCS       = $(INCLUDES)
+$(BUILD)/obj/daemons/%.o: OBJ_INCS = $(DAEMON_INCS)
+
 $(BUILD)/obj/%.o: %.c $(BUILD)/obj/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(OBJ_INCS) -MMD -MP -c $< -o $@
 
 # named, so not intermediate: a missing one is out of date
 $(ALL_OBJS:.o=.d):

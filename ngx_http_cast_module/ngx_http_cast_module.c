@@ -290,7 +290,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
 
     cmcf->limits.introspection = cmcf->introspection;
 
-    /* conf/cast.lua takes at most 1000 names per vote */
+    /* lib/redis/cast.lua takes at most 1000 names per vote */
     if (cmcf->max_usernames < 1 || cmcf->max_usernames > 1000
         || cmcf->max_vote_count < 1 || cmcf->max_vote_fields < 1)
     {

@@ -4,7 +4,7 @@
  *
  * The resolvers of the root fields: query, cas and vote.  Input is
  * checked here, before anything reaches Redis, so a malformed call
- * consumes nothing; Redis (conf/cast.lua) stays the only authority that
+ * consumes nothing; Redis (lib/redis/cast.lua) stays the only authority that
  * accepts a ticket.
  */
 

@@ -8,7 +8,7 @@ use Cast::Test;
 
 $ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
     cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/conf/cast.lua;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_max_body_size 1k;
 EOF
 
@@ -43,7 +43,7 @@ ready
 === TEST 3: readyz is 503 when Redis cannot be reached
 --- http_config
     cast_redis 127.0.0.1:1;
-    cast_redis_functions $TEST_NGINX_REPO/conf/cast.lua;
+    cast_redis_functions $TEST_NGINX_REPO/lib/redis/cast.lua;
 --- config
 location = /readyz { cast_readyz; }
 --- request
@@ -165,7 +165,7 @@ cast_votes_total\{outcome="accepted"\} \d+
 === TEST 11: Redis down: a query answers UNAVAILABLE, not an error page
 --- http_config
     cast_redis 127.0.0.1:1;
-    cast_redis_functions $TEST_NGINX_REPO/conf/cast.lua;
+    cast_redis_functions $TEST_NGINX_REPO/lib/redis/cast.lua;
 --- config
 location = /graphql { cast_graphql; }
 --- request

@@ -11,7 +11,7 @@ use Cast::Test;
 
 $ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
     cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/conf/cast.lua;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
 EOF
 
 run_tests();

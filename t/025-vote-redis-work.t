@@ -1,4 +1,4 @@
-# What a vote costs Redis (conf/cast.lua), on a private redis-server: the
+# What a vote costs Redis (lib/redis/cast.lua), on a private redis-server: the
 # ticket is checked before any name's count and version is read, so a
 # refused vote costs the same whatever the number of its names, and a
 # batch reads the counts of at most as many votes as its tickets have
@@ -87,7 +87,7 @@ sub ticket {
         'max', $o{max} // 100, 'used', $o{used} // 0, 'grace', 0);
 }
 
-my $lib = do { local (@ARGV, $/) = ("$FindBin::Bin/../conf/cast.lua"); <> };
+my $lib = do { local (@ARGV, $/) = ("$FindBin::Bin/../lib/redis/cast.lua"); <> };
 is(cmd('FUNCTION', 'LOAD', 'REPLACE', $lib), 'cast', 'the library loads');
 cmd('SET', '{cast}:ready', 1);
 

@@ -25,7 +25,7 @@ my $run = sprintf '%d%04d', time, $$ % 10000;
 
 start_nginx('location = /graphql { cast_graphql; }', http_config => <<"EOF");
     cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/conf/cast.lua;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_ticket_secret_file $secret;
 EOF
 

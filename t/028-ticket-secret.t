@@ -85,7 +85,7 @@ for my $case (["two newlines", "$key\n\n"], ['CRLF', "$key\r\n"],
     close $fh;
 
     my $td = spawn({ CAST_REDIS_URL => "redis://127.0.0.1:$redis_port",
-                     CAST_FUNCTIONS_FILE => "$root/conf/cast.lua",
+                     CAST_FUNCTIONS_FILE => "$root/lib/redis/cast.lua",
                      CAST_TICKET_SECRET_FILE => $file,
                      CAST_TICKET_PERIOD_MS => 1000,
                      CAST_HTTP_PORT => free_port(),
@@ -95,7 +95,7 @@ for my $case (["two newlines", "$key\n\n"], ['CRLF', "$key\r\n"],
     start_nginx('location = /graphql { cast_graphql; }',
                 http_config => <<"EOF");
     cast_redis 127.0.0.1:$redis_port;
-    cast_redis_functions $root/conf/cast.lua;
+    cast_redis_functions $root/lib/redis/cast.lua;
     cast_ticket_secret_file $file;
 EOF
 

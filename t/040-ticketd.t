@@ -23,7 +23,7 @@ use Time::Local qw(timegm);
 
 my $root = "$FindBin::Bin/..";
 my $bin = $ENV{CAST_TICKETD_BIN} // "$root/build/bin/cast-ticketd";
-my $lua = "$root/conf/cast.lua";
+my $lua = "$root/lib/redis/cast.lua";
 
 plan skip_all => "$bin not built (make daemons)" unless -x $bin;
 plan skip_all => 'redis-server not found'

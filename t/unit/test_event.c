@@ -197,7 +197,7 @@ test_good(void)
 }
 
 
-/* What conf/cast.lua writes: Lua cjson escapes '/', prints big numbers in
+/* What lib/redis/cast.lua writes: Lua cjson escapes '/', prints big numbers in
  * exponent form; the field order differs; unknown fields are ignored. */
 
 static void
