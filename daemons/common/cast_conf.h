@@ -51,7 +51,7 @@ typedef struct {
 
 /* help: when this program loads the library */
 #define cast_conf_functions_file_row(t, help)                                 \
-    { "functions_file", CAST_CONF_STR, "lib/redis/cast.lua", t,                    \
+    { "functions_file", CAST_CONF_STR, "lib/redis/cast.lua", t,               \
       "Redis function library, " help }
 
 #define cast_conf_kafka_bootstrap_row(t)                                      \
