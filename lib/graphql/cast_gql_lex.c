@@ -388,7 +388,8 @@ cast_gql_lex_next(cast_gql_lexer_t *lx)
 
     if (++lx->ntokens > lx->max_tokens) {
         return cast_gql_lex_error(lx, lx->pos, "Document contains more "
-                                  "tokens than the limit allows");
+                                  "tokens than the limit allows "
+                                  "(max_tokens)");
     }
 
     c = (unsigned char) s[lx->pos];

@@ -278,7 +278,7 @@ test_request_limits(void)
     r = test_http(CAST_GQL_METHOD_POST, "application/json", NULL,
                   "{\"query\":\"{a b c d e f g h}\"}", NULL);
     test_body_has(r, "Syntax Error: Document contains more tokens than the "
-                  "limit allows.");
+                  "limit allows (max_tokens).");
 
     i = sprintf(body, "{\"query\":\"{ __typename }\",\"variables\":{\"a\":");
     memset(body + i, '[', 100);
