@@ -63,7 +63,7 @@ location = /graphql/schema { cast_schema; }
 GET /graphql/schema
 --- response_headers
 Content-Type: text/plain
---- response_body_like
+--- response_body_like chomp
 (?s)type Query \{.*query\(username: String!\): Int!.*cas: TicketInfo!
 
 
@@ -125,8 +125,7 @@ location = /graphql { cast_graphql; }
 --- more_headers
 Content-Type: application/json
 --- error_code: 413
---- response_body_like
-request body too large
+--- response_body_like: request body too large
 
 
 
@@ -142,8 +141,7 @@ POST /graphql
 Content-Type: application/json
 Accept: application/graphql-response+json
 --- error_code: 400
---- response_body_like
-^\{"errors":\[\{"message":".+"
+--- response_body_like: ^\{"errors":\[\{"message":".+"
 
 
 
@@ -154,7 +152,7 @@ $TEST_NGINX_CAST_HTTP
 location = /metrics { cast_metrics; }
 --- request
 GET /metrics
---- response_body_like
+--- response_body_like chomp
 (?s)# TYPE cast_votes_total counter
 cast_votes_total\{outcome="accepted"\} \d+
 .*cast_redis_command_seconds_bucket\{le="\+Inf"\} \d+
@@ -175,5 +173,4 @@ POST /graphql
 Content-Type: application/json
 Accept: application/json
 --- error_code: 200
---- response_body_like
-"code":"UNAVAILABLE"
+--- response_body_like: "code":"UNAVAILABLE"
