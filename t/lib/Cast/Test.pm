@@ -16,7 +16,8 @@ package Cast::Test;
 # like, ...).  On top of either, the same block preprocessor:
 #
 # - the sections' filters run just before the block runs (filters_delay),
-#   so that "--- request eval" can ask the stack for the current ticket;
+#   after the previous block's nginx stopped, so that "--- request eval"
+#   can ask the stack for the current ticket;
 # - each block fails on an [alert], [crit] or [emerg] line anywhere in
 #   its error.log, shutdown included (one no_shutdown_error_log pattern,
 #   over the whole log: check_accum_error_log), unless its error_log
@@ -145,6 +146,7 @@ sub value_has {
 sub preprocess {
     my ($block) = @_;
 
+    stop_prev_nginx();
     $block->run_filters unless $block->is_filtered;
 
     my $plain = $NO_CAST_MODULE || defined $block->no_cast_module;
@@ -169,18 +171,27 @@ sub run_tests {
 }
 
 
+# The nginx of the block before stops before this block's filters run,
+# not after, so that what they read from the stack is still current when
+# the request goes out.
+sub stop_prev_nginx {
+    my $pidfile;
+
+    return Cast::Nginx::stop_nginx() if harness() ne 'Test::Nginx::Socket';
+    $pidfile = $Test::Nginx::Util::PidFile;
+    return unless -f $pidfile;
+    my $pid = Test::Nginx::Util::get_pid_from_pidfile('preprocess');
+    Test::Nginx::Util::kill_process($pid, 1, 'preprocess')
+        if $pid && kill 0, $pid;
+}
+
+
 # Test::Nginx leaves the last block's nginx running until its END block,
 # which then checks that block's shutdown log.  Done here instead, as
 # Cast::Test::Socket does, so that the port is free and the check counted
 # before the file's own tests.
 sub stop_last_nginx {
-    my $pidfile = $Test::Nginx::Util::PidFile;
-
-    if (-f $pidfile) {
-        my $pid = Test::Nginx::Util::get_pid_from_pidfile('run_tests');
-        Test::Nginx::Util::kill_process($pid, 1, 'run_tests')
-            if $pid && kill 0, $pid;
-    }
+    stop_prev_nginx();
     Test::Nginx::Util::check_prev_block_shutdown_error_log();
     undef $Test::Nginx::Util::PrevBlock;
 }

@@ -29,10 +29,13 @@ package Cast::Test::Socket;
 #   --- shutdown_error_log / --- no_shutdown_error_log   the same, on what
 #                         nginx logged while stopping
 #   --- timeout           seconds (or "500ms"); TEST_NGINX_TIMEOUT, 3 s
+#   --- wait              seconds to sleep after each response
 #   --- log_level         error_log level of this block
 #
 # Blocks run in random order unless no_shuffle() or TEST_NGINX_NO_SHUFFLE,
 # each against a fresh nginx; a block's name is "$0 TEST n: ...".
+# add_response_body_check(sub { my ($block, $body, $i) = @_; ... }) runs
+# after the checks of each response.
 
 use Test::Base -base;
 
@@ -44,12 +47,14 @@ use Time::HiRes qw(sleep time);
 use Cast::Nginx ();
 
 our @EXPORT = qw(
-    run_tests add_block_preprocessor no_shuffle no_root_location
+    run_tests add_block_preprocessor add_response_body_check
+    no_shuffle no_root_location
     master_on master_off workers worker_connections log_level timeout
     check_accum_error_log server_port server_root html_dir
 );
 
 my @PREPROCESSORS;
+my @BODY_CHECKS;
 my $NO_SHUFFLE = $ENV{TEST_NGINX_NO_SHUFFLE} || 0;
 my $TIMEOUT = $ENV{TEST_NGINX_TIMEOUT} || 3;
 my $ACCUM = $ENV{TEST_NGINX_CHECK_ACCUM_ERR_LOG};
@@ -57,6 +62,7 @@ my ($PREV_BLOCK, $LOG_POS);
 
 
 sub add_block_preprocessor { unshift @PREPROCESSORS, shift }
+sub add_response_body_check { push @BODY_CHECKS, shift }
 sub no_shuffle { $NO_SHUFFLE = 1 }
 sub no_root_location { $Cast::Nginx::NoRootLocation = 1 }
 sub master_on { $Cast::Nginx::Master = 'on' }
@@ -520,11 +526,14 @@ sub run_block {
             check_code($block, $res, $i);
             check_headers($block, $res, $i);
             check_body($block, $res, $i);
+            $_->($block, $res->{body}, $i, 0, 0) for @BODY_CHECKS;
             $i++;
-            my $last = $c == $#$conns && $_ == $n;
-            check_error_log($block) unless $last;
+            next if $c == $#$conns && $_ == $n;
+            sleep $block->wait if $block->wait;
+            check_error_log($block);
         }
     }
+    sleep $block->wait if $block->wait;
     check_error_log($block);
     $PREV_BLOCK = $block;
 }
