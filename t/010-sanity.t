@@ -410,3 +410,16 @@ location = /metrics { cast_metrics; }
 POST /metrics
 x
 --- error_code: 405
+
+
+
+=== TEST 28: every line of /metrics is a comment or a sample
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /metrics { cast_metrics; }
+--- request
+GET /metrics
+--- response_headers
+Content-Type: text/plain; version=0.0.4
+--- response_body_like: \A(?:(?:# (?:HELP|TYPE) [a-z_]+ [^\n]*|[a-z_]+(?:\{[a-z_]+="[^"\n]*"(?:,[a-z_]+="[^"\n]*")*\})? [0-9]+(?:\.[0-9]+)?)\n)+\z
