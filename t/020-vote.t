@@ -190,7 +190,7 @@ ok($res->{data}{vote}{success}, 'vote with voterUsername accepted');
 my $rows = 0;
 $t0 = time;
 while (time - $t0 < 10) {
-    $rows = eval { psql_query("select count_of(*) from vote_events where voter = '$voter'") } // 0;
+    $rows = eval { psql_query("select count(*) from vote_events where voter = '$voter'") } // 0;
     last if $rows;
     sleep 0.2;
 }
