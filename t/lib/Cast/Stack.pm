@@ -91,7 +91,8 @@ sub redis_connect {
     my $url = $ENV{CAST_REDIS_URL} // die "redis_cmd: no CAST_REDIS_URL\n";
 
     return $REDIS_SOCK if $REDIS_SOCK && $REDIS_SOCK->connected;
-    my ($host, $port, $db) = $url =~ m{^redis://(?:[^@/]*@)?([^:/]+)(?::(\d+))?(?:/(\d+))?}
+    my ($host, $port, $db) =
+        $url =~ m{^redis://(?:[^@/]*@)?([^:/]+)(?::(\d+))?(?:/(\d+))?}
         or die "redis_cmd: bad url $url\n";
     $REDIS_SOCK = IO::Socket::INET->new(PeerAddr => $host,
         PeerPort => $port // 6379, Timeout => 5)

@@ -231,7 +231,9 @@ sub parse_response {
     my ($buf) = @_;
     my %res = (code => '', raw_headers => '', headers => {}, body => '');
 
-    return \%res unless $$buf =~ s{^(HTTP/\d\.\d +(\d+)[^\r\n]*\r\n((?:[^\r\n]+\r\n)*))\r\n}{}s;
+    return \%res
+        unless $$buf =~ s{^(HTTP/\d\.\d[ ]+(\d+)[^\r\n]*\r\n
+                           ((?:[^\r\n]+\r\n)*))\r\n}{}sx;
     ($res{raw_headers}, $res{code}) = ($1, $2);
     for my $h (split /\r\n/, $3) {
         my ($k, $v) = $h =~ /^([^:]+):\s*(.*)$/ or next;
