@@ -47,7 +47,8 @@ test-nginx)
     fi
     ;;
 *)
-    echo "test: CAST_TEST_HARNESS=$CAST_TEST_HARNESS: not cast or test-nginx" >&2
+    echo "test: CAST_TEST_HARNESS=$CAST_TEST_HARNESS:" \
+         "not cast or test-nginx" >&2
     exit 1
     ;;
 esac
