@@ -56,6 +56,7 @@ my %HARNESS = (
     'test-nginx' => 'Test::Nginx::Socket',
 );
 my $NO_CAST_MODULE;
+my $SET_UP = 0;
 
 cast_defaults();
 
@@ -116,6 +117,8 @@ sub import {
         *{"${caller}::$_"} = \&{$_} for qw(run_tests no_cast_module);
     }
 
+    # once, however many modules use Cast::Test
+    return if $SET_UP++;
     Test::Base::filters_delay();
     $h->can('check_accum_error_log')->();
     $h->can('add_block_preprocessor')->(\&preprocess);
