@@ -1,6 +1,8 @@
 # The module's front door: probes, schema, a first GraphQL answer, the
 # HTTP-level refusals, metrics, each document limit and GraphQL over HTTP
-# (GET with variables, the errors of parsing, validation and variables).
+# (GET with variables, the errors of parsing, validation and variables),
+# and what a Redis database without counts or ticket (cast_redis_db 9)
+# answers.
 
 use strict;
 use warnings;
@@ -423,3 +425,47 @@ GET /metrics
 --- response_headers
 Content-Type: text/plain; version=0.0.4
 --- response_body_like: \A(?:(?:# (?:HELP|TYPE) [a-z_]+ [^\n]*|[a-z_]+(?:\{[a-z_]+="[^"\n]*"(?:,[a-z_]+="[^"\n]*")*\})? [0-9]+(?:\.[0-9]+)?)\n)+\z
+
+
+
+=== TEST 29: readyz is 503 on a Redis database without counts or ticket
+--- http_config
+$TEST_NGINX_CAST_HTTP
+    cast_redis_db 9;
+--- config
+location = /readyz { cast_readyz; }
+--- request
+GET /readyz
+--- error_code: 503
+--- response_body
+no current ticket or counts not restored
+
+
+
+=== TEST 30: a query before the counts are restored answers UNAVAILABLE
+--- http_config
+$TEST_NGINX_CAST_HTTP
+    cast_redis_db 9;
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::graphql_request('{query(username:"anyone")}')
+--- response_body chomp
+{"errors":[{"message":"counts not restored","locations":[{"line":1,"column":2}],"path":["query"],"extensions":{"code":"UNAVAILABLE"}}],"data":null}
+
+
+
+=== TEST 31: cas without a current ticket answers UNAVAILABLE
+--- http_config
+$TEST_NGINX_CAST_HTTP
+    cast_redis_db 9;
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::graphql_request('{cas{ticket}}')
+--- response_body chomp
+{"errors":[{"message":"no current ticket","locations":[{"line":1,"column":2}],"path":["cas"],"extensions":{"code":"UNAVAILABLE"}}],"data":null}
