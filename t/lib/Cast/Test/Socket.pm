@@ -20,8 +20,8 @@ package Cast::Test::Socket;
 #   --- response_body_like / --- response_body_unlike   a regex (/s);
 #                         the value is not chomped: a regex that ends in a
 #                         newline wants one
-#   --- response_headers  "Name: value" exact, "!Name" absent from the raw
-#                         headers
+#   --- response_headers  "Name: value" exact ($ServerPort expanded), "!Name"
+#                         absent from the raw headers
 #   --- response_headers_like   "Name: regex", anchored (^regex$); only
 #                         read when there is no --- response_headers
 #   --- error_log / --- no_error_log   substrings (or qr// by eval) of
@@ -299,6 +299,7 @@ sub check_code {
 sub check_headers {
     my ($block, $res, $i) = @_;
     my $name = $block->name;
+    my $port = server_port();
 
     if (defined $block->response_headers) {
         my $h = parse_headers(indexed(scalar $block->response_headers, $i,
@@ -309,7 +310,8 @@ sub check_headers {
                        "$name - header $k not present in the raw headers");
                 next;
             }
-            is($res->{headers}{lc $k} // '', $h->{$k}, "$name - header $k ok");
+            (my $want = $h->{$k}) =~ s/\$ServerPort(?:ForClient)?\b/$port/g;
+            is($res->{headers}{lc $k} // '', $want, "$name - header $k ok");
         }
     } elsif (defined $block->response_headers_like) {
         my $h = parse_headers(indexed(scalar $block->response_headers_like, $i,
