@@ -40,6 +40,10 @@
 #define NGX_HTTP_CAST_BATCH_KEEP     (1024 * 1024)
 #define NGX_HTTP_CAST_BATCH_DEPTH    2
 #define NGX_HTTP_CAST_BATCH_FULL     65536
+#define NGX_HTTP_CAST_SPARE_CALLS    1024
+
+/* a vote or query batch's reply has one element per call; others, one */
+#define ngx_http_cast_batch_shared(kind)  ((kind) >= NGX_HTTP_CAST_BATCH_CAS)
 
 
 typedef struct {
@@ -55,10 +59,27 @@ typedef struct {
 } ngx_http_cast_batch_t;
 
 
+/* a sent batch: the command that carries its calls */
+typedef struct {
+    ngx_http_cast_redis_cmd_t   cmd;
+    ngx_queue_t                 calls;
+    ngx_http_cast_batch_t      *batch;
+} ngx_http_cast_carrier_t;
+
+
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
+static ngx_http_cast_cmd_t *ngx_http_cast_batch_bind(ngx_http_cast_ctx_t *ctx,
+    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
 static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
+static void ngx_http_cast_batch_reply(void *data, redisReply *reply);
+static void ngx_http_cast_batch_deliver(ngx_queue_t *calls,
+    redisReply *reply, ngx_uint_t shared);
+static void ngx_http_cast_batch_answer(ngx_http_cast_cmd_t *cmd,
+    redisReply *reply);
+static ngx_http_cast_cmd_t *ngx_http_cast_batch_call_get(void);
+static void ngx_http_cast_batch_call_put(ngx_http_cast_cmd_t *cmd);
 
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
@@ -71,6 +92,10 @@ static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
     { ngx_string("FCALL_RO"), ngx_string("cast_state"),
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
 };
+
+static ngx_queue_t  ngx_http_cast_batch_spare =
+    { &ngx_http_cast_batch_spare, &ngx_http_cast_batch_spare };
+static ngx_uint_t   ngx_http_cast_batch_nspare;
 
 
 /* The call joins its batch; a call that cannot is UNAVAILABLE at once. */
@@ -97,7 +122,7 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
         return;
     }
 
-    cmd = ngx_http_cast_redis_bind(ctx, slot, handler);
+    cmd = ngx_http_cast_batch_bind(ctx, slot, handler);
     if (cmd == NULL) {
         ngx_http_cast_resolve_unavailable(slot, "redis not connected");
         return;
@@ -163,16 +188,45 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
 }
 
 
+/* a call of the request, not sent yet */
+
+static ngx_http_cast_cmd_t *
+ngx_http_cast_batch_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+    ngx_http_cast_reply_pt handler)
+{
+    ngx_http_cast_cmd_t  *cmd;
+
+    if (!ngx_http_cast_redis_connected()) {
+        return NULL;
+    }
+
+    cmd = ngx_http_cast_batch_call_get();
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->ctx = ctx;
+    cmd->slot = slot;
+    cmd->handler = handler;
+
+    ngx_queue_insert_tail(&ctx->cmds, &cmd->link);
+    ctx->pending++;
+
+    return cmd;
+}
+
+
 /* "<command> <function> 0 <every call's arguments>", sent */
 
 static void
 ngx_http_cast_batch_flush(ngx_event_t *ev)
 {
-    u_char                  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
-    size_t                  len;
-    ngx_uint_t              kind, nargs;
-    ngx_queue_t             cmds;
-    ngx_http_cast_batch_t  *b = ev->data;
+    u_char                    head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
+    size_t                    len;
+    ngx_uint_t                nargs;
+    ngx_queue_t               cmds;
+    ngx_http_cast_carrier_t  *carrier;
+    ngx_http_cast_batch_t    *b = ev->data;
 
     if (ngx_queue_empty(&b->cmds)
         || (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH
@@ -207,12 +261,29 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
 
-    kind = b - ngx_http_cast_batches;
+    /* a carrier that cannot be sent: each call gets no reply at once */
+    carrier = ngx_alloc(sizeof(ngx_http_cast_carrier_t), ngx_cycle->log);
 
-    if (ngx_http_cast_redis_send_batch(&cmds, kind, (char *) start, len)
-        == NGX_OK)
-    {
-        b->inflight++;
+    if (carrier == NULL) {
+        ngx_http_cast_batch_deliver(&cmds, NULL, 0);
+
+    } else {
+        carrier->cmd.handler = ngx_http_cast_batch_reply;
+        carrier->cmd.data = carrier;
+        carrier->batch = b;
+
+        ngx_queue_init(&carrier->calls);
+        ngx_queue_add(&carrier->calls, &cmds);
+
+        if (ngx_http_cast_redis_send(&carrier->cmd, (char *) start, len)
+            == NGX_OK)
+        {
+            b->inflight++;
+
+        } else {
+            ngx_http_cast_batch_deliver(&carrier->calls, NULL, 0);
+            ngx_free(carrier);
+        }
     }
 
     if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->cmds)) {
@@ -249,7 +320,7 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
 
         if (cmd->ctx == NULL) {
             ngx_queue_remove(q);
-            ngx_http_cast_redis_cmd_put(cmd);
+            ngx_http_cast_batch_call_put(cmd);
             continue;
         }
 
@@ -269,18 +340,137 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
 }
 
 
-/* a batch's reply is in (or never will be): the next one may leave */
+/*
+ * A carrier's reply is in (or never will be): the next batch of its kind
+ * may leave, and each call gets its part.
+ */
 
-void
-ngx_http_cast_batch_done(ngx_uint_t kind)
+static void
+ngx_http_cast_batch_reply(void *data, redisReply *reply)
 {
-    ngx_http_cast_batch_t  *b = &ngx_http_cast_batches[kind];
+    ngx_uint_t                kind;
+    ngx_http_cast_carrier_t  *carrier = data;
+    ngx_http_cast_batch_t    *b = carrier->batch;
 
     b->inflight--;
 
     if (!ngx_queue_empty(&b->cmds) && !b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
+
+    kind = b - ngx_http_cast_batches;
+
+    ngx_http_cast_batch_deliver(&carrier->calls, reply,
+                                ngx_http_cast_batch_shared(kind));
+    ngx_free(carrier);
+}
+
+
+/*
+ * A batch's reply: the n-th element to the n-th call, or the whole reply
+ * to every call when they share it.  An error or no reply at all goes to
+ * every call; a call the array lacks gets an error.
+ */
+
+static void
+ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
+    ngx_uint_t shared)
+{
+    size_t                i;
+    redisReply           *e;
+    ngx_queue_t          *q;
+    ngx_http_cast_cmd_t  *call;
+
+    static redisReply     missing = {
+        .type = REDIS_REPLY_ERROR,
+        .str = "ERR cast: the batch reply lacks this call",
+        .len = sizeof("ERR cast: the batch reply lacks this call") - 1
+    };
+
+    for (i = 0; !ngx_queue_empty(calls); i++) {
+        q = ngx_queue_head(calls);
+        ngx_queue_remove(q);
+        call = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+
+        e = reply;
+
+        if (!shared && reply && reply->type == REDIS_REPLY_ARRAY) {
+            e = (i < reply->elements) ? reply->element[i] : &missing;
+        }
+
+        ngx_http_cast_batch_answer(call, e);
+    }
+}
+
+
+/* the reply to its request, if still there; the call is spare after */
+
+static void
+ngx_http_cast_batch_answer(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+{
+    ngx_http_cast_ctx_t  *ctx = cmd->ctx;
+
+    if (ctx) {
+        ngx_queue_remove(&cmd->link);
+        ngx_http_cast_metrics_redis(ngx_current_msec - cmd->sent);
+
+        cmd->handler(cmd, reply);
+
+        if (--ctx->pending == 0) {
+            ngx_http_cast_slot_done(ctx);
+        }
+    }
+
+    ngx_http_cast_batch_call_put(cmd);
+}
+
+
+/* the request is finished or gone: its calls' replies will be dropped */
+
+void
+ngx_http_cast_batch_detach(ngx_http_cast_ctx_t *ctx)
+{
+    ngx_queue_t          *q;
+    ngx_http_cast_cmd_t  *cmd;
+
+    while (!ngx_queue_empty(&ctx->cmds)) {
+        q = ngx_queue_head(&ctx->cmds);
+        ngx_queue_remove(q);
+        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, link);
+        cmd->ctx = NULL;
+    }
+
+    ctx->pending = 0;
+}
+
+
+static ngx_http_cast_cmd_t *
+ngx_http_cast_batch_call_get(void)
+{
+    ngx_queue_t  *q;
+
+    if (ngx_queue_empty(&ngx_http_cast_batch_spare)) {
+        return ngx_alloc(sizeof(ngx_http_cast_cmd_t), ngx_cycle->log);
+    }
+
+    q = ngx_queue_head(&ngx_http_cast_batch_spare);
+    ngx_queue_remove(q);
+    ngx_http_cast_batch_nspare--;
+
+    return ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+}
+
+
+static void
+ngx_http_cast_batch_call_put(ngx_http_cast_cmd_t *cmd)
+{
+    if (ngx_http_cast_batch_nspare >= NGX_HTTP_CAST_SPARE_CALLS) {
+        ngx_free(cmd);
+        return;
+    }
+
+    ngx_queue_insert_head(&ngx_http_cast_batch_spare, &cmd->queue);
+    ngx_http_cast_batch_nspare++;
 }
 
 
@@ -288,6 +478,7 @@ void
 ngx_http_cast_batch_exit(void)
 {
     ngx_uint_t              i;
+    ngx_queue_t            *q;
     ngx_http_cast_batch_t  *b;
 
     for (i = 0; i < NGX_HTTP_CAST_BATCH_KINDS; i++) {
@@ -301,5 +492,12 @@ ngx_http_cast_batch_exit(void)
             ngx_free(b->buf);
             b->buf = NULL;
         }
+    }
+
+    while (!ngx_queue_empty(&ngx_http_cast_batch_spare)) {
+        q = ngx_queue_head(&ngx_http_cast_batch_spare);
+        ngx_queue_remove(q);
+        ngx_http_cast_batch_nspare--;
+        ngx_free(ngx_queue_data(q, ngx_http_cast_cmd_t, queue));
     }
 }

@@ -26,8 +26,7 @@ static void ngx_http_cast_timeout(ngx_event_t *ev);
 static ngx_int_t ngx_http_cast_wait(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static void *ngx_http_cast_palloc(void *pool, size_t size);
-static void ngx_http_cast_state_reply(ngx_http_cast_cmd_t *cmd,
-    redisReply *reply);
+static void ngx_http_cast_state_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_cast_readyz_complete(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static ngx_int_t ngx_http_cast_send_text(ngx_http_request_t *r,
@@ -289,7 +288,7 @@ ngx_http_cast_wait(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
                       "client prematurely closed connection");
         r->connection->read->eof = 1;
         r->connection->error = 1;
-        ngx_http_cast_redis_detach(ctx);
+        ngx_http_cast_batch_detach(ctx);
         return NGX_HTTP_CLIENT_CLOSED_REQUEST;
     }
 
@@ -356,7 +355,7 @@ ngx_http_cast_timeout(ngx_event_t *ev)
         }
     }
 
-    ngx_http_cast_redis_detach(ctx);
+    ngx_http_cast_batch_detach(ctx);
     ngx_http_cast_slot_done(ctx);
     ngx_http_cast_redis_check_stuck();
 }
@@ -460,7 +459,7 @@ ngx_http_cast_ctx_cleanup(void *data)
         ngx_del_timer(&ctx->timer);
     }
 
-    ngx_http_cast_redis_detach(ctx);
+    ngx_http_cast_batch_detach(ctx);
 }
 
 
@@ -538,9 +537,10 @@ ngx_http_cast_readyz_handler(ngx_http_request_t *r)
 
 
 static void
-ngx_http_cast_state_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_state_reply(void *data, redisReply *reply)
 {
-    cast_gql_slot_t  *slot = cmd->slot;
+    ngx_http_cast_cmd_t  *cmd = data;
+    cast_gql_slot_t      *slot = cmd->slot;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements < 2)

@@ -25,8 +25,7 @@
 typedef struct ngx_http_cast_ctx_s   ngx_http_cast_ctx_t;
 typedef struct ngx_http_cast_cmd_s   ngx_http_cast_cmd_t;
 
-typedef void (*ngx_http_cast_reply_pt)(ngx_http_cast_cmd_t *cmd,
-    redisReply *reply);
+typedef void (*ngx_http_cast_reply_pt)(void *data, redisReply *reply);
 typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 
@@ -51,15 +50,23 @@ typedef struct {
 } ngx_http_cast_main_conf_t;
 
 
+/* a command sent on the Redis connection: the caller's until replied to */
+typedef struct {
+    ngx_queue_t               queue;          /* in flight, oldest first */
+    ngx_msec_t                sent;
+    ngx_http_cast_reply_pt    handler;
+    void                     *data;
+} ngx_http_cast_redis_cmd_t;
+
+
 /*
- * A Redis command in flight; it outlives the request that sent it.  A
- * batched call waits in the worker's batch and travels in a carrier
- * command, which holds the batch's calls and belongs to no request.
+ * A call of a request; it outlives the request that made it.  It waits
+ * in the worker's batch and travels in the batch's carrier command, which
+ * belongs to no request.
  */
 struct ngx_http_cast_cmd_s {
-    ngx_queue_t               queue;          /* in flight, batched, spare */
-    ngx_queue_t               link;           /* the request's commands */
-    ngx_queue_t               calls;          /* a carrier's calls */
+    ngx_queue_t               queue;          /* batched, carried, spare */
+    ngx_queue_t               link;           /* the request's calls */
     ngx_http_cast_ctx_t      *ctx;            /* NULL once detached */
     cast_gql_slot_t          *slot;
     ngx_http_cast_reply_pt    handler;
@@ -67,7 +74,6 @@ struct ngx_http_cast_cmd_s {
     size_t                    off;            /* a call's arguments in */
     size_t                    len;            /*   its batch's buffer */
     ngx_uint_t                nargs;
-    ngx_uint_t                kind;           /* a carrier's batch kind */
 };
 
 
@@ -91,12 +97,9 @@ extern ngx_module_t  ngx_http_cast_module;
 ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_redis_exit(void);
-ngx_http_cast_cmd_t *ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
-ngx_int_t ngx_http_cast_redis_send_batch(ngx_queue_t *calls,
-    ngx_uint_t kind, const char *cmd, size_t len);
-void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
-void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
+ngx_uint_t ngx_http_cast_redis_connected(void);
+ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd,
+    const char *buf, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 
 /*
@@ -112,12 +115,10 @@ enum {
     NGX_HTTP_CAST_BATCH_KINDS
 };
 
-#define ngx_http_cast_batch_shared(kind)  ((kind) >= NGX_HTTP_CAST_BATCH_CAS)
-
 void ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
     const char **argv, const size_t *argvlen);
-void ngx_http_cast_batch_done(ngx_uint_t kind);
+void ngx_http_cast_batch_detach(ngx_http_cast_ctx_t *ctx);
 void ngx_http_cast_batch_exit(void);
 
 /* ngx_http_cast_resolve.c */

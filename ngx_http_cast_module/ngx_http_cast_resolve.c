@@ -31,12 +31,9 @@ static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
 static ngx_uint_t ngx_http_cast_ticket_authentic(cast_ticket_t *t,
     ngx_http_cast_main_conf_t *cmcf);
-static void ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd,
-    redisReply *reply);
-static void ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd,
-    redisReply *reply);
-static void ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd,
-    redisReply *reply);
+static void ngx_http_cast_query_reply(void *data, redisReply *reply);
+static void ngx_http_cast_cas_reply(void *data, redisReply *reply);
+static void ngx_http_cast_vote_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_cast_reply_error(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *reply);
 static void ngx_http_cast_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
@@ -400,9 +397,10 @@ ngx_http_cast_ticket_authentic(cast_ticket_t *t,
 
 
 static void
-ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_query_reply(void *data, redisReply *reply)
 {
-    cast_gql_slot_t  *slot = cmd->slot;
+    ngx_http_cast_cmd_t  *cmd = data;
+    cast_gql_slot_t      *slot = cmd->slot;
 
     if (ngx_http_cast_reply_error(slot, cmd->ctx->request->pool, reply)
         != NGX_OK)
@@ -421,14 +419,15 @@ ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 
 
 static void
-ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_cas_reply(void *data, redisReply *reply)
 {
-    u_char           *p;
-    size_t            len;
-    int64_t           ms;
-    ngx_tm_t          tm;
-    cast_gql_slot_t  *slot = cmd->slot;
-    ngx_pool_t       *pool = cmd->ctx->request->pool;
+    u_char               *p;
+    size_t                len;
+    int64_t               ms;
+    ngx_tm_t              tm;
+    ngx_http_cast_cmd_t  *cmd = data;
+    cast_gql_slot_t      *slot = cmd->slot;
+    ngx_pool_t           *pool = cmd->ctx->request->pool;
 
     if (ngx_http_cast_reply_error(slot, cmd->ctx->request->pool, reply)
         != NGX_OK)
@@ -474,12 +473,13 @@ ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 
 
 static void
-ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_vote_reply(void *data, redisReply *reply)
 {
-    size_t            i, n;
-    redisReply      **e;
-    cast_gql_slot_t  *slot = cmd->slot;
-    ngx_pool_t       *pool = cmd->ctx->request->pool;
+    size_t                i, n;
+    redisReply          **e;
+    ngx_http_cast_cmd_t  *cmd = data;
+    cast_gql_slot_t      *slot = cmd->slot;
+    ngx_pool_t           *pool = cmd->ctx->request->pool;
 
     if (ngx_http_cast_reply_error(slot, pool, reply) != NGX_OK) {
         return;
