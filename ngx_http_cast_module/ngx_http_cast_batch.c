@@ -28,6 +28,14 @@
  * protocol; each call keeps where its own lie, so a dropped call's are cut
  * out.  A request that goes away once its call is sent has the reply
  * dropped, as for any command in flight.
+ *
+ * The batch layer knows calls, each with a reply handler and its data,
+ * and nothing of requests, fields or slots: a call that cannot join a
+ * batch is said so by ngx_http_cast_batch_add()'s return value, one whose
+ * caller went away is cancelled (ngx_http_cast_batch_cancel()).  It calls
+ * only the transport (ngx_http_cast_redis.c) and the metrics; it is
+ * called by the resolvers (ngx_http_cast_resolve.c) and hears back from
+ * the transport through its carrier's reply handler.
  */
 
 
@@ -51,12 +59,27 @@ typedef struct {
     ngx_str_t                   function;
 
     ngx_event_t                 flush;        /* posted while calls wait */
-    ngx_queue_t                 cmds;
+    ngx_queue_t                 calls;        /* waiting */
     u_char                     *buf;
     size_t                      len;          /* including the head room */
     size_t                      size;
     ngx_uint_t                  inflight;     /* sent, reply not in */
 } ngx_http_cast_batch_t;
+
+
+/*
+ * A call: its reply goes to handler(data, reply), once, unless the caller
+ * cancels it first.  The batch layer owns it until then and after.
+ */
+struct ngx_http_cast_call_s {
+    ngx_queue_t                 queue;        /* batched, carried, spare */
+    ngx_http_cast_reply_pt      handler;      /* NULL once cancelled */
+    void                       *data;
+    ngx_msec_t                  sent;
+    size_t                      off;          /* its arguments in its */
+    size_t                      len;          /*   batch's buffer */
+    ngx_uint_t                  nargs;
+};
 
 
 /* a sent batch: the command that carries its calls */
@@ -69,17 +92,15 @@ typedef struct {
 
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
-static ngx_http_cast_cmd_t *ngx_http_cast_batch_bind(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
 static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
 static void ngx_http_cast_batch_reply(void *data, redisReply *reply);
 static void ngx_http_cast_batch_deliver(ngx_queue_t *calls,
     redisReply *reply, ngx_uint_t shared);
-static void ngx_http_cast_batch_answer(ngx_http_cast_cmd_t *cmd,
+static void ngx_http_cast_batch_answer(ngx_http_cast_call_t *call,
     redisReply *reply);
-static ngx_http_cast_cmd_t *ngx_http_cast_batch_call_get(void);
-static void ngx_http_cast_batch_call_put(ngx_http_cast_cmd_t *cmd);
+static ngx_http_cast_call_t *ngx_http_cast_batch_call_get(void);
+static void ngx_http_cast_batch_call_put(ngx_http_cast_call_t *call);
 
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
@@ -98,17 +119,22 @@ static ngx_queue_t  ngx_http_cast_batch_spare =
 static ngx_uint_t   ngx_http_cast_batch_nspare;
 
 
-/* The call joins its batch; a call that cannot is UNAVAILABLE at once. */
+/*
+ * The call joins the batch of its kind: NGX_OK, and *call is set until
+ * handler(data, reply) is called or the call is cancelled.  NGX_ERROR
+ * when out of memory, NGX_DECLINED without a Redis connection: the
+ * handler is then never called.
+ */
 
-void
-ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
-    const char **argv, const size_t *argvlen)
+ngx_int_t
+ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
+    const size_t *argvlen, ngx_http_cast_reply_pt handler, void *data,
+    ngx_http_cast_call_t **call)
 {
     int                     i;
     u_char                 *p;
     size_t                  need;
-    ngx_http_cast_cmd_t    *cmd;
+    ngx_http_cast_call_t   *c;
     ngx_http_cast_batch_t  *b = &ngx_http_cast_batches[kind];
 
     /* "$<len>\r\n<arg>\r\n" for each */
@@ -118,18 +144,19 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     }
 
     if (ngx_http_cast_batch_reserve(b, need) != NGX_OK) {
-        ngx_http_cast_resolve_unavailable(slot, "out of memory");
-        return;
+        return NGX_ERROR;
     }
 
-    cmd = ngx_http_cast_batch_bind(ctx, slot, handler);
-    if (cmd == NULL) {
-        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
-        return;
+    c = ngx_http_cast_redis_connected() ? ngx_http_cast_batch_call_get()
+                                        : NULL;
+    if (c == NULL) {
+        return NGX_DECLINED;
     }
 
-    cmd->off = b->len;
-    cmd->nargs = argc;
+    c->handler = handler;
+    c->data = data;
+    c->off = b->len;
+    c->nargs = argc;
 
     p = b->buf + b->len;
 
@@ -141,13 +168,30 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     }
 
     b->len = p - b->buf;
-    cmd->len = b->len - cmd->off;
+    c->len = b->len - c->off;
 
-    ngx_queue_insert_tail(&b->cmds, &cmd->queue);
+    ngx_queue_insert_tail(&b->calls, &c->queue);
 
     if (!b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
+
+    *call = c;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Its caller has gone: the call's reply is dropped, and a call still
+ * waiting in its batch is never sent.
+ */
+
+void
+ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call)
+{
+    call->handler = NULL;
+    call->data = NULL;
 }
 
 
@@ -161,7 +205,7 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
         b->flush.handler = ngx_http_cast_batch_flush;
         b->flush.log = ngx_cycle->log;
         b->flush.data = b;
-        ngx_queue_init(&b->cmds);
+        ngx_queue_init(&b->calls);
         b->len = NGX_HTTP_CAST_BATCH_HEAD;
     }
 
@@ -188,34 +232,6 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
 }
 
 
-/* a call of the request, not sent yet */
-
-static ngx_http_cast_cmd_t *
-ngx_http_cast_batch_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
-    ngx_http_cast_reply_pt handler)
-{
-    ngx_http_cast_cmd_t  *cmd;
-
-    if (!ngx_http_cast_redis_connected()) {
-        return NULL;
-    }
-
-    cmd = ngx_http_cast_batch_call_get();
-    if (cmd == NULL) {
-        return NULL;
-    }
-
-    cmd->ctx = ctx;
-    cmd->slot = slot;
-    cmd->handler = handler;
-
-    ngx_queue_insert_tail(&ctx->cmds, &cmd->link);
-    ctx->pending++;
-
-    return cmd;
-}
-
-
 /* "<command> <function> 0 <every call's arguments>", sent */
 
 static void
@@ -224,11 +240,11 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     u_char                    head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
     size_t                    len;
     ngx_uint_t                nargs;
-    ngx_queue_t               cmds;
+    ngx_queue_t               calls;
     ngx_http_cast_carrier_t  *carrier;
     ngx_http_cast_batch_t    *b = ev->data;
 
-    if (ngx_queue_empty(&b->cmds)
+    if (ngx_queue_empty(&b->calls)
         || (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH
             && b->len - NGX_HTTP_CAST_BATCH_HEAD < NGX_HTTP_CAST_BATCH_FULL))
     {
@@ -237,7 +253,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
     nargs = ngx_http_cast_batch_prune(b);
 
-    if (ngx_queue_empty(&b->cmds)) {
+    if (ngx_queue_empty(&b->calls)) {
         return;
     }
 
@@ -255,9 +271,9 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
      * more, which starts the next batch.
      */
 
-    ngx_queue_init(&cmds);
-    ngx_queue_add(&cmds, &b->cmds);
-    ngx_queue_init(&b->cmds);
+    ngx_queue_init(&calls);
+    ngx_queue_add(&calls, &b->calls);
+    ngx_queue_init(&b->calls);
 
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
 
@@ -265,7 +281,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     carrier = ngx_alloc(sizeof(ngx_http_cast_carrier_t), ngx_cycle->log);
 
     if (carrier == NULL) {
-        ngx_http_cast_batch_deliver(&cmds, NULL, 0);
+        ngx_http_cast_batch_deliver(&calls, NULL, 0);
 
     } else {
         carrier->cmd.handler = ngx_http_cast_batch_reply;
@@ -273,7 +289,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         carrier->batch = b;
 
         ngx_queue_init(&carrier->calls);
-        ngx_queue_add(&carrier->calls, &cmds);
+        ngx_queue_add(&carrier->calls, &calls);
 
         if (ngx_http_cast_redis_send(&carrier->cmd, (char *) start, len)
             == NGX_OK)
@@ -286,7 +302,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         }
     }
 
-    if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->cmds)) {
+    if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->calls)) {
         ngx_free(b->buf);
         b->buf = NULL;
         b->size = 0;
@@ -306,32 +322,32 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
     size_t                len;
     ngx_uint_t            nargs;
     ngx_queue_t          *q, *next;
-    ngx_http_cast_cmd_t  *cmd;
+    ngx_http_cast_call_t  *call;
 
     len = NGX_HTTP_CAST_BATCH_HEAD;
     nargs = 0;
 
-    for (q = ngx_queue_head(&b->cmds);
-         q != ngx_queue_sentinel(&b->cmds);
+    for (q = ngx_queue_head(&b->calls);
+         q != ngx_queue_sentinel(&b->calls);
          q = next)
     {
         next = ngx_queue_next(q);
-        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+        call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
 
-        if (cmd->ctx == NULL) {
+        if (call->handler == NULL) {
             ngx_queue_remove(q);
-            ngx_http_cast_batch_call_put(cmd);
+            ngx_http_cast_batch_call_put(call);
             continue;
         }
 
-        if (cmd->off != len) {
-            ngx_memmove(b->buf + len, b->buf + cmd->off, cmd->len);
-            cmd->off = len;
+        if (call->off != len) {
+            ngx_memmove(b->buf + len, b->buf + call->off, call->len);
+            call->off = len;
         }
 
-        len += cmd->len;
-        nargs += cmd->nargs;
-        cmd->sent = ngx_current_msec;
+        len += call->len;
+        nargs += call->nargs;
+        call->sent = ngx_current_msec;
     }
 
     b->len = len;
@@ -354,7 +370,7 @@ ngx_http_cast_batch_reply(void *data, redisReply *reply)
 
     b->inflight--;
 
-    if (!ngx_queue_empty(&b->cmds) && !b->flush.posted) {
+    if (!ngx_queue_empty(&b->calls) && !b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
 
@@ -379,7 +395,7 @@ ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
     size_t                i;
     redisReply           *e;
     ngx_queue_t          *q;
-    ngx_http_cast_cmd_t  *call;
+    ngx_http_cast_call_t  *call;
 
     static redisReply     missing = {
         .type = REDIS_REPLY_ERROR,
@@ -390,7 +406,7 @@ ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
     for (i = 0; !ngx_queue_empty(calls); i++) {
         q = ngx_queue_head(calls);
         ngx_queue_remove(q);
-        call = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+        call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
 
         e = reply;
 
@@ -403,73 +419,46 @@ ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
 }
 
 
-/* the reply to its request, if still there; the call is spare after */
+/* the reply to its caller, unless cancelled; the call is spare after */
 
 static void
-ngx_http_cast_batch_answer(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_batch_answer(ngx_http_cast_call_t *call, redisReply *reply)
 {
-    ngx_http_cast_ctx_t  *ctx = cmd->ctx;
-
-    if (ctx) {
-        ngx_queue_remove(&cmd->link);
-        ngx_http_cast_metrics_redis(ngx_current_msec - cmd->sent);
-
-        cmd->handler(cmd, reply);
-
-        if (--ctx->pending == 0) {
-            ngx_http_cast_slot_done(ctx);
-        }
+    if (call->handler) {
+        ngx_http_cast_metrics_redis(ngx_current_msec - call->sent);
+        call->handler(call->data, reply);
     }
 
-    ngx_http_cast_batch_call_put(cmd);
+    ngx_http_cast_batch_call_put(call);
 }
 
 
-/* the request is finished or gone: its calls' replies will be dropped */
-
-void
-ngx_http_cast_batch_detach(ngx_http_cast_ctx_t *ctx)
-{
-    ngx_queue_t          *q;
-    ngx_http_cast_cmd_t  *cmd;
-
-    while (!ngx_queue_empty(&ctx->cmds)) {
-        q = ngx_queue_head(&ctx->cmds);
-        ngx_queue_remove(q);
-        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, link);
-        cmd->ctx = NULL;
-    }
-
-    ctx->pending = 0;
-}
-
-
-static ngx_http_cast_cmd_t *
+static ngx_http_cast_call_t *
 ngx_http_cast_batch_call_get(void)
 {
     ngx_queue_t  *q;
 
     if (ngx_queue_empty(&ngx_http_cast_batch_spare)) {
-        return ngx_alloc(sizeof(ngx_http_cast_cmd_t), ngx_cycle->log);
+        return ngx_alloc(sizeof(ngx_http_cast_call_t), ngx_cycle->log);
     }
 
     q = ngx_queue_head(&ngx_http_cast_batch_spare);
     ngx_queue_remove(q);
     ngx_http_cast_batch_nspare--;
 
-    return ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+    return ngx_queue_data(q, ngx_http_cast_call_t, queue);
 }
 
 
 static void
-ngx_http_cast_batch_call_put(ngx_http_cast_cmd_t *cmd)
+ngx_http_cast_batch_call_put(ngx_http_cast_call_t *call)
 {
     if (ngx_http_cast_batch_nspare >= NGX_HTTP_CAST_SPARE_CALLS) {
-        ngx_free(cmd);
+        ngx_free(call);
         return;
     }
 
-    ngx_queue_insert_head(&ngx_http_cast_batch_spare, &cmd->queue);
+    ngx_queue_insert_head(&ngx_http_cast_batch_spare, &call->queue);
     ngx_http_cast_batch_nspare++;
 }
 
@@ -498,6 +487,6 @@ ngx_http_cast_batch_exit(void)
         q = ngx_queue_head(&ngx_http_cast_batch_spare);
         ngx_queue_remove(q);
         ngx_http_cast_batch_nspare--;
-        ngx_free(ngx_queue_data(q, ngx_http_cast_cmd_t, queue));
+        ngx_free(ngx_queue_data(q, ngx_http_cast_call_t, queue));
     }
 }

@@ -22,12 +22,14 @@
 #define NGX_HTTP_CAST_IDEM_MAX       128
 
 
-typedef struct ngx_http_cast_ctx_s   ngx_http_cast_ctx_t;
-typedef struct ngx_http_cast_cmd_s   ngx_http_cast_cmd_t;
+typedef struct ngx_http_cast_call_s   ngx_http_cast_call_t;
+typedef struct ngx_http_cast_field_s  ngx_http_cast_field_t;
 
+/* a Redis reply, or NULL when none will come */
 typedef void (*ngx_http_cast_reply_pt)(void *data, redisReply *reply);
-typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
-    ngx_http_cast_ctx_t *ctx);
+typedef void (*ngx_http_cast_field_done_pt)(ngx_http_cast_field_t *field);
+typedef void (*ngx_http_cast_parse_pt)(ngx_http_cast_field_t *field,
+    redisReply *reply);
 
 
 typedef struct {
@@ -60,33 +62,16 @@ typedef struct {
 
 
 /*
- * A call of a request; it outlives the request that made it.  It waits
- * in the worker's batch and travels in the batch's carrier command, which
- * belongs to no request.
+ * A field being resolved: its caller's, in the request's pool.  While its
+ * call waits for Redis, call is set; done is called once it is finished.
  */
-struct ngx_http_cast_cmd_s {
-    ngx_queue_t               queue;          /* batched, carried, spare */
-    ngx_queue_t               link;           /* the request's calls */
-    ngx_http_cast_ctx_t      *ctx;            /* NULL once detached */
-    cast_gql_slot_t          *slot;
-    ngx_http_cast_reply_pt    handler;
-    ngx_msec_t                sent;
-    size_t                    off;            /* a call's arguments in */
-    size_t                    len;            /*   its batch's buffer */
-    ngx_uint_t                nargs;
-};
-
-
-struct ngx_http_cast_ctx_s {
-    ngx_http_request_t       *request;
-    ngx_http_cast_complete_pt complete;
-    cast_gql_exec_t          *exec;
-    cast_gql_slot_t          *slot;           /* probes: their one slot */
-    ngx_queue_t               cmds;
-    ngx_uint_t                pending;
-    size_t                    next;           /* slot to resolve next */
-    ngx_event_t               timer;
-    unsigned                  done:1;
+struct ngx_http_cast_field_s {
+    cast_gql_slot_t              *slot;
+    ngx_pool_t                   *pool;           /* the request's */
+    ngx_http_cast_field_done_pt   done;
+    void                         *data;           /* the caller's */
+    ngx_http_cast_call_t         *call;           /* the resolver's */
+    ngx_http_cast_parse_pt        parse;          /*   own */
 };
 
 
@@ -115,27 +100,27 @@ enum {
     NGX_HTTP_CAST_BATCH_KINDS
 };
 
-void ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
-    const char **argv, const size_t *argvlen);
-void ngx_http_cast_batch_detach(ngx_http_cast_ctx_t *ctx);
+ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, int argc,
+    const char **argv, const size_t *argvlen, ngx_http_cast_reply_pt handler,
+    void *data, ngx_http_cast_call_t **call);
+void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
 
 /* ngx_http_cast_resolve.c */
-void ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
+ngx_int_t ngx_http_cast_resolve_check(cast_gql_exec_t *exec,
+    ngx_pool_t *pool, ngx_http_cast_main_conf_t *cmcf);
+ngx_int_t ngx_http_cast_resolve(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf);
-ngx_uint_t ngx_http_cast_resolve_more(ngx_http_cast_ctx_t *ctx,
-    ngx_http_cast_main_conf_t *cmcf);
+ngx_int_t ngx_http_cast_resolve_state(ngx_http_cast_field_t *field);
+void ngx_http_cast_resolve_cancel(ngx_http_cast_field_t *field);
 void ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot,
     const char *why);
-void ngx_http_cast_resolve_learn_seq(uint64_t seq);
 
 /* ngx_http_cast_handler.c */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_schema_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_readyz_handler(ngx_http_request_t *r);
-void ngx_http_cast_slot_done(ngx_http_cast_ctx_t *ctx);
 ngx_int_t ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len);
 ngx_int_t ngx_http_cast_engine_init(ngx_http_cast_main_conf_t *cmcf);
