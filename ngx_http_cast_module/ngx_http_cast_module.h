@@ -1,6 +1,26 @@
 
 /*
  * Copyright (C) CAST developers
+ *
+ * Who calls whom.  The glue is layered: each file calls only files below
+ * it in this list, and hears back from them only through a handler it
+ * passed down (a function and its data) or a return value.
+ *
+ *   ngx_http_cast_module.c   directives; a worker's init and exit
+ *   ngx_http_cast_handler.c  the requests: GraphQL, schema, probes; the
+ *                            one owner of a request's progress
+ *   ngx_http_cast_resolve.c  one field: its call, and its reply parsed
+ *                            into its slot
+ *   ngx_http_cast_batch.c    calls coalesced into one command per kind
+ *   ngx_http_cast_redis.c    the Redis connection: commands and replies
+ *   ngx_http_cast_metrics.c  the counters, and the /metrics page
+ *   ngx_http_cast_send.c     a response in one buffer
+ *
+ * A reply travels back up by handlers: the transport calls its carrier's
+ * handler in the batch layer, which calls each call's handler in the
+ * resolver, which calls its field's done handler in the request.  A
+ * request that goes away cancels its fields' calls and hears no more.
+ * The GraphQL engine and the codecs (cast_*.h) call none of the glue.
  */
 
 
@@ -78,7 +98,7 @@ struct ngx_http_cast_field_s {
 extern ngx_module_t  ngx_http_cast_module;
 
 
-/* ngx_http_cast_redis.c */
+/* ngx_http_cast_redis.c: the transport */
 ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_redis_exit(void);
@@ -88,9 +108,9 @@ ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd,
 void ngx_http_cast_redis_check_stuck(void);
 
 /*
- * ngx_http_cast_batch.c: the kinds of batches.  A vote or query batch's
- * reply is an array of one reply per call; from CAS on, every call of the
- * batch shares the one reply.
+ * ngx_http_cast_batch.c: calls coalesced.  The kinds of batches: a vote or
+ * query batch's reply is an array of one reply per call; from CAS on,
+ * every call of the batch shares the one reply.
  */
 enum {
     NGX_HTTP_CAST_BATCH_VOTE = 0,
@@ -106,7 +126,7 @@ ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, int argc,
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
 
-/* ngx_http_cast_resolve.c */
+/* ngx_http_cast_resolve.c: one field at a time */
 ngx_int_t ngx_http_cast_resolve_check(cast_gql_exec_t *exec,
     ngx_pool_t *pool, ngx_http_cast_main_conf_t *cmcf);
 ngx_int_t ngx_http_cast_resolve(ngx_http_cast_field_t *field,
@@ -116,15 +136,17 @@ void ngx_http_cast_resolve_cancel(ngx_http_cast_field_t *field);
 void ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot,
     const char *why);
 
-/* ngx_http_cast_handler.c */
+/* ngx_http_cast_handler.c: the requests */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_schema_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_readyz_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *body, size_t len);
 ngx_int_t ngx_http_cast_engine_init(ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_engine_exit(void);
+
+/* ngx_http_cast_send.c */
+ngx_int_t ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len);
 
 /* ngx_http_cast_metrics.c */
 ngx_int_t ngx_http_cast_metrics_init_conf(ngx_conf_t *cf,
