@@ -120,7 +120,7 @@ static ngx_uint_t   ngx_http_cast_batch_nspare;
 
 
 /*
- * The call joins the batch of its kind: NGX_OK, and *call is set until
+ * The call joins the batch of its kind: NGX_OK, and *callp is set until
  * handler(data, reply) is called or the call is cancelled.  NGX_ERROR
  * when out of memory, NGX_DECLINED without a Redis connection: the
  * handler is then never called.
@@ -129,12 +129,12 @@ static ngx_uint_t   ngx_http_cast_batch_nspare;
 ngx_int_t
 ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
     const size_t *argvlen, ngx_http_cast_reply_pt handler, void *data,
-    ngx_http_cast_call_t **call)
+    ngx_http_cast_call_t **callp)
 {
     int                     i;
     u_char                 *p;
     size_t                  need;
-    ngx_http_cast_call_t   *c;
+    ngx_http_cast_call_t   *call;
     ngx_http_cast_batch_t  *b = &ngx_http_cast_batches[kind];
 
     /* "$<len>\r\n<arg>\r\n" for each */
@@ -147,16 +147,16 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
         return NGX_ERROR;
     }
 
-    c = ngx_http_cast_redis_connected() ? ngx_http_cast_batch_call_get()
-                                        : NULL;
-    if (c == NULL) {
+    call = ngx_http_cast_redis_connected() ? ngx_http_cast_batch_call_get()
+                                           : NULL;
+    if (call == NULL) {
         return NGX_DECLINED;
     }
 
-    c->handler = handler;
-    c->data = data;
-    c->off = b->len;
-    c->nargs = argc;
+    call->handler = handler;
+    call->data = data;
+    call->off = b->len;
+    call->nargs = argc;
 
     p = b->buf + b->len;
 
@@ -168,15 +168,15 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
     }
 
     b->len = p - b->buf;
-    c->len = b->len - c->off;
+    call->len = b->len - call->off;
 
-    ngx_queue_insert_tail(&b->calls, &c->queue);
+    ngx_queue_insert_tail(&b->calls, &call->queue);
 
     if (!b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
 
-    *call = c;
+    *callp = call;
 
     return NGX_OK;
 }
@@ -311,9 +311,9 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
 
 /*
- * Drops the calls whose request is gone and closes up the arguments of
- * the others; what is left leaves now, and its time in Redis starts.
- * Returns how many arguments are left.
+ * Drops the calls cancelled (their request is gone) and closes up the
+ * arguments of the others; what is left leaves now, and its time in
+ * Redis starts.  Returns how many arguments are left.
  */
 
 static ngx_uint_t

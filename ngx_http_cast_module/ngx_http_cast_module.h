@@ -122,7 +122,7 @@ enum {
 
 ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, int argc,
     const char **argv, const size_t *argvlen, ngx_http_cast_reply_pt handler,
-    void *data, ngx_http_cast_call_t **call);
+    void *data, ngx_http_cast_call_t **callp);
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
 
