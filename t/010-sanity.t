@@ -207,7 +207,7 @@ Content-Type: application/json
 --- request eval
 ::graphql_request('{__typename __typename __typename}')
 --- response_body chomp
-{"errors":[{"message":"Syntax Error: Document contains more tokens than the limit allows.","locations":[{"line":1,"column":34}],"extensions":{"code":"GRAPHQL_PARSE_FAILED"}}]}
+{"errors":[{"message":"Syntax Error: Document contains more tokens than the limit allows (max_tokens).","locations":[{"line":1,"column":34}],"extensions":{"code":"GRAPHQL_PARSE_FAILED"}}]}
 
 
 

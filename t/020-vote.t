@@ -25,7 +25,7 @@ plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
 
 $ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
     cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/conf/cast.lua;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_ticket_secret_file $ENV{CAST_TICKET_SECRET_FILE};
 EOF
 

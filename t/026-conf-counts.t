@@ -14,16 +14,16 @@ my @COUNTS = qw(cast_max_usernames cast_max_vote_count cast_max_tokens
                 cast_max_list_length cast_document_cache);
 
 plan skip_all => 'no build/ngx_http_cast_module.so'
-    unless -f Cast::Test::module_path();
+    unless $ENV{TEST_NGINX_LOAD_MODULES};
 
 # nginx -t on a configuration whose http block holds $http: (status, output)
 sub nginx_t {
     my ($http) = @_;
-    my $root = Cast::Test::servroot();
+    my $root = Cast::Nginx::server_root();
 
     make_path("$root/conf", "$root/logs", "$root/tmp");
     open my $fh, '>', "$root/conf/test-counts.conf" or die "$root/conf: $!";
-    print {$fh} Cast::Test::nginx_conf(
+    print {$fh} Cast::Nginx::nginx_conf(
         config => 'location = /graphql { cast_graphql; }',
         http_config => $http);
     close $fh;
