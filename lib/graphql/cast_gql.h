@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cast_graphql.h"
+#include "cast_utf8.h"
 
 
 #define CAST_GQL_NOLOC        UINT32_MAX
