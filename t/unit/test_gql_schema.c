@@ -240,5 +240,5 @@ main(void)
     test_reordered();
     test_refusals();
 
-    return test_done("test_gql_schema");
+    return test_gql_done("test_gql_schema");
 }
