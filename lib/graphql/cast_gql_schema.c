@@ -478,15 +478,25 @@ cast_sdl_resolve(cast_sdl_t *sp, cast_gql_schema_t *s, cast_gql_typeref_t *r)
  * definition by its position.
  */
 
+/* a root field (root) or a field of a root field's object type (sub) */
 static const struct {
     const char               *type;
     const char               *field;
     const char               *is;
     cast_field_e              root;
-} cast_sdl_roots[] = {
-    { "Query", "query", "Int!", CAST_FIELD_QUERY },
-    { "Query", "cas", "TicketInfo!", CAST_FIELD_CAS },
-    { "Mutation", "vote", "VoteResult!", CAST_FIELD_VOTE }
+    cast_gql_sub_e            sub;
+} cast_sdl_fields[] = {
+    { "Query", "query", "Int!", CAST_FIELD_QUERY, CAST_SUB_NONE },
+    { "Query", "cas", "TicketInfo!", CAST_FIELD_CAS, CAST_SUB_NONE },
+    { "Mutation", "vote", "VoteResult!", CAST_FIELD_VOTE, CAST_SUB_NONE },
+    { "__Meta", "__typename", "String!", 0, CAST_SUB_TYPENAME },
+    { "TicketInfo", "ticket", "String!", 0, CAST_SUB_TICKET },
+    { "TicketInfo", "validUntil", "String!", 0, CAST_SUB_VALID_UNTIL },
+    { "TicketInfo", "remainingUsage", "Int!", 0, CAST_SUB_REMAINING },
+    { "VoteResult", "success", "Boolean!", 0, CAST_SUB_SUCCESS },
+    { "VoteResult", "message", "String!", 0, CAST_SUB_MESSAGE },
+    { "VoteResult", "usernames", "[String!]!", 0, CAST_SUB_USERNAMES },
+    { "VoteResult", "votes", "[Int!]!", 0, CAST_SUB_VOTES }
 };
 
 static const struct {
@@ -501,22 +511,6 @@ static const struct {
     { CAST_FIELD_VOTE, "ticket", "String!", CAST_ARG_TICKET },
     { CAST_FIELD_VOTE, "voterUsername", "String", CAST_ARG_VOTER },
     { CAST_FIELD_VOTE, "idempotencyKey", "String", CAST_ARG_IDEMPOTENCY_KEY }
-};
-
-static const struct {
-    const char               *type;
-    const char               *field;
-    const char               *is;
-    cast_gql_sub_e            sub;
-} cast_sdl_subs[] = {
-    { "__Meta", "__typename", "String!", CAST_SUB_TYPENAME },
-    { "TicketInfo", "ticket", "String!", CAST_SUB_TICKET },
-    { "TicketInfo", "validUntil", "String!", CAST_SUB_VALID_UNTIL },
-    { "TicketInfo", "remainingUsage", "Int!", CAST_SUB_REMAINING },
-    { "VoteResult", "success", "Boolean!", CAST_SUB_SUCCESS },
-    { "VoteResult", "message", "String!", CAST_SUB_MESSAGE },
-    { "VoteResult", "usernames", "[String!]!", CAST_SUB_USERNAMES },
-    { "VoteResult", "votes", "[Int!]!", CAST_SUB_VOTES }
 };
 
 
@@ -633,24 +627,28 @@ cast_sdl_bind(cast_gql_schema_t *s)
 {
     cast_gql_fdef_t        *f;
     const cast_gql_type_t  *t;
-    size_t                  i, k;
+    size_t                  i, k, n;
 
-    for (i = 0; i < sizeof(cast_sdl_subs) / sizeof(cast_sdl_subs[0]); i++) {
-        f = cast_sdl_field(s, cast_sdl_subs[i].type, cast_sdl_subs[i].field,
-                           cast_sdl_subs[i].is);
+    n = sizeof(cast_sdl_fields) / sizeof(cast_sdl_fields[0]);
+
+    for (i = 0; i < n; i++) {
+        f = cast_sdl_field(s, cast_sdl_fields[i].type,
+                           cast_sdl_fields[i].field, cast_sdl_fields[i].is);
         if (f == NULL) {
             return -1;
         }
-        f->sub = cast_sdl_subs[i].sub;
+        f->root = cast_sdl_fields[i].root;
+        f->sub = cast_sdl_fields[i].sub;
     }
 
-    for (i = 0; i < sizeof(cast_sdl_roots) / sizeof(cast_sdl_roots[0]); i++) {
-        f = cast_sdl_field(s, cast_sdl_roots[i].type, cast_sdl_roots[i].field,
-                           cast_sdl_roots[i].is);
-        if (f == NULL) {
-            return -1;
+    /* a root field's arguments and object fields are bound, every one */
+    for (i = 0; i < n; i++) {
+        if (cast_sdl_fields[i].root == 0) {
+            continue;
         }
-        f->root = cast_sdl_roots[i].root;
+
+        f = cast_sdl_field(s, cast_sdl_fields[i].type,
+                           cast_sdl_fields[i].field, cast_sdl_fields[i].is);
 
         if (cast_sdl_bind_args(s, f) != 0) {
             return -1;
