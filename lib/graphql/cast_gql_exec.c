@@ -192,9 +192,10 @@ cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
     cast_gql_group_t  *s;
     size_t             n;
 
-    pe->type = cast_gql_named(g->def->type)->name;
-
-    if (cast_gql_subfields(c, g) != 0) {
+    if (cast_gql_plan_str(c, cast_gql_named(g->def->type)->name, &pe->type)
+        != 0
+        || cast_gql_subfields(c, g) != 0)
+    {
         return -1;
     }
 
