@@ -169,9 +169,11 @@ FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \
 FUZZ_SRCS_fuzz_graphql := $(ENGINE_SRCS) $(CODEC_SRCS)
 FUZZ_SRCS_fuzz_inflight := $(ENGINE_SRCS) $(CODEC_SRCS)
 FUZZ_SRCS_fuzz_ticket  := $(CODEC_DIR)/cast_ticket.c
-FUZZ_SRCS_fuzz_event   := $(COMMON_DIR)/cast_event.c $(CODEC_DIR)/cast_name.c
+FUZZ_SRCS_fuzz_event   := $(COMMON_DIR)/cast_event.c $(CODEC_DIR)/cast_name.c \
+                          $(CODEC_DIR)/cast_utf8.c
 
-build/fuzz/%: t/fuzz/%.c $$(FUZZ_SRCS_$$*) $(PURE_HDRS)
+build/fuzz/%: t/fuzz/%.c $$(FUZZ_SRCS_$$*) $(PURE_HDRS) $(wildcard t/fuzz/*.h) \
+              t/unit/test_pool.h
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(LIBS)
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cast_graphql.h"
+#include "cast_utf8.h"
 
 
 #define CAST_GQL_NOLOC        UINT32_MAX
@@ -327,6 +328,30 @@ int cast_gql_parse_value(cast_gql_lexer_t *lx, cast_arena_t *a, int cnst,
 
 /* schema model */
 
+/* the fields of the root fields' object types, bound by name */
+typedef enum {
+    CAST_SUB_NONE = 0,
+    CAST_SUB_TYPENAME,
+    CAST_SUB_TICKET,
+    CAST_SUB_VALID_UNTIL,
+    CAST_SUB_REMAINING,
+    CAST_SUB_SUCCESS,
+    CAST_SUB_MESSAGE,
+    CAST_SUB_USERNAMES,
+    CAST_SUB_VOTES
+} cast_gql_sub_e;
+
+/* the root fields' arguments, bound by name */
+typedef enum {
+    CAST_ARG_USERNAME = 0,              /* query(username:) */
+    CAST_ARG_USERNAMES,                 /* vote(usernames:) */
+    CAST_ARG_VOTE_COUNT,
+    CAST_ARG_TICKET,
+    CAST_ARG_VOTER,
+    CAST_ARG_IDEMPOTENCY_KEY,
+    CAST_ARG_N
+} cast_gql_arg_e;
+
 typedef enum {
     CAST_TK_SCALAR = 0,
     CAST_TK_OBJECT,
@@ -365,6 +390,7 @@ struct cast_gql_fdef_s {
     cast_str_t                reason;
     int                       deprecated;
     int                       root;     /* cast_field_e, 0: not a slot */
+    cast_gql_sub_e            sub;      /* of a slot's object type */
 };
 
 typedef struct {
@@ -419,10 +445,12 @@ typedef struct {
     cast_gql_ddef_t          *dirs;
     size_t                    ndirs;
     const cast_gql_type_t    *meta;     /* __typename, __schema, __type */
+    size_t                    arg[CAST_ARG_N];  /* index in its field's */
+    char                      error[128];       /* why the build failed */
 } cast_gql_schema_t;
 
 cast_str_t cast_gql_builtin_sdl_text(void);
-int cast_gql_schema_init(cast_gql_schema_t *s);
+int cast_gql_schema_init(cast_gql_schema_t *s, cast_str_t sdl);
 void cast_gql_schema_free(cast_gql_schema_t *s);
 const cast_gql_type_t *cast_gql_schema_type(const cast_gql_schema_t *s,
     cast_str_t name);

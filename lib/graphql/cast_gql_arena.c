@@ -206,11 +206,7 @@ cast_gql_clip(cast_str_t *msg)
     }
 
     d = (char *) msg->data;
-    n = CAST_GQL_MAX_MESSAGE - 3;
-
-    while (n > 0 && ((unsigned char) d[n] & 0xc0) == 0x80) {
-        n--;
-    }
+    n = cast_utf8_cut(d, CAST_GQL_MAX_MESSAGE - 3);
 
     memcpy(d + n, "...", 3);
     msg->len = n + 3;

@@ -28,6 +28,14 @@ static const char  cast_gql_oom[] =
 cast_gql_engine_t *
 cast_gql_engine_create(const cast_gql_limits_t *limits)
 {
+    return cast_gql_engine_create_sdl(limits, cast_gql_schema_sdl());
+}
+
+
+/* the engine of a schema given as SDL text; NULL and a line on stderr */
+cast_gql_engine_t *
+cast_gql_engine_create_sdl(const cast_gql_limits_t *limits, cast_str_t sdl)
+{
     cast_gql_engine_t  *eng;
 
     eng = calloc(1, sizeof(cast_gql_engine_t));
@@ -37,7 +45,9 @@ cast_gql_engine_create(const cast_gql_limits_t *limits)
 
     eng->lim = *limits;
 
-    if (cast_gql_schema_init(&eng->schema) != 0) {
+    if (cast_gql_schema_init(&eng->schema, sdl) != 0) {
+        fprintf(stderr, "cast graphql: the schema does not build: %s\n",
+                eng->schema.error[0] ? eng->schema.error : "out of memory");
         cast_gql_engine_destroy(eng);
         return NULL;
     }

@@ -172,19 +172,17 @@ cast_gql_plan_str(cast_gql_ctx_t *c, cast_str_t s, cast_str_t *out)
 }
 
 
-static const struct {
-    const char               *name;
-    cast_gql_sub_e            id;
-} cast_gql_subs[] = {
-    { "__typename", CAST_SUB_TYPENAME },
-    { "ticket", CAST_SUB_TICKET },
-    { "validUntil", CAST_SUB_VALID_UNTIL },
-    { "remainingUsage", CAST_SUB_REMAINING },
-    { "success", CAST_SUB_SUCCESS },
-    { "message", CAST_SUB_MESSAGE },
-    { "usernames", CAST_SUB_USERNAMES },
-    { "votes", CAST_SUB_VOTES }
-};
+/* an optional string argument: absent or null leaves out empty */
+static int
+cast_gql_plan_opt(cast_gql_ctx_t *c, const cast_gql_rval_t *v,
+    cast_str_t *out)
+{
+    if (v->absent || v->null) {
+        return 0;
+    }
+
+    return cast_gql_plan_str(c, v->str, out);
+}
 
 
 static int
@@ -192,9 +190,12 @@ cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
     cast_gql_pentry_t *pe)
 {
     cast_gql_group_t  *s;
-    size_t             i, n;
+    size_t             n;
 
-    if (cast_gql_subfields(c, g) != 0) {
+    if (cast_gql_plan_str(c, cast_gql_named(g->def->type)->name, &pe->type)
+        != 0
+        || cast_gql_subfields(c, g) != 0)
+    {
         return -1;
     }
 
@@ -208,22 +209,12 @@ cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
         return -1;
     }
 
+    /* validation found each field's definition, the schema bound it */
     for (s = g->sub; s != NULL; s = s->next) {
-        for (i = 0; i < sizeof(cast_gql_subs) / sizeof(cast_gql_subs[0]); i++)
-        {
-            if (s->nodes[0]->name.len == strlen(cast_gql_subs[i].name)
-                && memcmp(s->nodes[0]->name.data, cast_gql_subs[i].name,
-                          s->nodes[0]->name.len) == 0)
-            {
-                if (cast_gql_plan_str(c, s->key, &pe->sub[pe->nsub].key)
-                    != 0)
-                {
-                    return -1;
-                }
-                pe->sub[pe->nsub++].id = cast_gql_subs[i].id;
-                break;
-            }
+        if (cast_gql_plan_str(c, s->key, &pe->sub[pe->nsub].key) != 0) {
+            return -1;
         }
+        pe->sub[pe->nsub++].id = s->def->sub;
     }
 
     return 0;
@@ -236,6 +227,7 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
 {
     cast_gql_rval_t   args[8];
     cast_gql_rval_t  *v;
+    const size_t     *arg;
     size_t            i;
 
     /* the CAST schema's root fields have at most five arguments */
@@ -252,14 +244,16 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
 
     memset(slot, 0, sizeof(cast_gql_slot_t));
     slot->kind = (cast_field_e) g->def->root;
+    arg = c->schema->arg;
 
     switch (slot->kind) {
 
     case CAST_FIELD_QUERY:
-        return cast_gql_plan_str(c, args[0].str, &slot->username);
+        return cast_gql_plan_str(c, args[arg[CAST_ARG_USERNAME]].str,
+                                 &slot->username);
 
     case CAST_FIELD_VOTE:
-        v = &args[0];
+        v = &args[arg[CAST_ARG_USERNAMES]];
         slot->usernames = cast_arena_alloc(c->arena,
                                            (v->n + 1) * sizeof(cast_str_t));
         if (slot->usernames == NULL) {
@@ -275,7 +269,7 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
         }
         slot->nusernames = v->n;
 
-        v = &args[1];
+        v = &args[arg[CAST_ARG_VOTE_COUNT]];
         if (!v->absent && !v->null) {
             slot->counts = cast_arena_alloc(c->arena,
                                             (v->n + 1) * sizeof(int64_t));
@@ -289,12 +283,12 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
             slot->ncounts = v->n;
         }
 
-        if (cast_gql_plan_str(c, args[2].str, &slot->ticket) != 0
-            || (!args[3].absent && !args[3].null
-                && cast_gql_plan_str(c, args[3].str, &slot->voter) != 0)
-            || (!args[4].absent && !args[4].null
-                && cast_gql_plan_str(c, args[4].str, &slot->idempotency_key)
-                   != 0))
+        if (cast_gql_plan_str(c, args[arg[CAST_ARG_TICKET]].str,
+                              &slot->ticket) != 0
+            || cast_gql_plan_opt(c, &args[arg[CAST_ARG_VOTER]], &slot->voter)
+               != 0
+            || cast_gql_plan_opt(c, &args[arg[CAST_ARG_IDEMPOTENCY_KEY]],
+                                 &slot->idempotency_key) != 0)
         {
             return -1;
         }

@@ -16,17 +16,6 @@
 #include "cast_json.h"
 
 
-typedef enum {
-    CAST_SUB_TYPENAME = 0,
-    CAST_SUB_TICKET,
-    CAST_SUB_VALID_UNTIL,
-    CAST_SUB_REMAINING,
-    CAST_SUB_SUCCESS,
-    CAST_SUB_MESSAGE,
-    CAST_SUB_USERNAMES,
-    CAST_SUB_VOTES
-} cast_gql_sub_e;
-
 typedef struct {
     cast_str_t                key;
     cast_gql_sub_e            id;
@@ -42,6 +31,7 @@ typedef struct {
     cast_gql_plan_e           kind;
     cast_str_t                key;
     cast_str_t                json;     /* typename, or written value */
+    cast_str_t                type;     /* a slot's object type */
     size_t                    slot;
     uint32_t                  off;
     cast_gql_pos_t            pos;      /* of off, for the slot's error */
@@ -57,6 +47,11 @@ typedef struct {
 } cast_gql_plan_t;
 
 int cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan);
+
+
+/* the engine of another SDL text than cast_gql_schema_sdl(): for tests */
+cast_gql_engine_t *cast_gql_engine_create_sdl(const cast_gql_limits_t *limits,
+    cast_str_t sdl);
 
 
 /* HTTP */

@@ -437,29 +437,6 @@ cast_gql_lex_next(cast_gql_lexer_t *lx)
 }
 
 
-static char *
-cast_gql_put_utf8(char *d, uint32_t c)
-{
-    if (c < 0x80) {
-        *d++ = (char) c;
-    } else if (c < 0x800) {
-        *d++ = (char) (0xc0 | (c >> 6));
-        *d++ = (char) (0x80 | (c & 0x3f));
-    } else if (c < 0x10000) {
-        *d++ = (char) (0xe0 | (c >> 12));
-        *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
-        *d++ = (char) (0x80 | (c & 0x3f));
-    } else {
-        *d++ = (char) (0xf0 | (c >> 18));
-        *d++ = (char) (0x80 | ((c >> 12) & 0x3f));
-        *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
-        *d++ = (char) (0x80 | (c & 0x3f));
-    }
-
-    return d;
-}
-
-
 static int
 cast_gql_blank(const char *s, size_t n)
 {
@@ -607,7 +584,7 @@ cast_gql_string_value(cast_gql_lexer_t *lx, cast_arena_t *a, cast_str_t *out)
         }
         /* checked by the scan already */
         c = cast_gql_lex_escape(s, e, &p);
-        d = cast_gql_put_utf8(d, (uint32_t) c);
+        d = cast_utf8_put(d, (uint32_t) c);
     }
 
     out->len = (size_t) (d - out->data);
@@ -657,32 +634,6 @@ cast_gql_lines_init(cast_gql_lines_t *l, cast_arena_t *a, const char *src,
 }
 
 
-/* UTF-8 continuation bytes in [p, e), eight bytes at a time */
-static size_t
-cast_gql_continuations(const unsigned char *p, const unsigned char *e)
-{
-    uint64_t  w;
-    size_t    n;
-
-    n = 0;
-
-    while (e - p >= 8) {
-        memcpy(&w, p, 8);
-        /* 10xxxxxx: bit 7 set, bit 6 (shifted into bit 7) clear */
-        w = (w & ~(w << 1) & 0x8080808080808080ULL) >> 7;
-        /* the eight 0/1 bytes summed into the top one */
-        n += (size_t) ((w * 0x0101010101010101ULL) >> 56);
-        p += 8;
-    }
-
-    for ( /* void */ ; p < e; p++) {
-        n += (*p & 0xc0) == 0x80;
-    }
-
-    return n;
-}
-
-
 /* line and column of a byte offset: a binary search, then the column */
 cast_gql_pos_t
 cast_gql_lines_pos(const cast_gql_lines_t *l, uint32_t off)
@@ -711,9 +662,8 @@ cast_gql_lines_pos(const cast_gql_lines_t *l, uint32_t off)
 
     /* columns count code points, as graphql-js counts UTF-16 units */
     if (!l->ascii) {
-        pos.col -= (uint32_t) cast_gql_continuations(
-                       (const unsigned char *) l->src + l->start[lo],
-                       (const unsigned char *) l->src + off);
+        pos.col -= (uint32_t) cast_utf8_continuations(l->src + l->start[lo],
+                                                      off - l->start[lo]);
     }
 
     return pos;

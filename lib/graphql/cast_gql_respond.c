@@ -150,12 +150,12 @@ cast_gql_write_sub(cast_json_w_t *w, const cast_gql_pentry_t *pe,
         cast_json_lit(w, "\":");
 
         switch (f->id) {
+        case CAST_SUB_NONE:
+            /* the schema build binds every field: not reached */
+            cast_json_lit(w, "null");
+            break;
         case CAST_SUB_TYPENAME:
-            if (s->kind == CAST_FIELD_CAS) {
-                cast_json_lit(w, "\"TicketInfo\"");
-            } else {
-                cast_json_lit(w, "\"VoteResult\"");
-            }
+            cast_json_str(w, pe->type.data, pe->type.len);
             break;
         case CAST_SUB_TICKET:
             cast_json_str(w, s->ticket_out.data, s->ticket_out.len);

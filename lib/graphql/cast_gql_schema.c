@@ -470,42 +470,211 @@ cast_sdl_resolve(cast_sdl_t *sp, cast_gql_schema_t *s, cast_gql_typeref_t *r)
 }
 
 
-static void
-cast_sdl_roots(cast_gql_schema_t *s)
+/*
+ * The binding of the schema to execution, by name and type: the root
+ * fields that become slots, their arguments and the fields of their
+ * object types.  A name the SDL lacks, a type it changed, or an argument
+ * or field no entry binds fails the build: execution never reads a
+ * definition by its position.
+ */
+
+/* a root field (root) or a field of a root field's object type (sub) */
+static const struct {
+    const char               *type;
+    const char               *field;
+    const char               *is;
+    cast_field_e              root;
+    cast_gql_sub_e            sub;
+} cast_sdl_fields[] = {
+    { "Query", "query", "Int!", CAST_FIELD_QUERY, CAST_SUB_NONE },
+    { "Query", "cas", "TicketInfo!", CAST_FIELD_CAS, CAST_SUB_NONE },
+    { "Mutation", "vote", "VoteResult!", CAST_FIELD_VOTE, CAST_SUB_NONE },
+    { "__Meta", "__typename", "String!", 0, CAST_SUB_TYPENAME },
+    { "TicketInfo", "ticket", "String!", 0, CAST_SUB_TICKET },
+    { "TicketInfo", "validUntil", "String!", 0, CAST_SUB_VALID_UNTIL },
+    { "TicketInfo", "remainingUsage", "Int!", 0, CAST_SUB_REMAINING },
+    { "VoteResult", "success", "Boolean!", 0, CAST_SUB_SUCCESS },
+    { "VoteResult", "message", "String!", 0, CAST_SUB_MESSAGE },
+    { "VoteResult", "usernames", "[String!]!", 0, CAST_SUB_USERNAMES },
+    { "VoteResult", "votes", "[Int!]!", 0, CAST_SUB_VOTES }
+};
+
+static const struct {
+    cast_field_e              root;
+    const char               *name;
+    const char               *is;
+    cast_gql_arg_e            arg;
+} cast_sdl_args_bound[] = {
+    { CAST_FIELD_QUERY, "username", "String!", CAST_ARG_USERNAME },
+    { CAST_FIELD_VOTE, "usernames", "[String!]!", CAST_ARG_USERNAMES },
+    { CAST_FIELD_VOTE, "voteCount", "[Int!]", CAST_ARG_VOTE_COUNT },
+    { CAST_FIELD_VOTE, "ticket", "String!", CAST_ARG_TICKET },
+    { CAST_FIELD_VOTE, "voterUsername", "String", CAST_ARG_VOTER },
+    { CAST_FIELD_VOTE, "idempotencyKey", "String", CAST_ARG_IDEMPOTENCY_KEY }
+};
+
+
+static cast_str_t
+cast_sdl_str(const char *s)
 {
-    static const struct {
-        const char  *type;
-        const char  *field;
-        int          root;
-    } roots[] = {
-        { "Query", "query", CAST_FIELD_QUERY },
-        { "Query", "cas", CAST_FIELD_CAS },
-        { "Mutation", "vote", CAST_FIELD_VOTE }
-    };
+    cast_str_t  r;
 
-    cast_str_t        name;
-    cast_gql_fdef_t  *f;
-    size_t            i;
+    r.data = s;
+    r.len = strlen(s);
 
-    for (i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-        name.data = roots[i].type;
-        name.len = strlen(roots[i].type);
-        f = (cast_gql_fdef_t *) cast_gql_type_field(
-                                    cast_gql_schema_type(s, name),
-                                    (cast_str_t) { roots[i].field,
-                                                   strlen(roots[i].field) });
-        if (f != NULL) {
-            f->root = roots[i].root;
-        }
-    }
+    return r;
 }
 
 
+static int
+cast_sdl_same(cast_str_t a, cast_str_t b)
+{
+    return a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+}
+
+
+static int
+cast_sdl_fail(cast_gql_schema_t *s, const char *what, cast_str_t type,
+    cast_str_t name)
+{
+    snprintf(s->error, sizeof(s->error), "%s \"%.*s.%.*s\"", what,
+             (int) type.len, type.data, (int) name.len, name.data);
+
+    return -1;
+}
+
+
+/* the field type.name, of the type written is; NULL after a failure */
+static cast_gql_fdef_t *
+cast_sdl_field(cast_gql_schema_t *s, const char *type, const char *name,
+    const char *is)
+{
+    cast_gql_fdef_t        *f;
+    const cast_gql_type_t  *t;
+    cast_str_t              ts;
+
+    t = cast_sdl_same(cast_sdl_str(type), s->meta->name)
+        ? s->meta : cast_gql_schema_type(s, cast_sdl_str(type));
+
+    f = (cast_gql_fdef_t *) cast_gql_type_field(t, cast_sdl_str(name));
+    if (f == NULL) {
+        cast_sdl_fail(s, "the schema lacks the field", cast_sdl_str(type),
+                      cast_sdl_str(name));
+        return NULL;
+    }
+
+    ts = cast_gql_type_str(&s->arena, f->type);
+    if (!cast_sdl_same(ts, cast_sdl_str(is))) {
+        cast_sdl_fail(s, "the schema changed the type of",
+                      cast_sdl_str(type), cast_sdl_str(name));
+        return NULL;
+    }
+
+    return f;
+}
+
+
+static int
+cast_sdl_bind_args(cast_gql_schema_t *s, cast_gql_fdef_t *f)
+{
+    const cast_gql_ivdef_t  *a;
+    cast_str_t               ts;
+    uint32_t                 seen;      /* a bit per argument */
+    size_t                   i;
+
+    seen = 0;
+
+    for (i = 0;
+         i < sizeof(cast_sdl_args_bound) / sizeof(cast_sdl_args_bound[0]);
+         i++)
+    {
+        if (cast_sdl_args_bound[i].root != (cast_field_e) f->root) {
+            continue;
+        }
+
+        a = cast_gql_find_arg(f->args, f->nargs,
+                              cast_sdl_str(cast_sdl_args_bound[i].name));
+        if (a == NULL) {
+            return cast_sdl_fail(s, "the schema lacks the argument", f->name,
+                                 cast_sdl_str(cast_sdl_args_bound[i].name));
+        }
+
+        ts = cast_gql_type_str(&s->arena, a->type);
+        if (!cast_sdl_same(ts, cast_sdl_str(cast_sdl_args_bound[i].is))) {
+            return cast_sdl_fail(s, "the schema changed the type of argument",
+                                 f->name,
+                                 cast_sdl_str(cast_sdl_args_bound[i].name));
+        }
+
+        s->arg[cast_sdl_args_bound[i].arg] = (size_t) (a - f->args);
+        seen |= 1u << (a - f->args);
+    }
+
+    /* CAST_SDL_MAX arguments at most: a bit each */
+    for (i = 0; i < f->nargs; i++) {
+        if (!(seen & (1u << i))) {
+            return cast_sdl_fail(s, "execution does not bind the argument",
+                                 f->name, f->args[i].name);
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cast_sdl_bind(cast_gql_schema_t *s)
+{
+    cast_gql_fdef_t        *f;
+    const cast_gql_type_t  *t;
+    size_t                  i, k, n;
+
+    n = sizeof(cast_sdl_fields) / sizeof(cast_sdl_fields[0]);
+
+    for (i = 0; i < n; i++) {
+        f = cast_sdl_field(s, cast_sdl_fields[i].type,
+                           cast_sdl_fields[i].field, cast_sdl_fields[i].is);
+        if (f == NULL) {
+            return -1;
+        }
+        f->root = cast_sdl_fields[i].root;
+        f->sub = cast_sdl_fields[i].sub;
+    }
+
+    /* a root field's arguments and object fields are bound, every one */
+    for (i = 0; i < n; i++) {
+        if (cast_sdl_fields[i].root == 0) {
+            continue;
+        }
+
+        f = cast_sdl_field(s, cast_sdl_fields[i].type,
+                           cast_sdl_fields[i].field, cast_sdl_fields[i].is);
+
+        if (cast_sdl_bind_args(s, f) != 0) {
+            return -1;
+        }
+
+        t = cast_gql_named(f->type);
+
+        for (k = 0; t->kind == CAST_TK_OBJECT && k < t->nfields; k++) {
+            if (t->fields[k].sub == CAST_SUB_NONE) {
+                return cast_sdl_fail(s, "execution does not bind the field",
+                                     t->name, t->fields[k].name);
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* sdl: the CAST schema, cast_gql_schema_sdl() but for tests */
 int
-cast_gql_schema_init(cast_gql_schema_t *s)
+cast_gql_schema_init(cast_gql_schema_t *s, cast_str_t sdl)
 {
     cast_sdl_t       *sp;
     cast_sdl_fix_t   *fix;
+    cast_str_t        name;
 
     memset(s, 0, sizeof(cast_gql_schema_t));
     cast_arena_init(&s->arena, NULL);
@@ -517,9 +686,11 @@ cast_gql_schema_init(cast_gql_schema_t *s)
 
     sp->arena = &s->arena;
 
-    if (cast_sdl_document(sp, cast_gql_schema_sdl()) != 0
+    if (cast_sdl_document(sp, sdl) != 0
         || cast_sdl_document(sp, cast_gql_builtin_sdl_text()) != 0)
     {
+        snprintf(s->error, sizeof(s->error), "the SDL does not parse at "
+                 "offset %zu", sp->lx.start);
         return -1;
     }
 
@@ -534,6 +705,9 @@ cast_gql_schema_init(cast_gql_schema_t *s)
     for (fix = sp->fixes; fix != NULL; fix = fix->next) {
         *fix->slot = cast_sdl_resolve(sp, s, fix->ref);
         if (*fix->slot == NULL) {
+            name = cast_gql_ref_str(&s->arena, fix->ref);
+            snprintf(s->error, sizeof(s->error), "the SDL names a type it "
+                     "does not define: \"%.*s\"", (int) name.len, name.data);
             return -1;
         }
     }
@@ -544,12 +718,12 @@ cast_gql_schema_init(cast_gql_schema_t *s)
     if (s->query == NULL || s->mutation == NULL
         || !cast_gql_streq(s->meta->name, "__Meta"))
     {
+        snprintf(s->error, sizeof(s->error), "the SDL lacks the type Query "
+                 "or Mutation");
         return -1;
     }
 
-    cast_sdl_roots(s);
-
-    return 0;
+    return cast_sdl_bind(s);
 }
 
 

@@ -41,81 +41,11 @@ static cast_json_t *cast_json_value(cast_json_rd_t *r);
 size_t
 cast_json_short(cast_str_t s)
 {
-    size_t  n;
-
     if (s.len <= 64) {
         return s.len;
     }
 
-    for (n = 64; n > 0 && ((unsigned char) s.data[n] & 0xc0) == 0x80; n--) {
-        /* void */
-    }
-
-    return n;
-}
-
-
-int
-cast_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char  *p, *end;
-    uint64_t              w;
-    uint32_t              c;
-    int                   k, i;
-
-    p = (const unsigned char *) s;
-    end = p + n;
-
-    while (p < end) {
-        /* ASCII eight bytes at a time */
-        while (end - p >= 8) {
-            memcpy(&w, p, 8);
-            if (w & 0x8080808080808080ULL) {
-                break;
-            }
-            p += 8;
-        }
-
-        if (p == end) {
-            break;
-        }
-
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-
-        if (*p >= 0xc2 && *p <= 0xdf) {
-            k = 1; c = *p & 0x1f;
-        } else if (*p >= 0xe0 && *p <= 0xef) {
-            k = 2; c = *p & 0x0f;
-        } else if (*p >= 0xf0 && *p <= 0xf4) {
-            k = 3; c = *p & 0x07;
-        } else {
-            return 0;
-        }
-
-        if (end - p <= k) {
-            return 0;
-        }
-
-        for (i = 1; i <= k; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
-                return 0;
-            }
-            c = (c << 6) | (p[i] & 0x3f);
-        }
-
-        if ((k == 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff)))
-            || (k == 3 && (c < 0x10000 || c > 0x10ffff)))
-        {
-            return 0;
-        }
-
-        p += k + 1;
-    }
-
-    return 1;
+    return cast_utf8_cut(s.data, 64);
 }
 
 
@@ -153,29 +83,6 @@ cast_json_hex4(const char *p, uint32_t *v)
     }
 
     return 0;
-}
-
-
-static char *
-cast_json_utf8_put(char *d, uint32_t c)
-{
-    if (c < 0x80) {
-        *d++ = (char) c;
-    } else if (c < 0x800) {
-        *d++ = (char) (0xc0 | (c >> 6));
-        *d++ = (char) (0x80 | (c & 0x3f));
-    } else if (c < 0x10000) {
-        *d++ = (char) (0xe0 | (c >> 12));
-        *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
-        *d++ = (char) (0x80 | (c & 0x3f));
-    } else {
-        *d++ = (char) (0xf0 | (c >> 18));
-        *d++ = (char) (0x80 | ((c >> 12) & 0x3f));
-        *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
-        *d++ = (char) (0x80 | (c & 0x3f));
-    }
-
-    return d;
 }
 
 
@@ -242,7 +149,7 @@ cast_json_unescape(cast_json_rd_t *r, const char *s, const char *e,
             return -1;
         }
 
-        d = cast_json_utf8_put(d, c);
+        d = cast_utf8_put(d, c);
     }
 
     out->len = (size_t) (d - out->data);

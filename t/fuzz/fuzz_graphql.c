@@ -10,16 +10,10 @@
 #include <string.h>
 
 #include "cast_graphql.h"
+#include "../unit/test_pool.h"
+#include "fuzz_engine.h"
 
 
-typedef struct fuzz_block_s  fuzz_block_t;
-
-struct fuzz_block_s {
-    fuzz_block_t             *next;
-};
-
-
-static fuzz_block_t       *fuzz_pool;
 static cast_gql_engine_t  *fuzz_eng;
 
 static const char  *fuzz_accepts[] = {
@@ -27,39 +21,6 @@ static const char  *fuzz_accepts[] = {
     "*/*;q=0.5, application/graphql-response+json;q=0.2", "text/html",
     "application/json; charset=latin1, application/*", "", ""
 };
-
-
-static void *
-fuzz_alloc(void *ctx, size_t size)
-{
-    fuzz_block_t  *b;
-
-    (void) ctx;
-
-    b = malloc(sizeof(fuzz_block_t) + 8 + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = fuzz_pool;
-    fuzz_pool = b;
-
-    return (char *) b + 16;
-}
-
-
-static void
-fuzz_free(void)
-{
-    fuzz_block_t  *b, *next;
-
-    for (b = fuzz_pool; b != NULL; b = next) {
-        next = b->next;
-        free(b);
-    }
-
-    fuzz_pool = NULL;
-}
 
 
 static cast_str_t
@@ -117,7 +78,7 @@ fuzz_query_body(const uint8_t *data, size_t size, size_t *len)
     nul = memchr(data, '\0', size);
     qn = nul ? (size_t) (nul - data) : size;
 
-    b = fuzz_alloc(NULL, qn * 6 + (size - qn) + 64);
+    b = test_alloc(NULL, qn * 6 + (size - qn) + 64);
     if (b == NULL) {
         return NULL;
     }
@@ -156,7 +117,6 @@ fuzz_query_body(const uint8_t *data, size_t size, size_t *len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    cast_gql_limits_t     lim;
     cast_gql_alloc_t      a;
     cast_gql_http_t       in;
     cast_gql_exec_t      *exec;
@@ -166,16 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char                 *body;
 
     if (fuzz_eng == NULL) {
-        lim.max_query_len = 4096;
-        lim.max_tokens = 1000;
-        lim.max_depth = 16;
-        lim.max_fields = 500;
-        lim.max_aliases = 50;
-        lim.max_list_len = 50;
-        lim.max_introspection = 64 * 1024;
-        lim.cache_entries = 8;
-        lim.introspection = 1;
-        fuzz_eng = cast_gql_engine_create(&lim);
+        fuzz_eng = fuzz_engine(8);
     }
 
     if (size == 0) {
@@ -186,7 +137,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
 
-    a.alloc = fuzz_alloc;
+    a.alloc = test_alloc;
     a.ctx = NULL;
 
     memset(&in, 0, sizeof(in));
@@ -225,7 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    fuzz_free();
+    test_pool_free();
 
     return 0;
 }

@@ -24,6 +24,8 @@
 #include <cJSON.h>
 
 #include "cast_graphql.h"
+#include "../unit/test_pool.h"
+#include "fuzz_engine.h"
 
 
 #define FUZZ_POOL     16        /* requests in flight */
@@ -32,14 +34,8 @@
 #define FUZZ_TEXT     1024
 
 
-typedef struct fuzz_block_s  fuzz_block_t;
-
-struct fuzz_block_s {
-    fuzz_block_t             *next;
-};
-
 typedef struct {
-    fuzz_block_t             *blocks;   /* the request's own memory */
+    test_block_t             *blocks;   /* the request's own memory */
     cast_gql_exec_t          *exec;
     int                       shape;
     unsigned                  doc;
@@ -52,39 +48,6 @@ typedef struct {
 static cast_gql_engine_t  *fuzz_eng;
 static fuzz_req_t          fuzz_reqs[FUZZ_POOL];
 static unsigned long       fuzz_serial;
-
-
-static void *
-fuzz_alloc(void *ctx, size_t size)
-{
-    fuzz_block_t  *b, **pool;
-
-    pool = ctx;
-
-    b = malloc(sizeof(fuzz_block_t) + 8 + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = *pool;
-    *pool = b;
-
-    return (char *) b + 16;
-}
-
-
-static void
-fuzz_free(fuzz_block_t **pool)
-{
-    fuzz_block_t  *b, *next;
-
-    for (b = *pool; b != NULL; b = next) {
-        next = b->next;
-        free(b);
-    }
-
-    *pool = NULL;
-}
 
 
 static void
@@ -118,19 +81,19 @@ fuzz_check_json(const cast_gql_response_t *out)
 
 
 static int
-fuzz_prepare(fuzz_block_t **pool, const char *body, size_t len,
+fuzz_prepare(test_block_t **pool, const char *body, size_t len,
     cast_gql_exec_t **exec)
 {
     cast_gql_alloc_t  *a;
     cast_gql_http_t    in;
 
     /* the engine keeps the allocator: it lives in the request's memory */
-    a = fuzz_alloc(pool, sizeof(cast_gql_alloc_t));
+    a = test_alloc(pool, sizeof(cast_gql_alloc_t));
     if (a == NULL) {
         abort();
     }
 
-    a->alloc = fuzz_alloc;
+    a->alloc = test_alloc;
     a->ctx = pool;
 
     memset(&in, 0, sizeof(in));
@@ -257,7 +220,7 @@ fuzz_resolve(fuzz_req_t *r, cast_gql_slot_t *s)
         if (d & 1) {
             s->status = CAST_RES_ERROR;
             s->error_code = "UNAVAILABLE";
-            s->error_message.data = fuzz_alloc(&r->blocks, 32);
+            s->error_message.data = test_alloc(&r->blocks, 32);
             s->error_message.len = snprintf((char *) s->error_message.data,
                                             32, "down %lu", d);
         }
@@ -271,7 +234,7 @@ fuzz_resolve(fuzz_req_t *r, cast_gql_slot_t *s)
 
     case 2:
         ok = s->kind == CAST_FIELD_CAS;
-        s->ticket_out.data = fuzz_alloc(&r->blocks, 32);
+        s->ticket_out.data = test_alloc(&r->blocks, 32);
         s->ticket_out.len = snprintf((char *) s->ticket_out.data, 32,
                                      "T%lu", d);
         s->valid_until.data = ticket;
@@ -327,7 +290,7 @@ fuzz_finish(fuzz_req_t *r)
         fuzz_fail("a response that is not the request's own", &out);
     }
 
-    fuzz_free(&r->blocks);
+    test_blocks_free(&r->blocks);
     r->exec = NULL;
 }
 
@@ -336,7 +299,7 @@ fuzz_finish(fuzz_req_t *r)
 static void
 fuzz_churn(const char *query, size_t n, int valid)
 {
-    fuzz_block_t         *pool;
+    test_block_t         *pool;
     cast_gql_exec_t      *exec;
     cast_gql_response_t   out;
     cJSON                *b;
@@ -348,13 +311,13 @@ fuzz_churn(const char *query, size_t n, int valid)
     b = cJSON_CreateObject();
 
     if (query != NULL) {
-        body = fuzz_alloc(&pool, n + 1);
+        body = test_alloc(&pool, n + 1);
         memcpy(body, query, n);
         body[n] = '\0';
         cJSON_AddStringToObject(b, "query", body);
 
     } else {
-        body = fuzz_alloc(&pool, 64);
+        body = test_alloc(&pool, 64);
         snprintf(body, 64, valid ? "{ z%lu: __typename }"
                                  : "{ z%lu: nothing }", fuzz_serial++);
         cJSON_AddStringToObject(b, "query", body);
@@ -384,32 +347,19 @@ fuzz_churn(const char *query, size_t n, int valid)
 
     fuzz_check_json(&out);
     cJSON_free(body);
-    fuzz_free(&pool);
+    test_blocks_free(&pool);
 }
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    cast_gql_limits_t   lim;
     fuzz_req_t         *r;
     size_t              i, n, steps;
     uint8_t             op, arg;
 
     if (fuzz_eng == NULL) {
-        lim.max_query_len = 4096;
-        lim.max_tokens = 1000;
-        lim.max_depth = 16;
-        lim.max_fields = 500;
-        lim.max_aliases = 50;
-        lim.max_list_len = 50;
-        lim.max_introspection = 64 * 1024;
-        lim.cache_entries = FUZZ_CACHE;
-        lim.introspection = 1;
-        fuzz_eng = cast_gql_engine_create(&lim);
-        if (fuzz_eng == NULL) {
-            abort();
-        }
+        fuzz_eng = fuzz_engine(FUZZ_CACHE);
     }
 
     for (i = 0, steps = 0; i + 1 < size && steps < FUZZ_STEPS; steps++) {

@@ -9,23 +9,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "cast_conf.h"
 #include "cast_log.h"
 #include "cast_redis.h"
 
 
-#define check(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-            failures++;                                                       \
-        }                                                                     \
-    } while (0)
-
 #define nargs(a)  ((int) (sizeof(a) / sizeof(a[0])) - 1)
 
-
-static int      failures;
 
 static char    *url;
 static char    *name;
@@ -72,43 +63,43 @@ test_defaults_and_env(void)
 
     /* required_int has no default */
     unsetenv("CAST_REQUIRED_INT");
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, "required_int is required") != NULL);
-    check(strstr(err, "CAST_REQUIRED_INT") != NULL);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, "required_int is required") != NULL);
+    test_ok(strstr(err, "CAST_REQUIRED_INT") != NULL);
 
     setenv("CAST_REQUIRED_INT", "-7", 1);
-    check(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
-    check(first == 1);
-    check(strcmp(url, "redis://127.0.0.1:6379") == 0);
-    check(strcmp(name, "") == 0);
-    check(period == 2000);
-    check(required == -7);
-    check(flag == 0);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
+    test_ok(first == 1);
+    test_ok(strcmp(url, "redis://127.0.0.1:6379") == 0);
+    test_ok(strcmp(name, "") == 0);
+    test_ok(period == 2000);
+    test_ok(required == -7);
+    test_ok(flag == 0);
 
     setenv("CAST_PERIOD_MS", "12x", 1);
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, "CAST_PERIOD_MS") != NULL);
-    check(strstr(err, "not an integer") != NULL);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, "CAST_PERIOD_MS") != NULL);
+    test_ok(strstr(err, "not an integer") != NULL);
 
     setenv("CAST_PERIOD_MS", "99999999999999999999", 1);
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
 
     setenv("CAST_PERIOD_MS", "", 1);
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
 
     unsetenv("CAST_PERIOD_MS");
     setenv("CAST_FLAG", "maybe", 1);
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, "not a boolean") != NULL);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, "not a boolean") != NULL);
 
     setenv("CAST_FLAG", "On", 1);
-    check(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
-    check(flag == 1);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
+    test_ok(flag == 1);
 
     unsetenv("CAST_FLAG");
     unsetenv("CAST_REQUIRED_INT");
@@ -132,40 +123,40 @@ test_file(const char *path)
                "required_int = 3\n"
                "flag = yes\n");
 
-    check(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
-    check(first == 3);
-    check(strcmp(argv[first], "restore") == 0);
-    check(strcmp(url, "unix:///tmp/r.sock?db=2") == 0);
-    check(strcmp(name, "two words") == 0);
-    check(period == 500);
-    check(required == 3);
-    check(flag == 1);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
+    test_ok(first == 3);
+    test_ok(strcmp(argv[first], "restore") == 0);
+    test_ok(strcmp(url, "unix:///tmp/r.sock?db=2") == 0);
+    test_ok(strcmp(name, "two words") == 0);
+    test_ok(period == 500);
+    test_ok(required == 3);
+    test_ok(flag == 1);
 
     /* the environment overrides the file */
     setenv("CAST_PERIOD_MS", "700", 1);
-    check(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
-    check(period == 700);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err)) == CAST_CONF_OK);
+    test_ok(period == 700);
     unsetenv("CAST_PERIOD_MS");
 
     write_file(path, "required_int = 1\nperiod = 5\n");
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, ":2: unknown setting \"period\"") != NULL);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, ":2: unknown setting \"period\"") != NULL);
 
     write_file(path, "required_int = 1\njust words\n");
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, ":2: expected \"key = value\"") != NULL);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, ":2: expected \"key = value\"") != NULL);
 
     write_file(path, "period_ms = 1.5\n");
-    check(parse(nargs(argv), argv, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, ":1: period_ms: \"1.5\" is not an integer") != NULL);
+    test_ok(parse(nargs(argv), argv, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, ":1: period_ms: \"1.5\" is not an integer") != NULL);
 
-    check(parse(nargs(argv2), argv2, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, "cannot open config file /nonexistent/x.conf")
-          != NULL);
+    test_ok(parse(nargs(argv2), argv2, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, "cannot open config file /nonexistent/x.conf")
+            != NULL);
 }
 
 
@@ -179,20 +170,20 @@ test_options(void)
     char  *noarg[] = { "prog", "-c", NULL };
     char  *dash[] = { "prog", "--", "-x", NULL };
 
-    check(parse(nargs(help), help, &first, err, sizeof(err))
-          == CAST_CONF_HELP);
+    test_ok(parse(nargs(help), help, &first, err, sizeof(err))
+            == CAST_CONF_HELP);
 
-    check(parse(nargs(bad), bad, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, "unknown option \"--verbose\"") != NULL);
+    test_ok(parse(nargs(bad), bad, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, "unknown option \"--verbose\"") != NULL);
 
-    check(parse(nargs(noarg), noarg, &first, err, sizeof(err))
-          == CAST_CONF_ERROR);
-    check(strstr(err, "needs a file name") != NULL);
+    test_ok(parse(nargs(noarg), noarg, &first, err, sizeof(err))
+            == CAST_CONF_ERROR);
+    test_ok(strstr(err, "needs a file name") != NULL);
 
     setenv("CAST_REQUIRED_INT", "1", 1);
-    check(parse(nargs(dash), dash, &first, err, sizeof(err)) == CAST_CONF_OK);
-    check(first == 2);
+    test_ok(parse(nargs(dash), dash, &first, err, sizeof(err)) == CAST_CONF_OK);
+    test_ok(first == 2);
     unsetenv("CAST_REQUIRED_INT");
 }
 
@@ -249,20 +240,20 @@ test_load_exits(void)
 
     unsetenv("CAST_REQUIRED_INT");
 
-    check(run_load(help, nargs(help), out, sizeof(out)) == 0);
-    check(strstr(out, "Usage: prog") != NULL);
-    check(strstr(out, "Does things.") != NULL);
-    check(strstr(out, "redis_url") != NULL);
-    check(strstr(out, "env CAST_REDIS_URL") != NULL);
-    check(strstr(out, "default: redis://127.0.0.1:6379") != NULL);
-    check(strstr(out, "env CAST_REQUIRED_INT") != NULL);
-    check(strstr(out, "required") != NULL);
+    test_ok(run_load(help, nargs(help), out, sizeof(out)) == 0);
+    test_ok(strstr(out, "Usage: prog") != NULL);
+    test_ok(strstr(out, "Does things.") != NULL);
+    test_ok(strstr(out, "redis_url") != NULL);
+    test_ok(strstr(out, "env CAST_REDIS_URL") != NULL);
+    test_ok(strstr(out, "default: redis://127.0.0.1:6379") != NULL);
+    test_ok(strstr(out, "env CAST_REQUIRED_INT") != NULL);
+    test_ok(strstr(out, "required") != NULL);
 
-    check(run_load(none, nargs(none), out, sizeof(out)) == 2);
-    check(strstr(out, "prog: required_int is required") != NULL);
+    test_ok(run_load(none, nargs(none), out, sizeof(out)) == 2);
+    test_ok(strstr(out, "prog: required_int is required") != NULL);
 
     setenv("CAST_REQUIRED_INT", "5", 1);
-    check(run_load(none, nargs(none), out, sizeof(out)) == 100);
+    test_ok(run_load(none, nargs(none), out, sizeof(out)) == 100);
     unsetenv("CAST_REQUIRED_INT");
 }
 
@@ -273,43 +264,43 @@ test_redis_url(void)
     char              err[256];
     cast_redis_url_t  u;
 
-    check(cast_redis_parse_url("redis://127.0.0.1:21001", &u, err,
-                               sizeof(err)) == 0);
-    check(strcmp(u.host, "127.0.0.1") == 0 && u.port == 21001 && u.db == 0);
-    check(u.password[0] == '\0');
+    test_ok(cast_redis_parse_url("redis://127.0.0.1:21001", &u, err,
+                                 sizeof(err)) == 0);
+    test_ok(strcmp(u.host, "127.0.0.1") == 0 && u.port == 21001 && u.db == 0);
+    test_ok(u.password[0] == '\0');
 
-    check(cast_redis_parse_url("redis://:s3cret@redis.local/4", &u, err,
-                               sizeof(err)) == 0);
-    check(strcmp(u.host, "redis.local") == 0 && u.port == 6379);
-    check(u.db == 4 && strcmp(u.password, "s3cret") == 0);
-    check(u.user[0] == '\0');
+    test_ok(cast_redis_parse_url("redis://:s3cret@redis.local/4", &u, err,
+                                 sizeof(err)) == 0);
+    test_ok(strcmp(u.host, "redis.local") == 0 && u.port == 6379);
+    test_ok(u.db == 4 && strcmp(u.password, "s3cret") == 0);
+    test_ok(u.user[0] == '\0');
 
-    check(cast_redis_parse_url("redis://cast:pw@h:1/", &u, err,
-                               sizeof(err)) == 0);
-    check(strcmp(u.user, "cast") == 0 && strcmp(u.password, "pw") == 0);
-    check(u.port == 1 && u.db == 0);
+    test_ok(cast_redis_parse_url("redis://cast:pw@h:1/", &u, err,
+                                 sizeof(err)) == 0);
+    test_ok(strcmp(u.user, "cast") == 0 && strcmp(u.password, "pw") == 0);
+    test_ok(u.port == 1 && u.db == 0);
 
-    check(cast_redis_parse_url("unix:///run/redis.sock?db=3&password=x", &u,
-                               err, sizeof(err)) == 0);
-    check(strcmp(u.host, "/run/redis.sock") == 0 && u.port == 0);
-    check(u.db == 3 && strcmp(u.password, "x") == 0);
+    test_ok(cast_redis_parse_url("unix:///run/redis.sock?db=3&password=x", &u,
+                                 err, sizeof(err)) == 0);
+    test_ok(strcmp(u.host, "/run/redis.sock") == 0 && u.port == 0);
+    test_ok(u.db == 3 && strcmp(u.password, "x") == 0);
 
-    check(cast_redis_parse_url("http://h", &u, err, sizeof(err)) == -1);
-    check(strstr(err, "expected redis://") != NULL);
-    check(cast_redis_parse_url("redis://", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("redis://h:", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("redis://h:0", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("redis://h:70000", &u, err, sizeof(err))
-          == -1);
-    check(cast_redis_parse_url("redis://h:12a", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("redis://h/x", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("redis://pw@h", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("unix://", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("unix://rel.sock", &u, err, sizeof(err))
-          == -1);
-    check(cast_redis_parse_url("unix:///s?db=x", &u, err, sizeof(err)) == -1);
-    check(cast_redis_parse_url("unix:///s?dbx=1", &u, err, sizeof(err))
-          == -1);
+    test_ok(cast_redis_parse_url("http://h", &u, err, sizeof(err)) == -1);
+    test_ok(strstr(err, "expected redis://") != NULL);
+    test_ok(cast_redis_parse_url("redis://", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("redis://h:", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("redis://h:0", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("redis://h:70000", &u, err, sizeof(err))
+            == -1);
+    test_ok(cast_redis_parse_url("redis://h:12a", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("redis://h/x", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("redis://pw@h", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("unix://", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("unix://rel.sock", &u, err, sizeof(err))
+            == -1);
+    test_ok(cast_redis_parse_url("unix:///s?db=x", &u, err, sizeof(err)) == -1);
+    test_ok(cast_redis_parse_url("unix:///s?dbx=1", &u, err, sizeof(err))
+            == -1);
 }
 
 
@@ -321,7 +312,7 @@ test_log(void)
     ssize_t  n;
 
     if (pipe(fds) != 0) {
-        check(0);
+        test_ok(0);
         return;
     }
 
@@ -330,11 +321,11 @@ test_log(void)
     dup2(fds[1], 2);
 
     cast_log_open("cast-test");
-    check(cast_log_set_level("warn") == 0);
+    test_ok(cast_log_set_level("warn") == 0);
     cast_log(CAST_LOG_INFO, "hidden", "not shown");
     cast_log(CAST_LOG_WARN, "shown", "say \"hi\"\\ now\n");
-    check(cast_log_set_level("loud") == -1);
-    check(cast_log_set_level("info") == 0);
+    test_ok(cast_log_set_level("loud") == -1);
+    test_ok(cast_log_set_level("info") == 0);
 
     fflush(stderr);
     dup2(saved, 2);
@@ -345,11 +336,11 @@ test_log(void)
     close(fds[0]);
     out[n > 0 ? n : 0] = '\0';
 
-    check(strstr(out, "hidden") == NULL);
-    check(strncmp(out, "ts=", 3) == 0);
-    check(strlen(out) > 27 && out[13] == 'T' && out[26] == 'Z');
-    check(strstr(out, " level=warn prog=cast-test event=shown "
-                      "msg=\"say \\\"hi\\\"\\\\ now \"\n") != NULL);
+    test_ok(strstr(out, "hidden") == NULL);
+    test_ok(strncmp(out, "ts=", 3) == 0);
+    test_ok(strlen(out) > 27 && out[13] == 'T' && out[26] == 'Z');
+    test_ok(strstr(out, " level=warn prog=cast-test event=shown "
+                        "msg=\"say \\\"hi\\\"\\\\ now \"\n") != NULL);
 }
 
 
@@ -383,12 +374,5 @@ main(void)
     unlink(path);
     cast_conf_free(tab);
 
-    if (failures != 0) {
-        printf("test_conf: %d failures\n", failures);
-        return 1;
-    }
-
-    printf("test_conf: ok\n");
-
-    return 0;
+    return test_done("test_conf");
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cast_event.h"
 
 
@@ -15,20 +16,6 @@ typedef struct {
     const char  *json;
     const char  *reason;        /* a substring of the expected reason */
 } bad_case_t;
-
-
-static int  failures;
-
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
 
 
 #define GOOD  "{\"v\":1,\"id\":\"1234567-17\",\"ts\":1764096000123,"       \
@@ -155,12 +142,13 @@ test_nul(void)
     if (cast_event_decode(js, sizeof(js) - 1, &ev, reason, sizeof(reason))
         == 0)
     {
-        CHECK(0, "a raw NUL in a name accepted as \"%s\"", ev.votes[0].user);
+        test_check(0, "a raw NUL in a name accepted as \"%s\"",
+                   ev.votes[0].user);
         cast_event_free(&ev);
         return;
     }
 
-    CHECK(strstr(reason, "NUL byte") != NULL, "a raw NUL: %s", reason);
+    test_check(strstr(reason, "NUL byte") != NULL, "a raw NUL: %s", reason);
 }
 
 
@@ -170,26 +158,27 @@ test_good(void)
     char          reason[CAST_EVENT_REASON_MAX], *enc;
     cast_event_t  ev, ev2;
 
-    CHECK(cast_event_decode(GOOD, strlen(GOOD), &ev, reason, sizeof(reason))
-          == 0, "good event refused: %s", reason);
+    test_check(cast_event_decode(GOOD, strlen(GOOD), &ev, reason,
+                                 sizeof(reason)) == 0,
+               "good event refused: %s", reason);
 
-    CHECK(strcmp(ev.id, "1234567-17") == 0, "id %s", ev.id);
-    CHECK(ev.ts == 1764096000123LL, "ts %lld", (long long) ev.ts);
-    CHECK(ev.ticket == 1234567, "ticket");
-    CHECK(ev.voter != NULL && strcmp(ev.voter, "dave") == 0, "voter");
-    CHECK(ev.nvotes == 2, "nvotes %zu", ev.nvotes);
-    CHECK(strcmp(ev.votes[0].user, "alice") == 0 && ev.votes[0].n == 1
-          && ev.votes[0].c == 5 && ev.votes[0].ver == 3, "votes[0]");
-    CHECK(strcmp(ev.votes[1].user, "bob") == 0 && ev.votes[1].n == 2
-          && ev.votes[1].c == 2 && ev.votes[1].ver == 1, "votes[1]");
+    test_check(strcmp(ev.id, "1234567-17") == 0, "id %s", ev.id);
+    test_check(ev.ts == 1764096000123LL, "ts %lld", (long long) ev.ts);
+    test_check(ev.ticket == 1234567, "ticket");
+    test_check(ev.voter != NULL && strcmp(ev.voter, "dave") == 0, "voter");
+    test_check(ev.nvotes == 2, "nvotes %zu", ev.nvotes);
+    test_check(strcmp(ev.votes[0].user, "alice") == 0 && ev.votes[0].n == 1
+               && ev.votes[0].c == 5 && ev.votes[0].ver == 3, "votes[0]");
+    test_check(strcmp(ev.votes[1].user, "bob") == 0 && ev.votes[1].n == 2
+               && ev.votes[1].c == 2 && ev.votes[1].ver == 1, "votes[1]");
 
     enc = cast_event_encode(&ev);
-    CHECK(enc != NULL && strcmp(enc, GOOD) == 0, "encode: %s",
-          enc ? enc : "(null)");
+    test_check(enc != NULL && strcmp(enc, GOOD) == 0, "encode: %s",
+               enc ? enc : "(null)");
 
-    CHECK(cast_event_decode(enc, strlen(enc), &ev2, reason, sizeof(reason))
-          == 0, "round trip refused: %s", reason);
-    CHECK(strcmp(ev2.votes[1].user, "bob") == 0, "round trip");
+    test_check(cast_event_decode(enc, strlen(enc), &ev2, reason, sizeof(reason))
+               == 0, "round trip refused: %s", reason);
+    test_check(strcmp(ev2.votes[1].user, "bob") == 0, "round trip");
 
     cast_event_free(&ev2);
     cast_event_free(&ev);
@@ -210,17 +199,17 @@ test_lua_forms(void)
                        "\"id\":\"882048000-3\",\"voter\":null,\"extra\":[1],"
                        "\"ticket\":882048000,\"ts\":1764096000123,\"v\":1}\n";
 
-    CHECK(cast_event_decode(js, strlen(js), &ev, reason, sizeof(reason)) == 0,
-          "lua form refused: %s", reason);
-    CHECK(ev.voter == NULL, "voter should be NULL");
-    CHECK(strcmp(ev.votes[0].user, "a/b \xe4\xb8\xad\xc3\xa9") == 0,
-          "user %s", ev.votes[0].user);
-    CHECK(ev.votes[0].ver == 100000000000000LL, "ver");
+    test_check(cast_event_decode(js, strlen(js), &ev, reason, sizeof(reason))
+               == 0, "lua form refused: %s", reason);
+    test_check(ev.voter == NULL, "voter should be NULL");
+    test_check(strcmp(ev.votes[0].user, "a/b \xe4\xb8\xad\xc3\xa9") == 0,
+               "user %s", ev.votes[0].user);
+    test_check(ev.votes[0].ver == 100000000000000LL, "ver");
 
     enc = cast_event_encode(&ev);
-    CHECK(enc != NULL && strstr(enc, "\"voter\":null") != NULL
-          && strstr(enc, "\"ver\":100000000000000") != NULL,
-          "encode: %s", enc ? enc : "(null)");
+    test_check(enc != NULL && strstr(enc, "\"voter\":null") != NULL
+               && strstr(enc, "\"ver\":100000000000000") != NULL,
+               "encode: %s", enc ? enc : "(null)");
 
     free(enc);
     cast_event_free(&ev);
@@ -239,23 +228,24 @@ test_big_ints(void)
                        "\"votes\":[{\"u\":\"a\",\"n\":1,"
                        "\"c\":1234567890123457,\"ver\":9007199254740991}]}";
 
-    CHECK(cast_event_decode(js, strlen(js), &ev, reason, sizeof(reason)) == 0,
-          "big integers refused: %s", reason);
+    test_check(cast_event_decode(js, strlen(js), &ev, reason, sizeof(reason))
+               == 0, "big integers refused: %s", reason);
 
     enc = cast_event_encode(&ev);
-    CHECK(enc != NULL && strcmp(enc, js) == 0,
-          "encode: %s", enc ? enc : "(null)");
+    test_check(enc != NULL && strcmp(enc, js) == 0,
+               "encode: %s", enc ? enc : "(null)");
 
     if (enc != NULL
         && cast_event_decode(enc, strlen(enc), &ev2, reason, sizeof(reason))
            == 0)
     {
-        CHECK(ev2.ticket == ev.ticket && ev2.votes[0].c == ev.votes[0].c
-              && ev2.votes[0].ver == ev.votes[0].ver, "round trip changed");
+        test_check(ev2.ticket == ev.ticket && ev2.votes[0].c == ev.votes[0].c
+                   && ev2.votes[0].ver == ev.votes[0].ver,
+                   "round trip changed");
         cast_event_free(&ev2);
 
     } else {
-        CHECK(0, "round trip refused: %s", reason);
+        test_check(0, "round trip refused: %s", reason);
     }
 
     free(enc);
@@ -277,15 +267,15 @@ test_limits(void)
     p = buf + sprintf(buf, HEAD "\"votes\":[{\"u\":\"");
     memset(p, 'x', CAST_EVENT_NAME_MAX);
     strcpy(p + CAST_EVENT_NAME_MAX, "\",\"n\":1,\"c\":1,\"ver\":1}]}");
-    CHECK(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
-          == 0, "longest name refused: %s", reason);
+    test_check(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
+               == 0, "longest name refused: %s", reason);
     cast_event_free(&ev);
 
     memset(p, 'x', CAST_EVENT_NAME_MAX + 1);
     strcpy(p + CAST_EVENT_NAME_MAX + 1, "\",\"n\":1,\"c\":1,\"ver\":1}]}");
-    CHECK(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
-          != 0 && strstr(reason, "longer than") != NULL,
-          "oversize name: %s", reason);
+    test_check(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
+               != 0 && strstr(reason, "longer than") != NULL,
+               "oversize name: %s", reason);
 
     /* too many votes */
     p = buf + sprintf(buf, HEAD "\"votes\":[");
@@ -294,15 +284,15 @@ test_limits(void)
                      i ? "," : "", i);
     }
     strcpy(p, "]}");
-    CHECK(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
-          != 0 && strstr(reason, "more than") != NULL,
-          "too many votes: %s", reason);
+    test_check(cast_event_decode(buf, strlen(buf), &ev, reason, sizeof(reason))
+               != 0 && strstr(reason, "more than") != NULL,
+               "too many votes: %s", reason);
 
     /* oversize event */
     memset(buf, ' ', size);
-    CHECK(cast_event_decode(buf, size, &ev, reason, sizeof(reason)) != 0
-          && strstr(reason, "larger than") != NULL,
-          "oversize event: %s", reason);
+    test_check(cast_event_decode(buf, size, &ev, reason, sizeof(reason)) != 0
+               && strstr(reason, "larger than") != NULL,
+               "oversize event: %s", reason);
 
     free(buf);
 }
@@ -322,14 +312,14 @@ test_bad(void)
                               &ev, reason, sizeof(reason))
             == 0)
         {
-            CHECK(0, "case %zu accepted: %s", i, bad_cases[i].json);
+            test_check(0, "case %zu accepted: %s", i, bad_cases[i].json);
             cast_event_free(&ev);
             continue;
         }
 
-        CHECK(strstr(reason, bad_cases[i].reason) != NULL,
-              "case %zu: reason \"%s\", expected \"%s\"", i, reason,
-              bad_cases[i].reason);
+        test_check(strstr(reason, bad_cases[i].reason) != NULL,
+                   "case %zu: reason \"%s\", expected \"%s\"", i, reason,
+                   bad_cases[i].reason);
     }
 }
 
@@ -344,11 +334,5 @@ main(void)
     test_bad();
     test_nul();
 
-    if (failures) {
-        printf("test_event: %d failures\n", failures);
-        return 1;
-    }
-
-    printf("test_event: ok\n");
-    return 0;
+    return test_done("test_event");
 }

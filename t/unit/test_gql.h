@@ -1,6 +1,7 @@
 /*
- * Shared helpers for the GraphQL engine unit tests: a request pool, a
- * resolver that fills slots the way the host does, and checks.
+ * Shared helpers for the GraphQL engine unit tests: requests in the
+ * pool of test_pool.h, a resolver that fills slots the way the host
+ * does, and checks of responses in the idiom of check.h.
  */
 
 #ifndef _TEST_GQL_H_INCLUDED_
@@ -12,13 +13,9 @@
 #include <string.h>
 
 #include "cast_graphql.h"
+#include "check.h"
+#include "test_pool.h"
 
-
-typedef struct test_block_s  test_block_t;
-
-struct test_block_s {
-    test_block_t             *next;
-};
 
 typedef struct {
     int                       status;
@@ -33,57 +30,7 @@ typedef struct {
 typedef void (*test_resolver_pt)(cast_gql_slot_t *slot, size_t i);
 
 
-static int            test_failures;
-static int            test_checks;
-static test_block_t  *test_pool;
-static size_t         test_pool_bytes;  /* the last request's memory */
 static test_block_t  *test_bodies;
-
-
-/* ctx: a request's own block list; NULL: the shared one of test_request */
-static inline void *
-test_alloc(void *ctx, size_t size)
-{
-    test_block_t  *b, **pool;
-
-    pool = ctx != NULL ? ctx : &test_pool;
-
-    b = malloc(sizeof(test_block_t) + size + 16);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = *pool;
-    *pool = b;
-
-    if (pool == &test_pool) {
-        test_pool_bytes += size;
-    }
-
-    return (char *) b + 16;
-}
-
-
-static inline void
-test_blocks_free(test_block_t **pool)
-{
-    test_block_t  *b, *next;
-
-    for (b = *pool; b != NULL; b = next) {
-        next = b->next;
-        free(b);
-    }
-
-    *pool = NULL;
-}
-
-
-static inline void
-test_pool_free(void)
-{
-    test_blocks_free(&test_pool);
-    test_pool_bytes = 0;
-}
 
 
 static inline cast_gql_limits_t
@@ -244,17 +191,6 @@ test_post(cast_gql_engine_t *eng, const char *body)
 }
 
 
-#define test_check(cond, ...)                                                \
-    do {                                                                     \
-        test_checks++;                                                       \
-        if (!(cond)) {                                                       \
-            test_failures++;                                                 \
-            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-        }                                                                    \
-    } while (0)
-
 #define test_body(r, want)                                                   \
     test_check((r).body != NULL && strcmp((r).body, want) == 0,              \
                "body\n  got:  %s\n  want: %s", test_or((r).body), want)
@@ -270,22 +206,14 @@ test_post(cast_gql_engine_t *eng, const char *body)
 #define test_or(s)  ((s) != NULL ? (s) : "(none)")
 
 
+/* test_done() once the requests' memory is freed */
 static inline int
-test_done(const char *name)
+test_gql_done(const char *name)
 {
-    test_block_t  *b, *next;
-
     test_pool_free();
+    test_blocks_free(&test_bodies);
 
-    for (b = test_bodies; b != NULL; b = next) {
-        next = b->next;
-        free(b);
-    }
-
-    printf("%s: %d checks, %d passed, %d failed\n", name, test_checks,
-           test_checks - test_failures, test_failures);
-
-    return test_failures ? 1 : 0;
+    return test_done(name);
 }
 
 

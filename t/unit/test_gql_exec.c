@@ -597,5 +597,5 @@ main(void)
 
     cast_gql_engine_destroy(eng);
 
-    return test_done("test_gql_exec");
+    return test_gql_done("test_gql_exec");
 }

@@ -302,5 +302,5 @@ main(void)
 
     cast_gql_engine_destroy(eng);
 
-    return test_done("test_gql_http");
+    return test_gql_done("test_gql_http");
 }

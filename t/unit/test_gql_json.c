@@ -208,5 +208,5 @@ main(void)
     test_duplicates();
     test_writer();
 
-    return test_done("test_gql_json");
+    return test_gql_done("test_gql_json");
 }

@@ -8,19 +8,9 @@
 
 #include <openssl/rand.h>
 
+#include "check.h"
 #include "cast_ticket.h"
 
-
-#define check(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-            failures++;                                                       \
-        }                                                                     \
-    } while (0)
-
-
-static int  failures;
 
 static const unsigned char  secret[] = "0123456789abcdef0123456789abcdef";
 static const unsigned char  other[] = "0123456789abcdef0123456789abcdeF";
@@ -51,17 +41,17 @@ test_vector(void)
         nonce[i] = (unsigned char) i;
     }
 
-    check(strlen(vector) == CAST_TICKET_LEN);
-    check(cast_ticket_encode(secret, SECRET_LEN, 1234567, 1764096000123,
-                             nonce, out) == 0);
-    check(strcmp(out, vector) == 0);
+    test_ok(strlen(vector) == CAST_TICKET_LEN);
+    test_ok(cast_ticket_encode(secret, SECRET_LEN, 1234567, 1764096000123,
+                               nonce, out) == 0);
+    test_ok(strcmp(out, vector) == 0);
 
-    check(cast_ticket_decode(vector, CAST_TICKET_LEN, &t) == 0);
-    check(t.seq == 1234567);
-    check(t.issued_ms == 1764096000123);
-    check(memcmp(cast_ticket_nonce(&t), nonce, CAST_TICKET_NONCE_LEN) == 0);
-    check(cast_ticket_verify(&t, secret, SECRET_LEN) == 1);
-    check(cast_ticket_verify(&t, other, SECRET_LEN) == 0);
+    test_ok(cast_ticket_decode(vector, CAST_TICKET_LEN, &t) == 0);
+    test_ok(t.seq == 1234567);
+    test_ok(t.issued_ms == 1764096000123);
+    test_ok(memcmp(cast_ticket_nonce(&t), nonce, CAST_TICKET_NONCE_LEN) == 0);
+    test_ok(cast_ticket_verify(&t, secret, SECRET_LEN) == 1);
+    test_ok(cast_ticket_verify(&t, other, SECRET_LEN) == 0);
 }
 
 
@@ -85,18 +75,18 @@ test_round_trip(void)
     };
 
     for (i = 0; i < (int) (sizeof(cases) / sizeof(cases[0])); i++) {
-        check(RAND_bytes(nonce, sizeof(nonce)) == 1);
+        test_ok(RAND_bytes(nonce, sizeof(nonce)) == 1);
 
-        check(cast_ticket_encode(secret, SECRET_LEN, cases[i].seq,
-                                 cases[i].issued, nonce, out) == 0);
-        check(strlen(out) == CAST_TICKET_LEN);
-        check(strspn(out, alphabet) == CAST_TICKET_LEN);
+        test_ok(cast_ticket_encode(secret, SECRET_LEN, cases[i].seq,
+                                   cases[i].issued, nonce, out) == 0);
+        test_ok(strlen(out) == CAST_TICKET_LEN);
+        test_ok(strspn(out, alphabet) == CAST_TICKET_LEN);
 
-        check(cast_ticket_decode(out, strlen(out), &t) == 0);
-        check(t.seq == cases[i].seq);
-        check(t.issued_ms == cases[i].issued);
-        check(memcmp(cast_ticket_nonce(&t), nonce, sizeof(nonce)) == 0);
-        check(cast_ticket_verify(&t, secret, SECRET_LEN) == 1);
+        test_ok(cast_ticket_decode(out, strlen(out), &t) == 0);
+        test_ok(t.seq == cases[i].seq);
+        test_ok(t.issued_ms == cases[i].issued);
+        test_ok(memcmp(cast_ticket_nonce(&t), nonce, sizeof(nonce)) == 0);
+        test_ok(cast_ticket_verify(&t, secret, SECRET_LEN) == 1);
     }
 }
 
@@ -111,10 +101,10 @@ test_length(void)
     buf[CAST_TICKET_LEN] = 'A';
     buf[CAST_TICKET_LEN + 1] = '\0';
 
-    check(cast_ticket_decode("", 0, &t) == -1);
-    check(cast_ticket_decode(vector, CAST_TICKET_LEN - 1, &t) == -1);
-    check(cast_ticket_decode(buf, CAST_TICKET_LEN + 1, &t) == -1);
-    check(cast_ticket_decode(vector, 88, &t) == -1);
+    test_ok(cast_ticket_decode("", 0, &t) == -1);
+    test_ok(cast_ticket_decode(vector, CAST_TICKET_LEN - 1, &t) == -1);
+    test_ok(cast_ticket_decode(buf, CAST_TICKET_LEN + 1, &t) == -1);
+    test_ok(cast_ticket_decode(vector, 88, &t) == -1);
 }
 
 
@@ -144,17 +134,17 @@ test_charset(void)
         }
     }
 
-    check(tried == CAST_TICKET_LEN * (256 - 64));
-    check(rejected == tried);
+    test_ok(tried == CAST_TICKET_LEN * (256 - 64));
+    test_ok(rejected == tried);
 
     /* the standard base64 alphabet and padding are not base64url */
     memcpy(buf, vector, sizeof(buf));
     buf[10] = '+';
-    check(cast_ticket_decode(buf, CAST_TICKET_LEN, &t) == -1);
+    test_ok(cast_ticket_decode(buf, CAST_TICKET_LEN, &t) == -1);
     buf[10] = '/';
-    check(cast_ticket_decode(buf, CAST_TICKET_LEN, &t) == -1);
+    test_ok(cast_ticket_decode(buf, CAST_TICKET_LEN, &t) == -1);
     buf[10] = '=';
-    check(cast_ticket_decode(buf, CAST_TICKET_LEN, &t) == -1);
+    test_ok(cast_ticket_decode(buf, CAST_TICKET_LEN, &t) == -1);
 }
 
 
@@ -175,11 +165,11 @@ test_canonical(void)
 
         if (cast_ticket_decode(buf, CAST_TICKET_LEN, &t) == 0) {
             accepted++;
-            check((c & 0x0f) == 0);
+            test_ok((c & 0x0f) == 0);
         }
     }
 
-    check(accepted == 4);
+    test_ok(accepted == 4);
 }
 
 
@@ -213,10 +203,10 @@ test_forgery(void)
         }
     }
 
-    check(decoded == (CAST_TICKET_LEN - 1) * 63 + 3);
-    check(forged == 0);
+    test_ok(decoded == (CAST_TICKET_LEN - 1) * 63 + 3);
+    test_ok(forged == 0);
 
-    check(cast_ticket_decode(vector, CAST_TICKET_LEN, &t) == 0);
+    test_ok(cast_ticket_decode(vector, CAST_TICKET_LEN, &t) == 0);
     forged = 0;
 
     for (i = 0; i < CAST_TICKET_RAW_LEN; i++) {
@@ -227,7 +217,7 @@ test_forgery(void)
         }
     }
 
-    check(forged == 0);
+    test_ok(forged == 0);
 }
 
 
@@ -240,12 +230,12 @@ test_secret(void)
 
     memset(nonce, 0, sizeof(nonce));
 
-    check(cast_ticket_encode(secret, CAST_TICKET_SECRET_MIN - 1, 1, 1, nonce,
-                             out) == -1);
-    check(cast_ticket_encode(secret, 0, 1, 1, nonce, out) == -1);
+    test_ok(cast_ticket_encode(secret, CAST_TICKET_SECRET_MIN - 1, 1, 1, nonce,
+                               out) == -1);
+    test_ok(cast_ticket_encode(secret, 0, 1, 1, nonce, out) == -1);
 
-    check(cast_ticket_decode(vector, CAST_TICKET_LEN, &t) == 0);
-    check(cast_ticket_verify(&t, secret, CAST_TICKET_SECRET_MIN - 1) == 0);
+    test_ok(cast_ticket_decode(vector, CAST_TICKET_LEN, &t) == 0);
+    test_ok(cast_ticket_verify(&t, secret, CAST_TICKET_SECRET_MIN - 1) == 0);
 }
 
 
@@ -272,9 +262,9 @@ test_secret_file(void)
     size_t  i;
 
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        check(cast_ticket_secret_len((const unsigned char *) files[i].text,
-                                     strlen(files[i].text))
-              == files[i].len);
+        test_ok(cast_ticket_secret_len((const unsigned char *) files[i].text,
+                                       strlen(files[i].text))
+                == files[i].len);
     }
 }
 
@@ -291,12 +281,5 @@ main(void)
     test_secret();
     test_secret_file();
 
-    if (failures != 0) {
-        printf("test_ticket: %d failures\n", failures);
-        return 1;
-    }
-
-    printf("test_ticket: ok\n");
-
-    return 0;
+    return test_done("test_ticket");
 }
