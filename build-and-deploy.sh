@@ -87,7 +87,7 @@ parse_args() {
         --dry-run)   DRY_RUN=1 ;;
         --overlay)   OVERLAY=${2:?--overlay needs dev or prod}; shift ;;
         --tag)       TAG=${2:?--tag needs a value}; shift ;;
-        --build-arg) BUILD_ARGS+=(--build-arg "${2:?--build-arg needs NAME=VALUE}")
+        --build-arg) BUILD_ARGS+=(--build-arg "${2:?--build-arg needs N=V}")
                      shift ;;
         --no-build)  BUILD=0 ;;
         --load)      LOAD=${2:?--load needs a method}; shift ;;
@@ -168,7 +168,7 @@ build_image() {
 # The way to hand the image to the cluster, when --load auto.
 load_method() {
     if command -v kind >/dev/null 2>&1 \
-        && [[ -n ${KIND_CLUSTER:-$(kind get clusters 2>/dev/null | head -n 1)} ]]
+        && [[ -n ${KIND_CLUSTER:-$(kind get clusters 2>/dev/null | head -n1)} ]]
     then
         echo kind
     elif command -v minikube >/dev/null 2>&1 \
@@ -335,7 +335,8 @@ check_claims() {
             "the live ones"
         return 0
     fi
-    want=$("$KUBECTL" apply -k "$dir" --dry-run=client -o json \
+    # create, not apply: apply --dry-run=client prints the live object
+    want=$("$KUBECTL" create -k "$dir" --dry-run=client -o json \
         | claim_templates | sort) \
         || die "cannot render $dir"
     have=$("$KUBECTL" -n "$NAMESPACE" get statefulset -o json \
@@ -375,7 +376,8 @@ pod_reasons() {
         | .metadata.name as $p
         | [ (.status.conditions[]? | select(.type == "PodScheduled"
               and .status == "False") | "Pending: \(.reason) \(.message)"),
-            ((.status.initContainerStatuses // []) + (.status.containerStatuses // [])
+            ((.status.initContainerStatuses // [])
+             + (.status.containerStatuses // [])
              | .[] | select(.ready | not)
              | if .state.waiting then
                    "\(.name): \(.state.waiting.reason)"
@@ -390,9 +392,11 @@ pod_reasons() {
                    "\(.name): terminated \(.state.terminated.reason)"
                    + " exit \(.state.terminated.exitCode)"
                else "\(.name): running, not ready" end),
-            (if .status.phase == "Pending" and (.status.containerStatuses == null)
-                and (.status.conditions // [] | map(select(.type == "PodScheduled"
-                     and .status == "False")) | length) == 0
+            (if .status.phase == "Pending"
+                and (.status.containerStatuses == null)
+                and (.status.conditions // []
+                     | map(select(.type == "PodScheduled"
+                                  and .status == "False")) | length) == 0
              then "Pending" else empty end)
           ] | "  \($p): \(join("; "))"'
 }
@@ -400,8 +404,9 @@ pod_reasons() {
 
 # Reasons that will not fix themselves: stop waiting at once.
 fatal_reasons() {
-    grep -E 'ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull|CreateContainerConfigError|CreateContainerError' \
-        || true
+    local re='ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull'
+
+    grep -E "$re|CreateContainerConfigError|CreateContainerError" || true
 }
 
 
@@ -411,7 +416,8 @@ crash_logs() {
 
     "$KUBECTL" -n "$NAMESPACE" get pods -o json | jq -r '
         .items[] | .metadata.name as $p
-        | ((.status.initContainerStatuses // []) + (.status.containerStatuses // []))[]
+        | ((.status.initContainerStatuses // [])
+           + (.status.containerStatuses // []))[]
         | select(.restartCount > 0 or .state.terminated)
         | select(.ready | not) | "\($p) \(.name)"' \
     | while read -r pod c; do
@@ -529,7 +535,8 @@ smoke() {
         ticket=
         sleep 2
     done
-    [[ -n $ticket ]] || die "smoke: no ticket from $url/graphql (${reply:-no answer})"
+    [[ -n $ticket ]] \
+        || die "smoke: no ticket from $url/graphql (${reply:-no answer})"
 
     before=$(graphql "$url" "$(jq -nc --arg u "$user" \
         '{query: "query($u: String!) { query(username: $u) }",
@@ -580,7 +587,8 @@ ingress_url() {
         2>/dev/null) || addr=
     [[ -n $addr ]] || return 1
     # kind maps the controller's port 80 to the host; its address is internal
-    if command -v kind >/dev/null 2>&1 && [[ -n $(kind get clusters 2>/dev/null) ]]
+    if command -v kind >/dev/null 2>&1 \
+        && [[ -n $(kind get clusters 2>/dev/null) ]]
     then
         addr=localhost
     fi
