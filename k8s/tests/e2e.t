@@ -123,7 +123,7 @@ sub cluster {
            dir => $dir);
     my $t0 = time;
     my ($ok, $tail);
-    my ($kubectl) = sort glob("$dir/bin-v*/kubectl");
+    my $kubectl = "$dir/bin-v" . k8s_version($CL{sh}) . '/kubectl';
     if (local_cluster_runs($dir, $kubectl)) {
         # `up` again would rewrite kube-proxy's configuration file, and
         # kube-proxy exits when its file changes: Services would stop
@@ -135,12 +135,23 @@ sub cluster {
         ok($ok, sprintf('local cluster up with %s (%.0f s)', $CL{sh},
                         time - $t0))
             or bail("cluster.sh up failed:\n$tail");
-        ($kubectl) = sort glob("$dir/bin-v*/kubectl");
     }
     $ENV{KUBECTL} = $kubectl;
     $ENV{KUBECONFIG} = "$dir/pki/admin.kubeconfig";
     $ENV{CAST_CONTAINERD_ADDRESS} = "$dir/run/containerd.sock";
     note("KUBECONFIG=$ENV{KUBECONFIG} KUBECTL=$kubectl");
+}
+
+
+# The Kubernetes version cluster.sh builds: K8S_VERSION, or its default.
+sub k8s_version {
+    my ($sh) = @_;
+
+    return $ENV{K8S_VERSION} if $ENV{K8S_VERSION};
+    open my $fh, '<', $sh or return '';
+    local $/;
+    my ($v) = <$fh> =~ /^K8S_VERSION=\$\{K8S_VERSION:-([\d.]+)\}/m;
+    return $v // '';
 }
 
 
