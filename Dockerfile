@@ -5,45 +5,48 @@
 # the process: "nginx" (the default) or a daemon name; see
 # k8s/image/cast-entrypoint.
 #
-# The module must be built against the very nginx that runs it: both stages
-# use the same Debian release and install the same pinned nginx version.
-# When Debian publishes a newer nginx the old one leaves the archive; build
-# with --build-arg NGINX_VERSION=<apt-cache policy nginx> to follow it.
-# The libraries are not pinned (hadolint DL3008): their ABI is fixed within
-# the Debian release, and a pin would only break when a security update
-# replaces the pinned version in the archive.
+# The module must be built against the very nginx that runs it.  The build
+# stage installs nginx and nginx-dev in one apt transaction (nginx-dev
+# depends on exactly its own nginx version), builds the module from that
+# package's /usr/share/nginx/src, and keeps the two nginx packages it
+# installed; the runtime stage installs those same .deb files, whatever
+# revision Debian serves that day, and refuses to finish unless nginx loads
+# the module.  Nothing is pinned to a Debian revision, so a security update
+# of nginx never breaks the build; it only changes what both stages get.
+# The libraries are not pinned either (hadolint DL3008): their ABI is fixed
+# within the Debian release.
 
 ARG DEBIAN_IMAGE=debian:12.11-slim
-ARG NGINX_VERSION=1.22.1-9+deb12u11
 
 FROM ${DEBIAN_IMAGE} AS build
-ARG NGINX_VERSION
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /debs
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        build-essential \
-        "nginx=${NGINX_VERSION}" "nginx-common=${NGINX_VERSION}" \
-        "nginx-dev=${NGINX_VERSION}" \
+        build-essential nginx nginx-dev \
         libhiredis-dev librdkafka-dev libpq-dev libcjson-dev libssl-dev \
         libpcre2-dev zlib1g-dev \
+    && apt-get download \
+        "nginx=$(dpkg-query -W -f='${Version}' nginx)" \
+        "nginx-common=$(dpkg-query -W -f='${Version}' nginx-common)" \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN make -j"$(nproc)" all \
+RUN make -j"$(nproc)" all NGINX_SRC=/usr/share/nginx/src \
     && test -f build/ngx_http_cast_module.so \
     && ls build/bin/cast-*
 
 FROM ${DEBIAN_IMAGE}
-ARG NGINX_VERSION
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+COPY --from=build /debs/ /tmp/debs/
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        "nginx=${NGINX_VERSION}" "nginx-common=${NGINX_VERSION}" \
+        /tmp/debs/nginx_*.deb /tmp/debs/nginx-common_*.deb \
         libhiredis0.14 librdkafka1 libpq5 libcjson1 libssl3 \
         ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /tmp/debs \
     && groupadd --system --gid 10001 cast \
     && useradd --system --uid 10001 --gid cast --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin cast \
@@ -52,6 +55,12 @@ RUN apt-get update \
 COPY --from=build /src/build/ngx_http_cast_module.so \
      /usr/lib/nginx/modules/ngx_http_cast_module.so
 COPY --from=build /src/build/bin/ /usr/local/bin/
+# the proof that the module fits this nginx: it is loaded once here
+RUN printf '%s\n' \
+        'load_module /usr/lib/nginx/modules/ngx_http_cast_module.so;' \
+        'events {}' >/tmp/load.conf \
+    && nginx -t -q -e stderr -p /tmp/ -c /tmp/load.conf -g 'pid /tmp/t.pid;' \
+    && rm -f /tmp/load.conf /tmp/t.pid
 # The Redis function library and conf/migrations belong to the code: the
 # daemons' relative paths (lib/redis/cast.lua) resolve from the working
 # directory /usr/share/cast.  /etc/cast holds the settings, replaced by the

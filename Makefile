@@ -7,6 +7,8 @@
 #   make up      build, then the stack in the background (make down)
 #   make test    build, then unit tests, fuzz smoke, prove -r t/
 #   make bench   build, then wrk and vegeta against a fresh private stack
+#   make k8s-e2e deps, then the image deployed on a real Kubernetes cluster
+#                (KUBECONFIG's, or the local one of ../shared/k8s-local)
 
 SHELL         := /bin/bash
 .DEFAULT_GOAL := all
@@ -80,7 +82,7 @@ ALL_OBJS      := $(call objs,$(ENGINE_SRCS) $(CODEC_SRCS) $(COMMON_SRCS) \
                    $(wildcard daemons/*/*.c t/unit/*.c bench/*.c))
 
 .PHONY: all module daemons deps build unit fuzz fuzz-smoke test up down \
-        run demo bench clean
+        run demo bench k8s-e2e clean
 
 all: module daemons
 
@@ -218,6 +220,11 @@ demo:
 bench: build
 	@$(MAKE) -s $(BUILD)/bench/bench_gql
 	@scripts/bench.sh
+
+# build-and-deploy.sh builds the image itself; logs in build/k8s-e2e/,
+# KEEP=1 leaves the cluster running (k8s/tests/e2e.t)
+k8s-e2e: deps
+	@prove -v k8s/tests/e2e.t
 
 clean:
 	rm -rf build t/servroot
