@@ -7,6 +7,8 @@
 #   make up      build, then the stack in the background (make down)
 #   make test    build, then unit tests, fuzz smoke, prove -r t/
 #   make bench   build, then wrk against a fresh private stack
+#   make soak    build, then SOAK_SECONDS (900) of hostile traffic against
+#                a private stack with the sanitized module (not in test)
 
 SHELL         := /bin/bash
 .DEFAULT_GOAL := all
@@ -48,7 +50,7 @@ FUZZERS       := $(patsubst t/fuzz/%.c,build/fuzz/%, \
 PURE_OBJS     := $(patsubst %.c,$(BUILD)/obj/%.o,$(PURE_SRCS) $(COMMON_SRCS))
 
 .PHONY: all module daemons deps build unit fuzz fuzz-smoke test up down \
-        run demo bench clean
+        run demo bench soak clean
 
 all: module daemons
 
@@ -112,6 +114,15 @@ $(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(PURE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
+# --- the soak client (t/soak): plain, fast; the server is the sanitized one
+
+SOAK_SRCS     := $(sort $(wildcard t/soak/*.c))
+
+build/soak/cast-soak: $(SOAK_SRCS) t/soak/soak.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -I/usr/include/cjson \
+	    -o $@ $(SOAK_SRCS) -lcjson
+
 # --- fuzzing (clang libFuzzer, ASan + UBSan) ----------------------------------
 
 FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \
@@ -170,6 +181,11 @@ demo:
 bench: build
 	@$(MAKE) -s $(BUILD)/bench/bench_gql
 	@scripts/bench.sh
+
+soak: build
+	@$(MAKE) -s SAN=1 module daemons
+	@$(MAKE) -s build/soak/cast-soak
+	@scripts/soak.sh
 
 clean:
 	rm -rf build t/servroot
