@@ -24,7 +24,8 @@
 # second; each pause adds SOAK_CHURN (800) documents), SOAK_CONNS (64),
 # SOAK_PAUSE_EVERY (4000 ms), SOAK_PAUSE_MAX (700 ms),
 # CAST_SOAK_PORT_OFFSET (0) moves every port, SOAK_OUT (the folder for
-# the logs: var/soak-runs/<UTC time>).  The stack lives in var/soak and is
+# the logs: var/soak-runs/<UTC time>), SOAK_SAN=0 runs the plain build
+# instead (what a production nginx answers: no sanitizer to stop it).  The stack lives in var/soak and is
 # stopped at the end, whatever happened.
 
 set -euo pipefail
@@ -49,10 +50,17 @@ export CAST_RELAY_HTTP_PORT=$((11102 + o))
 export CAST_PERSISTER_HTTP_PORT=$((11103 + o))
 # votes are accepted unless their ticket expired
 export CAST_TICKET_MAX_USES=1000000000
-export CAST_BIN=$ROOT/build/san/bin
-export CAST_NGINX_MODULE=$ROOT/build/san/ngx_http_cast_module.so
-CAST_NGINX_PRELOAD=$(cc -print-file-name=libasan.so)
-export CAST_NGINX_PRELOAD
+if [[ ${SOAK_SAN:-1} == 1 ]]; then
+    export CAST_BIN=$ROOT/build/san/bin
+    export CAST_NGINX_MODULE=$ROOT/build/san/ngx_http_cast_module.so
+    CAST_NGINX_PRELOAD=$(cc -print-file-name=libasan.so)
+    export CAST_NGINX_PRELOAD
+    flavour="ASan+UBSan nginx and daemons"
+else
+    export CAST_BIN=$ROOT/build/bin
+    export CAST_NGINX_MODULE=$ROOT/build/ngx_http_cast_module.so
+    flavour="the plain build, NO sanitizers (SOAK_SAN=0)"
+fi
 
 CLIENT=$ROOT/build/soak/cast-soak
 OUT=${SOAK_OUT:-$ROOT/var/soak-runs/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -112,14 +120,12 @@ sample_rss() {
 }
 
 
-# "pid kB" of the workers in the round of samples nearest to $1 s
-rss_at() {
-    awk -v t="$1" '
-        { d = $1 - t; if (d < 0) d = -d
-          if (best == "" || d < best) { best = d; at = $1 } 
-          line[NR] = $0 }
-        END { for (i = 1; i <= NR; i++) { split(line[i], f, " ")
-                                          if (f[1] == at) print f[2], f[3] } }
+# "pid kB" of each worker: its mean VmRSS over the samples from $1 to $2 s
+# (single samples move by a few per cent from one to the next)
+rss_mean() {
+    awk -v from="$1" -v to="$2" '
+        $1 >= from && $1 <= to { sum[$2] += $3; n[$2]++ }
+        END { for (p in n) printf "%s %d\n", p, sum[p] / n[p] }
     ' "$OUT/rss.tsv" | sort
 }
 
@@ -146,7 +152,7 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 say "logs in $OUT"
-say "starting a fresh stack in $CAST_VAR (ASan+UBSan nginx and daemons)"
+say "starting a fresh stack in $CAST_VAR ($flavour)"
 scripts/stack.sh down >/dev/null 2>&1 || true
 rm -rf "$CAST_VAR"
 if ! scripts/stack.sh up >"$OUT/stack-up.log" 2>&1; then
@@ -198,20 +204,24 @@ san_lines=$(cat "$OUT/stack-logs/nginx-error.log" "$OUT/stack-logs/"*.log \
 crashes=$(grep -Ec 'worker process [0-9]+ exited (on signal|with code [^0])' \
           "$OUT/stack-logs/nginx-error.log" 2>/dev/null || true)
 
-# memory: each worker at the end of the warm-up against the end of the load
+# memory: each worker's mean over the 30 s after the warm-up against its
+# mean over the last 30 s of the load
 rss_fail=0
 rss_report=()
 while read -r pid start; do
-    now=$(rss_at "$end" | awk -v p="$pid" '$1 == p { print $2 }')
+    now=$(rss_mean $((end - 30)) "$end" | awk -v p="$pid" '$1 == p { print $2 }')
     if [[ -z $now ]]; then
         rss_report+=("worker $pid: gone before the end (it crashed)")
         rss_fail=1
         continue
     fi
-    pct=$(awk -v a="$start" -v b="$now" 'BEGIN { printf "%+.1f", (b - a) * 100 / a }')
-    rss_report+=("worker $pid: $start kB at ${warmup} s, $now kB at ${end} s ($pct %)")
-    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b > a * 1.05) }' && rss_fail=1
-done < <(rss_at "$warmup")
+    pct=$(awk -v a="$start" -v b="$now" \
+              'BEGIN { printf "%+.1f", (b - a) * 100 / a }')
+    rss_report+=("worker $pid: $start kB at $warmup-$((warmup + 30)) s," \
+                 "$now kB at $((end - 30))-$end s ($pct %)")
+    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b > a * 1.05) }' \
+        && rss_fail=1
+done < <(rss_mean "$warmup" $((warmup + 30)))
 ((${#rss_report[@]})) || { rss_report=("no sample"); rss_fail=1; }
 
 ledger_diffs=$(wc -l <"$OUT/ledger-diff.log")
@@ -248,8 +258,8 @@ if [[ $verdict == FAIL ]]; then
     done
     head -c 3000 "$OUT/failures.log"
     head -5 "$OUT/check.log" "$OUT/ledger-diff.log"
-    say "FAIL: $(IFS=';'; echo "${why[*]}")"
+    say "FAIL ($flavour): $(IFS=';'; echo "${why[*]}")"
     exit 1
 fi
 
-say "PASS"
+say "PASS ($flavour)"
