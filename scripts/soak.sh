@@ -25,8 +25,9 @@
 # SOAK_PAUSE_EVERY (4000 ms), SOAK_PAUSE_MAX (700 ms),
 # CAST_SOAK_PORT_OFFSET (0) moves every port, SOAK_OUT (the folder for
 # the logs: var/soak-runs/<UTC time>), SOAK_SAN=0 runs the plain build
-# instead (what a production nginx answers: no sanitizer to stop it).  The stack lives in var/soak and is
-# stopped at the end, whatever happened.
+# instead (what a production nginx answers: no sanitizer to stop it).
+# The stack lives in var/soak and is stopped at the end, whatever
+# happened.
 
 set -euo pipefail
 
@@ -35,7 +36,8 @@ cd "$ROOT"
 
 seconds=${SOAK_SECONDS:-900}
 warmup=$((seconds / 5 > 60 ? seconds / 5 : 60))
-((warmup < seconds)) || { echo "soak: SOAK_SECONDS must exceed 60" >&2; exit 2; }
+((warmup < seconds)) \
+    || { echo "soak: SOAK_SECONDS must exceed 60" >&2; exit 2; }
 
 # below the ephemeral ports (32768-60999), apart from the other stacks
 o=${CAST_SOAK_PORT_OFFSET:-0}
@@ -75,7 +77,8 @@ mkdir -p "$OUT"
 # the workers run as nobody: the reports go where anyone may write
 SAN_DIR=$(mktemp -d /tmp/cast-soak-san.XXXXXX)
 chmod 1777 "$SAN_DIR"
-export ASAN_OPTIONS="log_path=$SAN_DIR/asan:detect_leaks=0:quarantine_size_mb=64"
+ASAN_OPTIONS="log_path=$SAN_DIR/asan:detect_leaks=0:quarantine_size_mb=64"
+export ASAN_OPTIONS
 export UBSAN_OPTIONS="log_path=$SAN_DIR/ubsan:print_stacktrace=1"
 
 sampler=
@@ -209,7 +212,8 @@ crashes=$(grep -Ec 'worker process [0-9]+ exited (on signal|with code [^0])' \
 rss_fail=0
 rss_report=()
 while read -r pid start; do
-    now=$(rss_mean $((end - 30)) "$end" | awk -v p="$pid" '$1 == p { print $2 }')
+    now=$(rss_mean $((end - 30)) "$end" \
+          | awk -v p="$pid" '$1 == p { print $2 }')
     if [[ -z $now ]]; then
         rss_report+=("worker $pid: gone before the end (it crashed)")
         rss_fail=1
@@ -217,8 +221,8 @@ while read -r pid start; do
     fi
     pct=$(awk -v a="$start" -v b="$now" \
               'BEGIN { printf "%+.1f", (b - a) * 100 / a }')
-    rss_report+=("worker $pid: $start kB at $warmup-$((warmup + 30)) s," \
-                 "$now kB at $((end - 30))-$end s ($pct %)")
+    line="worker $pid: $start kB after the warm-up,"
+    rss_report+=("$line $now kB at the end ($pct %)")
     awk -v a="$start" -v b="$now" 'BEGIN { exit !(b > a * 1.05) }' \
         && rss_fail=1
 done < <(rss_mean "$warmup" $((warmup + 30)))
@@ -229,7 +233,9 @@ ledger_diffs=$(wc -l <"$OUT/ledger-diff.log")
 echo
 say "=== summary ($OUT)"
 sed -n '/^soak: requests by kind/,$p' "$OUT/client.log"
-printf 'soak: worker RSS: %s\n' "${rss_report[@]}"
+say "worker RSS, means over $warmup-$((warmup + 30)) s and" \
+    "$((end - 30))-$end s:"
+printf 'soak:   %s\n' "${rss_report[@]}"
 say "sanitizer reports: ${#reports[@]} files$first_report," \
     "$san_lines log lines; nginx workers that crashed: ${crashes:-0}"
 say "cast-admin check: exit $check, $(grep -E '^check:' "$OUT/check.log" \
@@ -256,7 +262,7 @@ if [[ $verdict == FAIL ]]; then
         grep -m1 -E 'ERROR: |runtime error' "$f" || true
         grep -E '^ +#[0-9]+ ' "$f" | head -8
     done
-    head -c 3000 "$OUT/failures.log"
+    head -c 3000 "$OUT/failures.log" | cat -v
     head -5 "$OUT/check.log" "$OUT/ledger-diff.log"
     say "FAIL ($flavour): $(IFS=';'; echo "${why[*]}")"
     exit 1

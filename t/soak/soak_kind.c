@@ -330,7 +330,7 @@ soak_build_vote(soak_req_t *rq, soak_buf_t *q, int heavy)
     if (rq->kind == SOAK_VOTE || rq->kind == SOAK_ABORT) {
         rq->nfields = 1;
     } else {
-        rq->nfields = heavy ? SOAK_MAX_FIELDS : 2 + random() % 4;
+        rq->nfields = heavy ? SOAK_MAX_FIELDS : 2 + random() % 3;
         rq->heavy = heavy;
     }
 
