@@ -194,8 +194,10 @@ workers_rss >"$OUT/workers-end.txt" || true
 trap - EXIT
 finish
 
+# the oldest first
 mapfile -t reports < <(find "$OUT" -maxdepth 1 -type f \
-                            \( -name 'asan.*' -o -name 'ubsan.*' \))
+                            \( -name 'asan.*' -o -name 'ubsan.*' \) \
+                            -printf '%T@ %p\n' | sort -n | cut -d' ' -f2-)
 first_report=
 if ((${#reports[@]})); then
     first_report=$(stat -c %Y "${reports[@]}" | sort -n | head -1)
@@ -257,11 +259,18 @@ grep -Eq '^soak: redis paused [1-9]' "$OUT/client.log" \
 ((${#why[@]} == 0)) || verdict=FAIL
 
 if [[ $verdict == FAIL ]]; then
-    for f in "${reports[@]}"; do
-        say "--- $f"
-        grep -m1 -E 'ERROR: |runtime error' "$f" || true
-        grep -E '^ +#[0-9]+ ' "$f" | head -8
-    done
+    if ((${#reports[@]})); then
+        say "sanitizer reports by kind and first frame of the module:"
+        for f in "${reports[@]}"; do
+            printf '%s in %s\n' \
+                "$(grep -m1 -oE \
+                   'AddressSanitizer: [a-z-]+|runtime error: [^:]*' "$f")" \
+                "$(grep -m1 -oE ' in (cast|ngx_http_cast)_[a-z_]+' "$f" \
+                   | sed 's/^ in //')"
+        done | sort | uniq -c | sort -rn
+        say "--- the first, ${reports[0]}:"
+        grep -E -m1 -A12 'ERROR: |runtime error' "${reports[0]}"
+    fi
     head -c 3000 "$OUT/failures.log" | cat -v
     head -5 "$OUT/check.log" "$OUT/ledger-diff.log"
     say "FAIL ($flavour): $(IFS=';'; echo "${why[*]}")"

@@ -5,8 +5,8 @@
  * cast-soak: the load client of `make soak` (scripts/soak.sh).  One
  * thread, one epoll loop, keep-alive connections to nginx on loopback,
  * a bounded request rate, and one connection to Redis that pauses it now
- * and then.  Every request carries its own token, zq<id>z, in its aliases
- * and names; every answer must be JSON that echoes exactly its own.
+ * and then.  Every request carries its own token, soakq<id>q, in its
+ * aliases; every answer must be JSON that echoes exactly its own.
  */
 
 #ifndef SOAK_H

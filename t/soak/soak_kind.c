@@ -3,7 +3,7 @@
  * Copyright (C) CAST developers
  *
  * The kinds of soak traffic: how each request is written, and what its
- * answer must be.  Every request carries its own token, zq<id>z, as the
+ * answer must be.  Every request carries its own token, soakq<id>q, as the
  * alias of its fields (or in a comment); an answer that names any other
  * token, or lacks one of its own aliases, answers someone else.
  *
@@ -196,9 +196,9 @@ static void
 soak_alias(soak_req_t *rq, int i, char *buf, size_t size)
 {
     if (rq->nfields > 1) {
-        snprintf(buf, size, "zq%lluz_%d", (unsigned long long) rq->id, i);
+        snprintf(buf, size, "soakq%lluq_%d", (unsigned long long) rq->id, i);
     } else {
-        snprintf(buf, size, "zq%lluz", (unsigned long long) rq->id);
+        snprintf(buf, size, "soakq%lluq", (unsigned long long) rq->id);
     }
 }
 
@@ -303,14 +303,14 @@ soak_build_query(soak_req_t *rq, soak_buf_t *q)
     rq->variant = random() % 3;
 
     if (rq->variant == 1) {
-        soak_buf_add(q, "query($u: String!) { zq%lluz: query(username: $u) }",
-                     (unsigned long long) rq->id);
+        soak_buf_add(q, "query($u: String!) { soakq%lluq: "
+                     "query(username: $u) }", (unsigned long long) rq->id);
         snprintf(vars, sizeof(vars), "{\"u\":\"%s\"}", soak_name(rq, k));
         soak_http_post(rq, q, vars);
         return;
     }
 
-    soak_buf_add(q, "{ zq%lluz: query(username: \\\"%s\\\") }",
+    soak_buf_add(q, "{ soakq%lluq: query(username: \\\"%s\\\") }",
                  (unsigned long long) rq->id, soak_name(rq, k));
 
     if (rq->variant == 2) {
@@ -363,7 +363,8 @@ soak_build_badticket(soak_req_t *rq, soak_buf_t *q)
         forged[n - 1] = forged[n - 1] == 'A' ? 'B' : 'A';
     }
 
-    soak_buf_add(q, "mutation { zq%lluz: vote(", (unsigned long long) rq->id);
+    soak_buf_add(q, "mutation { soakq%lluq: vote(",
+                 (unsigned long long) rq->id);
     soak_names_json(q, rq, &rq->field[0]);
     soak_buf_add(q, ", ticket: \\\"%s\\\") { success message } }", forged);
     soak_http_post(rq, q, NULL);
@@ -376,11 +377,11 @@ soak_build_churn(soak_req_t *rq, soak_buf_t *q)
     rq->variant = random() % 2;
 
     if (rq->variant == 0) {
-        soak_buf_add(q, "{ zq%lluz: __typename }",
+        soak_buf_add(q, "{ soakq%lluq: __typename }",
                      (unsigned long long) rq->id);
     } else {
         /* the shape of the report in issue 12: only a comment differs */
-        soak_buf_add(q, "{__typename } # zq%lluz",
+        soak_buf_add(q, "{__typename } # soakq%lluq",
                      (unsigned long long) rq->id);
     }
 
@@ -400,7 +401,7 @@ soak_build_error(soak_req_t *rq, soak_buf_t *q, int heavy)
     rq->heavy = heavy;
 
     if (!heavy) {
-        soak_buf_add(q, "{ zq%lluz_a: nosuch zq%lluz_b(x: 1) }",
+        soak_buf_add(q, "{ soakq%lluq_a: nosuch soakq%lluq_b(x: 1) }",
                      (unsigned long long) rq->id,
                      (unsigned long long) rq->id);
         soak_http_post(rq, q, NULL);
@@ -408,12 +409,12 @@ soak_build_error(soak_req_t *rq, soak_buf_t *q, int heavy)
     }
 
     soak_buf_add(q, "#");
-    for (i = 0; i < 8000; i++) {
+    for (i = 0; i < 6000; i++) {
         soak_buf_add(q, "c");
     }
     soak_buf_add(q, "\\n{");
     for (i = 0; i < 600; i++) {
-        soak_buf_add(q, " zq%lluz", (unsigned long long) rq->id);
+        soak_buf_add(q, " soakq%lluq", (unsigned long long) rq->id);
     }
     soak_buf_add(q, " }");
     soak_http_post(rq, q, NULL);
@@ -428,7 +429,7 @@ soak_build_intro(soak_req_t *rq, soak_buf_t *q, int heavy)
     rq->heavy = heavy;
 
     if (!heavy) {
-        soak_buf_add(q, "{ zq%lluz: __schema { queryType { name } "
+        soak_buf_add(q, "{ soakq%lluq: __schema { queryType { name } "
                      "types { name kind } } }", (unsigned long long) rq->id);
         soak_http_post(rq, q, NULL);
         return;
@@ -438,7 +439,7 @@ soak_build_intro(soak_req_t *rq, soak_buf_t *q, int heavy)
     rq->nfields = 20;
     soak_buf_add(q, "{");
     for (i = 0; i < rq->nfields; i++) {
-        soak_buf_add(q, " zq%lluz_%d: __schema { ...F }",
+        soak_buf_add(q, " soakq%lluq_%d: __schema { ...F }",
                      (unsigned long long) rq->id, i);
     }
     soak_buf_add(q, " } fragment F on __Schema { types { name fields { name "
@@ -474,7 +475,7 @@ soak_req_new(soak_kind_e kind, int heavy)
         soak_build_vote(rq, &q, heavy);
         break;
     case SOAK_CAS:
-        soak_buf_add(&q, "{ zq%lluz: cas { ticket validUntil "
+        soak_buf_add(&q, "{ soakq%lluq: cas { ticket validUntil "
                      "remainingUsage } }", (unsigned long long) rq->id);
         soak_http_post(rq, &q, NULL);
         break;
@@ -508,7 +509,11 @@ soak_req_free(soak_req_t *rq)
 }
 
 
-/* 1 when the answer names a token zq<n>z that is not its own */
+/*
+ * 1 when the answer names a token soakq<n>q that is not its own.  A
+ * ticket (base64url) holds such a run of letters about once in 10^11
+ * positions: a soak reads some 10^6 of them.
+ */
 static int
 soak_foreign(soak_req_t *rq, const char *body, size_t len)
 {
@@ -518,17 +523,17 @@ soak_foreign(soak_req_t *rq, const char *body, size_t len)
 
     end = body + len;
 
-    for (p = body; p + 2 < end; p++) {
-        if (p[0] != 'z' || p[1] != 'q' || p[2] < '0' || p[2] > '9') {
+    for (p = body; p + 5 < end; p++) {
+        if (memcmp(p, "soakq", 5) != 0 || p[5] < '0' || p[5] > '9') {
             continue;
         }
 
         n = 0;
-        for (i = 2; p + i < end && p[i] >= '0' && p[i] <= '9'; i++) {
+        for (i = 5; p + i < end && p[i] >= '0' && p[i] <= '9'; i++) {
             n = n * 10 + (p[i] - '0');
         }
 
-        if (p + i < end && p[i] == 'z' && n != rq->id) {
+        if (p + i < end && p[i] == 'q' && n != rq->id) {
             return 1;
         }
     }
