@@ -8,7 +8,8 @@
  *   cast-soak --port P --redis-port R --seconds S --out DIR [options]
  *
  * Background traffic at --rate requests a second, of every kind in
- * soak.h, some pipelined, some written slowly, some left by their client.
+ * soak.h, some pipelined, some written or read slowly, some left by their
+ * client.
  * Every --pause-every ms Redis is paused (CLIENT PAUSE, ALL or WRITE) for
  * up to --pause-max ms; meanwhile a few votes and queries wait on it and
  * --churn distinct documents pass through the document caches.  A ticket
@@ -54,7 +55,7 @@ typedef struct {
 
 static void soak_usage(void);
 static void soak_options(int argc, char **argv);
-static int soak_start(soak_kind_e kind, int heavy, soak_mode_e mode);
+static int soak_start(soak_kind_e kind, int shape, soak_mode_e mode);
 static int soak_pipeline(void);
 static int soak_background(void);
 static void soak_pause(int64_t now);
@@ -197,17 +198,17 @@ soak_record(soak_req_t *rq, soak_outcome_e o, const char *why,
 
 
 static int
-soak_start(soak_kind_e kind, int heavy, soak_mode_e mode)
+soak_start(soak_kind_e kind, int shape, soak_mode_e mode)
 {
     soak_req_t   *rq;
     soak_conn_t  *c;
 
-    c = soak_conn_idle();
+    c = soak_conn_idle(mode == SOAK_SLOW_READ);
     if (c == NULL) {
         return 0;
     }
 
-    rq = soak_req_new(kind, heavy);
+    rq = soak_req_new(kind, shape);
     if (soak_conn_start(c, &rq, 1, mode) != 0) {
         soak_req_free(rq);
         return 0;
@@ -229,7 +230,7 @@ soak_pipeline(void)
         SOAK_ERROR, SOAK_INTRO, SOAK_BADTICKET, SOAK_ALIASED
     };
 
-    c = soak_conn_idle();
+    c = soak_conn_idle(0);
     if (c == NULL) {
         return 0;
     }
@@ -258,7 +259,7 @@ soak_background(void)
     int  r, heavy;
 
     r = random() % 1000;
-    heavy = random() % 25 == 0;
+    heavy = random() % 25 == 0 ? SOAK_HEAVY : SOAK_LIGHT;
 
     if (r < 60) {
         return soak_pipeline();
@@ -269,6 +270,10 @@ soak_background(void)
             return 0;
         }
         return soak_start(r & 1 ? SOAK_QUERY : SOAK_VOTE, 0, SOAK_SLOW);
+    }
+
+    if (r < 90) {
+        return soak_start(SOAK_INTRO, SOAK_WIDE, SOAK_SLOW_READ);
     }
 
     r = random() % 100;
@@ -450,10 +455,12 @@ soak_summary(void)
     }
 
     printf("soak: requests %llu in %d s (%.0f/s), %llu pipelined, "
-           "%llu written slowly\n", (unsigned long long) sent, conf.seconds,
+           "%llu written slowly, %llu read slowly\n",
+           (unsigned long long) sent, conf.seconds,
            (double) sent / conf.seconds,
            (unsigned long long) soak_stats.pipelined,
-           (unsigned long long) soak_stats.slow);
+           (unsigned long long) soak_stats.slow,
+           (unsigned long long) soak_stats.slow_read);
     printf("soak: redis paused %llu times, %llu ms in all (%llu failed); "
            "%llu distinct documents sent during the pauses\n",
            (unsigned long long) soak_stats.pauses,

@@ -83,6 +83,7 @@ typedef struct {
     uint64_t  outcome[SOAK_NKINDS][SOAK_NOUTCOMES];
     uint64_t  pipelined;            /* requests written with others */
     uint64_t  slow;                 /* requests written byte by byte */
+    uint64_t  slow_read;            /* answers read slowly */
     uint64_t  pauses;
     uint64_t  pause_ms;
     uint64_t  accepted_names;       /* name-votes acknowledged */
@@ -97,8 +98,15 @@ typedef enum {
     SOAK_PLAIN = 0,     /* written at once */
     SOAK_SLOW,          /* written a few bytes at a time */
     SOAK_LEAVE_WAITING, /* written, the client leaves while it waits */
-    SOAK_LEAVE_BODY     /* half the body written, the client leaves */
+    SOAK_LEAVE_BODY,    /* half the body written, the client leaves */
+    SOAK_SLOW_READ      /* the answer read a few hundred bytes at a time */
 } soak_mode_e;
+
+
+/* the shape of a request of a kind */
+#define SOAK_LIGHT  0
+#define SOAK_HEAVY  1       /* hostile: may be refused by a limit */
+#define SOAK_WIDE   2       /* introspection: an answer of some 18 KB */
 
 
 typedef struct soak_conn_s  soak_conn_t;
@@ -114,7 +122,7 @@ int64_t soak_now(void);
 /* soak_conn.c: keep-alive connections to nginx */
 
 void soak_conn_init(int epfd, int port, int n);
-soak_conn_t *soak_conn_idle(void);
+soak_conn_t *soak_conn_idle(int narrow);
 int soak_conn_start(soak_conn_t *c, soak_req_t **rqs, int n,
     soak_mode_e mode);
 void soak_conn_event(soak_conn_t *c, uint32_t events);
@@ -128,7 +136,7 @@ int soak_conn_slow(void);
 void soak_kind_init(const char *tag, unsigned names);
 void soak_set_ticket(const char *ticket, size_t len);
 int soak_have_ticket(void);
-soak_req_t *soak_req_new(soak_kind_e kind, int heavy);
+soak_req_t *soak_req_new(soak_kind_e kind, int shape);
 void soak_req_free(soak_req_t *rq);
 soak_outcome_e soak_check(soak_req_t *rq, int status, const char *body,
     size_t len, char *why, size_t why_size);

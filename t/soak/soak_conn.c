@@ -45,7 +45,10 @@ struct soak_conn_s {
     int64_t        next_write;      /* SOAK_SLOW: the next few bytes */
     int64_t        leave_at;        /* SOAK_LEAVE_*: close then */
     int64_t        deadline;        /* an answer later than this: a hang */
-    int            want_out;        /* EPOLLOUT registered */
+    int            want_out;        /* EPOLLOUT wanted */
+    int            reading;         /* EPOLLIN wanted */
+    int            narrow;          /* a small receive buffer */
+    int64_t        next_read;       /* SOAK_SLOW_READ: the next bytes */
     int            last;            /* Connection: close seen */
     char          *in;
     size_t         in_len;
@@ -60,7 +63,7 @@ static void soak_conn_read(soak_conn_t *c);
 static int soak_conn_answer(soak_conn_t *c);
 static void soak_conn_fail_rest(soak_conn_t *c, soak_outcome_e o,
     const char *why);
-static void soak_conn_want_out(soak_conn_t *c, int on);
+static void soak_conn_want(soak_conn_t *c, int out, int in);
 
 
 static int           soak_epfd;
@@ -72,6 +75,8 @@ static soak_conn_t  *soak_conns;
 void
 soak_conn_init(int epfd, int port, int n)
 {
+    int  i;
+
     soak_epfd = epfd;
     soak_port = port;
     soak_nconns = n;
@@ -81,13 +86,18 @@ soak_conn_init(int epfd, int port, int n)
         fprintf(stderr, "cast-soak: out of memory\n");
         exit(2);
     }
+
+    /* one in eight reads its answers slowly, through a narrow window */
+    for (i = 0; i < n; i += 8) {
+        soak_conns[i].narrow = 1;
+    }
 }
 
 
 static int
 soak_conn_open(soak_conn_t *c)
 {
-    int                  fd, one;
+    int                  fd, one, rcvbuf;
     struct sockaddr_in   sin;
     struct epoll_event   ev;
 
@@ -100,6 +110,12 @@ soak_conn_open(soak_conn_t *c)
     sin.sin_family = AF_INET;
     sin.sin_port = htons(soak_port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    if (c->narrow) {
+        /* before connect(), so that the window is small from the start */
+        rcvbuf = 2048;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
 
     /* loopback: a blocking connect returns at once */
     if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == -1) {
@@ -127,6 +143,7 @@ soak_conn_open(soak_conn_t *c)
     c->fd = fd;
     c->state = SOAK_IDLE;
     c->want_out = 0;
+    c->reading = 1;
     c->last = 0;
     c->in_len = 0;
 
@@ -161,9 +178,9 @@ soak_conn_close(soak_conn_t *c, int reset)
 }
 
 
-/* an idle connection, opened when needed; NULL when all are busy */
+/* an idle connection, narrow or not, opened when needed; NULL if none */
 soak_conn_t *
-soak_conn_idle(void)
+soak_conn_idle(int narrow)
 {
     int           i, k;
     soak_conn_t  *c;
@@ -172,6 +189,10 @@ soak_conn_idle(void)
 
     for (i = 0; i < soak_nconns; i++) {
         c = &soak_conns[(k + i) % soak_nconns];
+
+        if (c->narrow != narrow) {
+            continue;
+        }
 
         if (c->state == SOAK_IDLE) {
             return c;
@@ -241,24 +262,29 @@ soak_conn_start(soak_conn_t *c, soak_req_t **rqs, int n, soak_mode_e mode)
         return 0;               /* written by soak_conn_timers() */
     }
 
+    if (mode == SOAK_SLOW_READ) {
+        soak_stats.slow_read++;
+    }
+
     soak_conn_write(c);
     return 0;
 }
 
 
 static void
-soak_conn_want_out(soak_conn_t *c, int on)
+soak_conn_want(soak_conn_t *c, int out, int in)
 {
     struct epoll_event  ev;
 
-    if (c->want_out == on) {
+    if (c->want_out == out && c->reading == in) {
         return;
     }
 
-    ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+    ev.events = (in ? EPOLLIN | EPOLLRDHUP : 0) | (out ? EPOLLOUT : 0);
     ev.data.ptr = c;
     epoll_ctl(soak_epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->want_out = on;
+    c->want_out = out;
+    c->reading = in;
 }
 
 
@@ -278,7 +304,7 @@ soak_conn_write(soak_conn_t *c)
                  MSG_NOSIGNAL);
 
         if (n == -1 && errno == EAGAIN) {
-            soak_conn_want_out(c, 1);
+            soak_conn_want(c, 1, c->reading);
             return;
         }
 
@@ -290,7 +316,7 @@ soak_conn_write(soak_conn_t *c)
         c->out_pos += n;
     }
 
-    soak_conn_want_out(c, 0);
+    soak_conn_want(c, 0, c->reading);
 
     if (c->mode == SOAK_SLOW) {
         c->next_write = soak_now() + 5 + random() % 30;
@@ -338,6 +364,7 @@ soak_conn_event(soak_conn_t *c, uint32_t events)
 static void
 soak_conn_read(soak_conn_t *c)
 {
+    size_t   want;
     ssize_t  n;
 
     for ( ;; ) {
@@ -350,7 +377,12 @@ soak_conn_read(soak_conn_t *c)
             }
         }
 
-        n = recv(c->fd, c->in + c->in_len, c->in_size - c->in_len, 0);
+        want = c->in_size - c->in_len;
+        if (c->state == SOAK_BUSY && c->mode == SOAK_SLOW_READ) {
+            want = 64 + random() % 512;
+        }
+
+        n = recv(c->fd, c->in + c->in_len, want, 0);
 
         if (n == -1 && errno == EAGAIN) {
             return;
@@ -405,6 +437,13 @@ soak_conn_read(soak_conn_t *c)
 
         if (c->in_len > SOAK_MAX_ANSWER) {
             soak_conn_fail_rest(c, SOAK_BAD_HTTP, "answer too large");
+            return;
+        }
+
+        if (c->state == SOAK_BUSY && c->mode == SOAK_SLOW_READ) {
+            /* not another byte until soak_conn_timers() says so */
+            c->next_read = soak_now() + 5 + random() % 20;
+            soak_conn_want(c, c->want_out, 0);
             return;
         }
     }
@@ -521,6 +560,10 @@ soak_conn_timers(int64_t now)
             soak_conn_write(c);
         }
 
+        if (c->state == SOAK_BUSY && !c->reading && now >= c->next_read) {
+            soak_conn_want(c, c->want_out, 1);
+        }
+
         if (c->state != SOAK_BUSY) {
             continue;
         }
@@ -533,6 +576,9 @@ soak_conn_timers(int64_t now)
             && c->next_write < t)
         {
             t = c->next_write;
+        }
+        if (!c->reading && c->next_read < t) {
+            t = c->next_read;
         }
         if (t < next) {
             next = t;

@@ -422,13 +422,29 @@ soak_build_error(soak_req_t *rq, soak_buf_t *q, int heavy)
 
 
 static void
-soak_build_intro(soak_req_t *rq, soak_buf_t *q, int heavy)
+soak_build_intro(soak_req_t *rq, soak_buf_t *q, int shape)
 {
     int  i;
 
-    rq->heavy = heavy;
+    rq->heavy = shape == SOAK_HEAVY;
 
-    if (!heavy) {
+    if (shape == SOAK_WIDE) {
+        /* two aliases of every type's fields, for the slow readers */
+        rq->nfields = 2;
+        soak_buf_add(q, "{");
+        for (i = 0; i < rq->nfields; i++) {
+            soak_buf_add(q, " soakq%lluq_%d: __schema { queryType { name } "
+                         "types { name kind description fields { name "
+                         "description args { name type { name } } type { "
+                         "name kind ofType { name kind } } } } }",
+                         (unsigned long long) rq->id, i);
+        }
+        soak_buf_add(q, " }");
+        soak_http_post(rq, q, NULL);
+        return;
+    }
+
+    if (shape == SOAK_LIGHT) {
         soak_buf_add(q, "{ soakq%lluq: __schema { queryType { name } "
                      "types { name kind } } }", (unsigned long long) rq->id);
         soak_http_post(rq, q, NULL);
@@ -450,7 +466,7 @@ soak_build_intro(soak_req_t *rq, soak_buf_t *q, int heavy)
 
 
 soak_req_t *
-soak_req_new(soak_kind_e kind, int heavy)
+soak_req_new(soak_kind_e kind, int shape)
 {
     soak_buf_t   q = { NULL, 0, 0 };
     soak_req_t  *rq;
@@ -472,7 +488,7 @@ soak_req_new(soak_kind_e kind, int heavy)
     case SOAK_VOTE:
     case SOAK_ALIASED:
     case SOAK_ABORT:
-        soak_build_vote(rq, &q, heavy);
+        soak_build_vote(rq, &q, shape == SOAK_HEAVY);
         break;
     case SOAK_CAS:
         soak_buf_add(&q, "{ soakq%lluq: cas { ticket validUntil "
@@ -483,10 +499,10 @@ soak_req_new(soak_kind_e kind, int heavy)
         soak_build_churn(rq, &q);
         break;
     case SOAK_ERROR:
-        soak_build_error(rq, &q, heavy);
+        soak_build_error(rq, &q, shape == SOAK_HEAVY);
         break;
     case SOAK_INTRO:
-        soak_build_intro(rq, &q, heavy);
+        soak_build_intro(rq, &q, shape);
         break;
     case SOAK_BADTICKET:
         soak_build_badticket(rq, &q);
