@@ -472,6 +472,13 @@ soak_summary(void)
            (unsigned long long) soak_stats.accepted_names,
            (unsigned long long) soak_stats.connect_errors,
            (unsigned long long) soak_stats.pipeline_cut);
+    printf("soak: GraphQL errors by code:");
+    for (k = 0; k < SOAK_CODES && soak_stats.code[k][0] != '\0'; k++) {
+        printf(" %s %llu", soak_stats.code[k],
+               (unsigned long long) soak_stats.code_count[k]);
+    }
+    printf("%s\n", k == 0 ? " none" : "");
+
     printf("soak: failures %llu:", (unsigned long long) soak_failures);
     for (o = SOAK_NGOOD; o < SOAK_NOUTCOMES; o++) {
         printf(" %s %llu", soak_outcome_name(o),

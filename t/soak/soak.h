@@ -78,8 +78,13 @@ struct soak_req_s {
 };
 
 
+#define SOAK_CODES  16              /* GraphQL error codes counted */
+
+
 typedef struct {
     uint64_t  sent[SOAK_NKINDS];
+    char      code[SOAK_CODES][32];     /* extensions.code seen, "" none */
+    uint64_t  code_count[SOAK_CODES];
     uint64_t  outcome[SOAK_NKINDS][SOAK_NOUTCOMES];
     uint64_t  pipelined;            /* requests written with others */
     uint64_t  slow;                 /* requests written byte by byte */

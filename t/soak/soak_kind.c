@@ -40,6 +40,7 @@ static const char *soak_name(soak_req_t *rq, unsigned i);
 static int soak_foreign(soak_req_t *rq, const char *body, size_t len);
 static cJSON *soak_error_for(cJSON *errors, const char *alias);
 static const char *soak_error_code(cJSON *e);
+static void soak_count_code(const char *code);
 static soak_outcome_e soak_check_data(soak_req_t *rq, cJSON *root,
     char *why, size_t size);
 static soak_outcome_e soak_check_vote(soak_req_t *rq, int i, cJSON *v,
@@ -627,6 +628,32 @@ soak_error_code(cJSON *e)
 }
 
 
+/* how many errors of each extensions.code the answers carried */
+static void
+soak_count_code(const char *code)
+{
+    int  i;
+
+    if (code[0] == '\0') {
+        code = "(none)";
+    }
+
+    for (i = 0; i < SOAK_CODES; i++) {
+        if (soak_stats.code[i][0] == '\0') {
+            snprintf(soak_stats.code[i], sizeof(soak_stats.code[i]), "%s",
+                     code);
+        }
+
+        if (strncmp(soak_stats.code[i], code, sizeof(soak_stats.code[i]) - 1)
+            == 0)
+        {
+            soak_stats.code_count[i]++;
+            return;
+        }
+    }
+}
+
+
 /* 1 when obj has exactly the aliases of rq, each once */
 static int
 soak_only_keys(cJSON *obj, soak_req_t *rq)
@@ -922,6 +949,8 @@ soak_check_data(soak_req_t *rq, cJSON *root, char *why, size_t size)
                 snprintf(why, size, "an error without a message");
                 return SOAK_MISMATCH;
             }
+
+            soak_count_code(soak_error_code(e));
         }
     }
 
