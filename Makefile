@@ -5,10 +5,10 @@
 #   make build   deps, then make
 #   make run     build, then the whole stack in the foreground (Ctrl-C)
 #   make up      build, then the stack in the background (make down)
-#   make test    build, then unit tests, fuzz smoke, prove -r t/
-#   make bench   build, then wrk against a fresh private stack
 #   make soak    build, then SOAK_SECONDS (900) of hostile traffic against
 #                a private stack with the sanitized module (not in test)
+#   make test    build, then unit tests, fuzz smoke, prove -r t/
+#   make bench   build, then wrk against a fresh private stack
 
 SHELL         := /bin/bash
 .DEFAULT_GOAL := all
