@@ -136,19 +136,31 @@ int soak_conn_busy(void);
 int soak_conn_slow(void);
 
 
-/* soak_kind.c: building requests, checking answers, the ledger */
+/* soak_kind.c: building requests */
 
 void soak_kind_init(const char *tag, unsigned names);
 void soak_set_ticket(const char *ticket, size_t len);
 int soak_have_ticket(void);
 soak_req_t *soak_req_new(soak_kind_e kind, int shape);
 void soak_req_free(soak_req_t *rq);
-soak_outcome_e soak_check(soak_req_t *rq, int status, const char *body,
-    size_t len, char *why, size_t why_size);
-void soak_ledger_uncertain(soak_req_t *rq);
-int soak_ledger_write(const char *path);
+const char *soak_name(int uncertain_pool, unsigned i);
+void soak_alias(soak_req_t *rq, int i, char *buf, size_t size);
 const char *soak_kind_name(soak_kind_e kind);
 const char *soak_outcome_name(soak_outcome_e o);
+
+
+/* soak_check.c: what each answer must be */
+
+soak_outcome_e soak_check(soak_req_t *rq, int status, const char *body,
+    size_t len, char *why, size_t why_size);
+
+
+/* soak_ledger.c: the votes acknowledged and those that may have counted */
+
+void soak_ledger_init(unsigned names);
+void soak_ledger_add(soak_req_t *rq, soak_field_t *f, int sure);
+void soak_ledger_uncertain(soak_req_t *rq);
+int soak_ledger_write(const char *path);
 
 
 extern soak_stats_t  soak_stats;
