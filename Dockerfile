@@ -52,9 +52,11 @@ RUN apt-get update \
 COPY --from=build /src/build/ngx_http_cast_module.so \
      /usr/lib/nginx/modules/ngx_http_cast_module.so
 COPY --from=build /src/build/bin/ /usr/local/bin/
-# conf/ (cast.lua, migrations) belongs to the code: the daemons' relative
-# paths (conf/cast.lua) resolve from the working directory /usr/share/cast.
-# /etc/cast holds the settings, replaced by the ConfigMap in Kubernetes.
+# The Redis function library and conf/migrations belong to the code: the
+# daemons' relative paths (lib/redis/cast.lua) resolve from the working
+# directory /usr/share/cast.  /etc/cast holds the settings, replaced by the
+# ConfigMap in Kubernetes.
+COPY lib/redis/ /usr/share/cast/lib/redis/
 COPY conf/ /usr/share/cast/conf/
 COPY k8s/base/files/ /etc/cast/
 COPY k8s/image/cast-entrypoint /usr/local/bin/cast-entrypoint

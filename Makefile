@@ -8,7 +8,7 @@
 #   make soak    build, then SOAK_SECONDS (900) of hostile traffic against
 #                a private stack with the sanitized module (not in test)
 #   make test    build, then unit tests, fuzz smoke, prove -r t/
-#   make bench   build, then wrk against a fresh private stack
+#   make bench   build, then wrk and vegeta against a fresh private stack
 
 SHELL         := /bin/bash
 .DEFAULT_GOAL := all
@@ -25,19 +25,37 @@ BUILD         := build
 SANFLAGS      :=
 endif
 
+# The pure C parts, which never include nginx headers (docs/architecture.md):
+#   lib/graphql      the GraphQL engine: the module, its unit tests,
+#                    fuzzers and bench
+#   lib/codec        the domain codecs: the module, the daemons, their tests
+#   daemons/common   the daemons' runtime (config, log, HTTP, Redis, Kafka,
+#                    PostgreSQL, the outbox event)
+ENGINE_DIR    := lib/graphql
+CODEC_DIR     := lib/codec
+COMMON_DIR    := daemons/common
+
+ENGINE_SRCS   := $(sort $(wildcard $(ENGINE_DIR)/*.c))
+CODEC_SRCS    := $(sort $(wildcard $(CODEC_DIR)/*.c))
+COMMON_SRCS   := $(sort $(wildcard $(COMMON_DIR)/*.c))
+PURE_HDRS     := $(sort $(wildcard $(ENGINE_DIR)/*.h $(CODEC_DIR)/*.h \
+                                   $(COMMON_DIR)/*.h))
+INCLUDES      := $(addprefix -I,$(sort $(ENGINE_DIR) $(CODEC_DIR) \
+                                       $(COMMON_DIR))) -I/usr/include/cjson
+# a daemon sees only the codecs and its runtime, never the engine
+DAEMON_INCS   := -I$(COMMON_DIR) -I$(CODEC_DIR) -I/usr/include/cjson
+
 CC            ?= cc
+AR            ?= ar
 CFLAGS        ?= -O2 -g
 WARN          := -Wall -Wextra -Werror
-ALL_CFLAGS    := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
-                 -Ingx_http_cast_module -Idaemons/common -I/usr/include/cjson
+ALL_CFLAGS    := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS)
 LIBS          := -lhiredis -lrdkafka -lpq -lcrypto -lcjson -lm -lpthread
 
-# Pure C parts shared by the module, the daemons and the unit tests:
-# ngx_http_cast_module/cast_*.c never include nginx headers.
-PURE_SRCS     := $(sort $(wildcard ngx_http_cast_module/cast_*.c))
-COMMON_SRCS   := $(sort $(wildcard daemons/common/*.c))
 MODULE_SRCS   := $(sort $(wildcard ngx_http_cast_module/*.c \
-                                   ngx_http_cast_module/*.h)) config
+                                   ngx_http_cast_module/*.h \
+                                   $(ENGINE_DIR)/*.h $(CODEC_DIR)/*.h) \
+                        $(ENGINE_SRCS) $(CODEC_SRCS)) config
 
 DAEMONS       := $(notdir $(patsubst %/,%,$(filter-out daemons/common/, \
                    $(sort $(wildcard daemons/*/)))))
@@ -47,7 +65,21 @@ UNIT_TESTS    := $(patsubst t/unit/%.c,$(BUILD)/test/%, \
 FUZZERS       := $(patsubst t/fuzz/%.c,build/fuzz/%, \
                    $(sort $(wildcard t/fuzz/fuzz_*.c)))
 
-PURE_OBJS     := $(patsubst %.c,$(BUILD)/obj/%.o,$(PURE_SRCS) $(COMMON_SRCS))
+objs           = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# One archive per part: a binary gets from it only the objects it uses,
+# and a daemon is not even given the engine's.
+ENGINE_LIB    := $(BUILD)/lib/libcast_gql.a
+CODEC_LIB     := $(BUILD)/lib/libcast_codec.a
+COMMON_LIB    := $(BUILD)/lib/libcast_common.a
+
+# what links what, users before what they use
+DAEMON_LINK   := $(COMMON_LIB) $(CODEC_LIB)
+TEST_LINK     := $(ENGINE_LIB) $(COMMON_LIB) $(CODEC_LIB)
+BENCH_LINK    := $(ENGINE_LIB) $(CODEC_LIB)
+
+ALL_OBJS      := $(call objs,$(ENGINE_SRCS) $(CODEC_SRCS) $(COMMON_SRCS) \
+                   $(wildcard daemons/*/*.c t/unit/*.c bench/*.c))
 
 .PHONY: all module daemons deps build unit fuzz fuzz-smoke test up down \
         run demo bench soak clean
@@ -68,7 +100,8 @@ NGX_CC_OPT    := -g -O2 -fPIC -Wall -Wextra -Werror
 NGX_LD_OPT    :=
 endif
 
-$(BUILD)/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c)
+$(BUILD)/nginx/objs/Makefile: config $(wildcard ngx_http_cast_module/*.c) \
+                              $(ENGINE_SRCS) $(CODEC_SRCS)
 	rm -rf $(BUILD)/nginx && mkdir -p $(BUILD) \
 	    && cp -r $(NGINX_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
@@ -86,22 +119,37 @@ $(BUILD)/ngx_http_cast_module.so: $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
 
 daemons: $(DAEMON_BINS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard ngx_http_cast_module/cast_*.h \
-                                   daemons/*/*.h t/unit/*.h)
+# each object depends on the headers it includes, which -MMD writes down
+# in its .d file; an object without one is made again
+OBJ_INCS       = $(INCLUDES)
+$(BUILD)/obj/daemons/%.o: OBJ_INCS = $(DAEMON_INCS)
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/obj/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(OBJ_INCS) -MMD -MP -c $< -o $@
+
+# named, so not intermediate: a missing one is out of date
+$(ALL_OBJS:.o=.d):
+
+-include $(ALL_OBJS:.o=.d)
+
+$(ENGINE_LIB): $(call objs,$(ENGINE_SRCS))
+$(CODEC_LIB): $(call objs,$(CODEC_SRCS))
+$(COMMON_LIB): $(call objs,$(COMMON_SRCS))
+$(ENGINE_LIB) $(CODEC_LIB) $(COMMON_LIB):
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
 
 # objects are kept: deleting them as intermediates races parallel builds
-.SECONDARY:
+# (the archives are not: a missing one is made, and what links it again)
+.SECONDARY: $(ALL_OBJS)
 .SECONDEXPANSION:
-# a literal % inside patsubst: a bare one would be replaced by the stem
-percent       := %
-$(BUILD)/bin/cast-%: $$(patsubst $$(percent).c,$(BUILD)/obj/$$(percent).o,$$(wildcard daemons/$$*/*.c)) \
-                     $(PURE_OBJS)
+# --as-needed: a daemon records only the shared libraries it calls
+$(BUILD)/bin/cast-%: $$(call objs,$$(wildcard daemons/$$*/*.c)) $(DAEMON_LINK)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(SANFLAGS) -Wl,--as-needed -o $@ $^ $(LIBS)
 
-$(BUILD)/test/%: $(BUILD)/obj/t/unit/%.o $(PURE_OBJS)
+$(BUILD)/test/%: $(BUILD)/obj/t/unit/%.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
@@ -110,7 +158,7 @@ unit: $(UNIT_TESTS)
 
 # --- the GraphQL engine micro-benchmark --------------------------------------
 
-$(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(PURE_OBJS)
+$(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(BENCH_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
@@ -126,19 +174,17 @@ build/soak/cast-soak: $(SOAK_SRCS) t/soak/soak.h
 # --- fuzzing (clang libFuzzer, ASan + UBSan) ----------------------------------
 
 FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \
-                 -fsanitize=fuzzer,address,undefined \
-                 -Ingx_http_cast_module -I/usr/include/cjson
+                 -fsanitize=fuzzer,address,undefined $(INCLUDES)
 
-build/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(wildcard ngx_http_cast_module/*.h)
-	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $< $(PURE_SRCS) $(LIBS)
+# what each fuzzer links besides its own file
+FUZZ_SRCS_fuzz_graphql := $(ENGINE_SRCS) $(CODEC_SRCS)
+FUZZ_SRCS_fuzz_inflight := $(ENGINE_SRCS) $(CODEC_SRCS)
+FUZZ_SRCS_fuzz_ticket  := $(CODEC_DIR)/cast_ticket.c
+FUZZ_SRCS_fuzz_event   := $(COMMON_DIR)/cast_event.c $(CODEC_DIR)/cast_name.c
 
-# the outbox event codec lives with the daemons and needs only cJSON
-build/fuzz/fuzz_event: t/fuzz/fuzz_event.c daemons/common/cast_event.c \
-                       daemons/common/cast_event.h
+build/fuzz/%: t/fuzz/%.c $$(FUZZ_SRCS_$$*) $(PURE_HDRS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -Idaemons/common -o $@ $< \
-	    daemons/common/cast_event.c -lcjson -lm
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(LIBS)
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/corpus/$$n; \

@@ -8,7 +8,7 @@
 #                             committed copy is not what conf/ gives now
 #
 # The daemon files (conf/<daemon>.conf) are copied as they are: their
-# relative paths (conf/cast.lua, conf/migrations) resolve in the image's
+# relative paths (lib/redis/cast.lua, conf/migrations) resolve in the image's
 # working directory /usr/share/cast, and the manifests override addresses
 # with CAST_* environment variables.  nginx cannot read the environment, so
 # nginx.conf is conf/cast.conf with the rewrites below; each must match
@@ -28,7 +28,7 @@ NGINX_REWRITES=(
     '^pid +[^;]+;|pid        nginx.pid;'
     '^ +client_body_temp_path +[^;]+;|    client_body_temp_path    body;\n    proxy_temp_path          proxy;\n    fastcgi_temp_path        fastcgi;\n    uwsgi_temp_path          uwsgi;\n    scgi_temp_path           scgi;'
     '^ +cast_redis +[^;]+;|    cast_redis                redis:6379;'
-    '^ +cast_redis_functions +[^;]+;|    cast_redis_functions      /usr/share/cast/conf/cast.lua;'
+    '^ +cast_redis_functions +[^;]+;|    cast_redis_functions      /usr/share/cast/lib/redis/cast.lua;'
     '^ +cast_ticket_secret_file +[^;]+;|    cast_ticket_secret_file   /etc/cast/secret/ticket-key;'
     '^ +listen +127\.0\.0\.1:8080|        listen  8080'
 )

@@ -28,6 +28,14 @@
  * protocol; each call keeps where its own lie, so a dropped call's are cut
  * out.  A request that goes away once its call is sent has the reply
  * dropped, as for any command in flight.
+ *
+ * The batch layer knows calls, each with a reply handler and its data,
+ * and nothing of requests, fields or slots: a call that cannot join a
+ * batch is said so by ngx_http_cast_batch_add()'s return value, one whose
+ * caller went away is cancelled (ngx_http_cast_batch_cancel()).  It calls
+ * only the transport (ngx_http_cast_redis.c) and the metrics; it is
+ * called by the resolvers (ngx_http_cast_resolve.c) and hears back from
+ * the transport through its carrier's reply handler.
  */
 
 
@@ -40,6 +48,10 @@
 #define NGX_HTTP_CAST_BATCH_KEEP     (1024 * 1024)
 #define NGX_HTTP_CAST_BATCH_DEPTH    2
 #define NGX_HTTP_CAST_BATCH_FULL     65536
+#define NGX_HTTP_CAST_SPARE_CALLS    1024
+
+/* a vote or query batch's reply has one element per call; others, one */
+#define ngx_http_cast_batch_shared(kind)  ((kind) >= NGX_HTTP_CAST_BATCH_CAS)
 
 
 typedef struct {
@@ -47,7 +59,7 @@ typedef struct {
     ngx_str_t                   function;
 
     ngx_event_t                 flush;        /* posted while calls wait */
-    ngx_queue_t                 cmds;
+    ngx_queue_t                 calls;        /* waiting */
     u_char                     *buf;
     size_t                      len;          /* including the head room */
     size_t                      size;
@@ -55,10 +67,40 @@ typedef struct {
 } ngx_http_cast_batch_t;
 
 
+/*
+ * A call: its reply goes to handler(data, reply), once, unless the caller
+ * cancels it first.  The batch layer owns it until then and after.
+ */
+struct ngx_http_cast_call_s {
+    ngx_queue_t                 queue;        /* batched, carried, spare */
+    ngx_http_cast_reply_pt      handler;      /* NULL once cancelled */
+    void                       *data;
+    ngx_msec_t                  sent;
+    size_t                      off;          /* its arguments in its */
+    size_t                      len;          /*   batch's buffer */
+    ngx_uint_t                  nargs;
+};
+
+
+/* a sent batch: the command that carries its calls */
+typedef struct {
+    ngx_http_cast_redis_cmd_t   cmd;
+    ngx_queue_t                 calls;
+    ngx_http_cast_batch_t      *batch;
+} ngx_http_cast_carrier_t;
+
+
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
 static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
+static void ngx_http_cast_batch_reply(void *data, redisReply *reply);
+static void ngx_http_cast_batch_deliver(ngx_queue_t *calls,
+    redisReply *reply, ngx_uint_t shared);
+static void ngx_http_cast_batch_answer(ngx_http_cast_call_t *call,
+    redisReply *reply);
+static ngx_http_cast_call_t *ngx_http_cast_batch_call_get(void);
+static void ngx_http_cast_batch_call_put(ngx_http_cast_call_t *call);
 
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
@@ -72,18 +114,27 @@ static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
 };
 
+static ngx_queue_t  ngx_http_cast_batch_spare =
+    { &ngx_http_cast_batch_spare, &ngx_http_cast_batch_spare };
+static ngx_uint_t   ngx_http_cast_batch_nspare;
 
-/* The call joins its batch; a call that cannot is UNAVAILABLE at once. */
 
-void
-ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
-    const char **argv, const size_t *argvlen)
+/*
+ * The call joins the batch of its kind: NGX_OK, and *callp is set until
+ * handler(data, reply) is called or the call is cancelled.  NGX_ERROR
+ * when out of memory, NGX_DECLINED without a Redis connection: the
+ * handler is then never called.
+ */
+
+ngx_int_t
+ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
+    const size_t *argvlen, ngx_http_cast_reply_pt handler, void *data,
+    ngx_http_cast_call_t **callp)
 {
     int                     i;
     u_char                 *p;
     size_t                  need;
-    ngx_http_cast_cmd_t    *cmd;
+    ngx_http_cast_call_t   *call;
     ngx_http_cast_batch_t  *b = &ngx_http_cast_batches[kind];
 
     /* "$<len>\r\n<arg>\r\n" for each */
@@ -93,18 +144,19 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     }
 
     if (ngx_http_cast_batch_reserve(b, need) != NGX_OK) {
-        ngx_http_cast_resolve_unavailable(slot, "out of memory");
-        return;
+        return NGX_ERROR;
     }
 
-    cmd = ngx_http_cast_redis_bind(ctx, slot, handler);
-    if (cmd == NULL) {
-        ngx_http_cast_resolve_unavailable(slot, "redis not connected");
-        return;
+    call = ngx_http_cast_redis_connected() ? ngx_http_cast_batch_call_get()
+                                           : NULL;
+    if (call == NULL) {
+        return NGX_DECLINED;
     }
 
-    cmd->off = b->len;
-    cmd->nargs = argc;
+    call->handler = handler;
+    call->data = data;
+    call->off = b->len;
+    call->nargs = argc;
 
     p = b->buf + b->len;
 
@@ -116,13 +168,30 @@ ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
     }
 
     b->len = p - b->buf;
-    cmd->len = b->len - cmd->off;
+    call->len = b->len - call->off;
 
-    ngx_queue_insert_tail(&b->cmds, &cmd->queue);
+    ngx_queue_insert_tail(&b->calls, &call->queue);
 
     if (!b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
+
+    *callp = call;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Its caller has gone: the call's reply is dropped, and a call still
+ * waiting in its batch is never sent.
+ */
+
+void
+ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call)
+{
+    call->handler = NULL;
+    call->data = NULL;
 }
 
 
@@ -136,7 +205,7 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
         b->flush.handler = ngx_http_cast_batch_flush;
         b->flush.log = ngx_cycle->log;
         b->flush.data = b;
-        ngx_queue_init(&b->cmds);
+        ngx_queue_init(&b->calls);
         b->len = NGX_HTTP_CAST_BATCH_HEAD;
     }
 
@@ -168,13 +237,14 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
 static void
 ngx_http_cast_batch_flush(ngx_event_t *ev)
 {
-    u_char                  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
-    size_t                  len;
-    ngx_uint_t              kind, nargs;
-    ngx_queue_t             cmds;
-    ngx_http_cast_batch_t  *b = ev->data;
+    u_char                    head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
+    size_t                    len;
+    ngx_uint_t                nargs;
+    ngx_queue_t               calls;
+    ngx_http_cast_carrier_t  *carrier;
+    ngx_http_cast_batch_t    *b = ev->data;
 
-    if (ngx_queue_empty(&b->cmds)
+    if (ngx_queue_empty(&b->calls)
         || (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH
             && b->len - NGX_HTTP_CAST_BATCH_HEAD < NGX_HTTP_CAST_BATCH_FULL))
     {
@@ -183,7 +253,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
     nargs = ngx_http_cast_batch_prune(b);
 
-    if (ngx_queue_empty(&b->cmds)) {
+    if (ngx_queue_empty(&b->calls)) {
         return;
     }
 
@@ -201,21 +271,38 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
      * more, which starts the next batch.
      */
 
-    ngx_queue_init(&cmds);
-    ngx_queue_add(&cmds, &b->cmds);
-    ngx_queue_init(&b->cmds);
+    ngx_queue_init(&calls);
+    ngx_queue_add(&calls, &b->calls);
+    ngx_queue_init(&b->calls);
 
     b->len = NGX_HTTP_CAST_BATCH_HEAD;
 
-    kind = b - ngx_http_cast_batches;
+    /* a carrier that cannot be sent: each call gets no reply at once */
+    carrier = ngx_alloc(sizeof(ngx_http_cast_carrier_t), ngx_cycle->log);
 
-    if (ngx_http_cast_redis_send_batch(&cmds, kind, (char *) start, len)
-        == NGX_OK)
-    {
-        b->inflight++;
+    if (carrier == NULL) {
+        ngx_http_cast_batch_deliver(&calls, NULL, 0);
+
+    } else {
+        carrier->cmd.handler = ngx_http_cast_batch_reply;
+        carrier->cmd.data = carrier;
+        carrier->batch = b;
+
+        ngx_queue_init(&carrier->calls);
+        ngx_queue_add(&carrier->calls, &calls);
+
+        if (ngx_http_cast_redis_send(&carrier->cmd, (char *) start, len)
+            == NGX_OK)
+        {
+            b->inflight++;
+
+        } else {
+            ngx_http_cast_batch_deliver(&carrier->calls, NULL, 0);
+            ngx_free(carrier);
+        }
     }
 
-    if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->cmds)) {
+    if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->calls)) {
         ngx_free(b->buf);
         b->buf = NULL;
         b->size = 0;
@@ -224,9 +311,9 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
 
 /*
- * Drops the calls whose request is gone and closes up the arguments of
- * the others; what is left leaves now, and its time in Redis starts.
- * Returns how many arguments are left.
+ * Drops the calls cancelled (their request is gone) and closes up the
+ * arguments of the others; what is left leaves now, and its time in
+ * Redis starts.  Returns how many arguments are left.
  */
 
 static ngx_uint_t
@@ -235,32 +322,32 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
     size_t                len;
     ngx_uint_t            nargs;
     ngx_queue_t          *q, *next;
-    ngx_http_cast_cmd_t  *cmd;
+    ngx_http_cast_call_t  *call;
 
     len = NGX_HTTP_CAST_BATCH_HEAD;
     nargs = 0;
 
-    for (q = ngx_queue_head(&b->cmds);
-         q != ngx_queue_sentinel(&b->cmds);
+    for (q = ngx_queue_head(&b->calls);
+         q != ngx_queue_sentinel(&b->calls);
          q = next)
     {
         next = ngx_queue_next(q);
-        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
+        call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
 
-        if (cmd->ctx == NULL) {
+        if (call->handler == NULL) {
             ngx_queue_remove(q);
-            ngx_http_cast_redis_cmd_put(cmd);
+            ngx_http_cast_batch_call_put(call);
             continue;
         }
 
-        if (cmd->off != len) {
-            ngx_memmove(b->buf + len, b->buf + cmd->off, cmd->len);
-            cmd->off = len;
+        if (call->off != len) {
+            ngx_memmove(b->buf + len, b->buf + call->off, call->len);
+            call->off = len;
         }
 
-        len += cmd->len;
-        nargs += cmd->nargs;
-        cmd->sent = ngx_current_msec;
+        len += call->len;
+        nargs += call->nargs;
+        call->sent = ngx_current_msec;
     }
 
     b->len = len;
@@ -269,18 +356,110 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
 }
 
 
-/* a batch's reply is in (or never will be): the next one may leave */
+/*
+ * A carrier's reply is in (or never will be): the next batch of its kind
+ * may leave, and each call gets its part.
+ */
 
-void
-ngx_http_cast_batch_done(ngx_uint_t kind)
+static void
+ngx_http_cast_batch_reply(void *data, redisReply *reply)
 {
-    ngx_http_cast_batch_t  *b = &ngx_http_cast_batches[kind];
+    ngx_uint_t                kind;
+    ngx_http_cast_carrier_t  *carrier = data;
+    ngx_http_cast_batch_t    *b = carrier->batch;
 
     b->inflight--;
 
-    if (!ngx_queue_empty(&b->cmds) && !b->flush.posted) {
+    if (!ngx_queue_empty(&b->calls) && !b->flush.posted) {
         ngx_post_event(&b->flush, &ngx_posted_events);
     }
+
+    kind = b - ngx_http_cast_batches;
+
+    ngx_http_cast_batch_deliver(&carrier->calls, reply,
+                                ngx_http_cast_batch_shared(kind));
+    ngx_free(carrier);
+}
+
+
+/*
+ * A batch's reply: the n-th element to the n-th call, or the whole reply
+ * to every call when they share it.  An error or no reply at all goes to
+ * every call; a call the array lacks gets an error.
+ */
+
+static void
+ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
+    ngx_uint_t shared)
+{
+    size_t                i;
+    redisReply           *e;
+    ngx_queue_t          *q;
+    ngx_http_cast_call_t  *call;
+
+    static redisReply     missing = {
+        .type = REDIS_REPLY_ERROR,
+        .str = "ERR cast: the batch reply lacks this call",
+        .len = sizeof("ERR cast: the batch reply lacks this call") - 1
+    };
+
+    for (i = 0; !ngx_queue_empty(calls); i++) {
+        q = ngx_queue_head(calls);
+        ngx_queue_remove(q);
+        call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
+
+        e = reply;
+
+        if (!shared && reply && reply->type == REDIS_REPLY_ARRAY) {
+            e = (i < reply->elements) ? reply->element[i] : &missing;
+        }
+
+        ngx_http_cast_batch_answer(call, e);
+    }
+}
+
+
+/* the reply to its caller, unless cancelled; the call is spare after */
+
+static void
+ngx_http_cast_batch_answer(ngx_http_cast_call_t *call, redisReply *reply)
+{
+    if (call->handler) {
+        ngx_http_cast_metrics_redis(ngx_current_msec - call->sent);
+        call->handler(call->data, reply);
+    }
+
+    ngx_http_cast_batch_call_put(call);
+}
+
+
+static ngx_http_cast_call_t *
+ngx_http_cast_batch_call_get(void)
+{
+    ngx_queue_t  *q;
+
+    if (ngx_queue_empty(&ngx_http_cast_batch_spare)) {
+        return ngx_alloc(sizeof(ngx_http_cast_call_t), ngx_cycle->log);
+    }
+
+    q = ngx_queue_head(&ngx_http_cast_batch_spare);
+    ngx_queue_remove(q);
+    ngx_http_cast_batch_nspare--;
+
+    return ngx_queue_data(q, ngx_http_cast_call_t, queue);
+}
+
+
+static void
+ngx_http_cast_batch_call_put(ngx_http_cast_call_t *call)
+{
+    if (ngx_http_cast_batch_nspare >= NGX_HTTP_CAST_SPARE_CALLS) {
+        ngx_free(call);
+        return;
+    }
+
+    ngx_queue_insert_head(&ngx_http_cast_batch_spare, &call->queue);
+    ngx_http_cast_batch_nspare++;
 }
 
 
@@ -288,6 +467,7 @@ void
 ngx_http_cast_batch_exit(void)
 {
     ngx_uint_t              i;
+    ngx_queue_t            *q;
     ngx_http_cast_batch_t  *b;
 
     for (i = 0; i < NGX_HTTP_CAST_BATCH_KINDS; i++) {
@@ -301,5 +481,12 @@ ngx_http_cast_batch_exit(void)
             ngx_free(b->buf);
             b->buf = NULL;
         }
+    }
+
+    while (!ngx_queue_empty(&ngx_http_cast_batch_spare)) {
+        q = ngx_queue_head(&ngx_http_cast_batch_spare);
+        ngx_queue_remove(q);
+        ngx_http_cast_batch_nspare--;
+        ngx_free(ngx_queue_data(q, ngx_http_cast_call_t, queue));
     }
 }

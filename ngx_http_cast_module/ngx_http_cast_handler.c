@@ -5,10 +5,37 @@
  * The content handlers: GraphQL over HTTP, the schema, health and
  * readiness probes.  A GraphQL request is prepared by the engine, its
  * root fields resolved through Redis, then finished by the engine.
+ *
+ * The request is the one place that owns its progress: which field is
+ * resolved next (a query's all at once; a mutation's one after another,
+ * stopping at the first that fails), the timeout, the client going away,
+ * and the answer.  It calls the engine, the resolvers
+ * (ngx_http_cast_resolve.c), the transport's stuck-connection check after
+ * a timeout, and the metrics; it hears back from the resolvers through
+ * its fields' done handler.  The module (ngx_http_cast_module.c) calls it.
  */
 
 
 #include "ngx_http_cast_module.h"
+
+
+typedef struct ngx_http_cast_ctx_s  ngx_http_cast_ctx_t;
+
+typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
+    ngx_http_cast_ctx_t *ctx);
+
+
+struct ngx_http_cast_ctx_s {
+    ngx_http_request_t         *request;
+    ngx_http_cast_complete_pt   complete;
+    cast_gql_exec_t            *exec;
+    ngx_http_cast_field_t      *fields;       /* one per slot */
+    size_t                      nfields;
+    size_t                      next;         /* field to resolve next */
+    ngx_uint_t                  pending;      /* fields waiting for Redis */
+    ngx_event_t                 timer;
+    unsigned                    done:1;
+};
 
 
 static void ngx_http_cast_body_handler(ngx_http_request_t *r);
@@ -20,14 +47,17 @@ static ngx_int_t ngx_http_cast_body_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_body_join(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_http_cast_ctx_t *ngx_http_cast_ctx_create(ngx_http_request_t *r,
-    ngx_http_cast_complete_pt complete);
+    ngx_http_cast_complete_pt complete, cast_gql_slot_t *slots,
+    size_t nslots);
 static void ngx_http_cast_ctx_cleanup(void *data);
+static void ngx_http_cast_start(ngx_http_cast_ctx_t *ctx);
+static void ngx_http_cast_field_done(ngx_http_cast_field_t *field);
+static void ngx_http_cast_continue(ngx_http_cast_ctx_t *ctx);
+static void ngx_http_cast_detach(ngx_http_cast_ctx_t *ctx);
 static void ngx_http_cast_timeout(ngx_event_t *ev);
 static ngx_int_t ngx_http_cast_wait(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static void *ngx_http_cast_palloc(void *pool, size_t size);
-static void ngx_http_cast_state_reply(ngx_http_cast_cmd_t *cmd,
-    redisReply *reply);
 static ngx_int_t ngx_http_cast_readyz_complete(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static ngx_int_t ngx_http_cast_send_text(ngx_http_request_t *r,
@@ -251,7 +281,8 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_finish);
+    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_finish, exec->slots,
+                                   rc == CAST_GQL_RESOLVE ? exec->nslots : 0);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -260,10 +291,59 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
     if (rc == CAST_GQL_RESOLVE) {
         cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
-        ngx_http_cast_resolve(ctx, cmcf);
+
+        if (ngx_http_cast_resolve_check(exec, r->pool, cmcf) == NGX_OK) {
+            ngx_http_cast_start(ctx);
+        }
     }
 
     return ngx_http_cast_wait(r, ctx);
+}
+
+
+/*
+ * Resolves the fields that may run now.  Query fields are resolved at
+ * once, their calls batched together.  Mutation fields run one after
+ * another, as the spec says, and stop at the first that fails: the next
+ * one starts once this one's reply is in (ngx_http_cast_continue()).
+ */
+
+static void
+ngx_http_cast_start(ngx_http_cast_ctx_t *ctx)
+{
+    cast_gql_slot_t            *slot;
+    ngx_http_cast_field_t      *field;
+    ngx_http_cast_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_cast_module);
+
+    while (ctx->next < ctx->nfields) {
+        field = &ctx->fields[ctx->next++];
+        slot = field->slot;
+
+        if (ngx_http_cast_resolve(field, cmcf) == NGX_AGAIN) {
+            ctx->pending++;
+        }
+
+        if (ctx->exec->op == CAST_GQL_OP_MUTATION
+            && (ctx->pending || slot->status == CAST_RES_ERROR))
+        {
+            return;
+        }
+    }
+}
+
+
+/* a field's reply is in its slot */
+
+static void
+ngx_http_cast_field_done(ngx_http_cast_field_t *field)
+{
+    ngx_http_cast_ctx_t  *ctx = field->data;
+
+    if (--ctx->pending == 0) {
+        ngx_http_cast_continue(ctx);
+    }
 }
 
 
@@ -289,7 +369,7 @@ ngx_http_cast_wait(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
                       "client prematurely closed connection");
         r->connection->read->eof = 1;
         r->connection->error = 1;
-        ngx_http_cast_redis_detach(ctx);
+        ngx_http_cast_detach(ctx);
         return NGX_HTTP_CLIENT_CLOSED_REQUEST;
     }
 
@@ -305,22 +385,31 @@ ngx_http_cast_wait(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 }
 
 
-/* the last reply arrived */
+/*
+ * No field waits for Redis any more: a mutation goes on with its next
+ * field if this one succeeded; otherwise the request is answered.
+ */
 
-void
-ngx_http_cast_slot_done(ngx_http_cast_ctx_t *ctx)
+static void
+ngx_http_cast_continue(ngx_http_cast_ctx_t *ctx)
 {
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
+    cast_gql_exec_t     *exec = ctx->exec;
 
     if (ctx->done) {
         return;
     }
 
-    if (ngx_http_cast_resolve_more(ctx,
-            ngx_http_get_module_main_conf(ctx->request, ngx_http_cast_module)))
+    if (exec != NULL && exec->op == CAST_GQL_OP_MUTATION
+        && ctx->next != 0 && ctx->next < ctx->nfields
+        && exec->slots[ctx->next - 1].status == CAST_RES_OK)
     {
-        return;
+        ngx_http_cast_start(ctx);
+
+        if (ctx->pending) {
+            return;
+        }
     }
 
     ctx->done = 1;
@@ -334,6 +423,21 @@ ngx_http_cast_slot_done(ngx_http_cast_ctx_t *ctx)
 
     ngx_http_finalize_request(r, ctx->complete(r, ctx));
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the request is finished or gone: the replies still due are dropped */
+
+static void
+ngx_http_cast_detach(ngx_http_cast_ctx_t *ctx)
+{
+    size_t  i;
+
+    for (i = 0; i < ctx->nfields; i++) {
+        ngx_http_cast_resolve_cancel(&ctx->fields[i]);
+    }
+
+    ctx->pending = 0;
 }
 
 
@@ -356,8 +460,8 @@ ngx_http_cast_timeout(ngx_event_t *ev)
         }
     }
 
-    ngx_http_cast_redis_detach(ctx);
-    ngx_http_cast_slot_done(ctx);
+    ngx_http_cast_detach(ctx);
+    ngx_http_cast_continue(ctx);
     ngx_http_cast_redis_check_stuck();
 }
 
@@ -403,14 +507,20 @@ ngx_http_cast_finish(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 }
 
 
+/* a request's context, with a field for each slot to resolve */
+
 static ngx_http_cast_ctx_t *
 ngx_http_cast_ctx_create(ngx_http_request_t *r,
-    ngx_http_cast_complete_pt complete)
+    ngx_http_cast_complete_pt complete, cast_gql_slot_t *slots,
+    size_t nslots)
 {
-    ngx_pool_cleanup_t   *cln;
-    ngx_http_cast_ctx_t  *ctx;
+    size_t                  i;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_cast_ctx_t    *ctx;
+    ngx_http_cast_field_t  *field;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_cast_ctx_t));
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_cast_ctx_t)
+                               + nslots * sizeof(ngx_http_cast_field_t));
     if (ctx == NULL) {
         return NULL;
     }
@@ -427,11 +537,21 @@ ngx_http_cast_ctx_create(ngx_http_request_t *r,
      *     ctx->pending = 0;
      *     ctx->next = 0;
      *     ctx->done = 0;
+     *     field->call = NULL;
      */
 
     ctx->request = r;
     ctx->complete = complete;
-    ngx_queue_init(&ctx->cmds);
+    ctx->fields = (ngx_http_cast_field_t *) &ctx[1];
+    ctx->nfields = nslots;
+
+    for (i = 0; i < nslots; i++) {
+        field = &ctx->fields[i];
+        field->slot = &slots[i];
+        field->pool = r->pool;
+        field->done = ngx_http_cast_field_done;
+        field->data = ctx;
+    }
 
     ctx->timer.handler = ngx_http_cast_timeout;
     ctx->timer.data = ctx;
@@ -460,7 +580,7 @@ ngx_http_cast_ctx_cleanup(void *data)
         ngx_del_timer(&ctx->timer);
     }
 
-    ngx_http_cast_redis_detach(ctx);
+    ngx_http_cast_detach(ctx);
 }
 
 
@@ -521,49 +641,37 @@ ngx_http_cast_readyz_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_readyz_complete);
     slot = ngx_pcalloc(r->pool, sizeof(cast_gql_slot_t));
-
-    if (ctx == NULL || slot == NULL) {
+    if (slot == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->slot = slot;
-
-    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_STATE, ctx, slot,
-                            ngx_http_cast_state_reply, 0, NULL, NULL);
-
-    return ngx_http_cast_wait(r, ctx);
-}
-
-
-static void
-ngx_http_cast_state_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
-{
-    cast_gql_slot_t  *slot = cmd->slot;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements < 2)
-    {
-        ngx_http_cast_resolve_unavailable(slot, "redis not answering");
-        return;
+    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_readyz_complete, slot, 1);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    slot->status = CAST_RES_OK;
-    slot->success = reply->element[0]->integer == 1
-                    && reply->element[1]->integer == 1;
+    ctx->next = 1;
+
+    if (ngx_http_cast_resolve_state(&ctx->fields[0]) == NGX_AGAIN) {
+        ctx->pending++;
+    }
+
+    return ngx_http_cast_wait(r, ctx);
 }
 
 
 static ngx_int_t
 ngx_http_cast_readyz_complete(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 {
-    if (ctx->slot->status != CAST_RES_OK) {
+    cast_gql_slot_t  *slot = ctx->fields[0].slot;
+
+    if (slot->status != CAST_RES_OK) {
         return ngx_http_cast_send_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "redis unavailable\n");
     }
 
-    if (!ctx->slot->success) {
+    if (!slot->success) {
         return ngx_http_cast_send_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "no current ticket or counts "
                                        "not restored\n");
@@ -579,46 +687,4 @@ ngx_http_cast_send_text(ngx_http_request_t *r, ngx_uint_t status,
 {
     return ngx_http_cast_send(r, status, &ngx_http_cast_text, (u_char *) text,
                               ngx_strlen(text));
-}
-
-
-ngx_int_t
-ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *type,
-    u_char *body, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (len == 0 || r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_cast_module.h"
+#include "cast_ticket.h"
 
 
 static void *ngx_http_cast_create_main_conf(ngx_conf_t *cf);
@@ -15,6 +16,8 @@ static char *ngx_http_cast_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_cast_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_cast_init_process(ngx_cycle_t *cycle);
 static void ngx_http_cast_exit_process(ngx_cycle_t *cycle);
 
@@ -65,16 +68,23 @@ static ngx_command_t  ngx_http_cast_commands[] = {
 
     { ngx_string("cast_max_usernames"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, max_usernames),
       NULL },
 
     { ngx_string("cast_max_vote_count"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, max_vote_count),
+      NULL },
+
+    { ngx_string("cast_max_vote_fields"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_vote_fields),
       NULL },
 
     { ngx_string("cast_max_body_size"),
@@ -93,42 +103,49 @@ static ngx_command_t  ngx_http_cast_commands[] = {
 
     { ngx_string("cast_max_tokens"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, limits.max_tokens),
       NULL },
 
     { ngx_string("cast_max_depth"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, limits.max_depth),
       NULL },
 
     { ngx_string("cast_max_fields"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, limits.max_fields),
       NULL },
 
     { ngx_string("cast_max_aliases"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, limits.max_aliases),
       NULL },
 
     { ngx_string("cast_max_list_length"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, limits.max_list_len),
       NULL },
 
-    { ngx_string("cast_document_cache"),
+    { ngx_string("cast_max_introspection_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_introspection),
+      NULL },
+
+    { ngx_string("cast_document_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, limits.cache_entries),
       NULL },
@@ -232,8 +249,9 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
 
     cmcf->redis_db = NGX_CONF_UNSET_UINT;
     cmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
-    cmcf->max_usernames = NGX_CONF_UNSET_UINT;
-    cmcf->max_vote_count = NGX_CONF_UNSET_UINT;
+    cmcf->max_usernames = NGX_CONF_UNSET_SIZE;
+    cmcf->max_vote_count = NGX_CONF_UNSET_SIZE;
+    cmcf->max_vote_fields = NGX_CONF_UNSET_SIZE;
     cmcf->max_body_size = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
@@ -241,6 +259,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->limits.max_fields = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_aliases = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_list_len = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_introspection = NGX_CONF_UNSET_SIZE;
     cmcf->limits.cache_entries = NGX_CONF_UNSET_SIZE;
     cmcf->introspection = NGX_CONF_UNSET;
 
@@ -255,8 +274,9 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(cmcf->redis_db, 0);
     ngx_conf_init_msec_value(cmcf->redis_timeout, 1000);
-    ngx_conf_init_uint_value(cmcf->max_usernames, 100);
-    ngx_conf_init_uint_value(cmcf->max_vote_count, 10);
+    ngx_conf_init_size_value(cmcf->max_usernames, 100);
+    ngx_conf_init_size_value(cmcf->max_vote_count, 10);
+    ngx_conf_init_size_value(cmcf->max_vote_fields, 4);
     ngx_conf_init_size_value(cmcf->max_body_size, 64 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
@@ -264,18 +284,20 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->limits.max_fields, 512);
     ngx_conf_init_size_value(cmcf->limits.max_aliases, 64);
     ngx_conf_init_size_value(cmcf->limits.max_list_len, 1000);
+    ngx_conf_init_size_value(cmcf->limits.max_introspection, 64 * 1024);
     ngx_conf_init_size_value(cmcf->limits.cache_entries, 256);
     ngx_conf_init_value(cmcf->introspection, 1);
 
     cmcf->limits.introspection = cmcf->introspection;
 
-    /* conf/cast.lua takes at most 1000 names per vote */
+    /* lib/redis/cast.lua takes at most 1000 names per vote */
     if (cmcf->max_usernames < 1 || cmcf->max_usernames > 1000
-        || cmcf->max_vote_count < 1)
+        || cmcf->max_vote_count < 1 || cmcf->max_vote_fields < 1)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cast_max_usernames must be 1..1000 and "
-                           "cast_max_vote_count at least 1");
+                           "cast_max_usernames must be 1..1000, "
+                           "cast_max_vote_count and cast_max_vote_fields "
+                           "at least 1");
         return NGX_CONF_ERROR;
     }
 
@@ -286,7 +308,13 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (cmcf->ticket_secret.len && cmcf->ticket_secret.len < 32) {
+    /* the file's line ending is not part of the key (as for ticketd) */
+    cmcf->ticket_secret.len = cast_ticket_secret_len(cmcf->ticket_secret.data,
+                                                     cmcf->ticket_secret.len);
+
+    if (cmcf->ticket_secret.data
+        && cmcf->ticket_secret.len < CAST_TICKET_SECRET_MIN)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_ticket_secret_file: the secret must be "
                            "at least 32 bytes");
@@ -400,13 +428,6 @@ ngx_http_cast_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* a secret file usually ends in a newline that is not part of it */
-    while (field->len && (field->data[field->len - 1] == '\n'
-                          || field->data[field->len - 1] == '\r'))
-    {
-        field->len--;
-    }
-
     field->data[field->len] = '\0';
 
     return NGX_CONF_OK;
@@ -425,6 +446,43 @@ ngx_http_cast_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A count (names, tokens, fields, entries) takes a plain number: "1k" is
+ * a size, and a count written as one is refused rather than read as 1024.
+ */
+
+static char *
+ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    size_t     *field;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    field = (size_t *) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" takes a plain number, not \"%V\"",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *field = (size_t) n;
 
     return NGX_CONF_OK;
 }

@@ -1,6 +1,26 @@
 
 /*
  * Copyright (C) CAST developers
+ *
+ * Who calls whom.  The glue is layered: each file calls only files below
+ * it in this list, and hears back from them only through a handler it
+ * passed down (a function and its data) or a return value.
+ *
+ *   ngx_http_cast_module.c   directives; a worker's init and exit
+ *   ngx_http_cast_handler.c  the requests: GraphQL, schema, probes; the
+ *                            one owner of a request's progress
+ *   ngx_http_cast_resolve.c  one field: its call, and its reply parsed
+ *                            into its slot
+ *   ngx_http_cast_batch.c    calls coalesced into one command per kind
+ *   ngx_http_cast_redis.c    the Redis connection: commands and replies
+ *   ngx_http_cast_metrics.c  the counters, and the /metrics page
+ *   ngx_http_cast_send.c     a response in one buffer
+ *
+ * A reply travels back up by handlers: the transport calls its carrier's
+ * handler in the batch layer, which calls each call's handler in the
+ * resolver, which calls its field's done handler in the request.  A
+ * request that goes away cancels its fields' calls and hears no more.
+ * The GraphQL engine and the codecs (cast_*.h) call none of the glue.
  */
 
 
@@ -22,13 +42,14 @@
 #define NGX_HTTP_CAST_IDEM_MAX       128
 
 
-typedef struct ngx_http_cast_ctx_s   ngx_http_cast_ctx_t;
-typedef struct ngx_http_cast_cmd_s   ngx_http_cast_cmd_t;
+typedef struct ngx_http_cast_call_s   ngx_http_cast_call_t;
+typedef struct ngx_http_cast_field_s  ngx_http_cast_field_t;
 
-typedef void (*ngx_http_cast_reply_pt)(ngx_http_cast_cmd_t *cmd,
+/* a Redis reply, or NULL when none will come */
+typedef void (*ngx_http_cast_reply_pt)(void *data, redisReply *reply);
+typedef void (*ngx_http_cast_field_done_pt)(ngx_http_cast_field_t *field);
+typedef void (*ngx_http_cast_parse_pt)(ngx_http_cast_field_t *field,
     redisReply *reply);
-typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
-    ngx_http_cast_ctx_t *ctx);
 
 
 typedef struct {
@@ -39,8 +60,9 @@ typedef struct {
     ngx_str_t                 functions;      /* the library's text */
     ngx_str_t                 ticket_secret;  /* empty: MAC not checked */
 
-    ngx_uint_t                max_usernames;
-    ngx_uint_t                max_vote_count;
+    size_t                    max_usernames;
+    size_t                    max_vote_count;
+    size_t                    max_vote_fields;
     size_t                    max_body_size;
 
     cast_gql_limits_t         limits;
@@ -50,58 +72,45 @@ typedef struct {
 } ngx_http_cast_main_conf_t;
 
 
-/*
- * A Redis command in flight; it outlives the request that sent it.  A
- * batched call waits in the worker's batch and travels in a carrier
- * command, which holds the batch's calls and belongs to no request.
- */
-struct ngx_http_cast_cmd_s {
-    ngx_queue_t               queue;          /* in flight, batched, spare */
-    ngx_queue_t               link;           /* the request's commands */
-    ngx_queue_t               calls;          /* a carrier's calls */
-    ngx_http_cast_ctx_t      *ctx;            /* NULL once detached */
-    cast_gql_slot_t          *slot;
-    ngx_http_cast_reply_pt    handler;
+/* a command sent on the Redis connection: the caller's until replied to */
+typedef struct {
+    ngx_queue_t               queue;          /* in flight, oldest first */
     ngx_msec_t                sent;
-    size_t                    off;            /* a call's arguments in */
-    size_t                    len;            /*   its batch's buffer */
-    ngx_uint_t                nargs;
-    ngx_uint_t                kind;           /* a carrier's batch kind */
-};
+    ngx_http_cast_reply_pt    handler;
+    void                     *data;
+} ngx_http_cast_redis_cmd_t;
 
 
-struct ngx_http_cast_ctx_s {
-    ngx_http_request_t       *request;
-    ngx_http_cast_complete_pt complete;
-    cast_gql_exec_t          *exec;
-    cast_gql_slot_t          *slot;           /* probes: their one slot */
-    ngx_queue_t               cmds;
-    ngx_uint_t                pending;
-    size_t                    next;           /* slot to resolve next */
-    ngx_event_t               timer;
-    unsigned                  done:1;
+/*
+ * A field being resolved: its caller's, in the request's pool.  While its
+ * call waits for Redis, call is set; done is called once it is finished.
+ */
+struct ngx_http_cast_field_s {
+    cast_gql_slot_t              *slot;
+    ngx_pool_t                   *pool;           /* the request's */
+    ngx_http_cast_field_done_pt   done;
+    void                         *data;           /* the caller's */
+    ngx_http_cast_call_t         *call;           /* the resolver's */
+    ngx_http_cast_parse_pt        parse;          /*   own */
 };
 
 
 extern ngx_module_t  ngx_http_cast_module;
 
 
-/* ngx_http_cast_redis.c */
+/* ngx_http_cast_redis.c: the transport */
 ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_redis_exit(void);
-ngx_http_cast_cmd_t *ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler);
-ngx_int_t ngx_http_cast_redis_send_batch(ngx_queue_t *calls,
-    ngx_uint_t kind, const char *cmd, size_t len);
-void ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx);
-void ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd);
+ngx_uint_t ngx_http_cast_redis_connected(void);
+ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd,
+    const char *buf, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 
 /*
- * ngx_http_cast_batch.c: the kinds of batches.  A vote or query batch's
- * reply is an array of one reply per call; from CAS on, every call of the
- * batch shares the one reply.
+ * ngx_http_cast_batch.c: calls coalesced.  The kinds of batches: a vote or
+ * query batch's reply is an array of one reply per call; from CAS on,
+ * every call of the batch shares the one reply.
  */
 enum {
     NGX_HTTP_CAST_BATCH_VOTE = 0,
@@ -111,33 +120,33 @@ enum {
     NGX_HTTP_CAST_BATCH_KINDS
 };
 
-#define ngx_http_cast_batch_shared(kind)  ((kind) >= NGX_HTTP_CAST_BATCH_CAS)
-
-void ngx_http_cast_batch_add(ngx_uint_t kind, ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_reply_pt handler, int argc,
-    const char **argv, const size_t *argvlen);
-void ngx_http_cast_batch_done(ngx_uint_t kind);
+ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, int argc,
+    const char **argv, const size_t *argvlen, ngx_http_cast_reply_pt handler,
+    void *data, ngx_http_cast_call_t **callp);
+void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
 
-/* ngx_http_cast_resolve.c */
-void ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
+/* ngx_http_cast_resolve.c: one field at a time */
+ngx_int_t ngx_http_cast_resolve_check(cast_gql_exec_t *exec,
+    ngx_pool_t *pool, ngx_http_cast_main_conf_t *cmcf);
+ngx_int_t ngx_http_cast_resolve(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf);
-ngx_uint_t ngx_http_cast_resolve_more(ngx_http_cast_ctx_t *ctx,
-    ngx_http_cast_main_conf_t *cmcf);
+ngx_int_t ngx_http_cast_resolve_state(ngx_http_cast_field_t *field);
+void ngx_http_cast_resolve_cancel(ngx_http_cast_field_t *field);
 void ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot,
     const char *why);
-void ngx_http_cast_resolve_learn_seq(uint64_t seq);
 
-/* ngx_http_cast_handler.c */
+/* ngx_http_cast_handler.c: the requests */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_schema_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_readyz_handler(ngx_http_request_t *r);
-void ngx_http_cast_slot_done(ngx_http_cast_ctx_t *ctx);
-ngx_int_t ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *body, size_t len);
 ngx_int_t ngx_http_cast_engine_init(ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_engine_exit(void);
+
+/* ngx_http_cast_send.c */
+ngx_int_t ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len);
 
 /* ngx_http_cast_metrics.c */
 ngx_int_t ngx_http_cast_metrics_init_conf(ngx_conf_t *cf,

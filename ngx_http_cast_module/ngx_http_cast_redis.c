@@ -10,11 +10,13 @@
  * the worker's round; only what the socket did not take waits for a
  * level-triggered write event.  hiredis closes the fd itself after calling
  * the cleanup hook; the hook only gives the nginx connection back.
- * Commands outlive the requests that sent them: a request that goes away
- * detaches its commands, whose replies are then dropped.  Requests' calls
- * travel in batches (ngx_http_cast_batch.c): one carrier command per
- * batch, whose reply is an array of the calls' replies, handed out in
- * order, or one reply that every call shares.
+ *
+ * The transport knows formatted commands, each with a reply handler and
+ * its data, and nothing of what they carry: the handler is called once
+ * with the reply, or with NULL when the connection is lost or freed.  It
+ * calls only nginx, hiredis and the metrics; it is called by the batch
+ * layer (ngx_http_cast_batch.c), the request's timeout (the stuck
+ * connection check) and the module's init and exit.
  */
 
 
@@ -23,7 +25,6 @@
 
 #define NGX_HTTP_CAST_BACKOFF_MIN    50
 #define NGX_HTTP_CAST_BACKOFF_MAX    500
-#define NGX_HTTP_CAST_SPARE_CMDS     1024
 
 
 typedef struct {
@@ -33,8 +34,6 @@ typedef struct {
     ngx_event_t                 retry;
     ngx_msec_t                  backoff;
     ngx_queue_t                 inflight;     /* oldest first */
-    ngx_queue_t                 spare;
-    ngx_uint_t                  nspare;
     unsigned                    loading:1;    /* FUNCTION LOAD in flight */
     unsigned                    writing:1;    /* in the write handler */
     unsigned                    exiting:1;
@@ -53,11 +52,6 @@ static void ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
-static void ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd,
-    redisReply *reply);
-static void ngx_http_cast_redis_deliver_calls(ngx_queue_t *calls,
-    redisReply *reply, ngx_uint_t shared);
-static ngx_http_cast_cmd_t *ngx_http_cast_redis_cmd_get(void);
 
 static void ngx_http_cast_redis_read(ngx_event_t *ev);
 static void ngx_http_cast_redis_write(ngx_event_t *ev);
@@ -81,7 +75,6 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
     rd->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
 
     ngx_queue_init(&rd->inflight);
-    ngx_queue_init(&rd->spare);
 
     rd->retry.handler = ngx_http_cast_redis_retry;
     rd->retry.log = cycle->log;
@@ -97,7 +90,6 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 void
 ngx_http_cast_redis_exit(void)
 {
-    ngx_queue_t            *q;
     redisAsyncContext      *ac;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
@@ -117,12 +109,6 @@ ngx_http_cast_redis_exit(void)
 
     if (ac) {
         redisAsyncFree(ac);
-    }
-
-    while (!ngx_queue_empty(&rd->spare)) {
-        q = ngx_queue_head(&rd->spare);
-        ngx_queue_remove(q);
-        ngx_free(ngx_queue_data(q, ngx_http_cast_cmd_t, queue));
     }
 }
 
@@ -325,93 +311,40 @@ ngx_http_cast_redis_retry(ngx_event_t *ev)
 }
 
 
-/* a command of the request, not sent yet: a call for a batch */
+/* whether a command may be sent: a connection is there or on its way */
 
-ngx_http_cast_cmd_t *
-ngx_http_cast_redis_bind(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
-    ngx_http_cast_reply_pt handler)
+ngx_uint_t
+ngx_http_cast_redis_connected(void)
 {
-    ngx_http_cast_cmd_t  *cmd;
-
-    if (ngx_http_cast_redis.ac == NULL) {
-        return NULL;
-    }
-
-    cmd = ngx_http_cast_redis_cmd_get();
-    if (cmd == NULL) {
-        return NULL;
-    }
-
-    cmd->ctx = ctx;
-    cmd->slot = slot;
-    cmd->handler = handler;
-
-    ngx_queue_insert_tail(&ctx->cmds, &cmd->link);
-    ctx->pending++;
-
-    return cmd;
+    return ngx_http_cast_redis.ac != NULL;
 }
 
 
 /*
- * Sends a batch, a formatted command, in one carrier that takes the
- * calls over: NGX_OK, and the batch module hears when its reply is in.
- * Without a connection each call gets no reply at once.
+ * Sends a formatted command: NGX_OK, and cmd->handler is called once its
+ * reply is in, or with NULL if it never will be; the caller keeps cmd
+ * until then.  Otherwise NGX_ERROR, and the handler is never called.
  */
 
 ngx_int_t
-ngx_http_cast_redis_send_batch(ngx_queue_t *calls, ngx_uint_t kind,
-    const char *buf, size_t len)
+ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd, const char *buf,
+    size_t len)
 {
-    ngx_http_cast_cmd_t    *carrier;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
-    carrier = (rd->ac != NULL) ? ngx_http_cast_redis_cmd_get() : NULL;
-
-    if (carrier == NULL
+    if (rd->ac == NULL
         || redisAsyncFormattedCommand(rd->ac, ngx_http_cast_redis_reply,
-                                      carrier, buf, len)
+                                      cmd, buf, len)
            != REDIS_OK)
     {
-        if (carrier) {
-            ngx_http_cast_redis_cmd_put(carrier);
-        }
-
-        ngx_http_cast_redis_deliver_calls(calls, NULL, 0);
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
-    carrier->ctx = NULL;
-    carrier->slot = NULL;
-    carrier->handler = NULL;
-    carrier->sent = ngx_current_msec;
-    carrier->kind = kind;
+    cmd->sent = ngx_current_msec;
 
-    ngx_queue_add(&carrier->calls, calls);
-    ngx_queue_init(calls);
-
-    ngx_queue_insert_tail(&rd->inflight, &carrier->queue);
+    ngx_queue_insert_tail(&rd->inflight, &cmd->queue);
 
     return NGX_OK;
-}
-
-
-/* the request is finished or gone: its replies will be dropped */
-
-void
-ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx)
-{
-    ngx_queue_t          *q;
-    ngx_http_cast_cmd_t  *cmd;
-
-    while (!ngx_queue_empty(&ctx->cmds)) {
-        q = ngx_queue_head(&ctx->cmds);
-        ngx_queue_remove(q);
-        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, link);
-        cmd->ctx = NULL;
-    }
-
-    ctx->pending = 0;
 }
 
 
@@ -424,16 +357,16 @@ ngx_http_cast_redis_detach(ngx_http_cast_ctx_t *ctx)
 void
 ngx_http_cast_redis_check_stuck(void)
 {
-    redisAsyncContext      *ac;
-    ngx_http_cast_cmd_t    *cmd;
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+    redisAsyncContext          *ac;
+    ngx_http_cast_redis_cmd_t  *cmd;
+    ngx_http_cast_redis_t      *rd = &ngx_http_cast_redis;
 
     if (rd->ac == NULL || ngx_queue_empty(&rd->inflight)) {
         return;
     }
 
-    cmd = ngx_queue_data(ngx_queue_head(&rd->inflight), ngx_http_cast_cmd_t,
-                         queue);
+    cmd = ngx_queue_data(ngx_queue_head(&rd->inflight),
+                         ngx_http_cast_redis_cmd_t, queue);
 
     if (ngx_current_msec - cmd->sent < rd->cmcf->redis_timeout) {
         return;
@@ -456,8 +389,8 @@ ngx_http_cast_redis_check_stuck(void)
 static void
 ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 {
-    redisReply           *reply = r;
-    ngx_http_cast_cmd_t  *cmd = data;
+    redisReply                 *reply = r;
+    ngx_http_cast_redis_cmd_t  *cmd = data;
 
     ngx_queue_remove(&cmd->queue);
 
@@ -469,111 +402,7 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
         ngx_http_cast_redis_setup(ngx_http_cast_redis.ac);
     }
 
-    ngx_http_cast_batch_done(cmd->kind);
-    ngx_http_cast_redis_deliver_calls(&cmd->calls, reply,
-                                      ngx_http_cast_batch_shared(cmd->kind));
-    ngx_http_cast_redis_cmd_put(cmd);
-}
-
-
-/* the reply to its request, if still there; the command is spare after */
-
-static void
-ngx_http_cast_redis_deliver(ngx_http_cast_cmd_t *cmd, redisReply *reply)
-{
-    ngx_http_cast_ctx_t  *ctx = cmd->ctx;
-
-    if (ctx) {
-        ngx_queue_remove(&cmd->link);
-        ngx_http_cast_metrics_redis(ngx_current_msec - cmd->sent);
-
-        cmd->handler(cmd, reply);
-
-        if (--ctx->pending == 0) {
-            ngx_http_cast_slot_done(ctx);
-        }
-    }
-
-    ngx_http_cast_redis_cmd_put(cmd);
-}
-
-
-/*
- * A batch's reply: the n-th element to the n-th call, or the whole reply
- * to every call when they share it.  An error or no reply at all goes to
- * every call; a call the array lacks gets an error.
- */
-
-static void
-ngx_http_cast_redis_deliver_calls(ngx_queue_t *calls, redisReply *reply,
-    ngx_uint_t shared)
-{
-    size_t                i;
-    redisReply           *e;
-    ngx_queue_t          *q;
-    ngx_http_cast_cmd_t  *call;
-
-    static redisReply     missing = {
-        .type = REDIS_REPLY_ERROR,
-        .str = "ERR cast: the batch reply lacks this call",
-        .len = sizeof("ERR cast: the batch reply lacks this call") - 1
-    };
-
-    for (i = 0; !ngx_queue_empty(calls); i++) {
-        q = ngx_queue_head(calls);
-        ngx_queue_remove(q);
-        call = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
-
-        e = reply;
-
-        if (!shared && reply && reply->type == REDIS_REPLY_ARRAY) {
-            e = (i < reply->elements) ? reply->element[i] : &missing;
-        }
-
-        ngx_http_cast_redis_deliver(call, e);
-    }
-}
-
-
-static ngx_http_cast_cmd_t *
-ngx_http_cast_redis_cmd_get(void)
-{
-    ngx_queue_t            *q;
-    ngx_http_cast_cmd_t    *cmd;
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
-    if (ngx_queue_empty(&rd->spare)) {
-        cmd = ngx_alloc(sizeof(ngx_http_cast_cmd_t), rd->log);
-        if (cmd == NULL) {
-            return NULL;
-        }
-
-    } else {
-        q = ngx_queue_head(&rd->spare);
-        ngx_queue_remove(q);
-        rd->nspare--;
-
-        cmd = ngx_queue_data(q, ngx_http_cast_cmd_t, queue);
-    }
-
-    ngx_queue_init(&cmd->calls);
-
-    return cmd;
-}
-
-
-void
-ngx_http_cast_redis_cmd_put(ngx_http_cast_cmd_t *cmd)
-{
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
-    if (rd->nspare >= NGX_HTTP_CAST_SPARE_CMDS) {
-        ngx_free(cmd);
-        return;
-    }
-
-    ngx_queue_insert_head(&rd->spare, &cmd->queue);
-    rd->nspare++;
+    cmd->handler(cmd->data, reply);
 }
 
 

@@ -2,10 +2,18 @@
 /*
  * Copyright (C) CAST developers
  *
- * The resolvers of the root fields: query, cas and vote.  Input is
- * checked here, before anything reaches Redis, so a malformed call
- * consumes nothing; Redis (conf/cast.lua) stays the only authority that
- * accepts a ticket.
+ * The resolvers of the root fields, query, cas and vote, and of the
+ * readiness probe's state.  Input is checked here, before anything
+ * reaches Redis, so a malformed call consumes nothing; Redis
+ * (lib/redis/cast.lua) stays the only authority that accepts a ticket.
+ *
+ * A resolver resolves one field: it builds the field's call, parses its
+ * reply into the field's slot, and tells its caller the field is finished
+ * by its return value (NGX_DONE) or later through field->done (after
+ * NGX_AGAIN).  Which field runs when is the caller's (the request,
+ * ngx_http_cast_handler.c).  It calls only the batch layer
+ * (ngx_http_cast_batch.c) and the metrics, and hears back from the batch
+ * through its calls' reply handler.
  */
 
 
@@ -17,23 +25,26 @@
 #define NGX_HTTP_CAST_VOTE_FIXED_ARGS  5
 
 
-static void ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot);
-static void ngx_http_cast_resolve_cas(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot);
-static void ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx,
-    cast_gql_slot_t *slot, ngx_http_cast_main_conf_t *cmcf);
+static ngx_int_t ngx_http_cast_resolve_query(ngx_http_cast_field_t *field);
+static ngx_int_t ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
+    ngx_http_cast_main_conf_t *cmcf);
+static ngx_int_t ngx_http_cast_resolve_call(ngx_http_cast_field_t *field,
+    ngx_uint_t kind, ngx_http_cast_parse_pt parse, int argc,
+    const char **argv, const size_t *argvlen);
+static void ngx_http_cast_resolve_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
 static ngx_uint_t ngx_http_cast_ticket_authentic(cast_ticket_t *t,
     ngx_http_cast_main_conf_t *cmcf);
-static void ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd,
+static void ngx_http_cast_query_reply(ngx_http_cast_field_t *field,
     redisReply *reply);
-static void ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd,
+static void ngx_http_cast_cas_reply(ngx_http_cast_field_t *field,
     redisReply *reply);
-static void ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd,
+static void ngx_http_cast_vote_reply(ngx_http_cast_field_t *field,
+    redisReply *reply);
+static void ngx_http_cast_state_reply(ngx_http_cast_field_t *field,
     redisReply *reply);
 static ngx_int_t ngx_http_cast_reply_error(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *reply);
@@ -45,6 +56,7 @@ static void ngx_http_cast_fail(cast_gql_slot_t *slot, const char *code,
     const char *message, ngx_uint_t outcome);
 static ngx_int_t ngx_http_cast_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
+static void ngx_http_cast_learn_seq(uint64_t seq);
 static void ngx_http_cast_learn_from_id(redisReply *id);
 
 
@@ -57,108 +69,95 @@ static unsigned  ngx_http_cast_verified_set;
 
 
 /*
- * Query fields are resolved at once, their commands pipelined.  Mutation
- * fields run one after another, as the spec says, and stop at the first
- * that fails: ngx_http_cast_slot_done() calls back for the next one.
+ * Resolves one field: NGX_DONE when it is finished at once (refused
+ * input, or a call that could not be made: the slot says which), or
+ * NGX_AGAIN when its call waits for Redis, and field->done is called once
+ * the reply is in the slot.
  */
 
+ngx_int_t
+ngx_http_cast_resolve(ngx_http_cast_field_t *field,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    switch (field->slot->kind) {
+
+    case CAST_FIELD_QUERY:
+        return ngx_http_cast_resolve_query(field);
+
+    case CAST_FIELD_CAS:
+        return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_CAS,
+                                          ngx_http_cast_cas_reply, 0, NULL,
+                                          NULL);
+
+    case CAST_FIELD_VOTE:
+        return ngx_http_cast_resolve_vote(field, cmcf);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the readiness probe's state, as ngx_http_cast_resolve() resolves */
+
+ngx_int_t
+ngx_http_cast_resolve_state(ngx_http_cast_field_t *field)
+{
+    return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_STATE,
+                                      ngx_http_cast_state_reply, 0, NULL,
+                                      NULL);
+}
+
+
+/* the field's caller goes away: a reply still due is dropped */
+
 void
-ngx_http_cast_resolve(ngx_http_cast_ctx_t *ctx,
-    ngx_http_cast_main_conf_t *cmcf)
+ngx_http_cast_resolve_cancel(ngx_http_cast_field_t *field)
 {
-    cast_gql_slot_t  *slot;
-
-    while (ctx->next < ctx->exec->nslots) {
-        slot = &ctx->exec->slots[ctx->next++];
-
-        switch (slot->kind) {
-
-        case CAST_FIELD_QUERY:
-            ngx_http_cast_resolve_query(ctx, slot);
-            break;
-
-        case CAST_FIELD_CAS:
-            ngx_http_cast_resolve_cas(ctx, slot);
-            break;
-
-        case CAST_FIELD_VOTE:
-            ngx_http_cast_resolve_vote(ctx, slot, cmcf);
-            break;
-        }
-
-        if (ctx->exec->op == CAST_GQL_OP_MUTATION
-            && (ctx->pending || slot->status == CAST_RES_ERROR))
-        {
-            return;
-        }
+    if (field->call) {
+        ngx_http_cast_batch_cancel(field->call);
+        field->call = NULL;
     }
 }
 
 
-/* a mutation field answered: the next one, unless this one failed */
-
-ngx_uint_t
-ngx_http_cast_resolve_more(ngx_http_cast_ctx_t *ctx,
-    ngx_http_cast_main_conf_t *cmcf)
+static ngx_int_t
+ngx_http_cast_resolve_query(ngx_http_cast_field_t *field)
 {
-    cast_gql_exec_t  *exec = ctx->exec;
+    cast_gql_slot_t  *slot = field->slot;
 
-    if (exec == NULL || exec->op != CAST_GQL_OP_MUTATION
-        || ctx->next == 0 || ctx->next >= exec->nslots
-        || exec->slots[ctx->next - 1].status != CAST_RES_OK)
-    {
-        return 0;
-    }
-
-    ngx_http_cast_resolve(ctx, cmcf);
-
-    return ctx->pending != 0;
-}
-
-
-static void
-ngx_http_cast_resolve_query(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
-{
     if (!cast_name_valid(slot->username.data, slot->username.len,
                          NGX_HTTP_CAST_NAME_MAX))
     {
         ngx_http_cast_bad_input(slot, "username must be 1 to 64 bytes of "
                                 "UTF-8 without control characters");
-        return;
+        return NGX_DONE;
     }
 
-    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_QUERY, ctx, slot,
-                            ngx_http_cast_query_reply, 1,
-                            &slot->username.data, &slot->username.len);
+    return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_QUERY,
+                                      ngx_http_cast_query_reply, 1,
+                                      &slot->username.data,
+                                      &slot->username.len);
 }
 
 
-static void
-ngx_http_cast_resolve_cas(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot)
-{
-    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_CAS, ctx, slot,
-                            ngx_http_cast_cas_reply, 0, NULL, NULL);
-}
-
-
-static void
-ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
+static ngx_int_t
+ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf)
 {
-    int          argc;
-    u_char      *p, *last, *buf;
-    size_t       i, *argvlen;
-    uint64_t     seq;
-    const char **argv;
-    ngx_pool_t  *pool;
+    int               argc;
+    u_char           *p, *last, *buf;
+    size_t            i, *argvlen;
+    uint64_t          seq;
+    const char      **argv;
+    ngx_pool_t       *pool = field->pool;
+    cast_gql_slot_t  *slot = field->slot;
 
     if (ngx_http_cast_vote_check(slot, cmcf) != NGX_OK
         || ngx_http_cast_ticket_check(slot, cmcf, &seq) != NGX_OK)
     {
-        return;
+        return NGX_DONE;
     }
 
-    pool = ctx->request->pool;
     argc = NGX_HTTP_CAST_VOTE_FIXED_ARGS + 2 * slot->nusernames;
 
     argv = ngx_palloc(pool, argc * sizeof(char *));
@@ -169,7 +168,7 @@ ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
 
     if (argv == NULL || argvlen == NULL || buf == NULL) {
         ngx_http_cast_resolve_unavailable(slot, "out of memory");
-        return;
+        return NGX_DONE;
     }
 
     argv[0] = slot->ticket.data;
@@ -201,8 +200,100 @@ ngx_http_cast_resolve_vote(ngx_http_cast_ctx_t *ctx, cast_gql_slot_t *slot,
         p = last;
     }
 
-    ngx_http_cast_batch_add(NGX_HTTP_CAST_BATCH_VOTE, ctx, slot,
-                            ngx_http_cast_vote_reply, argc, argv, argvlen);
+    return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_VOTE,
+                                      ngx_http_cast_vote_reply, argc, argv,
+                                      argvlen);
+}
+
+
+/* the field's call joins its batch; one that cannot is UNAVAILABLE */
+
+static ngx_int_t
+ngx_http_cast_resolve_call(ngx_http_cast_field_t *field, ngx_uint_t kind,
+    ngx_http_cast_parse_pt parse, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_cast_batch_add(kind, argc, argv, argvlen,
+                                 ngx_http_cast_resolve_reply, field,
+                                 &field->call);
+
+    if (rc != NGX_OK) {
+        ngx_http_cast_resolve_unavailable(field->slot,
+                                          rc == NGX_ERROR
+                                          ? "out of memory"
+                                          : "redis not connected");
+        return NGX_DONE;
+    }
+
+    field->parse = parse;
+
+    return NGX_AGAIN;
+}
+
+
+/* the field's reply (or none): into its slot, and the field is finished */
+
+static void
+ngx_http_cast_resolve_reply(void *data, redisReply *reply)
+{
+    ngx_http_cast_field_t  *field = data;
+
+    field->call = NULL;
+
+    field->parse(field, reply);
+    field->done(field);
+}
+
+
+/*
+ * Every vote field is a function call with its own ticket use: a request
+ * holding more than cast_max_vote_fields of them is refused whole, before
+ * any is sent (its first vote field carries the error): NGX_DECLINED,
+ * and no field of the request is to be resolved.
+ */
+
+ngx_int_t
+ngx_http_cast_resolve_check(cast_gql_exec_t *exec, ngx_pool_t *pool,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    u_char           *p, *last;
+    size_t            i, n, len;
+    cast_gql_slot_t  *first;
+
+    n = 0;
+    first = NULL;
+
+    for (i = 0; i < exec->nslots; i++) {
+        if (exec->slots[i].kind == CAST_FIELD_VOTE) {
+            first = first ? first : &exec->slots[i];
+            n++;
+        }
+    }
+
+    if (n <= cmcf->max_vote_fields) {
+        return NGX_OK;
+    }
+
+    len = sizeof("a request may hold at most  vote fields "
+                 "(cast_max_vote_fields)") + NGX_SIZE_T_LEN;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        ngx_http_cast_resolve_unavailable(first, "out of memory");
+        return NGX_DECLINED;
+    }
+
+    last = ngx_slprintf(p, p + len - 1, "a request may hold at most %uz "
+                        "vote fields (cast_max_vote_fields)",
+                        cmcf->max_vote_fields);
+    *last = '\0';
+
+    ngx_http_cast_fail(first, "BAD_REQUEST", (char *) p,
+                       NGX_HTTP_CAST_VOTE_BAD_INPUT);
+
+    return NGX_DECLINED;
 }
 
 
@@ -273,7 +364,10 @@ ngx_http_cast_vote_check(cast_gql_slot_t *slot,
  * Tickets that cannot be valid are refused here, without Redis: malformed
  * ones, ones with a bad MAC when the secret is known, and ones older than
  * the previous ticket this worker already knows of (the grace window may
- * still accept that one).
+ * still accept that one).  An old but authentic ticket with an
+ * idempotency key still goes to Redis: a retry there gets the first
+ * call's result, whatever the ticket's age, and any other call is refused
+ * as expired by Redis itself.
  */
 
 static ngx_int_t
@@ -294,7 +388,9 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
         return NGX_DECLINED;
     }
 
-    if (t.seq + 1 < ngx_http_cast_known_seq) {
+    if (t.seq + 1 < ngx_http_cast_known_seq
+        && slot->idempotency_key.data == NULL)
+    {
         ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
                              "Ticket expired");
         return NGX_DECLINED;
@@ -337,12 +433,11 @@ ngx_http_cast_ticket_authentic(cast_ticket_t *t,
 
 
 static void
-ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_query_reply(ngx_http_cast_field_t *field, redisReply *reply)
 {
-    cast_gql_slot_t  *slot = cmd->slot;
+    cast_gql_slot_t  *slot = field->slot;
 
-    if (ngx_http_cast_reply_error(slot, cmd->ctx->request->pool, reply)
-        != NGX_OK)
+    if (ngx_http_cast_reply_error(slot, field->pool, reply) != NGX_OK)
     {
         return;
     }
@@ -358,17 +453,16 @@ ngx_http_cast_query_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 
 
 static void
-ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_cas_reply(ngx_http_cast_field_t *field, redisReply *reply)
 {
     u_char           *p;
     size_t            len;
     int64_t           ms;
     ngx_tm_t          tm;
-    cast_gql_slot_t  *slot = cmd->slot;
-    ngx_pool_t       *pool = cmd->ctx->request->pool;
+    cast_gql_slot_t  *slot = field->slot;
+    ngx_pool_t       *pool = field->pool;
 
-    if (ngx_http_cast_reply_error(slot, cmd->ctx->request->pool, reply)
-        != NGX_OK)
+    if (ngx_http_cast_reply_error(slot, pool, reply) != NGX_OK)
     {
         return;
     }
@@ -406,17 +500,17 @@ ngx_http_cast_cas_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
     slot->remaining = reply->element[2]->integer;
     slot->status = CAST_RES_OK;
 
-    ngx_http_cast_resolve_learn_seq(reply->element[3]->integer);
+    ngx_http_cast_learn_seq(reply->element[3]->integer);
 }
 
 
 static void
-ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
+ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
 {
     size_t            i, n;
     redisReply      **e;
-    cast_gql_slot_t  *slot = cmd->slot;
-    ngx_pool_t       *pool = cmd->ctx->request->pool;
+    cast_gql_slot_t  *slot = field->slot;
+    ngx_pool_t       *pool = field->pool;
 
     if (ngx_http_cast_reply_error(slot, pool, reply) != NGX_OK) {
         return;
@@ -473,6 +567,26 @@ ngx_http_cast_vote_reply(ngx_http_cast_cmd_t *cmd, redisReply *reply)
 
     ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_ACCEPTED);
     ngx_http_cast_learn_from_id(e[2]);
+}
+
+
+/* ready: Redis answers, counts are complete and a current ticket exists */
+
+static void
+ngx_http_cast_state_reply(ngx_http_cast_field_t *field, redisReply *reply)
+{
+    cast_gql_slot_t  *slot = field->slot;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 2)
+    {
+        ngx_http_cast_resolve_unavailable(slot, "redis not answering");
+        return;
+    }
+
+    slot->status = CAST_RES_OK;
+    slot->success = reply->element[0]->integer == 1
+                    && reply->element[1]->integer == 1;
 }
 
 
@@ -589,8 +703,8 @@ ngx_http_cast_copy(ngx_pool_t *pool, cast_str_t *dst, redisReply *src)
 }
 
 
-void
-ngx_http_cast_resolve_learn_seq(uint64_t seq)
+static void
+ngx_http_cast_learn_seq(uint64_t seq)
 {
     if (seq > ngx_http_cast_known_seq) {
         ngx_http_cast_known_seq = seq;
@@ -618,6 +732,6 @@ ngx_http_cast_learn_from_id(redisReply *id)
     seq = ngx_atoof((u_char *) id->str, dash - (u_char *) id->str);
 
     if (seq > 0) {
-        ngx_http_cast_resolve_learn_seq((uint64_t) seq);
+        ngx_http_cast_learn_seq((uint64_t) seq);
     }
 }

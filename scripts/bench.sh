@@ -2,11 +2,17 @@
 # shellcheck disable=SC2016  # GraphQL $variables stay literal in single quotes
 # make bench: wrk against a private stack started with a large ticket
 # usage limit, so accepted votes are measured, next to the ceiling of a
-# `return 200` location in the same nginx with the same wrk settings.
-# Prints req/s, p50, p99 and the ratio to the ceiling, and writes JSON
-# under bench/results/.
+# `return 200` location in the same nginx with the same wrk settings; then
+# a latency sweep of accepted votes at constant offered rates (vegeta),
+# and last the thundering herd: the same votes against tickets with the
+# default 100 uses.  For every wrk run it records the CPU each process of
+# the stack (and wrk) spent, from /proc.  Prints the figures, writes JSON
+# and a picture of it (bench/plot.sh) under bench/results/.
 #
 # Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
+# BENCH_SWEEP_SECONDS (8 per offered rate), BENCH_SWEEP_PERCENTS
+# ("25 50 75 90" of the accepted votes/s of the wrk run),
+# CAST_BENCH_PORT_OFFSET (0) moves every port of the private stack,
 # BENCH_KEEP=1 leaves the stack running.
 
 set -euo pipefail
@@ -17,21 +23,34 @@ cd "$top"
 seconds=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-64}
 threads=${BENCH_THREADS:-2}
+sweep_seconds=${BENCH_SWEEP_SECONDS:-8}
+sweep_percents=${BENCH_SWEEP_PERCENTS:-25 50 75 90}
 
+o=${CAST_BENCH_PORT_OFFSET:-0}
 export CAST_VAR=$top/var/bench
-export CAST_HTTP_PORT=${CAST_HTTP_PORT:-38080}
-export CAST_REDIS_PORT=${CAST_REDIS_PORT:-36379}
-export CAST_PG_PORT=${CAST_PG_PORT:-35432}
-export CAST_KAFKA_PORT=${CAST_KAFKA_PORT:-39092}
-export CAST_KAFKA_CONTROLLER_PORT=${CAST_KAFKA_CONTROLLER_PORT:-39093}
-export CAST_TICKETD_HTTP_PORT=${CAST_TICKETD_HTTP_PORT:-39101}
-export CAST_RELAY_HTTP_PORT=${CAST_RELAY_HTTP_PORT:-39102}
-export CAST_PERSISTER_HTTP_PORT=${CAST_PERSISTER_HTTP_PORT:-39103}
+export CAST_HTTP_PORT=${CAST_HTTP_PORT:-$((38080 + o))}
+export CAST_REDIS_PORT=${CAST_REDIS_PORT:-$((36379 + o))}
+export CAST_PG_PORT=${CAST_PG_PORT:-$((35432 + o))}
+export CAST_KAFKA_PORT=${CAST_KAFKA_PORT:-$((39092 + o))}
+export CAST_KAFKA_CONTROLLER_PORT=${CAST_KAFKA_CONTROLLER_PORT:-$((39093 + o))}
+export CAST_TICKETD_HTTP_PORT=${CAST_TICKETD_HTTP_PORT:-$((39101 + o))}
+export CAST_RELAY_HTTP_PORT=${CAST_RELAY_HTTP_PORT:-$((39102 + o))}
+export CAST_PERSISTER_HTTP_PORT=${CAST_PERSISTER_HTTP_PORT:-$((39103 + o))}
 export CAST_TICKET_MAX_USES=${CAST_TICKET_MAX_USES:-1000000000}
 
-command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 1; }
+tools=${CAST_BENCH_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/bench-tools}
+vegeta=$tools/bin/vegeta
+
+for t in wrk jq gnuplot "$vegeta"; do
+    command -v "$t" >/dev/null || { echo "bench: $t is missing (make deps)"; exit 1; }
+done
+
+vegeta_version=$(go version -m "$vegeta" 2>/dev/null \
+                     | awk '$1 == "mod" { print $3 }' || true)
+tmp=$(mktemp -d)
 
 stop_stack() {
+    rm -rf "$tmp"
     [ "${BENCH_KEEP:-0}" = 1 ] || scripts/stack.sh down >/dev/null 2>&1 || true
 }
 trap stop_stack EXIT
@@ -42,6 +61,14 @@ rm -rf "$CAST_VAR"
 scripts/stack.sh up
 url=http://127.0.0.1:$CAST_HTTP_PORT
 
+rcli() {
+    redis-cli -p "$CAST_REDIS_PORT" "$@"
+}
+
+gql() {
+    curl -s -H 'Content-Type: application/json' -d "$1" "$url/graphql"
+}
+
 # milliseconds from wrk's "1.23ms" / "850.00us" / "1.02s"
 to_ms() {
     awk -v v="$1" 'BEGIN {
@@ -51,34 +78,120 @@ to_ms() {
         printf "%.3f", n }'
 }
 
-declare -A rps p50 p99 extra
 
-# run NAME PATH [LUA]: one wrk run, its numbers kept under NAME
+# --- CPU from /proc ------------------------------------------------------------
+
+parts=(redis nginx postgres kafka ticketd relay persister)
+clk_tck=$(getconf CLK_TCK)
+declare -A cpu0 cpu1
+
+# cpu_ticks PART: the user + system clock ticks of the part's process and
+# all its descendants (PostgreSQL's backends each start a session of their
+# own), with those of children that ended and were reaped (cutime,
+# cstime), so a backend that exits is not lost
+cpu_ticks() {
+    local pid files=()
+
+    pid=$(cat "$CAST_VAR/run/$1.pid" 2>/dev/null) || { echo 0; return; }
+    mapfile -t files < <(ps -e -o pid=,ppid= | awk -v root="$pid" '
+        { kids[$2] = kids[$2] " " $1 }
+        END {
+            todo[1] = root; n = 1
+            for (i = 1; i <= n; i++) {
+                print "/proc/" todo[i] "/stat"
+                k = split(kids[todo[i]], c, " ")
+                for (j = 1; j <= k; j++) todo[++n] = c[j]
+            }
+        }')
+    { cat "${files[@]}" 2>/dev/null || true; } \
+        | awk '{ sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 }
+               END { print t + 0 }'
+}
+
+# the ticks of this shell's reaped children: wrk (run in a command
+# substitution) or vegeta, whatever else ran since counted too
+shell_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $14 + $15 }' /proc/$$/stat
+}
+
+# cpu_begin, cpu_end: the ticks of each part into cpu0 or cpu1, those of
+# this shell's children last on the way in and first on the way out, so
+# that the ps, cat and awk of the samples are not counted as wrk's
+cpu_begin() {
+    local p
+
+    for p in "${parts[@]}"; do
+        cpu0[$p]=$(cpu_ticks "$p")
+    done
+    cpu0[wrk]=$(shell_ticks)
+}
+
+cpu_end() {
+    local p
+
+    cpu1[wrk]=$(shell_ticks)
+    for p in "${parts[@]}"; do
+        cpu1[$p]=$(cpu_ticks "$p")
+    done
+}
+
+# cpu_json UNITS: {"redis": µs, ..., "stack": µs, "wrk": µs} per unit
+cpu_json() {
+    local p
+
+    for p in "${parts[@]}" wrk; do
+        echo "$p $((cpu1[$p] - cpu0[$p]))"
+    done | awk -v n="$1" -v hz="$clk_tck" '
+        function us(t) { return sprintf("%.1f", n ? t * 1e6 / hz / n : 0) }
+        $1 != "wrk" { printf "%s\"%s\": %s", sep, $1, us($2); sep = ", "
+                      stack += $2 }
+        $1 == "wrk" { printf ", \"stack\": %s, \"wrk\": %s}", us(stack),
+                          us($2) }
+        BEGIN { printf "{" }'
+}
+
+
+# --- wrk runs ------------------------------------------------------------------
+
+declare -A res
+
+# run NAME PATH [LUA]: one wrk run, its numbers and the CPU per request
+# (per accepted vote when the run reports accepted votes) kept under NAME
 run() {
-    local name=$1 path=$2 lua=${3:-} out
+    local name=$1 path=$2 lua=${3:-} out rps p50 p99 extra n unit cpu
+
+    cpu_begin
     out=$(wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency \
               ${lua:+-s "$lua"} "$url$path")
-    rps[$name]=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    p50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
-    p99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
-    extra[$name]=$(awk '/^(votes_|cas_calls|vote_errors|graphql_errors)/ {
-                            printf "%s\"%s\": %s", sep, $1, $2; sep = ", " }' \
-                       <<<"$out")
-    printf '%-16s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms   %s\n' \
-        "$name" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}" \
-        "${extra[$name]}"
+    cpu_end
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    extra=$(awk '/^(votes_|cas_calls|vote_errors|graphql_errors)/ {
+                     printf ", \"%s\": %s", $1, $2 }' <<<"$out")
+    n=$(awk '/ requests in / { print $1 }' <<<"$out")
+    unit=request
+    if [ "$name" = vote ]; then
+        n=$(awk '$1 == "votes_accepted" { print $2 }' <<<"$out")
+        unit=accepted_vote
+    fi
+    cpu=$(cpu_json "$n")
+    res[$name]=$(printf '{"rps": %s, "p50_ms": %s, "p99_ms": %s%s, "cpu_us_per_%s": %s}' \
+                     "$rps" "$p50" "$p99" "$extra" "$unit" "$cpu")
+    printf '%-16s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms  %s\n' \
+        "$name" "$rps" "$p50" "$p99" "${extra#, }"
+    printf '%-16s CPU us per %s: %s\n' '' "${unit/_/ }" "$cpu"
 }
 
 export CAST_BENCH_NAMES=1000
-expired=$(curl -s -H 'Content-Type: application/json' \
-               -d '{"query":"{cas{ticket}}"}' "$url/graphql" \
-          | sed -n 's/.*"ticket":"\([^"]*\)".*/\1/p')
+expired=$(gql '{"query":"{cas{ticket}}"}' | jq -r .data.cas.ticket)
 
 # warm up: the Kafka broker's JIT, the document caches, the connections
 wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
 
 run ceiling /bench/ceiling
 run vote /graphql bench/vote.lua
+max_votes=$(jq '.votes_accepted' <<<"${res[vote]}")
 # how far the pipeline trailed the votes of that run: vote -> PostgreSQL
 # row over the events received since it began (the warm-up's, on a cold
 # Kafka and PostgreSQL, are left out)
@@ -95,30 +208,262 @@ CAST_BENCH_BODY='{"query":"{cas{ticket validUntil remainingUsage}}"}' \
 CAST_BENCH_BODY="{\"query\":\"mutation(\$t:String!){vote(usernames:[\\\"x\\\"],ticket:\$t){success message}}\",\"variables\":{\"t\":\"$expired\"}}" \
     run vote_rejected /graphql bench/graphql.lua
 
-mkdir -p bench/results
-file=bench/results/$(date -u +%Y%m%dT%H%M%SZ).json
-{
-    printf '{\n  "machine": "%s, %s cores",\n' "$(uname -m)" "$(nproc)"
-    printf '  "wrk": "-t%s -c%s -d%ss",\n' "$threads" "$conns" "$seconds"
-    printf '  "redis_appendfsync": "%s",\n  "results": {\n' \
-        "$(redis-cli -p "$CAST_REDIS_PORT" CONFIG GET appendfsync | sed -n 2p)"
-    sep=
-    for name in ceiling vote query cas vote_rejected; do
-        ratio=$(awk -v a="${rps[$name]}" -v b="${rps[ceiling]}" \
-                    'BEGIN { printf "%.3f", a / b }')
-        printf '%s    "%s": {"rps": %s, "p50_ms": %s, "p99_ms": %s, ' \
-            "$sep" "$name" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}"
-        printf '"ratio_to_ceiling": %s%s}' "$ratio" \
-            "${extra[$name]:+, ${extra[$name]}}"
-        sep=$',\n'
+
+# --- latency sweep: accepted votes at constant offered rates -------------------
+#
+# wrk keeps 64 requests in flight and sends the next only when one is
+# answered, so it measures at saturation and, when the server stalls, sends
+# less instead of queueing (coordinated omission).  vegeta sends at a
+# constant rate, on a schedule of its own: request `seq` of an attack is due
+# at start + (seq + 1) / rate.  The latency counted is from that due time to
+# the answer, so a request that vegeta itself sent late (a busy core) counts
+# its wait.  A vote needs the current ticket, which rotates every period:
+# each attack runs inside one ticket's validity, with a fresh ticket, and
+# ticketd runs with a grace of one period meanwhile, so that a vote sent in
+# time but still queued when its ticket rotates is accepted all the same.
+
+# metric NAME OUTCOME: a counter of the nginx module's /metrics
+votes_metric() {
+    curl -s "$url/metrics" \
+        | awk -v k="cast_votes_total{outcome=\"$1\"}" '$1 == k { print $2 }'
+}
+
+votes_refused() {
+    local o n=0
+
+    for o in invalid expired exhausted bad_input unavailable; do
+        n=$((n + $(votes_metric "$o")))
     done
-    printf '\n  },\n  "vote_pipeline_lag": "%s"\n}\n' "$lag"
-} > "$file"
+    echo "$n"
+}
+
+now_ms() {
+    echo $((${EPOCHREALTIME/./} / 1000))
+}
+
+# ticket_until: the current ticket and when it expires (ms since the
+# epoch) into ticket and until; asks again while the answer is an error
+# (Redis busier than the module's timeout)
+ticket_until() {
+    local cas tries=0
+
+    until cas=$(gql '{"query":"{cas{ticket validUntil}}"}' \
+                | jq -re '.data.cas | select(.ticket)
+                          | "\(.ticket) \(.validUntil)"'); do
+        ((++tries < 50)) || { echo "bench: cas: no ticket"; exit 1; }
+        sleep 0.1
+    done
+    ticket=${cas% *}
+    until=$(date -d "${cas#* }" +%s%3N)
+}
+
+# sweep_window RATE NAME CSV: one attack of RATE votes/s with the current
+# ticket until shortly before it expires; adds its duration in ms to ms,
+# vegeta's CPU ticks to vt
+sweep_window() {
+    local rate=$1 name=$2 csv=$3 ticket until left t
+
+    ticket_until
+    left=$((until - $(now_ms)))
+    if ((left < 800)); then
+        ((left < 0)) || sleep "$(awk -v l="$left" 'BEGIN { print (l + 20) / 1000 }')"
+        ticket_until
+    fi
+    jq -nc --arg url "$url/graphql" --arg t "$ticket" \
+           --argjson n "$CAST_BENCH_NAMES" '
+        range(1; $n + 1) as $i
+        | {method: "POST", url: $url,
+           header: {"Content-Type": ["application/json"]},
+           body: ({query: ("mutation($u:[String!]!,$c:[Int!],$t:String!)"
+                           + "{vote(usernames:$u,voteCount:$c,ticket:$t)"
+                           + "{success message}}"),
+                   variables: {u: ["bench-\($i)"], c: [1], t: $t}}
+                  | tojson | @base64)}' >"$tmp/targets.json"
+    # until 200 ms before the ticket expires, counted after jq (vegeta
+    # takes some of them to start); the grace covers the votes still queued
+    left=$((until - $(now_ms) - 200))
+    ((left >= 300)) || return 0
+    # as many connections at most as wrk has: when the stack falls behind,
+    # requests wait for one and their wait counts from their due time
+    # its results decoded after the attack, and its CPU counted alone
+    t=$(shell_ticks)
+    "$vegeta" attack -format=json -targets="$tmp/targets.json" \
+        -rate="$rate/1s" -duration="${left}ms" -max-body=0 -timeout=10s \
+        -workers="$conns" -max-workers="$conns" -name="$name:$left" \
+        -output="$tmp/attack.bin"
+    vt=$((vt + $(shell_ticks) - t))
+    "$vegeta" encode --to csv "$tmp/attack.bin" >>"$csv"
+    ms=$((ms + left))
+}
+
+# latencies CSV RATE: "due sent p50 p99 max errors p99_uncorrected", the
+# latencies in ms, of the results of attacks named NAME:DURATION_MS
+# (columns counted from the end: an error message may hold commas).  An
+# attack starts at its earliest send time less that request's due offset.
+# A request vegeta did not send before the end of its attack (the client
+# starved of CPU) counts from its due time to the attack's last answer.
+latencies() {
+    awk -F, -v iv="$(awk -v r="$2" 'BEGIN { print 1e9 / r }')" '
+        NR == FNR {
+            a = $(NF - 4); d = $1 - ($(NF - 3) + 1) * iv
+            if (!(a in t0) || d < t0[a]) t0[a] = d
+            if ($1 + $3 > end[a]) end[a] = $1 + $3
+            sent[a]++
+            next
+        }
+        {
+            a = $(NF - 4); due = t0[a] + ($(NF - 3) + 1) * iv
+            printf "%.3f %.3f %d\n", ($1 + $3 - due) / 1e6, $3 / 1e6, \
+                ($2 != 200)
+        }
+        END {
+            for (a in t0) {
+                split(a, f, ":"); n = int(f[2] * 1e6 / iv)
+                if (t0[a] + f[2] * 1e6 > end[a]) end[a] = t0[a] + f[2] * 1e6
+                for (i = sent[a]; i < n; i++)
+                    printf "%.3f -1 0\n", (end[a] - t0[a] - (i + 1) * iv) / 1e6
+                total += n > sent[a] ? n : sent[a]
+            }
+            print total > "/dev/stderr"
+        }' "$1" "$1" >"$tmp/lat" 2>"$tmp/due"
+    sort -g -k1,1 "$tmp/lat" | awk -v due="$(cat "$tmp/due")" '
+        { v[NR] = $1; e += $3; s += $2 >= 0 }
+        END { printf "%d %d %s %s %s %d ", due, s, v[int(NR * 0.5 + 0.999)],
+                  v[int(NR * 0.99 + 0.999)], v[NR], e }'
+    awk '$2 >= 0' "$tmp/lat" | sort -g -k2,2 | awk '{ v[NR] = $2 }
+        END { print v[int(NR * 0.99 + 0.999)] }'
+}
+
+# retick FIELD ENV...: ticketd restarted with other settings (env(1)
+# arguments); the tickets it mints from its next period on carry them.
+# Waits until the current ticket's FIELD differs from what it was.
+retick() {
+    local field=$1 was deadline=$((SECONDS + 15))
+
+    shift
+    was=$(rcli HGET '{cast}:ticket' "$field")
+    env "$@" scripts/stack.sh restart ticketd >/dev/null
+    while [ "$(rcli HGET '{cast}:ticket' "$field")" = "$was" ]; do
+        ((SECONDS < deadline)) \
+            || { echo "bench: ticketd: no ticket with new settings"; exit 1; }
+        sleep 0.2
+    done
+}
+
+# shellcheck disable=SC1091
+period=$(. "$CAST_VAR/stack.env"; echo "$CAST_TICKET_PERIOD_MS")
+# a vote sent in time but still queued when its ticket rotates counts
+retick grace CAST_TICKET_GRACE_MS="$period"
+
+sweep=()
+echo
+echo "latency sweep: accepted votes at a constant rate (vegeta), against" \
+     "the $((max_votes / seconds)) votes/s of the wrk run"
+for pct in $sweep_percents; do
+    rate=$((max_votes * pct / (seconds * 100)))
+    csv=$tmp/sweep-$pct.csv
+    : >"$csv"
+    a0=$(votes_metric accepted)
+    r0=$(votes_refused)
+    ms=0 w=0 vt=0
+    while ((ms < sweep_seconds * 1000)); do
+        sweep_window "$rate" "w$w" "$csv"
+        w=$((w + 1))
+    done
+    accepted=$(($(votes_metric accepted) - a0))
+    refused=$(($(votes_refused) - r0))
+    read -r due sent p50 p99 pmax errors p99raw < <(latencies "$csv" "$rate")
+    sweep+=("$(printf '{"percent": %s, "offered_rps": %s, "seconds": %s, "due": %s, "sent": %s, "accepted_rps": %s, "accepted": %s, "refused": %s, "errors": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "p99_uncorrected_ms": %s, "vegeta_cpu_us_per_request": %s}' \
+        "$pct" "$rate" "$(awk -v m="$ms" 'BEGIN { print m / 1000 }')" \
+        "$due" "$sent" "$(awk -v a="$accepted" -v m="$ms" 'BEGIN { printf "%.0f", a * 1000 / m }')" \
+        "$accepted" "$refused" "$errors" "$p50" "$p99" "$pmax" "$p99raw" \
+        "$(awk -v t="$vt" -v n="$sent" -v hz="$clk_tck" \
+               'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')")")
+    printf '%3s %%  %6s votes/s offered  %6s of %s due sent  %6s accepted' \
+        "$pct" "$rate" "$sent" "$due" "$accepted"
+    printf '  %s refused  %s errors' "$refused" "$errors"
+    printf '   p50 %7.3f ms   p99 %8.3f ms   (p99 from the send time %.3f ms)\n' \
+        "$p50" "$p99" "$p99raw"
+done
+
+
+# --- the thundering herd: the default uses per ticket --------------------------
+#
+# ticketd restarted with the stack's default limit and grace.  Redis counts
+# the FCALLs of nginx's vote batches and of ticketd's lease and mint
+# calls: the rate of the latter is measured over two quiet periods first
+# and taken off.  Each exhausted ticket accepted exactly its uses, so the
+# accepted votes tell how many tickets the herd exhausted.
+
+fcall() {
+    rcli INFO commandstats | tr -d '\r' \
+        | awk -F'[:=,]' '$1 == "cmdstat_fcall" { print $3, $5 }'
+}
 
 echo
-for name in vote query cas vote_rejected; do
-    awk -v n="$name" -v a="${rps[$name]}" -v b="${rps[ceiling]}" \
-        'BEGIN { printf "%-16s %.2f x ceiling\n", n, a / b }'
+retick max -u CAST_TICKET_MAX_USES -u CAST_TICKET_GRACE_MS
+herd_uses=$(rcli HGET '{cast}:ticket' max)
+read -r q0 _ < <(fcall)
+sleep "$(awk -v p="$period" 'BEGIN { print 2 * p / 1000 }')"
+read -r q1 _ < <(fcall)
+background=$(awk -v a="$q0" -v b="$q1" -v p="$period" \
+                 'BEGIN { printf "%.2f", (b - a) * 1000 / (2 * p) }')
+
+read -r f0 u0 < <(fcall)
+run vote_exhausted /graphql bench/vote.lua
+read -r f1 u1 < <(fcall)
+workers=$(($(ps -s "$(cat "$CAST_VAR/run/nginx.pid")" -o pid= | wc -l) - 1))
+herd=$(jq '.votes_accepted' <<<"${res[vote_exhausted]}" \
+       | awk -v f="$((f1 - f0))" -v u="$((u1 - u0))" -v bg="$background" \
+             -v s="$seconds" -v w="$workers" -v m="$herd_uses" '
+    {
+        b = f - bg * s; if (b < 0) b = 0
+        t = int($1 / m); if (t < 1) t = 1
+        printf "{\"ticket_max_uses\": %d, \"exhausted_tickets\": %d, ", m, t
+        printf "\"nginx_workers\": %d, \"redis_fcall_calls\": %d, ", w, f
+        printf "\"redis_fcall_usec_per_call\": %.2f, ", f ? u / f : 0
+        printf "\"background_fcall_per_s\": %s, ", bg
+        printf "\"vote_batch_calls\": %.0f, ", b
+        printf "\"vote_batch_calls_per_s\": %.0f, ", b / s
+        printf "\"vote_batch_calls_per_ticket\": %.1f, ", b / t
+        printf "\"vote_batch_calls_per_ticket_per_worker\": %.1f}", b / t / w
+    }')
+res[vote_exhausted]=$(jq -c --argjson h "$herd" '. + {redis: $h}' \
+                          <<<"${res[vote_exhausted]}")
+printf '%-16s Redis: %s\n' '' "$herd"
+
+
+# --- the results ---------------------------------------------------------------
+
+mkdir -p bench/results
+file=bench/results/$(date -u +%Y%m%dT%H%M%SZ).json
+names=(ceiling vote vote_exhausted vote_rejected query cas)
+for n in "${names[@]}"; do
+    printf '{"%s": %s}\n' "$n" "${res[$n]}"
+done | jq -s add >"$tmp/results.json"
+printf '%s\n' "${sweep[@]}" | jq -s . >"$tmp/sweep.json"
+jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
+      --arg machine "$(uname -m), $(nproc) cores" \
+      --arg wrk "-t$threads -c$conns -d${seconds}s" \
+      --arg fsync "$(rcli CONFIG GET appendfsync | sed -n 2p)" \
+      --arg lag "$lag" --argjson max "$((max_votes / seconds))" \
+      --arg gen "vegeta $vegeta_version" --argjson grace "$period" '
+    ($r[0].ceiling) as $c
+    | {machine: $machine, wrk: $wrk, redis_appendfsync: $fsync,
+       results: ($r[0] | with_entries(.value |= (
+           {rps, p50_ms, p99_ms,
+            ratio_to_ceiling: ((.rps / $c.rps * 1000 | round) / 1000),
+            p99_to_ceiling_p99: ((.p99_ms / $c.p99_ms * 100 | round) / 100)}
+           + .))),
+       latency_sweep: {load_generator: $gen, max_accepted_rps: $max,
+                       ticket_grace_ms: $grace, points: $s[0]},
+       vote_pipeline_lag: $lag}' >"$file"
+
+echo
+for n in "${names[@]:1}"; do
+    jq -r --arg n "$n" '.results[$n]
+        | "\($n | . + " " * (16 - length)) \(.ratio_to_ceiling) x ceiling,"
+          + " p99 \(.p99_to_ceiling_p99) x the ceiling p99"' "$file"
 done
 
 if [ -x build/bench/bench_gql ]; then
@@ -129,4 +474,5 @@ fi
 echo
 echo "vote pipeline: $lag"
 
-echo "bench: results in $file"
+bench/plot.sh "$file"
+echo "bench: results in $file, picture in ${file%.json}.svg"

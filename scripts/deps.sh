@@ -2,10 +2,13 @@
 #
 # Installs what CAST needs and is missing: Debian packages (apt-get update
 # only when something is missing), the Kafka broker jars from Maven into a
-# cache directory, and the npm packages of t/audit.  Safe to run again.
+# cache directory, the npm packages of t/audit, the pinned tools of the
+# Kubernetes checks and the constant-rate load generator of make bench.
+# Safe to run again.
 #
 #   KAFKA_VERSION     4.1.1
 #   CAST_KAFKA_LIBS   ~/.cache/cast/kafka-$KAFKA_VERSION/libs
+#   CAST_BENCH_TOOLS  ~/.cache/cast/bench-tools (bin/vegeta)
 
 set -euo pipefail
 
@@ -14,6 +17,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${KAFKA_VERSION:=4.1.1}"
 : "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
 LOG4J_VERSION=2.24.3
+VEGETA_VERSION=v12.13.0
+: "${CAST_BENCH_TOOLS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/bench-tools}"
 
 # Debian packages, each with what proves it is there: "package:check",
 # where check is a command name, or empty to ask dpkg.
@@ -31,6 +36,7 @@ PACKAGES=(
     default-jre-headless:java
     maven:mvn
     wrk:wrk
+    gnuplot-nox:gnuplot
     gcc:gcc
     make:make
     clang:clang
@@ -191,9 +197,28 @@ k8s_tools() {
 }
 
 
+# vegeta (Go module proxy): the constant-rate load generator of the latency
+# sweep in make bench (wrk cannot hold a rate).
+bench_tools() {
+    local bin=$CAST_BENCH_TOOLS/bin/vegeta
+
+    if [[ -x $bin ]] && go version -m "$bin" 2>/dev/null \
+            | grep -q "mod.*github.com/tsenart/vegeta/v12.*$VEGETA_VERSION"; then
+        say "vegeta $VEGETA_VERSION: present in $CAST_BENCH_TOOLS/bin"
+        return 0
+    fi
+    command -v go >/dev/null || die "go is needed to install vegeta"
+    say "vegeta $VEGETA_VERSION: go install into $CAST_BENCH_TOOLS/bin"
+    GOBIN=$CAST_BENCH_TOOLS/bin go install \
+        "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" \
+        || die "go install vegeta $VEGETA_VERSION failed"
+}
+
+
 apt_packages
 perl_modules
 kafka_libs
 npm_audit
 k8s_tools
+bench_tools
 say "done"

@@ -44,7 +44,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${KAFKA_VERSION:=4.1.1}"
 : "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
 
-# The daemons read relative paths of their conf (conf/cast.lua) from here.
+# The daemons read relative paths of their conf (lib/redis/cast.lua) from here.
 cd "$ROOT"
 
 PG_BIN=/usr/lib/postgresql/15/bin

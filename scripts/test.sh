@@ -5,6 +5,10 @@
 # `make run` is not disturbed.  The stack is always stopped afterwards, its
 # output going to t/var/teardown.log so prove's summary is printed last.
 # Exits with prove's status.
+#
+# CAST_TEST_HARNESS picks the runner of the block files (t/lib/Cast/Test.pm):
+# "cast" (the default) is the project's own, "test-nginx" openresty's
+# Test::Nginx::Socket, found through PERL5LIB (or installed from CPAN).
 
 set -euo pipefail
 
@@ -31,10 +35,29 @@ teardown() {
              cat "$CAST_VAR/teardown.log"; } >&2
 }
 
+export CAST_TEST_HARNESS=${CAST_TEST_HARNESS:-cast}
+case $CAST_TEST_HARNESS in
+cast) ;;
+test-nginx)
+    if ! perl -e 'for (@INC) { exit 0 if -f "$_/Test/Nginx/Socket.pm" }
+                  exit 1'; then
+        echo "test: CAST_TEST_HARNESS=test-nginx, but no Test/Nginx/Socket.pm" \
+             "in @INC (PERL5LIB=${PERL5LIB:-})" >&2
+        exit 1
+    fi
+    ;;
+*)
+    echo "test: CAST_TEST_HARNESS=$CAST_TEST_HARNESS:" \
+         "not cast or test-nginx" >&2
+    exit 1
+    ;;
+esac
+
 mkdir -p "$CAST_VAR"
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
+echo "test: block files under the $CAST_TEST_HARNESS harness"
 echo "test: starting the test stack in $CAST_VAR"
 if ! scripts/stack.sh up; then
     echo "test: the test stack did not start (logs in $CAST_VAR/log)" >&2
@@ -51,7 +74,9 @@ fi
 SAN_MODULE=$ROOT/build/san/ngx_http_cast_module.so
 SAN_PATTERN="AddressSanitizer|runtime error|Sanitizer|Can't open file"
 SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
-           t/022-redis-faults.t t/023-redis-connect.t t/030-graphql-audit.t)
+           t/022-redis-faults.t t/023-redis-connect.t t/024-hostile-votes.t
+           t/026-conf-counts.t t/027-idempotency-rotation.t
+           t/028-ticket-secret.t t/030-graphql-audit.t)
 
 san_pass() {
     local rc=0 reports=() dir log from=() i f san_files=()
@@ -73,8 +98,12 @@ san_pass() {
         export CAST_NGINX_MODULE=$SAN_MODULE
         CAST_NGINX_PRELOAD=$(cc -print-file-name=libasan.so)
         export CAST_NGINX_PRELOAD
-        export ASAN_OPTIONS="log_path=$dir/asan:detect_leaks=0"
-        export UBSAN_OPTIONS="log_path=$dir/ubsan:print_stacktrace=1"
+        # the nginx of the blocks (both harnesses read these)
+        export TEST_NGINX_LOAD_MODULES=$SAN_MODULE
+        export TEST_NGINX_LD_PRELOAD=$CAST_NGINX_PRELOAD
+        # commas: Test::Nginx appends ",log_path=<path>-<file>-t<n>"
+        export ASAN_OPTIONS="log_path=$dir/asan,detect_leaks=0"
+        export UBSAN_OPTIONS="log_path=$dir/ubsan,print_stacktrace=1"
 
         scripts/stack.sh restart nginx || exit 1
         prove -I t/lib "${flags[@]}" "${san_files[@]}"
@@ -89,7 +118,7 @@ san_pass() {
         tail -c +$((from[i] + 1)) "${logs[i]}" 2>/dev/null
     done >"$log"
 
-    mapfile -t reports < <(find "$dir" -type f -name '*san.*')
+    mapfile -t reports < <(find "$dir" -type f -name '*san*')
     if ((${#reports[@]})) || grep -Eq "$SAN_PATTERN" "$log"; then
         echo "test: sanitizer reports (kept in $dir):" >&2
         head -60 "${reports[@]}" /dev/null >&2

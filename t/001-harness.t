@@ -1,13 +1,13 @@
 # The harness itself, on plain nginx: every kind of check passes when it
 # should, and a wrong expectation, a missing or unwanted log line, a bad
-# config and a crashed worker each make a test fail.
+# config and a crashed worker each make a test fail.  The blocks and the
+# child files run under whichever harness CAST_TEST_HARNESS names, with the
+# same test names.
 
 use Cast::Test;
 use File::Temp qw(tempdir);
 
 no_cast_module();
-
-plan tests => block_tests() + 11;
 
 run_tests();
 
@@ -33,33 +33,33 @@ sub run_child {
 my ($rc, $out) = run_child(<<'T');
 === TEST 1: wrong body
 --- config
-location / { return 200 "right\n"; }
+location = /t { return 200 "right\n"; }
 --- request
-GET /
+GET /t
 --- response_body
 wrong
 T
 isnt($rc, 0, 'a wrong response_body fails the file');
-like($out, qr/^not ok 2 - TEST 1: wrong body - response_body$/m,
+like($out, qr/^not ok 2 - \S+ TEST 1: wrong body - response_body - /m,
      'and names the failed check');
 
 ($rc, $out) = run_child(<<'T');
 === TEST 1: expected log line missing
 --- config
-location / { return 200 "ok\n"; }
+location = /t { return 200 "ok\n"; }
 --- request
-GET /
+GET /t
 --- error_log
 this line is never logged
 T
 isnt($rc, 0, 'a missing error_log line fails');
-like($out, qr/^not ok \d+ - .* - error_log has: this line is never logged$/m,
+my $names = qr/^not ok \d+ - .* - pattern/m;
+like($out, qr/$names "this line is never logged" should match a line/,
      'and names the line');
 
 ($rc, $out) = run_child(<<'T');
 === TEST 1: unwanted log line present
 --- config
-location / { root html; }
 --- request
 GET /missing.html
 --- error_code: 404
@@ -67,23 +67,28 @@ GET /missing.html
 [error]
 T
 isnt($rc, 0, 'an unwanted error_log line fails');
-like($out, qr/^not ok \d+ - .* - error_log lacks: \[error\]$/m,
+like($out, qr/$names "\[error\]" should not match any line/,
      'and names the line');
 
-($rc, $out) = run_child(<<'T');
+# (Test::Nginx::Socket retries such a config for 30 s, then bails out)
+SKIP: {
+    skip 'the real Test::Nginx bails out on a config nginx refuses', 2
+        if ($ENV{CAST_TEST_HARNESS} // '') eq 'test-nginx';
+    ($rc, $out) = run_child(<<'T');
 === TEST 1: nginx refuses the config
 --- config
-location / { no_such_directive on; }
+location = /t { no_such_directive on; }
 --- request
-GET /
+GET /t
 T
-isnt($rc, 0, 'a config nginx refuses fails');
-like($out, qr/unknown directive "no_such_directive"/,
-     'and shows why nginx did not start');
+    isnt($rc, 0, 'a config nginx refuses fails');
+    like($out, qr/unknown directive "no_such_directive"/,
+         'and shows why nginx did not start');
+}
 
 # A worker killed by a signal: the master logs it at [alert] and the
 # error log check must flag it.
-start_nginx('location / { return 200 "ok\n"; }');
+start_nginx('location = /t { return 200 "ok\n"; }');
 my $master = nginx_pid();
 my ($worker) = grep { chomp; $_ } `pgrep -P $master`;
 ok($worker, "found the worker of master $master");
@@ -121,9 +126,9 @@ hi
 
 
 
-=== TEST 3: error_code
+=== TEST 3: error_code, and response_body_like on one line
 --- config
-location / { return 404; }
+location /nothing { return 404; }
 --- request
 GET /nothing
 --- error_code: 404
@@ -131,25 +136,33 @@ GET /nothing
 
 
 
-=== TEST 4: response headers, exact and absent, and like
+=== TEST 4: response headers, exact and absent
 --- config
-location / {
+location /h {
     add_header X-Cast yes always;
     return 200 "ok\n";
 }
 --- request
-GET /
+GET /h
 --- response_headers
 X-Cast: yes
 Content-Type: text/plain
 !X-Absent
+
+
+
+=== TEST 5: response headers like a regex, which must match all the value
+--- config
+location /h { return 200 "ok\n"; }
+--- request
+GET /h
 --- response_headers_like
-Content-Length: ^\d+$
-Server: ^nginx
+Content-Length: \d+
+Server: nginx.*
 
 
 
-=== TEST 5: a POST body and more_headers reach nginx
+=== TEST 6: a POST body (trimmed) and more_headers reach nginx
 --- config
 location /echo {
     return 200 "$request_method $content_length $http_content_type $http_x_test\n";
@@ -165,9 +178,8 @@ POST 7 application/json 42
 
 
 
-=== TEST 6: an expected error_log line
+=== TEST 7: an expected error_log line (the root location is there)
 --- config
-location / { root html; }
 --- request
 GET /missing.html
 --- error_code: 404
@@ -178,11 +190,11 @@ No such file or directory
 
 
 
-=== TEST 7: no_error_log on a clean request
+=== TEST 8: no_error_log on a clean request
 --- config
-location / { return 200 "clean\n"; }
+location /clean { return 200 "clean\n"; }
 --- request
-GET /
+GET /clean
 --- response_body
 clean
 --- no_error_log
@@ -191,7 +203,7 @@ clean
 
 
 
-=== TEST 8: http_config, main_config and $TEST_NGINX_ variables
+=== TEST 9: http_config, main_config and $TEST_NGINX_ variables
 --- main_config
 worker_rlimit_nofile 4096;
 --- http_config
@@ -199,15 +211,15 @@ map $uri $cast_port {
     default "$TEST_NGINX_SERVER_PORT";
 }
 --- config
-location / { return 200 "$cast_port\n"; }
+location /port { return 200 "$cast_port\n"; }
 --- request
-GET /
---- response_body eval
-"$ENV{TEST_NGINX_SERVER_PORT}\n"
+GET /port
+--- response_body
+$TEST_NGINX_SERVER_PORT
 
 
 
-=== TEST 9: several requests, one connection each
+=== TEST 10: several requests, one connection each
 --- config
 location /a { return 200 "a\n"; }
 location /b { return 404; }
@@ -218,7 +230,7 @@ location /b { return 404; }
 
 
 
-=== TEST 10: pipelined requests on one connection
+=== TEST 11: pipelined requests on one connection
 --- config
 location /a { return 200 "a\n"; }
 location /b { return 200 "bb\n"; }
@@ -229,16 +241,26 @@ location /b { return 200 "bb\n"; }
 
 
 
-=== TEST 11: a chunked response is decoded
+=== TEST 12: a chunked response is decoded
 --- config
-location / {
+location /sub {
     sub_filter_types *;
     sub_filter hello world;
     return 200 "hello\n";
 }
 --- request
-GET /
+GET /sub
 --- response_headers
 Transfer-Encoding: chunked
 --- response_body
 world
+
+
+
+=== TEST 13: a regex that ends in a newline wants one (no chomp)
+--- config
+location /nl { return 200 "no newline"; }
+--- request
+GET /nl
+--- response_body_unlike
+newline$

@@ -1,11 +1,15 @@
-# Votes through the stack's nginx: results, merging, defaults, every bad
-# input refused without consuming anything, ticket rejections,
-# idempotency keys, the voter carried to PostgreSQL.
+# Votes.  As blocks, each against a private nginx on the stack's Redis:
+# the current ticket, results and totals, merging, defaults, every bad
+# input refused without consuming anything, ticket rejections and
+# idempotency keys.  Driven from Perl, through the stack's nginx: bursts
+# that travel in one batch, the metrics, a reload, and the voter carried
+# to PostgreSQL.
 
 use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
+use Cast::Vote;
 use Cast::Burst qw(burst vote_body);
 use Test::More;
 use JSON::PP;
@@ -17,20 +21,28 @@ my $VOTE = 'mutation($u:[String!]!,$c:[Int!],$t:String!,$v:String,'
          . '{success message usernames votes}}';
 my $run = sprintf '%d%04d', time, $$ % 10000;
 
+plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
+
+$ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
+    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/conf/cast.lua;
+    cast_ticket_secret_file $ENV{CAST_TICKET_SECRET_FILE};
+EOF
+
 sub cas {
     my ($status, $json) = graphql('{cas{ticket validUntil remainingUsage}}');
     die "cas: $status\n" unless $status == 200 && $json->{data};
     return $json->{data}{cas};
 }
 
-sub count {
+sub count_of {
     my ($name) = @_;
     my (undef, $json) = graphql('query($u:String!){query(username:$u)}',
                                 { u => $name });
     return $json->{data}{query};
 }
 
-sub vote {
+sub vote_on {
     my (%v) = @_;
     my ($status, $json) = graphql($VOTE, \%v);
     return $json;
@@ -64,123 +76,8 @@ sub used {
     return "$t->[0]/$t->[1]";
 }
 
-# --- cas -------------------------------------------------------------------
-
-my $cas = cas();
-like($cas->{ticket}, qr/^[A-Za-z0-9_-]{86}$/, 'cas: an opaque 86-char ticket');
-ok(iso_ms($cas->{validUntil}) > time * 1000 - 100,
-   'cas: validUntil is ISO 8601 UTC with ms, in the future');
-cmp_ok($cas->{remainingUsage}, '>', 0, 'cas: remainingUsage counts uses left');
-
-# --- a vote and its totals -------------------------------------------------
-
-my ($a, $b) = ("alice-$run", "bob-$run");
-$cas = fresh_ticket();
-my $res = vote(t => $cas->{ticket}, u => [$a, $b], c => [1, 2]);
-is_deeply($res->{data}{vote}, {
-    success => JSON::PP::true, message => 'Votes recorded successfully',
-    usernames => [$a, $b], votes => [1, 2] }, 'vote: success and new totals');
-is(count($a), 1, 'query: alice has 1');
-is(count($b), 2, 'query: bob has 2');
-is(cas()->{remainingUsage}, $cas->{remainingUsage} - 1,
-   'vote: consumed exactly one use')
-    if cas()->{ticket} eq $cas->{ticket};
-
-$cas = fresh_ticket();
-$res = vote(t => $cas->{ticket}, u => [$a, $b, $a], c => [2, 1, 3]);
-is_deeply([$res->{data}{vote}{usernames}, $res->{data}{vote}{votes}],
-          [[$a, $b], [6, 3]], 'vote: duplicate names merged, counts summed');
-
-$cas = fresh_ticket();
-$res = vote(t => $cas->{ticket}, u => [$a, $b]);
-is_deeply($res->{data}{vote}{votes}, [7, 4], 'vote: voteCount absent is 1 each');
-
-is(count("nobody-$run"), 0, 'query: an unknown name has 0');
-
-# --- bad input: a GraphQL error, nothing consumed ---------------------------
-
-my @bad = (
-    [ 'no usernames',        u => [] ],
-    [ '101 usernames',       u => [map { "n$_" } 1 .. 101] ],
-    [ 'empty username',      u => [''] ],
-    [ '65-byte username',    u => ['x' x 65] ],
-    [ 'control character',   u => ["a\tb"] ],
-    [ 'invalid UTF-8',       raw => 1 ],
-    [ 'voteCount 0',         u => [$a], c => [0] ],
-    [ 'voteCount 11',        u => [$a], c => [11] ],
-    [ 'negative voteCount',  u => [$a], c => [-1] ],
-    [ 'voteCount too short', u => [$a, $b], c => [1] ],
-    [ 'voteCount too long',  u => [$a], c => [1, 1] ],
-    [ 'empty voter',         u => [$a], v => '' ],
-    [ '129-byte key',        u => [$a], k => 'k' x 129 ],
-);
-
-for my $case (@bad) {
-    my ($name, %v) = @$case;
-    my ($before, $after, $json);
-    for (1 .. 3) {
-        $cas = fresh_ticket();
-        $before = used();
-        if ($v{raw}) {
-            my $body = vote_body($cas->{ticket}, ['PLACEHOLDER']);
-            $body =~ s/PLACEHOLDER/a\xff\xfeb/;
-            (undef, $json) = graphql(undef, undef, raw => $body);
-        } else {
-            $json = vote(t => $cas->{ticket}, %v);
-        }
-        $after = used();
-        last if (split m{/}, $before)[0] eq (split m{/}, $after)[0];
-    }
-    my $code = $json->{errors} && $json->{errors}[0]{extensions}{code};
-    ok(defined $code && $code =~ /^(BAD_USER_INPUT|BAD_REQUEST|GRAPHQL_VALIDATION_FAILED)$/,
-       "bad input refused: $name") or diag explain $json;
-    ok(!defined $json->{data} || !defined $json->{data}{vote},
-       "bad input has no vote result: $name");
-    is($after, $before, "bad input consumed no use: $name");
-}
-is(count($a), 7, 'bad input changed no count');
-
-# --- ticket rejections -------------------------------------------------------
-
-$cas = fresh_ticket();
-my $before = used();
-$res = vote(t => 'not-a-ticket', u => [$a]);
-is_deeply($res->{data}{vote}, { success => JSON::PP::false,
-    message => 'Invalid ticket', usernames => [], votes => [] },
-    'a malformed ticket is invalid');
-
-my $forged = $cas->{ticket};
-substr($forged, 40, 1) = substr($forged, 40, 1) eq 'A' ? 'B' : 'A';
-$res = vote(t => $forged, u => [$a]);
-is($res->{data}{vote}{message}, 'Invalid ticket', 'a forged ticket is invalid');
-is(used(), $before, 'rejected tickets consumed no use') if
-    (split m{/}, used())[0] eq (split m{/}, $before)[0];
-
-my $old = cas()->{ticket};
-my $t0 = time;
-sleep 0.05 while cas()->{ticket} eq $old && time - $t0 < 5;
-$res = vote(t => $old, u => [$a]);
-is($res->{data}{vote}{message}, 'Ticket expired', 'an old ticket is expired');
-is($res->{data}{vote}{success}, JSON::PP::false, 'expired: success false');
-is(count($a), 7, 'rejected votes changed no count');
-
-# --- idempotency keys ----------------------------------------------------------
-
-my $key = "key-$run";
-$cas = fresh_ticket();
-my $first = vote(t => $cas->{ticket}, u => [$a], c => [2], k => $key);
-is($first->{data}{vote}{votes}[0], 9, 'idempotent vote: applied once');
-my $again = vote(t => $cas->{ticket}, u => [$a], c => [2], k => $key);
-is_deeply($again->{data}, $first->{data}, 'a retry returns the first result');
-is(count($a), 9, 'a retry changes nothing');
-
-$old = $cas->{ticket};
-$t0 = time;
-sleep 0.05 while cas()->{ticket} eq $old && time - $t0 < 5;
-$again = vote(t => $old, u => [$a], c => [2], k => $key);
-is_deeply($again->{data}, $first->{data},
-          'a retry after the ticket rotated still returns the first result');
-is(count($a), 9, 'and still changes nothing');
+my $a = "alice-$run";
+my ($cas, $res, $t0, $key);
 
 # --- votes that arrive together travel in one batch ---------------------------
 # Each is still decided alone: every total a vote reports is the count
@@ -195,7 +92,7 @@ my @totals = sort map {
     sprintf '%03d', $_->{json}{data}{vote}{votes}[0] // 0 } @answers;
 is_deeply(\@totals, [map { sprintf '%03d', 2 * $_ } 1 .. 20],
           'a burst of 20 votes reports each total after its own vote');
-is(count($c), 40, 'and the count is their sum');
+is(count_of($c), 40, 'and the count is their sum');
 
 $key = "burst-$run";
 $cas = fresh_ticket();
@@ -206,7 +103,7 @@ my %seen = map { JSON::PP->new->canonical->encode($_->{json}) => 1 }
            @answers;
 is(scalar keys %seen, 1, 'a burst with one idempotency key: one answer');
 is($answers[0]{json}{data}{vote}{votes}[0], 43, 'which applied the vote');
-is(count($c), 43, 'once');
+is(count_of($c), 43, 'once');
 is(used(), "$id0/" . ($used0 + 1), 'and consumed one use');
 
 # A burst past the 64 KB of arguments at which a batch leaves whatever is
@@ -223,7 +120,7 @@ is(scalar(grep { $_->{json}{data}{vote}{success} } @answers), 20,
           @answers;
 is_deeply(\@totals, [map { sprintf '%03d', $_ } 1 .. 20],
           'each reports the totals right after it');
-is_deeply([map { count($_) } @big[0, 49, 99]], [20, 20, 20],
+is_deeply([map { count_of($_) } @big[0, 49, 99]], [20, 20, 20],
           'and every name counts all 20');
 
 # --- /metrics: Prometheus text whose counters move with votes -----------------
@@ -249,9 +146,9 @@ my ($m0, $bad0, $res0) = metrics();
 is($res0->{status}, 200, 'metrics: 200');
 is_deeply($bad0, [], 'metrics: every line is a comment or a sample');
 $cas = fresh_ticket();
-vote(t => $cas->{ticket}, u => [$a]);
-vote(t => 'not-a-ticket', u => [$a]);
-vote(t => $cas->{ticket}, u => ['']);
+vote_on(t => $cas->{ticket}, u => [$a]);
+vote_on(t => 'not-a-ticket', u => [$a]);
+vote_on(t => $cas->{ticket}, u => ['']);
 my ($m1) = metrics();
 for my $o (qw(accepted invalid bad_input)) {
     my $k = qq{cast_votes_total{outcome="$o"}};
@@ -288,7 +185,7 @@ unlike($reload_log, qr/exited on signal|\[alert\]|\[crit\]/,
 
 my $voter = "dave-$run";
 $cas = fresh_ticket();
-$res = vote(t => $cas->{ticket}, u => ["carol-$run"], v => $voter);
+$res = vote_on(t => $cas->{ticket}, u => ["carol-$run"], v => $voter);
 ok($res->{data}{vote}{success}, 'vote with voterUsername accepted');
 my $rows = 0;
 $t0 = time;
@@ -299,4 +196,379 @@ while (time - $t0 < 10) {
 }
 is($rows, 1, 'the voter is recorded with its event in PostgreSQL');
 
-done_testing();
+run_tests();
+
+__DATA__
+
+=== TEST 1: cas answers the current ticket, its end and the uses left
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::ticket();
+[(::graphql_request('{cas{ticket validUntil remainingUsage}}')) x 2]
+--- response_body eval
+[::cas_body(),
+ qr/^\{"data":\{"cas":\{"ticket":"[A-Za-z0-9_-]{86}","validUntil":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","remainingUsage":[1-9]\d*\}\}\}\z/]
+
+
+
+=== TEST 2: a vote answers the new totals and consumes one use
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('alice'), ::name('bob')], c => [1, 2]),
+ ::count(::name('alice')), ::count(::name('bob'))]
+--- response_body eval
+['{"data":{"vote":{"success":true,"message":"Votes recorded successfully","usernames":["alice-$TEST_NGINX_RUN","bob-$TEST_NGINX_RUN"],"votes":[1,2]}}}',
+ '{"data":{"query":1}}', '{"data":{"query":2}}']
+--- ticket_uses: 1
+
+
+
+=== TEST 3: duplicate names in one vote are merged, their counts summed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::vote(u => [::name('carol'), ::name('dave'), ::name('carol')], c => [2, 1, 3])
+--- response_body chomp
+{"data":{"vote":{"success":true,"message":"Votes recorded successfully","usernames":["carol-$TEST_NGINX_RUN","dave-$TEST_NGINX_RUN"],"votes":[5,1]}}}
+--- ticket_uses: 1
+
+
+
+=== TEST 4: a vote without voteCount gives 1 to each name
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::vote(u => [::name('erin'), ::name('frank')])
+--- response_body chomp
+{"data":{"vote":{"success":true,"message":"Votes recorded successfully","usernames":["erin-$TEST_NGINX_RUN","frank-$TEST_NGINX_RUN"],"votes":[1,1]}}}
+
+
+
+=== TEST 5: a name nobody voted for has 0
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::count(::name('nobody'))
+--- response_body chomp
+{"data":{"query":0}}
+
+
+
+=== TEST 6: bad input, no usernames: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::vote(u => [])
+--- response_body chomp
+{"errors":[{"message":"usernames must hold 1 to cast_max_usernames names","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}
+--- ticket_uses: 0
+
+
+
+=== TEST 7: bad input, 101 usernames: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [map { ::name("n$_") } 1 .. 101]),
+ ::count(::name('n1'))]
+--- response_body eval
+['{"errors":[{"message":"usernames must hold 1 to cast_max_usernames names","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 8: bad input, an empty username: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::vote(u => [''])
+--- response_body chomp
+{"errors":[{"message":"each username must be 1 to 64 bytes of UTF-8 without control characters","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}
+--- ticket_uses: 0
+
+
+
+=== TEST 9: bad input, a 65-byte username: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::vote(u => ['x' x 65])
+--- response_body chomp
+{"errors":[{"message":"each username must be 1 to 64 bytes of UTF-8 without control characters","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}
+--- ticket_uses: 0
+
+
+
+=== TEST 10: bad input, a control character in a username: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::vote(u => [::name("tab\tbed")])
+--- response_body chomp
+{"errors":[{"message":"each username must be 1 to 64 bytes of UTF-8 without control characters","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}
+--- ticket_uses: 0
+
+
+
+=== TEST 11: bad input, voteCount 0: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('zero')], c => [0]),
+ ::count(::name('zero'))]
+--- response_body eval
+['{"errors":[{"message":"each voteCount must be between 1 and cast_max_vote_count","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 12: bad input, voteCount 11, over cast_max_vote_count: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('eleven')], c => [11]),
+ ::count(::name('eleven'))]
+--- response_body eval
+['{"errors":[{"message":"each voteCount must be between 1 and cast_max_vote_count","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 13: bad input, a negative voteCount: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('minus')], c => [-1]),
+ ::count(::name('minus'))]
+--- response_body eval
+['{"errors":[{"message":"each voteCount must be between 1 and cast_max_vote_count","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 14: bad input, a voteCount shorter than usernames: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('short1'), ::name('short2')], c => [1]),
+ ::count(::name('short1'))]
+--- response_body eval
+['{"errors":[{"message":"voteCount must have one entry per username","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 15: bad input, a voteCount longer than usernames: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('long')], c => [1, 1]),
+ ::count(::name('long'))]
+--- response_body eval
+['{"errors":[{"message":"voteCount must have one entry per username","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 16: bad input, an empty voterUsername: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('voter')], v => ''),
+ ::count(::name('voter'))]
+--- response_body eval
+['{"errors":[{"message":"voterUsername must be 1 to 64 bytes of UTF-8 without control characters","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 17: bad input, a 129-byte idempotencyKey: BAD_USER_INPUT, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(u => [::name('key')], k => 'k' x 129),
+ ::count(::name('key'))]
+--- response_body eval
+['{"errors":[{"message":"idempotencyKey must be 1 to 128 bytes","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 18: bad input, a username that is not UTF-8: 400, nothing consumed
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+::vote(u => ['PLACEHOLDER'], raw => sub { $_[0] =~ s/PLACEHOLDER/a\xff\xfeb/r })
+--- error_code: 400
+--- response_body chomp
+{"errors":[{"message":"The request body is not valid JSON.","extensions":{"code":"BAD_REQUEST"}}]}
+--- ticket_uses: 0
+
+
+
+=== TEST 19: a malformed ticket is invalid and changes nothing
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(t => 'not-a-ticket', u => [::name('gina')]),
+ ::count(::name('gina'))]
+--- response_body eval
+['{"data":{"vote":{"success":false,"message":"Invalid ticket","usernames":[],"votes":[]}}}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 20: a forged ticket is invalid and changes nothing
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(t => ::forged_ticket(), u => [::name('hank')]),
+ ::count(::name('hank'))]
+--- response_body eval
+['{"data":{"vote":{"success":false,"message":"Invalid ticket","usernames":[],"votes":[]}}}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 21: the ticket before the current one is expired and changes nothing
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+[::vote(t => ::old_ticket(), u => [::name('ida')]),
+ ::count(::name('ida'))]
+--- response_body eval
+['{"data":{"vote":{"success":false,"message":"Ticket expired","usernames":[],"votes":[]}}}',
+ '{"data":{"query":0}}']
+--- ticket_uses: 0
+
+
+
+=== TEST 22: a retry with the same idempotencyKey answers the first result, once
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+my $vote = ::vote(u => [::name('jack')], c => [2], k => ::name('key'));
+[$vote, $vote, ::count(::name('jack'))]
+--- response_body eval
+['{"data":{"vote":{"success":true,"message":"Votes recorded successfully","usernames":["jack-$TEST_NGINX_RUN"],"votes":[2]}}}',
+ '{"data":{"vote":{"success":true,"message":"Votes recorded successfully","usernames":["jack-$TEST_NGINX_RUN"],"votes":[2]}}}',
+ '{"data":{"query":2}}']
+--- ticket_uses: 1
+
+
+
+=== TEST 23: a retry after its ticket was replaced still answers the first result
+--- http_config
+$TEST_NGINX_CAST_HTTP
+--- config
+location = /graphql { cast_graphql; }
+--- more_headers
+Content-Type: application/json
+--- request eval
+my $vote = ::vote(u => [::name('kate')], c => [2], k => ::name('late-key'));
+[$vote, $vote, ::count(::name('kate'))]
+--- wait: 2.1
+--- response_body eval
+['{"data":{"vote":{"success":true,"message":"Votes recorded successfully","usernames":["kate-$TEST_NGINX_RUN"],"votes":[2]}}}',
+ '{"data":{"vote":{"success":true,"message":"Votes recorded successfully","usernames":["kate-$TEST_NGINX_RUN"],"votes":[2]}}}',
+ '{"data":{"query":2}}']

@@ -58,7 +58,7 @@ start_nginx(<<'CONF', http_config => <<"HTTP");
 location = /graphql { cast_graphql; }
 CONF
     cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/conf/cast.lua;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_redis_timeout 300ms;
 HTTP
 

@@ -45,7 +45,7 @@ CONF
     cast_redis unix:$sock;
     cast_redis_password $pass;
     cast_redis_db 3;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/conf/cast.lua;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
 HTTP
 
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';

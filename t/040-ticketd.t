@@ -23,7 +23,7 @@ use Time::Local qw(timegm);
 
 my $root = "$FindBin::Bin/..";
 my $bin = $ENV{CAST_TICKETD_BIN} // "$root/build/bin/cast-ticketd";
-my $lua = "$root/conf/cast.lua";
+my $lua = "$root/lib/redis/cast.lua";
 
 plan skip_all => "$bin not built (make daemons)" unless -x $bin;
 plan skip_all => 'redis-server not found'
@@ -191,7 +191,16 @@ my ($a_pid, $a_log, $a_http) = start_daemon('a');
     like $m, qr/^cast_ticketd_redis_errors_total 0$/m, 'metrics: no errors';
     like http_get($a_http, '/healthz'), qr/^HTTP\/1.0 200 OK.*\r\n\r\nok$/s,
          'healthz ok';
-    like http_get($a_http, '/nope'), qr/^HTTP\/1.0 404/, 'unknown path 404';
+    like http_get($a_http, '/nope'), qr/^HTTP\/1.0 404.*\r\n\r\nnot found$/s,
+         'unknown path 404';
+    like http_get($a_http, '/healthz?probe=1'), qr/\r\n\r\nok$/,
+         'healthz: the query string is ignored';
+    like http_send($a_http, "HEAD /healthz HTTP/1.0\r\n\r\n"),
+         qr/^HTTP\/1.0 200 OK\r\n.*Content-Length: 0\r\n.*\r\n\r\n$/s,
+         'HEAD: the status, no body';
+    like http_send($a_http, "POST /metrics HTTP/1.0\r\n\r\n"),
+         qr{^HTTP/1.0 405 .*Content-Type: text/plain\r\n.*\r\n\r\n}s,
+         'POST: 405 in plain text';
 }
 
 
@@ -421,8 +430,15 @@ sub ticket_ok {
 
 sub http_get {
     my ($port, $path) = @_;
+    return http_send($port, "GET $path HTTP/1.0\r\n\r\n");
+}
+
+
+# the raw response to a raw request
+sub http_send {
+    my ($port, $request) = @_;
     my $s = IO::Socket::INET->new("127.0.0.1:$port") or return '';
-    print $s "GET $path HTTP/1.0\r\n\r\n";
+    print $s $request;
     local $/;
     return scalar <$s>;
 }

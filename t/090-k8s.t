@@ -72,7 +72,7 @@ SKIP: {
     close $fh;
     my $conf = slurp('k8s/base/files/nginx.conf');
     $conf =~ s{/usr/lib/nginx/modules/ngx_http_cast_module\.so}{$so}g;
-    $conf =~ s{/usr/share/cast/conf/}{$ROOT/conf/}g;
+    $conf =~ s{/usr/share/cast/}{$ROOT/}g;
     $conf =~ s{/etc/cast/secret/ticket-key}{$dir/ticket-key}g;
     $conf =~ s{cast_redis(\s+)redis:6379;}{cast_redis${1}127.0.0.1:6379;};
     open($fh, '>', "$dir/nginx.conf") or die $!;
@@ -484,12 +484,19 @@ sub check_daemon_env {
 
 # --- helpers -------------------------------------------------------------------
 
+# a daemon's own rows, and the shared ones it takes from cast_conf.h
+# (cast_conf_NAME_row macros)
 sub conf_rows {
     my ($daemon) = @_;
-    my @rows;
+    my (@rows, %shared);
 
+    %shared = slurp('daemons/common/cast_conf.h')
+        =~ /#define\s+cast_conf_(\w+)_row\([^)]*\)\s*\\\s*\{\s*"([a-z_]+)"/g;
     for my $f (glob("daemons/$daemon/*.c")) {
-        push @rows, slurp($f) =~ /\{\s*"([a-z_]+)",\s*CAST_CONF_/g;
+        my $src = slurp($f);
+        push @rows, $src =~ /\{\s*"([a-z_]+)",\s*CAST_CONF_/g;
+        push @rows, map { $shared{$_} // () }
+                        $src =~ /\bcast_conf_(\w+)_row\(/g;
     }
     return @rows;
 }

@@ -37,41 +37,22 @@ static admin_t  admin;
 
 static const cast_conf_t  admin_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", &admin.redis_url,
-      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
-
-    { "functions_file", CAST_CONF_STR, "conf/cast.lua",
-      &admin.functions_file, "Redis function library, loaded by restore" },
-
-    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
-      &admin.kafka_bootstrap, "Kafka bootstrap servers, host:port[,...]" },
-
-    { "kafka_options", CAST_CONF_STR, "", &admin.kafka_options,
-      "extra librdkafka settings, name=value[,name=value...]" },
-
-    { "topic", CAST_CONF_STR, "cast.votes", &admin.topic,
-      "topic of the vote events" },
-
-    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", &admin.dlq_topic,
-      "dead-letter topic" },
-
-    { "group_id", CAST_CONF_STR, "cast-persister", &admin.group_id,
-      "the persisters' consumer group (its lag gates restore and check)" },
+    cast_conf_redis_url_row(&admin.redis_url),
+    cast_conf_functions_file_row(&admin.functions_file,
+                                 "loaded by restore"),
+    cast_conf_kafka_bootstrap_row(&admin.kafka.bootstrap),
+    cast_conf_kafka_options_row(&admin.kafka.options),
+    cast_conf_topic_row(&admin.kafka.topic),
+    cast_conf_dlq_topic_row(&admin.kafka.dlq_topic),
+    cast_conf_group_id_row(&admin.group_id),
 
     { "dlq_group_id", CAST_CONF_STR, "cast-dlq-replay", &admin.dlq_group_id,
       "consumer group remembering which dead letters were replayed" },
 
-    { "pg_dsn", CAST_CONF_STR, "postgresql:///cast", &admin.pg_dsn,
-      "PostgreSQL connection string (libpq URI or key=value)" },
-
-    { "migrations_dir", CAST_CONF_STR, "conf/migrations",
-      &admin.migrations_dir, "directory of the NNN_name.sql migrations" },
-
-    { "restore_chunk", CAST_CONF_INT, "1000", &admin.restore_chunk,
-      "names per FCALL cast_restore" },
-
-    { "log_level", CAST_CONF_STR, "warn", &admin.log_level,
-      "err, warn, info or debug" },
+    cast_conf_pg_dsn_row(&admin.pg_dsn),
+    cast_conf_migrations_dir_row(&admin.migrations_dir),
+    cast_conf_restore_chunk_row(&admin.restore_chunk),
+    cast_conf_log_level_row(&admin.log_level, "warn"),
 
     cast_conf_null_row
 };
@@ -222,8 +203,8 @@ admin_consumer(admin_t *a, const char *group_id, const char *client_id)
 {
     rd_kafka_conf_t  *conf;
 
-    conf = cast_kafka_conf(a->kafka_bootstrap, client_id,
-                           "enable.auto.commit=false", a->kafka_options);
+    conf = cast_kafka_conf(a->kafka.bootstrap, client_id,
+                           "enable.auto.commit=false", a->kafka.options);
     if (conf == NULL) {
         return NULL;
     }
@@ -244,7 +225,7 @@ admin_drained(admin_t *a, int64_t *outbox, int64_t *lag, int64_t *relay)
     *relay = cast_restore_relay_inflight(a->redis);
 
     if (*outbox < 0 || *relay < 0
-        || cast_kafka_group_lag(a->meta, a->topic, lag, 5000) != 0)
+        || cast_kafka_group_lag(a->meta, a->kafka.topic, lag, 5000) != 0)
     {
         return -1;
     }

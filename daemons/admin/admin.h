@@ -20,14 +20,13 @@
 #include <librdkafka/rdkafka.h>
 #include <postgresql/libpq-fe.h>
 
+#include "cast_kafka.h"
+
 
 typedef struct {
     char            *redis_url;
     char            *functions_file;
-    char            *kafka_bootstrap;
-    char            *kafka_options;
-    char            *topic;
-    char            *dlq_topic;
+    cast_kafka_settings_t  kafka;   /* no partitions, replication */
     char            *group_id;
     char            *dlq_group_id;
     char            *pg_dsn;

@@ -60,8 +60,8 @@ static rd_kafka_t *
 admin_dlq_producer(admin_t *a, admin_dlq_t *d)
 {
     /* idempotent, acks=all: a replay must not be lost or duplicated */
-    return cast_kafka_producer(a->kafka_bootstrap, "cast-admin-replay", "",
-                               a->kafka_options, admin_dlq_delivered, NULL,
+    return cast_kafka_producer(a->kafka.bootstrap, "cast-admin-replay", "",
+                               a->kafka.options, admin_dlq_delivered, NULL,
                                d);
 }
 
@@ -81,7 +81,7 @@ admin_dlq_plan(admin_t *a, admin_dlq_t *d)
     const rd_kafka_metadata_t   *md;
     rd_kafka_topic_t            *rkt;
 
-    rkt = rd_kafka_topic_new(d->consumer, a->dlq_topic, NULL);
+    rkt = rd_kafka_topic_new(d->consumer, a->kafka.dlq_topic, NULL);
     err = rd_kafka_metadata(d->consumer, 0, rkt, &md, 10000);
     rd_kafka_topic_destroy(rkt);
 
@@ -95,7 +95,7 @@ admin_dlq_plan(admin_t *a, admin_dlq_t *d)
     }
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "cast-admin: topic %s: %s\n", a->dlq_topic,
+        fprintf(stderr, "cast-admin: topic %s: %s\n", a->kafka.dlq_topic,
                 rd_kafka_err2str(err));
         return -1;
     }
@@ -110,7 +110,7 @@ admin_dlq_plan(admin_t *a, admin_dlq_t *d)
     }
 
     for (i = 0; i < n; i++) {
-        rd_kafka_topic_partition_list_add(d->parts, a->dlq_topic, i);
+        rd_kafka_topic_partition_list_add(d->parts, a->kafka.dlq_topic, i);
     }
 
     err = rd_kafka_committed(d->consumer, d->parts, 10000);
@@ -121,7 +121,8 @@ admin_dlq_plan(admin_t *a, admin_dlq_t *d)
     }
 
     for (i = 0; i < n; i++) {
-        err = rd_kafka_query_watermark_offsets(d->consumer, a->dlq_topic, i,
+        err = rd_kafka_query_watermark_offsets(d->consumer,
+                                               a->kafka.dlq_topic, i,
                                                &lo, &hi, 10000);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             fprintf(stderr, "cast-admin: watermarks: %s\n",
@@ -235,7 +236,7 @@ admin_dlq_copy(admin_t *a, admin_dlq_t *d)
         }
 
         err = rd_kafka_producev(d->producer,
-                                RD_KAFKA_V_TOPIC(a->topic),
+                                RD_KAFKA_V_TOPIC(a->kafka.topic),
                                 RD_KAFKA_V_KEY(m->key, m->key_len),
                                 RD_KAFKA_V_VALUE(m->payload, m->len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -298,7 +299,8 @@ admin_dlq_run(admin_t *a, admin_dlq_t *d)
     }
 
     printf("dlq-replay: %llu messages from %s to %s\n",
-           (unsigned long long) d->replayed, a->dlq_topic, a->topic);
+           (unsigned long long) d->replayed, a->kafka.dlq_topic,
+           a->kafka.topic);
 
     for (i = 0; i < d->nreasons; i++) {
         printf("  %llu\t%s\n", (unsigned long long) d->reasons[i].n,

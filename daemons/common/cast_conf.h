@@ -36,6 +36,76 @@ typedef struct {
 #define cast_conf_null_row  { NULL, CAST_CONF_STR, NULL, NULL, NULL }
 
 
+/*
+ * The rows several programs have: one name, default and help for each
+ * setting everywhere.  t: the target.
+ */
+
+#define cast_conf_redis_url_row(t)                                            \
+    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", t,                \
+      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" }
+
+#define cast_conf_redis_timeout_row(t)                                        \
+    { "redis_timeout_ms", CAST_CONF_INT, "2000", t,                           \
+      "Redis connect and command timeout" }
+
+/* help: when this program loads the library */
+#define cast_conf_functions_file_row(t, help)                                 \
+    { "functions_file", CAST_CONF_STR, "lib/redis/cast.lua", t,               \
+      "Redis function library, " help }
+
+#define cast_conf_kafka_bootstrap_row(t)                                      \
+    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092", t,                  \
+      "Kafka bootstrap servers, host:port[,...]" }
+
+#define cast_conf_kafka_options_row(t)                                        \
+    { "kafka_options", CAST_CONF_STR, "", t,                                  \
+      "extra librdkafka settings, name=value[,name=value...]" }
+
+#define cast_conf_topic_row(t)                                                \
+    { "topic", CAST_CONF_STR, "cast.votes", t,                                \
+      "topic of the vote events" }
+
+#define cast_conf_dlq_topic_row(t)                                            \
+    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", t,                        \
+      "dead-letter topic for events that do not decode" }
+
+#define cast_conf_partitions_row(t)                                           \
+    { "partitions", CAST_CONF_INT, "6", t,                                    \
+      "partitions of the topic when it is created" }
+
+#define cast_conf_replication_row(t)                                          \
+    { "replication", CAST_CONF_INT, "1", t,                                   \
+      "replication factor of the topics it creates" }
+
+#define cast_conf_group_id_row(t)                                             \
+    { "group_id", CAST_CONF_STR, "cast-persister", t,                         \
+      "the persisters' consumer group, shared by the replicas" }
+
+#define cast_conf_pg_dsn_row(t)                                               \
+    { "pg_dsn", CAST_CONF_STR, "postgresql:///cast", t,                       \
+      "PostgreSQL connection string (libpq URI or key=value)" }
+
+#define cast_conf_migrations_dir_row(t)                                       \
+    { "migrations_dir", CAST_CONF_STR, "conf/migrations", t,                  \
+      "directory of the NNN_name.sql migrations" }
+
+#define cast_conf_restore_chunk_row(t)                                        \
+    { "restore_chunk", CAST_CONF_INT, "1000", t,                              \
+      "names per FCALL cast_restore" }
+
+#define cast_conf_http_host_row(t)                                            \
+    { "http_host", CAST_CONF_STR, "127.0.0.1", t,                             \
+      "address of the /metrics and /healthz listener" }
+
+#define cast_conf_http_port_row(t)                                            \
+    { "http_port", CAST_CONF_INT, "0", t,                                     \
+      "port of the /metrics and /healthz listener; 0 = off" }
+
+#define cast_conf_log_level_row(t, dflt)                                      \
+    { "log_level", CAST_CONF_STR, dflt, t, "err, warn, info or debug" }
+
+
 typedef enum {
     CAST_CONF_OK = 0,
     CAST_CONF_HELP,

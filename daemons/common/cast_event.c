@@ -7,6 +7,7 @@
 #include <cJSON.h>
 
 #include "cast_event.h"
+#include "cast_name.h"
 
 
 typedef struct {
@@ -17,8 +18,11 @@ typedef struct {
 
 static int cast_event_fail(cast_event_reason_t *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static int cast_event_has_nul_escape(const char *p, size_t len);
-static int cast_event_utf8_ok(const unsigned char *s, size_t len);
+static int cast_event_text(const char *p, size_t len,
+    cast_event_reason_t *r);
+static int cast_event_key_cmp(const void *a, const void *b);
+static int cast_event_unique_keys(const cJSON *item,
+    cast_event_reason_t *r);
 static int cast_event_int(const cJSON *obj, const char *name, int64_t min,
     int64_t *out, cast_event_reason_t *r);
 static int cast_event_name(const cJSON *item, const char *what,
@@ -50,27 +54,54 @@ cast_event_fail(cast_event_reason_t *r, const char *fmt, ...)
 
 
 /*
- * cJSON turns "\u0000" into a NUL that silently truncates the string, and
- * PostgreSQL text cannot hold one: such events are refused outright.
+ * What cJSON lets through: a raw NUL ends its string early ("alice\0evil"
+ * was stored as "alice"), raw control bytes inside a string are not JSON,
+ * and "\u0000" becomes a NUL that truncates the string (PostgreSQL text
+ * cannot hold one either).  Such events are refused outright.
  */
 
 static int
-cast_event_has_nul_escape(const char *p, size_t len)
+cast_event_text(const char *p, size_t len, cast_event_reason_t *r)
 {
-    size_t  i;
+    int            in_string;
+    size_t         i;
+    unsigned char  c;
 
-    for (i = 0; i + 1 < len; i++) {
-        if (p[i] != '\\') {
+    in_string = 0;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) p[i];
+
+        if (c == '\0') {
+            return cast_event_fail(r, "event contains a NUL byte at %zu", i);
+        }
+
+        if (!in_string) {
+            in_string = (c == '"');
             continue;
         }
 
-        if (p[i + 1] == 'u' && i + 5 < len
-            && memcmp(&p[i + 2], "0000", 4) == 0)
-        {
-            return 1;
+        if (c < 0x20) {
+            return cast_event_fail(r, "raw control character 0x%02x in a "
+                                   "string at byte %zu", c, i);
         }
 
-        i++;                    /* skip the escaped character */
+        if (c == '"') {
+            in_string = 0;
+
+        } else if (c == '\\' && i + 1 < len) {
+            if (p[i + 1] == 'u' && i + 5 < len
+                && memcmp(&p[i + 2], "0000", 4) == 0)
+            {
+                return cast_event_fail(r, "event contains \\u0000");
+            }
+
+            if ((unsigned char) p[i + 1] < 0x20) {
+                continue;       /* the next turn refuses it */
+            }
+
+            i++;                /* the escaped character */
+        }
     }
 
     return 0;
@@ -78,47 +109,61 @@ cast_event_has_nul_escape(const char *p, size_t len)
 
 
 static int
-cast_event_utf8_ok(const unsigned char *s, size_t len)
+cast_event_key_cmp(const void *a, const void *b)
 {
-    size_t    i, n, k;
-    uint32_t  cp, min;
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
 
-    for (i = 0; i < len; i += n) {
-        if (s[i] < 0x80) {
-            n = 1;
-            continue;
+
+/*
+ * No object anywhere in the event holds a key twice: cJSON would keep
+ * both and its lookups take the first, where other readers take the
+ * last.  The rule of the GraphQL request parser too: duplicates refused.
+ */
+
+static int
+cast_event_unique_keys(const cJSON *item, cast_event_reason_t *r)
+{
+    int            rc;
+    size_t         n, i;
+    const char   **keys;
+    const cJSON   *child;
+
+    n = 0;
+    cJSON_ArrayForEach(child, item) {
+        if (cast_event_unique_keys(child, r) != 0) {
+            return -1;
         }
+        n++;
+    }
 
-        if ((s[i] & 0xe0) == 0xc0) {
-            n = 2; cp = s[i] & 0x1f; min = 0x80;
+    if (!cJSON_IsObject(item) || n < 2) {
+        return 0;
+    }
 
-        } else if ((s[i] & 0xf0) == 0xe0) {
-            n = 3; cp = s[i] & 0x0f; min = 0x800;
+    keys = malloc(n * sizeof(const char *));
+    if (keys == NULL) {
+        return cast_event_fail(r, "out of memory");
+    }
 
-        } else if ((s[i] & 0xf8) == 0xf0) {
-            n = 4; cp = s[i] & 0x07; min = 0x10000;
+    i = 0;
+    cJSON_ArrayForEach(child, item) {
+        keys[i++] = child->string;
+    }
 
-        } else {
-            return 0;
-        }
+    qsort(keys, n, sizeof(const char *), cast_event_key_cmp);
 
-        if (i + n > len) {
-            return 0;
-        }
+    rc = 0;
 
-        for (k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return 0;
+    for (i = 1; i < n; i++) {
+        if (strcmp(keys[i - 1], keys[i]) == 0) {
+            rc = cast_event_fail(r, "duplicate key \"%.32s\"", keys[i]);
+            break;
         }
     }
 
-    return 1;
+    free(keys);
+    return rc;
 }
 
 
@@ -175,8 +220,10 @@ cast_event_name(const cJSON *item, const char *what, char **out,
                                CAST_EVENT_NAME_MAX);
     }
 
-    if (!cast_event_utf8_ok((const unsigned char *) item->valuestring, len)) {
-        return cast_event_fail(r, "%s is not valid UTF-8", what);
+    /* the names nginx accepts: no control characters either */
+    if (!cast_name_valid(item->valuestring, len, CAST_EVENT_NAME_MAX)) {
+        return cast_event_fail(r, "%s is not valid UTF-8 without control "
+                               "characters", what);
     }
 
     *out = strdup(item->valuestring);
@@ -378,8 +425,8 @@ cast_event_decode(const char *data, size_t len, cast_event_t *ev,
                                CAST_EVENT_MAX_BYTES);
     }
 
-    if (cast_event_has_nul_escape(data, len)) {
-        return cast_event_fail(&r, "event contains \\u0000");
+    if (cast_event_text(data, len, &r) != 0) {
+        return -1;
     }
 
     root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
@@ -398,7 +445,12 @@ cast_event_decode(const char *data, size_t len, cast_event_t *ev,
         return cast_event_fail(&r, "trailing data after the event");
     }
 
-    rc = cast_event_fields(root, ev, &r);
+    rc = cast_event_unique_keys(root, &r);
+
+    if (rc == 0) {
+        rc = cast_event_fields(root, ev, &r);
+    }
+
     cJSON_Delete(root);
 
     if (rc != 0) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cast_http.h"
+#include "cast_log.h"
 #include "cast_time.h"
 
 
@@ -20,6 +21,8 @@
 #define CAST_HTTP_HEAD_MAX   256
 #define CAST_HTTP_TIMEOUT    2000
 #define CAST_HTTP_PAUSE      1000       /* accepting, after accept fails */
+
+#define CAST_HTTP_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 
 
 typedef struct {
@@ -40,61 +43,103 @@ struct cast_http_s {
 };
 
 
-static int cast_http_socket(const char *host, int port, char *err,
-    size_t errlen);
+static int cast_http_socket(const char *host, int port);
+static int cast_http_wait(cast_http_t *h, int timeout_ms,
+    const cast_http_pages_t *pages, void *data);
 static void cast_http_accept(cast_http_t *h);
 static void cast_http_read(cast_http_client_t *c,
-    cast_http_handler_pt handler, void *data);
+    const cast_http_pages_t *pages, void *data);
 static void cast_http_respond(cast_http_client_t *c, char *request,
-    cast_http_handler_pt handler, void *data);
+    const cast_http_pages_t *pages, void *data);
+static void cast_http_route(const char *path, cast_http_response_t *res,
+    const cast_http_pages_t *pages, void *data);
 static void cast_http_write(cast_http_client_t *c);
 static void cast_http_drop(cast_http_client_t *c);
 static const char *cast_http_reason(int status);
 
 
-cast_http_t *
-cast_http_listen(const char *host, int port, char *err, size_t errlen)
+int
+cast_http_listen(cast_http_t **h, const char *host, int64_t port)
 {
-    int           i;
-    cast_http_t  *h;
+    int  i;
 
-    h = calloc(1, sizeof(cast_http_t));
-    if (h == NULL) {
-        snprintf(err, errlen, "http: out of memory");
-        return NULL;
+    *h = NULL;
+
+    if (port == 0) {
+        return 0;
+    }
+
+    *h = calloc(1, sizeof(cast_http_t));
+    if (*h == NULL) {
+        cast_log(CAST_LOG_ERR, "http", "out of memory");
+        return -1;
     }
 
     for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
-        h->clients[i].fd = -1;
+        (*h)->clients[i].fd = -1;
     }
 
-    h->fd = cast_http_socket(host, port, err, errlen);
-    if (h->fd == -1) {
-        free(h);
-        return NULL;
+    (*h)->fd = cast_http_socket(host, (int) port);
+    if ((*h)->fd == -1) {
+        free(*h);
+        *h = NULL;
+        return -1;
     }
 
-    return h;
+    return 0;
 }
 
 
-int
-cast_http_poll(cast_http_t *h, int timeout_ms, cast_http_handler_pt handler,
+void
+cast_http_poll(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
+    void *data)
+{
+    if (timeout_ms < 0) {
+        timeout_ms = 0;
+    }
+
+    if (h == NULL) {
+        (void) poll(NULL, 0, timeout_ms);
+        return;
+    }
+
+    if (cast_http_wait(h, timeout_ms, pages, data) != 0) {
+        cast_log(CAST_LOG_ERR, "http", "poll: %s", strerror(errno));
+
+        /* still the loop's wait */
+        (void) poll(NULL, 0, timeout_ms);
+    }
+}
+
+
+void
+cast_http_counter(cast_http_response_t *res, const char *name,
+    const char *help, uint64_t value)
+{
+    cast_http_printf(res, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
+                     name, help, name, name, (unsigned long long) value);
+}
+
+
+void
+cast_http_gauge(cast_http_response_t *res, const char *name,
+    const char *help, int64_t value)
+{
+    cast_http_printf(res, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n",
+                     name, help, name, name, (long long) value);
+}
+
+
+/* One poll of the clients and the listener; 0, or -1 with errno set */
+
+static int
+cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
     void *data)
 {
     int                  i, n, nfds, idx[CAST_HTTP_CLIENTS];
     int64_t              now;
     struct pollfd        pfd[CAST_HTTP_CLIENTS + 1];
     cast_http_client_t  *c;
-
-    if (timeout_ms < 0) {
-        timeout_ms = 0;
-    }
-
-    if (h == NULL) {
-        n = poll(NULL, 0, timeout_ms);
-        return (n == -1 && errno != EINTR) ? -1 : 0;
-    }
 
     nfds = 0;
     now = cast_mono_ms();
@@ -146,7 +191,7 @@ cast_http_poll(cast_http_t *h, int timeout_ms, cast_http_handler_pt handler,
             cast_http_write(c);
 
         } else {
-            cast_http_read(c, handler, data);
+            cast_http_read(c, pages, data);
         }
     }
 
@@ -204,8 +249,10 @@ cast_http_printf(cast_http_response_t *res, const char *fmt, ...)
 }
 
 
+/* A listening socket, or -1 (logged) */
+
 static int
-cast_http_socket(const char *host, int port, char *err, size_t errlen)
+cast_http_socket(const char *host, int port)
 {
     int              fd, rc, one;
     char             service[16];
@@ -220,7 +267,8 @@ cast_http_socket(const char *host, int port, char *err, size_t errlen)
 
     rc = getaddrinfo(host, service, &hints, &ai);
     if (rc != 0) {
-        snprintf(err, errlen, "http %s:%d: %s", host, port, gai_strerror(rc));
+        cast_log(CAST_LOG_ERR, "http", "%s:%d: %s", host, port,
+                 gai_strerror(rc));
         return -1;
     }
 
@@ -232,7 +280,8 @@ cast_http_socket(const char *host, int port, char *err, size_t errlen)
         || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1
         || listen(fd, 64) == -1)
     {
-        snprintf(err, errlen, "http %s:%d: %s", host, port, strerror(errno));
+        cast_log(CAST_LOG_ERR, "http", "%s:%d: %s", host, port,
+                 strerror(errno));
 
         if (fd != -1) {
             close(fd);
@@ -281,7 +330,7 @@ cast_http_accept(cast_http_t *h)
 
 
 static void
-cast_http_read(cast_http_client_t *c, cast_http_handler_pt handler,
+cast_http_read(cast_http_client_t *c, const cast_http_pages_t *pages,
     void *data)
 {
     ssize_t  n;
@@ -301,7 +350,7 @@ cast_http_read(cast_http_client_t *c, cast_http_handler_pt handler,
     c->in[c->nin] = '\0';
 
     if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
-        cast_http_respond(c, c->in, handler, data);
+        cast_http_respond(c, c->in, pages, data);
 
     } else if (c->nin == CAST_HTTP_IN_MAX - 1) {
         cast_http_drop(c);
@@ -311,7 +360,7 @@ cast_http_read(cast_http_client_t *c, cast_http_handler_pt handler,
 
 static void
 cast_http_respond(cast_http_client_t *c, char *request,
-    cast_http_handler_pt handler, void *data)
+    const cast_http_pages_t *pages, void *data)
 {
     int                    head;
     char                  *path, *end;
@@ -324,7 +373,7 @@ cast_http_respond(cast_http_client_t *c, char *request,
     }
 
     res.status = 200;
-    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.content_type = "text/plain";
     res.body = c->out + CAST_HTTP_HEAD_MAX;
     res.size = CAST_HTTP_BODY_MAX;
     res.len = 0;
@@ -340,7 +389,7 @@ cast_http_respond(cast_http_client_t *c, char *request,
         end = path + strcspn(path, " ?\r\n");
         *end = '\0';
 
-        handler(path, &res, data);
+        cast_http_route(path, &res, pages, data);
     }
 
     if (head) {
@@ -364,6 +413,36 @@ cast_http_respond(cast_http_client_t *c, char *request,
     c->sent = 0;
 
     cast_http_write(c);
+}
+
+
+static void
+cast_http_route(const char *path, cast_http_response_t *res,
+    const cast_http_pages_t *pages, void *data)
+{
+    const char  *reason;
+
+    if (strcmp(path, "/metrics") == 0) {
+        res->content_type = CAST_HTTP_PROMETHEUS;
+        pages->metrics(res, data);
+        return;
+    }
+
+    if (strcmp(path, "/healthz") != 0) {
+        res->status = 404;
+        cast_http_printf(res, "not found\n");
+        return;
+    }
+
+    reason = pages->health(data);
+
+    if (reason != NULL) {
+        res->status = 503;
+        cast_http_printf(res, "%s\n", reason);
+        return;
+    }
+
+    cast_http_printf(res, "ok\n");
 }
 
 

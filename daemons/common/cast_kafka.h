@@ -10,6 +10,17 @@
 #include <librdkafka/rdkafka.h>
 
 
+/* The Kafka settings of the relay, the persister and cast-admin */
+typedef struct {
+    char     *bootstrap;        /* kafka_bootstrap */
+    char     *options;          /* kafka_options */
+    char     *topic;
+    char     *dlq_topic;
+    int64_t   partitions;       /* of the topic, when it is created */
+    int64_t   replication;      /* of the topics, when they are created */
+} cast_kafka_settings_t;
+
+
 /*
  * A configuration with bootstrap.servers, client.id, a short reconnect
  * backoff, then the "k=v,k=v" pairs of dflt (the caller's defaults) and of

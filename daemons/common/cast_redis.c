@@ -23,6 +23,99 @@ static int cast_redis_setup(redisContext *c, const cast_redis_url_t *u,
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
 static char *cast_redis_read_file(const char *path, size_t *len);
+static void cast_redis_down(cast_redis_link_t *l, int64_t now,
+    const char *why);
+
+
+void
+cast_redis_init(cast_redis_link_t *l, int64_t backoff_min,
+    int64_t backoff_max, cast_redis_setup_pt setup, void *data)
+{
+    l->backoff_min = backoff_min;
+    l->backoff_max = backoff_max;
+    l->setup = setup;
+    l->data = data;
+}
+
+
+int
+cast_redis_up(cast_redis_link_t *l, int64_t now)
+{
+    char  err[512];
+
+    if (l->ctx != NULL) {
+        return 0;
+    }
+
+    if (now < l->retry_at) {
+        return -1;
+    }
+
+    l->ctx = cast_redis_connect(l->url, (int) l->timeout_ms, err,
+                                sizeof(err));
+
+    if (l->ctx == NULL
+        || (l->setup != NULL
+            && l->setup(l->ctx, l->data, err, sizeof(err)) != 0))
+    {
+        if (l->ctx != NULL) {
+            redisFree(l->ctx);
+            l->ctx = NULL;
+        }
+
+        cast_redis_down(l, now, err);
+        return -1;
+    }
+
+    cast_log(CAST_LOG_INFO, "redis_up", "connected to %s", l->url);
+    l->backoff_ms = 0;
+
+    return 0;
+}
+
+
+void
+cast_redis_lost(cast_redis_link_t *l, int64_t now, const char *why)
+{
+    /* why may be the context's errstr: logged before the context goes */
+    cast_redis_down(l, now, why);
+
+    redisFree(l->ctx);
+    l->ctx = NULL;
+}
+
+
+void
+cast_redis_close(cast_redis_link_t *l)
+{
+    if (l->ctx != NULL) {
+        redisFree(l->ctx);
+        l->ctx = NULL;
+    }
+}
+
+
+/* A failed attempt, or a lost connection (l->ctx still set) */
+
+static void
+cast_redis_down(cast_redis_link_t *l, int64_t now, const char *why)
+{
+    l->errors++;
+
+    /* one line per outage, not one per attempt */
+    cast_log((l->ctx != NULL || l->backoff_ms == 0) ? CAST_LOG_WARN
+                                                    : CAST_LOG_DEBUG,
+             "redis_down", "%s; retrying with backoff", why);
+
+    l->backoff_ms = (l->backoff_ms == 0) ? l->backoff_min
+                                         : 2 * l->backoff_ms;
+
+    if (l->backoff_ms > l->backoff_max) {
+        l->backoff_ms = l->backoff_max;
+    }
+
+    l->retry_at = now + l->backoff_ms;
+}
 
 
 int

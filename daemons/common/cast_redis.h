@@ -9,6 +9,7 @@
 #define CAST_REDIS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 
 
@@ -24,6 +25,46 @@ typedef struct {
     char  password[CAST_REDIS_PASS_MAX];
 } cast_redis_url_t;
 
+
+/* After connecting: 0, or -1 with err filled (the link drops it) */
+typedef int (*cast_redis_setup_pt)(redisContext *c, void *data, char *err,
+    size_t errlen);
+
+
+/*
+ * A daemon's connection, made again whenever it is lost.  After a failed
+ * attempt or a lost connection the next attempt waits backoff_ms, which
+ * starts at backoff_min and doubles up to backoff_max; a connection that
+ * is made and set up resets it.  An outage is logged once (redis_down),
+ * its further attempts at debug level, its end as redis_up.
+ */
+typedef struct {
+    /* settings */
+    char                 *url;
+    int64_t               timeout_ms;
+    int64_t               backoff_min;
+    int64_t               backoff_max;
+    cast_redis_setup_pt   setup;        /* NULL: none */
+    void                 *data;         /* for setup */
+
+    redisContext         *ctx;          /* NULL while down */
+    int64_t               retry_at;
+    int64_t               backoff_ms;   /* 0 while up */
+    uint64_t              errors;       /* failed attempts, lost links */
+} cast_redis_link_t;
+
+
+/* The link's backoff and setup; url and timeout_ms are set apart */
+void cast_redis_init(cast_redis_link_t *l, int64_t backoff_min,
+    int64_t backoff_max, cast_redis_setup_pt setup, void *data);
+
+/* Connects when down and due (now: the caller's clock); 0 when up */
+int cast_redis_up(cast_redis_link_t *l, int64_t now);
+
+/* Drops the connection after a failed command; why is logged */
+void cast_redis_lost(cast_redis_link_t *l, int64_t now, const char *why);
+
+void cast_redis_close(cast_redis_link_t *l);
 
 /* 0, or -1 with err filled */
 int cast_redis_parse_url(const char *url, cast_redis_url_t *u, char *err,

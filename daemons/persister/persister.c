@@ -21,44 +21,19 @@ static persister_t  persister;
 
 static const cast_conf_t  persister_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379",
-      &persister.redis_url,
-      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
-
-    { "redis_timeout_ms", CAST_CONF_INT, "2000", &persister.redis_timeout_ms,
-      "Redis connect and command timeout" },
-
-    { "functions_file", CAST_CONF_STR, "conf/cast.lua",
-      &persister.functions_file,
-      "Redis function library, loaded before a restore" },
-
-    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
-      &persister.kafka_bootstrap, "Kafka bootstrap servers, host:port[,...]" },
-
-    { "kafka_options", CAST_CONF_STR, "", &persister.kafka_options,
-      "extra librdkafka settings, name=value[,name=value...]" },
-
-    { "topic", CAST_CONF_STR, "cast.votes", &persister.topic,
-      "topic of the vote events" },
-
-    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", &persister.dlq_topic,
-      "dead-letter topic for events that do not decode" },
-
-    { "partitions", CAST_CONF_INT, "6", &persister.partitions,
-      "partitions of the topic when the persister creates it" },
-
-    { "replication", CAST_CONF_INT, "1", &persister.replication,
-      "replication factor of the topics it creates" },
-
-    { "group_id", CAST_CONF_STR, "cast-persister", &persister.group_id,
-      "consumer group shared by the replicas" },
-
-    { "pg_dsn", CAST_CONF_STR, "postgresql:///cast", &persister.pg_dsn,
-      "PostgreSQL connection string (libpq URI or key=value)" },
-
-    { "migrations_dir", CAST_CONF_STR, "conf/migrations",
-      &persister.migrations_dir,
-      "NNN_name.sql files applied at start when not yet applied" },
+    cast_conf_redis_url_row(&persister.redis.url),
+    cast_conf_redis_timeout_row(&persister.redis.timeout_ms),
+    cast_conf_functions_file_row(&persister.functions_file,
+                                 "loaded before a restore"),
+    cast_conf_kafka_bootstrap_row(&persister.kafka.bootstrap),
+    cast_conf_kafka_options_row(&persister.kafka.options),
+    cast_conf_topic_row(&persister.kafka.topic),
+    cast_conf_dlq_topic_row(&persister.kafka.dlq_topic),
+    cast_conf_partitions_row(&persister.kafka.partitions),
+    cast_conf_replication_row(&persister.kafka.replication),
+    cast_conf_group_id_row(&persister.group_id),
+    cast_conf_pg_dsn_row(&persister.pg_dsn),
+    cast_conf_migrations_dir_row(&persister.migrations_dir),
 
     { "batch_max", CAST_CONF_INT, "5000", &persister.batch_max,
       "messages per PostgreSQL transaction, at most" },
@@ -69,17 +44,10 @@ static const cast_conf_t  persister_conf[] = {
     { "retry_max_ms", CAST_CONF_INT, "2000", &persister.retry_max_ms,
       "longest pause between attempts while PostgreSQL fails" },
 
-    { "restore_chunk", CAST_CONF_INT, "1000", &persister.restore_chunk,
-      "names per FCALL cast_restore" },
-
-    { "http_host", CAST_CONF_STR, "127.0.0.1", &persister.http_host,
-      "address of the /metrics and /healthz listener" },
-
-    { "http_port", CAST_CONF_INT, "0", &persister.http_port,
-      "port of the /metrics and /healthz listener; 0 = off" },
-
-    { "log_level", CAST_CONF_STR, "info", &persister.log_level,
-      "err, warn, info or debug" },
+    cast_conf_restore_chunk_row(&persister.restore_chunk),
+    cast_conf_http_host_row(&persister.http_host),
+    cast_conf_http_port_row(&persister.http_port),
+    cast_conf_log_level_row(&persister.log_level, "info"),
 
     cast_conf_null_row
 };
@@ -88,24 +56,18 @@ static const cast_conf_t  persister_conf[] = {
 int
 main(int argc, char **argv)
 {
-    char          err[512];
     persister_t  *p = &persister;
 
     persister_configure(p, argc, argv);
 
-    if (p->http_port != 0) {
-        p->http = cast_http_listen(p->http_host, (int) p->http_port, err,
-                                   sizeof(err));
-        if (p->http == NULL) {
-            cast_log(CAST_LOG_ERR, "start", "%s", err);
-            return 1;
-        }
+    if (cast_http_listen(&p->http, p->http_host, p->http_port) != 0) {
+        return 1;
     }
 
     cast_signal_init();
 
     cast_log(CAST_LOG_INFO, "start", "kafka=%s topic=%s group=%s "
-             "batch_max=%lld batch_ms=%lld", p->kafka_bootstrap, p->topic,
+             "batch_max=%lld batch_ms=%lld", p->kafka.bootstrap, p->kafka.topic,
              p->group_id, (long long) p->batch_max, (long long) p->batch_ms);
 
     if (persister_start(p) != 0) {
@@ -138,9 +100,7 @@ main(int argc, char **argv)
         PQfinish(p->pg);
     }
 
-    if (p->redis != NULL) {
-        redisFree(p->redis);
-    }
+    cast_redis_close(&p->redis);
 
     free(p->items);
     cast_http_close(p->http);
@@ -184,8 +144,8 @@ persister_configure(persister_t *p, int argc, char **argv)
                           "Redis\nfrom PostgreSQL when its counts are lost.",
                           &p->log_level);
 
-    if (p->partitions < 1 || p->partitions > 1000
-        || p->replication < 1 || p->replication > 16)
+    if (p->kafka.partitions < 1 || p->kafka.partitions > 1000
+        || p->kafka.replication < 1 || p->kafka.replication > 16)
     {
         cast_conf_die(PERSISTER_PROG, "partitions must be 1..1000 and "
                       "replication 1..16");
@@ -199,11 +159,13 @@ persister_configure(persister_t *p, int argc, char **argv)
     }
 
     if (p->retry_max_ms < 100 || p->restore_chunk < 1
-        || p->restore_chunk > 100000 || p->redis_timeout_ms < 1
+        || p->restore_chunk > 100000 || p->redis.timeout_ms < 1
         || p->http_port < 0 || p->http_port > 65535)
     {
         cast_conf_die(PERSISTER_PROG, "need retry_max_ms >= 100, "
                       "restore_chunk 1..100000, redis_timeout_ms > 0 and "
                       "http_port 0..65535");
     }
+
+    persister_redis_init(p);
 }

@@ -8,7 +8,8 @@
  * ids and votes only takes a higher version.  Events that do not decode
  * go to the dead-letter topic first.  While PostgreSQL fails the same
  * batch is retried with backoff and the partitions are paused (the
- * consumer keeps polling, so it stays in the group).
+ * consumer keeps polling, so it stays in the group); the batch never holds
+ * more than batch_max messages.
  *
  * It also restores Redis from PostgreSQL when {cast}:ready is missing,
  * once the outbox is empty and the group has no lag.
@@ -24,6 +25,8 @@
 
 #include "cast_event.h"
 #include "cast_http.h"
+#include "cast_kafka.h"
+#include "cast_redis.h"
 
 
 typedef struct {
@@ -42,15 +45,8 @@ typedef struct {
 
 typedef struct {
     /* configuration */
-    char              *redis_url;
-    int64_t            redis_timeout_ms;
     char              *functions_file;
-    char              *kafka_bootstrap;
-    char              *kafka_options;
-    char              *topic;
-    char              *dlq_topic;
-    int64_t            partitions;
-    int64_t            replication;
+    cast_kafka_settings_t  kafka;
     char              *group_id;
     char              *pg_dsn;
     char              *migrations_dir;
@@ -67,7 +63,7 @@ typedef struct {
     rd_kafka_t        *meta;            /* lag queries, never subscribed */
     PGconn            *pg;
     int                migrated;
-    redisContext      *redis;
+    cast_redis_link_t  redis;           /* url, timeout_ms: settings */
     cast_http_t       *http;
 
     /* the batch in hand */
@@ -78,8 +74,6 @@ typedef struct {
     int                paused;
 
     int64_t            check_at;
-    int64_t            redis_retry_at;
-    int64_t            redis_backoff_ms;
     int64_t            lag_at;
     int64_t            relay_idle_at;   /* first seen idle, 0: not */
     int64_t            lag;
@@ -110,12 +104,11 @@ int persister_pg_open(persister_t *p);
 int persister_pg_apply(persister_t *p);
 
 /* persister_restore.c */
+void persister_redis_init(persister_t *p);
 void persister_lag(persister_t *p, int64_t now);
 void persister_check(persister_t *p, int64_t now);
 
-/* persister_metrics.c */
-void persister_metrics(const char *path, cast_http_response_t *res,
-    void *data);
+/* persister_metrics.c: waits up to timeout_ms serving /healthz, /metrics */
 void persister_serve(persister_t *p, int timeout_ms);
 
 

@@ -22,6 +22,7 @@ static void persister_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static rd_kafka_t *persister_consumer(persister_t *p, const char *client_id);
 static rd_kafka_t *persister_producer(persister_t *p);
 static void persister_rewind(rd_kafka_message_t *m);
+static void persister_defer(persister_t *p, rd_kafka_message_t *m);
 static int persister_add(persister_t *p, rd_kafka_message_t *m);
 static void persister_poll(persister_t *p, int timeout_ms);
 static int persister_dlq_produce(persister_t *p, size_t i, const char *ts);
@@ -101,10 +102,10 @@ persister_consumer(persister_t *p, const char *client_id)
     rd_kafka_conf_t  *conf;
 
     /* a replica that died is noticed within 6 s (the broker's minimum) */
-    conf = cast_kafka_conf(p->kafka_bootstrap, client_id,
+    conf = cast_kafka_conf(p->kafka.bootstrap, client_id,
                            "session.timeout.ms=6000,heartbeat.interval.ms="
                            "1500,fetch.min.bytes=65536,fetch.wait.max.ms=50",
-                           p->kafka_options);
+                           p->kafka.options);
     if (conf == NULL) {
         return NULL;
     }
@@ -135,8 +136,8 @@ persister_consumer(persister_t *p, const char *client_id)
 static rd_kafka_t *
 persister_producer(persister_t *p)
 {
-    return cast_kafka_producer(p->kafka_bootstrap, "cast-persister-dlq", "",
-                               p->kafka_options, persister_dlq_delivered,
+    return cast_kafka_producer(p->kafka.bootstrap, "cast-persister-dlq", "",
+                               p->kafka.options, persister_dlq_delivered,
                                NULL, p);
 }
 
@@ -161,9 +162,10 @@ persister_kafka_open(persister_t *p)
         return -1;
     }
 
-    while (cast_kafka_create_topics(p->producer, p->topic,
-                                    (int) p->partitions, p->dlq_topic, 1,
-                                    (int) p->replication, 5000)
+    while (cast_kafka_create_topics(p->producer, p->kafka.topic,
+                                    (int) p->kafka.partitions,
+                                    p->kafka.dlq_topic, 1,
+                                    (int) p->kafka.replication, 5000)
            != 0)
     {
         persister_serve(p, 2000);
@@ -174,14 +176,14 @@ persister_kafka_open(persister_t *p)
     }
 
     topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, p->topic,
+    rd_kafka_topic_partition_list_add(topics, p->kafka.topic,
                                       RD_KAFKA_PARTITION_UA);
 
     err = rd_kafka_subscribe(p->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        cast_log(CAST_LOG_ERR, "kafka", "subscribe %s: %s", p->topic,
+        cast_log(CAST_LOG_ERR, "kafka", "subscribe %s: %s", p->kafka.topic,
                  rd_kafka_err2str(err));
         return -1;
     }
@@ -239,6 +241,31 @@ persister_rewind(rd_kafka_message_t *m)
     }
 
     rd_kafka_message_destroy(m);
+}
+
+
+/*
+ * A message that came while the batch is full (partitions assigned while
+ * it waits out PostgreSQL are not paused yet): its partition is consumed
+ * again from it later, and every partition waits.  The batch never grows
+ * past batch_max, so one transaction stays the size it was configured.
+ */
+
+static void
+persister_defer(persister_t *p, rd_kafka_message_t *m)
+{
+    rd_kafka_resp_err_t  err;
+
+    err = rd_kafka_seek(m->rkt, m->partition, m->offset, 1000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        cast_log(CAST_LOG_ERR, "batch", "seek %s/%d: %s; stopping",
+                 rd_kafka_topic_name(m->rkt), (int) m->partition,
+                 rd_kafka_err2str(err));
+        cast_quit = 1;
+    }
+
+    rd_kafka_message_destroy(m);
+    persister_pause(p, 1);
 }
 
 
@@ -334,7 +361,10 @@ persister_collect(persister_t *p)
 }
 
 
-/* One consumer poll, so the group keeps it; a message joins the batch. */
+/*
+ * One consumer poll, so the group keeps it; a message joins the batch
+ * while it has room.
+ */
 
 static void
 persister_poll(persister_t *p, int timeout_ms)
@@ -343,11 +373,14 @@ persister_poll(persister_t *p, int timeout_ms)
 
     m = rd_kafka_consumer_poll(p->consumer, timeout_ms);
     if (m != NULL) {
-        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            persister_add(p, m);
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_message_destroy(m);
+
+        } else if (p->n >= (size_t) p->batch_max) {
+            persister_defer(p, m);
 
         } else {
-            rd_kafka_message_destroy(m);
+            persister_add(p, m);
         }
     }
 
@@ -373,7 +406,7 @@ persister_dlq_produce(persister_t *p, size_t i, const char *ts)
              (long long) it->msg->offset);
 
     err = rd_kafka_producev(p->producer,
-              RD_KAFKA_V_TOPIC(p->dlq_topic),
+              RD_KAFKA_V_TOPIC(p->kafka.dlq_topic),
               RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
               RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -536,7 +569,8 @@ persister_pause(persister_t *p, int pause)
 
 /*
  * Waits while the batch cannot be applied.  The consumer keeps polling so
- * the group does not evict it; what still arrives joins the batch.
+ * the group does not evict it; what still arrives joins the batch while
+ * it has room (persister_poll).
  */
 
 static void

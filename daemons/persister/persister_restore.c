@@ -13,45 +13,17 @@
 #define PERSISTER_REDIS_MAX_MS   30000
 
 
-static int persister_redis(persister_t *p, int64_t now);
 static int persister_relay_idle(persister_t *p, int64_t now);
 static void persister_restore(persister_t *p, int64_t now);
 
 
-/* Connects when not connected, backing off while Redis is unreachable. */
+/* The connection's settings, once the configuration is read */
 
-static int
-persister_redis(persister_t *p, int64_t now)
+void
+persister_redis_init(persister_t *p)
 {
-    char  err[256];
-
-    if (p->redis != NULL) {
-        return 0;
-    }
-
-    if (now < p->redis_retry_at) {
-        return -1;
-    }
-
-    p->redis = cast_redis_connect(p->redis_url, (int) p->redis_timeout_ms,
-                                  err, sizeof(err));
-    if (p->redis == NULL) {
-        p->redis_backoff_ms = (p->redis_backoff_ms == 0)
-                              ? PERSISTER_REDIS_RETRY_MS
-                              : 2 * p->redis_backoff_ms;
-
-        if (p->redis_backoff_ms > PERSISTER_REDIS_MAX_MS) {
-            p->redis_backoff_ms = PERSISTER_REDIS_MAX_MS;
-        }
-
-        p->redis_retry_at = now + p->redis_backoff_ms;
-        cast_log(CAST_LOG_WARN, "redis", "%s; retrying in %lld ms", err,
-                 (long long) p->redis_backoff_ms);
-        return -1;
-    }
-
-    p->redis_backoff_ms = 0;
-    return 0;
+    cast_redis_init(&p->redis, PERSISTER_REDIS_RETRY_MS,
+                    PERSISTER_REDIS_MAX_MS, NULL, NULL);
 }
 
 
@@ -71,7 +43,7 @@ persister_lag(persister_t *p, int64_t now)
     }
 
     p->lag_at = now;
-    p->lag_ok = (cast_kafka_group_lag(p->meta, p->topic, &lag,
+    p->lag_ok = (cast_kafka_group_lag(p->meta, p->kafka.topic, &lag,
                                       PERSISTER_LAG_TIMEOUT) == 0);
     if (p->lag_ok) {
         p->lag = lag;
@@ -89,7 +61,7 @@ persister_relay_idle(persister_t *p, int64_t now)
 {
     int64_t  n;
 
-    n = cast_restore_relay_inflight(p->redis);
+    n = cast_restore_relay_inflight(p->redis.ctx);
     if (n != 0) {
         cast_log(CAST_LOG_INFO, "restore", "redis not ready; waiting for "
                  "the relay's in-flight events (%lld)", (long long) n);
@@ -124,7 +96,7 @@ persister_restore(persister_t *p, int64_t now)
         return;
     }
 
-    outbox = cast_restore_outbox_len(p->redis);
+    outbox = cast_restore_outbox_len(p->redis.ctx);
     if (outbox != 0) {
         p->relay_idle_at = 0;
         cast_log(CAST_LOG_INFO, "restore", "redis not ready; waiting for "
@@ -137,8 +109,8 @@ persister_restore(persister_t *p, int64_t now)
     }
 
     if (persister_pg_open(p) != 0
-        || cast_redis_load_functions(p->redis, p->functions_file) != 0
-        || cast_restore_run(p->pg, p->redis, (int) p->restore_chunk) < 0)
+        || cast_redis_load_functions(p->redis.ctx, p->functions_file) != 0
+        || cast_restore_run(p->pg, p->redis.ctx, (int) p->restore_chunk) < 0)
     {
         return;
     }
@@ -172,15 +144,14 @@ persister_check(persister_t *p, int64_t now)
         rd_kafka_topic_partition_list_destroy(parts);
     }
 
-    if (persister_redis(p, now) != 0) {
+    if (cast_redis_up(&p->redis, now) != 0) {
         return;
     }
 
-    ready = cast_restore_is_ready(p->redis);
+    ready = cast_restore_is_ready(p->redis.ctx);
 
     if (ready < 0) {
-        redisFree(p->redis);
-        p->redis = NULL;
+        cast_redis_lost(&p->redis, now, "{cast}:ready unknown");
         return;
     }
 

@@ -24,29 +24,14 @@ static relay_t  relay;
 
 static const cast_conf_t  relay_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", &relay.redis_url,
-      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
-
-    { "redis_timeout_ms", CAST_CONF_INT, "2000", &relay.redis_timeout_ms,
-      "Redis connect and command timeout" },
-
-    { "kafka_bootstrap", CAST_CONF_STR, "127.0.0.1:9092",
-      &relay.kafka_bootstrap, "Kafka bootstrap servers, host:port[,...]" },
-
-    { "kafka_options", CAST_CONF_STR, "", &relay.kafka_options,
-      "extra librdkafka settings, name=value[,name=value...]" },
-
-    { "topic", CAST_CONF_STR, "cast.votes", &relay.topic,
-      "topic the vote events go to" },
-
-    { "dlq_topic", CAST_CONF_STR, "cast.votes.dlq", &relay.dlq_topic,
-      "dead-letter topic, created with the topic" },
-
-    { "partitions", CAST_CONF_INT, "6", &relay.partitions,
-      "partitions of the topic when the relay creates it" },
-
-    { "replication", CAST_CONF_INT, "1", &relay.replication,
-      "replication factor of the topics it creates" },
+    cast_conf_redis_url_row(&relay.redis.url),
+    cast_conf_redis_timeout_row(&relay.redis.timeout_ms),
+    cast_conf_kafka_bootstrap_row(&relay.kafka.bootstrap),
+    cast_conf_kafka_options_row(&relay.kafka.options),
+    cast_conf_topic_row(&relay.kafka.topic),
+    cast_conf_dlq_topic_row(&relay.kafka.dlq_topic),
+    cast_conf_partitions_row(&relay.kafka.partitions),
+    cast_conf_replication_row(&relay.kafka.replication),
 
     { "batch_max", CAST_CONF_INT, "500", &relay.batch_max,
       "outbox entries read per XREAD" },
@@ -60,14 +45,9 @@ static const cast_conf_t  relay_conf[] = {
     { "flush_ms", CAST_CONF_INT, "10000", &relay.flush_ms,
       "on SIGTERM, how long to wait for Kafka to confirm what is in flight" },
 
-    { "http_host", CAST_CONF_STR, "127.0.0.1", &relay.http_host,
-      "address of the /metrics and /healthz listener" },
-
-    { "http_port", CAST_CONF_INT, "0", &relay.http_port,
-      "port of the /metrics and /healthz listener; 0 = off" },
-
-    { "log_level", CAST_CONF_STR, "info", &relay.log_level,
-      "err, warn, info or debug" },
+    cast_conf_http_host_row(&relay.http_host),
+    cast_conf_http_port_row(&relay.http_port),
+    cast_conf_log_level_row(&relay.log_level, "info"),
 
     cast_conf_null_row
 };
@@ -77,21 +57,13 @@ int
 main(int argc, char **argv)
 {
     int           wait;
-    char          err[512];
     cast_http_t  *http;
     relay_t      *rl = &relay;
 
     relay_configure(rl, argc, argv);
 
-    http = NULL;
-
-    if (rl->http_port != 0) {
-        http = cast_http_listen(rl->http_host, (int) rl->http_port, err,
-                                sizeof(err));
-        if (http == NULL) {
-            cast_log(CAST_LOG_ERR, "start", "%s", err);
-            return 1;
-        }
+    if (cast_http_listen(&http, rl->http_host, rl->http_port) != 0) {
+        return 1;
     }
 
     if (relay_kafka_open(rl) != 0) {
@@ -101,17 +73,12 @@ main(int argc, char **argv)
     cast_signal_init();
 
     cast_log(CAST_LOG_INFO, "start", "redis=%s kafka=%s topic=%s "
-             "partitions=%lld", rl->redis_url, rl->kafka_bootstrap, rl->topic,
-             (long long) rl->partitions);
+             "partitions=%lld", rl->redis.url, rl->kafka.bootstrap,
+             rl->kafka.topic, (long long) rl->kafka.partitions);
 
     while (!cast_quit && !rl->fatal) {
         wait = relay_step(rl, cast_mono_ms());
-
-        if (cast_http_poll(http, 0, relay_metrics, rl) != 0) {
-            cast_log(CAST_LOG_ERR, "http", "poll failed");
-            break;
-        }
-
+        cast_http_poll(http, 0, &relay_pages, rl);
         rd_kafka_poll(rl->rk, wait);
     }
 
@@ -125,10 +92,7 @@ main(int argc, char **argv)
 
     relay_free_ring(rl);
 
-    if (rl->redis != NULL) {
-        redisFree(rl->redis);
-    }
-
+    cast_redis_close(&rl->redis);
     cast_http_close(http);
     cast_conf_free(relay_conf);
 
@@ -147,17 +111,17 @@ relay_step(relay_t *rl, int64_t now)
     relay_trim(rl);
     relay_retry_failed(rl, now);
 
-    if (!relay_topics(rl, now) || !relay_redis_ready(rl, now)) {
+    if (!relay_topics(rl, now) || cast_redis_up(&rl->redis, now) != 0) {
         return RELAY_IDLE_MS;
     }
 
     relay_backlog(rl, now);
 
-    if (rl->redis != NULL) {
+    if (rl->redis.ctx != NULL) {
         relay_publish_inflight(rl);
     }
 
-    if (rl->redis == NULL) {
+    if (rl->redis.ctx == NULL) {
         return RELAY_IDLE_MS;
     }
 
@@ -182,8 +146,8 @@ relay_configure(relay_t *rl, int argc, char **argv)
                           "them.",
                           &rl->log_level);
 
-    if (rl->partitions < 1 || rl->partitions > 1000
-        || rl->replication < 1 || rl->replication > 16)
+    if (rl->kafka.partitions < 1 || rl->kafka.partitions > 1000
+        || rl->kafka.replication < 1 || rl->kafka.replication > 16)
     {
         cast_conf_die(RELAY_PROG, "partitions must be 1..1000 and "
                       "replication 1..16");
@@ -196,7 +160,7 @@ relay_configure(relay_t *rl, int argc, char **argv)
                       "batch_max and batch_ms 1..10000");
     }
 
-    if (rl->redis_timeout_ms <= rl->batch_ms || rl->flush_ms < 0
+    if (rl->redis.timeout_ms <= rl->batch_ms || rl->flush_ms < 0
         || rl->http_port < 0 || rl->http_port > 65535)
     {
         cast_conf_die(RELAY_PROG, "need redis_timeout_ms > batch_ms, "
@@ -210,6 +174,7 @@ relay_configure(relay_t *rl, int argc, char **argv)
     }
 
     strcpy(rl->cursor, "0-0");
+    relay_redis_init(rl);
 }
 
 

@@ -18,6 +18,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cast_http.h"
+#include "cast_kafka.h"
+#include "cast_redis.h"
 
 
 #define RELAY_ID_MAX  48
@@ -39,14 +41,7 @@ typedef struct {
 
 typedef struct {
     /* configuration */
-    char            *redis_url;
-    int64_t          redis_timeout_ms;
-    char            *kafka_bootstrap;
-    char            *kafka_options;
-    char            *topic;
-    char            *dlq_topic;
-    int64_t          partitions;
-    int64_t          replication;
+    cast_kafka_settings_t  kafka;
     int64_t          batch_max;
     int64_t          batch_ms;
     int64_t          inflight_max;
@@ -55,8 +50,8 @@ typedef struct {
     int64_t          http_port;
     char            *log_level;
 
-    redisContext    *redis;
-    int64_t          redis_retry_at;
+    /* redis.url and redis.timeout_ms are settings */
+    cast_redis_link_t  redis;
     int64_t          produce_retry_at;
     char             cursor[RELAY_ID_MAX];  /* last entry read */
 
@@ -84,13 +79,12 @@ typedef struct {
     uint64_t         produced_total;
     uint64_t         delivered_total;
     uint64_t         delivery_errors_total;
-    uint64_t         redis_errors_total;
     uint64_t         trims_total;
 } relay_t;
 
 
 /* relay_outbox.c */
-int relay_redis_ready(relay_t *rl, int64_t now);
+void relay_redis_init(relay_t *rl);
 int relay_read(relay_t *rl, int block_ms);
 void relay_publish_inflight(relay_t *rl);
 void relay_trim(relay_t *rl);
@@ -103,8 +97,8 @@ int relay_produce(relay_t *rl, relay_entry_t *e);
 void relay_retry_failed(relay_t *rl, int64_t now);
 void relay_kafka_close(relay_t *rl);
 
-/* relay_metrics.c */
-void relay_metrics(const char *path, cast_http_response_t *res, void *data);
+/* relay_metrics.c: /healthz and /metrics */
+extern const cast_http_pages_t  relay_pages;
 
 
 #endif /* RELAY_H */

@@ -72,16 +72,16 @@ relay_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 int
 relay_kafka_open(relay_t *rl)
 {
-    rl->rk = cast_kafka_producer(rl->kafka_bootstrap, "cast-relay",
-                                 "linger.ms=100", rl->kafka_options,
+    rl->rk = cast_kafka_producer(rl->kafka.bootstrap, "cast-relay",
+                                 "linger.ms=100", rl->kafka.options,
                                  relay_delivered, relay_kafka_error, rl);
     if (rl->rk == NULL) {
         return -1;
     }
 
-    rl->rkt = rd_kafka_topic_new(rl->rk, rl->topic, NULL);
+    rl->rkt = rd_kafka_topic_new(rl->rk, rl->kafka.topic, NULL);
     if (rl->rkt == NULL) {
-        cast_log(CAST_LOG_ERR, "kafka", "topic %s: %s", rl->topic,
+        cast_log(CAST_LOG_ERR, "kafka", "topic %s: %s", rl->kafka.topic,
                  rd_kafka_err2str(rd_kafka_last_error()));
         return -1;
     }
@@ -103,8 +103,10 @@ relay_topics(relay_t *rl, int64_t now)
         return 0;
     }
 
-    if (cast_kafka_create_topics(rl->rk, rl->topic, (int) rl->partitions,
-                                 rl->dlq_topic, 1, (int) rl->replication,
+    if (cast_kafka_create_topics(rl->rk, rl->kafka.topic,
+                                 (int) rl->kafka.partitions,
+                                 rl->kafka.dlq_topic, 1,
+                                 (int) rl->kafka.replication,
                                  RELAY_TOPICS_TIMEOUT)
         != 0)
     {

@@ -6,52 +6,53 @@
 #include "cast_log.h"
 #include "cast_redis.h"
 #include "cast_restore.h"
+#include "cast_time.h"
 #include "relay.h"
 
 
-#define RELAY_REDIS_RETRY_MS  1000
+#define RELAY_REDIS_BACKOFF_MIN  100
+#define RELAY_REDIS_BACKOFF_MAX  1000    /* restores count on it: 1 s */
 #define RELAY_BACKLOG_MS      1000
 #define RELAY_INFLIGHT_TTL_MS 3000
 
 
+static int relay_redis_setup(redisContext *c, void *data, char *err,
+    size_t errlen);
 static void relay_redis_lost(relay_t *rl, const char *what, redisReply *r);
 static int relay_seen(relay_t *rl, uint64_t ms, uint64_t seq);
 static int relay_entry(relay_t *rl, const redisReply *item);
 static void relay_advance(relay_t *rl);
 
 
-int
-relay_redis_ready(relay_t *rl, int64_t now)
+/* The connection's settings, once the configuration is read */
+
+void
+relay_redis_init(relay_t *rl)
 {
-    char  err[256];
+    cast_redis_init(&rl->redis, RELAY_REDIS_BACKOFF_MIN,
+                    RELAY_REDIS_BACKOFF_MAX, relay_redis_setup, rl);
+}
 
-    if (rl->redis != NULL) {
-        return 1;
-    }
 
-    if (now < rl->redis_retry_at) {
-        return 0;
-    }
+/*
+ * The server may have restarted with a stream older or newer than the
+ * cursor: read it again from the start, and trim nothing of it before a
+ * delivery says what.
+ */
 
-    rl->redis = cast_redis_connect(rl->redis_url, (int) rl->redis_timeout_ms,
-                                   err, sizeof(err));
-    if (rl->redis == NULL) {
-        cast_log(CAST_LOG_WARN, "redis", "%s; retrying", err);
-        rl->redis_retry_at = now + RELAY_REDIS_RETRY_MS;
-        rl->redis_errors_total++;
-        return 0;
-    }
+static int
+relay_redis_setup(redisContext *c, void *data, char *err, size_t errlen)
+{
+    relay_t  *rl = data;
 
-    /*
-     * The server may have restarted with a stream older or newer than the
-     * cursor: read it again from the start, and trim nothing of it before
-     * a delivery says what.
-     */
+    (void) c;
+    (void) err;
+    (void) errlen;
+
     strcpy(rl->cursor, "0-0");
     rl->trim_pending = 0;
 
-    cast_log(CAST_LOG_INFO, "redis", "connected to %s", rl->redis_url);
-    return 1;
+    return 0;
 }
 
 
@@ -60,8 +61,10 @@ relay_redis_ready(relay_t *rl, int64_t now)
 static void
 relay_redis_lost(relay_t *rl, const char *what, redisReply *r)
 {
-    cast_log(CAST_LOG_WARN, "redis", "%s: %s", what,
-             r == NULL ? rl->redis->errstr
+    char  why[512];
+
+    snprintf(why, sizeof(why), "%s: %s", what,
+             r == NULL ? rl->redis.ctx->errstr
                        : (r->type == REDIS_REPLY_ERROR ? r->str
                                                        : "unexpected reply"));
 
@@ -69,9 +72,7 @@ relay_redis_lost(relay_t *rl, const char *what, redisReply *r)
         freeReplyObject(r);
     }
 
-    redisFree(rl->redis);
-    rl->redis = NULL;
-    rl->redis_errors_total++;
+    cast_redis_lost(&rl->redis, cast_mono_ms(), why);
 }
 
 
@@ -192,9 +193,9 @@ relay_read(relay_t *rl, int block_ms)
     snprintf(block, sizeof(block), "%d", block_ms);
 
     r = (block_ms > 0)
-        ? redisCommand(rl->redis, "XREAD COUNT %s BLOCK %s STREAMS %s %s",
+        ? redisCommand(rl->redis.ctx, "XREAD COUNT %s BLOCK %s STREAMS %s %s",
                        count, block, CAST_KEY_OUTBOX, rl->cursor)
-        : redisCommand(rl->redis, "XREAD COUNT %s STREAMS %s %s",
+        : redisCommand(rl->redis.ctx, "XREAD COUNT %s STREAMS %s %s",
                        count, CAST_KEY_OUTBOX, rl->cursor);
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
@@ -258,14 +259,15 @@ relay_trim(relay_t *rl)
 
     relay_advance(rl);
 
-    if (!rl->trim_pending || rl->redis == NULL) {
+    if (!rl->trim_pending || rl->redis.ctx == NULL) {
         return;
     }
 
     snprintf(minid, sizeof(minid), "%" PRIu64 "-%" PRIu64, rl->trim_ms,
              rl->trim_seq);
 
-    r = redisCommand(rl->redis, "XTRIM %s MINID %s", CAST_KEY_OUTBOX, minid);
+    r = redisCommand(rl->redis.ctx, "XTRIM %s MINID %s", CAST_KEY_OUTBOX,
+                     minid);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         relay_redis_lost(rl, "XTRIM", r);
         return;
@@ -291,8 +293,8 @@ relay_publish_inflight(relay_t *rl)
     snprintf(n, sizeof(n), "%zu", rl->count);
     snprintf(ttl, sizeof(ttl), "%d", RELAY_INFLIGHT_TTL_MS);
 
-    r = redisCommand(rl->redis, "SET %s %s PX %s", CAST_KEY_RELAY_INFLIGHT,
-                     n, ttl);
+    r = redisCommand(rl->redis.ctx, "SET %s %s PX %s",
+                     CAST_KEY_RELAY_INFLIGHT, n, ttl);
     if (r == NULL || r->type != REDIS_REPLY_STATUS) {
         relay_redis_lost(rl, "SET " CAST_KEY_RELAY_INFLIGHT, r);
         return;
@@ -313,11 +315,9 @@ relay_backlog(relay_t *rl, int64_t now)
 
     rl->backlog_at = now + RELAY_BACKLOG_MS;
 
-    n = cast_restore_outbox_len(rl->redis);
+    n = cast_restore_outbox_len(rl->redis.ctx);
     if (n < 0) {
-        redisFree(rl->redis);
-        rl->redis = NULL;
-        rl->redis_errors_total++;
+        cast_redis_lost(&rl->redis, now, "XLEN " CAST_KEY_OUTBOX " failed");
         return;
     }
 

@@ -27,13 +27,10 @@ static ticketd_t  ticketd;
 
 static const cast_conf_t  ticketd_conf[] = {
 
-    { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379",
-      &ticketd.redis_url,
-      "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" },
+    cast_conf_redis_url_row(&ticketd.redis.url),
 
-    { "functions_file", CAST_CONF_STR, "conf/cast.lua",
-      &ticketd.functions_file,
-      "Redis function library, loaded at start and when Redis lost it" },
+    cast_conf_functions_file_row(&ticketd.functions_file,
+                                 "loaded at start and when Redis lost it"),
 
     { "ticket_secret_file", CAST_CONF_STR, "", &ticketd.secret_file,
       "file holding the HMAC secret (>= 32 bytes); or set "
@@ -55,14 +52,9 @@ static const cast_conf_t  ticketd_conf[] = {
     { "lease_ms", CAST_CONF_INT, "0", &ticketd.lease_ms,
       "minting lease ttl, renewed every half period; 0 = 1.25 periods" },
 
-    { "http_host", CAST_CONF_STR, "127.0.0.1", &ticketd.http_host,
-      "address of the /metrics and /healthz listener" },
-
-    { "http_port", CAST_CONF_INT, "0", &ticketd.http_port,
-      "port of the /metrics and /healthz listener; 0 = off" },
-
-    { "log_level", CAST_CONF_STR, "info", &ticketd.log_level,
-      "err, warn, info or debug" },
+    cast_conf_http_host_row(&ticketd.http_host),
+    cast_conf_http_port_row(&ticketd.http_port),
+    cast_conf_log_level_row(&ticketd.log_level, "info"),
 
     { "lease_owner", CAST_CONF_STR, "", &ticketd.owner,
       "lease owner id; empty = hostname:pid:random" },
@@ -74,22 +66,14 @@ static const cast_conf_t  ticketd_conf[] = {
 int
 main(int argc, char **argv)
 {
-    char          err[512];
     int64_t       now, deadline;
     cast_http_t  *http;
     ticketd_t    *td = &ticketd;
 
     ticketd_configure(td, argc, argv);
 
-    http = NULL;
-
-    if (td->http_port != 0) {
-        http = cast_http_listen(td->http_host, (int) td->http_port, err,
-                                sizeof(err));
-        if (http == NULL) {
-            cast_log(CAST_LOG_ERR, "start", "%s", err);
-            return 1;
-        }
+    if (cast_http_listen(&http, td->http_host, td->http_port) != 0) {
+        return 1;
     }
 
     cast_signal_init();
@@ -98,7 +82,7 @@ main(int argc, char **argv)
              "max_uses=%lld grace_ms=%lld redis=%s", td->owner_id,
              (long long) td->period_ms, (long long) td->lease_ms,
              (long long) td->max_uses, (long long) td->grace_ms,
-             td->redis_url);
+             td->redis.url);
 
     deadline = 0;
 
@@ -111,20 +95,13 @@ main(int argc, char **argv)
             deadline = ticketd_deadline(td, now);
         }
 
-        if (cast_http_poll(http, (int) (deadline - cast_wall_ms()),
-                           ticketd_metrics, td) != 0)
-        {
-            cast_log(CAST_LOG_ERR, "http", "poll failed");
-            break;
-        }
+        cast_http_poll(http, (int) (deadline - cast_wall_ms()),
+                       &ticketd_pages, td);
     }
 
     ticketd_release(td);
 
-    if (td->redis != NULL) {
-        redisFree(td->redis);
-    }
-
+    cast_redis_close(&td->redis);
     cast_http_close(http);
     cast_log(CAST_LOG_INFO, "stop", "minted %lld tickets",
              (long long) td->minted_total);
@@ -169,8 +146,7 @@ ticketd_configure(ticketd_t *td, int argc, char **argv)
     td->done_seq = -1;
     td->ahead_seq = -1;
     td->last_seq = -1;
-    td->timeout_ms = (int) (td->period_ms / 2 < 1000 ? td->period_ms / 2
-                                                     : 1000);
+    ticketd_redis_init(td);
 }
 
 
@@ -244,7 +220,9 @@ ticketd_owner(ticketd_t *td)
 static void
 ticketd_tick(ticketd_t *td, int64_t now)
 {
-    if (ticketd_redis_up(td, now) != 0 || ticketd_lease(td, now) != 0) {
+    if (cast_redis_up(&td->redis, now) != 0
+        || ticketd_lease(td, now) != 0)
+    {
         return;
     }
 
@@ -273,11 +251,13 @@ ticketd_deadline(const ticketd_t *td, int64_t now)
         next = (now < mid) ? mid : start + td->period_ms;
     }
 
-    if (td->redis == NULL && td->retry_at > now && td->retry_at < next) {
-        next = td->retry_at;
+    if (td->redis.ctx == NULL && td->redis.retry_at > now
+        && td->redis.retry_at < next)
+    {
+        next = td->redis.retry_at;
     }
 
-    if (td->redis != NULL && !td->leader && td->lease_at > now
+    if (td->redis.ctx != NULL && !td->leader && td->lease_at > now
         && td->lease_at < next)
     {
         next = td->lease_at;

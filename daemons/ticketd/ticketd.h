@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cast_http.h"
+#include "cast_redis.h"
 
 
 #define TICKETD_SECRET_MAX  1024
@@ -19,7 +20,6 @@
 
 typedef struct {
     /* settings */
-    char           *redis_url;
     char           *functions_file;
     char           *secret_file;
     char           *http_host;
@@ -36,11 +36,8 @@ typedef struct {
     size_t          secret_len;
     char            owner_id[TICKETD_OWNER_MAX];
 
-    /* Redis: NULL while down, retried at retry_at with backoff */
-    redisContext   *redis;
-    int             timeout_ms;
-    int64_t         retry_at;
-    int64_t         backoff_ms;
+    /* redis.url is a setting; the functions are loaded on connect */
+    cast_redis_link_t  redis;
 
     /* the lease; a standby retries it at lease_at, when it expires */
     int             leader;
@@ -56,7 +53,6 @@ typedef struct {
     int64_t         minted_total;
     int64_t         last_mint_ms;
     int64_t         last_seq;
-    int64_t         redis_errors;
 } ticketd_t;
 
 
@@ -64,7 +60,7 @@ typedef struct {
 int ticketd_secret_load(ticketd_t *td, char *err, size_t errlen);
 
 /* ticketd_redis.c */
-int ticketd_redis_up(ticketd_t *td, int64_t now);
+void ticketd_redis_init(ticketd_t *td);
 int ticketd_lease(ticketd_t *td, int64_t now);
 void ticketd_mint(ticketd_t *td, int64_t now);
 void ticketd_release(ticketd_t *td);
@@ -72,9 +68,8 @@ void ticketd_release(ticketd_t *td);
 /* ticketd.c */
 int64_t ticketd_seq(const ticketd_t *td, int64_t now);
 
-/* ticketd_metrics.c */
-void ticketd_metrics(const char *path, cast_http_response_t *res,
-    void *data);
+/* ticketd_metrics.c: /healthz and /metrics */
+extern const cast_http_pages_t  ticketd_pages;
 
 
 #endif /* TICKETD_H */

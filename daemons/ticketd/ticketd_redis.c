@@ -15,9 +15,10 @@
 #define TICKETD_BACKOFF_MAX  1000
 
 
+static int ticketd_redis_setup(redisContext *c, void *data, char *err,
+    size_t errlen);
 static redisReply *ticketd_fcall(ticketd_t *td, int64_t now,
     const char *fmt, ...);
-static void ticketd_redis_down(ticketd_t *td, int64_t now, const char *why);
 static void ticketd_lease_wait(ticketd_t *td, int64_t now);
 static void ticketd_refused(ticketd_t *td, int64_t now, int64_t seq);
 static int64_t ticketd_integer(redisReply *r);
@@ -25,34 +26,27 @@ static void ticketd_mint_seq(ticketd_t *td, int64_t now, int64_t seq,
     int64_t issued);
 
 
-/* Connects when due; 0 when connected */
+/* The connection's settings, once the configuration is read */
 
-int
-ticketd_redis_up(ticketd_t *td, int64_t now)
+void
+ticketd_redis_init(ticketd_t *td)
 {
-    char  err[512];
+    td->redis.timeout_ms = (td->period_ms / 2 < 1000) ? td->period_ms / 2
+                                                      : 1000;
+    cast_redis_init(&td->redis, TICKETD_BACKOFF_MIN, TICKETD_BACKOFF_MAX,
+                    ticketd_redis_setup, td);
+}
 
-    if (td->redis != NULL) {
-        return 0;
-    }
 
-    if (now < td->retry_at) {
+static int
+ticketd_redis_setup(redisContext *c, void *data, char *err, size_t errlen)
+{
+    ticketd_t  *td = data;
+
+    if (cast_redis_load_functions(c, td->functions_file) != 0) {
+        snprintf(err, errlen, "cannot load functions");
         return -1;
     }
-
-    td->redis = cast_redis_connect(td->redis_url, td->timeout_ms, err,
-                                   sizeof(err));
-
-    if (td->redis == NULL
-        || cast_redis_load_functions(td->redis, td->functions_file) != 0)
-    {
-        ticketd_redis_down(td, now, td->redis == NULL ? err
-                                              : "cannot load functions");
-        return -1;
-    }
-
-    cast_log(CAST_LOG_INFO, "redis_up", "connected to %s", td->redis_url);
-    td->backoff_ms = 0;
 
     return 0;
 }
@@ -189,18 +183,19 @@ ticketd_release(ticketd_t *td)
 {
     redisReply  *r;
 
-    if (td->redis == NULL || !td->leader) {
+    if (td->redis.ctx == NULL || !td->leader) {
         return;
     }
 
-    r = redisCommand(td->redis, "FCALL cast_release 0 %s", td->owner_id);
+    r = redisCommand(td->redis.ctx, "FCALL cast_release 0 %s",
+                     td->owner_id);
 
     if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
         cast_log(CAST_LOG_INFO, "release", "released the lease");
 
     } else {
         cast_log(CAST_LOG_WARN, "release", "could not release the lease: %s",
-                 r == NULL ? td->redis->errstr
+                 r == NULL ? td->redis.ctx->errstr
                  : r->type == REDIS_REPLY_ERROR ? r->str : "not held");
     }
 
@@ -227,11 +222,12 @@ ticketd_fcall(ticketd_t *td, int64_t now, const char *fmt, ...)
 
     for (attempt = 0; attempt < 2; attempt++) {
         va_start(ap, fmt);
-        r = redisvCommand(td->redis, fmt, ap);
+        r = redisvCommand(td->redis.ctx, fmt, ap);
         va_end(ap);
 
         if (r == NULL) {
-            ticketd_redis_down(td, now, td->redis->errstr);
+            td->leader = 0;
+            cast_redis_lost(&td->redis, now, td->redis.ctx->errstr);
             return NULL;
         }
 
@@ -243,51 +239,22 @@ ticketd_fcall(ticketd_t *td, int64_t now, const char *fmt, ...)
         cast_log(CAST_LOG_WARN, "redis_functions", "functions missing in "
                  "Redis; loading %s again", td->functions_file);
 
-        if (cast_redis_load_functions(td->redis, td->functions_file) != 0) {
-            td->redis_errors++;
+        if (cast_redis_load_functions(td->redis.ctx, td->functions_file)
+            != 0)
+        {
+            td->redis.errors++;
             return NULL;
         }
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
         cast_log(CAST_LOG_ERR, "redis_error", "%s", r->str);
-        td->redis_errors++;
+        td->redis.errors++;
         freeReplyObject(r);
         return NULL;
     }
 
     return r;
-}
-
-
-static void
-ticketd_redis_down(ticketd_t *td, int64_t now, const char *why)
-{
-    td->redis_errors++;
-
-    /* one line per outage, not one per attempt */
-    if (td->redis != NULL || td->backoff_ms == 0) {
-        cast_log(CAST_LOG_WARN, "redis_down", "%s; retrying with backoff%s",
-                 why, td->leader ? "; not minting meanwhile" : "");
-
-    } else {
-        cast_log(CAST_LOG_DEBUG, "redis_down", "%s", why);
-    }
-
-    if (td->redis != NULL) {
-        redisFree(td->redis);
-        td->redis = NULL;
-    }
-
-    td->leader = 0;
-    td->backoff_ms = (td->backoff_ms == 0) ? TICKETD_BACKOFF_MIN
-                                           : td->backoff_ms * 2;
-
-    if (td->backoff_ms > TICKETD_BACKOFF_MAX) {
-        td->backoff_ms = TICKETD_BACKOFF_MAX;
-    }
-
-    td->retry_at = now + td->backoff_ms;
 }
 
 

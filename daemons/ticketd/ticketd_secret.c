@@ -66,7 +66,7 @@ ticketd_secret_load(ticketd_t *td, char *err, size_t errlen)
 }
 
 
-/* The file's bytes, without one trailing newline (as echo leaves it) */
+/* The file's bytes without their line ending, the rule nginx applies too */
 
 static int
 ticketd_secret_read(ticketd_t *td, char *err, size_t errlen)
@@ -94,15 +94,7 @@ ticketd_secret_read(ticketd_t *td, char *err, size_t errlen)
 
     fclose(f);
 
-    if (n > 0 && td->secret[n - 1] == '\n') {
-        n--;
-    }
-
-    if (n > 0 && td->secret[n - 1] == '\r') {
-        n--;
-    }
-
-    td->secret_len = n;
+    td->secret_len = cast_ticket_secret_len(td->secret, n);
 
     return 0;
 }

@@ -116,7 +116,52 @@ static const bad_case_t  bad_cases[] = {
       "not valid UTF-8" },
     { HEAD "\"votes\":[{\"u\":\"a\\u0000b\",\"n\":1,\"c\":1,\"ver\":1}]}",
       "\\u0000" },
+
+    /* control characters: raw ones are not JSON, escaped ones no name */
+    { HEAD "\"votes\":[{\"u\":\"a\x01" "b\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "raw control character 0x01" },
+    { HEAD "\"votes\":[{\"u\":\"a\tb\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "raw control character 0x09" },
+    { HEAD "\"votes\":[{\"u\":\"a\\\x1f\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "raw control character 0x1f" },
+    { "{\"v\":1,\"id\":\"9-1\",\"ts\":1,\"ticket\":9,\"voter\":\"d\x7f\","
+      "\"votes\":[" VOTE "]}", "\"voter\" is not valid UTF-8 without control" },
+    { HEAD "\"votes\":[{\"u\":\"a\\u0001\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "without control characters" },
+    { HEAD "\"votes\":[{\"u\":\"a\xc2\x85\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "without control characters" },
+
+    /* duplicate keys, wherever they are and however they are written */
+    { HEAD "\"v\":1,\"votes\":[" VOTE "]}", "duplicate key \"v\"" },
+    { HEAD "\"\\u0076\":1,\"votes\":[" VOTE "]}", "duplicate key \"v\"" },
+    { HEAD "\"votes\":[{\"u\":\"a\",\"u\":\"b\",\"n\":1,\"c\":1,\"ver\":1}]}",
+      "duplicate key \"u\"" },
+    { HEAD "\"x\":[{\"k\":1,\"k\":2}],\"votes\":[" VOTE "]}",
+      "duplicate key \"k\"" },
 };
+
+
+/* raw bytes strlen() would stop at: a NUL inside a name */
+
+static void
+test_nul(void)
+{
+    char          reason[CAST_EVENT_REASON_MAX];
+    cast_event_t  ev;
+
+    static const char  js[] =
+        HEAD "\"votes\":[{\"u\":\"alice\0evil\",\"n\":1,\"c\":1,\"ver\":1}]}";
+
+    if (cast_event_decode(js, sizeof(js) - 1, &ev, reason, sizeof(reason))
+        == 0)
+    {
+        CHECK(0, "a raw NUL in a name accepted as \"%s\"", ev.votes[0].user);
+        cast_event_free(&ev);
+        return;
+    }
+
+    CHECK(strstr(reason, "NUL byte") != NULL, "a raw NUL: %s", reason);
+}
 
 
 static void
@@ -152,7 +197,7 @@ test_good(void)
 }
 
 
-/* What conf/cast.lua writes: Lua cjson escapes '/', prints big numbers in
+/* What lib/redis/cast.lua writes: Lua cjson escapes '/', prints big numbers in
  * exponent form; the field order differs; unknown fields are ignored. */
 
 static void
@@ -297,6 +342,7 @@ main(void)
     test_big_ints();
     test_limits();
     test_bad();
+    test_nul();
 
     if (failures) {
         printf("test_event: %d failures\n", failures);

@@ -36,39 +36,53 @@ typedef void (*test_resolver_pt)(cast_gql_slot_t *slot, size_t i);
 static int            test_failures;
 static int            test_checks;
 static test_block_t  *test_pool;
+static size_t         test_pool_bytes;  /* the last request's memory */
 static test_block_t  *test_bodies;
 
 
+/* ctx: a request's own block list; NULL: the shared one of test_request */
 static inline void *
 test_alloc(void *ctx, size_t size)
 {
-    test_block_t  *b;
+    test_block_t  *b, **pool;
 
-    (void) ctx;
+    pool = ctx != NULL ? ctx : &test_pool;
 
     b = malloc(sizeof(test_block_t) + size + 16);
     if (b == NULL) {
         return NULL;
     }
 
-    b->next = test_pool;
-    test_pool = b;
+    b->next = *pool;
+    *pool = b;
+
+    if (pool == &test_pool) {
+        test_pool_bytes += size;
+    }
 
     return (char *) b + 16;
 }
 
 
 static inline void
-test_pool_free(void)
+test_blocks_free(test_block_t **pool)
 {
     test_block_t  *b, *next;
 
-    for (b = test_pool; b != NULL; b = next) {
+    for (b = *pool; b != NULL; b = next) {
         next = b->next;
         free(b);
     }
 
-    test_pool = NULL;
+    *pool = NULL;
+}
+
+
+static inline void
+test_pool_free(void)
+{
+    test_blocks_free(&test_pool);
+    test_pool_bytes = 0;
 }
 
 
@@ -83,6 +97,7 @@ test_limits(void)
     l.max_fields = 2000;
     l.max_aliases = 30;
     l.max_list_len = 100;
+    l.max_introspection = 64 * 1024;
     l.cache_entries = 64;
     l.introspection = 1;
 

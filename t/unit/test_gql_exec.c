@@ -6,6 +6,7 @@
  */
 
 #include "test_gql.h"
+#include "test_introspection.h"
 
 
 static cast_gql_engine_t  *eng;
@@ -218,6 +219,78 @@ test_introspection(void)
 }
 
 
+/* a JSON string of s, with quotes */
+static char *
+test_json_quote(char *d, const char *s)
+{
+    *d++ = '"';
+
+    for ( /* void */ ; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            *d++ = '\\';
+        }
+        if (*s == '\n') {
+            *d++ = '\\';
+            *d++ = 'n';
+            continue;
+        }
+        *d++ = *s;
+    }
+
+    *d++ = '"';
+    *d = '\0';
+
+    return d;
+}
+
+
+/*
+ * Introspection answers within max_introspection_size: the standard
+ * query fits three times over, twenty aliases of a nested fragment (a
+ * 600-byte request that answered 233 KB with 2 MB of request memory)
+ * get a GraphQL error naming the limit, in little memory.
+ */
+static void
+test_introspection_budget(void)
+{
+    char         body[4096], *d;
+    int          i;
+    test_resp_t  r;
+    size_t       len;
+
+    d = body + sprintf(body, "{\"query\":");
+    d = test_json_quote(d, TEST_INTROSPECTION_QUERY);
+    sprintf(d, "}");
+
+    r = test_post(eng, body);
+    len = r.body ? strlen(r.body) : 0;
+    test_check(r.status == 200 && strncmp(r.body, "{\"data\":{\"__schema\":"
+                                          "{\"description\":null,", 37) == 0
+               && strstr(r.body, "\"errors\"") == NULL
+               && len > 15000 && len * 3 < 64 * 1024,
+               "the standard introspection query fits with room to spare: "
+               "%zu bytes", len);
+
+    d = body + sprintf(body, "{\"query\":\"{");
+    for (i = 0; i < 20; i++) {
+        d += sprintf(d, " a%d: __schema { ...F }", i);
+    }
+    sprintf(d, " } fragment F on __Schema { types { fields { type { ofType "
+            "{ fields { name type { ofType { name fields { name } } } } } } "
+            "} } }\"}");
+
+    r = test_post(eng, body);
+    test_status(r, 200);
+    test_body(r, "{\"errors\":[{\"message\":\"The introspection answer "
+              "exceeds the limit of 65536 bytes (max_introspection_size).\","
+              "\"locations\":[{\"line\":1,\"column\":338}],\"path\":[\"a15\"],"
+              "\"extensions\":{\"code\":\"RESPONSE_TOO_LARGE\"}}],"
+              "\"data\":null}");
+    test_check(test_pool_bytes < 512 * 1024, "request memory %zu bytes",
+               test_pool_bytes);
+}
+
+
 static void
 test_cache(void)
 {
@@ -261,6 +334,213 @@ test_cache(void)
     test_body(r, "{\"data\":{\"a\":\"Query\"}}");
     test_check(cast_gql_cache_hits(small) == 0, "no cache");
     cast_gql_engine_destroy(small);
+}
+
+
+/*
+ * A request waiting for its slots must not depend on the document cache:
+ * 300 other documents evict the entry of the waiting mutation, whose
+ * response keys and literal arguments must still be its own.
+ */
+static void
+test_plan_outlives_cache(void)
+{
+    static const char    body[] =
+        "{\"query\":\"mutation { mine: vote(usernames: [\\\"alice\\\", "
+        "\\\"b\\\\u00e9\\\"], ticket: \\\"T-1\\\", voterUsername: "
+        "\\\"me\\\", idempotencyKey: \\\"k-1\\\") { ok: success "
+        "said: message names: usernames } }\"}";
+    cast_gql_alloc_t     a;
+    cast_gql_http_t      in;
+    cast_gql_exec_t     *exec;
+    cast_gql_response_t  out;
+    cast_gql_slot_t     *s;
+    test_block_t        *mine;
+    char                 other[64];
+    int                  i, rc;
+
+    mine = NULL;
+    a.alloc = test_alloc;
+    a.ctx = &mine;
+
+    memset(&in, 0, sizeof(in));
+    in.method = CAST_GQL_METHOD_POST;
+    in.content_type = test_str("application/json");
+    in.body = test_str(body);
+
+    rc = cast_gql_prepare(eng, &in, &a, &exec);
+    test_check(rc == CAST_GQL_RESOLVE && exec->nslots == 1,
+               "waiting mutation prepared");
+    if (rc != CAST_GQL_RESOLVE) {
+        test_blocks_free(&mine);
+        return;
+    }
+
+    for (i = 0; i < 300; i++) {
+        snprintf(other, sizeof(other), "{\"query\":\"{ q%d: __typename } "
+                 "#\"}", i);
+        test_post(eng, other);
+    }
+
+    s = &exec->slots[0];
+    test_check(s->nusernames == 2 && s->usernames[0].len == 5
+               && memcmp(s->usernames[0].data, "alice", 5) == 0
+               && s->usernames[1].len == 3
+               && memcmp(s->usernames[1].data, "b\xc3\xa9", 3) == 0
+               && s->ticket.len == 3 && memcmp(s->ticket.data, "T-1", 3) == 0
+               && s->voter.len == 2 && memcmp(s->voter.data, "me", 2) == 0
+               && s->idempotency_key.len == 3
+               && memcmp(s->idempotency_key.data, "k-1", 3) == 0,
+               "literal arguments survive the eviction of their document");
+
+    test_resolve_ok(s, 0);
+    cast_gql_finish(exec, &out);
+
+    test_check(out.status == 200
+               && out.body.len == sizeof("{\"data\":{\"mine\":{\"ok\":true,"
+                                         "\"said\":\"ok \\\"voted\\\"\","
+                                         "\"names\":[\"alice\",\"b\xc3\xa9\"]"
+                                         "}}}") - 1
+               && memcmp(out.body.data, "{\"data\":{\"mine\":{\"ok\":true,"
+                         "\"said\":\"ok \\\"voted\\\"\",\"names\":"
+                         "[\"alice\",\"b\xc3\xa9\"]}}}", out.body.len) == 0,
+               "response keys survive the eviction: %.*s",
+               (int) out.body.len, out.body.data);
+
+    test_blocks_free(&mine);
+}
+
+
+/*
+ * More than 256 distinct fragments are a valid document; the engine has
+ * no limit of its own on them (the document limits bound them).
+ */
+static void
+test_many_fragments(void)
+{
+    cast_gql_engine_t  *big;
+    cast_gql_limits_t   lim;
+    test_resp_t         r;
+    char               *body, *d;
+    int                 i;
+
+    lim = test_limits();
+    lim.max_query_len = 16384;
+    lim.max_tokens = 4096;
+    big = cast_gql_engine_create(&lim);
+    body = malloc(65536);
+
+    d = body + sprintf(body, "{\"query\":\"{ cas { ...t0 ...t1 } ");
+    for (i = 0; i < 280; i++) {
+        d += sprintf(d, "...q%d ", i);
+    }
+    d += sprintf(d, "} fragment t0 on TicketInfo { ticket } fragment t1 on "
+                 "TicketInfo { ...t0 } ");
+    for (i = 0; i < 280; i++) {
+        d += sprintf(d, "fragment q%d on Query { __typename } ", i);
+    }
+    sprintf(d, "\"}");
+
+    r = test_post(big, body);
+    test_status(r, 200);
+    test_body(r, "{\"data\":{\"cas\":{\"ticket\":\"T-abc\"},"
+              "\"__typename\":\"Query\"}}");
+
+    free(body);
+    cast_gql_engine_destroy(big);
+}
+
+
+/* the host allocator fails after test_budget allocations */
+static int  test_budget;
+
+static void *
+test_alloc_budget(void *ctx, size_t size)
+{
+    if (test_budget-- <= 0) {
+        return NULL;
+    }
+
+    return test_alloc(ctx, size);
+}
+
+
+/*
+ * An internal failure is never the client's: whichever allocation
+ * fails, the answer is either the request's own or 500 with
+ * INTERNAL_SERVER_ERROR.  The engine has no cache here, so parsing and
+ * validation take their memory from the host too.
+ */
+static void
+test_internal_errors(void)
+{
+    static const char    oom[] = "{\"errors\":[{\"message\":\"Internal "
+        "server error.\",\"extensions\":{\"code\":"
+        "\"INTERNAL_SERVER_ERROR\"}}]}";
+    static const char   *bodies[] = {
+        "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":[\"al\","
+            "\"b\\u00e9\"],\"c\":[2,3],\"t\":\"T1\"}}",
+        "{\"query\":\"{ a: cas { t: ticket } ...F } fragment F on Query "
+            "{ query(username: \\\"x\\\") __type(name: \\\"Query\\\") "
+            "{ name fields { name } } }\"}",
+        "{\"query\":\"{ bad(x: 1) cas }\"}",
+        "{\"query\":\"query($b: Int!) { __typename }\",\"variables\":"
+            "{\"b\":\"no\"}}"
+    };
+    cast_gql_limits_t    lim;
+    cast_gql_engine_t   *none;
+    cast_gql_alloc_t     a;
+    cast_gql_http_t      in;
+    cast_gql_exec_t     *exec;
+    cast_gql_response_t  out;
+    test_block_t        *pool;
+    test_resp_t          want;
+    size_t               i, k;
+    int                  n, rc, bad;
+
+    lim = test_limits();
+    lim.cache_entries = 0;
+    none = cast_gql_engine_create(&lim);
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        want = test_post(none, bodies[i]);
+
+        for (n = 0, bad = 0; n < 400 && !bad; n++) {
+            pool = NULL;
+            a.alloc = test_alloc_budget;
+            a.ctx = &pool;
+            test_budget = n;
+
+            memset(&in, 0, sizeof(in));
+            in.method = CAST_GQL_METHOD_POST;
+            in.content_type = test_str("application/json");
+            in.body = test_str(bodies[i]);
+
+            rc = cast_gql_prepare(none, &in, &a, &exec);
+
+            if (rc == CAST_GQL_RESOLVE) {
+                for (k = 0; k < exec->nslots; k++) {
+                    test_resolve_ok(&exec->slots[k], k);
+                }
+            }
+
+            if (rc >= 0) {
+                cast_gql_finish(exec, &out);
+                bad = out.status == 500
+                      ? out.body.len != sizeof(oom) - 1
+                        || memcmp(out.body.data, oom, out.body.len) != 0
+                      : out.status != want.status
+                        || out.body.len != strlen(want.body)
+                        || memcmp(out.body.data, want.body, out.body.len);
+                test_check(!bad, "allocation %d failed: %d %.*s", n,
+                           out.status, (int) out.body.len, out.body.data);
+            }
+
+            test_blocks_free(&pool);
+        }
+    }
+
+    cast_gql_engine_destroy(none);
 }
 
 
@@ -308,7 +588,11 @@ main(void)
     test_coercion();
     test_null_propagation();
     test_introspection();
+    test_introspection_budget();
     test_cache();
+    test_plan_outlives_cache();
+    test_many_fragments();
+    test_internal_errors();
     test_list_limits();
 
     cast_gql_engine_destroy(eng);

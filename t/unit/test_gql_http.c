@@ -195,6 +195,65 @@ test_statuses(void)
 }
 
 
+/*
+ * One rule for duplicate keys, in the body, in variables at any depth
+ * and in the URL: refused with 400 naming the key, never first or last
+ * wins.
+ */
+static void
+test_duplicates(void)
+{
+    test_resp_t  r;
+
+    test_post_status("{\"query\":\"{ __typename }\",\"query\":\"{ cas "
+                     "{ ticket } }\"}", 400, 400);
+    r = test_post(eng, "{\"query\":\"mutation { __typename }\","
+                  "\"query\":\"{ __typename }\"}");
+    test_status(r, 400);
+    test_body(r, "{\"errors\":[{\"message\":\"The request body has a "
+              "duplicate key \\\"query\\\"; keys must be unique.\","
+              "\"extensions\":{\"code\":\"BAD_REQUEST\"}}]}");
+
+    r = test_post(eng, "{\"query\":\"query($u:String!){query(username:$u)}"
+                  "\",\"variables\":{\"u\":\"alice\",\"u\":\"bob\"}}");
+    test_status(r, 400);
+    test_body(r, "{\"errors\":[{\"message\":\"The request body has a "
+              "duplicate key \\\"u\\\"; keys must be unique.\","
+              "\"extensions\":{\"code\":\"BAD_REQUEST\"}}]}");
+
+    r = test_post(eng, "{\"query\":\"{ __typename }\",\"extensions\":"
+                  "{\"x\":[{\"k\":1,\"\\u006b\":2}]}}");
+    test_status(r, 400);
+    test_body_has(r, "duplicate key \\\"k\\\"; keys must be unique.");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "query=query(%24u%3AString!)%7Bquery(username%3A%24u)%7D"
+                  "&variables=%7B%22u%22%3A%22a%22%2C%22u%22%3A%22b%22%7D");
+    test_status(r, 400);
+    test_body(r, "{\"errors\":[{\"message\":\"The variables parameter "
+              "has a duplicate key \\\"u\\\"; keys must be unique.\","
+              "\"extensions\":{\"code\":\"BAD_REQUEST\"}}]}");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "query=%7B__typename%7D&query=%7Bcas%7Bticket%7D%7D");
+    test_status(r, 400);
+    test_body(r, "{\"errors\":[{\"message\":\"The query string has the "
+              "query parameter twice.\",\"extensions\":{\"code\":"
+              "\"BAD_REQUEST\"}}]}");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "operationName=A&query=query+A%7B__typename%7D"
+                  "&operationName=B");
+    test_status(r, 400);
+    test_body_has(r, "The query string has the operationName parameter "
+                  "twice.");
+
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "query=%7B__typename%7D&other=1&other=2");
+    test_status(r, 200);
+}
+
+
 static void
 test_request_limits(void)
 {
@@ -219,7 +278,7 @@ test_request_limits(void)
     r = test_http(CAST_GQL_METHOD_POST, "application/json", NULL,
                   "{\"query\":\"{a b c d e f g h}\"}", NULL);
     test_body_has(r, "Syntax Error: Document contains more tokens than the "
-                  "limit allows.");
+                  "limit allows (max_tokens).");
 
     i = sprintf(body, "{\"query\":\"{ __typename }\",\"variables\":{\"a\":");
     memset(body + i, '[', 100);
@@ -238,6 +297,7 @@ main(void)
     test_methods();
     test_content_types();
     test_statuses();
+    test_duplicates();
     test_request_limits();
 
     cast_gql_engine_destroy(eng);

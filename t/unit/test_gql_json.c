@@ -53,15 +53,15 @@ test_reader(void)
     const char         *err;
     static const char   src[] =
         " {\"s\":\"a\\\"\\u00e9\\ud83c\\udfc3\\n\",\"n\":-1.5e2,\"t\":true,"
-        "\"f\":false,\"z\":null,\"l\":[1,[2],{}],\"s\":\"last\"} ";
+        "\"f\":false,\"z\":null,\"l\":[1,[2],{}],\"S\":\"other\"} ";
 
     cast_arena_init(&a, &alloc);
     test_check(cast_json_parse(&a, src, sizeof(src) - 1, &j, &err) == 0
                && j->type == CAST_JSON_OBJECT && j->n == 7, "object");
 
-    m = test_member(j, "s");
-    test_check(m != NULL && cast_gql_streq(m->str, "last"),
-               "last duplicate wins");
+    m = test_member(j, "S");
+    test_check(m != NULL && cast_gql_streq(m->str, "other"),
+               "keys are case-sensitive");
     m = j->child;
     test_check(m->str.len == 9
                && memcmp(m->str.data, "a\"\xc3\xa9\xf0\x9f\x8f\x83\n", 9) == 0,
@@ -98,6 +98,67 @@ test_reader(void)
     test_read("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
               "[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
               "]]]]]]]", 0);
+    test_pool_free();
+}
+
+
+/* no object may name a member twice, whichever way it is spelt */
+static void
+test_duplicates(void)
+{
+    cast_arena_t   a;
+    cast_json_t   *j;
+    const char    *err;
+    char           big[4096], *w;
+    const char    *d;
+    int            i, k, rc;
+
+    cast_arena_init(&a, &alloc);
+
+    d = "{\"a\":1,\"b\":2,\"a\":3}";
+    rc = cast_json_parse(&a, d, strlen(d), &j, &err);
+    test_check(rc == CAST_JSON_DUPLICATE
+               && strcmp(err, "duplicate key \"a\"") == 0, "top level: %s",
+               rc ? err : "accepted");
+
+    d = "[{\"x\":{\"\\u0061\":1,\"a\":2}}]";
+    rc = cast_json_parse(&a, d, strlen(d), &j, &err);
+    test_check(rc == CAST_JSON_DUPLICATE
+               && strcmp(err, "duplicate key \"a\"") == 0,
+               "nested, one of them escaped: %s", rc ? err : "accepted");
+
+    d = "{\"a\":{\"a\":{\"a\":1}},\"b\":{\"a\":2}}";
+    rc = cast_json_parse(&a, d, strlen(d), &j, &err);
+    test_check(rc == 0, "one name in different objects: %s",
+               rc ? err : "accepted");
+
+    /* objects of more than eight members are checked through a table */
+    for (i = 0; i < 2; i++) {
+        w = big + sprintf(big, "{\"v\":{\"k\":0");
+        for (k = 1; k < 300; k++) {
+            w += sprintf(w, ",\"k%d\":%d", k, k);
+        }
+        w += sprintf(w, "%s}}", i ? ",\"k17\":1" : "");
+        rc = cast_json_parse(&a, big, (size_t) (w - big), &j, &err);
+        test_check(i ? rc == CAST_JSON_DUPLICATE
+                       && strcmp(err, "duplicate key \"k17\"") == 0
+                     : rc == 0 && j->child->n == 300,
+                   "300 members%s: %s", i ? " and a duplicate" : "",
+                   rc ? err : "accepted");
+    }
+
+    w = big + sprintf(big, "{\"");
+    memset(w, 'k', 100);
+    w += 100;
+    w += sprintf(w, "\":0,\"");
+    memset(w, 'k', 100);
+    w += 100;
+    w += sprintf(w, "\":1}");
+    rc = cast_json_parse(&a, big, (size_t) (w - big), &j, &err);
+    test_check(rc == CAST_JSON_DUPLICATE && strlen(err) == 15 + 64 + 4
+               && strcmp(err + 15 + 64, "...\"") == 0,
+               "a long key is cut: %s", rc ? err : "accepted");
+
     test_pool_free();
 }
 
@@ -144,6 +205,7 @@ int
 main(void)
 {
     test_reader();
+    test_duplicates();
     test_writer();
 
     return test_done("test_gql_json");

@@ -286,6 +286,8 @@ test_limits_refused(void)
 {
     cast_gql_engine_t  *saved;
     cast_gql_limits_t   lim;
+    char               *body, *d;
+    int                 i;
 
     test_invalid("{ a: __typename b: __typename c: __typename d: __typename "
                  "e: __typename f: __typename g: __typename h: __typename "
@@ -313,6 +315,22 @@ test_limits_refused(void)
                  "Document selects 2125 fields, more than the limit of 2000 "
                  "(max_fields).", 1, 1);
 
+    body = malloc(8192);
+    d = body;
+    for (i = 0; i < 30; i++) {
+        d += sprintf(d, "mutation m%d($a: String!) { ...F }\n", i);
+    }
+    d += sprintf(d, "fragment F on Mutation { vote(ticket: \"t\", "
+                 "usernames: [");
+    for (i = 0; i < 100; i++) {
+        d += sprintf(d, "$a ");
+    }
+    sprintf(d, "]) { votes } }");
+    test_invalid(body, "Document uses variables 3000 times with its "
+                 "fragments expanded, more than the limit of 2000 "
+                 "(max_tokens).", 1, 1);
+    free(body);
+
     saved = eng;
     lim = test_limits();
     lim.introspection = 0;
@@ -329,6 +347,146 @@ test_limits_refused(void)
 }
 
 
+static size_t
+test_count(const char *s, const char *part)
+{
+    size_t  n;
+
+    for (n = 0; s != NULL && (s = strstr(s, part)) != NULL; s++) {
+        n++;
+    }
+
+    return n;
+}
+
+
+/*
+ * Errors are bounded: 100 validation errors then one that says so, as
+ * graphql-js; 50 variable errors likewise; messages of at most 512
+ * bytes.  The issue's body: a 12,000-byte comment line, then 1,900
+ * unknown fields on one line, with the nginx defaults.
+ */
+static void
+test_error_limits(void)
+{
+    cast_gql_engine_t  *big;
+    cast_gql_limits_t   lim;
+    test_resp_t         r;
+    char               *body, *d;
+    int                 i;
+
+    lim = test_limits();
+    lim.max_query_len = 16384;
+    lim.max_tokens = 4096;
+    lim.max_aliases = 64;
+    big = cast_gql_engine_create(&lim);
+
+    body = malloc(65536);
+    d = body + sprintf(body, "{\"query\":\"#");
+    memset(d, 'c', 12000);
+    d += 12000;
+    d += sprintf(d, "\\n{ ");
+    for (i = 0; i < 1900; i++) {
+        d += sprintf(d, "x ");
+    }
+    sprintf(d, "}\"}");
+
+    r = test_post(big, body);
+    test_status(r, 200);
+    test_check(test_count(r.body, "\"message\":") == 101
+               && test_count(r.body, "Cannot query field \\\"x\\\" on "
+                             "type \\\"Query\\\".") == 100,
+               "100 validation errors and the last one, got %zu bytes",
+               r.body ? strlen(r.body) : 0);
+    test_body_has(r, "{\"errors\":[{\"message\":\"Cannot query field "
+                  "\\\"x\\\" on type \\\"Query\\\".\",\"locations\":"
+                  "[{\"line\":2,\"column\":3}],\"extensions\":{\"code\":"
+                  "\"GRAPHQL_VALIDATION_FAILED\"}},{\"message\":\"Cannot "
+                  "query field \\\"x\\\" on type \\\"Query\\\".\","
+                  "\"locations\":[{\"line\":2,\"column\":5}]");
+    test_body_has(r, "\"locations\":[{\"line\":2,\"column\":201}],"
+                  "\"extensions\":{\"code\":\"GRAPHQL_VALIDATION_FAILED\"}},"
+                  "{\"message\":\"Too many validation errors, error limit "
+                  "reached. Validation aborted.\",\"extensions\":{\"code\":"
+                  "\"GRAPHQL_VALIDATION_FAILED\"}}]}");
+
+    /* the same from the cache */
+    r = test_post(big, body);
+    test_check(test_count(r.body, "\"message\":") == 101
+               && cast_gql_cache_hits(big) == 1, "cached errors");
+
+    d = body + sprintf(body, "{\"query\":\"query(");
+    for (i = 0; i < 60; i++) {
+        d += sprintf(d, "$v%d: Int ", i);
+    }
+    d += sprintf(d, ") { __typename ");
+    for (i = 0; i < 60; i++) {
+        d += sprintf(d, "@skip(if: false) ");
+    }
+    d += sprintf(d, "}\"}");
+    r = test_post(big, body);
+    test_check(test_count(r.body, "can only be used once") == 59
+               && test_count(r.body, "is never used") == 41
+               && test_count(r.body, "\"message\":") == 101,
+               "100 errors of two rules and the last one");
+
+    d = body + sprintf(body, "{\"query\":\"query(");
+    for (i = 0; i < 60; i++) {
+        d += sprintf(d, "$v%d: Boolean! ", i);
+    }
+    d += sprintf(d, ") { __typename ");
+    for (i = 0; i < 60; i++) {
+        d += sprintf(d, "a%d: __typename @skip(if: $v%d) ", i, i);
+    }
+    d += sprintf(d, "}\",\"variables\":{");
+    for (i = 0; i < 60; i++) {
+        d += sprintf(d, "%s\"v%d\": \"no\"", i ? "," : "", i);
+    }
+    sprintf(d, "}}");
+    r = test_post(big, body);
+    test_check(test_count(r.body, "\"message\":") == 51
+               && test_count(r.body, "Boolean cannot represent") == 50,
+               "50 variable errors and the last one");
+    test_body_has(r, "{\"message\":\"Too many errors processing "
+                  "variables, error limit reached. Execution aborted.\","
+                  "\"extensions\":{\"code\":\"BAD_USER_INPUT\"}}]}");
+
+    d = body + sprintf(body, "{\"query\":\"{ ");
+    memset(d, 'n', 1000);
+    d += 1000;
+    sprintf(d, " }\"}");
+    r = test_post(big, body);
+    d = body + sprintf(body, "{\"errors\":[{\"message\":\"Cannot query "
+                       "field \\\"");
+    memset(d, 'n', 509 - 20);
+    d += 509 - 20;
+    sprintf(d, "...\",\"locations\":[{\"line\":1,\"column\":3}],"
+            "\"extensions\":{\"code\":\"GRAPHQL_VALIDATION_FAILED\"}}]}");
+    test_body(r, body);
+
+    free(body);
+    cast_gql_engine_destroy(big);
+}
+
+
+/* lines end at LF, CRLF or CR; columns count code points */
+static void
+test_locations(void)
+{
+    test_resp_t  r;
+
+    r = test_post(eng, "{\"query\":\"\\r\\n\\r{ query(username: "
+                  "\\\"\u00e9\u00e9\\\") x\\r\\r\\n\\n y }\"}");
+    test_body(r, "{\"errors\":[{\"message\":\"Cannot query field "
+              "\\\"x\\\" on type \\\"Query\\\".\",\"locations\":"
+              "[{\"line\":3,\"column\":25}],\"extensions\":{\"code\":"
+              "\"GRAPHQL_VALIDATION_FAILED\"}},{\"message\":\"Cannot query "
+              "field \\\"y\\\" on type \\\"Query\\\".\",\"locations\":"
+              "[{\"line\":6,\"column\":2}],\"extensions\":{\"code\":"
+              "\"GRAPHQL_VALIDATION_FAILED\"}}]}");
+}
+
+
 int
 main(void)
 {
@@ -342,6 +500,8 @@ main(void)
     test_variables();
     test_merging();
     test_limits_refused();
+    test_error_limits();
+    test_locations();
 
     cast_gql_engine_destroy(eng);
 

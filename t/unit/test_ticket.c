@@ -249,6 +249,36 @@ test_secret(void)
 }
 
 
+/* a secret file's line ending is not part of the key, however written */
+
+static void
+test_secret_file(void)
+{
+    static const struct {
+        const char  *text;
+        size_t       len;
+    } files[] = {
+        { "key", 3 },
+        { "key\n", 3 },
+        { "key\n\n", 3 },
+        { "key\r\n", 3 },
+        { "key\r\n\r\n", 3 },
+        { "key\n\r", 3 },
+        { "k\ney\n", 4 },
+        { "\r\n", 0 },
+        { "", 0 },
+    };
+
+    size_t  i;
+
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        check(cast_ticket_secret_len((const unsigned char *) files[i].text,
+                                     strlen(files[i].text))
+              == files[i].len);
+    }
+}
+
+
 int
 main(void)
 {
@@ -259,6 +289,7 @@ main(void)
     test_canonical();
     test_forgery();
     test_secret();
+    test_secret_file();
 
     if (failures != 0) {
         printf("test_ticket: %d failures\n", failures);

@@ -1,0 +1,762 @@
+/*
+ * CAST JSON reader and writer.
+ *
+ * The reader is a recursive descent over RFC 8259 with bounded nesting;
+ * strings without escapes point into the input, others are decoded into
+ * the arena.  An object may not have two members of the same name (as
+ * decoded): with no rule for which one counts, no reader can disagree
+ * with another about what a request says.  The writer appends to one
+ * buffer that doubles in the arena.
+ */
+
+#include <stdio.h>
+
+#include "cast_json.h"
+
+
+/* keys of the object being checked: a generation per object */
+typedef struct {
+    const cast_json_t        *member;
+    uint32_t                  gen;
+} cast_json_key_t;
+
+typedef struct {
+    const char               *p;
+    const char               *end;
+    cast_arena_t             *arena;
+    const char               *err;
+    int                       depth;
+    int                       nomem;
+    int                       dup;
+    cast_json_key_t          *keys;     /* grows, never shrinks */
+    size_t                    mask;
+    uint32_t                  gen;
+} cast_json_rd_t;
+
+
+static cast_json_t *cast_json_value(cast_json_rd_t *r);
+
+
+/* at most 64 bytes of s for a message, cut between code points */
+size_t
+cast_json_short(cast_str_t s)
+{
+    size_t  n;
+
+    if (s.len <= 64) {
+        return s.len;
+    }
+
+    for (n = 64; n > 0 && ((unsigned char) s.data[n] & 0xc0) == 0x80; n--) {
+        /* void */
+    }
+
+    return n;
+}
+
+
+int
+cast_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char  *p, *end;
+    uint64_t              w;
+    uint32_t              c;
+    int                   k, i;
+
+    p = (const unsigned char *) s;
+    end = p + n;
+
+    while (p < end) {
+        /* ASCII eight bytes at a time */
+        while (end - p >= 8) {
+            memcpy(&w, p, 8);
+            if (w & 0x8080808080808080ULL) {
+                break;
+            }
+            p += 8;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        if (*p >= 0xc2 && *p <= 0xdf) {
+            k = 1; c = *p & 0x1f;
+        } else if (*p >= 0xe0 && *p <= 0xef) {
+            k = 2; c = *p & 0x0f;
+        } else if (*p >= 0xf0 && *p <= 0xf4) {
+            k = 3; c = *p & 0x07;
+        } else {
+            return 0;
+        }
+
+        if (end - p <= k) {
+            return 0;
+        }
+
+        for (i = 1; i <= k; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0;
+            }
+            c = (c << 6) | (p[i] & 0x3f);
+        }
+
+        if ((k == 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff)))
+            || (k == 3 && (c < 0x10000 || c > 0x10ffff)))
+        {
+            return 0;
+        }
+
+        p += k + 1;
+    }
+
+    return 1;
+}
+
+
+static void
+cast_json_ws(cast_json_rd_t *r)
+{
+    while (r->p < r->end
+           && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n'
+               || *r->p == '\r'))
+    {
+        r->p++;
+    }
+}
+
+
+static int
+cast_json_hex4(const char *p, uint32_t *v)
+{
+    int  i;
+    char c;
+
+    *v = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = p[i];
+        *v <<= 4;
+
+        if (c >= '0' && c <= '9') {
+            *v |= (uint32_t) (c - '0');
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            *v |= (uint32_t) ((c | 0x20) - 'a' + 10);
+        } else {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static char *
+cast_json_utf8_put(char *d, uint32_t c)
+{
+    if (c < 0x80) {
+        *d++ = (char) c;
+    } else if (c < 0x800) {
+        *d++ = (char) (0xc0 | (c >> 6));
+        *d++ = (char) (0x80 | (c & 0x3f));
+    } else if (c < 0x10000) {
+        *d++ = (char) (0xe0 | (c >> 12));
+        *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
+        *d++ = (char) (0x80 | (c & 0x3f));
+    } else {
+        *d++ = (char) (0xf0 | (c >> 18));
+        *d++ = (char) (0x80 | ((c >> 12) & 0x3f));
+        *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
+        *d++ = (char) (0x80 | (c & 0x3f));
+    }
+
+    return d;
+}
+
+
+static int
+cast_json_unescape(cast_json_rd_t *r, const char *s, const char *e,
+    cast_str_t *out)
+{
+    char      *d;
+    uint32_t   c, lo;
+
+    d = cast_arena_alloc(r->arena, (size_t) (e - s) + 1);
+    if (d == NULL) {
+        r->err = "out of memory";
+        r->nomem = 1;
+        return -1;
+    }
+
+    out->data = d;
+
+    while (s < e) {
+        if (*s != '\\') {
+            *d++ = *s++;
+            continue;
+        }
+
+        s++;
+
+        switch (*s++) {
+        case '"': *d++ = '"'; continue;
+        case '\\': *d++ = '\\'; continue;
+        case '/': *d++ = '/'; continue;
+        case 'b': *d++ = '\b'; continue;
+        case 'f': *d++ = '\f'; continue;
+        case 'n': *d++ = '\n'; continue;
+        case 'r': *d++ = '\r'; continue;
+        case 't': *d++ = '\t'; continue;
+        case 'u': break;
+        default:
+            r->err = "invalid escape in JSON string";
+            return -1;
+        }
+
+        if (e - s < 4 || cast_json_hex4(s, &c) != 0) {
+            r->err = "invalid \\u escape in JSON string";
+            return -1;
+        }
+
+        s += 4;
+
+        if (c >= 0xd800 && c <= 0xdbff) {
+            if (e - s < 6 || s[0] != '\\' || s[1] != 'u'
+                || cast_json_hex4(s + 2, &lo) != 0
+                || lo < 0xdc00 || lo > 0xdfff)
+            {
+                r->err = "unpaired surrogate in JSON string";
+                return -1;
+            }
+
+            s += 6;
+            c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+
+        } else if (c >= 0xdc00 && c <= 0xdfff) {
+            r->err = "unpaired surrogate in JSON string";
+            return -1;
+        }
+
+        d = cast_json_utf8_put(d, c);
+    }
+
+    out->len = (size_t) (d - out->data);
+
+    return 0;
+}
+
+
+static int
+cast_json_string(cast_json_rd_t *r, cast_str_t *out)
+{
+    const char     *s;
+    unsigned char   c;
+    int             esc, high;
+
+    s = ++r->p;
+    esc = 0;
+    high = 0;
+
+    while (r->p < r->end && *r->p != '"') {
+        c = (unsigned char) *r->p;
+
+        if (c >= 0x20 && c != '\\') {
+            high |= c;
+            r->p++;
+            continue;
+        }
+
+        if (c < 0x20) {
+            r->err = "control character in JSON string";
+            return -1;
+        }
+
+        if (*r->p == '\\') {
+            esc = 1;
+            r->p++;
+            if (r->p == r->end) {
+                break;
+            }
+        }
+
+        r->p++;
+    }
+
+    if (r->p >= r->end) {
+        r->err = "unterminated JSON string";
+        return -1;
+    }
+
+    if ((high & 0x80) && !cast_utf8_valid(s, (size_t) (r->p - s))) {
+        r->err = "invalid UTF-8 in JSON string";
+        return -1;
+    }
+
+    if (esc) {
+        if (cast_json_unescape(r, s, r->p, out) != 0) {
+            return -1;
+        }
+
+    } else {
+        out->data = s;
+        out->len = (size_t) (r->p - s);
+    }
+
+    r->p++;
+
+    return 0;
+}
+
+
+static int
+cast_json_number(cast_json_rd_t *r, cast_str_t *out)
+{
+    const char  *s;
+
+    s = r->p;
+
+    if (r->p < r->end && *r->p == '-') {
+        r->p++;
+    }
+
+    if (r->p < r->end && *r->p == '0') {
+        r->p++;
+
+    } else if (r->p < r->end && *r->p >= '1' && *r->p <= '9') {
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
+            r->p++;
+        }
+
+    } else {
+        goto bad;
+    }
+
+    if (r->p < r->end && *r->p == '.') {
+        r->p++;
+        if (r->p == r->end || *r->p < '0' || *r->p > '9') {
+            goto bad;
+        }
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
+            r->p++;
+        }
+    }
+
+    if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+        r->p++;
+        if (r->p < r->end && (*r->p == '+' || *r->p == '-')) {
+            r->p++;
+        }
+        if (r->p == r->end || *r->p < '0' || *r->p > '9') {
+            goto bad;
+        }
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
+            r->p++;
+        }
+    }
+
+    out->data = s;
+    out->len = (size_t) (r->p - s);
+
+    return 0;
+
+bad:
+
+    r->err = "invalid JSON number";
+    return -1;
+}
+
+
+static int
+cast_json_word(cast_json_rd_t *r, const char *w, size_t n)
+{
+    if ((size_t) (r->end - r->p) < n || memcmp(r->p, w, n) != 0) {
+        r->err = "unexpected character in JSON";
+        return -1;
+    }
+
+    r->p += n;
+
+    return 0;
+}
+
+
+static int
+cast_json_duplicate(cast_json_rd_t *r, const cast_json_t *m)
+{
+    cast_str_t  msg;
+
+    msg = cast_arena_printf(r->arena, "duplicate key \"%.*s%s\"",
+                            (int) cast_json_short(m->key), m->key.data,
+                            cast_json_short(m->key) < m->key.len ? "..."
+                                                                 : "");
+    r->err = msg.data != NULL ? msg.data : "duplicate key";
+    r->dup = 1;
+
+    return -1;
+}
+
+
+/* every member name of an object once: pairs when few, a table else */
+static int
+cast_json_unique(cast_json_rd_t *r, const cast_json_t *obj)
+{
+    const cast_json_t  *m, *o;
+    cast_json_key_t    *k;
+    size_t              size, i;
+
+    if (obj->n <= 8) {
+        for (m = obj->child; m != NULL; m = m->next) {
+            for (o = obj->child; o != m; o = o->next) {
+                if (o->key.len == m->key.len
+                    && memcmp(o->key.data, m->key.data, m->key.len) == 0)
+                {
+                    return cast_json_duplicate(r, m);
+                }
+            }
+        }
+        return 0;
+    }
+
+    if (r->keys == NULL || obj->n * 2 > r->mask + 1) {
+        for (size = 32; size < obj->n * 2; size *= 2) {
+            /* void */
+        }
+
+        r->keys = cast_arena_calloc(r->arena, size * sizeof(cast_json_key_t));
+        if (r->keys == NULL) {
+            r->err = "out of memory";
+            r->nomem = 1;
+            return -1;
+        }
+
+        r->mask = size - 1;
+        r->gen = 0;
+    }
+
+    r->gen++;
+
+    for (m = obj->child; m != NULL; m = m->next) {
+        i = (size_t) cast_gql_hash(m->key.data, m->key.len) & r->mask;
+
+        for ( ;; ) {
+            k = &r->keys[i];
+
+            if (k->gen != r->gen) {
+                k->member = m;
+                k->gen = r->gen;
+                break;
+            }
+
+            if (k->member->key.len == m->key.len
+                && memcmp(k->member->key.data, m->key.data, m->key.len) == 0)
+            {
+                return cast_json_duplicate(r, m);
+            }
+
+            i = (i + 1) & r->mask;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cast_json_members(cast_json_rd_t *r, cast_json_t *v, char close)
+{
+    cast_json_t  **tail, *item;
+    cast_str_t     key;
+
+    tail = &v->child;
+    r->p++;
+    cast_json_ws(r);
+
+    if (r->p < r->end && *r->p == close) {
+        r->p++;
+        return 0;
+    }
+
+    for ( ;; ) {
+        cast_json_ws(r);
+
+        if (close == '}') {
+            if (r->p == r->end || *r->p != '"') {
+                r->err = "expected a string key in JSON object";
+                return -1;
+            }
+
+            if (cast_json_string(r, &key) != 0) {
+                return -1;
+            }
+
+            cast_json_ws(r);
+
+            if (r->p == r->end || *r->p != ':') {
+                r->err = "expected ':' in JSON object";
+                return -1;
+            }
+
+            r->p++;
+        }
+
+        item = cast_json_value(r);
+        if (item == NULL) {
+            return -1;
+        }
+
+        if (close == '}') {
+            item->key = key;
+        }
+
+        *tail = item;
+        tail = &item->next;
+        v->n++;
+
+        cast_json_ws(r);
+
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            continue;
+        }
+
+        if (r->p < r->end && *r->p == close) {
+            r->p++;
+            return close == '}' ? cast_json_unique(r, v) : 0;
+        }
+
+        r->err = close == '}' ? "expected ',' or '}' in JSON object"
+                              : "expected ',' or ']' in JSON array";
+        return -1;
+    }
+}
+
+
+static cast_json_t *
+cast_json_value(cast_json_rd_t *r)
+{
+    int           rc;
+    cast_json_t  *v;
+
+    cast_json_ws(r);
+
+    if (r->p == r->end) {
+        r->err = "unexpected end of JSON";
+        return NULL;
+    }
+
+    v = cast_arena_calloc(r->arena, sizeof(cast_json_t));
+    if (v == NULL) {
+        r->err = "out of memory";
+        r->nomem = 1;
+        return NULL;
+    }
+
+    switch (*r->p) {
+
+    case '{':
+    case '[':
+        if (++r->depth > CAST_GQL_MAX_NEST) {
+            r->err = "JSON nested too deeply";
+            return NULL;
+        }
+        v->type = *r->p == '{' ? CAST_JSON_OBJECT : CAST_JSON_ARRAY;
+        rc = cast_json_members(r, v, *r->p == '{' ? '}' : ']');
+        r->depth--;
+        break;
+
+    case '"':
+        v->type = CAST_JSON_STRING;
+        rc = cast_json_string(r, &v->str);
+        break;
+
+    case 't':
+        v->type = CAST_JSON_TRUE;
+        rc = cast_json_word(r, "true", 4);
+        break;
+
+    case 'f':
+        v->type = CAST_JSON_FALSE;
+        rc = cast_json_word(r, "false", 5);
+        break;
+
+    case 'n':
+        v->type = CAST_JSON_NULL;
+        rc = cast_json_word(r, "null", 4);
+        break;
+
+    default:
+        v->type = CAST_JSON_NUMBER;
+        rc = cast_json_number(r, &v->str);
+    }
+
+    return rc == 0 ? v : NULL;
+}
+
+
+int
+cast_json_parse(cast_arena_t *a, const char *s, size_t n, cast_json_t **out,
+    const char **err)
+{
+    cast_json_rd_t  r;
+
+    r.p = s;
+    r.end = s + n;
+    r.arena = a;
+    r.err = NULL;
+    r.depth = 0;
+    r.nomem = 0;
+    r.dup = 0;
+    r.keys = NULL;
+    r.mask = 0;
+    r.gen = 0;
+
+    *out = cast_json_value(&r);
+
+    if (*out != NULL) {
+        cast_json_ws(&r);
+        if (r.p != r.end) {
+            r.err = "unexpected data after JSON value";
+            *out = NULL;
+        }
+    }
+
+    *err = r.err;
+
+    return *out != NULL ? 0
+           : r.nomem ? CAST_JSON_NOMEM
+           : r.dup ? CAST_JSON_DUPLICATE : -1;
+}
+
+
+void
+cast_json_w_init(cast_json_w_t *w, cast_arena_t *a, size_t cap)
+{
+    static char  none[1];
+
+    w->arena = a;
+    w->len = 0;
+    w->cap = cap;
+    w->nomem = 0;
+    w->buf = cast_arena_alloc(a, cap);
+
+    /* nothing fits, but an empty write still has somewhere to go */
+    if (w->buf == NULL) {
+        w->buf = none;
+        w->cap = 0;
+        w->nomem = 1;
+    }
+}
+
+
+static int
+cast_json_grow(cast_json_w_t *w, size_t need)
+{
+    char    *nb;
+    size_t   cap;
+
+    if (w->nomem) {
+        return -1;
+    }
+
+    cap = w->cap * 2;
+    while (cap < w->len + need) {
+        cap *= 2;
+    }
+
+    nb = cast_arena_alloc(w->arena, cap);
+    if (nb == NULL) {
+        w->nomem = 1;
+        return -1;
+    }
+
+    memcpy(nb, w->buf, w->len);
+    w->buf = nb;
+    w->cap = cap;
+
+    return 0;
+}
+
+
+void
+cast_json_append(cast_json_w_t *w, const char *s, size_t n)
+{
+    if (w->cap - w->len < n && cast_json_grow(w, n) != 0) {
+        return;
+    }
+
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+
+void
+cast_json_str(cast_json_w_t *w, const char *s, size_t n)
+{
+    static const char  hex[] = "0123456789abcdef";
+    unsigned char      c;
+    char              *d;
+    size_t             i;
+
+    /* the worst case is six bytes per input byte */
+    if (w->cap - w->len < n * 6 + 2 && cast_json_grow(w, n * 6 + 2) != 0) {
+        return;
+    }
+
+    d = w->buf + w->len;
+    *d++ = '"';
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *d++ = (char) c;
+            continue;
+        }
+
+        *d++ = '\\';
+
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        default:
+            *d++ = 'u'; *d++ = '0'; *d++ = '0';
+            *d++ = hex[c >> 4];
+            *d++ = hex[c & 0xf];
+        }
+    }
+
+    *d++ = '"';
+    w->len = (size_t) (d - w->buf);
+}
+
+
+void
+cast_json_int(cast_json_w_t *w, int64_t v)
+{
+    char      tmp[24], *p;
+    uint64_t  u;
+
+    p = tmp + sizeof(tmp);
+    u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+
+    if (v < 0) {
+        *--p = '-';
+    }
+
+    cast_json_raw(w, p, (size_t) (tmp + sizeof(tmp) - p));
+}

@@ -1,0 +1,620 @@
+#!lua name=cast
+--
+-- CAST Redis function library: tickets, votes, the outbox, restore.
+-- Key layout, replies and the event format: docs/redis.md.
+--
+
+local K_TICKET  = '{cast}:ticket'
+local K_PREV    = '{cast}:ticket:prev'
+local K_NEXT    = '{cast}:ticket:next'
+local K_LEASE   = '{cast}:lease'
+local K_COUNT   = '{cast}:count'
+local K_VERSION = '{cast}:version'
+local K_OUTBOX  = '{cast}:outbox'
+local K_READY   = '{cast}:ready'
+local K_IDEM    = '{cast}:idem:'
+
+local IDEM_TTL_MS = '600000'
+local MAX_NAMES   = 1000
+local MAX_ADD     = 1000000
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function not_ready()
+    return redis.call('EXISTS', K_READY) == 0
+end
+
+local function unavailable(why)
+    return redis.error_reply('UNAVAILABLE ' .. why)
+end
+
+
+-- the minter's lease: acquire when free, renew when ours
+
+local function lease(_, args)
+    local owner, ttl = args[1], tonumber(args[2])
+    local holder = redis.call('GET', K_LEASE)
+
+    if holder == owner then
+        redis.call('PEXPIRE', K_LEASE, ttl)
+        return 1
+    end
+
+    if holder then
+        return 0
+    end
+
+    redis.call('SET', K_LEASE, owner, 'PX', ttl)
+    return 1
+end
+
+local function release(_, args)
+    if redis.call('GET', K_LEASE) == args[1] then
+        redis.call('DEL', K_LEASE)
+        return 1
+    end
+    return 0
+end
+
+-- The ticket valid now: the current one, or the next one, minted ahead,
+-- once its period has begun.  Read-only callers look; writers promote.
+local function effective(now)
+    local start = redis.call('HGET', K_NEXT, 'issued')
+
+    if start and now >= tonumber(start) then
+        return K_NEXT
+    end
+    return K_TICKET
+end
+
+local function seq_of(key)
+    return tonumber(redis.call('HGET', key, 'seq') or -1)
+end
+
+-- sequences only grow: a next ticket not above the current one is dropped
+local function promote(now)
+    if effective(now) ~= K_NEXT then
+        return
+    end
+
+    if seq_of(K_NEXT) <= seq_of(K_TICKET) then
+        redis.call('DEL', K_NEXT)
+        return
+    end
+
+    if redis.call('EXISTS', K_TICKET) == 1 then
+        redis.call('RENAME', K_TICKET, K_PREV)
+    end
+    redis.call('RENAME', K_NEXT, K_TICKET)
+end
+
+-- A ticket whose period has begun becomes the current one; one minted
+-- ahead waits in {cast}:ticket:next, so rotation leaves no gap.
+local function mint(_, args)
+    local owner, seq, issued = args[1], tonumber(args[2]), tonumber(args[4])
+    local now = now_ms()
+
+    if redis.call('GET', K_LEASE) ~= owner then
+        return 0
+    end
+
+    promote(now)
+
+    -- minted ahead and now in place: the minter's call for its period
+    -- finds it; marked once, so a second minter is refused as usual
+    local cur = seq_of(K_TICKET)
+    if seq == cur and redis.call('HDEL', K_TICKET, 'ahead') == 1 then
+        return 1
+    end
+
+    if seq <= cur then
+        return 0
+    end
+
+    local key = K_NEXT
+
+    if issued <= now then
+        key = K_TICKET
+        if redis.call('EXISTS', K_TICKET) == 1 then
+            redis.call('RENAME', K_TICKET, K_PREV)
+        end
+        if seq_of(K_NEXT) <= seq then
+            redis.call('DEL', K_NEXT)
+        end
+
+    elseif seq <= seq_of(K_NEXT) then
+        return 0
+    end
+
+    redis.call('HSET', key, 'id', args[3], 'seq', args[2],
+               'issued', args[4], 'expires', args[5], 'max', args[6],
+               'used', 0, 'grace', args[7])
+    if key == K_NEXT then
+        redis.call('HSET', key, 'ahead', 1)
+    end
+    return 1
+end
+
+
+-- votes
+
+-- A ticket as a batch uses it: the uses it takes are counted in `taken`
+-- and written back once (take_uses).
+local function ticket_at(key)
+    local t = redis.call('HMGET', key, 'id', 'expires', 'seq', 'max', 'used',
+                         'grace')
+
+    return {key = key, id = t[1], expires = tonumber(t[2]), seq = t[3],
+            max = tonumber(t[4]), used = tonumber(t[5]),
+            grace = tonumber(t[6] or 0), taken = 0}
+end
+
+-- The tickets a batch may consume, read once: the current one and, when
+-- a vote names it, the previous one.
+local function tickets()
+    return {cur = ticket_at(K_TICKET)}
+end
+
+local function prev_ticket(ts)
+    ts.prev = ts.prev or ticket_at(K_PREV)
+    return ts.prev
+end
+
+-- The ticket a vote may consume: the current one while it lasts, the
+-- previous one inside the grace window; or nil and the rejection.
+local function usable_ticket(ts, ticket, seq_hint, now)
+    local cur = ts.cur
+
+    if cur.id == ticket then
+        if now < cur.expires then
+            return cur
+        end
+        return nil, 'EXPIRED'
+    end
+
+    local prev = prev_ticket(ts)
+    if prev.id == ticket then
+        if now < prev.expires + cur.grace then
+            return prev
+        end
+        return nil, 'EXPIRED'
+    end
+
+    if cur.seq and seq_hint > 0 and seq_hint < tonumber(cur.seq) then
+        return nil, 'EXPIRED'
+    end
+
+    return nil, 'INVALID'
+end
+
+local function take_uses(ts)
+    for _, t in ipairs({ts.cur, ts.prev}) do
+        if t.taken > 0 then
+            redis.call('HINCRBY', t.key, 'used', t.taken)
+        end
+    end
+end
+
+local REJECT = {
+    INVALID   = 'Invalid ticket',
+    EXPIRED   = 'Ticket expired',
+    EXHAUSTED = 'Ticket usage limit exceeded',
+}
+
+-- Duplicate names are merged, counts summed, in order of first appearance.
+local function merge(args, first, n)
+    local names, adds, at = {}, {}, {}
+
+    for i = 0, n - 1 do
+        local name = args[first + 2 * i]
+        local add = tonumber(args[first + 2 * i + 1])
+
+        if not name or name == '' or not add or add < 1 or add > MAX_ADD
+           or add ~= math.floor(add)
+        then
+            return nil
+        end
+
+        local j = at[name]
+        if j then
+            adds[j] = adds[j] + add
+        else
+            names[#names + 1] = name
+            adds[#names] = add
+            at[name] = #names
+        end
+    end
+
+    return names, adds
+end
+
+-- A JSON string: names need escaping only when they hold a quote, a
+-- backslash or a control character, which cjson then does.
+local function json_str(s)
+    if s:find('[%c"\\]') then
+        return cjson.encode(s)
+    end
+    return '"' .. s .. '"'
+end
+
+-- Counts and versions are exact integers up to 2^53 - 1 (Lua numbers).
+local COUNT_MAX = 9007199254740991
+local CHUNK     = 1000
+
+-- HMGET of many fields, in chunks that unpack() can take
+local function hmget(key, fields)
+    local out = {}
+
+    for first = 1, #fields, CHUNK do
+        local got = redis.call('HMGET', key,
+                               unpack(fields, first,
+                                      math.min(first + CHUNK - 1, #fields)))
+        for i, v in ipairs(got) do
+            out[first + i - 1] = tonumber(v or 0)
+        end
+    end
+
+    return out
+end
+
+-- HSET of many fields to integers
+local function hset(key, fields, values)
+    for first = 1, #fields, CHUNK do
+        local args = {}
+
+        for i = first, math.min(first + CHUNK - 1, #fields) do
+            args[#args + 1] = fields[i]
+            args[#args + 1] = string.format('%d', values[fields[i]])
+        end
+        redis.call('HSET', key, unpack(args))
+    end
+end
+
+-- The votes of a batch, each "ticket voter idem seq n name1 add1 ...
+-- nameN addN"; nil when the arguments do not split into votes.  A vote
+-- with a bad name or count has no names.
+local function parse(args)
+    local votes, i = {}, 1
+
+    while i <= #args do
+        local n = tonumber(args[i + 4])
+
+        if not n or n < 1 or n > MAX_NAMES or n ~= math.floor(n)
+           or i + 4 + 2 * n > #args
+        then
+            return nil
+        end
+
+        local names, adds = merge(args, i + 5, n)
+        votes[#votes + 1] = {
+            ticket = args[i], voter = args[i + 1], idem = args[i + 2],
+            seq_hint = tonumber(args[i + 3]) or 0, names = names, adds = adds,
+        }
+        i = i + 5 + 2 * n
+    end
+
+    return votes
+end
+
+-- The counts and versions a batch keeps running, read on demand and
+-- written back once (the touched names, in order).
+local function counts()
+    return {total = {}, ver = {}, touched = {}, order = {}}
+end
+
+-- Reads the counts and versions of the names not read yet.
+local function load(st, names)
+    local missing, seen = {}, {}
+
+    for _, name in ipairs(names) do
+        if not st.total[name] and not seen[name] then
+            missing[#missing + 1] = name
+            seen[name] = true
+        end
+    end
+
+    if #missing == 0 then
+        return
+    end
+
+    local c, ver = hmget(K_COUNT, missing), hmget(K_VERSION, missing)
+
+    for i, name in ipairs(missing) do
+        st.total[name], st.ver[name] = c[i], ver[i]
+    end
+end
+
+-- The names of the votes that may be accepted: a ticket that is usable
+-- and has a use left for them, in order.  They are read in one go; a
+-- refused vote reads no count, so a spent, expired or forged ticket costs
+-- Redis the same whatever the number of names.  (A vote found out later
+-- to pass COUNT_MAX leaves its use to a later vote, whose names decide()
+-- then reads.)
+local function preload(st, ts, votes, now)
+    local left, names = {}, {}
+
+    for _, v in ipairs(votes) do
+        local t = v.names and usable_ticket(ts, v.ticket, v.seq_hint, now)
+
+        if t then
+            left[t.key] = left[t.key] or t.max - t.used
+
+            if left[t.key] > 0 then
+                left[t.key] = left[t.key] - 1
+                for _, name in ipairs(v.names) do
+                    names[#names + 1] = name
+                end
+            end
+        end
+    end
+
+    load(st, names)
+end
+
+-- whether a vote keeps every count and version it touches exact
+local function fits(st, v)
+    for i, name in ipairs(v.names) do
+        if st.total[name] > COUNT_MAX - v.adds[i]
+           or st.ver[name] >= COUNT_MAX
+        then
+            return false
+        end
+    end
+    return true
+end
+
+-- Adds an accepted vote to the running counts; its reply lists the
+-- totals as they stand right after it.  The event's votes.
+local function count(st, v, reply)
+    local votes = {}
+
+    for i, name in ipairs(v.names) do
+        st.total[name] = st.total[name] + v.adds[i]
+        st.ver[name] = st.ver[name] + 1
+
+        if not st.touched[name] then
+            st.touched[name] = true
+            st.order[#st.order + 1] = name
+        end
+
+        reply[#reply + 1] = name
+        reply[#reply + 1] = st.total[name]
+        votes[i] = string.format('{"u":%s,"n":%d,"c":%d,"ver":%d}',
+                                 json_str(name), v.adds[i], st.total[name],
+                                 st.ver[name])
+    end
+
+    return votes
+end
+
+-- Decides one vote, in order, against the batch's tickets and counts: its
+-- reply, and when it is accepted, its outbox event.  Numbers are written
+-- with %d (cjson would print large ones in exponent form).
+local function decide(ts, st, seen, now, v)
+    if v.idem ~= '' then
+        if seen[v.idem] then
+            return seen[v.idem]
+        end
+
+        local done = redis.call('GET', K_IDEM .. v.idem)
+        if done then
+            return cjson.decode(done)
+        end
+    end
+
+    local t, why = usable_ticket(ts, v.ticket, v.seq_hint, now)
+    if not t then
+        return {why, REJECT[why], ''}
+    end
+
+    if t.used >= t.max then
+        return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
+    end
+
+    load(st, v.names)
+
+    if not fits(st, v) then
+        return redis.error_reply('ERR cast_vote: count limit')
+    end
+
+    t.used = t.used + 1
+    t.taken = t.taken + 1
+
+    local id = string.format('%s-%d', t.seq, t.used)
+    local reply = {'OK', 'Votes recorded successfully', id}
+    local votes = count(st, v, reply)
+
+    if v.idem ~= '' then
+        seen[v.idem] = reply
+    end
+
+    return reply, string.format(
+        '{"v":1,"id":"%s","ts":%d,"ticket":%s,"voter":%s,"votes":[%s]}',
+        id, now, t.seq, v.voter ~= '' and json_str(v.voter) or 'null',
+        table.concat(votes, ','))
+end
+
+-- Everything the batch changes, written after every vote was decided:
+-- the touched counts and versions, the tickets' uses, the events, the
+-- idempotency records (`seen`: each accepted key's reply).
+local function write(ts, st, events, seen)
+    if #st.order > 0 then
+        hset(K_COUNT, st.order, st.total)
+        hset(K_VERSION, st.order, st.ver)
+    end
+
+    take_uses(ts)
+
+    for _, e in ipairs(events) do
+        redis.call('XADD', K_OUTBOX, '*', 'e', e)
+    end
+
+    for idem, reply in pairs(seen) do
+        redis.call('SET', K_IDEM .. idem, cjson.encode(reply),
+                   'PX', IDEM_TTL_MS)
+    end
+end
+
+-- A batch of votes, decided in order exactly as if called one by one; the
+-- array of their replies.  A vote with a bad name or count, or one that
+-- would pass COUNT_MAX, gets an error reply of its own and changes
+-- nothing; arguments that do not split into votes fail the whole call.
+local function vote_batch(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    local votes = parse(args)
+    if not votes then
+        return redis.error_reply('ERR cast_vote: bad arguments')
+    end
+
+    local now = now_ms()
+    promote(now)
+
+    local ts, st, seen = tickets(), counts(), {}
+    local replies, events = {}, {}
+
+    preload(st, ts, votes, now)
+
+    for k, v in ipairs(votes) do
+        if not v.names then
+            replies[k] = redis.error_reply('ERR cast_vote: bad name or count')
+        else
+            local reply, event = decide(ts, st, seen, now, v)
+
+            replies[k] = reply
+            if event then
+                events[#events + 1] = event
+            end
+        end
+    end
+
+    write(ts, st, events, seen)
+
+    return replies
+end
+
+-- one vote: a batch of exactly one
+local function vote(_, args)
+    local n = tonumber(args[5])
+
+    if not n or #args ~= 5 + 2 * n then
+        return redis.error_reply('ERR cast_vote: bad arguments')
+    end
+
+    local replies = vote_batch(_, args)
+    if replies.err then
+        return replies
+    end
+    return replies[1]
+end
+
+
+-- reads
+
+local function cas()
+    local now = now_ms()
+    local t = redis.call('HMGET', effective(now), 'id', 'expires', 'max',
+                         'used', 'seq')
+
+    if not t[1] or now >= tonumber(t[2]) then
+        return unavailable('no current ticket')
+    end
+
+    local left = tonumber(t[3]) - tonumber(t[4])
+    if left < 0 then
+        left = 0
+    end
+
+    return {t[1], tonumber(t[2]), left, tonumber(t[5])}
+end
+
+-- the counts of many names (0 for an unknown one), in order
+local function query_batch(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+    return hmget(K_COUNT, args)
+end
+
+local function query(_, args)
+    local counts = query_batch(_, {args[1]})
+
+    if counts.err then
+        return counts
+    end
+    return counts[1]
+end
+
+-- {counts ready, a current ticket exists, its seq}: the readiness probe
+local function state()
+    local now = now_ms()
+    local t = redis.call('HMGET', effective(now), 'seq', 'expires')
+    local current = t[1] and now < tonumber(t[2])
+
+    return {not_ready() and 0 or 1, current and 1 or 0, tonumber(t[1] or 0)}
+end
+
+
+-- restore from PostgreSQL: a name is written only when its version is
+-- newer than what Redis holds
+
+local function restore(_, args)
+    local written = 0
+
+    if #args % 3 ~= 0 then
+        return redis.error_reply('ERR cast_restore: name count version')
+    end
+
+    -- all checked before anything is written: functions do not roll back
+    for i = 1, #args, 3 do
+        local count, ver = tonumber(args[i + 1]), tonumber(args[i + 2])
+
+        if not count or count < 0 or count ~= math.floor(count)
+           or not ver or ver < 0 or ver ~= math.floor(ver)
+        then
+            return redis.error_reply('ERR cast_restore: bad count or version')
+        end
+    end
+
+    for i = 1, #args, 3 do
+        local name, count, ver = args[i], args[i + 1], tonumber(args[i + 2])
+        local have = tonumber(redis.call('HGET', K_VERSION, name) or -1)
+
+        if ver > have then
+            redis.call('HSET', K_COUNT, name, count)
+            redis.call('HSET', K_VERSION, name, ver)
+            written = written + 1
+        end
+    end
+
+    return written
+end
+
+local function ready()
+    redis.call('SET', K_READY, '1')
+    return 1
+end
+
+
+local RO = {'no-writes'}
+
+redis.register_function('cast_lease', lease)
+redis.register_function('cast_release', release)
+redis.register_function('cast_mint', mint)
+redis.register_function('cast_vote', vote)
+redis.register_function('cast_vote_batch', vote_batch)
+redis.register_function{function_name = 'cast_cas', callback = cas,
+                        flags = RO}
+redis.register_function{function_name = 'cast_query', callback = query,
+                        flags = RO}
+redis.register_function{function_name = 'cast_query_batch',
+                        callback = query_batch, flags = RO}
+redis.register_function{function_name = 'cast_state', callback = state,
+                        flags = RO}
+redis.register_function('cast_restore', restore)
+redis.register_function('cast_ready', ready)

@@ -1,0 +1,58 @@
+# Count directives take plain numbers: "cast_max_depth 1k;" is a
+# configuration error naming the directive and the value, not 1024.
+# Sizes (cast_max_body_size, cast_max_query_length) still take "1k".
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use File::Path qw(make_path);
+use Test::More;
+
+my @COUNTS = qw(cast_max_usernames cast_max_vote_count cast_max_tokens
+                cast_max_depth cast_max_fields cast_max_aliases
+                cast_max_list_length cast_document_cache);
+
+plan skip_all => 'no build/ngx_http_cast_module.so'
+    unless -f Cast::Test::module_path();
+
+# nginx -t on a configuration whose http block holds $http: (status, output)
+sub nginx_t {
+    my ($http) = @_;
+    my $root = Cast::Test::servroot();
+
+    make_path("$root/conf", "$root/logs", "$root/tmp");
+    open my $fh, '>', "$root/conf/test-counts.conf" or die "$root/conf: $!";
+    print {$fh} Cast::Test::nginx_conf(
+        config => 'location = /graphql { cast_graphql; }',
+        http_config => $http);
+    close $fh;
+
+    my $cmd = "$ENV{TEST_NGINX_BINARY} -t -p $root/ -c conf/test-counts.conf";
+    # the sanitized module needs its runtime loaded first, as start_nginx does
+    local $ENV{LD_PRELOAD} = $ENV{CAST_NGINX_PRELOAD}
+        if $ENV{CAST_NGINX_PRELOAD};
+    my $out = `$cmd 2>&1`;
+    return ($? >> 8, $out);
+}
+
+for my $d (@COUNTS) {
+    # 1000: within every directive's own bounds (cast_max_usernames <= 1000)
+    my ($rc, $out) = nginx_t("    $d 1000;\n");
+    is($rc, 0, "$d 1000: accepted") or diag $out;
+
+    ($rc, $out) = nginx_t("    $d 1k;\n");
+    isnt($rc, 0, "$d 1k: refused");
+    like($out, qr/"\Q$d\E" takes a plain number, not "1k"/,
+         "$d 1k: the message names the directive and the value");
+
+    ($rc, $out) = nginx_t("    $d -1;\n");
+    isnt($rc, 0, "$d -1: refused");
+}
+
+for my $d (qw(cast_max_body_size cast_max_query_length)) {
+    my ($rc, $out) = nginx_t("    $d 1k;\n");
+    is($rc, 0, "$d 1k: a size, accepted") or diag $out;
+}
+
+done_testing();
