@@ -5,6 +5,8 @@
 #   make build   deps, then make
 #   make run     build, then the whole stack in the foreground (Ctrl-C)
 #   make up      build, then the stack in the background (make down)
+#   make soak    build, then SOAK_SECONDS (900) of hostile traffic against
+#                a private stack with the sanitized module (not in test)
 #   make test    build, then unit tests, fuzz smoke, prove -r t/
 #   make bench   build, then wrk and vegeta against a fresh private stack
 #   make k8s-e2e deps, then the image deployed on a real Kubernetes cluster
@@ -82,7 +84,7 @@ ALL_OBJS      := $(call objs,$(ENGINE_SRCS) $(CODEC_SRCS) $(COMMON_SRCS) \
                    $(wildcard daemons/*/*.c t/unit/*.c bench/*.c))
 
 .PHONY: all module daemons deps build unit fuzz fuzz-smoke test up down \
-        run demo bench k8s-e2e clean
+        run demo bench soak k8s-e2e clean
 
 all: module daemons
 
@@ -162,6 +164,15 @@ $(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(BENCH_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
+# --- the soak client (t/soak): plain, fast; the server is the sanitized one
+
+SOAK_SRCS     := $(sort $(wildcard t/soak/*.c))
+
+build/soak/cast-soak: $(SOAK_SRCS) t/soak/soak.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -I/usr/include/cjson \
+	    -o $@ $(SOAK_SRCS) -lcjson
+
 # --- fuzzing (clang libFuzzer, ASan + UBSan) ----------------------------------
 
 FUZZ_FLAGS    := -std=gnu11 -D_GNU_SOURCE -g -O1 \
@@ -225,6 +236,11 @@ bench: build
 # KEEP=1 leaves the cluster running (k8s/tests/e2e.t)
 k8s-e2e: deps
 	@prove -v k8s/tests/e2e.t
+
+soak: build
+	@$(MAKE) -s SAN=1 module daemons
+	@$(MAKE) -s build/soak/cast-soak
+	@scripts/soak.sh
 
 clean:
 	rm -rf build t/servroot
