@@ -12,6 +12,13 @@
 static cast_gql_engine_t  *eng;
 
 
+/* e-acute (two bytes of UTF-8), 40 and 31 times */
+#define TEST_E5   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+#define TEST_E10  TEST_E5 TEST_E5
+#define TEST_E40  TEST_E10 TEST_E10 TEST_E10 TEST_E10
+#define TEST_E31  TEST_E10 TEST_E10 TEST_E10 "\xc3\xa9"
+
+
 #define VOTE_DOC                                                             \
     "mutation($u:[String!]!,$c:[Int!],$t:String!){vote(usernames:$u,"       \
     "voteCount:$c,ticket:$t){success message usernames votes}}"
@@ -126,6 +133,19 @@ test_coercion(void)
     r = test_post(eng, "{\"query\":\"query($b: Boolean!) { __typename "
                   "@skip(if: $b) }\",\"variables\":{\"b\":\"true\"}}");
     test_body_has(r, "Boolean cannot represent a non boolean value");
+
+    /*
+     * A client's string quoted in a message is cut between code points:
+     * "a" and 40 two-byte characters, 81 bytes, cut at 64 would split one.
+     */
+    r = test_post(eng, "{\"query\":\"query($b: Boolean!) { __typename "
+                  "@skip(if: $b) }\",\"variables\":{\"b\":\"a"
+                  TEST_E40 "\"}}");
+    test_body_has(r, "got invalid value \\\"a" TEST_E31 "\\\"; Boolean");
+
+    r = test_post(eng, "{\"query\":\"{ __typename }\",\"operationName\":"
+                  "\"a" TEST_E40 "\"}");
+    test_body_has(r, "Unknown operation named \\\"a" TEST_E31 "\\\".");
 
     r = test_post(eng, "{\"query\":\"query($u: String = \\\"dflt\\\") "
                   "{ query(username: $u) }\"}");
