@@ -311,6 +311,51 @@ test_introspection_budget(void)
 }
 
 
+/*
+ * The budget is the whole answer's: a field whose last value takes it
+ * past the limit is refused like one that passes it half-way, and what
+ * is left never wraps round to a budget without end.  With 18 bytes,
+ * {"name":"Query"} (16) leaves 2: a second one passes every check made
+ * before a member and ends 14 bytes past the limit; null ends 2 past.
+ */
+static void
+test_introspection_budget_end(void)
+{
+    cast_gql_limits_t   lim;
+    cast_gql_engine_t  *small;
+    test_resp_t         r;
+
+    lim = test_limits();
+    lim.max_introspection = 18;
+    lim.cache_entries = 0;
+
+    small = cast_gql_engine_create(&lim);
+    test_check(small != NULL, "engine with an 18-byte introspection budget");
+    if (small == NULL) {
+        return;
+    }
+
+    r = test_post(small, "{\"query\":\"{ a: __type(name: \\\"Query\\\") "
+                  "{ name } }\"}");
+    test_body(r, "{\"data\":{\"a\":{\"name\":\"Query\"}}}");
+
+    r = test_post(small, "{\"query\":\"{ a: __type(name: \\\"Query\\\") "
+                  "{ name } b: __type(name: \\\"Query\\\") { name } "
+                  "c: __schema { types { name } } }\"}");
+    test_body_has(r, "\"path\":[\"b\"],\"extensions\":{\"code\":"
+                  "\"RESPONSE_TOO_LARGE\"}}],\"data\":null}");
+
+    /* a type that does not exist answers null: four bytes of the budget */
+    r = test_post(small, "{\"query\":\"{ a: __type(name: \\\"Query\\\") "
+                  "{ name } b: __type(name: \\\"None\\\") { name } "
+                  "c: __schema { types { name } } }\"}");
+    test_body_has(r, "\"path\":[\"b\"],\"extensions\":{\"code\":"
+                  "\"RESPONSE_TOO_LARGE\"}}],\"data\":null}");
+
+    cast_gql_engine_destroy(small);
+}
+
+
 static void
 test_cache(void)
 {
@@ -609,6 +654,7 @@ main(void)
     test_null_propagation();
     test_introspection();
     test_introspection_budget();
+    test_introspection_budget_end();
     test_cache();
     test_plan_outlives_cache();
     test_many_fragments();
