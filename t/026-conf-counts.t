@@ -9,9 +9,9 @@ use Cast::Test;
 use File::Path qw(make_path);
 use Test::More;
 
-my @COUNTS = qw(cast_max_usernames cast_max_vote_count cast_max_tokens
-                cast_max_depth cast_max_fields cast_max_aliases
-                cast_max_list_length cast_document_cache);
+my @COUNTS = qw(cast_max_usernames cast_max_vote_count cast_max_vote_fields
+                cast_max_tokens cast_max_depth cast_max_fields
+                cast_max_aliases cast_max_list_length cast_document_cache);
 
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
@@ -48,6 +48,18 @@ for my $d (@COUNTS) {
 
     ($rc, $out) = nginx_t("    $d -1;\n");
     isnt($rc, 0, "$d -1: refused");
+}
+
+# lib/redis/cast.lua refuses a count above 1000000 (MAX_ADD): nginx must
+# not accept one and have Redis refuse the vote as UNAVAILABLE
+{
+    my ($rc, $out) = nginx_t("    cast_max_vote_count 1000000;\n");
+    is($rc, 0, "cast_max_vote_count 1000000: accepted") or diag $out;
+
+    ($rc, $out) = nginx_t("    cast_max_vote_count 1000001;\n");
+    isnt($rc, 0, "cast_max_vote_count 1000001: refused");
+    like($out, qr/cast_max_vote_count must be 1\.\.1000000/,
+         "cast_max_vote_count 1000001: the message gives the range");
 }
 
 for my $d (qw(cast_max_body_size cast_max_query_length)) {

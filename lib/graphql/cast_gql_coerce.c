@@ -72,7 +72,7 @@ cast_gql_var_error(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
                    "Variable \"$%.*s\" got invalid value %s%.*s%s%.*s; %s",
                    (int) vd->name.len, vd->name.data,
                    j->type == CAST_JSON_STRING ? "\"" : "",
-                   (int) (t.len > 64 ? 64 : t.len), t.data,
+                   (int) cast_json_short(t), t.data,
                    j->type == CAST_JSON_STRING ? "\"" : "",
                    (int) at.len, at.data, why);
     return -1;

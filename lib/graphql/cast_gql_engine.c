@@ -305,7 +305,7 @@ cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
 
     cast_gql_error(&p->arena, errs, "OPERATION_RESOLUTION_FAILURE",
                    CAST_GQL_NOLOC, "Unknown operation named \"%.*s\".",
-                   (int) (name.len > 64 ? 64 : name.len), name.data);
+                   (int) cast_json_short(name), name.data);
 
     return NULL;
 }

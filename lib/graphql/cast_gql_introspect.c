@@ -305,6 +305,22 @@ cast_gql_ix_member(cast_gql_ix_t *ix, cast_io_e kind, const void *obj,
 }
 
 
+/* past the budget: the field gets the error that names the limit */
+static int
+cast_gql_ix_over(cast_gql_ix_t *ix)
+{
+    if (ix->w->len <= ix->budget) {
+        return 0;
+    }
+
+    cast_gql_error(ix->c->arena, ix->c->errs, "RESPONSE_TOO_LARGE", ix->off,
+                   "The introspection answer exceeds the limit of %zu bytes "
+                   "(max_introspection_size).",
+                   ix->c->lim->max_introspection);
+    return 1;
+}
+
+
 static int
 cast_gql_ix_object(cast_gql_ix_t *ix, cast_io_e kind, const void *obj,
     cast_gql_group_t *parent)
@@ -319,11 +335,7 @@ cast_gql_ix_object(cast_gql_ix_t *ix, cast_io_e kind, const void *obj,
     cast_json_lit(ix->w, "{");
 
     for (g = parent->sub; g != NULL; g = g->next) {
-        if (ix->w->len > ix->budget) {
-            cast_gql_error(ix->c->arena, ix->c->errs, "RESPONSE_TOO_LARGE",
-                           ix->off, "The introspection answer exceeds the "
-                           "limit of %zu bytes (max_introspection_size).",
-                           ix->c->lim->max_introspection);
+        if (cast_gql_ix_over(ix)) {
             return -1;
         }
 
@@ -365,7 +377,12 @@ cast_gql_ix_object(cast_gql_ix_t *ix, cast_io_e kind, const void *obj,
 }
 
 
-/* the value of a root __schema or __type field */
+/*
+ * The value of a root __schema or __type field, within budget bytes: the
+ * checks made while writing see all but its last member, so the whole is
+ * checked once more at the end, and the caller may take w->len from what
+ * is left of the budget.
+ */
 int
 cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w, cast_gql_group_t *g,
     size_t budget)
@@ -373,6 +390,7 @@ cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w, cast_gql_group_t *g,
     cast_gql_ix_t           ix;
     cast_gql_rval_t         name;
     const cast_gql_type_t  *t;
+    int                     rc;
 
     ix.c = c;
     ix.w = w;
@@ -380,7 +398,8 @@ cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w, cast_gql_group_t *g,
     ix.off = g->nodes[0]->off;
 
     if (cast_gql_streq(g->nodes[0]->name, "__schema")) {
-        return cast_gql_ix_object(&ix, CAST_IO_SCHEMA, c->schema, g);
+        rc = cast_gql_ix_object(&ix, CAST_IO_SCHEMA, c->schema, g);
+        return (rc != 0 || cast_gql_ix_over(&ix)) ? -1 : 0;
     }
 
     if (cast_gql_coerce_args(c, g->def->args, 1, g->nodes[0]->args, &name)
@@ -390,10 +409,14 @@ cast_gql_introspect(cast_gql_ctx_t *c, cast_json_w_t *w, cast_gql_group_t *g,
     }
 
     t = cast_gql_schema_type(c->schema, name.str);
+
     if (t == NULL) {
         cast_json_lit(w, "null");
-        return 0;
+        rc = 0;
+
+    } else {
+        rc = cast_gql_ix_object(&ix, CAST_IO_TYPE, t, g);
     }
 
-    return cast_gql_ix_object(&ix, CAST_IO_TYPE, t, g);
+    return (rc != 0 || cast_gql_ix_over(&ix)) ? -1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cast_graphql.h"
+#include "cast_utf8.h"
 #include "../unit/test_pool.h"
 #include "fuzz_engine.h"
 
@@ -166,11 +167,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    /* memory never runs out here: a 500 is the engine's own fault */
+    /*
+     * memory never runs out here: a 500 is the engine's own fault; the
+     * answer is JSON, so UTF-8, whatever bytes came in
+     */
     if (exec != NULL) {
         cast_gql_finish(exec, &out);
         if (out.status == 500 || out.body.len == 0 || out.body.data[0] != '{'
-            || out.body.data[out.body.len - 1] != '}')
+            || out.body.data[out.body.len - 1] != '}'
+            || !cast_utf8_valid(out.body.data, out.body.len))
         {
             abort();
         }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cast_graphql.h"
+#include "cast_utf8.h"
 #include "check.h"
 #include "test_pool.h"
 
@@ -165,6 +166,11 @@ test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
     }
 
     if (r.rc >= 0 && cast_gql_finish(exec, &out) == 0) {
+        /* every answer is JSON, and JSON is UTF-8, whatever came in */
+        test_check(cast_utf8_valid(out.body.data, out.body.len),
+                   "the answer is not UTF-8: %.*s", (int) out.body.len,
+                   out.body.data);
+
         r.status = out.status;
         r.ctype = out.content_type;
         r.allow = out.allow;

@@ -12,6 +12,13 @@
 static cast_gql_engine_t  *eng;
 
 
+/* e-acute (two bytes of UTF-8), 40 and 31 times */
+#define TEST_E5   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+#define TEST_E10  TEST_E5 TEST_E5
+#define TEST_E40  TEST_E10 TEST_E10 TEST_E10 TEST_E10
+#define TEST_E31  TEST_E10 TEST_E10 TEST_E10 "\xc3\xa9"
+
+
 #define VOTE_DOC                                                             \
     "mutation($u:[String!]!,$c:[Int!],$t:String!){vote(usernames:$u,"       \
     "voteCount:$c,ticket:$t){success message usernames votes}}"
@@ -126,6 +133,19 @@ test_coercion(void)
     r = test_post(eng, "{\"query\":\"query($b: Boolean!) { __typename "
                   "@skip(if: $b) }\",\"variables\":{\"b\":\"true\"}}");
     test_body_has(r, "Boolean cannot represent a non boolean value");
+
+    /*
+     * A client's string quoted in a message is cut between code points:
+     * "a" and 40 two-byte characters, 81 bytes, cut at 64 would split one.
+     */
+    r = test_post(eng, "{\"query\":\"query($b: Boolean!) { __typename "
+                  "@skip(if: $b) }\",\"variables\":{\"b\":\"a"
+                  TEST_E40 "\"}}");
+    test_body_has(r, "got invalid value \\\"a" TEST_E31 "\\\"; Boolean");
+
+    r = test_post(eng, "{\"query\":\"{ __typename }\",\"operationName\":"
+                  "\"a" TEST_E40 "\"}");
+    test_body_has(r, "Unknown operation named \\\"a" TEST_E31 "\\\".");
 
     r = test_post(eng, "{\"query\":\"query($u: String = \\\"dflt\\\") "
                   "{ query(username: $u) }\"}");
@@ -288,6 +308,51 @@ test_introspection_budget(void)
               "\"data\":null}");
     test_check(test_pool_bytes < 512 * 1024, "request memory %zu bytes",
                test_pool_bytes);
+}
+
+
+/*
+ * The budget is the whole answer's: a field whose last value takes it
+ * past the limit is refused like one that passes it half-way, and what
+ * is left never wraps round to a budget without end.  With 18 bytes,
+ * {"name":"Query"} (16) leaves 2: a second one passes every check made
+ * before a member and ends 14 bytes past the limit; null ends 2 past.
+ */
+static void
+test_introspection_budget_end(void)
+{
+    cast_gql_limits_t   lim;
+    cast_gql_engine_t  *small;
+    test_resp_t         r;
+
+    lim = test_limits();
+    lim.max_introspection = 18;
+    lim.cache_entries = 0;
+
+    small = cast_gql_engine_create(&lim);
+    test_check(small != NULL, "engine with an 18-byte introspection budget");
+    if (small == NULL) {
+        return;
+    }
+
+    r = test_post(small, "{\"query\":\"{ a: __type(name: \\\"Query\\\") "
+                  "{ name } }\"}");
+    test_body(r, "{\"data\":{\"a\":{\"name\":\"Query\"}}}");
+
+    r = test_post(small, "{\"query\":\"{ a: __type(name: \\\"Query\\\") "
+                  "{ name } b: __type(name: \\\"Query\\\") { name } "
+                  "c: __schema { types { name } } }\"}");
+    test_body_has(r, "\"path\":[\"b\"],\"extensions\":{\"code\":"
+                  "\"RESPONSE_TOO_LARGE\"}}],\"data\":null}");
+
+    /* a type that does not exist answers null: four bytes of the budget */
+    r = test_post(small, "{\"query\":\"{ a: __type(name: \\\"Query\\\") "
+                  "{ name } b: __type(name: \\\"None\\\") { name } "
+                  "c: __schema { types { name } } }\"}");
+    test_body_has(r, "\"path\":[\"b\"],\"extensions\":{\"code\":"
+                  "\"RESPONSE_TOO_LARGE\"}}],\"data\":null}");
+
+    cast_gql_engine_destroy(small);
 }
 
 
@@ -589,6 +654,7 @@ main(void)
     test_null_propagation();
     test_introspection();
     test_introspection_budget();
+    test_introspection_budget_end();
     test_cache();
     test_plan_outlives_cache();
     test_many_fragments();
