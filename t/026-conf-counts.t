@@ -7,6 +7,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use File::Path qw(make_path);
+use File::Temp qw(tempdir);
 use Test::More;
 
 my @COUNTS = qw(cast_max_usernames cast_max_vote_count cast_max_vote_fields
@@ -17,8 +18,13 @@ plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
 # nginx -t on a configuration whose http block holds $http: (status, output)
+# (a prefix of its own: t/servroot belongs to the block files' harness,
+# which removes only what it made there)
+my $PREFIX = tempdir('cast-counts-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
 sub nginx_t {
     my ($http) = @_;
+    local $ENV{TEST_NGINX_SERVROOT} = $PREFIX;
     my $root = Cast::Nginx::server_root();
 
     make_path("$root/conf", "$root/logs", "$root/tmp");
