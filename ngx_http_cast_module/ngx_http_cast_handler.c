@@ -207,17 +207,34 @@ ngx_http_cast_body_join(ngx_http_request_t *r, ngx_str_t *body)
 static ngx_int_t
 ngx_http_cast_body_too_large(ngx_http_request_t *r)
 {
-    static const char  msg[] =
-        "{\"errors\":[{\"message\":\"request body too large\","
+    u_char                     *p;
+    size_t                      len;
+    ngx_http_cast_main_conf_t  *cmcf;
+
+    static const char  head[] =
+        "{\"errors\":[{\"message\":\"The request body is larger than the "
+        "limit of ";
+    static const char  tail[] =
+        " bytes (cast_max_body_size).\","
         "\"extensions\":{\"code\":\"BAD_REQUEST\"}}]}";
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
 
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
+
+    len = sizeof(head) - 1 + NGX_SIZE_T_LEN + sizeof(tail) - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_sprintf(p, "%s%uz%s", head, cmcf->max_body_size, tail) - p;
+
     return ngx_http_cast_send(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                              &ngx_http_cast_json, (u_char *) msg,
-                              sizeof(msg) - 1);
+                              &ngx_http_cast_json, p, len);
 }
 
 

@@ -129,7 +129,8 @@ location = /graphql { cast_graphql; }
 --- more_headers
 Content-Type: application/json
 --- error_code: 413
---- response_body_like: request body too large
+--- response_body chomp
+{"errors":[{"message":"The request body is larger than the limit of 1024 bytes (cast_max_body_size).","extensions":{"code":"BAD_REQUEST"}}]}
 
 
 
