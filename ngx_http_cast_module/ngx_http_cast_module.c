@@ -290,14 +290,18 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
 
     cmcf->limits.introspection = cmcf->introspection;
 
-    /* lib/redis/cast.lua takes at most 1000 names per vote */
+    /*
+     * lib/redis/cast.lua takes at most 1000 names per vote and counts up
+     * to 1000000: what nginx lets through, Redis judges by its ticket
+     */
     if (cmcf->max_usernames < 1 || cmcf->max_usernames > 1000
-        || cmcf->max_vote_count < 1 || cmcf->max_vote_fields < 1)
+        || cmcf->max_vote_count < 1 || cmcf->max_vote_count > 1000000
+        || cmcf->max_vote_fields < 1)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_max_usernames must be 1..1000, "
-                           "cast_max_vote_count and cast_max_vote_fields "
-                           "at least 1");
+                           "cast_max_vote_count 1..1000000 and "
+                           "cast_max_vote_fields at least 1");
         return NGX_CONF_ERROR;
     }
 
