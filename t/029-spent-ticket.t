@@ -70,6 +70,7 @@ sub ticket {
 }
 
 $Cast::Nginx::Workers = $WORKERS;
+$Cast::Nginx::WorkerConnections = 1024;
 start_nginx(<<'CONF', http_config => <<"HTTP");
 location = /graphql { cast_graphql; }
 location = /metrics { cast_metrics; }
@@ -91,6 +92,18 @@ sub vote {
         { u => [$name], t => $ticket, defined $o{key} ? (k => $o{key}) : () },
         url => $url);
     return $json;
+}
+
+# the messages of a burst's answers, counted
+sub messages {
+    my %msg;
+
+    for (@_) {
+        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
+              : $_->{error} // "HTTP $_->{status}: $_->{body}";
+        $msg{$m // 'no message'}++;
+    }
+    return \%msg;
 }
 
 sub exhausted_metric {
@@ -142,13 +155,10 @@ for (1 .. $n) {
 }
 is($same, $n, "$n more votes one after another: Redis's answer each time");
 
-my @answers = burst($url, [map { vote_body($t1, [$name]) } 1 .. $n],
-                    timeout => 20);
-my %msg;
-$msg{$_->{json} ? $_->{json}{data}{vote}{message} : 'no answer'}++
-    for @answers;
-is_deeply(\%msg, { 'Ticket usage limit exceeded' => $n },
-          "$n at once: the same") or diag explain \%msg;
+my $msg = messages(burst($url, [map { vote_body($t1, [$name]) } 1 .. $n],
+                         timeout => 20));
+is_deeply($msg, { 'Ticket usage limit exceeded' => $n },
+          "$n at once: the same") or diag explain $msg;
 
 my $calls = fcalls();
 cmp_ok($calls, '<=', 4 * $WORKERS,
@@ -183,19 +193,15 @@ is(vote($t2)->{data}{vote}{success}, JSON::PP::true,
    'a new ticket with one use: accepted');
 is(vote($t2)->{data}{vote}{message}, 'Ticket usage limit exceeded',
    'then spent');
-%msg = ();
-$msg{$_->{json} ? $_->{json}{data}{vote}{message} : 'no answer'}++
-    for burst($url, [map { vote_body($t2, [$name]) } 1 .. 20]);
-is_deeply(\%msg, { 'Ticket usage limit exceeded' => 20 },
-          'refused as spent while its period lasts') or diag explain \%msg;
+$msg = messages(burst($url, [map { vote_body($t2, [$name]) } 1 .. 20]));
+is_deeply($msg, { 'Ticket usage limit exceeded' => 20 },
+          'refused as spent while its period lasts') or diag explain $msg;
 
 sleep 0.1 while redis_ms() < $expires + 100;
-%msg = ();
-$msg{$_->{json} ? $_->{json}{data}{vote}{message} : 'no answer'}++
-    for burst($url, [map { vote_body($t2, [$name]) } 1 .. 20]);
-is_deeply(\%msg, { 'Ticket expired' => 20 },
+$msg = messages(burst($url, [map { vote_body($t2, [$name]) } 1 .. 20]));
+is_deeply($msg, { 'Ticket expired' => 20 },
           'once it is over, Redis says expired, and so does every worker')
-    or diag explain \%msg;
+    or diag explain $msg;
 is(cli('HGET', '{cast}:count', $name), 4, 'four votes counted in all');
 
 stop_nginx();
