@@ -92,6 +92,7 @@ struct ngx_http_cast_field_s {
     void                         *data;           /* the caller's */
     ngx_http_cast_call_t         *call;           /* the resolver's */
     ngx_http_cast_parse_pt        parse;          /*   own */
+    ngx_msec_t                    asked;          /*   (call made) */
 };
 
 

@@ -14,6 +14,35 @@
  * ngx_http_cast_handler.c).  It calls only the batch layer
  * (ngx_http_cast_batch.c) and the metrics, and hears back from the batch
  * through its calls' reply handler.
+ *
+ * A spent ticket is refused here too.  With 100 uses per ticket and
+ * thousands of clients racing for them, almost every vote of a period is
+ * refused as "Ticket usage limit exceeded" once the uses are gone: the
+ * thundering herd.  A ticket's uses only grow (cast_mint writes a ticket
+ * once, with used = 0, under bytes holding a fresh random nonce, and
+ * nothing ever lowers used), so once Redis has said EXHAUSTED for a
+ * ticket it says so for every later vote carrying those bytes, until the
+ * ticket stops being usable: its period ends (or, as the previous
+ * ticket, its grace).  Redis tells how long that is at least, in ms, with
+ * its refusal, and the worker keeps the last two such tickets and their
+ * deadlines, counted from when the refused call was made (no later than
+ * Redis read its clock).  Until then a vote carrying one is refused
+ * here, the same answer and the same metrics outcome as Redis's, and
+ * Redis sees a handful of calls per worker per spent ticket (the ones in
+ * flight when the first refusal came back) instead of the whole herd.
+ * Like the other refusals here, it needs no Redis: a worker cut off from
+ * Redis still refuses a ticket it knows is spent.
+ * The deadline, not a newer sequence, ends the memory: a spent ticket
+ * answers EXHAUSTED through its grace, then "Ticket expired", which is
+ * Redis's to say again.  Only refusals are made here, so the exact
+ * limit is Redis's as before; a vote with an idempotencyKey always
+ * reaches Redis, which may hold its first result.  What could make
+ * Redis answer otherwise before the deadline is outside the rules: a
+ * Redis that lost acknowledged writes (a restart without them, a
+ * failover to a lagging replica) or a minter whose clock or period
+ * changed by a period or more; the worker then refuses as spent, for at
+ * most the rest of that one period, a ticket Redis would refuse
+ * otherwise (or accept again, after losing its uses).
  */
 
 
@@ -58,6 +87,9 @@ static ngx_int_t ngx_http_cast_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 static void ngx_http_cast_learn_seq(uint64_t seq);
 static void ngx_http_cast_learn_from_id(redisReply *id);
+static ngx_uint_t ngx_http_cast_ticket_spent(cast_gql_slot_t *slot);
+static void ngx_http_cast_learn_spent(ngx_http_cast_field_t *field,
+    redisReply *left);
 
 
 /* the newest ticket sequence this worker has seen accepted or served */
@@ -66,6 +98,24 @@ static uint64_t  ngx_http_cast_known_seq;
 /* the last ticket whose MAC checked out: the next votes carry it too */
 static u_char    ngx_http_cast_verified[CAST_TICKET_RAW_LEN];
 static unsigned  ngx_http_cast_verified_set;
+
+/*
+ * The last tickets Redis refused as spent, each with the time until which
+ * it surely stays so (ngx_current_msec): two, for the previous ticket
+ * still in its grace next to the current one.
+ */
+#define NGX_HTTP_CAST_SPENT          2
+
+/* a day: no period is longer; a shorter memory only costs calls */
+#define NGX_HTTP_CAST_SPENT_MAX_MS   86400000
+
+typedef struct {
+    u_char       ticket[CAST_TICKET_LEN];
+    ngx_msec_t   until;
+    unsigned     set:1;
+} ngx_http_cast_spent_t;
+
+static ngx_http_cast_spent_t  ngx_http_cast_spent[NGX_HTTP_CAST_SPENT];
 
 
 /*
@@ -199,6 +249,8 @@ ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
         argvlen[6 + 2 * i] = last - p;
         p = last;
     }
+
+    field->asked = ngx_current_msec;
 
     return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_VOTE,
                                       ngx_http_cast_vote_reply, argc, argv,
@@ -364,10 +416,11 @@ ngx_http_cast_vote_check(cast_gql_slot_t *slot,
  * Tickets that cannot be valid are refused here, without Redis: malformed
  * ones, ones with a bad MAC when the secret is known, and ones older than
  * the previous ticket this worker already knows of (the grace window may
- * still accept that one).  An old but authentic ticket with an
- * idempotency key still goes to Redis: a retry there gets the first
- * call's result, whatever the ticket's age, and any other call is refused
- * as expired by Redis itself.
+ * still accept that one), and a ticket Redis has just refused as spent
+ * (see the top of this file).  An old or spent but authentic ticket with
+ * an idempotency key still goes to Redis: a retry there gets the first
+ * call's result, whatever the ticket's age or uses, and any other call is
+ * refused by Redis itself.
  */
 
 static ngx_int_t
@@ -393,6 +446,14 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     {
         ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
                              "Ticket expired");
+        return NGX_DECLINED;
+    }
+
+    if (slot->idempotency_key.data == NULL
+        && ngx_http_cast_ticket_spent(slot))
+    {
+        ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_EXHAUSTED,
+                             "Ticket usage limit exceeded");
         return NGX_DECLINED;
     }
 
@@ -531,11 +592,16 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
     if (ngx_strcmp(e[0]->str, "OK") != 0) {
         slot->status = CAST_RES_OK;
         slot->success = 0;
-        ngx_http_cast_metrics_vote(
-            ngx_strcmp(e[0]->str, "EXPIRED") == 0
-            ? NGX_HTTP_CAST_VOTE_EXPIRED
-            : ngx_strcmp(e[0]->str, "EXHAUSTED") == 0
-            ? NGX_HTTP_CAST_VOTE_EXHAUSTED : NGX_HTTP_CAST_VOTE_INVALID);
+
+        if (ngx_strcmp(e[0]->str, "EXHAUSTED") == 0) {
+            ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXHAUSTED);
+            ngx_http_cast_learn_spent(field, e[2]);
+            return;
+        }
+
+        ngx_http_cast_metrics_vote(ngx_strcmp(e[0]->str, "EXPIRED") == 0
+                                   ? NGX_HTTP_CAST_VOTE_EXPIRED
+                                   : NGX_HTTP_CAST_VOTE_INVALID);
         return;
     }
 
@@ -734,4 +800,85 @@ ngx_http_cast_learn_from_id(redisReply *id)
     if (seq > 0) {
         ngx_http_cast_learn_seq((uint64_t) seq);
     }
+}
+
+
+/* whether the vote's ticket is one Redis refused as spent, until now */
+
+static ngx_uint_t
+ngx_http_cast_ticket_spent(cast_gql_slot_t *slot)
+{
+    ngx_uint_t              i;
+    ngx_http_cast_spent_t  *sp;
+
+    for (i = 0; i < NGX_HTTP_CAST_SPENT; i++) {
+        sp = &ngx_http_cast_spent[i];
+
+        if (sp->set
+            && ngx_memcmp(sp->ticket, slot->ticket.data, CAST_TICKET_LEN)
+               == 0)
+        {
+            if ((ngx_msec_int_t) (sp->until - ngx_current_msec) > 0) {
+                return 1;
+            }
+
+            sp->set = 0;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Redis refused the field's vote as spent and says for how many ms more
+ * the ticket stays so (an integer; an older library says nothing, and
+ * the ticket is not remembered).  It takes the place of its own entry,
+ * else of the one that ends first.
+ */
+
+static void
+ngx_http_cast_learn_spent(ngx_http_cast_field_t *field, redisReply *left)
+{
+    ngx_uint_t              i;
+    ngx_msec_t              until;
+    ngx_http_cast_spent_t  *sp, *e;
+    cast_gql_slot_t        *slot = field->slot;
+
+    if (left->type != REDIS_REPLY_INTEGER || left->integer <= 0
+        || slot->ticket.len != CAST_TICKET_LEN)
+    {
+        return;
+    }
+
+    until = field->asked + ngx_min(left->integer, NGX_HTTP_CAST_SPENT_MAX_MS);
+
+    if ((ngx_msec_int_t) (until - ngx_current_msec) <= 0) {
+        return;
+    }
+
+    sp = NULL;
+
+    for (i = 0; i < NGX_HTTP_CAST_SPENT; i++) {
+        e = &ngx_http_cast_spent[i];
+
+        if (e->set
+            && ngx_memcmp(e->ticket, slot->ticket.data, CAST_TICKET_LEN)
+               == 0)
+        {
+            sp = e;
+            break;
+        }
+
+        if (sp == NULL || !e->set
+            || (sp->set
+                && (ngx_msec_int_t) (e->until - sp->until) < 0))
+        {
+            sp = e;
+        }
+    }
+
+    ngx_memcpy(sp->ticket, slot->ticket.data, CAST_TICKET_LEN);
+    sp->until = until;
+    sp->set = 1;
 }

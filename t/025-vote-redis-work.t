@@ -4,7 +4,9 @@
 # batch reads the counts of at most as many votes as its tickets have
 # uses left.  The work is counted exactly with INFO commandstats (commands
 # called by a function count there too).  The exact limit, the
-# idempotency keys and the COUNT_MAX refusal keep their meaning.
+# idempotency keys and the COUNT_MAX refusal keep their meaning, and a
+# spent ticket's refusal says how long it lasts (nginx refuses the ticket
+# itself for that long, t/029-spent-ticket.t).
 
 use strict;
 use warnings;
@@ -113,6 +115,36 @@ is($n, 1, 'with one HMGET');
 ($rep, $n) = batch([vote_args('forged', \@hundred)]);
 is($rep->[0][0], 'INVALID', 'an unknown ticket is refused');
 is($n, 2, 'with two HMGETs: the current and the previous ticket');
+
+# --- a spent ticket's refusal says how long it lasts at least (ms) ---------
+# the current ticket: until it expires; the previous one: until its grace
+# ends or the current one expires, whichever comes first
+
+ticket('spent', max => 1, used => 1, ttl => 30000);
+($rep) = batch([vote_args('spent', ['gina'])]);
+is($rep->[0][0], 'EXHAUSTED', 'a spent current ticket');
+ok($rep->[0][2] > 28000 && $rep->[0][2] <= 30000,
+   "refused for its period's rest: $rep->[0][2] ms");
+
+sub prev_spent {
+    my ($cur_ttl, $grace) = @_;
+    my $now = int(cmd('TIME')->[0]) * 1000;
+    ticket('cur', ttl => $cur_ttl);
+    cmd('HSET', '{cast}:ticket', 'grace', $grace);
+    cmd('HSET', '{cast}:ticket:prev', 'id', 'prev', 'seq', 6,
+        'issued', $now - 20000, 'expires', $now + 10000, 'max', 1,
+        'used', 1, 'grace', 0);
+    my ($rep) = batch([vote_args('prev', ['gina'])]);
+    return $rep->[0];
+}
+
+$rep = prev_spent(30000, 5000);
+is($rep->[0], 'EXHAUSTED', 'a spent previous ticket');
+ok($rep->[2] > 13000 && $rep->[2] <= 15000,
+   "refused until its grace ends: $rep->[2] ms");
+$rep = prev_spent(12000, 5000);
+ok($rep->[2] > 10000 && $rep->[2] <= 12000,
+   "or until the current one expires: $rep->[2] ms");
 
 # --- the reads follow the uses left ------------------------------------------
 

@@ -190,6 +190,25 @@ local function usable_ticket(ts, ticket, seq_hint, now)
     return nil, 'INVALID'
 end
 
+-- How many ms more a spent ticket is surely refused as EXHAUSTED: its
+-- uses never come back, so until it stops being usable.  The current one
+-- is until it expires (a rotation then keeps it as the previous one, still
+-- usable), the previous one until its grace ends or the current one
+-- expires (the next rotation drops it).  nginx refuses the ticket itself
+-- for that long (ngx_http_cast_resolve.c).
+local function exhausted_for(ts, t, now)
+    local stop = t.expires
+
+    if t ~= ts.cur then
+        stop = t.expires + ts.cur.grace
+        if ts.cur.expires and ts.cur.expires < stop then
+            stop = ts.cur.expires
+        end
+    end
+
+    return math.max(stop - now, 0)
+end
+
 local function take_uses(ts)
     for _, t in ipairs({ts.cur, ts.prev}) do
         if t.taken > 0 then
@@ -411,7 +430,7 @@ local function decide(ts, st, seen, now, v)
     end
 
     if t.used >= t.max then
-        return {'EXHAUSTED', REJECT.EXHAUSTED, ''}
+        return {'EXHAUSTED', REJECT.EXHAUSTED, exhausted_for(ts, t, now)}
     end
 
     load(st, v.names)
