@@ -18,7 +18,7 @@
 
 #define CAST_EVENT_VERSION     1
 #define CAST_EVENT_MAX_BYTES   (256 * 1024)
-#define CAST_EVENT_MAX_VOTES   1000         /* MAX_NAMES in lib/redis/cast.lua */
+#define CAST_EVENT_MAX_VOTES   1000         /* MAX_NAMES of cast.lua */
 #define CAST_EVENT_NAME_MAX    1024         /* bytes of a username or voter */
 #define CAST_EVENT_ID_MAX      48
 
