@@ -241,14 +241,6 @@ sub traffic_start {
 }
 
 
-sub traffic_stop {
-    my ($run) = @_;
-
-    open my $fh, '>', "$run->{file}.stop" or die "traffic_stop: $!";
-    close $fh;
-}
-
-
 # (rounds, acknowledged votes, unsure votes) so far
 sub traffic_rounds {
     my ($run) = @_;

@@ -18,6 +18,9 @@ package Cast::Ledger;
 # while settling), round (a sub called with the stat after each round),
 # keep_going (passed to burst: a refused connection is an answer-less
 # vote).  Returns { ledger => {name => votes}, stat => {...} }.
+#
+# traffic_stop($run) makes the stop file of a traffic run in a child
+# ({ file => ... }: its stop file is "$file.stop").
 
 use strict;
 use warnings;
@@ -27,7 +30,7 @@ use Time::HiRes qw(sleep time);
 
 use Cast::Burst;
 
-our @EXPORT = qw(ledger_traffic);
+our @EXPORT = qw(ledger_traffic traffic_stop);
 
 
 # One vote body and the ballot it stands for.
@@ -130,6 +133,14 @@ sub ledger_traffic {
     $stat{unsettled} = scalar @unsure;
 
     return { ledger => \%ledger, stat => \%stat };
+}
+
+
+sub traffic_stop {
+    my ($run) = @_;
+
+    open my $fh, '>', "$run->{file}.stop" or die "traffic_stop: $!\n";
+    close $fh;
 }
 
 1;

@@ -87,14 +87,6 @@ sub vote_traffic {
 }
 
 
-sub traffic_stop {
-    my ($run) = @_;
-
-    open my $fh, '>', "$run->{file}.stop" or die "traffic_stop: $!\n";
-    close $fh;
-}
-
-
 # Waits for the traffic; its { ledger => {name => votes}, stat => {...} }.
 sub traffic_ledger {
     my ($run) = @_;
