@@ -31,7 +31,7 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../../t/lib";
 use CastK8s;
 
 my $ROOT = abs_path("$FindBin::Bin/../..");

@@ -4,26 +4,27 @@ package CastK8s;
 # folder, kubectl, a port-forward that restarts itself, GraphQL calls over
 # it, and vote traffic with a client-side ledger.
 #
-# Every vote carries an idempotency key.  A vote without a definite answer
-# (connection lost, port-forward restarting, UNAVAILABLE) is sent again with
-# the same key until it gets one: Redis returns the stored reply of a vote
-# it took, so the ledger holds exactly the votes that were acknowledged.
+# The traffic is the local suites' (t/lib/Cast/Ledger.pm), sent through the
+# port-forward: a vote without a definite answer (connection lost,
+# port-forward restarting, UNAVAILABLE) is sent again with its idempotency
+# key until it gets one, so the ledger holds exactly the acknowledged votes.
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use HTTP::Tiny;
-use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(_exit setsid);
 use Time::HiRes qw(sleep time);
 
+use Cast::Ledger;
+
 our @EXPORT = qw(
     logs_dir step tail shell_quote kubectl kubectl_ok kubectl_json
     port_forward_start port_forward_stop port_forward_url
-    graphql cas_ticket vote_body burst
+    graphql cas_ticket
     traffic_start traffic_stop traffic_result traffic_rounds
     ticket_watch_start ticket_watch_result
     redis_counts pg_counts wait_agree
@@ -187,155 +188,34 @@ sub cas_ticket {
 }
 
 
-sub vote_body {
-    my ($ticket, $names, $counts, $key) = @_;
-
-    return $JSON->encode({
-        query => 'mutation($u:[String!]!,$c:[Int!],$t:String!,$k:String){'
-               . 'vote(usernames:$u,voteCount:$c,ticket:$t,idempotencyKey:$k)'
-               . '{success message usernames votes}}',
-        variables => { u => $names, c => $counts, t => $ticket, k => $key },
-    });
-}
-
-
-# burst(\@bodies): every POST on its own connection, all written before any
-# answer is read; the decoded answers in order (undef: no answer).
-sub burst {
-    my ($bodies) = @_;
-    my $deadline = time + 15;
-    my (@socks, @bufs, @answers);
-    my $sel = IO::Select->new;
-
-    for my $i (0 .. $#$bodies) {
-        my $b = $bodies->[$i];
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $PF_PORT, Timeout => 3);
-        next unless $s;
-        $socks[$i] = $s;
-        $bufs[$i] = '';
-        $s->syswrite("POST /graphql HTTP/1.1\r\nHost: cast\r\n"
-            . "Content-Type: application/json\r\nConnection: close\r\n"
-            . 'Content-Length: ' . length($b) . "\r\n\r\n$b");
-        $sel->add([$s, $i]);
-    }
-
-    while ($sel->count && time < $deadline) {
-        for my $h ($sel->can_read($deadline - time)) {
-            my ($s, $i) = @$h;
-            my $n = $s->sysread($bufs[$i], 65536, length $bufs[$i]);
-            next if $n;
-            $sel->remove($h);
-        }
-    }
-
-    for my $i (0 .. $#$bodies) {
-        close $socks[$i] if $socks[$i];
-        my ($head, $body) = split /\r\n\r\n/, $bufs[$i] // '', 2;
-        $answers[$i] = ($head // '') =~ m{^HTTP/1\.\d 200}
-                       ? eval { $JSON->decode($body) } : undef;
-    }
-    return @answers;
-}
-
-
 # --- vote traffic with a ledger ----------------------------------------------
 
-# ok | rejected (nothing changed) | unsure (no definite answer)
-sub outcome {
-    my ($answer) = @_;
-    my $vote = $answer && $answer->{data} && $answer->{data}{vote};
-
-    return 'unsure' unless $vote;
-    return $vote->{success} ? 'ok' : 'rejected';
-}
-
-
-sub ballot {
-    my ($names, $key, $width) = @_;
-    my (%seen, @u, @c);
-
-    while (@u < $width) {
-        my $n = $names->[int rand @$names];
-        next if $seen{$n}++;
-        push @u, $n;
-        push @c, 1 + int rand 3;
-    }
-    return { key => $key, u => \@u, c => \@c };
-}
-
-
-sub send_ballots {
-    my ($ballots, $ticket) = @_;
-
-    return map { outcome($_) }
-           burst([ map { vote_body($ticket, $_->{u}, $_->{c}, $_->{key}) }
-                   @$ballots ]);
-}
-
-
-sub add_ballot {
-    my ($ledger, $b) = @_;
-
-    $ledger->{ $b->{u}[$_] } += $b->{c}[$_] for 0 .. $#{ $b->{u} };
-}
-
-
-# The child: rounds of concurrent votes, at most one ticket's uses each,
-# until `calls` votes were sent or the stop file appears; then the unsure
-# ones again with their keys until each has an answer (2 minutes at most).
+# The child: Cast::Ledger's traffic through the port-forward, until `calls`
+# votes were sent or the stop file appears; a round count in a file for
+# traffic_rounds.  Refused connections (the port-forward restarting) are
+# unsure votes; the resends take 2 minutes at most.
 sub traffic {
     my (%opt) = @_;
-    my (%ledger, @unsure);
-    my %stat = (ok => 0, rejected => 0, unsure => 0, resent => 0,
-                rounds => 0);
-    my ($seq, $last, $sent) = (0, '', 0);
 
-    while (!-e "$opt{file}.stop" && (!$opt{calls} || $sent < $opt{calls})) {
-        my ($ticket, $left) = cas_ticket();
-        if (!$ticket || !$left || $ticket eq $last) {
-            sleep 0.05;
-            next;
-        }
-        $last = $ticket;
-        my $n = $left < $opt{per_round} ? $left : $opt{per_round};
-        my @ballots = map {
-            ballot($opt{names}, "$opt{tag}-$$-" . $seq++, $opt{width})
-        } 1 .. $n;
-        my @out = send_ballots(\@ballots, $ticket);
-        $sent += $n;
-        for my $i (0 .. $#ballots) {
-            $stat{ $out[$i] }++;
-            add_ballot(\%ledger, $ballots[$i]) if $out[$i] eq 'ok';
-            push @unsure, $ballots[$i] if $out[$i] eq 'unsure';
-        }
-        $stat{rounds}++;
-        if (open my $fh, '>', "$opt{file}.rounds") {
-            print {$fh} "$stat{rounds} $stat{ok} $stat{unsure}\n";
+    return ledger_traffic(
+        %opt,
+        url => port_forward_url(),
+        cas_ticket => \&cas_ticket,
+        timeout => 15,
+        settle => 120,
+        pause => 0.5,
+        keep_going => 1,
+        more => sub {
+            my ($sent) = @_;
+            !-e "$opt{file}.stop" && (!$opt{calls} || $sent < $opt{calls})
+        },
+        round => sub {
+            my ($stat) = @_;
+            open my $fh, '>', "$opt{file}.rounds" or return;
+            print {$fh} "$stat->{rounds} $stat->{ok} $stat->{unsure}\n";
             close $fh;
-        }
-    }
-
-    my $deadline = time + 120;
-    while (@unsure && time < $deadline) {
-        my ($ticket) = cas_ticket();
-        if (!$ticket) {
-            sleep 0.5;
-            next;
-        }
-        my @out = send_ballots(\@unsure, $ticket);
-        my @again;
-        for my $i (0 .. $#unsure) {
-            $stat{resent}++;
-            add_ballot(\%ledger, $unsure[$i]) if $out[$i] eq 'ok';
-            push @again, $unsure[$i] if $out[$i] eq 'unsure';
-        }
-        @unsure = @again;
-        sleep 0.2 if @unsure;
-    }
-    $stat{unsettled} = scalar @unsure;
-
-    return { ledger => \%ledger, stat => \%stat };
+        },
+    );
 }
 
 
@@ -358,14 +238,6 @@ sub traffic_start {
         _exit(0);
     }
     return { pid => $pid, file => $opt{file} };
-}
-
-
-sub traffic_stop {
-    my ($run) = @_;
-
-    open my $fh, '>', "$run->{file}.stop" or die "traffic_stop: $!";
-    close $fh;
 }
 
 

@@ -6,7 +6,8 @@ package Cast::Burst;
 #   my @answers = burst($url, \@bodies, timeout => 10);
 #
 # Each answer is { status => 200, json => {...} } or { error => "..." },
-# in the order of the bodies.
+# in the order of the bodies.  A refused connection dies, unless
+# keep_going => 1: then it is that body's { error => "no answer" }.
 
 use strict;
 use warnings;
@@ -49,14 +50,15 @@ sub burst {
 
     for my $i (0 .. $#$bodies) {
         my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
-                                      Proto => 'tcp')
-            or die "burst: connect: $!\n";
+                                      Proto => 'tcp');
+        die "burst: connect: $!\n" unless $s || $opt{keep_going};
         $socks[$i] = $s;
         $bufs[$i] = '';
     }
 
     for my $i (0 .. $#$bodies) {
         my $b = $bodies->[$i];
+        next unless $socks[$i];
         $socks[$i]->syswrite("POST $path HTTP/1.1\r\nHost: $host\r\n"
             . "Content-Type: application/json\r\nConnection: close\r\n"
             . "Content-Length: " . length($b) . "\r\n\r\n$b");
@@ -84,7 +86,7 @@ sub burst {
         $answers[$i] = { status => $status, json => $json, body => $body };
     }
 
-    close $_ for @socks;
+    close $_ for grep { defined } @socks;
 
     return @answers;
 }

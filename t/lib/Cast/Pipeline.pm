@@ -7,10 +7,8 @@ package Cast::Pipeline;
 #   my $ledger = traffic_ledger($run);                        # waits for it
 #   my ($ok, $why) = wait_agree($ledger, 5);
 #
-# Every vote carries an idempotency key.  A vote without a definite answer
-# (connection lost, UNAVAILABLE) is sent again with the same key after the
-# traffic until it gets one: Redis returns the stored reply of a vote it
-# took, so the ledger holds exactly the votes Redis accepted.
+# The traffic itself is Cast::Ledger's: every vote carries an idempotency
+# key, and the unsure ones are sent again with it until they get an answer.
 
 use strict;
 use warnings;
@@ -20,7 +18,7 @@ use JSON::PP;
 use POSIX qw(_exit);
 use Time::HiRes qw(sleep time);
 
-use Cast::Burst;
+use Cast::Ledger;
 use Cast::Test;
 
 our @EXPORT = qw(
@@ -48,99 +46,20 @@ sub cas_ticket {
 }
 
 
-# One vote body and the ballot it stands for.
-sub ballot {
-    my ($names, $key, $width) = @_;
-    my (%seen, @u, @c);
-
-    while (@u < $width) {
-        my $n = $names->[int rand @$names];
-        next if $seen{$n}++;
-        push @u, $n;
-        push @c, 1 + int rand 3;
-    }
-    return { key => $key, u => \@u, c => \@c };
-}
-
-
-# ok | rejected | unsure
-sub outcome {
-    my ($answer) = @_;
-    my $vote = $answer->{json} && $answer->{json}{data}
-               && $answer->{json}{data}{vote};
-
-    return 'unsure' unless $vote;
-    return $vote->{success} ? 'ok' : 'rejected';
-}
-
-
-sub send_ballots {
-    my ($ballots, $ticket) = @_;
-    my @bodies = map {
-        vote_body($ticket, $_->{u}, $_->{c}, key => $_->{key})
-    } @$ballots;
-
-    return map { outcome($_) } burst($ENV{CAST_GRAPHQL_URL}, \@bodies,
-                                     timeout => 10);
-}
-
-
-sub add_ballot {
-    my ($ledger, $b) = @_;
-
-    $ledger->{ $b->{u}[$_] } += $b->{c}[$_] for 0 .. $#{ $b->{u} };
-}
-
-
-# The child: rounds of concurrent votes, one ticket's uses per round.
+# The child: rounds of concurrent votes, one ticket's uses per round,
+# until the time is up or the stop file appears.
 sub traffic {
     my (%opt) = @_;
     my $end = time + $opt{seconds};
-    my (%ledger, @unsure);
-    my %stat = (ok => 0, rejected => 0, unsure => 0, resent => 0);
-    my $seq = 0;
-    my $last = '';
 
-    while (time < $end && !($opt{stop_file} && -e $opt{stop_file})) {
-        my ($ticket, $left) = cas_ticket();
-        if (!$ticket || $ticket eq $last || !$left) {
-            sleep 0.05;
-            next;
-        }
-        $last = $ticket;
-        my $n = $left < $opt{per_round} ? $left : $opt{per_round};
-        my @ballots = map {
-            ballot($opt{names}, "$opt{tag}-$$-" . $seq++, $opt{width})
-        } 1 .. $n;
-        my @out = send_ballots(\@ballots, $ticket);
-        for my $i (0 .. $#ballots) {
-            $stat{ $out[$i] }++;
-            add_ballot(\%ledger, $ballots[$i]) if $out[$i] eq 'ok';
-            push @unsure, $ballots[$i] if $out[$i] eq 'unsure';
-        }
-    }
-
-    # settle the unsure ones with their keys: a stored reply means taken
-    my $deadline = time + 60;
-    while (@unsure && time < $deadline) {
-        my ($ticket) = cas_ticket();
-        if (!$ticket) {
-            sleep 0.2;
-            next;
-        }
-        my @out = send_ballots(\@unsure, $ticket);
-        my @again;
-        for my $i (0 .. $#unsure) {
-            $stat{resent}++;
-            add_ballot(\%ledger, $unsure[$i]) if $out[$i] eq 'ok';
-            push @again, $unsure[$i] if $out[$i] eq 'unsure';
-        }
-        @unsure = @again;
-        sleep 0.2 if @unsure;
-    }
-    $stat{unsettled} = scalar @unsure;
-
-    return { ledger => \%ledger, stat => \%stat };
+    return ledger_traffic(
+        %opt,
+        url => $ENV{CAST_GRAPHQL_URL},
+        cas_ticket => \&cas_ticket,
+        more => sub {
+            time < $end && !($opt{stop_file} && -e $opt{stop_file})
+        },
+    );
 }
 
 
@@ -165,14 +84,6 @@ sub vote_traffic {
         _exit(0);
     }
     return { pid => $pid, file => $file, started => time };
-}
-
-
-sub traffic_stop {
-    my ($run) = @_;
-
-    open my $fh, '>', "$run->{file}.stop" or die "traffic_stop: $!\n";
-    close $fh;
 }
 
 
