@@ -29,15 +29,6 @@ my @pids;
 
 END { kill 'KILL', $_ for grep { $_ } @pids }
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
 sub spawn {
     my ($env, $log, @cmd) = @_;
     my $pid = fork // die "fork: $!";

@@ -14,6 +14,8 @@ use warnings;
 use Digest::SHA qw(hmac_sha256);
 use File::Temp qw(tempdir);
 use FindBin;
+use lib "$FindBin::Bin/lib";
+use Cast::Stack qw(free_port);
 use IO::Socket::INET;
 use MIME::Base64 qw(decode_base64);
 use POSIX qw(:sys_wait_h floor);
@@ -313,15 +315,6 @@ sub slurp {
     open my $fh, '<', $path or return '';
     local $/;
     return scalar <$fh>;
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
 }
 
 sub start_redis {

@@ -18,27 +18,6 @@ plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
 my $PARTS = $ENV{CAST_KAFKA_PARTITIONS} // 4;
 my $P1 = $ENV{CAST_PERSISTER_HTTP_PORT};
 
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 1) or die "listen: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub wait_for {
-    my ($seconds, $cond) = @_;
-    my $end = time + $seconds;
-
-    until ($cond->()) {
-        return 0 if time > $end;
-        sleep 0.2;
-    }
-    return 1;
-}
-
-sub partitions { return metric($_[0], 'cast_persister_partitions') // 0 }
-
 my $P2 = free_port();
 my $log = "$ENV{CAST_VAR}/log/persister-2.log";
 my $pid = fork // die "fork: $!";

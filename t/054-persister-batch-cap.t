@@ -23,27 +23,6 @@ my $P1 = $ENV{CAST_PERSISTER_HTTP_PORT};
 my $LOG1 = "$ENV{CAST_VAR}/log/persister.log";
 my $LOG2 = "$ENV{CAST_VAR}/log/persister-054.log";
 
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 1) or die "listen: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub wait_for {
-    my ($seconds, $cond) = @_;
-    my $end = time + $seconds;
-
-    until ($cond->()) {
-        return 0 if time > $end;
-        sleep 0.2;
-    }
-    return 1;
-}
-
-sub partitions { return metric($_[0], 'cast_persister_partitions') // 0 }
-
 # the largest batch a "N messages not applied" line of a log reports,
 # from byte $from on
 sub largest_batch {

@@ -23,7 +23,7 @@ use Cast::Test;
 
 our @EXPORT = qw(
     pipeline_names vote_traffic traffic_stop traffic_ledger wait_agree counts_pg
-    counts_redis metric cas_ticket
+    counts_redis metric cas_ticket partitions
 );
 
 my $JSON = JSON::PP->new->canonical;
@@ -167,5 +167,9 @@ sub metric {
     return undef unless $res->{success};
     return $res->{content} =~ /^\Q$name\E (\S+)$/m ? $1 : undef;
 }
+
+
+# the partitions the persister behind $port has, by its metric
+sub partitions { return metric($_[0], 'cast_persister_partitions') // 0 }
 
 1;

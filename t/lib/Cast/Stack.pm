@@ -13,13 +13,39 @@ use File::Basename qw(dirname);
 use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP;
+use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     repo_root cast_stack_env cast_stack graphql redis_cmd psql_query
+    free_port wait_for
 );
 
 my $REPO = abs_path(dirname(__FILE__) . '/../../..');
 my $REDIS_SOCK;
+
+
+# a loopback port nobody listens on now, for a private server
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+
+# wait_for($seconds, $cond): polls $cond every 0.2 s; whether it held
+sub wait_for {
+    my ($seconds, $cond) = @_;
+    my $end = time + $seconds;
+
+    until ($cond->()) {
+        return 0 if time > $end;
+        sleep 0.2;
+    }
+    return 1;
+}
 
 
 sub repo_root { return $REPO }
