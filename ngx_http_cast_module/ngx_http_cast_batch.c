@@ -22,6 +22,8 @@
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
  *   cas      FCALL_RO cast_cas 0                         one reply for all
+ *            FCALL_RO cast_cas 0 <client share> ...      with a client
+ *                                                        share: one each
  *   state    FCALL_RO cast_state 0                       one reply for all
  *
  * Arguments are copied into the batch as they come, already in the Redis
@@ -50,8 +52,13 @@
 #define NGX_HTTP_CAST_BATCH_FULL     65536
 #define NGX_HTTP_CAST_SPARE_CALLS    1024
 
-/* a vote or query batch's reply has one element per call; others, one */
-#define ngx_http_cast_batch_shared(kind)  ((kind) >= NGX_HTTP_CAST_BATCH_CAS)
+/*
+ * A vote or query batch's reply has one element per call; the others',
+ * one for all, unless their calls carry arguments (a cas with a client
+ * share): one element per call again.
+ */
+#define ngx_http_cast_batch_shared(kind, nargs)                              \
+    ((kind) >= NGX_HTTP_CAST_BATCH_CAS && (nargs) == 0)
 
 
 typedef struct {
@@ -87,6 +94,7 @@ typedef struct {
     ngx_http_cast_redis_cmd_t   cmd;
     ngx_queue_t                 calls;
     ngx_http_cast_batch_t      *batch;
+    ngx_uint_t                  nargs;        /* its calls' arguments */
 } ngx_http_cast_carrier_t;
 
 
@@ -287,6 +295,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         carrier->cmd.handler = ngx_http_cast_batch_reply;
         carrier->cmd.data = carrier;
         carrier->batch = b;
+        carrier->nargs = nargs;
 
         ngx_queue_init(&carrier->calls);
         ngx_queue_add(&carrier->calls, &calls);
@@ -377,7 +386,8 @@ ngx_http_cast_batch_reply(void *data, redisReply *reply)
     kind = b - ngx_http_cast_batches;
 
     ngx_http_cast_batch_deliver(&carrier->calls, reply,
-                                ngx_http_cast_batch_shared(kind));
+                                ngx_http_cast_batch_shared(kind,
+                                                           carrier->nargs));
     ngx_free(carrier);
 }
 

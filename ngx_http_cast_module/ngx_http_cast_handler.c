@@ -18,6 +18,8 @@
 
 #include "ngx_http_cast_module.h"
 
+#include <openssl/evp.h>
+
 
 typedef struct ngx_http_cast_ctx_s  ngx_http_cast_ctx_t;
 
@@ -43,6 +45,8 @@ static ngx_int_t ngx_http_cast_process(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_cast_finish(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
+static ngx_int_t ngx_http_cast_client(ngx_http_request_t *r,
+    ngx_http_cast_main_conf_t *cmcf, ngx_http_cast_ctx_t *ctx);
 static ngx_int_t ngx_http_cast_body_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_body_join(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -309,12 +313,64 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     if (rc == CAST_GQL_RESOLVE) {
         cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
 
+        if (ngx_http_cast_client(r, cmcf, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         if (ngx_http_cast_resolve_check(exec, r->pool, cmcf) == NGX_OK) {
             ngx_http_cast_start(ctx);
         }
     }
 
     return ngx_http_cast_wait(r, ctx);
+}
+
+
+/*
+ * The request's client key (cast_client_key), for the fields to count
+ * against a client's share of a ticket (cast_client_uses): as it is up
+ * to NGX_HTTP_CAST_CLIENT_MAX bytes, its SHA-256 beyond, so a large
+ * header never becomes a large Redis field.  An empty key stays empty:
+ * the resolver refuses a vote without one.
+ */
+
+static ngx_int_t
+ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
+    ngx_http_cast_ctx_t *ctx)
+{
+    u_char     *md;
+    size_t      i;
+    ngx_str_t   key;
+
+    if (cmcf->client_uses == 0 || ctx->nfields == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, cmcf->client_key, &key) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (key.len > NGX_HTTP_CAST_CLIENT_MAX) {
+        md = ngx_pnalloc(r->pool, NGX_HTTP_CAST_CLIENT_DIGEST);
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (EVP_Digest(key.data, key.len, md, NULL, EVP_sha256(), NULL)
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        key.data = md;
+        key.len = NGX_HTTP_CAST_CLIENT_DIGEST;
+    }
+
+    for (i = 0; i < ctx->nfields; i++) {
+        ctx->fields[i].client = key;
+    }
+
+    return NGX_OK;
 }
 
 

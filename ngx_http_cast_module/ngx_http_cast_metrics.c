@@ -45,7 +45,8 @@ static const char  *ngx_http_cast_ops[NGX_HTTP_CAST_OPS] = {
 };
 
 static const char  *ngx_http_cast_outcomes[NGX_HTTP_CAST_VOTE_NOUTCOMES] = {
-    "accepted", "invalid", "expired", "exhausted", "bad_input", "unavailable"
+    "accepted", "invalid", "expired", "exhausted", "bad_input", "unavailable",
+    "client_share"
 };
 
 

@@ -18,6 +18,10 @@ static char *ngx_http_cast_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_cast_client_uses(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_cast_client_key_default(ngx_conf_t *cf,
+    ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_init_process(ngx_cycle_t *cycle);
 static void ngx_http_cast_exit_process(ngx_cycle_t *cycle);
 
@@ -85,6 +89,20 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, max_vote_fields),
+      NULL },
+
+    { ngx_string("cast_client_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, client_key),
+      NULL },
+
+    { ngx_string("cast_client_uses"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_client_uses,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, client_uses),
       NULL },
 
     { ngx_string("cast_max_body_size"),
@@ -244,6 +262,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
      *     cmcf->redis_password = { 0, NULL };
      *     cmcf->functions = { 0, NULL };
      *     cmcf->ticket_secret = { 0, NULL };
+     *     cmcf->client_key = NULL;
      *     cmcf->metrics_zone = NULL;
      */
 
@@ -253,6 +272,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->max_vote_count = NGX_CONF_UNSET_SIZE;
     cmcf->max_vote_fields = NGX_CONF_UNSET_SIZE;
     cmcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    cmcf->client_uses = NGX_CONF_UNSET_UINT;
     cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_depth = NGX_CONF_UNSET_SIZE;
@@ -278,6 +298,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->max_vote_count, 10);
     ngx_conf_init_size_value(cmcf->max_vote_fields, 4);
     ngx_conf_init_size_value(cmcf->max_body_size, 64 * 1024);
+    ngx_conf_init_uint_value(cmcf->client_uses, 0);
     ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
     ngx_conf_init_size_value(cmcf->limits.max_depth, 16);
@@ -332,9 +353,79 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (cmcf->client_key == NULL
+        && ngx_http_cast_client_key_default(cf, cmcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_cast_metrics_init_conf(cf, cmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* cast_client_key's default: the client's address, 4 or 16 bytes */
+
+static ngx_int_t
+ngx_http_cast_client_key_default(ngx_conf_t *cf,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    ngx_str_t                          value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    ngx_str_set(&value, "$binary_remote_addr");
+
+    cmcf->client_key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cmcf->client_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value;
+    ccv.complex_value = cmcf->client_key;
+
+    return ngx_http_compile_complex_value(&ccv);
+}
+
+
+/*
+ * cast_client_uses off | n: at most n uses of one ticket per client key,
+ * 1..1000000 (what cast_vote_batch takes)
+ */
+
+static char *
+ngx_http_cast_client_uses(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_cast_main_conf_t *cmcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (cmcf->client_uses != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        cmcf->client_uses = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 1 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cast_client_uses\" takes \"off\" or a plain "
+                           "number 1..1000000, not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->client_uses = (ngx_uint_t) n;
 
     return NGX_CONF_OK;
 }

@@ -41,6 +41,14 @@
 #define NGX_HTTP_CAST_NAME_MAX       64
 #define NGX_HTTP_CAST_IDEM_MAX       128
 
+/*
+ * A client key of up to 31 bytes is used as it is; a longer one is
+ * replaced by its SHA-256 (32 bytes), so keys as they are and digests
+ * never meet, and a Redis field is never longer than 32 bytes.
+ */
+#define NGX_HTTP_CAST_CLIENT_MAX     31
+#define NGX_HTTP_CAST_CLIENT_DIGEST  32
+
 
 typedef struct ngx_http_cast_call_s   ngx_http_cast_call_t;
 typedef struct ngx_http_cast_field_s  ngx_http_cast_field_t;
@@ -64,6 +72,9 @@ typedef struct {
     size_t                    max_vote_count;
     size_t                    max_vote_fields;
     size_t                    max_body_size;
+
+    ngx_http_complex_value_t *client_key;     /* cast_client_key */
+    ngx_uint_t                client_uses;    /* 0: no share */
 
     cast_gql_limits_t         limits;
     ngx_flag_t                introspection;
@@ -93,6 +104,8 @@ struct ngx_http_cast_field_s {
     ngx_http_cast_call_t         *call;           /* the resolver's */
     ngx_http_cast_parse_pt        parse;          /*   own */
     ngx_msec_t                    asked;          /*   (call made) */
+    ngx_str_t                     client;         /* its client key, when
+                                                     a share is set */
 };
 
 
@@ -111,7 +124,8 @@ void ngx_http_cast_redis_check_stuck(void);
 /*
  * ngx_http_cast_batch.c: calls coalesced.  The kinds of batches: a vote or
  * query batch's reply is an array of one reply per call; from CAS on,
- * every call of the batch shares the one reply.
+ * every call of the batch shares the one reply, unless the calls carry
+ * arguments (a cas with a client share): then each has its own.
  */
 enum {
     NGX_HTTP_CAST_BATCH_VOTE = 0,
@@ -168,6 +182,7 @@ enum {
     NGX_HTTP_CAST_VOTE_EXHAUSTED,
     NGX_HTTP_CAST_VOTE_BAD_INPUT,
     NGX_HTTP_CAST_VOTE_UNAVAILABLE,
+    NGX_HTTP_CAST_VOTE_SHARE,
     NGX_HTTP_CAST_VOTE_NOUTCOMES
 };
 

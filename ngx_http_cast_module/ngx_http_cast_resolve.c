@@ -34,7 +34,10 @@
  * Redis still refuses a ticket it knows is spent.
  * The deadline, not a newer sequence, ends the memory: a spent ticket
  * answers EXHAUSTED through its grace, then "Ticket expired", which is
- * Redis's to say again.  Only refusals are made here, so the exact
+ * Redis's to say again.  A vote refused because its client's share of
+ * the ticket is used up (cast_client_uses) says nothing of the ticket,
+ * which other clients may still use: it is never learnt.
+ * Only refusals are made here, so the exact
  * limit is Redis's as before; a vote with an idempotencyKey always
  * reaches Redis, which may hold its first result.  What could make
  * Redis answer otherwise before the deadline is outside the rules: a
@@ -51,10 +54,12 @@
 #include "cast_ticket.h"
 
 
-#define NGX_HTTP_CAST_VOTE_FIXED_ARGS  5
+#define NGX_HTTP_CAST_VOTE_FIXED_ARGS  7
 
 
 static ngx_int_t ngx_http_cast_resolve_query(ngx_http_cast_field_t *field);
+static ngx_int_t ngx_http_cast_resolve_cas(ngx_http_cast_field_t *field,
+    ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_resolve_call(ngx_http_cast_field_t *field,
@@ -135,9 +140,7 @@ ngx_http_cast_resolve(ngx_http_cast_field_t *field,
         return ngx_http_cast_resolve_query(field);
 
     case CAST_FIELD_CAS:
-        return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_CAS,
-                                          ngx_http_cast_cas_reply, 0, NULL,
-                                          NULL);
+        return ngx_http_cast_resolve_cas(field, cmcf);
 
     case CAST_FIELD_VOTE:
         return ngx_http_cast_resolve_vote(field, cmcf);
@@ -190,6 +193,49 @@ ngx_http_cast_resolve_query(ngx_http_cast_field_t *field)
 }
 
 
+/*
+ * With a client share, each cas call carries "client share" and gets its
+ * own reply, with the uses left to that client; a request without a
+ * client key carries share 0 and is told null.  Without a share the calls
+ * carry nothing and share one reply.
+ */
+
+static ngx_int_t
+ngx_http_cast_resolve_cas(ngx_http_cast_field_t *field,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    u_char       *p;
+    size_t       *argvlen;
+    const char  **argv;
+
+    if (cmcf->client_uses == 0) {
+        return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_CAS,
+                                          ngx_http_cast_cas_reply, 0, NULL,
+                                          NULL);
+    }
+
+    argv = ngx_palloc(field->pool, 2 * sizeof(char *));
+    argvlen = ngx_palloc(field->pool, 2 * sizeof(size_t));
+    p = ngx_pnalloc(field->pool, NGX_INT_T_LEN);
+
+    if (argv == NULL || argvlen == NULL || p == NULL) {
+        ngx_http_cast_resolve_unavailable(field->slot, "out of memory");
+        return NGX_DONE;
+    }
+
+    argv[0] = field->client.len ? (char *) field->client.data : "";
+    argvlen[0] = field->client.len;
+    argv[1] = (char *) p;
+    argvlen[1] = ngx_sprintf(p, "%ui", field->client.len ? cmcf->client_uses
+                                                         : 0)
+                 - p;
+
+    return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_CAS,
+                                      ngx_http_cast_cas_reply, 2, argv,
+                                      argvlen);
+}
+
+
 static ngx_int_t
 ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf)
@@ -202,9 +248,24 @@ ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     ngx_pool_t       *pool = field->pool;
     cast_gql_slot_t  *slot = field->slot;
 
-    if (ngx_http_cast_vote_check(slot, cmcf) != NGX_OK
-        || ngx_http_cast_ticket_check(slot, cmcf, &seq) != NGX_OK)
-    {
+    if (ngx_http_cast_vote_check(slot, cmcf) != NGX_OK) {
+        return NGX_DONE;
+    }
+
+    /*
+     * A share needs a client to count against: a request without a key
+     * (a header the proxy should have set, say) is refused, never put in
+     * one bucket that every keyless client would share.
+     */
+    if (cmcf->client_uses && field->client.len == 0) {
+        ngx_http_cast_fail(slot, "BAD_REQUEST", "the request has no client "
+                           "key (cast_client_key is empty), so its vote "
+                           "cannot count against a client's share",
+                           NGX_HTTP_CAST_VOTE_BAD_INPUT);
+        return NGX_DONE;
+    }
+
+    if (ngx_http_cast_ticket_check(slot, cmcf, &seq) != NGX_OK) {
         return NGX_DONE;
     }
 
@@ -213,8 +274,8 @@ ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     argv = ngx_palloc(pool, argc * sizeof(char *));
     argvlen = ngx_palloc(pool, argc * sizeof(size_t));
 
-    /* room for the seq, n and every count as decimal text */
-    buf = ngx_pnalloc(pool, (2 + slot->nusernames) * NGX_INT64_LEN);
+    /* room for the seq, the share, n and every count as decimal text */
+    buf = ngx_pnalloc(pool, (3 + slot->nusernames) * NGX_INT64_LEN);
 
     if (argv == NULL || argvlen == NULL || buf == NULL) {
         ngx_http_cast_resolve_unavailable(slot, "out of memory");
@@ -235,18 +296,27 @@ ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     argvlen[3] = last - p;
     p = last;
 
+    /* the client and its share of the ticket: "" and 0 when none */
+    argv[4] = cmcf->client_uses ? (char *) field->client.data : "";
+    argvlen[4] = cmcf->client_uses ? field->client.len : 0;
+
+    last = ngx_sprintf(p, "%ui", cmcf->client_uses);
+    argv[5] = (char *) p;
+    argvlen[5] = last - p;
+    p = last;
+
     last = ngx_sprintf(p, "%uz", slot->nusernames);
-    argv[4] = (char *) p;
-    argvlen[4] = last - p;
+    argv[6] = (char *) p;
+    argvlen[6] = last - p;
     p = last;
 
     for (i = 0; i < slot->nusernames; i++) {
-        argv[5 + 2 * i] = slot->usernames[i].data;
-        argvlen[5 + 2 * i] = slot->usernames[i].len;
+        argv[7 + 2 * i] = slot->usernames[i].data;
+        argvlen[7 + 2 * i] = slot->usernames[i].len;
 
         last = ngx_sprintf(p, "%L", slot->counts ? slot->counts[i] : 1);
-        argv[6 + 2 * i] = (char *) p;
-        argvlen[6 + 2 * i] = last - p;
+        argv[8 + 2 * i] = (char *) p;
+        argvlen[8 + 2 * i] = last - p;
         p = last;
     }
 
@@ -528,10 +598,14 @@ ngx_http_cast_cas_reply(ngx_http_cast_field_t *field, redisReply *reply)
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+    /* with a client share: a fifth element, -1 for none */
+    if (reply->type != REDIS_REPLY_ARRAY
+        || (reply->elements != 4 && reply->elements != 5)
         || reply->element[1]->type != REDIS_REPLY_INTEGER
         || reply->element[2]->type != REDIS_REPLY_INTEGER
         || reply->element[3]->type != REDIS_REPLY_INTEGER
+        || (reply->elements == 5
+            && reply->element[4]->type != REDIS_REPLY_INTEGER)
         || ngx_http_cast_copy(pool, &slot->ticket_out, reply->element[0])
            != NGX_OK)
     {
@@ -560,6 +634,11 @@ ngx_http_cast_cas_reply(ngx_http_cast_field_t *field, redisReply *reply)
 
     slot->remaining = reply->element[2]->integer;
     slot->status = CAST_RES_OK;
+
+    if (reply->elements == 5 && reply->element[4]->integer >= 0) {
+        slot->client_remaining = reply->element[4]->integer;
+        slot->has_client_remaining = 1;
+    }
 
     ngx_http_cast_learn_seq(reply->element[3]->integer);
 }
@@ -596,6 +675,12 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
         if (ngx_strcmp(e[0]->str, "EXHAUSTED") == 0) {
             ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXHAUSTED);
             ngx_http_cast_learn_spent(field, e[2]);
+            return;
+        }
+
+        /* this client's share is used up, not the ticket: not learnt */
+        if (ngx_strcmp(e[0]->str, "SHARE") == 0) {
+            ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_SHARE);
             return;
         }
 

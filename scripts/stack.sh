@@ -33,6 +33,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${CAST_TICKET_PERIOD_MS:=2000}"
 : "${CAST_TICKET_MAX_USES:=100}"
 : "${CAST_TICKET_GRACE_MS:=0}"
+# at most this many uses of one ticket per client (nginx's cast_client_uses);
+# empty or off: no share per client.  The client is CAST_CLIENT_KEY (nginx's
+# cast_client_key, e.g. '$http_x_client'), by default its address.
+: "${CAST_CLIENT_USES:=}"
+: "${CAST_CLIENT_KEY:=}"
 : "${CAST_KAFKA_PARTITIONS:=4}"
 : "${CAST_KAFKA_HEAP:=512m}"
 : "${CAST_REDIS_APPENDFSYNC:=always}"
@@ -529,6 +534,21 @@ nginx_config() {
         -e "s#^(\s*load_module\s+)[^;]*;#\1$CAST_NGINX_MODULE;#" \
         "$ROOT/conf/cast.conf" >"$conf"
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"
+    if [[ -n $CAST_CLIENT_USES && $CAST_CLIENT_USES != off ]]; then
+        [[ $CAST_CLIENT_USES =~ ^[1-9][0-9]*$ ]] \
+            || fail nginx "CAST_CLIENT_USES=$CAST_CLIENT_USES: not off or n"
+        t="    cast_client_uses          $CAST_CLIENT_USES;"
+        sed -i -E "0,/^\s*cast_redis_functions\s.*\$/s##&\n$t#" "$conf"
+    fi
+    if [[ -n $CAST_CLIENT_KEY ]]; then
+        case $CAST_CLIENT_KEY in
+        *[\;\#\&\'\"\\]*)
+            fail nginx "CAST_CLIENT_KEY=$CAST_CLIENT_KEY: no ; # & or quotes"
+            ;;
+        esac
+        t="    cast_client_key           $CAST_CLIENT_KEY;"
+        sed -i -E "0,/^\s*cast_redis_functions\s.*\$/s##&\n$t#" "$conf"
+    fi
     grep -Eq '^\s*error_log\s' "$conf" \
         || sed -i "1i error_log $NGINX_ERROR_LOG info;" "$conf"
     for t in client_body proxy fastcgi uwsgi scgi; do
@@ -617,9 +637,9 @@ write_env() {
                  CAST_PG_PORT CAST_KAFKA_PORT CAST_KAFKA_CONTROLLER_PORT \
                  CAST_TICKETD_HTTP_PORT CAST_RELAY_HTTP_PORT \
                  CAST_PERSISTER_HTTP_PORT CAST_TICKET_PERIOD_MS \
-                 CAST_TICKET_MAX_USES CAST_TICKET_GRACE_MS \
-                 CAST_KAFKA_PARTITIONS CAST_TICKET_SECRET_FILE \
-                 CAST_KAFKA_LIBS; do
+                 CAST_TICKET_MAX_USES CAST_TICKET_GRACE_MS CAST_CLIENT_USES \
+                 CAST_CLIENT_KEY CAST_KAFKA_PARTITIONS \
+                 CAST_TICKET_SECRET_FILE CAST_KAFKA_LIBS; do
             printf 'export %s=%q\n' "$v" "${!v}"
         done
         printf 'export CAST_STACK_PIDS=%q\n' "$RUN"

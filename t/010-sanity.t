@@ -299,7 +299,7 @@ Content-Type: application/json
 --- request eval
 ::graphql_request('{__type(name:"TicketInfo"){name fields{name}}}')
 --- response_body chomp
-{"data":{"__type":{"name":"TicketInfo","fields":[{"name":"ticket"},{"name":"validUntil"},{"name":"remainingUsage"}]}}}
+{"data":{"__type":{"name":"TicketInfo","fields":[{"name":"ticket"},{"name":"validUntil"},{"name":"remainingUsage"},{"name":"clientRemaining"}]}}}
 
 
 

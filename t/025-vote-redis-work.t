@@ -64,11 +64,11 @@ sub hmgets {
     return $info =~ /^cmdstat_hmget:calls=(\d+)/m ? $1 : 0;
 }
 
-# A vote's arguments: ticket voter idem seq n name1 add1 ...
+# A vote's arguments: ticket voter idem seq client share n name1 add1 ...
 sub vote_args {
     my ($ticket, $names, %o) = @_;
-    return ($ticket, '', $o{idem} // '', 0, scalar @$names,
-            map { ($_, 1) } @$names);
+    return ($ticket, '', $o{idem} // '', 0, $o{client} // '',
+            $o{share} // 0, scalar @$names, map { ($_, 1) } @$names);
 }
 
 # the replies of one FCALL cast_vote_batch and the HMGETs it issued

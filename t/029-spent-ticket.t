@@ -167,7 +167,8 @@ cmp_ok($calls, '<=', 4 * $WORKERS,
 is(exhausted_metric() - $e0, 2 * $n,
    'each counted with the outcome "exhausted"');
 
-like(cli('FCALL', 'cast_vote', 0, $t1, "''", "''", $seq, 1, $name, 1),
+like(cli('FCALL', 'cast_vote', 0, $t1, "''", "''", $seq, "''", 0, 1, $name,
+         1),
      qr/\AEXHAUSTED\n/, 'Redis itself still refuses the ticket');
 is(cli('HGET', '{cast}:count', $name), 3, 'three votes counted');
 

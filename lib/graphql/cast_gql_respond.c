@@ -166,6 +166,13 @@ cast_gql_write_sub(cast_json_w_t *w, const cast_gql_pentry_t *pe,
         case CAST_SUB_REMAINING:
             cast_json_int(w, s->remaining);
             break;
+        case CAST_SUB_CLIENT_REMAINING:
+            if (s->has_client_remaining) {
+                cast_json_int(w, s->client_remaining);
+            } else {
+                cast_json_lit(w, "null");
+            }
+            break;
         case CAST_SUB_SUCCESS:
             if (s->success) {
                 cast_json_lit(w, "true");

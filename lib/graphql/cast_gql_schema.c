@@ -493,6 +493,7 @@ static const struct {
     { "TicketInfo", "ticket", "String!", 0, CAST_SUB_TICKET },
     { "TicketInfo", "validUntil", "String!", 0, CAST_SUB_VALID_UNTIL },
     { "TicketInfo", "remainingUsage", "Int!", 0, CAST_SUB_REMAINING },
+    { "TicketInfo", "clientRemaining", "Int", 0, CAST_SUB_CLIENT_REMAINING },
     { "VoteResult", "success", "Boolean!", 0, CAST_SUB_SUCCESS },
     { "VoteResult", "message", "String!", 0, CAST_SUB_MESSAGE },
     { "VoteResult", "usernames", "[String!]!", 0, CAST_SUB_USERNAMES },

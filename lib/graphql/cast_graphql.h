@@ -117,6 +117,8 @@ typedef struct {
     cast_str_t                ticket_out;       /* cas */
     cast_str_t                valid_until;
     int64_t                   remaining;
+    int64_t                   client_remaining;
+    int                       has_client_remaining; /* 0: null */
 
     int                       success;          /* vote */
     cast_str_t                message;

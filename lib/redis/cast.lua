@@ -13,10 +13,13 @@ local K_VERSION = '{cast}:version'
 local K_OUTBOX  = '{cast}:outbox'
 local K_READY   = '{cast}:ready'
 local K_IDEM    = '{cast}:idem:'
+local K_SHARE   = '{cast}:share:'
 
 local IDEM_TTL_MS = '600000'
 local MAX_NAMES   = 1000
 local MAX_ADD     = 1000000
+local MAX_SHARE   = 1000000
+local MAX_CLIENT  = 32
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -145,11 +148,12 @@ end
 -- and written back once (take_uses).
 local function ticket_at(key)
     local t = redis.call('HMGET', key, 'id', 'expires', 'seq', 'max', 'used',
-                         'grace')
+                         'grace', 'issued')
 
     return {key = key, id = t[1], expires = tonumber(t[2]), seq = t[3],
             max = tonumber(t[4]), used = tonumber(t[5]),
-            grace = tonumber(t[6] or 0), taken = 0}
+            grace = tonumber(t[6] or 0), issued = tonumber(t[7] or 0),
+            taken = 0}
 end
 
 -- The tickets a batch may consume, read once: the current one and, when
@@ -209,10 +213,69 @@ local function exhausted_for(ts, t, now)
     return math.max(stop - now, 0)
 end
 
+-- A client's share of a ticket: {cast}:share:<seq>, client key -> uses
+-- it took, read on demand (t.clients) and written back once.  Only an
+-- accepted use writes a field, so a ticket's hash holds at most `max`
+-- fields.
+local function share_used(t, client)
+    t.clients = t.clients or {}
+
+    local used = t.clients[client]
+    if not used then
+        used = tonumber(redis.call('HGET', K_SHARE .. t.seq, client) or 0)
+        t.clients[client] = used
+    end
+
+    return used
+end
+
+local function share_take(t, client)
+    local used = share_used(t, client)
+
+    if not t.grew then
+        t.grew, t.grown = {}, {}
+    end
+
+    if not t.grew[client] then
+        t.grew[client] = true
+        t.grown[#t.grown + 1] = client
+    end
+
+    t.clients[client] = used + 1
+end
+
+-- The share records of a ticket live as long as the ticket may be used:
+-- past its expiry by its grace as the previous ticket (the current one's
+-- grace decides), and never past the end of the next period, which ends
+-- it; the longest of the three is kept.
+local function take_shares(ts, t)
+    if not t.grown then
+        return
+    end
+
+    local key = K_SHARE .. t.seq
+    local period = t.issued > 0 and t.expires - t.issued or 0
+
+    -- in chunks that unpack() can take
+    for first = 1, #t.grown, 500 do
+        local args = {}
+
+        for i = first, math.min(first + 499, #t.grown) do
+            args[#args + 1] = t.grown[i]
+            args[#args + 1] = string.format('%d', t.clients[t.grown[i]])
+        end
+        redis.call('HSET', key, unpack(args))
+    end
+
+    redis.call('PEXPIREAT', key,
+               t.expires + math.max(period, t.grace, ts.cur.grace))
+end
+
 local function take_uses(ts)
     for _, t in ipairs({ts.cur, ts.prev}) do
         if t.taken > 0 then
             redis.call('HINCRBY', t.key, 'used', t.taken)
+            take_shares(ts, t)
         end
     end
 end
@@ -221,6 +284,7 @@ local REJECT = {
     INVALID   = 'Invalid ticket',
     EXPIRED   = 'Ticket expired',
     EXHAUSTED = 'Ticket usage limit exceeded',
+    SHARE     = 'Client share of this ticket used up',
 }
 
 -- Duplicate names are merged, counts summed, in order of first appearance.
@@ -292,27 +356,44 @@ local function hset(key, fields, values)
     end
 end
 
--- The votes of a batch, each "ticket voter idem seq n name1 add1 ...
--- nameN addN"; nil when the arguments do not split into votes.  A vote
--- with a bad name or count has no names.
+-- A vote's client share: 0 for none, else 1..MAX_SHARE uses of a ticket
+-- for a client key of 1..MAX_CLIENT bytes; nil when bad.
+local function client_share(client, share)
+    share = tonumber(share)
+
+    if not share or share < 0 or share > MAX_SHARE
+       or share ~= math.floor(share) or #client > MAX_CLIENT
+       or (share > 0 and client == '')
+    then
+        return nil
+    end
+
+    return share
+end
+
+-- The votes of a batch, each "ticket voter idem seq client share n name1
+-- add1 ... nameN addN"; nil when the arguments do not split into votes.
+-- A vote with a bad name, count or client share has no names.
 local function parse(args)
     local votes, i = {}, 1
 
     while i <= #args do
-        local n = tonumber(args[i + 4])
+        local n = tonumber(args[i + 6])
 
         if not n or n < 1 or n > MAX_NAMES or n ~= math.floor(n)
-           or i + 4 + 2 * n > #args
+           or i + 6 + 2 * n > #args
         then
             return nil
         end
 
-        local names, adds = merge(args, i + 5, n)
+        local names, adds = merge(args, i + 7, n)
+        local share = client_share(args[i + 4], args[i + 5])
         votes[#votes + 1] = {
             ticket = args[i], voter = args[i + 1], idem = args[i + 2],
-            seq_hint = tonumber(args[i + 3]) or 0, names = names, adds = adds,
+            seq_hint = tonumber(args[i + 3]) or 0, client = args[i + 4],
+            share = share, names = share and names, adds = adds,
         }
-        i = i + 5 + 2 * n
+        i = i + 7 + 2 * n
     end
 
     return votes
@@ -433,6 +514,11 @@ local function decide(ts, st, seen, now, v)
         return {'EXHAUSTED', REJECT.EXHAUSTED, exhausted_for(ts, t, now)}
     end
 
+    -- the client's share: a refusal, not the ticket's exhaustion
+    if v.share > 0 and share_used(t, v.client) >= v.share then
+        return {'SHARE', REJECT.SHARE, ''}
+    end
+
     load(st, v.names)
 
     if not fits(st, v) then
@@ -441,6 +527,10 @@ local function decide(ts, st, seen, now, v)
 
     t.used = t.used + 1
     t.taken = t.taken + 1
+
+    if v.share > 0 then
+        share_take(t, v.client)
+    end
 
     local id = string.format('%s-%d', t.seq, t.used)
     local reply = {'OK', 'Votes recorded successfully', id}
@@ -501,7 +591,8 @@ local function vote_batch(_, args)
 
     for k, v in ipairs(votes) do
         if not v.names then
-            replies[k] = redis.error_reply('ERR cast_vote: bad name or count')
+            replies[k] = redis.error_reply(
+                'ERR cast_vote: bad name, count or client share')
         else
             local reply, event = decide(ts, st, seen, now, v)
 
@@ -519,9 +610,9 @@ end
 
 -- one vote: a batch of exactly one
 local function vote(_, args)
-    local n = tonumber(args[5])
+    local n = tonumber(args[7])
 
-    if not n or #args ~= 5 + 2 * n then
+    if not n or #args ~= 7 + 2 * n then
         return redis.error_reply('ERR cast_vote: bad arguments')
     end
 
@@ -535,7 +626,11 @@ end
 
 -- reads
 
-local function cas()
+-- The current ticket {id, expires_ms, remaining, seq}; with arguments,
+-- pairs "client share", one such reply per pair with a fifth element:
+-- the uses of the ticket left to that client (its share left, at most
+-- the ticket's remaining), or -1 when the pair has no share.
+local function cas(_, args)
     local now = now_ms()
     local t = redis.call('HMGET', effective(now), 'id', 'expires', 'max',
                          'used', 'seq')
@@ -549,7 +644,35 @@ local function cas()
         left = 0
     end
 
-    return {t[1], tonumber(t[2]), left, tonumber(t[5])}
+    if #args == 0 then
+        return {t[1], tonumber(t[2]), left, tonumber(t[5])}
+    end
+
+    if #args % 2 ~= 0 then
+        return redis.error_reply('ERR cast_cas: client share pairs')
+    end
+
+    local clients = {}
+    for i = 1, #args, 2 do
+        clients[#clients + 1] = args[i]
+    end
+
+    local used = hmget(K_SHARE .. t[5], clients)
+    local replies = {}
+
+    for i = 1, #args, 2 do
+        local share = client_share(args[i], args[i + 1])
+        local mine = -1
+
+        if share and share > 0 then
+            mine = math.min(math.max(share - used[(i + 1) / 2], 0), left)
+        end
+
+        replies[#replies + 1] = {t[1], tonumber(t[2]), left, tonumber(t[5]),
+                                 mine}
+    end
+
+    return replies
 end
 
 -- the counts of many names (0 for an unknown one), in order

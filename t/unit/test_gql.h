@@ -91,7 +91,6 @@ test_resolve_ok(cast_gql_slot_t *s, size_t i)
     static int64_t  votes[8];
     size_t          k;
 
-    (void) i;
     s->status = CAST_RES_OK;
 
     switch (s->kind) {
@@ -102,6 +101,8 @@ test_resolve_ok(cast_gql_slot_t *s, size_t i)
         s->ticket_out = test_str("T-abc");
         s->valid_until = test_str("2024-01-01T00:00:02Z");
         s->remaining = 7;
+        s->client_remaining = 2;
+        s->has_client_remaining = (i == 0);    /* null from the second */
         break;
     case CAST_FIELD_VOTE:
         s->success = 1;

@@ -63,6 +63,12 @@ test_slots(void)
                && r.slots[1].username.len == 3, "query slots in order");
     test_body(r, "{\"data\":{\"b\":{\"r\":7,\"__typename\":\"TicketInfo\","
               "\"t\":\"T-abc\"},\"a\":3,\"__typename\":\"Query\"}}");
+
+    /* clientRemaining: the host's number, or null when it sets none */
+    r = test_post(eng, "{\"query\":\"{ a: cas { clientRemaining "
+                  "remainingUsage } b: cas { clientRemaining } }\"}");
+    test_body(r, "{\"data\":{\"a\":{\"clientRemaining\":2,"
+              "\"remainingUsage\":7},\"b\":{\"clientRemaining\":null}}}");
 }
 
 
@@ -209,7 +215,9 @@ test_introspection(void)
               "{\"name\":\"validUntil\",\"type\":{\"kind\":\"NON_NULL\","
               "\"ofType\":{\"name\":\"String\"}}},{\"name\":"
               "\"remainingUsage\",\"type\":{\"kind\":\"NON_NULL\","
-              "\"ofType\":{\"name\":\"Int\"}}}]}}}");
+              "\"ofType\":{\"name\":\"Int\"}}},{\"name\":"
+              "\"clientRemaining\",\"type\":{\"kind\":\"SCALAR\","
+              "\"ofType\":null}}]}}}");
 
     r = test_post(eng, "{\"query\":\"{ __type(name: \\\"Run\\\") { name } "
                   "}\"}");

@@ -19,6 +19,7 @@ static const char  test_reordered_sdl[] =
     "  success: Boolean!\n"
     "}\n"
     "type TicketInfo {\n"
+    "  clientRemaining: Int\n"
     "  remainingUsage: Int!\n"
     "  validUntil: String!\n"
     "  ticket: String!\n"
@@ -42,7 +43,8 @@ static const char  test_reordered_sdl[] =
 static const char  *test_requests[] = {
     "{\"query\":\"{ query(username: \\\"alice\\\") }\"}",
     "{\"query\":\"{ b: cas { r: remainingUsage __typename t: ticket "
-    "validUntil } a: query(username: \\\"abc\\\") __typename }\"}",
+    "validUntil c: clientRemaining } a: query(username: \\\"abc\\\") "
+    "__typename }\"}",
     "{\"query\":\"mutation($u:[String!]!,$c:[Int!],$t:String!){vote("
     "usernames:$u,voteCount:$c,ticket:$t){success message usernames votes "
     "__typename}}\",\"variables\":{\"u\":[\"al\\u00e9\",\"bo\"],"

@@ -8,6 +8,7 @@ package Cast::Burst;
 # Each answer is { status => 200, json => {...} } or { error => "..." },
 # in the order of the bodies.  A refused connection dies, unless
 # keep_going => 1: then it is that body's { error => "no answer" }.
+# headers => [\%h0, \%h1, ...] adds headers to the body of the same index.
 
 use strict;
 use warnings;
@@ -58,9 +59,11 @@ sub burst {
 
     for my $i (0 .. $#$bodies) {
         my $b = $bodies->[$i];
+        my $h = $opt{headers} && $opt{headers}[$i] || {};
         next unless $socks[$i];
         $socks[$i]->syswrite("POST $path HTTP/1.1\r\nHost: $host\r\n"
             . "Content-Type: application/json\r\nConnection: close\r\n"
+            . join('', map { "$_: $h->{$_}\r\n" } sort keys %$h)
             . "Content-Length: " . length($b) . "\r\n\r\n$b");
         $sel->add([$socks[$i], $i]);
     }
