@@ -85,6 +85,7 @@ HTTP
 my $loc = "location = /graphql { cast_graphql; }\n";
 
 $Cast::Nginx::Workers = 2;
+$Cast::Nginx::WorkerConnections = 1024;
 $Cast::Nginx::LogLevel = 'info';
 
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
@@ -131,7 +132,8 @@ ok(workers_up(), 'off: the workers answer');
 
 my $t = ticket($seq, max => 50);
 my $msg = messages(burst($url, [map { vote_body($t, [$name]) } 1 .. 80],
-                         headers => [({ 'X-C' => 'greedy' }) x 80]));
+                         headers => [({ 'X-C' => 'greedy' }) x 80],
+                         timeout => 60));
 is_deeply($msg, { 'Votes recorded successfully' => 50,
                   'Ticket usage limit exceeded' => 30 },
           'off: one client takes all 50 uses') or diag explain $msg;
@@ -155,7 +157,8 @@ ok(workers_up(), 'default key: the workers answer');
 
 $t = ticket($seq + 2, max => 50);
 $msg = messages(burst($url, [map { vote_body($t, [$name]) } 1 .. 40],
-                      headers => [map { { 'X-C' => "c$_" } } 1 .. 40]));
+                      headers => [map { { 'X-C' => "c$_" } } 1 .. 40],
+                      timeout => 60));
 is_deeply($msg, { 'Votes recorded successfully' => 2,
                   'Client share of this ticket used up' => 38 },
           'default key: 40 votes from 127.0.0.1, whatever their headers, '
