@@ -183,6 +183,172 @@ run() {
     printf '%-16s CPU us per %s: %s\n' '' "${unit/_/ }" "$cpu"
 }
 
+# --- the fair share: the realistic herd with and without a share per client ---
+#
+# Tickets of the stack's default uses (100).  Many clients, each its own
+# X-Client key, vote now and then; a few greedy ones send most of the
+# requests (bench/fair.lua).  The same wrk run with nginx keyed by the
+# header and no share (off), then with cast_client_uses BENCH_FAIR_USES
+# (on): how the uses of each ticket were spread between the greedy
+# clients and the crowd, from PostgreSQL's vote_events (whose voter names
+# the client), and what the share costs: CPU per request of each process
+# (/proc) and Redis's time per FCALL.  Only tickets whose uses were all
+# taken within the run count in the spread.  BENCH_ONLY=fair_share runs
+# this block alone on the fresh stack; otherwise it runs after the herd.
+# BENCH_FAIR_USES (3), BENCH_FAIR_CLIENTS (5000), BENCH_FAIR_GREEDY (4),
+# BENCH_FAIR_GREEDY_PERCENT (80: of the requests, from the greedy ones).
+
+fair_uses=${BENCH_FAIR_USES:-3}
+fair_clients=${BENCH_FAIR_CLIENTS:-5000}
+fair_greedy=${BENCH_FAIR_GREEDY:-4}
+fair_greedy_pct=${BENCH_FAIR_GREEDY_PERCENT:-80}
+
+fair_psql() {
+    # shellcheck disable=SC1091
+    (. "$CAST_VAR/stack.env"; psql "$CAST_PG_DSN" -XAtq -c "$1")
+}
+
+# fair_share_run NAME USES: one wrk run of bench/fair.lua against nginx
+# keyed by X-Client with share USES (or off), its spread and Redis cost
+# added to res[NAME]
+fair_share_run() {
+    local name=$1 uses=$2 f0 u0 f1 u1 votes n last deadline spread
+
+    CAST_CLIENT_KEY='$http_x_client' CAST_CLIENT_USES=$uses \
+        scripts/stack.sh restart nginx >/dev/null
+    read -r f0 u0 < <(rcli INFO commandstats | tr -d '\r' \
+        | awk -F'[:=,]' '$1 == "cmdstat_fcall" { print $3, $5 }')
+    CAST_BENCH_RUN="$name-$$" CAST_BENCH_CLIENTS=$fair_clients \
+        CAST_BENCH_GREEDY=$fair_greedy \
+        CAST_BENCH_GREEDY_PERCENT=$fair_greedy_pct \
+        run "$name" /graphql bench/fair.lua
+    read -r f1 u1 < <(rcli INFO commandstats | tr -d '\r' \
+        | awk -F'[:=,]' '$1 == "cmdstat_fcall" { print $3, $5 }')
+    votes=$(jq '.votes_accepted + .votes_exhausted + .votes_share
+                + .votes_rejected' <<<"${res[$name]}")
+
+    # every accepted vote of the run in PostgreSQL (wrk may not have read
+    # the answers of the last ones): the count reaches wrk's and holds
+    n=0 last=-1 deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
+        n=$(fair_psql "SELECT count(*) FROM vote_events
+                       WHERE voter LIKE '$name-$$-%'")
+        ((n >= $(jq .votes_accepted <<<"${res[$name]}") && n == last)) \
+            && break
+        last=$n
+        sleep 1
+    done
+
+    spread=$(fair_psql "
+        WITH per AS (
+            SELECT ticket_seq, voter LIKE '$name-$$-g%' AS greedy,
+                   count(*) AS uses
+            FROM vote_events WHERE voter LIKE '$name-$$-%'
+            GROUP BY ticket_seq, voter),
+        t AS (
+            SELECT ticket_seq, sum(uses) AS used,
+                   coalesce(sum(uses) FILTER (WHERE greedy), 0) AS g,
+                   coalesce(max(uses) FILTER (WHERE greedy), 0) AS gmax,
+                   count(*) FILTER (WHERE NOT greedy) AS cn,
+                   coalesce(max(uses) FILTER (WHERE NOT greedy), 0) AS cmax
+            FROM per GROUP BY ticket_seq),
+        full_t AS (
+            SELECT * FROM t
+            WHERE used = (SELECT max(used) FROM t))
+        SELECT json_build_object(
+            'events', (SELECT sum(used) FROM t),
+            'tickets', (SELECT count(*) FROM t),
+            'full_tickets', count(*),
+            'uses_per_ticket', max(used),
+            'greedy_uses_per_ticket', round(avg(g), 1),
+            'greedy_uses_per_ticket_max', max(g),
+            'one_greedy_client_per_ticket_max', max(gmax),
+            'crowd_uses_per_ticket', round(avg(used - g), 1),
+            'crowd_clients_per_ticket', round(avg(cn), 1),
+            'one_crowd_client_per_ticket_max', max(cmax))
+        FROM full_t")
+
+    res[$name]=$(jq -c --argjson s "$spread" --argjson v "$votes" \
+        --arg f "$((f1 - f0))" --arg u "$((u1 - u0))" '. + {spread: $s,
+        redis: {fcall_calls: ($f | tonumber), fcall_usec: ($u | tonumber),
+                fcall_usec_per_call: (if ($f | tonumber) > 0
+                    then (($u | tonumber) / ($f | tonumber) * 100
+                          | round) / 100 else 0 end),
+                fcall_usec_per_vote: (if $v > 0
+                    then (($u | tonumber) / $v * 100 | round) / 100
+                    else 0 end)}}' <<<"${res[$name]}")
+    printf '%-16s spread: %s\n' '' "$spread"
+}
+
+fair_share_block() {
+    echo
+    echo "fair share: $fair_clients clients and $fair_greedy greedy ones" \
+         "($fair_greedy_pct % of the requests), share off, then" \
+         "$fair_uses uses per client"
+
+    # the stack's default uses per ticket (the herd block may have done it)
+    if [ "$(rcli HGET '{cast}:ticket' max)" = "$CAST_TICKET_MAX_USES" ]; then
+        env -u CAST_TICKET_MAX_USES -u CAST_TICKET_GRACE_MS \
+            scripts/stack.sh restart ticketd >/dev/null
+        local deadline=$((SECONDS + 15))
+        while [ "$(rcli HGET '{cast}:ticket' max)" = "$CAST_TICKET_MAX_USES" ]
+        do
+            ((SECONDS < deadline)) \
+                || { echo "bench: ticketd: no default ticket"; exit 1; }
+            sleep 0.2
+        done
+    fi
+
+    fair_share_run fair_share_off off
+    fair_share_run fair_share_on "$fair_uses"
+
+    # nginx as the other blocks know it
+    scripts/stack.sh restart nginx >/dev/null
+
+    jq -n --argjson off "${res[fair_share_off]}" \
+          --argjson on "${res[fair_share_on]}" \
+          --argjson n "$fair_uses" --argjson c "$fair_clients" \
+          --argjson g "$fair_greedy" --argjson p "$fair_greedy_pct" '
+        def ratio(a; b): if b > 0 then (a / b * 1000 | round) / 1000
+                         else null end;
+        {client_uses: $n, crowd_clients: $c, greedy_clients: $g,
+         greedy_percent_of_requests: $p, off: $off, on: $on,
+         cost_on_to_off: {
+             stack_cpu_per_request: ratio($on.cpu_us_per_request.stack;
+                                          $off.cpu_us_per_request.stack),
+             nginx_cpu_per_request: ratio($on.cpu_us_per_request.nginx;
+                                          $off.cpu_us_per_request.nginx),
+             redis_cpu_per_request: ratio($on.cpu_us_per_request.redis;
+                                          $off.cpu_us_per_request.redis),
+             redis_fcall_calls: ratio($on.redis.fcall_calls;
+                                      $off.redis.fcall_calls),
+             redis_fcall_usec: ratio($on.redis.fcall_usec;
+                                     $off.redis.fcall_usec),
+             redis_fcall_usec_per_vote: ratio($on.redis.fcall_usec_per_vote;
+                                              $off.redis.fcall_usec_per_vote),
+             rps: ratio($on.rps; $off.rps)}}' >"$tmp/fair_share.json"
+    jq -r '.off.spread as $a | .on.spread as $b
+        | "fair share       uses per ticket: greedy \($a.greedy_uses_per_ticket)"
+          + " off, \($b.greedy_uses_per_ticket) on; crowd"
+          + " \($a.crowd_uses_per_ticket) off, \($b.crowd_uses_per_ticket) on",
+          "                 cost on / off: \(.cost_on_to_off)"' \
+        "$tmp/fair_share.json"
+}
+
+if [ "${BENCH_ONLY:-}" = fair_share ]; then
+    wrk -t"$threads" -c"$conns" -d3s -s bench/vote.lua "$url/graphql" \
+        >/dev/null
+    fair_share_block
+    mkdir -p bench/results
+    file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-fair_share.json
+    jq --arg machine "$(uname -m), $(nproc) cores" \
+       --arg wrk "-t$threads -c$conns -d${seconds}s" \
+       '{machine: $machine, wrk: $wrk, fair_share: .}' \
+       "$tmp/fair_share.json" >"$file"
+    echo "bench: results in $file"
+    exit 0
+fi
+
 export CAST_BENCH_NAMES=1000
 expired=$(gql '{"query":"{cas{ticket}}"}' | jq -r .data.cas.ticket)
 
@@ -432,6 +598,8 @@ res[vote_exhausted]=$(jq -c --argjson h "$herd" '. + {redis: $h}' \
                           <<<"${res[vote_exhausted]}")
 printf '%-16s Redis: %s\n' '' "$herd"
 
+fair_share_block
+
 
 # --- the results ---------------------------------------------------------------
 
@@ -458,6 +626,8 @@ jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
        latency_sweep: {load_generator: $gen, max_accepted_rps: $max,
                        ticket_grace_ms: $grace, points: $s[0]},
        vote_pipeline_lag: $lag}' >"$file"
+jq --slurpfile f "$tmp/fair_share.json" '. + {fair_share: $f[0]}' "$file" \
+    >"$tmp/with_fair.json" && mv "$tmp/with_fair.json" "$file"
 
 echo
 for n in "${names[@]:1}"; do

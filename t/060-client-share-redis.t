@@ -85,7 +85,10 @@ sub ticket {
         'max', $o{max} // 100, 'used', 0, 'grace', $o{grace} // 0);
 }
 
-my $lib = do { local (@ARGV, $/) = ("$FindBin::Bin/../lib/redis/cast.lua"); <> };
+my $lib = do {
+    local (@ARGV, $/) = ("$FindBin::Bin/../lib/redis/cast.lua");
+    <>;
+};
 is(cmd('FUNCTION', 'LOAD', 'REPLACE', $lib), 'cast', 'the library loads');
 cmd('SET', '{cast}:ready', 1);
 
