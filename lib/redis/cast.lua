@@ -244,10 +244,11 @@ local function share_take(t, client)
     t.clients[client] = used + 1
 end
 
--- The share records of a ticket live as long as the ticket may be used:
--- past its expiry by its grace as the previous ticket (the current one's
--- grace decides), and never past the end of the next period, which ends
--- it; the longest of the three is kept.
+-- The clients whose uses grew in this batch (t.grew, in order t.grown)
+-- are written once.  Their records last as long as a vote may use the
+-- ticket: as the previous ticket, until the grace of the one after it
+-- ends or that one expires, a period later; the longest of the ticket's
+-- period, its grace and the current ticket's grace covers both.
 local function take_shares(ts, t)
     if not t.grown then
         return
