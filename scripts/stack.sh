@@ -344,7 +344,9 @@ EOF
     port_free "$part" "$port"
     launch "$part" redis-server "$dir/redis.conf"
     wait_for "$part" 20 redis_ping_port "$port"
-    [[ $primary == "$port" ]] || wait_for "$part" 30 replica_linked "$port"
+    if [[ $primary != "$port" ]] && port_open "$primary"; then
+        wait_for "$part" 30 replica_linked "$port"
+    fi
 }
 
 
@@ -689,6 +691,11 @@ nginx_config() {
         -e "s#([[:space:]])(conf|build)/#\1$ROOT/\2/#g" \
         -e "s#^(\s*load_module\s+)[^;]*;#\1$CAST_NGINX_MODULE;#" \
         "$ROOT/conf/cast.conf" >"$conf"
+    if ((CAST_REDIS_REPLICAS > 0)); then
+        # the primary through the Sentinels, each vote batch on replicas
+        sed -i -E "s#^(\s*)cast_redis\s+[^;]*;#\1cast_redis_sentinel $CAST_REDIS_SENTINELS;\n\1cast_redis_master_name $CAST_REDIS_MASTER_NAME;\n\1cast_redis_min_replicas $CAST_REDIS_MIN_REPLICAS;#" \
+            "$conf"
+    fi
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"
     grep -Eq '^\s*error_log\s' "$conf" \
         || sed -i "1i error_log $NGINX_ERROR_LOG info;" "$conf"
@@ -800,12 +807,15 @@ readyz() {
 
 
 up() {
-    local p t0=$SECONDS deadline
+    local p t0=$SECONDS deadline first
 
     ON_FAIL=all
     write_env
+    # the primary first: the replicas sync from it
+    first=$(primary_part)
+    start_part "$first"
     for p in "${REDIS_PARTS[@]}" "${SENTINELS[@]}"; do
-        start_part "$p"
+        [[ $p == "$first" ]] || start_part "$p"
     done
     start_part postgres
     migrate
