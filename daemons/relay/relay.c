@@ -25,6 +25,8 @@ static relay_t  relay;
 static const cast_conf_t  relay_conf[] = {
 
     cast_conf_redis_url_row(&relay.redis.url),
+    cast_conf_redis_sentinels_row(&relay.redis.sentinels),
+    cast_conf_redis_master_name_row(&relay.redis.master_name),
     cast_conf_redis_timeout_row(&relay.redis.timeout_ms),
     cast_conf_kafka_bootstrap_row(&relay.kafka.bootstrap),
     cast_conf_kafka_options_row(&relay.kafka.options),
