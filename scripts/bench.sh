@@ -171,7 +171,7 @@ run() {
                      printf ", \"%s\": %s", $1, $2 }' <<<"$out")
     n=$(awk '/ requests in / { print $1 }' <<<"$out")
     unit=request
-    if [ "$name" = vote ]; then
+    if [ "$name" = vote ] || [ "$name" = vote_replicated ]; then
         n=$(awk '$1 == "votes_accepted" { print $2 }' <<<"$out")
         unit=accepted_vote
     fi
