@@ -449,10 +449,12 @@ if [ "${BENCH_REPLICATION:-1}" = 1 ]; then
     parts+=(redis-replica1 sentinel1 sentinel2 sentinel3)
     wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
     run vote_replicated /graphql bench/vote.lua
+    ratio=$(jq -n --argjson a "${res[vote_replicated]}" \
+                  --argjson b "${res[vote]}" \
+                  '($a.votes_accepted / $b.votes_accepted * 1000 | round)
+                   / 1000')
     echo "replication      accepted votes with one replica and WAIT:" \
-         "$(jq -n --argjson a "${res[vote_replicated]}" --argjson b "${res[vote]}" \
-                '(($a.votes_accepted / $b.votes_accepted) * 1000 | round) / 1000')" \
-         "x those without replicas"
+         "$ratio x those without replicas"
 fi
 
 # --- the results ---------------------------------------------------------------

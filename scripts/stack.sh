@@ -93,7 +93,8 @@ export CAST_PG_DSN=postgresql://postgres@127.0.0.1:$CAST_PG_PORT/cast
 export CAST_KAFKA_BOOTSTRAP=127.0.0.1:$CAST_KAFKA_PORT
 CAST_REDIS_SENTINELS=
 for ((i = 0; i < ${#SENTINELS[@]}; i++)); do
-    CAST_REDIS_SENTINELS+="${CAST_REDIS_SENTINELS:+ }127.0.0.1:$((CAST_SENTINEL_PORT + i))"
+    CAST_REDIS_SENTINELS+=${CAST_REDIS_SENTINELS:+ }
+    CAST_REDIS_SENTINELS+=127.0.0.1:$((CAST_SENTINEL_PORT + i))
 done
 export CAST_REDIS_SENTINELS CAST_REDIS_MASTER_NAME CAST_REDIS_REPLICAS \
     CAST_REDIS_MIN_REPLICAS
@@ -382,7 +383,8 @@ daemonize no
 dir $dir
 logfile ""
 sentinel monitor $CAST_REDIS_MASTER_NAME 127.0.0.1 $primary 2
-sentinel down-after-milliseconds $CAST_REDIS_MASTER_NAME $CAST_SENTINEL_DOWN_AFTER_MS
+sentinel down-after-milliseconds $CAST_REDIS_MASTER_NAME \
+    $CAST_SENTINEL_DOWN_AFTER_MS
 sentinel failover-timeout $CAST_REDIS_MASTER_NAME 10000
 sentinel parallel-syncs $CAST_REDIS_MASTER_NAME 1
 EOF
@@ -693,8 +695,10 @@ nginx_config() {
         "$ROOT/conf/cast.conf" >"$conf"
     if ((CAST_REDIS_REPLICAS > 0)); then
         # the primary through the Sentinels, each vote batch on replicas
-        sed -i -E "s#^(\s*)cast_redis\s+[^;]*;#\1cast_redis_sentinel $CAST_REDIS_SENTINELS;\n\1cast_redis_master_name $CAST_REDIS_MASTER_NAME;\n\1cast_redis_min_replicas $CAST_REDIS_MIN_REPLICAS;#" \
-            "$conf"
+        t="\1cast_redis_sentinel $CAST_REDIS_SENTINELS;"
+        t+="\n\1cast_redis_master_name $CAST_REDIS_MASTER_NAME;"
+        t+="\n\1cast_redis_min_replicas $CAST_REDIS_MIN_REPLICAS;"
+        sed -i -E "s#^(\s*)cast_redis\s+[^;]*;#$t#" "$conf"
     fi
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"
     grep -Eq '^\s*error_log\s' "$conf" \

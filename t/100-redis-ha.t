@@ -124,7 +124,8 @@ my $first = primary();
 ok($first, "the Sentinels name a primary ($first)");
 is(role($first), 'master', 'it says it is the primary');
 my @replicas = grep { role($_) eq 'slave' }
-               map { $ENV{CAST_REDIS_PORT} + $_ } 0 .. $ENV{CAST_REDIS_REPLICAS};
+               map { $ENV{CAST_REDIS_PORT} + $_ }
+               0 .. $ENV{CAST_REDIS_REPLICAS};
 is(scalar @replicas, $ENV{CAST_REDIS_REPLICAS}, 'the replicas are replicas');
 ok(wait_for(30, sub { (HTTP::Tiny->new->get($READYZ)->{content} // '')
                       =~ /^ready redis 127\.0\.0\.1:$first$/ }),
