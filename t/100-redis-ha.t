@@ -10,8 +10,10 @@
 # idempotency key and counted once, no ticket gave more uses than its
 # limit, tickets keep rotating, cast-admin check is clean.  Then the old
 # primary rejoins as a replica with the same data; a replica killed under
-# traffic loses nothing; a vote batch fewer replicas acknowledge than
-# asked answers UNAVAILABLE (and its retry is counted once).
+# traffic loses nothing; a manual failover (the old primary stays up and
+# is demoted): the workers leave it, and with nginx and the relay waiting
+# for every replica no success is lost; a vote batch fewer replicas
+# acknowledge than asked answers UNAVAILABLE (its retry counted once).
 
 use strict;
 use warnings;
@@ -245,21 +247,88 @@ cmp_ok($res->{stat}{ok}, '>', 0, 'votes continued with one replica left');
 ok($ok, 'nothing lost with a replica down') or diag $why;
 ok(cast_stack('start', $part{$victim}), 'the replica started again');
 
-# --- WAIT: fewer replicas acknowledge than asked ---------------------------------
+# --- a manual failover: the old primary stays up, demoted ----------------------
 
-start_nginx(<<'CONF', http_config => <<"HTTP");
+# The old primary keeps taking writes until the Sentinels demote it, and
+# keeps a replica that acknowledges them: only a WAIT for every replica
+# (here a private nginx with cast_redis_min_replicas = the replicas)
+# keeps a success from being lost (README, "Redis high availability").
+# Its workers must also leave the demoted primary (READONLY, or the
+# Sentinels naming another), whose connection is not closed.
+sub private_nginx {
+    my ($min) = @_;
+    start_nginx(<<'CONF', http_config => <<"HTTP");
 location = /graphql { cast_graphql; }
+location = /readyz { cast_readyz; }
 location = /metrics { cast_metrics; }
 CONF
     cast_redis_sentinel $ENV{CAST_REDIS_SENTINELS};
     cast_redis_master_name $ENV{CAST_REDIS_MASTER_NAME};
-    cast_redis_min_replicas 9;
+    cast_redis_min_replicas $min;
     cast_redis_timeout 400ms;
     cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_ticket_secret_file $ENV{CAST_TICKET_SECRET_FILE};
 HTTP
+    return 'http://127.0.0.1:' . server_port();
+}
 
-my $private = 'http://127.0.0.1:' . server_port() . '/graphql';
+sub all_readyz_name {
+    my ($url, $port) = @_;
+    for (1 .. 20) {
+        return 0 unless (HTTP::Tiny->new->get("$url/readyz")->{content}
+                         // '') =~ /^ready redis 127\.0\.0\.1:$port$/;
+    }
+    return 1;
+}
+
+# the relay too: an event of a vote the demoted primary took must not
+# reach PostgreSQL
+{
+    local $ENV{CAST_REDIS_MIN_REPLICAS} = $ENV{CAST_REDIS_REPLICAS};
+    ok(cast_stack('restart', 'relay'), 'the relay waits for every replica');
+}
+my $all = private_nginx($ENV{CAST_REDIS_REPLICAS});
+ok(wait_for(20, sub { all_readyz_name($all, primary()) }),
+   "a private nginx waiting for all $ENV{CAST_REDIS_REPLICAS} replicas");
+my $before = primary();
+my @names3 = pipeline_names('h100m', 50);
+{
+    local $ENV{CAST_GRAPHQL_URL} = "$all/graphql";
+    $run = vote_traffic(seconds => 8, names => \@names3, width => 3,
+                        per_round => 20, tag => 'h100m');
+}
+sleep 2;
+my ($sentinel) = $SENTINELS[0] =~ /:(\d+)$/;
+is((cli($sentinel, 'SENTINEL', 'FAILOVER', $ENV{CAST_REDIS_MASTER_NAME}))[0],
+   'OK', 'a manual failover asked of a Sentinel');
+ok(wait_for(30, sub { my $p = primary(); $p && $p != $before }),
+   'the Sentinels name another primary');
+my $third = primary();
+ok(wait_for(30, sub { role($before) eq 'slave' }),
+   'the old primary, still running, is a replica');
+ok(wait_for(15, sub { all_readyz_name($all, $third) }),
+   'the workers write to the new primary, not to the demoted one');
+$res = traffic_ledger($run);
+note explain $res->{stat};
+is($res->{stat}{unsettled}, 0, 'every vote got a definite answer');
+cmp_ok($res->{stat}{ok}, '>', 0, 'votes were accepted');
+my $lost = 'no primary';
+ok(wait_for(30, sub {
+       my $port = primary() or return 0;
+       my $c = counts_on($port, \@names3);
+       ($lost) = map { "$_: ledger $res->{ledger}{$_}, redis "
+                       . ($c->{$_} // 0) }
+                 grep { ($c->{$_} // 0) != $res->{ledger}{$_} }
+                 sort keys %{ $res->{ledger} };
+       !defined $lost }),
+   'every success is on the new primary, counted once') or diag $lost;
+($ok, $why) = agree($res->{ledger}, 60);
+ok($ok, 'and in PostgreSQL, once') or diag $why;
+ok(cast_stack('restart', 'relay'), 'the relay as before');
+
+# --- WAIT: fewer replicas acknowledge than asked ---------------------------------
+
+my $private = private_nginx(9) . '/graphql';
 my @one = pipeline_names('h100w', 1);
 my $key = "h100w-$$";
 my $r;
@@ -267,7 +336,7 @@ wait_for(20, sub { $r = vote_once(\@one, $key, url => $private);
                    $r ne 'no answer' && $r ne 'no ticket' });
 is($r, 'UNAVAILABLE', 'a batch 9 replicas did not acknowledge: '
    . 'UNAVAILABLE, not success');
-like(HTTP::Tiny->new->get("http://127.0.0.1:" . server_port() . '/metrics')
+like(HTTP::Tiny->new->get($private =~ s{/graphql$}{/metrics}r)
          ->{content} // '', qr/^cast_redis_unacked_batches_total [1-9]/m,
      'counted as an unacknowledged batch');
 is(vote_once(\@one, $key), 'ok', 'its retry with the same key: success');
