@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 #
 # Writes k8s/base/files/ from conf/: kustomize reads no file outside its
-# directory, so the ConfigMap cast-conf is generated from this copy.
+# directory, so the ConfigMap cast-conf is generated from this copy.  The
+# prod overlay's nginx.conf (k8s/overlays/prod/files/) is the same with
+# the primary found through the Redis Sentinels.
 #
-#   k8s/sync-conf.sh          rewrite k8s/base/files/
+#   k8s/sync-conf.sh          rewrite k8s/base/files/ and the prod nginx.conf
 #   k8s/sync-conf.sh --check  exit 1 and show the difference when the
 #                             committed copy is not what conf/ gives now
 #
@@ -19,6 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$ROOT/k8s/base/files
+PROD=$ROOT/k8s/overlays/prod/files
 
 # "what a line matches (ERE)|sed replacement of that line"
 NGINX_REWRITES=(
@@ -60,6 +63,17 @@ nginx_conf() {
 }
 
 
+# the prod nginx.conf: Redis through the Sentinels, WAIT for one replica
+prod_nginx_conf() {
+    local line='^    cast_redis                redis:6379;$'
+
+    grep -qE "$line" "$1" || die "the base nginx.conf has no '$line'"
+    sed -E -e '1s#.*#&\n\# (prod: the Redis primary through the Sentinels)#' \
+        -e "s#$line#    cast_redis_sentinel       redis-sentinel:26379;\n    cast_redis_master_name    cast;\n    cast_redis_min_replicas   1;#" \
+        "$1"
+}
+
+
 write_files() {
     local dir=$1 f
 
@@ -77,10 +91,15 @@ case ${1:-} in
     trap 'rm -rf "$tmp"' EXIT
     write_files "$tmp"
     diff -ru "$OUT" "$tmp" || die "k8s/base/files is out of date: run k8s/sync-conf.sh"
+    prod_nginx_conf "$tmp/nginx.conf" >"$tmp/prod-nginx.conf"
+    diff -u "$PROD/nginx.conf" "$tmp/prod-nginx.conf" \
+        || die "k8s/overlays/prod/files/nginx.conf is out of date: run k8s/sync-conf.sh"
     ;;
 '')
     rm -rf "$OUT"
     write_files "$OUT"
+    mkdir -p "$PROD"
+    prod_nginx_conf "$OUT/nginx.conf" >"$PROD/nginx.conf"
     ;;
 *)
     die "usage: k8s/sync-conf.sh [--check]"

@@ -26,6 +26,17 @@
  *                                                        share: one each
  *   state    FCALL_RO cast_state 0                       one reply for all
  *
+ * With cast_redis_min_replicas n, each vote batch's FCALL is followed on
+ * the same connection by one WAIT n <half the Redis timeout>: the FCALL's
+ * reply is copied and held until WAIT's is in, and the batch's votes get
+ * it only if at least n replicas acknowledged; otherwise each vote
+ * answers UNAVAILABLE (its client retries with its idempotency key).
+ * Replies come in the order sent, so a lost connection answers the FCALL
+ * and then the WAIT with no reply: a held reply is never delivered
+ * without WAIT's count.  Redis serves nothing else on that connection
+ * while WAIT blocks it: a batch's time in flight includes its WAIT, and
+ * the votes that come meanwhile gather into the next batch.
+ *
  * Arguments are copied into the batch as they come, already in the Redis
  * protocol; each call keeps where its own lie, so a dropped call's are cut
  * out.  A request that goes away once its call is sent has the reply
@@ -89,12 +100,15 @@ struct ngx_http_cast_call_s {
 };
 
 
-/* a sent batch: the command that carries its calls */
+/* a sent batch: the command that carries its calls (and its WAIT) */
 typedef struct {
     ngx_http_cast_redis_cmd_t   cmd;
+    ngx_http_cast_redis_cmd_t   wait;
     ngx_queue_t                 calls;
     ngx_http_cast_batch_t      *batch;
     ngx_uint_t                  nargs;        /* its calls' arguments */
+    redisReply                 *held;         /* the FCALL's, until WAIT's */
+    ngx_uint_t                  pending;      /* replies still to come */
 } ngx_http_cast_carrier_t;
 
 
@@ -103,6 +117,14 @@ static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
 static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
 static void ngx_http_cast_batch_reply(void *data, redisReply *reply);
+static ngx_int_t ngx_http_cast_batch_send_wait(
+    ngx_http_cast_carrier_t *carrier);
+static void ngx_http_cast_batch_held(void *data, redisReply *reply);
+static void ngx_http_cast_batch_waited(void *data, redisReply *reply);
+static void ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier,
+    redisReply *reply);
+static redisReply *ngx_http_cast_batch_copy(redisReply *r, ngx_uint_t depth);
+static void ngx_http_cast_batch_free(redisReply *r);
 static void ngx_http_cast_batch_deliver(ngx_queue_t *calls,
     redisReply *reply, ngx_uint_t shared);
 static void ngx_http_cast_batch_answer(ngx_http_cast_call_t *call,
@@ -249,7 +271,9 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     size_t                    len;
     ngx_uint_t                nargs;
     ngx_queue_t               calls;
+    ngx_uint_t                wait;
     ngx_http_cast_carrier_t  *carrier;
+    ngx_http_cast_main_conf_t  *cmcf;
     ngx_http_cast_batch_t    *b = ev->data;
 
     if (ngx_queue_empty(&b->calls)
@@ -292,10 +316,18 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         ngx_http_cast_batch_deliver(&calls, NULL, 0);
 
     } else {
-        carrier->cmd.handler = ngx_http_cast_batch_reply;
+        cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_cast_module);
+        wait = (b == &ngx_http_cast_batches[NGX_HTTP_CAST_BATCH_VOTE]
+                && cmcf->min_replicas > 0);
+
+        carrier->cmd.handler = wait ? ngx_http_cast_batch_held
+                                    : ngx_http_cast_batch_reply;
         carrier->cmd.data = carrier;
         carrier->batch = b;
         carrier->nargs = nargs;
+        carrier->held = NULL;
+        carrier->pending = 1;
 
         ngx_queue_init(&carrier->calls);
         ngx_queue_add(&carrier->calls, &calls);
@@ -304,6 +336,11 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
             == NGX_OK)
         {
             b->inflight++;
+
+            /* not sent: the FCALL's reply, when it comes, is not enough */
+            if (wait && ngx_http_cast_batch_send_wait(carrier) == NGX_OK) {
+                carrier->pending++;
+            }
 
         } else {
             ngx_http_cast_batch_deliver(&carrier->calls, NULL, 0);
@@ -389,6 +426,192 @@ ngx_http_cast_batch_reply(void *data, redisReply *reply)
                                 ngx_http_cast_batch_shared(kind,
                                                            carrier->nargs));
     ngx_free(carrier);
+}
+
+
+/* WAIT <min replicas> <half the timeout>, right behind the FCALL */
+
+static ngx_int_t
+ngx_http_cast_batch_send_wait(ngx_http_cast_carrier_t *carrier)
+{
+    u_char                      buf[128], n[NGX_SIZE_T_LEN],
+                                t[NGX_TIME_T_LEN], *p;
+    size_t                      nlen, tlen;
+    ngx_http_cast_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_cast_module);
+
+    nlen = ngx_sprintf(n, "%uz", cmcf->min_replicas) - n;
+    tlen = ngx_sprintf(t, "%M", cmcf->redis_timeout / 2) - t;
+
+    p = ngx_sprintf(buf, "*3\r\n$4\r\nWAIT\r\n$%uz\r\n%*s\r\n"
+                    "$%uz\r\n%*s\r\n", nlen, nlen, n, tlen, tlen, t);
+
+    carrier->wait.handler = ngx_http_cast_batch_waited;
+    carrier->wait.data = carrier;
+
+    return ngx_http_cast_redis_send(&carrier->wait, (char *) buf, p - buf);
+}
+
+
+/* the FCALL's reply: kept (hiredis frees it) until WAIT's is in */
+
+static void
+ngx_http_cast_batch_held(void *data, redisReply *reply)
+{
+    ngx_http_cast_carrier_t  *carrier = data;
+
+    if (reply) {
+        carrier->held = ngx_http_cast_batch_copy(reply, 0);
+    }
+
+    if (--carrier->pending == 0) {
+        /* WAIT was never sent: nothing says the replicas have the votes */
+        ngx_http_cast_batch_release(carrier, NULL);
+    }
+}
+
+
+static void
+ngx_http_cast_batch_waited(void *data, redisReply *reply)
+{
+    ngx_http_cast_carrier_t  *carrier = data;
+
+    carrier->pending--;
+
+    ngx_http_cast_batch_release(carrier, reply);
+}
+
+
+/*
+ * The held reply goes to the calls when WAIT counted enough replicas; a
+ * refusal of the whole batch (an error) goes as it is; otherwise every
+ * call is told UNAVAILABLE, or gets no reply if the FCALL's never came.
+ */
+
+static void
+ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier,
+    redisReply *wait)
+{
+    redisReply                 *held;
+    ngx_http_cast_main_conf_t  *cmcf;
+
+    static redisReply           unacked = {
+        .type = REDIS_REPLY_ERROR,
+        .str = "UNAVAILABLE the replicas did not acknowledge the votes",
+        .len = sizeof("UNAVAILABLE the replicas did not acknowledge "
+                      "the votes") - 1
+    };
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_cast_module);
+
+    held = carrier->held;
+    carrier->held = NULL;
+
+    if (held && held->type == REDIS_REPLY_ARRAY
+        && (wait == NULL || wait->type != REDIS_REPLY_INTEGER
+            || wait->integer < (long long) cmcf->min_replicas))
+    {
+        if (wait) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "cast: WAIT: %s of %uz replicas acknowledged a "
+                          "vote batch: its votes answer UNAVAILABLE",
+                          wait->type == REDIS_REPLY_INTEGER ? "too few"
+                                                            : "none known",
+                          cmcf->min_replicas);
+        }
+
+        ngx_http_cast_metrics_unacked();
+        ngx_http_cast_batch_reply(carrier, &unacked);
+
+    } else {
+        ngx_http_cast_batch_reply(carrier, held);
+    }
+
+    if (held) {
+        ngx_http_cast_batch_free(held);
+    }
+}
+
+
+/* a deep copy of a reply, malloc()ed; NULL when out of memory */
+
+static redisReply *
+ngx_http_cast_batch_copy(redisReply *r, ngx_uint_t depth)
+{
+    size_t       i;
+    redisReply  *c;
+
+    if (depth > 8) {
+        return NULL;
+    }
+
+    c = ngx_calloc(sizeof(redisReply), ngx_cycle->log);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->type = r->type;
+    c->integer = r->integer;
+
+    if (r->str) {
+        c->str = ngx_alloc(r->len + 1, ngx_cycle->log);
+        if (c->str == NULL) {
+            ngx_free(c);
+            return NULL;
+        }
+
+        ngx_memcpy(c->str, r->str, r->len);
+        c->str[r->len] = '\0';
+        c->len = r->len;
+    }
+
+    if (r->elements) {
+        c->element = ngx_calloc(r->elements * sizeof(redisReply *),
+                                ngx_cycle->log);
+        if (c->element == NULL) {
+            ngx_http_cast_batch_free(c);
+            return NULL;
+        }
+
+        c->elements = r->elements;
+
+        for (i = 0; i < r->elements; i++) {
+            c->element[i] = ngx_http_cast_batch_copy(r->element[i],
+                                                     depth + 1);
+            if (c->element[i] == NULL) {
+                ngx_http_cast_batch_free(c);
+                return NULL;
+            }
+        }
+    }
+
+    return c;
+}
+
+
+static void
+ngx_http_cast_batch_free(redisReply *r)
+{
+    size_t  i;
+
+    if (r->element) {
+        for (i = 0; i < r->elements; i++) {
+            if (r->element[i]) {
+                ngx_http_cast_batch_free(r->element[i]);
+            }
+        }
+
+        ngx_free(r->element);
+    }
+
+    if (r->str) {
+        ngx_free(r->str);
+    }
+
+    ngx_free(r);
 }
 
 

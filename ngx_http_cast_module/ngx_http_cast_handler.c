@@ -62,6 +62,8 @@ static void ngx_http_cast_timeout(ngx_event_t *ev);
 static ngx_int_t ngx_http_cast_wait(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static void *ngx_http_cast_palloc(void *pool, size_t size);
+static ngx_int_t ngx_http_cast_readyz_send(ngx_http_request_t *r,
+    ngx_uint_t status, const char *text);
 static ngx_int_t ngx_http_cast_readyz_complete(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static ngx_int_t ngx_http_cast_send_text(ngx_http_request_t *r,
@@ -740,17 +742,42 @@ ngx_http_cast_readyz_complete(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
     cast_gql_slot_t  *slot = ctx->fields[0].slot;
 
     if (slot->status != CAST_RES_OK) {
-        return ngx_http_cast_send_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis unavailable\n");
+        return ngx_http_cast_readyz_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "redis unavailable:");
     }
 
     if (!slot->success) {
-        return ngx_http_cast_send_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "no current ticket or counts "
-                                       "not restored\n");
+        return ngx_http_cast_readyz_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "no current ticket or counts "
+                                         "not restored:");
     }
 
-    return ngx_http_cast_send_text(r, NGX_HTTP_OK, "ready\n");
+    return ngx_http_cast_readyz_send(r, NGX_HTTP_OK, "ready");
+}
+
+
+/* the state, and the Redis this worker writes to: "ready redis ip:port" */
+
+static ngx_int_t
+ngx_http_cast_readyz_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text)
+{
+    u_char     *body, *p;
+    size_t      len;
+    ngx_str_t  *addr;
+
+    addr = ngx_http_cast_redis_address();
+
+    len = ngx_strlen(text) + sizeof(" redis \n") - 1 + addr->len;
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body, "%s redis %V\n", text, addr);
+
+    return ngx_http_cast_send(r, status, &ngx_http_cast_text, body, p - body);
 }
 
 

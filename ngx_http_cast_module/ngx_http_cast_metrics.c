@@ -23,6 +23,8 @@ typedef struct {
     ngx_atomic_t              redis_sum_ms;
     ngx_atomic_t              redis_count;
     ngx_atomic_t              reconnects;
+    ngx_atomic_t              failovers;
+    ngx_atomic_t              unacked;
     ngx_atomic_t              cache_hits;
     ngx_atomic_t              cache_misses;
 } ngx_http_cast_metrics_t;
@@ -150,6 +152,24 @@ ngx_http_cast_metrics_redis(ngx_msec_t elapsed)
 
 
 void
+ngx_http_cast_metrics_failover(void)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->failovers, 1);
+    }
+}
+
+
+void
+ngx_http_cast_metrics_unacked(void)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->unacked, 1);
+    }
+}
+
+
+void
 ngx_http_cast_metrics_reconnect(void)
 {
     if (ngx_http_cast_metrics) {
@@ -266,6 +286,14 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "connections lost.\n"
                      "# TYPE cast_redis_reconnects_total counter\n"
                      "cast_redis_reconnects_total %uA\n"
+                     "# HELP cast_redis_failovers_total Workers that "
+                     "found the primary at a new address.\n"
+                     "# TYPE cast_redis_failovers_total counter\n"
+                     "cast_redis_failovers_total %uA\n"
+                     "# HELP cast_redis_unacked_batches_total Vote "
+                     "batches too few replicas acknowledged (WAIT).\n"
+                     "# TYPE cast_redis_unacked_batches_total counter\n"
+                     "cast_redis_unacked_batches_total %uA\n"
                      "# HELP cast_document_cache_hits_total GraphQL "
                      "documents served from the cache.\n"
                      "# TYPE cast_document_cache_hits_total counter\n"
@@ -274,7 +302,8 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "documents parsed and validated.\n"
                      "# TYPE cast_document_cache_misses_total counter\n"
                      "cast_document_cache_misses_total %uA\n",
-                     m->reconnects, m->cache_hits, m->cache_misses);
+                     m->reconnects, m->failovers, m->unacked,
+                     m->cache_hits, m->cache_misses);
 
     return p;
 }

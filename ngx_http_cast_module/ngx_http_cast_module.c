@@ -12,6 +12,8 @@ static void *ngx_http_cast_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf);
 static char *ngx_http_cast_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_cast_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_cast_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_cast_location(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -33,6 +35,27 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       ngx_http_cast_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("cast_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_cast_sentinel,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cast_redis_master_name"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, master_name),
+      NULL },
+
+    { ngx_string("cast_redis_min_replicas"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, min_replicas),
       NULL },
 
     { ngx_string("cast_redis_password"),
@@ -264,7 +287,11 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
      *     cmcf->ticket_secret = { 0, NULL };
      *     cmcf->client_key = NULL;
      *     cmcf->metrics_zone = NULL;
+     *     cmcf->sentinels = NULL;
+     *     cmcf->master_name = { 0, NULL };
      */
+
+    cmcf->min_replicas = NGX_CONF_UNSET_SIZE;
 
     cmcf->redis_db = NGX_CONF_UNSET_UINT;
     cmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
@@ -294,6 +321,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(cmcf->redis_db, 0);
     ngx_conf_init_msec_value(cmcf->redis_timeout, 1000);
+    ngx_conf_init_size_value(cmcf->min_replicas, 0);
     ngx_conf_init_size_value(cmcf->max_usernames, 100);
     ngx_conf_init_size_value(cmcf->max_vote_count, 10);
     ngx_conf_init_size_value(cmcf->max_vote_fields, 4);
@@ -347,7 +375,23 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (cmcf->redis.url.len && cmcf->functions.len == 0) {
+    if (cmcf->redis.url.len && cmcf->sentinels) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cast_redis\" and \"cast_redis_sentinel\" "
+                           "exclude each other");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->sentinels && cmcf->master_name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cast_redis_sentinel\" needs "
+                           "\"cast_redis_master_name\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((cmcf->redis.url.len || cmcf->sentinels)
+        && cmcf->functions.len == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"cast_redis\" needs \"cast_redis_functions\"");
         return NGX_CONF_ERROR;
@@ -356,6 +400,14 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     if (cmcf->client_key == NULL
         && ngx_http_cast_client_key_default(cf, cmcf) != NGX_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    /* WAIT waits at most half the timeout: the answer still comes in it */
+    if (cmcf->min_replicas && cmcf->redis_timeout < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cast_redis_min_replicas\" needs a "
+                           "\"cast_redis_timeout\" of at least 2ms");
         return NGX_CONF_ERROR;
     }
 
@@ -461,6 +513,62 @@ ngx_http_cast_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "no address for \"%V\"",
                            &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * cast_redis_sentinel 127.0.0.1:26379 ...; the Sentinels are asked, in
+ * turn, for the address of the primary; their names are resolved here
+ */
+
+static char *
+ngx_http_cast_sentinel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_cast_main_conf_t *cmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_url_t   *u;
+    ngx_uint_t   i;
+
+    if (cmcf->sentinels) {
+        return "is duplicate";
+    }
+
+    cmcf->sentinels = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                       sizeof(ngx_url_t));
+    if (cmcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        u = ngx_array_push(cmcf->sentinels);
+        if (u == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(u, sizeof(ngx_url_t));
+
+        u->url = value[i];
+        u->default_port = 26379;
+
+        if (ngx_parse_url(cf->pool, u) != NGX_OK) {
+            if (u->err) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
+                                   u->err, &value[i]);
+            }
+            return NGX_CONF_ERROR;
+        }
+
+        if (u->naddrs == 0 || u->family == AF_UNIX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is not a host:port", &value[i]);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -605,7 +713,7 @@ ngx_http_cast_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (cmcf->redis.url.len == 0) {
+    if (cmcf->redis.url.len == 0 && cmcf->sentinels == NULL) {
         return NGX_OK;
     }
 
@@ -617,6 +725,7 @@ static void
 ngx_http_cast_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_cast_redis_exit();
+    ngx_http_cast_sentinel_exit();
     ngx_http_cast_batch_exit();
     ngx_http_cast_engine_exit();
 }

@@ -13,6 +13,7 @@
  *                            into its slot
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
  *   ngx_http_cast_redis.c    the Redis connection: commands and replies
+ *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
  *   ngx_http_cast_send.c     a response in one buffer
  *
@@ -62,6 +63,9 @@ typedef void (*ngx_http_cast_parse_pt)(ngx_http_cast_field_t *field,
 
 typedef struct {
     ngx_url_t                 redis;          /* resolved at config time */
+    ngx_array_t              *sentinels;      /* of ngx_url_t, or NULL */
+    ngx_str_t                 master_name;
+    size_t                    min_replicas;   /* WAIT after each vote batch */
     ngx_str_t                 redis_password;
     ngx_uint_t                redis_db;
     ngx_msec_t                redis_timeout;
@@ -120,6 +124,18 @@ ngx_uint_t ngx_http_cast_redis_connected(void);
 ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd,
     const char *buf, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
+ngx_str_t *ngx_http_cast_redis_address(void);
+
+/*
+ * ngx_http_cast_sentinel.c: the primary's address, "ip" and port, or NULL
+ * when no Sentinel knows it; called once per ask that returned NGX_OK
+ */
+typedef void (*ngx_http_cast_sentinel_pt)(void *data, const char *ip,
+    int port);
+
+ngx_int_t ngx_http_cast_sentinel_ask(ngx_http_cast_main_conf_t *cmcf,
+    ngx_log_t *log, ngx_http_cast_sentinel_pt handler, void *data);
+void ngx_http_cast_sentinel_exit(void);
 
 /*
  * ngx_http_cast_batch.c: calls coalesced.  The kinds of batches: a vote or
@@ -171,6 +187,8 @@ void ngx_http_cast_metrics_request(cast_gql_op_e op, ngx_uint_t error);
 void ngx_http_cast_metrics_vote(ngx_uint_t outcome);
 void ngx_http_cast_metrics_redis(ngx_msec_t elapsed);
 void ngx_http_cast_metrics_reconnect(void);
+void ngx_http_cast_metrics_failover(void);
+void ngx_http_cast_metrics_unacked(void);
 void ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses);
 
 

@@ -11,6 +11,14 @@
  * level-triggered write event.  hiredis closes the fd itself after calling
  * the cleanup hook; the hook only gives the nginx connection back.
  *
+ * With cast_redis_sentinel, the address comes from the Sentinels
+ * (ngx_http_cast_sentinel.c) before each connect, and is checked with
+ * ROLE right after it: a Redis that is not a primary is left at once.
+ * While connected, the Sentinels are asked again every second, and a
+ * READONLY error also means the primary is no longer one: either way the
+ * connection is dropped (its commands in flight answer with no reply) and
+ * made again to the primary the Sentinels name.
+ *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
  * with the reply, or with NULL when the connection is lost or freed.  It
@@ -25,6 +33,7 @@
 
 #define NGX_HTTP_CAST_BACKOFF_MIN    50
 #define NGX_HTTP_CAST_BACKOFF_MAX    500
+#define NGX_HTTP_CAST_WATCH          1000
 
 
 typedef struct {
@@ -34,6 +43,10 @@ typedef struct {
     ngx_event_t                 retry;
     ngx_msec_t                  backoff;
     ngx_queue_t                 inflight;     /* oldest first */
+    ngx_event_t                 watch;        /* re-ask the Sentinels */
+    ngx_str_t                   address;      /* "ip:port" written to */
+    u_char                      addr[NGX_SOCKADDR_STRLEN + 8];
+    ngx_uint_t                  asking;       /* a Sentinel ask going on */
     unsigned                    loading:1;    /* FUNCTION LOAD in flight */
     unsigned                    writing:1;    /* in the write handler */
     unsigned                    exiting:1;
@@ -41,6 +54,15 @@ typedef struct {
 
 
 static void ngx_http_cast_redis_connect(void);
+static void ngx_http_cast_redis_attach(redisAsyncContext *ac);
+static void ngx_http_cast_redis_connect_to(const char *ip, int port);
+static void ngx_http_cast_redis_found(void *data, const char *ip, int port);
+static void ngx_http_cast_redis_watch(ngx_event_t *ev);
+static void ngx_http_cast_redis_watched(void *data, const char *ip,
+    int port);
+static void ngx_http_cast_redis_leave(const char *why);
+static void ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r,
+    void *data);
 static void ngx_http_cast_redis_retry(ngx_event_t *ev);
 static void ngx_http_cast_redis_schedule(void);
 static void ngx_http_cast_redis_setup(redisAsyncContext *ac);
@@ -81,6 +103,13 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
     rd->retry.data = rd;
     rd->retry.cancelable = 1;
 
+    rd->watch.handler = ngx_http_cast_redis_watch;
+    rd->watch.log = cycle->log;
+    rd->watch.data = rd;
+    rd->watch.cancelable = 1;
+
+    rd->address.data = rd->addr;
+
     ngx_http_cast_redis_connect();
 
     return NGX_OK;
@@ -103,6 +132,10 @@ ngx_http_cast_redis_exit(void)
         ngx_del_timer(&rd->retry);
     }
 
+    if (rd->watch.timer_set) {
+        ngx_del_timer(&rd->watch);
+    }
+
     /* a call the freed context's replies would start finds no connection */
     ac = rd->ac;
     rd->ac = NULL;
@@ -120,8 +153,19 @@ ngx_http_cast_redis_connect(void)
     size_t                  len;
     ngx_url_t              *u;
     redisAsyncContext      *ac;
-    ngx_connection_t       *c;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (rd->cmcf->sentinels) {
+        if (!rd->asking
+            && ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
+                                          ngx_http_cast_redis_found, rd)
+               == NGX_OK)
+        {
+            rd->asking = 1;
+        }
+
+        return;
+    }
 
     u = &rd->cmcf->redis;
 
@@ -129,20 +173,83 @@ ngx_http_cast_redis_connect(void)
     if (u->family == AF_UNIX) {
         ac = redisAsyncConnectUnix(
                    ((struct sockaddr_un *) u->addrs[0].sockaddr)->sun_path);
-    } else
-#endif
-    {
-        len = ngx_sock_ntop(u->addrs[0].sockaddr, u->addrs[0].socklen,
-                            ip, sizeof(ip) - 1, 0);
-        ip[len] = '\0';
+        rd->address = u->url;
 
-        ac = redisAsyncConnect((char *) ip,
-                               ngx_inet_get_port(u->addrs[0].sockaddr));
+        if (ac == NULL || ac->err) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
+                          "\"%V\" failed: %s", &u->url,
+                          ac ? ac->errstr : "out of memory");
+            if (ac) {
+                redisAsyncFree(ac);
+            }
+            ngx_http_cast_redis_schedule();
+            return;
+        }
+
+        ngx_http_cast_redis_attach(ac);
+        return;
     }
+#endif
+
+    len = ngx_sock_ntop(u->addrs[0].sockaddr, u->addrs[0].socklen,
+                        ip, sizeof(ip) - 1, 0);
+    ip[len] = '\0';
+
+    ngx_http_cast_redis_connect_to((char *) ip,
+                                   ngx_inet_get_port(u->addrs[0].sockaddr));
+}
+
+
+/* the Sentinels' answer: the primary's address, or NULL */
+
+static void
+ngx_http_cast_redis_found(void *data, const char *ip, int port)
+{
+    ngx_http_cast_redis_t  *rd = data;
+
+    rd->asking = 0;
+
+    if (rd->exiting || rd->ac) {
+        return;
+    }
+
+    if (ip == NULL) {
+        ngx_http_cast_redis_schedule();
+        return;
+    }
+
+    ngx_http_cast_redis_connect_to(ip, port);
+}
+
+
+static void
+ngx_http_cast_redis_connect_to(const char *ip, int port)
+{
+    u_char                  addr[NGX_SOCKADDR_STRLEN + 8];
+    size_t                  len;
+    redisAsyncContext      *ac;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    len = ngx_snprintf(addr, sizeof(addr), "%s:%d", ip, port) - addr;
+
+    if (rd->address.len
+        && (rd->address.len != len
+            || ngx_memcmp(rd->address.data, addr, len) != 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0, "cast: redis primary moved "
+                      "from %V to %*s", &rd->address, len, addr);
+        ngx_http_cast_metrics_failover();
+    }
+
+    rd->address.data = rd->addr;
+    rd->address.len = len;
+    ngx_memcpy(rd->addr, addr, len);
+
+    ac = redisAsyncConnect(ip, port);
 
     if (ac == NULL || ac->err) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
-                      "\"%V\" failed: %s", &u->url,
+                      "\"%V\" failed: %s", &rd->address,
                       ac ? ac->errstr : "out of memory");
         if (ac) {
             redisAsyncFree(ac);
@@ -150,6 +257,16 @@ ngx_http_cast_redis_connect(void)
         ngx_http_cast_redis_schedule();
         return;
     }
+
+    ngx_http_cast_redis_attach(ac);
+}
+
+
+static void
+ngx_http_cast_redis_attach(redisAsyncContext *ac)
+{
+    ngx_connection_t       *c;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     c = ngx_get_connection(ac->c.fd, rd->log);
     if (c == NULL) {
@@ -178,6 +295,10 @@ ngx_http_cast_redis_connect(void)
 
     /* queued ahead of every request's command: hiredis keeps the order */
     ngx_http_cast_redis_setup(ac);
+
+    if (rd->cmcf->sentinels && !rd->watch.timer_set) {
+        ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
+    }
 }
 
 
@@ -205,6 +326,13 @@ ngx_http_cast_redis_setup(redisAsyncContext *ac)
         argvlen[1] = ngx_sprintf(db, "%ui", cmcf->redis_db) - db;
         redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "SELECT",
                               2, argv, argvlen);
+    }
+
+    if (cmcf->sentinels) {
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+        redisAsyncCommandArgv(ac, ngx_http_cast_redis_role_reply, NULL,
+                              1, argv, argvlen);
     }
 
     argv[0] = "FUNCTION";
@@ -244,6 +372,115 @@ ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_cast_redis.log, 0,
                    "cast: redis %s done", (char *) data);
+}
+
+
+/* what the Sentinels named must be a primary */
+
+static void
+ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply  *reply = r;
+
+    if (reply == NULL || ac != ngx_http_cast_redis.ac) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && ngx_strcmp(reply->element[0]->str, "master") == 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, ngx_http_cast_redis.log, 0,
+                      "cast: redis %V is the primary",
+                      &ngx_http_cast_redis.address);
+        return;
+    }
+
+    ngx_http_cast_redis_leave("it is not a primary");
+}
+
+
+/*
+ * The connection is to a Redis that is no longer the primary: no command
+ * goes to it any more, and those in flight get their replies (a demoted
+ * primary refuses writes) or none; then it closes and the Sentinels are
+ * asked again.
+ */
+
+static void
+ngx_http_cast_redis_leave(const char *why)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (rd->ac == NULL || (rd->ac->c.flags & REDIS_DISCONNECTING)) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0, "cast: leaving redis %V: %s",
+                  &rd->address, why);
+
+    redisAsyncDisconnect(rd->ac);
+}
+
+
+/* once a second while connected: the primary may have moved */
+
+static void
+ngx_http_cast_redis_watch(ngx_event_t *ev)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
+
+    if (rd->ac == NULL || rd->asking) {
+        return;
+    }
+
+    if (ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
+                                   ngx_http_cast_redis_watched, rd)
+        == NGX_OK)
+    {
+        rd->asking = 1;
+    }
+}
+
+
+static void
+ngx_http_cast_redis_watched(void *data, const char *ip, int port)
+{
+    u_char                  addr[NGX_SOCKADDR_STRLEN + 8];
+    size_t                  len;
+    ngx_http_cast_redis_t  *rd = data;
+
+    rd->asking = 0;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    if (rd->ac == NULL) {
+        /* lost meanwhile: its reconnect may have waited for this ask */
+        if (!rd->retry.timer_set) {
+            ngx_http_cast_redis_schedule();
+        }
+        return;
+    }
+
+    if (ip == NULL) {
+        return;
+    }
+
+    len = ngx_snprintf(addr, sizeof(addr), "%s:%d", ip, port) - addr;
+
+    if (len != rd->address.len
+        || ngx_memcmp(addr, rd->address.data, len) != 0)
+    {
+        ngx_http_cast_redis_leave("the sentinels name another primary");
+    }
 }
 
 
@@ -308,6 +545,15 @@ ngx_http_cast_redis_retry(ngx_event_t *ev)
     if (ngx_http_cast_redis.ac == NULL && !ngx_http_cast_redis.exiting) {
         ngx_http_cast_redis_connect();
     }
+}
+
+
+/* the Redis this worker writes to, "ip:port" (empty before the first) */
+
+ngx_str_t *
+ngx_http_cast_redis_address(void)
+{
+    return &ngx_http_cast_redis.address;
 }
 
 
@@ -393,6 +639,14 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
     ngx_http_cast_redis_cmd_t  *cmd = data;
 
     ngx_queue_remove(&cmd->queue);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "READONLY ", 9) == 0
+        && ngx_http_cast_redis.cmcf->sentinels
+        && ac == ngx_http_cast_redis.ac)
+    {
+        ngx_http_cast_redis_leave("it is a replica now");
+    }
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "ERR Function not found", 22) == 0

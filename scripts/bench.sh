@@ -171,7 +171,7 @@ run() {
                      printf ", \"%s\": %s", $1, $2 }' <<<"$out")
     n=$(awk '/ requests in / { print $1 }' <<<"$out")
     unit=request
-    if [ "$name" = vote ]; then
+    if [ "$name" = vote ] || [ "$name" = vote_replicated ]; then
         n=$(awk '$1 == "votes_accepted" { print $2 }' <<<"$out")
         unit=accepted_vote
     fi
@@ -601,11 +601,36 @@ printf '%-16s Redis: %s\n' '' "$herd"
 fair_share_block
 
 
+# --- Redis replication: accepted votes with WAIT -------------------------------
+# The vote run again with one Redis replica and three Sentinels: nginx
+# finds the primary through them and waits for the replica after each vote
+# batch (cast_redis_min_replicas 1: one WAIT per batch), the relay before
+# producing.  Its accepted votes next to those of the run without replicas
+# above; CPU per accepted vote per process says where the time goes.
+# BENCH_REPLICATION=0 skips it.
+if [ "${BENCH_REPLICATION:-1}" = 1 ]; then
+    export CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1
+    for p in nginx persister relay ticketd; do
+        scripts/stack.sh stop "$p" >/dev/null
+    done
+    scripts/stack.sh up >/dev/null
+    parts+=(redis-replica1 sentinel1 sentinel2 sentinel3)
+    wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
+    run vote_replicated /graphql bench/vote.lua
+    ratio=$(jq -n --argjson a "${res[vote_replicated]}" \
+                  --argjson b "${res[vote]}" \
+                  '($a.votes_accepted / $b.votes_accepted * 1000 | round)
+                   / 1000')
+    echo "replication      accepted votes with one replica and WAIT:" \
+         "$ratio x those without replicas"
+fi
+
 # --- the results ---------------------------------------------------------------
 
 mkdir -p bench/results
 file=bench/results/$(date -u +%Y%m%dT%H%M%SZ).json
 names=(ceiling vote vote_exhausted vote_rejected query cas)
+[ -z "${res[vote_replicated]:-}" ] || names+=(vote_replicated)
 for n in "${names[@]}"; do
     printf '{"%s": %s}\n' "$n" "${res[$n]}"
 done | jq -s add >"$tmp/results.json"

@@ -9,7 +9,15 @@
 #   stack.sh status              one line per part
 #   stack.sh start|stop|kill|restart PART
 #                                one part (redis postgres kafka ticketd
-#                                relay persister nginx), for fault injection
+#                                relay persister nginx; with replicas also
+#                                redis-replicaN sentinelN, and redis-primary
+#                                for whichever Redis is the primary now),
+#                                for fault injection
+#
+# CAST_REDIS_REPLICAS=N (0..4, default 0) adds N Redis replicas on the
+# ports after $CAST_REDIS_PORT and three Sentinels from $CAST_SENTINEL_PORT
+# ($CAST_REDIS_PORT + 5), which fail over after 1 s without the primary;
+# nginx and the daemons then find the primary through the Sentinels.
 #
 # Each part runs in its own session (setsid), its pid in $CAST_VAR/run/,
 # its output in $CAST_VAR/log/.  The Kafka topics cast.votes
@@ -42,6 +50,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${CAST_KAFKA_HEAP:=512m}"
 : "${CAST_REDIS_APPENDFSYNC:=always}"
 : "${CAST_READY_TIMEOUT:=30}"
+: "${CAST_REDIS_REPLICAS:=0}"
+: "${CAST_SENTINEL_PORT:=$((CAST_REDIS_PORT + 5))}"
+: "${CAST_REDIS_MASTER_NAME:=cast}"
+: "${CAST_SENTINEL_DOWN_AFTER_MS:=1000}"
+# a primary refuses writes unless this many replicas are connected (and
+# lag at most 10 s); a lone replica promoted has none, so one replica
+# leaves it at 0 (see the README, "Redis high availability")
+: "${CAST_REDIS_MIN_REPLICAS_TO_WRITE:=$((CAST_REDIS_REPLICAS >= 2 ? 1 : 0))}"
+# replicas nginx waits for (WAIT) before a vote is answered success
+: "${CAST_REDIS_MIN_REPLICAS:=$CAST_REDIS_MIN_REPLICAS_TO_WRITE}"
 # the module nginx loads, and what to preload for it (a sanitized build
 # needs libasan first: scripts/test.sh sets both)
 : "${CAST_NGINX_MODULE:=$ROOT/build/ngx_http_cast_module.so}"
@@ -57,7 +75,16 @@ RUN=$CAST_VAR/run
 LOG=$CAST_VAR/log
 BIN=${CAST_BIN:-$ROOT/build/bin}
 NGINX_ERROR_LOG=$LOG/nginx-error.log
-PARTS=(redis postgres kafka ticketd relay persister nginx)
+[[ $CAST_REDIS_REPLICAS =~ ^[0-4]$ ]] \
+    || { echo "stack: error: CAST_REDIS_REPLICAS must be 0..4" >&2; exit 1; }
+REDIS_PARTS=(redis)
+SENTINELS=()
+for ((i = 1; i <= CAST_REDIS_REPLICAS; i++)); do
+    REDIS_PARTS+=("redis-replica$i")
+done
+((CAST_REDIS_REPLICAS == 0)) || SENTINELS=(sentinel1 sentinel2 sentinel3)
+PARTS=("${REDIS_PARTS[@]}" "${SENTINELS[@]}" postgres kafka ticketd relay
+       persister nginx)
 DAEMONS=(ticketd relay persister)
 STOP_TIMEOUT=30
 ON_FAIL=part
@@ -69,6 +96,13 @@ export CAST_VAR CAST_HTTP_PORT CAST_REDIS_PORT CAST_PG_PORT CAST_KAFKA_PORT \
 export CAST_REDIS_URL=redis://127.0.0.1:$CAST_REDIS_PORT/0
 export CAST_PG_DSN=postgresql://postgres@127.0.0.1:$CAST_PG_PORT/cast
 export CAST_KAFKA_BOOTSTRAP=127.0.0.1:$CAST_KAFKA_PORT
+CAST_REDIS_SENTINELS=
+for ((i = 0; i < ${#SENTINELS[@]}; i++)); do
+    CAST_REDIS_SENTINELS+=${CAST_REDIS_SENTINELS:+ }
+    CAST_REDIS_SENTINELS+=127.0.0.1:$((CAST_SENTINEL_PORT + i))
+done
+export CAST_REDIS_SENTINELS CAST_REDIS_MASTER_NAME CAST_REDIS_REPLICAS \
+    CAST_REDIS_MIN_REPLICAS
 export CAST_GRAPHQL_URL=http://127.0.0.1:$CAST_HTTP_PORT/graphql
 export CAST_TICKET_SECRET_FILE=$CAST_VAR/secret
 
@@ -85,7 +119,7 @@ die() {
 
 
 usage() {
-    sed -n '3,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '3,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 
@@ -207,23 +241,103 @@ stop_part() {
 
 # --- redis ---------------------------------------------------------------------
 
-redis_ping() {
-    [[ $(redis-cli -h 127.0.0.1 -p "$CAST_REDIS_PORT" ping) == PONG ]]
+# the port of a Redis or Sentinel part
+redis_port() {
+    case $1 in
+    redis)          echo "$CAST_REDIS_PORT" ;;
+    redis-replica*) echo $((CAST_REDIS_PORT + ${1#redis-replica})) ;;
+    sentinel*)      echo $((CAST_SENTINEL_PORT + ${1#sentinel} - 1)) ;;
+    esac
 }
 
 
+redis_ping_port() {
+    [[ $(redis-cli -h 127.0.0.1 -p "$1" ping) == PONG ]]
+}
+
+
+# the primary's port as the first Sentinel that answers sees it
+sentinel_primary() {
+    local p port
+
+    for p in "${SENTINELS[@]}"; do
+        port=$(redis-cli -h 127.0.0.1 -p "$(redis_port "$p")" SENTINEL \
+                   get-master-addr-by-name "$CAST_REDIS_MASTER_NAME" \
+                   2>/dev/null | sed -n 2p) || continue
+        [[ -n $port ]] && { echo "$port"; return 0; }
+    done
+    return 1
+}
+
+
+# The primary's port: the Sentinels' answer; with none running, the one
+# their last configuration names (they rewrite it at each failover); at
+# first, $CAST_REDIS_PORT.
+primary_port() {
+    local conf=$CAST_VAR/sentinel1/sentinel.conf port
+
+    if ((${#SENTINELS[@]})); then
+        sentinel_primary && return 0
+        if [[ -f $conf ]]; then
+            port=$(awk -v m="$CAST_REDIS_MASTER_NAME" \
+                '$1 == "sentinel" && $2 == "monitor" && $3 == m { print $5 }' \
+                "$conf")
+            [[ -n $port ]] && { echo "$port"; return 0; }
+        fi
+    fi
+    echo "$CAST_REDIS_PORT"
+}
+
+
+# the part whose port is the primary's
+primary_part() {
+    local port p
+
+    port=$(primary_port)
+    for p in "${REDIS_PARTS[@]}"; do
+        [[ $(redis_port "$p") == "$port" ]] && { echo "$p"; return 0; }
+    done
+    die "the primary, port $port, is none of ${REDIS_PARTS[*]}"
+}
+
+
+replica_linked() {
+    redis-cli -h 127.0.0.1 -p "$1" INFO replication \
+        | grep -q '^master_link_status:up'
+}
+
+
+redis_role() {
+    redis-cli -h 127.0.0.1 -p "$1" ROLE 2>/dev/null | head -n 1
+}
+
+
+# Every Redis, primary or replica, has the same settings: a replica may
+# become the primary.  One that is not the primary now starts as a replica
+# of it (an old primary restarted rejoins as one).
 start_redis() {
-    local dir=$CAST_VAR/redis
+    local part=$1 port dir primary ha=
 
     case $CAST_REDIS_APPENDFSYNC in
     always|everysec) ;;
     *) die "redis: CAST_REDIS_APPENDFSYNC must be always or everysec" ;;
     esac
+    port=$(redis_port "$part")
+    dir=$CAST_VAR/$part
+    primary=$(primary_port)
+    if ((CAST_REDIS_REPLICAS > 0)); then
+        ha="min-replicas-to-write $CAST_REDIS_MIN_REPLICAS_TO_WRITE
+min-replicas-max-lag 10
+replica-serve-stale-data yes
+repl-diskless-sync-delay 0"
+        [[ $primary == "$port" ]] \
+            || ha+=$'\n'"replicaof 127.0.0.1 $primary"
+    fi
     mkdir -p "$dir"
     cat >"$dir/redis.conf" <<EOF
 # generated by scripts/stack.sh
 bind 127.0.0.1
-port $CAST_REDIS_PORT
+port $port
 protected-mode yes
 daemonize no
 dir $dir
@@ -231,10 +345,61 @@ logfile ""
 save ""
 appendonly yes
 appendfsync $CAST_REDIS_APPENDFSYNC
+$ha
 EOF
-    port_free redis "$CAST_REDIS_PORT"
-    launch redis redis-server "$dir/redis.conf"
-    wait_for redis 20 redis_ping
+    port_free "$part" "$port"
+    launch "$part" redis-server "$dir/redis.conf"
+    wait_for "$part" 20 redis_ping_port "$port"
+    if [[ $primary != "$port" ]] && port_open "$primary"; then
+        wait_for "$part" 30 replica_linked "$port"
+    fi
+}
+
+
+sentinel_knows() {
+    local port=$1 others=$2 info
+
+    info=$(redis-cli -h 127.0.0.1 -p "$port" SENTINEL master \
+               "$CAST_REDIS_MASTER_NAME") || return 1
+    (($(sed -n '/^num-slaves$/{n;p}' <<<"$info") >= CAST_REDIS_REPLICAS \
+      && $(sed -n '/^num-other-sentinels$/{n;p}' <<<"$info") >= others))
+}
+
+
+# A Sentinel keeps its state in its own configuration file, which it
+# rewrites: written here only the first time (or when it watches a port
+# that is not the primary's).  It is ready once it knows the replicas and
+# the Sentinels already running.
+start_sentinel() {
+    local part=$1 port dir conf primary p others=0 watched=
+
+    port=$(redis_port "$part")
+    dir=$CAST_VAR/$part
+    conf=$dir/sentinel.conf
+    primary=$(primary_port)
+    mkdir -p "$dir"
+    [[ ! -f $conf ]] || watched=$(awk '$2 == "monitor" { print $5 }' "$conf")
+    if [[ $watched != "$primary" ]]; then
+        cat >"$conf" <<EOF
+# generated by scripts/stack.sh; Sentinel rewrites it
+bind 127.0.0.1
+port $port
+daemonize no
+dir $dir
+logfile ""
+sentinel monitor $CAST_REDIS_MASTER_NAME 127.0.0.1 $primary 2
+sentinel down-after-milliseconds $CAST_REDIS_MASTER_NAME \
+    $CAST_SENTINEL_DOWN_AFTER_MS
+sentinel failover-timeout $CAST_REDIS_MASTER_NAME 10000
+sentinel parallel-syncs $CAST_REDIS_MASTER_NAME 1
+EOF
+    fi
+    for p in "${SENTINELS[@]}"; do
+        [[ $p != "$part" ]] && alive "$p" && others=$((others + 1))
+    done
+    port_free "$part" "$port"
+    launch "$part" redis-server "$conf" --sentinel
+    wait_for "$part" 30 sentinel_knows "$port" "$others"
 }
 
 
@@ -533,6 +698,13 @@ nginx_config() {
         -e "s#([[:space:]])(conf|build)/#\1$ROOT/\2/#g" \
         -e "s#^(\s*load_module\s+)[^;]*;#\1$CAST_NGINX_MODULE;#" \
         "$ROOT/conf/cast.conf" >"$conf"
+    if ((CAST_REDIS_REPLICAS > 0)); then
+        # the primary through the Sentinels, each vote batch on replicas
+        t="\1cast_redis_sentinel $CAST_REDIS_SENTINELS;"
+        t+="\n\1cast_redis_master_name $CAST_REDIS_MASTER_NAME;"
+        t+="\n\1cast_redis_min_replicas $CAST_REDIS_MIN_REPLICAS;"
+        sed -i -E "s#^(\s*)cast_redis\s+[^;]*;#$t#" "$conf"
+    fi
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"
     if [[ -n $CAST_CLIENT_USES && $CAST_CLIENT_USES != off ]]; then
         [[ $CAST_CLIENT_USES =~ ^[1-9][0-9]*$ ]] \
@@ -606,7 +778,8 @@ start_part() {
     present "$part" || return 0
     local t0=$SECONDS
     case $part in
-    redis)      start_redis ;;
+    redis|redis-replica*) start_redis "$part" ;;
+    sentinel*)  start_sentinel "$part" ;;
     postgres)   start_postgres; pg_createdb ;;
     kafka)      start_kafka ;;
     ticketd|relay|persister) start_daemon "$part" ;;
@@ -639,7 +812,9 @@ write_env() {
                  CAST_PERSISTER_HTTP_PORT CAST_TICKET_PERIOD_MS \
                  CAST_TICKET_MAX_USES CAST_TICKET_GRACE_MS CAST_CLIENT_USES \
                  CAST_CLIENT_KEY CAST_KAFKA_PARTITIONS \
-                 CAST_TICKET_SECRET_FILE CAST_KAFKA_LIBS; do
+                 CAST_TICKET_SECRET_FILE CAST_KAFKA_LIBS CAST_REDIS_REPLICAS \
+                 CAST_REDIS_SENTINELS CAST_REDIS_MASTER_NAME \
+                 CAST_SENTINEL_PORT CAST_REDIS_MIN_REPLICAS; do
             printf 'export %s=%q\n' "$v" "${!v}"
         done
         printf 'export CAST_STACK_PIDS=%q\n' "$RUN"
@@ -656,11 +831,16 @@ readyz() {
 
 
 up() {
-    local p t0=$SECONDS deadline
+    local p t0=$SECONDS deadline first
 
     ON_FAIL=all
     write_env
-    start_part redis
+    # the primary first: the replicas sync from it
+    first=$(primary_part)
+    start_part "$first"
+    for p in "${REDIS_PARTS[@]}" "${SENTINELS[@]}"; do
+        [[ $p == "$first" ]] || start_part "$p"
+    done
     start_part postgres
     migrate
     start_part kafka
@@ -704,16 +884,27 @@ down_all() {
 
 
 status() {
-    local p pid
+    local p pid role
 
     for p in "${PARTS[@]}"; do
         if alive "$p"; then
             pid=$(pid_of "$p")
-            printf '%-10s running (pid %s)\n' "$p" "$pid"
+            role=
+            if ((${#SENTINELS[@]})) && [[ $p == redis* ]]; then
+                case $(redis_role "$(redis_port "$p")") in
+                master) role=', primary' ;;
+                slave)  role=', replica' ;;
+                esac
+            fi
+            printf '%-15s running (pid %s%s)\n' "$p" "$pid" "$role"
         else
-            printf '%-10s stopped\n' "$p"
+            printf '%-15s stopped\n' "$p"
         fi
     done
+    if ((${#SENTINELS[@]})); then
+        printf '%-15s %s (port %s, as the Sentinels see it)\n' \
+            redis-primary "$(primary_part)" "$(primary_port)"
+    fi
 }
 
 
@@ -739,7 +930,7 @@ run() {
 
 
 main() {
-    local cmd=${1:-}
+    local cmd=${1:-} part
 
     case $cmd in
     up)         up ;;
@@ -748,13 +939,15 @@ main() {
     status)     status ;;
     start|stop|kill|restart)
         [[ $# -eq 2 ]] || die "usage: stack.sh $cmd PART"
-        check_part "$2"
+        part=$2
+        [[ $part != redis-primary ]] || part=$(primary_part)
+        check_part "$part"
         case $cmd in
-        start)      start_part "$2" ;;
-        stop)       stop_part "$2" "$([[ $2 == postgres ]] && echo INT || echo TERM)" ;;
-        kill)       stop_part "$2" KILL ;;
-        restart)    stop_part "$2" "$([[ $2 == postgres ]] && echo INT || echo TERM)"
-                    start_part "$2" ;;
+        start)      start_part "$part" ;;
+        stop)       stop_part "$part" "$([[ $part == postgres ]] && echo INT || echo TERM)" ;;
+        kill)       stop_part "$part" KILL ;;
+        restart)    stop_part "$part" "$([[ $part == postgres ]] && echo INT || echo TERM)"
+                    start_part "$part" ;;
         esac
         ;;
     -h|--help|help) usage ;;

@@ -77,7 +77,8 @@ SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/022-redis-faults.t t/023-redis-connect.t t/024-hostile-votes.t
            t/026-conf-counts.t t/027-idempotency-rotation.t
            t/028-ticket-secret.t t/029-spent-ticket.t t/030-graphql-audit.t
-           t/061-client-share.t t/062-client-share-conf.t)
+           t/061-client-share.t t/062-client-share-conf.t
+           t/100-redis-ha.t)
 
 san_pass() {
     local rc=0 reports=() dir log from=() i f san_files=()
@@ -143,6 +144,15 @@ else
                             -not -path 't/var/*' -not -path 't/servroot/*' \
                             | sort)
 fi
+# t/10x (Redis high availability) run last, once the stack has Redis
+# replicas and Sentinels: the stack's nginx and daemons are restarted to
+# find the primary through them ($CAST_TEST_REDIS_REPLICAS, default 2).
+ha_files=()
+rest=()
+for f in "${files[@]}"; do
+    if [[ $f == t/10[0-9]-* ]]; then ha_files+=("$f"); else rest+=("$f"); fi
+done
+files=("${rest[@]}")
 read -ra flags <<<"${PROVE_FLAGS:-}"
 NGINX_LOG=${CAST_NGINX_ERROR_LOG:-$CAST_VAR/log/nginx-error.log}
 status=0
@@ -155,7 +165,36 @@ else
     san_pass || status=$?
 fi
 
-prove -I t/lib "${flags[@]}" "${files[@]}" || status=$?
+((${#files[@]} == 0)) || prove -I t/lib "${flags[@]}" "${files[@]}" || status=$?
+
+ha_stack() {
+    local p
+
+    export CAST_REDIS_REPLICAS=${CAST_TEST_REDIS_REPLICAS:-2}
+    echo "test: the stack with $CAST_REDIS_REPLICAS Redis replicas and" \
+         "three Sentinels"
+    for p in nginx persister relay ticketd; do
+        scripts/stack.sh stop "$p" || return 1
+    done
+    # replicas and Sentinels start afresh from the primary of now
+    rm -rf "$CAST_VAR"/redis-replica* "$CAST_VAR"/sentinel*
+    scripts/stack.sh up || return 1
+    # shellcheck source=/dev/null
+    . "$CAST_VAR/stack.env"
+}
+
+if ((${#ha_files[@]})); then
+    if ! ha_stack; then
+        echo "test: the stack with replicas did not start" >&2
+        status=1
+    else
+        files=("${ha_files[@]}")
+        if [[ ${CAST_TEST_SAN:-1} == 1 && -f $SAN_MODULE ]]; then
+            san_pass || status=$?
+        fi
+        prove -I t/lib "${flags[@]}" "${files[@]}" || status=$?
+    fi
+fi
 trap - EXIT
 teardown
 exit "$status"

@@ -38,6 +38,8 @@ static admin_t  admin;
 static const cast_conf_t  admin_conf[] = {
 
     cast_conf_redis_url_row(&admin.redis_url),
+    cast_conf_redis_sentinels_row(&admin.redis_sentinels),
+    cast_conf_redis_master_name_row(&admin.redis_master_name),
     cast_conf_functions_file_row(&admin.functions_file,
                                  "loaded by restore"),
     cast_conf_kafka_bootstrap_row(&admin.kafka.bootstrap),
@@ -186,7 +188,10 @@ admin_redis(admin_t *a)
     char  err[512];
 
     if (a->redis == NULL) {
-        a->redis = cast_redis_connect(a->redis_url, 5000, err, sizeof(err));
+        a->redis = cast_redis_connect_primary(a->redis_url,
+                                              a->redis_sentinels,
+                                              a->redis_master_name, 5000,
+                                              err, sizeof(err));
         if (a->redis == NULL) {
             fprintf(stderr, "%s: redis: %s\n", ADMIN_PROG, err);
         }

@@ -25,6 +25,8 @@
 
 typedef struct {
     char            *redis_url;
+    char            *redis_sentinels;
+    char            *redis_master_name;
     char            *functions_file;
     cast_kafka_settings_t  kafka;   /* no partitions, replication */
     char            *group_id;

@@ -45,6 +45,16 @@ typedef struct {
     { "redis_url", CAST_CONF_STR, "redis://127.0.0.1:6379", t,                \
       "Redis: redis://[:password@]host:port[/db] or unix:///path[?db=N]" }
 
+/* the primary through Sentinels: "host:port host:port ..." (empty: none) */
+#define cast_conf_redis_sentinels_row(t)                                      \
+    { "redis_sentinels", CAST_CONF_STR, "", t,                                \
+      "Redis Sentinels, host:port separated by spaces; when set, they name "  \
+      "the primary and redis_url gives only password and database" }
+
+#define cast_conf_redis_master_name_row(t)                                    \
+    { "redis_master_name", CAST_CONF_STR, "cast", t,                          \
+      "the name the Redis Sentinels monitor the primary under" }
+
 #define cast_conf_redis_timeout_row(t)                                        \
     { "redis_timeout_ms", CAST_CONF_INT, "2000", t,                           \
       "Redis connect and command timeout" }

@@ -20,6 +20,11 @@ static int cast_redis_copy(char *dst, size_t size, const char *src,
 static int cast_redis_number(const char *s, size_t len, int max);
 static int cast_redis_setup(redisContext *c, const cast_redis_url_t *u,
     char *err, size_t errlen);
+static redisContext *cast_redis_connect_url(cast_redis_url_t *u,
+    int timeout_ms, char *err, size_t errlen);
+static int cast_redis_ask_sentinel(const char *addr, size_t len,
+    const char *master_name, struct timeval tv, cast_redis_url_t *u,
+    char *err, size_t errlen);
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
 static char *cast_redis_read_file(const char *path, size_t *len);
@@ -51,8 +56,9 @@ cast_redis_up(cast_redis_link_t *l, int64_t now)
         return -1;
     }
 
-    l->ctx = cast_redis_connect(l->url, (int) l->timeout_ms, err,
-                                sizeof(err));
+    l->ctx = cast_redis_connect_primary(l->url, l->sentinels,
+                                        l->master_name, (int) l->timeout_ms,
+                                        err, sizeof(err));
 
     if (l->ctx == NULL
         || (l->setup != NULL
@@ -67,7 +73,8 @@ cast_redis_up(cast_redis_link_t *l, int64_t now)
         return -1;
     }
 
-    cast_log(CAST_LOG_INFO, "redis_up", "connected to %s", l->url);
+    cast_log(CAST_LOG_INFO, "redis_up", "connected to %s:%d",
+             l->ctx->tcp.host ? l->ctx->tcp.host : l->url, l->ctx->tcp.port);
     l->backoff_ms = 0;
 
     return 0;
@@ -143,9 +150,31 @@ cast_redis_parse_url(const char *url, cast_redis_url_t *u, char *err,
 redisContext *
 cast_redis_connect(const char *url, int timeout_ms, char *err, size_t errlen)
 {
+    cast_redis_url_t  u;
+
+    if (cast_redis_parse_url(url, &u, err, errlen) != 0) {
+        return NULL;
+    }
+
+    return cast_redis_connect_url(&u, timeout_ms, err, errlen);
+}
+
+
+redisContext *
+cast_redis_connect_primary(const char *url, const char *sentinels,
+    const char *master_name, int timeout_ms, char *err, size_t errlen)
+{
+    int                found;
+    size_t             len;
+    const char        *p;
+    redisReply        *r;
     redisContext      *c;
     struct timeval     tv;
     cast_redis_url_t   u;
+
+    if (sentinels == NULL || sentinels[0] == '\0') {
+        return cast_redis_connect(url, timeout_ms, err, errlen);
+    }
 
     if (cast_redis_parse_url(url, &u, err, errlen) != 0) {
         return NULL;
@@ -154,29 +183,164 @@ cast_redis_connect(const char *url, int timeout_ms, char *err, size_t errlen)
     tv.tv_sec = timeout_ms / 1000;
     tv.tv_usec = (timeout_ms % 1000) * 1000;
 
-    if (u.port != 0) {
-        c = redisConnectWithTimeout(u.host, u.port, tv);
+    snprintf(err, errlen, "redis_sentinels: no sentinel listed");
+
+    found = 0;
+
+    for (p = sentinels; *p != '\0' && !found; p += len) {
+        p += strspn(p, " ,");
+        len = strcspn(p, " ,");
+
+        if (len == 0) {
+            break;
+        }
+
+        found = (cast_redis_ask_sentinel(p, len, master_name, tv, &u, err,
+                                         errlen)
+                 == 0);
+    }
+
+    if (!found) {
+        return NULL;
+    }
+
+    c = cast_redis_connect_url(&u, timeout_ms, err, errlen);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    /* what a Sentinel names may have just been demoted: it must say so */
+    r = redisCommand(c, "ROLE");
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0
+        || r->element[0]->type != REDIS_REPLY_STRING
+        || strcmp(r->element[0]->str, "master") != 0)
+    {
+        snprintf(err, errlen, "redis %s:%d is not the primary (ROLE)",
+                 u.host, u.port);
+        if (r != NULL) {
+            freeReplyObject(r);
+        }
+        redisFree(c);
+        return NULL;
+    }
+
+    freeReplyObject(r);
+
+    return c;
+}
+
+
+/* SENTINEL GET-MASTER-ADDR-BY-NAME of the Sentinel at addr; 0 sets u */
+
+static int
+cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
+    struct timeval tv, cast_redis_url_t *u, char *err, size_t errlen)
+{
+    int            port, rc;
+    char           host[CAST_REDIS_HOST_MAX];
+    const char    *colon;
+    redisReply    *r;
+    redisContext  *c;
+
+    colon = memchr(addr, ':', len);
+
+    if (colon == NULL || (size_t) (colon - addr) >= sizeof(host)
+        || (port = cast_redis_number(colon + 1, addr + len - colon - 1,
+                                     65535)) < 1)
+    {
+        snprintf(err, errlen, "redis_sentinels: \"%.*s\" is not host:port",
+                 (int) len, addr);
+        return -1;
+    }
+
+    memcpy(host, addr, colon - addr);
+    host[colon - addr] = '\0';
+
+    c = redisConnectWithTimeout(host, port, tv);
+
+    if (c == NULL || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
+        snprintf(err, errlen, "sentinel %s:%d: %s", host, port,
+                 c ? c->errstr : "out of memory");
+        if (c != NULL) {
+            redisFree(c);
+        }
+        return -1;
+    }
+
+    r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", master_name);
+
+    rc = -1;
+
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2
+        && r->element[0]->type == REDIS_REPLY_STRING
+        && r->element[1]->type == REDIS_REPLY_STRING
+        && cast_redis_copy(u->host, sizeof(u->host), r->element[0]->str,
+                           r->element[0]->len) == 0
+        && (port = cast_redis_number(r->element[1]->str, r->element[1]->len,
+                                     65535)) > 0)
+    {
+        u->port = port;
+        rc = 0;
 
     } else {
-        c = redisConnectUnixWithTimeout(u.host, tv);
+        snprintf(err, errlen, "sentinel %s:%d does not know the primary "
+                 "\"%s\": %s", host, port, master_name,
+                 r == NULL ? c->errstr
+                 : r->type == REDIS_REPLY_ERROR ? r->str : "no address");
+    }
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    redisFree(c);
+
+    return rc;
+}
+
+
+int
+cast_redis_readonly(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR
+           && strncmp(r->str, "READONLY ", 9) == 0;
+}
+
+
+static redisContext *
+cast_redis_connect_url(cast_redis_url_t *u, int timeout_ms, char *err,
+    size_t errlen)
+{
+    redisContext      *c;
+    struct timeval     tv;
+
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+
+    if (u->port != 0) {
+        c = redisConnectWithTimeout(u->host, u->port, tv);
+
+    } else {
+        c = redisConnectUnixWithTimeout(u->host, tv);
     }
 
     if (c == NULL) {
-        snprintf(err, errlen, "redis %s: out of memory", u.host);
+        snprintf(err, errlen, "redis %s: out of memory", u->host);
         return NULL;
     }
 
     if (c->err) {
-        snprintf(err, errlen, "redis %s:%d: %s", u.host, u.port, c->errstr);
+        snprintf(err, errlen, "redis %s:%d: %s", u->host, u->port, c->errstr);
         redisFree(c);
         return NULL;
     }
 
     if (redisSetTimeout(c, tv) != REDIS_OK
-        || cast_redis_setup(c, &u, err, errlen) != 0)
+        || cast_redis_setup(c, u, err, errlen) != 0)
     {
         if (c->err) {
-            snprintf(err, errlen, "redis %s:%d: %s", u.host, u.port,
+            snprintf(err, errlen, "redis %s:%d: %s", u->host, u->port,
                      c->errstr);
         }
 

@@ -41,6 +41,8 @@ typedef int (*cast_redis_setup_pt)(redisContext *c, void *data, char *err,
 typedef struct {
     /* settings */
     char                 *url;
+    char                 *sentinels;    /* NULL or "": url's host itself */
+    char                 *master_name;
     int64_t               timeout_ms;
     int64_t               backoff_min;
     int64_t               backoff_max;
@@ -76,6 +78,18 @@ int cast_redis_parse_url(const char *url, cast_redis_url_t *u, char *err,
  */
 redisContext *cast_redis_connect(const char *url, int timeout_ms, char *err,
     size_t errlen);
+
+/*
+ * The same, to the primary: with sentinels ("host:port ..."; NULL or ""
+ * for none), the first Sentinel that answers names the primary, which
+ * must say it is one (ROLE); url gives the password and database.
+ */
+redisContext *cast_redis_connect_primary(const char *url,
+    const char *sentinels, const char *master_name, int timeout_ms,
+    char *err, size_t errlen);
+
+/* a write refused by a replica: the primary has moved (drop the link) */
+int cast_redis_readonly(const redisReply *r);
 
 /* FUNCTION LOAD REPLACE of the library file; 0, or -1 (logged) */
 int cast_redis_load_functions(redisContext *c, const char *path);

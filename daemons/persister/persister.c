@@ -22,6 +22,8 @@ static persister_t  persister;
 static const cast_conf_t  persister_conf[] = {
 
     cast_conf_redis_url_row(&persister.redis.url),
+    cast_conf_redis_sentinels_row(&persister.redis.sentinels),
+    cast_conf_redis_master_name_row(&persister.redis.master_name),
     cast_conf_redis_timeout_row(&persister.redis.timeout_ms),
     cast_conf_functions_file_row(&persister.functions_file,
                                  "loaded before a restore"),

@@ -108,10 +108,18 @@ persister_restore(persister_t *p, int64_t now)
         return;
     }
 
-    if (persister_pg_open(p) != 0
-        || cast_redis_load_functions(p->redis.ctx, p->functions_file) != 0
+    if (persister_pg_open(p) != 0) {
+        return;
+    }
+
+    /*
+     * A failure on Redis's side may be a demoted primary (READONLY): the
+     * next check connects again, through the Sentinels when set
+     */
+    if (cast_redis_load_functions(p->redis.ctx, p->functions_file) != 0
         || cast_restore_run(p->pg, p->redis.ctx, (int) p->restore_chunk) < 0)
     {
+        cast_redis_lost(&p->redis, now, "restore failed; reconnecting");
         return;
     }
 

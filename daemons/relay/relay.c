@@ -25,6 +25,8 @@ static relay_t  relay;
 static const cast_conf_t  relay_conf[] = {
 
     cast_conf_redis_url_row(&relay.redis.url),
+    cast_conf_redis_sentinels_row(&relay.redis.sentinels),
+    cast_conf_redis_master_name_row(&relay.redis.master_name),
     cast_conf_redis_timeout_row(&relay.redis.timeout_ms),
     cast_conf_kafka_bootstrap_row(&relay.kafka.bootstrap),
     cast_conf_kafka_options_row(&relay.kafka.options),
@@ -38,6 +40,10 @@ static const cast_conf_t  relay_conf[] = {
 
     { "batch_ms", CAST_CONF_INT, "50", &relay.batch_ms,
       "XREAD BLOCK time while the outbox is empty" },
+
+    { "redis_min_replicas", CAST_CONF_INT, "0", &relay.min_replicas,
+      "replicas that must have an outbox entry (WAIT) before it is "
+      "produced: an entry a failover may lose never reaches Kafka" },
 
     { "inflight_max", CAST_CONF_INT, "20000", &relay.inflight_max,
       "events produced and not yet confirmed, at most" },
@@ -158,6 +164,10 @@ relay_configure(relay_t *rl, int argc, char **argv)
     {
         cast_conf_die(RELAY_PROG, "need batch_max >= 1, inflight_max >= "
                       "batch_max and batch_ms 1..10000");
+    }
+
+    if (rl->min_replicas < 0 || rl->min_replicas > 64) {
+        cast_conf_die(RELAY_PROG, "redis_min_replicas must be 0..64");
     }
 
     if (rl->redis.timeout_ms <= rl->batch_ms || rl->flush_ms < 0

@@ -44,6 +44,8 @@ typedef struct {
     cast_kafka_settings_t  kafka;
     int64_t          batch_max;
     int64_t          batch_ms;
+    int64_t          min_replicas;     /* WAIT before producing */
+    uint64_t         unacked_total;    /* reads WAIT found too few for */
     int64_t          inflight_max;
     int64_t          flush_ms;
     char            *http_host;

@@ -36,6 +36,10 @@ relay_metrics(cast_http_response_t *res, void *data)
                     (int64_t) rl->count);
     cast_http_counter(res, "cast_relay_read_total",
                       "Outbox entries read from Redis.", rl->read_total);
+    cast_http_counter(res, "cast_relay_unreplicated_total",
+                      "Outbox reads held back: fewer replicas than "
+                      "redis_min_replicas had them (WAIT).",
+                      rl->unacked_total);
     cast_http_counter(res, "cast_relay_produced_total",
                       "Events handed to the Kafka producer (retries "
                       "included).", rl->produced_total);

@@ -22,6 +22,7 @@ static void relay_redis_lost(relay_t *rl, const char *what, redisReply *r);
 static int relay_seen(relay_t *rl, uint64_t ms, uint64_t seq);
 static int relay_entry(relay_t *rl, const redisReply *item);
 static void relay_advance(relay_t *rl);
+static int relay_replicated(relay_t *rl);
 
 
 /* The connection's settings, once the configuration is read */
@@ -169,6 +170,56 @@ relay_entry(relay_t *rl, const redisReply *item)
 
 
 /*
+ * With redis_min_replicas: whether that many replicas have everything
+ * this connection has seen.  WAIT counts up to the connection's last
+ * write, so one comes first (the inflight key, after the XREAD): what was
+ * read was written before it.  0 when enough acknowledged; -1 otherwise
+ * (the entries are read again next turn), or with the connection lost.
+ */
+
+static int
+relay_replicated(relay_t *rl)
+{
+    char         n[24], t[24];
+    long long    acked;
+    redisReply  *r;
+
+    if (rl->min_replicas == 0) {
+        return 0;
+    }
+
+    relay_publish_inflight(rl);
+
+    if (rl->redis.ctx == NULL) {
+        return -1;
+    }
+
+    snprintf(n, sizeof(n), "%lld", (long long) rl->min_replicas);
+    snprintf(t, sizeof(t), "%lld", (long long) rl->redis.timeout_ms / 2);
+
+    r = redisCommand(rl->redis.ctx, "WAIT %s %s", n, t);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        relay_redis_lost(rl, "WAIT", r);
+        return -1;
+    }
+
+    acked = r->integer;
+    freeReplyObject(r);
+
+    if (acked < rl->min_replicas) {
+        if (rl->unacked_total++ == 0 || rl->unacked_total % 100 == 0) {
+            cast_log(CAST_LOG_WARN, "unreplicated", "%lld of %lld replicas "
+                     "have the outbox entries: not producing them yet",
+                     acked, (long long) rl->min_replicas);
+        }
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
  * XREAD what fits in the ring after the cursor, waiting up to block_ms
  * when the stream has nothing new; the number of entries read.
  */
@@ -212,6 +263,11 @@ relay_read(relay_t *rl, int block_ms)
     }
 
     entries = r->element[0]->element[1];
+
+    if (entries->elements > 0 && relay_replicated(rl) != 0) {
+        freeReplyObject(r);     /* read again from the cursor next turn */
+        return 0;
+    }
 
     for (i = 0; i < entries->elements; i++) {
         if (relay_entry(rl, entries->element[i]) != 0) {

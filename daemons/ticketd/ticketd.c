@@ -28,6 +28,8 @@ static ticketd_t  ticketd;
 static const cast_conf_t  ticketd_conf[] = {
 
     cast_conf_redis_url_row(&ticketd.redis.url),
+    cast_conf_redis_sentinels_row(&ticketd.redis.sentinels),
+    cast_conf_redis_master_name_row(&ticketd.redis.master_name),
 
     cast_conf_functions_file_row(&ticketd.functions_file,
                                  "loaded at start and when Redis lost it"),

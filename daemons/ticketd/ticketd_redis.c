@@ -247,6 +247,14 @@ ticketd_fcall(ticketd_t *td, int64_t now, const char *fmt, ...)
         }
     }
 
+    if (cast_redis_readonly(r)) {
+        /* a demoted primary: the Sentinels name the new one */
+        freeReplyObject(r);
+        td->leader = 0;
+        cast_redis_lost(&td->redis, now, "the Redis is a replica now");
+        return NULL;
+    }
+
     if (r->type == REDIS_REPLY_ERROR) {
         cast_log(CAST_LOG_ERR, "redis_error", "%s", r->str);
         td->redis.errors++;
