@@ -21,7 +21,7 @@ use Exporter 'import';
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
-use Socket qw(SOL_SOCKET SO_RCVBUF SO_LINGER);
+use Socket qw(SOL_SOCKET SO_RCVBUF SO_LINGER pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time);
 
 our @EXPORT = qw(sse_open sse_next sse_until sse_read_all sse_abort);
@@ -36,15 +36,18 @@ sub sse_open {
     my $url = $opt{url} // $ENV{CAST_GRAPHQL_URL};
     my ($host, $port, $path) = $url =~ m{^http://([^:/]+):(\d+)(/\S*)$}
         or die "sse_open: bad url $url\n";
-    my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
-                                  Timeout => 5, Blocking => 1)
+    # a receive buffer is set before connecting, so the window is small
+    # from the start
+    my $s = IO::Socket::INET->new(Proto => 'tcp')
+        or die "sse_open: socket: $!\n";
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, $opt{rcvbuf}) if $opt{rcvbuf};
+    $s->connect(pack_sockaddr_in($port, inet_aton($host)))
         or die "sse_open: connect: $!\n";
     my $method = $opt{method} // 'POST';
     my $accept = $opt{accept} // 'text/event-stream';
     my %req = (query => $query);
     my $head;
 
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, $opt{rcvbuf}) if $opt{rcvbuf};
     $req{variables} = $vars if $vars;
 
     if ($method eq 'GET') {
