@@ -60,10 +60,13 @@ sub metrics {
     return \%m;
 }
 
+# the one worker (just after a start, once the master has made it)
 sub worker_pid {
     my $master = nginx_pid();
-    my ($pid) = `pgrep -P $master` =~ /(\d+)/;
-    return $pid;
+    my $pid;
+
+    wait_for(10, sub { ($pid) = `pgrep -P $master` =~ /(\d+)/; $pid });
+    return $pid // die "no worker\n";
 }
 
 sub rss_kb {
