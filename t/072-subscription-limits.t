@@ -177,9 +177,14 @@ waitpid $run, 0;
 my $rss1 = rss_kb($worker);
 cmp_ok($events, '>=', 10, "a reading subscriber saw $events events");
 note "worker RSS: $rss0 kB before, $rss1 kB after 5 s with 20 non-readers";
-cmp_ok($rss1 - $rss0, '<', 2048,
-       'the worker holds no backlog for them (RSS grew by '
-       . ($rss1 - $rss0) . ' kB)');
+SKIP: {
+    # ASan's quarantine keeps freed memory: its RSS says nothing here
+    skip 'RSS under AddressSanitizer', 1
+        if ($ENV{TEST_NGINX_LD_PRELOAD} // '') =~ /asan/;
+    cmp_ok($rss1 - $rss0, '<', 2048,
+           'the worker holds no backlog for them (RSS grew by '
+           . ($rss1 - $rss0) . ' kB)');
+}
 
 my $counts = counts_redis(\@names);
 my @final = map { $counts->{$_} // 0 } @names;
