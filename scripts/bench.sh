@@ -433,6 +433,17 @@ res[vote_exhausted]=$(jq -c --argjson h "$herd" '. + {redis: $h}' \
 printf '%-16s Redis: %s\n' '' "$herd"
 
 
+# --- subscriptions (issue 15): 10,000 SSE streams on one worker ---------------
+
+echo "bench: subscriptions (bench/sse.sh)"
+sse=$(bench/sse.sh "$url" "$CAST_REDIS_PORT" "$seconds" "$threads" "$conns" \
+          || echo null)
+jq -r 'if . == null then "subscriptions    failed" else
+       "subscriptions    \(.subscribers) streams, \(.rss_kb_per_subscriber)"
+       + " kB each, \(.redis_calls_per_tick) Redis calls per tick, delay"
+       + " p99 \(.delay_ms.p99) ms, votes x\(.vote_rps.ratio), queries"
+       + " x\(.query_rps.ratio)" end' <<<"$sse"
+
 # --- the results ---------------------------------------------------------------
 
 mkdir -p bench/results
@@ -458,6 +469,9 @@ jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
        latency_sweep: {load_generator: $gen, max_accepted_rps: $max,
                        ticket_grace_ms: $grace, points: $s[0]},
        vote_pipeline_lag: $lag}' >"$file"
+
+jq --argjson s "$sse" '. + {subscriptions: $s}' "$file" >"$tmp/with-sse.json"
+mv "$tmp/with-sse.json" "$file"
 
 echo
 for n in "${names[@]:1}"; do
