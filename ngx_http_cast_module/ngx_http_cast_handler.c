@@ -71,7 +71,10 @@ static ngx_int_t ngx_http_cast_send_text(ngx_http_request_t *r,
     ngx_uint_t status, const char *text);
 static ngx_uint_t ngx_http_cast_wants_stream(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_subscribe(ngx_http_request_t *r,
-    cast_gql_http_t *in, cast_gql_exec_t *exec, ngx_http_cast_ctx_t *ctx);
+    cast_gql_http_t *in, cast_gql_exec_t *exec, ngx_pool_cleanup_t *tmp);
+static ngx_pool_cleanup_t *ngx_http_cast_scratch(ngx_http_request_t *r);
+static void ngx_http_cast_scratch_free(ngx_pool_cleanup_t *cln);
+static void ngx_http_cast_scratch_cleanup(void *data);
 static ngx_int_t ngx_http_cast_prepare_again(void *data, ngx_pool_t *pool,
     cast_gql_exec_t **exec);
 
@@ -258,6 +261,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     cast_gql_http_t             in;
     cast_gql_alloc_t           *alloc;
     cast_gql_exec_t            *exec;
+    ngx_pool_cleanup_t         *tmp;
     ngx_http_cast_ctx_t        *ctx;
     ngx_http_cast_main_conf_t  *cmcf;
 
@@ -295,6 +299,22 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     alloc->alloc = ngx_http_cast_palloc;
     alloc->ctx = r->pool;
 
+    /*
+     * A stream lives long and its view has a plan of its own: its request
+     * is prepared in memory that goes once the stream starts (or with the
+     * request, when it is refused), not in the request's pool.
+     */
+    tmp = NULL;
+
+    if (in.stream) {
+        tmp = ngx_http_cast_scratch(r);
+        if (tmp == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        alloc->ctx = tmp->data;
+    }
+
     rc = cast_gql_prepare(ngx_http_cast_engine, &in, alloc, &exec);
 
     /* the engine counts per worker; the shared counters get the change */
@@ -311,6 +331,10 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rc == CAST_GQL_RESOLVE && exec->op == CAST_GQL_OP_SUBSCRIPTION) {
+        return ngx_http_cast_subscribe(r, &in, exec, tmp);
+    }
+
     ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_finish, exec->slots,
                                    rc == CAST_GQL_RESOLVE ? exec->nslots : 0);
     if (ctx == NULL) {
@@ -318,10 +342,6 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     ctx->exec = exec;
-
-    if (rc == CAST_GQL_RESOLVE && exec->op == CAST_GQL_OP_SUBSCRIPTION) {
-        return ngx_http_cast_subscribe(r, &in, exec, ctx);
-    }
 
     if (rc == CAST_GQL_RESOLVE) {
         cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
@@ -385,17 +405,18 @@ ngx_http_cast_wants_stream(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_cast_subscribe(ngx_http_request_t *r, cast_gql_http_t *in,
-    cast_gql_exec_t *exec, ngx_http_cast_ctx_t *ctx)
+    cast_gql_exec_t *exec, ngx_pool_cleanup_t *tmp)
 {
     u_char                 *p;
     ngx_int_t               rc;
     ngx_str_t               key;
+    ngx_http_cast_ctx_t    *ctx;
     ngx_http_cast_again_t   again;
 
     /* the request as sent: the same bytes share one view */
     key.len = 1 + (in->method == CAST_GQL_METHOD_POST ? in->body.len
                                                       : in->args.len);
-    key.data = ngx_pnalloc(r->pool, key.len);
+    key.data = ngx_pnalloc(tmp->data, key.len);
     if (key.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -416,15 +437,66 @@ ngx_http_cast_subscribe(ngx_http_request_t *r, cast_gql_http_t *in,
     rc = ngx_http_cast_sse_subscribe(r, exec, &key,
                                      ngx_http_cast_prepare_again, &again);
 
-    if (rc == NGX_DONE || rc == NGX_ERROR
-        || rc == NGX_HTTP_INTERNAL_SERVER_ERROR)
-    {
+    if (rc == NGX_DONE) {
+        /* streaming: the view has all it needs */
+        ngx_http_cast_scratch_free(tmp);
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_ERROR || rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
         return rc;
     }
 
+    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_finish, exec->slots, 0);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->exec = exec;
     ctx->status = rc;
 
     return ngx_http_cast_wait(r, ctx);
+}
+
+
+/* a pool of the request's own, destroyed with it at the latest */
+
+static ngx_pool_cleanup_t *
+ngx_http_cast_scratch(ngx_http_request_t *r)
+{
+    ngx_pool_t          *pool;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    pool = ngx_create_pool(4096, r->connection->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_cast_scratch_cleanup;
+    cln->data = pool;
+
+    return cln;
+}
+
+
+static void
+ngx_http_cast_scratch_free(ngx_pool_cleanup_t *cln)
+{
+    ngx_destroy_pool(cln->data);
+    cln->handler = NULL;
+    cln->data = NULL;
+}
+
+
+static void
+ngx_http_cast_scratch_cleanup(void *data)
+{
+    ngx_destroy_pool(data);
 }
 
 
