@@ -131,6 +131,21 @@ for my $bad (101, -1) {
 
 board_agrees('after votes');
 
+# cast-admin check holds the leaderboard and the total to the counts
+my $ADMIN = repo_root() . '/build/bin/cast-admin';
+my $out = `$ADMIN check --wait 20 2>&1`;
+is($? >> 8, 0, 'cast-admin check: all agree') or diag $out;
+like($out, qr/leaderboard and total, 0 differences/, '  leaderboard checked');
+redis_cmd('ZADD', '{cast}:top', -1, $z);
+redis_cmd('INCRBY', '{cast}:total', 5);
+$out = `$ADMIN check 2>&1`;
+is($? >> 8, 1, 'cast-admin check: a leaderboard out of step differs');
+like($out, qr/^differ\t\Q$z\E\tredis count=$vz\tleaderboard votes=1$/m,
+     '  naming the name') or diag $out;
+like($out, qr/^differ\ttotalVotes\t/m, '  and the total');
+redis_cmd('ZADD', '{cast}:top', -$vz, $z);
+redis_cmd('INCRBY', '{cast}:total', -5);
+
 # Redis loses its data: the persister restores the counts from
 # PostgreSQL, and with them the leaderboard and the total
 my %ledger = map { $_ => counts_redis([$_])->{$_} } @names;
