@@ -15,6 +15,8 @@
 #   delay_ms                   a probe vote every 100 ms: from its answer
 #                              to each subscriber's event showing it
 #                              (p50, p99, max), votes flowing meanwhile
+#   worker_cpu_us_per_event    the worker's CPU (/proc/PID/stat) while the
+#                              streams were up, per event delivered
 #   vote_rps, query_rps        wrk through the stack's nginx without the
 #                              streams and with them, and their ratio
 #
@@ -74,6 +76,8 @@ sleep 0.5
 worker=$(pgrep -P "$nginx_pid" | head -1)
 
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$worker/status"; }
+# the worker's CPU so far, in clock ticks (user + system)
+cpu() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
 fcall_ro() {
     redis-cli -p "$redis_port" INFO commandstats \
         | sed -n 's/^cmdstat_fcall_ro:calls=\([0-9]*\),.*/\1/p'
@@ -95,6 +99,7 @@ vote0=$(wrk_rps /graphql "$top/bench/vote.lua")
 query0=$(wrk_rps /graphql "$top/bench/graphql.lua")
 
 rss0=$(rss)
+cpu0=$(cpu)
 hold=$((5 + 2 * seconds + 10))
 "$load" -p "$port" -n "$n" -s "$hold" -u "sse-probe-$$" -v "$stack_port" -w 7 \
     >"$dir/load.out" 2>"$dir/load.err" &
@@ -119,6 +124,7 @@ query1=$(wrk_rps /graphql "$top/bench/graphql.lua")
 
 wait "$load_pid" || true
 load_pid=
+cpu1=$(cpu)
 result=$(grep '^{' "$dir/load.out")
 
 jq -n --argjson r "$result" --argjson n "$n" \
@@ -126,7 +132,8 @@ jq -n --argjson r "$result" --argjson n "$n" \
       --argjson rss0 "$rss0" --argjson rss1 "$rss1" \
       --argjson calls "$((c1 - c0))" --argjson ticks "$((t1 - t0))" \
       --argjson v0 "$vote0" --argjson v1 "$vote1" \
-      --argjson q0 "$query0" --argjson q1 "$query1" '
+      --argjson q0 "$query0" --argjson q1 "$query1" \
+      --argjson cpu "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) ))" '
     {subscribers_asked: $n, subscribers: $connected, lost: $r.lost,
      rss_kb_before: $rss0, rss_kb_after: $rss1,
      rss_kb_per_subscriber:
@@ -138,6 +145,9 @@ jq -n --argjson r "$result" --argjson n "$n" \
          (if $ticks > 0 then ($calls / $ticks * 100 | round) / 100
           else null end),
      events: $r.events, probes: $r.probes,
+     worker_cpu_us_per_event:
+         (if $r.events > 0 then ($cpu / $r.events * 100 | round) / 100
+          else null end),
      delay_ms: {p50: $r.p50_ms, p99: $r.p99_ms, max: $r.max_ms},
      vote_rps: {without: $v0, with: $v1,
                 ratio: (($v1 / $v0 * 1000 | round) / 1000)},
