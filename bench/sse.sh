@@ -27,18 +27,28 @@ set -euo pipefail
 url=$1 redis_port=$2 seconds=$3 threads=$4 conns=$5
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${BENCH_SSE_SUBSCRIBERS:-10000}
-port=${BENCH_SSE_PORT:-$((38090 + ${CAST_BENCH_PORT_OFFSET:-0}))}
+# below the ephemeral ports (32768-): sse_load and wrk take thousands
+port=${BENCH_SSE_PORT:-$((30090 + ${CAST_BENCH_PORT_OFFSET:-0}))}
 dir=$(mktemp -d)
 load=$top/build/bench/sse_load
 stack_port=${url##*:}
 
 nginx_pid=
 load_pid=
+# the nginx stops gracefully (its streams complete), 10 s at most
+stop_nginx() {
+    [ -n "$nginx_pid" ] || return 0
+    kill -QUIT "$nginx_pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$nginx_pid" 2>/dev/null || { nginx_pid=; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$nginx_pid" 2>/dev/null || true
+    nginx_pid=
+}
 cleanup() {
     [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
-    [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
-    sleep 1
-    [ -n "$nginx_pid" ] && kill -KILL "$nginx_pid" 2>/dev/null || true
+    stop_nginx
     rm -rf "$dir"
 }
 trap cleanup EXIT

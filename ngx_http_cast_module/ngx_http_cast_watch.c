@@ -336,7 +336,8 @@ ngx_http_cast_watch_reply(void *data, redisReply *reply)
         ngx_http_cast_watch_fail(&w->state, "out of memory");
 
     } else if (reply == NULL) {
-        ngx_http_cast_watch_fail(&w->state, "redis connection lost");
+        /* as the ticks after it will say: one event, not two */
+        ngx_http_cast_watch_fail(&w->state, "redis not connected");
 
     } else if (reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0, "cast: redis: %s",
