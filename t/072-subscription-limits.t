@@ -4,7 +4,9 @@
 # costs the worker one event at most (its memory stays flat while votes
 # change the leaderboard every tick, and once it reads it gets the latest,
 # not the backlog); one that reads nothing for send_timeout is closed;
-# clients that vanish (resets, at any point) leave nothing behind.
+# clients that vanish (resets, at any point) leave nothing behind; a
+# Redis that stalls gives an UNAVAILABLE event within cast_redis_timeout's
+# reach, then results again.
 
 use strict;
 use warnings;
@@ -27,7 +29,9 @@ my $drop = free_port();          # and send_timeout 1s
 my $url = "http://127.0.0.1:$port/graphql";
 
 sub nginx_with {
-    my ($subs, $names) = @_;
+    my ($subs, $names, $timeout) = @_;
+
+    $timeout //= '1s';
 
     start_nginx(<<"CONF", http_config => <<"HTTP");
         location = /graphql { cast_graphql; }
@@ -37,6 +41,7 @@ CONF
     cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_max_subscribers $subs;
     cast_max_watched_names $names;
+    cast_redis_timeout $timeout;
 
     server {
         listen 127.0.0.1:$slow sndbuf=4k;
@@ -238,6 +243,20 @@ cmp_ok($m->{cast_subscription_tick_seconds_count}, '>', 0, 'ticks counted');
 
 $c = sse_open('subscription { totalVotes }', undef, url => $url);
 ok(sse_next($c, 10), 'a new subscriber is served');
+sse_abort($c);
+
+# --- Redis stalls: the tick's call is given up after cast_redis_timeout ---------
+
+nginx_with(10, 10, '300ms');
+$c = sse_open('subscription { totalVotes }', undef, url => $url);
+my $first = sse_next($c, 10);
+ok($first && $first->{data}{data}, 'a stream, before Redis stalls');
+redis_cmd('CLIENT', 'PAUSE', 3000, 'ALL');
+my $ev = sse_until($c, 10, sub { $_[0]{data}{errors} });
+is($ev && $ev->{data}{errors}[0]{extensions}{code}, 'UNAVAILABLE',
+   'Redis stalled: an UNAVAILABLE event, not silence');
+$ev = sse_until($c, 10, sub { $_[0]{data}{data} });
+ok($ev, 'and the results again once it answers');
 sse_abort($c);
 
 stop_nginx();
