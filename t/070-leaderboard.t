@@ -3,7 +3,8 @@
 # (kept in the same Redis step); totalVotes is the sum of every count and
 # grows by exactly the votes accepted; limit is bounded by
 # cast_max_top_limit; a restore from PostgreSQL (the persister's, after
-# Redis lost its data) rebuilds both.
+# Redis lost its data) rebuilds both, cast-admin rank makes them from the
+# counts, and cast-admin check compares them with the counts.
 
 use strict;
 use warnings;
@@ -145,6 +146,16 @@ like($out, qr/^differ\t\Q$z\E\tredis count=$vz\tleaderboard votes=1$/m,
 like($out, qr/^differ\ttotalVotes\t/m, '  and the total');
 redis_cmd('ZADD', '{cast}:top', -$vz, $z);
 redis_cmd('INCRBY', '{cast}:total', -5);
+
+# a Redis whose counts predate the leaderboard: cast-admin rank makes it
+redis_cmd('DEL', '{cast}:top', '{cast}:total');
+$out = `$ADMIN rank 2>&1`;
+is($? >> 8, 0, 'cast-admin rank') or diag $out;
+like($out, qr/^rank: \d+ names ranked, total set$/m, '  says what it did');
+board_agrees('after cast-admin rank');
+$out = `$ADMIN check 2>&1`;
+like($out, qr/leaderboard and total, 0 differences/, '  check agrees')
+    or diag $out;
 
 # Redis loses its data: the persister restores the counts from
 # PostgreSQL, and with them the leaderboard and the total
