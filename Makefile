@@ -164,6 +164,11 @@ $(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(BENCH_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
+# the subscriptions' load client (bench/sse.sh): plain, fast
+$(BUILD)/bench/sse_load: bench/sse_load.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< -lpthread
+
 # --- the soak client (t/soak): plain, fast; the server is the sanitized one
 
 SOAK_SRCS     := $(sort $(wildcard t/soak/*.c))
@@ -229,7 +234,7 @@ demo:
 	@scripts/demo.sh
 
 bench: build
-	@$(MAKE) -s $(BUILD)/bench/bench_gql
+	@$(MAKE) -s $(BUILD)/bench/bench_gql $(BUILD)/bench/sse_load
 	@scripts/bench.sh
 
 # build-and-deploy.sh builds the image itself; logs in build/k8s-e2e/,

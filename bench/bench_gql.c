@@ -749,6 +749,18 @@ bench_resolve(cast_gql_slot_t *s)
         s->valid_until.data = "2026-01-01T00:00:00.000Z";
         s->valid_until.len = 24;
         break;
+    case CAST_FIELD_TOTAL:
+        s->count = 1;
+        break;
+    case CAST_FIELD_TOP:
+    case CAST_FIELD_SCORES:
+        s->out_usernames = s->usernames;
+        s->nout = s->kind == CAST_FIELD_SCORES ? s->nusernames : 0;
+        s->out_votes = bench_alloc(NULL, s->nout * sizeof(int64_t) + 8);
+        for (i = 0; s->out_votes != NULL && i < s->nout; i++) {
+            s->out_votes[i] = 1;
+        }
+        break;
     case CAST_FIELD_VOTE:
         s->success = 1;
         s->message.data = "ok";

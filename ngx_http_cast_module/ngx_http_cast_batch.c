@@ -25,6 +25,8 @@
  *            FCALL_RO cast_cas 0 <client share> ...      with a client
  *                                                        share: one each
  *   state    FCALL_RO cast_state 0                       one reply for all
+ *   board    FCALL_RO cast_board 0 <limit> ...           one reply for all
+ *   watch    FCALL_RO cast_watch 0 <limit> <name> ...    one a tick
  *
  * With cast_redis_min_replicas n, each vote batch's FCALL is followed on
  * the same connection by one WAIT n <half the Redis timeout>: the FCALL's
@@ -141,6 +143,10 @@ static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
     { ngx_string("FCALL_RO"), ngx_string("cast_cas"),
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
     { ngx_string("FCALL_RO"), ngx_string("cast_state"),
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_board"),
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_watch"),
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
 };
 

@@ -374,6 +374,18 @@ CAST_BENCH_BODY='{"query":"{cas{ticket validUntil remainingUsage}}"}' \
 CAST_BENCH_BODY="{\"query\":\"mutation(\$t:String!){vote(usernames:[\\\"x\\\"],ticket:\$t){success message}}\",\"variables\":{\"t\":\"$expired\"}}" \
     run vote_rejected /graphql bench/graphql.lua
 
+# --- subscriptions (issue 15): 10,000 SSE streams on one worker ---------------
+# (here, while tickets allow 10^9 uses: its vote runs are accepted votes)
+
+echo "bench: subscriptions (bench/sse.sh)"
+sse=$(bench/sse.sh "$url" "$CAST_REDIS_PORT" "$seconds" "$threads" "$conns" \
+          || echo null)
+jq -r 'if . == null then "subscriptions    failed" else
+       "subscriptions    \(.subscribers) streams, \(.rss_kb_per_subscriber)"
+       + " kB each, \(.redis_calls_per_tick) Redis calls per tick, delay"
+       + " p99 \(.delay_ms.p99) ms, votes x\(.vote_rps.ratio), queries"
+       + " x\(.query_rps.ratio)" end' <<<"$sse"
+
 
 # --- latency sweep: accepted votes at constant offered rates -------------------
 #
@@ -653,6 +665,9 @@ jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
        vote_pipeline_lag: $lag}' >"$file"
 jq --slurpfile f "$tmp/fair_share.json" '. + {fair_share: $f[0]}' "$file" \
     >"$tmp/with_fair.json" && mv "$tmp/with_fair.json" "$file"
+
+jq --argjson s "$sse" '. + {subscriptions: $s}' "$file" >"$tmp/with-sse.json"
+mv "$tmp/with-sse.json" "$file"
 
 echo
 for n in "${names[@]:1}"; do

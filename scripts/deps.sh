@@ -172,6 +172,21 @@ perl_modules() {
 }
 
 
+# npm ci in a folder of t/ with a package-lock.json (exact versions),
+# unless its node_modules is newer than the lock
+npm_dir() {
+    local dir=$ROOT/$1
+
+    if [[ -d $dir/node_modules && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
+        say "$1: node_modules up to date"
+        return 0
+    fi
+    say "$1: npm ci"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+        || die "npm ci in $1 failed"
+}
+
+
 npm_audit() {
     local dir=$ROOT/t/audit
 
@@ -219,6 +234,7 @@ apt_packages
 perl_modules
 kafka_libs
 npm_audit
+npm_dir t/sse
 k8s_tools
 bench_tools
 say "done"

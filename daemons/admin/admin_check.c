@@ -25,7 +25,9 @@ static int admin_cmp_name(const void *a, const void *b);
 static int admin_names_add(admin_names_t *ns, const char *name, size_t len,
     int64_t count, int64_t version);
 static void admin_names_dedupe(admin_names_t *ns);
-static int admin_hscan(redisContext *rc, const char *key, admin_names_t *ns);
+static int admin_hscan(redisContext *rc, const char *scan, const char *key,
+    admin_names_t *ns);
+static size_t admin_board(redisContext *rc, const admin_names_t *r);
 static int admin_redis_side(redisContext *rc, admin_names_t *ns);
 static int admin_pg_side(PGconn *pg, admin_names_t *ns);
 static size_t admin_compare(const admin_names_t *r, const admin_names_t *p);
@@ -94,10 +96,14 @@ admin_names_dedupe(admin_names_t *ns)
 }
 
 
-/* A whole hash, cursor by cursor, into ns (values in count), sorted. */
+/*
+ * A whole hash (scan "HSCAN") or sorted set ("ZSCAN"), cursor by cursor,
+ * into ns (values or scores in count), sorted.
+ */
 
 static int
-admin_hscan(redisContext *rc, const char *key, admin_names_t *ns)
+admin_hscan(redisContext *rc, const char *scan, const char *key,
+    admin_names_t *ns)
 {
     int          rc_add;
     char         cursor[32];
@@ -107,10 +113,10 @@ admin_hscan(redisContext *rc, const char *key, admin_names_t *ns)
     strcpy(cursor, "0");
 
     do {
-        r = redisCommand(rc, "HSCAN %s %s COUNT 1000", key, cursor);
+        r = redisCommand(rc, "%s %s %s COUNT 1000", scan, key, cursor);
 
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            fprintf(stderr, "cast-admin: HSCAN %s: %s\n", key,
+            fprintf(stderr, "cast-admin: %s %s: %s\n", scan, key,
                     r == NULL ? rc->errstr
                     : r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
             if (r != NULL) {
@@ -157,9 +163,9 @@ admin_redis_side(redisContext *rc, admin_names_t *ns)
 
     memset(&versions, 0, sizeof(versions));
 
-    rc_scan = admin_hscan(rc, CAST_KEY_COUNT, ns);
+    rc_scan = admin_hscan(rc, "HSCAN", CAST_KEY_COUNT, ns);
     if (rc_scan == 0) {
-        rc_scan = admin_hscan(rc, CAST_KEY_VERSION, &versions);
+        rc_scan = admin_hscan(rc, "HSCAN", CAST_KEY_VERSION, &versions);
     }
 
     for (i = 0; rc_scan == 0 && i < ns->n; i++) {
@@ -198,6 +204,84 @@ admin_pg_side(PGconn *pg, admin_names_t *ns)
 
     PQclear(res);
     return rc;
+}
+
+
+/*
+ * The leaderboard and the total against the counts in Redis (r): every
+ * name in {cast}:top scored minus its count, and {cast}:total their sum.
+ * Prints each difference; their number, or (size_t) -1 when unreadable.
+ */
+
+static size_t
+admin_board(redisContext *rc, const admin_names_t *r)
+{
+    size_t          i, j, diffs;
+    int64_t         sum, total;
+    redisReply     *t;
+    admin_names_t   top;
+
+    memset(&top, 0, sizeof(top));
+
+    if (admin_hscan(rc, "ZSCAN", CAST_KEY_TOP, &top) != 0) {
+        return (size_t) -1;
+    }
+
+    diffs = 0;
+    sum = 0;
+
+    for (i = 0, j = 0; i < r->n || j < top.n; ) {
+        int cmp = i == r->n ? 1 : j == top.n ? -1
+                  : strcmp(r->items[i].name, top.items[j].name);
+
+        if (cmp < 0) {
+            printf("differ\t%s\tredis count=%lld\tleaderboard missing\n",
+                   r->items[i].name, (long long) r->items[i].count);
+            sum += r->items[i++].count;
+            diffs++;
+
+        } else if (cmp > 0) {
+            printf("differ\t%s\tredis count missing\tleaderboard "
+                   "votes=%lld\n", top.items[j].name,
+                   (long long) -top.items[j].count);
+            j++;
+            diffs++;
+
+        } else {
+            if (r->items[i].count != -top.items[j].count) {
+                printf("differ\t%s\tredis count=%lld\tleaderboard "
+                       "votes=%lld\n", r->items[i].name,
+                       (long long) r->items[i].count,
+                       (long long) -top.items[j].count);
+                diffs++;
+            }
+            sum += r->items[i++].count;
+            j++;
+        }
+    }
+
+    admin_names_free(&top);
+
+    t = redisCommand(rc, "GET %s", CAST_KEY_TOTAL);
+    if (t == NULL || (t->type != REDIS_REPLY_STRING
+                      && t->type != REDIS_REPLY_NIL))
+    {
+        if (t != NULL) {
+            freeReplyObject(t);
+        }
+        return (size_t) -1;
+    }
+
+    total = t->type == REDIS_REPLY_STRING ? strtoll(t->str, NULL, 10) : 0;
+    freeReplyObject(t);
+
+    if (total != sum) {
+        printf("differ\ttotalVotes\tredis total=%lld\tsum of counts=%lld\n",
+               (long long) total, (long long) sum);
+        diffs++;
+    }
+
+    return diffs;
 }
 
 
@@ -272,7 +356,7 @@ int
 admin_check(admin_t *a)
 {
     int            rc, ready;
-    size_t         diffs;
+    size_t         diffs, board;
     admin_names_t  r, p;
 
     if (a->wait_s > 0 && admin_wait_drained(a) != 0) {
@@ -294,12 +378,20 @@ admin_check(admin_t *a)
         && admin_pg_side(a->pg, &p) == 0)
     {
         diffs = admin_compare(&r, &p);
+        board = admin_board(a->redis, &r);
 
         printf("check: redis %zu names%s, postgresql %zu names, "
                "%zu differences\n", r.n, ready ? "" : " (not ready)", p.n,
                diffs);
 
-        rc = (diffs > 0 || !ready) ? 1 : 0;
+        if (board == (size_t) -1) {
+            printf("check: the leaderboard could not be read\n");
+        } else {
+            printf("check: leaderboard and total, %zu differences from "
+                   "the counts\n", board);
+        }
+
+        rc = (diffs > 0 || board != 0 || !ready) ? 1 : 0;
     }
 
     admin_names_free(&r);

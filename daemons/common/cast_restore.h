@@ -20,6 +20,8 @@
 #define CAST_KEY_OUTBOX  "{cast}:outbox"
 #define CAST_KEY_COUNT   "{cast}:count"
 #define CAST_KEY_VERSION "{cast}:version"
+#define CAST_KEY_TOP     "{cast}:top"
+#define CAST_KEY_TOTAL   "{cast}:total"
 #define CAST_KEY_RELAY_INFLIGHT  "{cast}:relay:inflight"
 
 /* twice the relay's retry after losing Redis: a relay that holds events

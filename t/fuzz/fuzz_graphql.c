@@ -20,7 +20,8 @@ static cast_gql_engine_t  *fuzz_eng;
 static const char  *fuzz_accepts[] = {
     "", "application/json", "application/graphql-response+json",
     "*/*;q=0.5, application/graphql-response+json;q=0.2", "text/html",
-    "application/json; charset=latin1, application/*", "", ""
+    "application/json; charset=latin1, application/*", "text/event-stream",
+    ""
 };
 
 
@@ -51,6 +52,16 @@ fuzz_resolve(cast_gql_slot_t *s)
         s->ticket_out = fuzz_str("t\x01\"", 3);
         s->valid_until = fuzz_str("2024", 4);
         s->remaining = -1;
+        break;
+    case CAST_FIELD_TOTAL:
+        s->count = -1;
+        break;
+    case CAST_FIELD_TOP:
+    case CAST_FIELD_SCORES:
+        s->out_usernames = s->kind == CAST_FIELD_SCORES ? s->usernames : NULL;
+        s->nout = s->kind == CAST_FIELD_SCORES && s->nusernames < 4
+                  ? s->nusernames : 0;
+        s->out_votes = votes;
         break;
     case CAST_FIELD_VOTE:
         s->success = 1;
@@ -147,6 +158,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               : CAST_GQL_METHOD_POST;
     in.accept = fuzz_str(fuzz_accepts[(mode >> 2) & 7],
                          strlen(fuzz_accepts[(mode >> 2) & 7]));
+    /* as nginx: a stream when Accept names text/event-stream */
+    in.stream = ((mode >> 2) & 7) == 6;
     in.content_type = (mode & 0x20) ? fuzz_str("text/plain", 10)
                                     : fuzz_str("application/json", 16);
 
@@ -164,6 +177,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cast_gql_prepare(fuzz_eng, &in, &a, &exec) == CAST_GQL_RESOLVE) {
         for (i = 0; i < exec->nslots; i++) {
             fuzz_resolve(&exec->slots[i]);
+        }
+
+        /* a subscription's event, as each tick renders it */
+        if (exec->op == CAST_GQL_OP_SUBSCRIPTION) {
+            cast_str_t  ev;
+
+            if (!in.stream || cast_gql_render(exec, &a, &ev) != 0
+                || ev.len == 0 || ev.data[0] != '{'
+                || !cast_utf8_valid(ev.data, ev.len))
+            {
+                abort();
+            }
         }
     }
 

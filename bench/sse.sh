@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+#
+# The subscriptions workload of make bench (scripts/bench.sh runs it on
+# its private stack; it prints one JSON object): BENCH_SSE_SUBSCRIBERS
+# (10000) Server-Sent Events streams held by build/bench/sse_load on one
+# nginx worker of their own (same module, same Redis), while wrk sends
+# votes and then queries to the stack's nginx.
+#
+#   subscribers, lost          streams that came up, and that failed
+#   rss_kb_per_subscriber      the worker's RSS after they came up, less
+#                              before, per stream (/proc/PID/status)
+#   redis_calls_per_tick       FCALL_RO calls in Redis over an idle 5 s
+#                              with every stream open, per tick of the
+#                              worker (its cast_subscription_tick count)
+#   delay_ms                   a probe vote every 100 ms: from its answer
+#                              to each subscriber's event showing it
+#                              (p50, p99, max), votes flowing meanwhile
+#   worker_cpu_us_per_event    the worker's CPU (/proc/PID/stat) while the
+#                              streams were up, per event delivered
+#   vote_rps, query_rps        wrk through the stack's nginx without the
+#                              streams and with them, and their ratio
+#
+# Usage: bench/sse.sh URL REDIS_PORT SECONDS THREADS CONNECTIONS
+
+set -euo pipefail
+
+url=$1 redis_port=$2 seconds=$3 threads=$4 conns=$5
+top=$(cd "$(dirname "$0")/.." && pwd)
+n=${BENCH_SSE_SUBSCRIBERS:-10000}
+# below the ephemeral ports (32768-): sse_load and wrk take thousands
+port=${BENCH_SSE_PORT:-$((30090 + ${CAST_BENCH_PORT_OFFSET:-0}))}
+dir=$(mktemp -d)
+load=$top/build/bench/sse_load
+stack_port=${url##*:}
+
+nginx_pid=
+load_pid=
+# the nginx stops gracefully (its streams complete), 10 s at most
+stop_nginx() {
+    [ -n "$nginx_pid" ] || return 0
+    kill -QUIT "$nginx_pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$nginx_pid" 2>/dev/null || { nginx_pid=; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$nginx_pid" 2>/dev/null || true
+    nginx_pid=
+}
+cleanup() {
+    [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
+    stop_nginx
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+mkdir -p "$dir/logs"
+cat >"$dir/nginx.conf" <<EOF
+load_module $top/build/ngx_http_cast_module.so;
+worker_processes 1;
+worker_rlimit_nofile $((n + 2048));
+daemon on;
+error_log $dir/logs/error.log notice;
+pid $dir/nginx.pid;
+events { worker_connections $((n + 1024)); }
+http {
+    access_log off;
+    cast_redis 127.0.0.1:$redis_port;
+    cast_redis_functions $top/lib/redis/cast.lua;
+    cast_max_subscribers $((n + 100));
+    # a stream keeps its request: the smallest pools that hold one
+    request_pool_size 1k;
+    connection_pool_size 256;
+    client_header_buffer_size 512;
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location = /graphql { cast_graphql; }
+        location = /metrics { cast_metrics; }
+    }
+}
+EOF
+
+nginx -p "$dir/" -c "$dir/nginx.conf"
+for _ in $(seq 50); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
+nginx_pid=$(cat "$dir/nginx.pid")
+sleep 0.5
+worker=$(pgrep -P "$nginx_pid" | head -1)
+
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$worker/status"; }
+# the worker's CPU so far, in clock ticks (user + system)
+cpu() { awk '{ print $14 + $15 }' "/proc/$worker/stat"; }
+fcall_ro() {
+    redis-cli -p "$redis_port" INFO commandstats \
+        | sed -n 's/^cmdstat_fcall_ro:calls=\([0-9]*\),.*/\1/p'
+}
+ticks() {
+    curl -s "http://127.0.0.1:$port/metrics" \
+        | awk '$1 == "cast_subscription_tick_seconds_count" { print $2 }'
+}
+wrk_rps() {
+    wrk -t"$threads" -c"$conns" -d"${seconds}s" ${2:+-s "$2"} "$url$1" \
+        | awk '/^Requests\/sec:/ { print $2 }'
+}
+
+export CAST_BENCH_NAMES=1000
+export CAST_BENCH_BODY='{"query":"query($u:String!){query(username:$u)}","variables":{"u":"bench-1"}}'
+
+# without the streams
+vote0=$(wrk_rps /graphql "$top/bench/vote.lua")
+query0=$(wrk_rps /graphql "$top/bench/graphql.lua")
+
+rss0=$(rss)
+cpu0=$(cpu)
+hold=$((5 + 2 * seconds + 10))
+"$load" -p "$port" -n "$n" -s "$hold" -u "sse-probe-$$" -v "$stack_port" -w 7 \
+    >"$dir/load.out" 2>"$dir/load.err" &
+load_pid=$!
+for _ in $(seq 1200); do
+    grep -q '^connected' "$dir/load.out" && break
+    sleep 0.1
+done
+connected=$(awk '/^connected/ { print $2 }' "$dir/load.out")
+sleep 1
+rss1=$(rss)
+
+# idle (the probes start 7 s after the streams are up): what reaches
+# Redis per tick with every stream open
+c0=$(fcall_ro) t0=$(ticks)
+sleep 5
+c1=$(fcall_ro) t1=$(ticks)
+
+# with the streams
+vote1=$(wrk_rps /graphql "$top/bench/vote.lua")
+query1=$(wrk_rps /graphql "$top/bench/graphql.lua")
+
+wait "$load_pid" || true
+load_pid=
+cpu1=$(cpu)
+result=$(grep '^{' "$dir/load.out")
+
+jq -n --argjson r "$result" --argjson n "$n" \
+      --argjson connected "${connected:-0}" \
+      --argjson rss0 "$rss0" --argjson rss1 "$rss1" \
+      --argjson calls "$((c1 - c0))" --argjson ticks "$((t1 - t0))" \
+      --argjson v0 "$vote0" --argjson v1 "$vote1" \
+      --argjson q0 "$query0" --argjson q1 "$query1" \
+      --argjson cpu "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) ))" '
+    {subscribers_asked: $n, subscribers: $connected, lost: $r.lost,
+     rss_kb_before: $rss0, rss_kb_after: $rss1,
+     rss_kb_per_subscriber:
+         (if $connected > 0
+          then (($rss1 - $rss0) / $connected * 100 | round) / 100
+          else null end),
+     idle_redis_fcall_ro: $calls, idle_ticks: $ticks,
+     redis_calls_per_tick:
+         (if $ticks > 0 then ($calls / $ticks * 100 | round) / 100
+          else null end),
+     events: $r.events, probes: $r.probes,
+     worker_cpu_us_per_event:
+         (if $r.events > 0 then ($cpu / $r.events * 100 | round) / 100
+          else null end),
+     delay_ms: {p50: $r.p50_ms, p99: $r.p99_ms, max: $r.max_ms},
+     vote_rps: {without: $v0, with: $v1,
+                ratio: (($v1 / $v0 * 1000 | round) / 1000)},
+     query_rps: {without: $q0, with: $q1,
+                 ratio: (($q1 / $q0 * 1000 | round) / 1000)}}'
