@@ -87,6 +87,13 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       offsetof(ngx_http_cast_main_conf_t, max_vote_fields),
       NULL },
 
+    { ngx_string("cast_max_top_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_top_limit),
+      NULL },
+
     { ngx_string("cast_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -268,6 +275,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->max_vote_count = NGX_CONF_UNSET_SIZE;
     cmcf->max_vote_fields = NGX_CONF_UNSET_SIZE;
     cmcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    cmcf->max_top_limit = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_depth = NGX_CONF_UNSET_SIZE;
@@ -294,6 +302,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->max_vote_count, 10);
     ngx_conf_init_size_value(cmcf->max_vote_fields, 4);
     ngx_conf_init_size_value(cmcf->max_body_size, 64 * 1024);
+    ngx_conf_init_size_value(cmcf->max_top_limit, 100);
     ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
     ngx_conf_init_size_value(cmcf->limits.max_depth, 16);
@@ -331,6 +340,13 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
                            "cast_max_usernames must be 1..1000, "
                            "cast_max_vote_count must be 1..1000000, "
                            "cast_max_vote_fields at least 1");
+        return NGX_CONF_ERROR;
+    }
+
+    /* cast_board and cast_watch give at most 1000 (MAX_TOP) */
+    if (cmcf->max_top_limit > 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_max_top_limit must be 0..1000");
         return NGX_CONF_ERROR;
     }
 

@@ -64,6 +64,7 @@ typedef struct {
     size_t                    max_vote_count;
     size_t                    max_vote_fields;
     size_t                    max_body_size;
+    size_t                    max_top_limit;
 
     cast_gql_limits_t         limits;
     ngx_flag_t                introspection;
@@ -121,6 +122,7 @@ enum {
     NGX_HTTP_CAST_BATCH_QUERY,
     NGX_HTTP_CAST_BATCH_CAS,
     NGX_HTTP_CAST_BATCH_STATE,
+    NGX_HTTP_CAST_BATCH_BOARD,
     NGX_HTTP_CAST_BATCH_KINDS
 };
 
@@ -139,6 +141,10 @@ ngx_int_t ngx_http_cast_resolve_state(ngx_http_cast_field_t *field);
 void ngx_http_cast_resolve_cancel(ngx_http_cast_field_t *field);
 void ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot,
     const char *why);
+ngx_int_t ngx_http_cast_resolve_limit(cast_gql_slot_t *slot,
+    ngx_pool_t *pool, ngx_http_cast_main_conf_t *cmcf);
+ngx_int_t ngx_http_cast_resolve_scores(cast_gql_slot_t *slot,
+    ngx_pool_t *pool, redisReply *flat, size_t n);
 
 /* ngx_http_cast_handler.c: the requests */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);

@@ -57,6 +57,8 @@
 static ngx_int_t ngx_http_cast_resolve_query(ngx_http_cast_field_t *field);
 static ngx_int_t ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf);
+static ngx_int_t ngx_http_cast_resolve_board(ngx_http_cast_field_t *field,
+    ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_resolve_call(ngx_http_cast_field_t *field,
     ngx_uint_t kind, ngx_http_cast_parse_pt parse, int argc,
     const char **argv, const size_t *argvlen);
@@ -74,6 +76,8 @@ static void ngx_http_cast_cas_reply(ngx_http_cast_field_t *field,
 static void ngx_http_cast_vote_reply(ngx_http_cast_field_t *field,
     redisReply *reply);
 static void ngx_http_cast_state_reply(ngx_http_cast_field_t *field,
+    redisReply *reply);
+static void ngx_http_cast_board_reply(ngx_http_cast_field_t *field,
     redisReply *reply);
 static ngx_int_t ngx_http_cast_reply_error(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *reply);
@@ -141,9 +145,86 @@ ngx_http_cast_resolve(ngx_http_cast_field_t *field,
 
     case CAST_FIELD_VOTE:
         return ngx_http_cast_resolve_vote(field, cmcf);
+
+    case CAST_FIELD_TOP:
+    case CAST_FIELD_TOTAL:
+        return ngx_http_cast_resolve_board(field, cmcf);
+
+    case CAST_FIELD_SCORES:
+        /* a subscription's only: ngx_http_cast_sse.c */
+        ngx_http_cast_resolve_unavailable(field->slot, "not a query field");
+        return NGX_DONE;
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * Whether top(limit:) is within cast_max_top_limit: NGX_OK, or the slot
+ * holds the error (a subscription's is checked with this too).
+ */
+
+ngx_int_t
+ngx_http_cast_resolve_limit(cast_gql_slot_t *slot, ngx_pool_t *pool,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    if (slot->kind != CAST_FIELD_TOP
+        || (slot->limit >= 0 && slot->limit <= (int64_t) cmcf->max_top_limit))
+    {
+        return NGX_OK;
+    }
+
+    len = sizeof("limit must be between 0 and  (cast_max_top_limit)")
+          + NGX_SIZE_T_LEN;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
+        return NGX_ERROR;
+    }
+
+    last = ngx_slprintf(p, p + len - 1, "limit must be between 0 and %uz "
+                        "(cast_max_top_limit)", cmcf->max_top_limit);
+    *last = '\0';
+
+    ngx_http_cast_bad_input(slot, (char *) p);
+
+    return NGX_ERROR;
+}
+
+
+/* top and totalVotes: the round's calls share one cast_board */
+
+static ngx_int_t
+ngx_http_cast_resolve_board(ngx_http_cast_field_t *field,
+    ngx_http_cast_main_conf_t *cmcf)
+{
+    u_char           *p;
+    size_t            len;
+    const char       *arg;
+    cast_gql_slot_t  *slot = field->slot;
+
+    if (ngx_http_cast_resolve_limit(slot, field->pool, cmcf) != NGX_OK) {
+        return NGX_DONE;
+    }
+
+    p = ngx_pnalloc(field->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        ngx_http_cast_resolve_unavailable(slot, "out of memory");
+        return NGX_DONE;
+    }
+
+    len = ngx_sprintf(p, "%L", slot->kind == CAST_FIELD_TOP ? slot->limit : 0)
+          - p;
+    arg = (const char *) p;
+
+    return ngx_http_cast_resolve_call(field, NGX_HTTP_CAST_BATCH_BOARD,
+                                      ngx_http_cast_board_reply, 1, &arg,
+                                      &len);
 }
 
 
@@ -653,6 +734,81 @@ ngx_http_cast_state_reply(ngx_http_cast_field_t *field, redisReply *reply)
     slot->status = CAST_RES_OK;
     slot->success = reply->element[0]->integer == 1
                     && reply->element[1]->integer == 1;
+}
+
+
+/* {totalVotes, {name1, count1, ...}} of the largest limit asked */
+
+static void
+ngx_http_cast_board_reply(ngx_http_cast_field_t *field, redisReply *reply)
+{
+    cast_gql_slot_t  *slot = field->slot;
+
+    if (ngx_http_cast_reply_error(slot, field->pool, reply) != NGX_OK) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || ngx_http_cast_resolve_scores(slot, field->pool, reply->element[1],
+                                        slot->kind == CAST_FIELD_TOP
+                                        ? (size_t) slot->limit : 0)
+           != NGX_OK)
+    {
+        ngx_http_cast_resolve_unavailable(slot, "unexpected redis reply");
+        return;
+    }
+
+    slot->count = reply->element[0]->integer;
+    slot->status = CAST_RES_OK;
+}
+
+
+/*
+ * The first n pairs of a flat {name, count, ...} reply into the slot's
+ * scores, copied into pool; NGX_ERROR on a malformed reply.
+ */
+
+ngx_int_t
+ngx_http_cast_resolve_scores(cast_gql_slot_t *slot, ngx_pool_t *pool,
+    redisReply *flat, size_t n)
+{
+    size_t  i;
+
+    if (flat->type != REDIS_REPLY_ARRAY || flat->elements % 2) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_min(n, flat->elements / 2);
+
+    slot->nout = 0;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    slot->out_usernames = ngx_palloc(pool, n * sizeof(cast_str_t));
+    slot->out_votes = ngx_palloc(pool, n * sizeof(int64_t));
+
+    if (slot->out_usernames == NULL || slot->out_votes == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_cast_copy(pool, &slot->out_usernames[i],
+                               flat->element[2 * i])
+            != NGX_OK
+            || flat->element[2 * i + 1]->type != REDIS_REPLY_INTEGER)
+        {
+            return NGX_ERROR;
+        }
+
+        slot->out_votes[i] = flat->element[2 * i + 1]->integer;
+    }
+
+    slot->nout = n;
+
+    return NGX_OK;
 }
 
 

@@ -21,6 +21,7 @@
 #define CAST_GQL_MAX_ERRORS   100       /* validation errors, as graphql-js */
 #define CAST_GQL_MAX_VAR_ERRORS  50     /* variable errors, as graphql-js */
 #define CAST_GQL_MAX_MESSAGE  512       /* bytes of one error message */
+#define CAST_GQL_TOP_DEFAULT  10        /* top(limit:), as the SDL says */
 
 #define cast_gql_streq(s, lit)                                               \
     ((s).len == sizeof(lit) - 1 && memcmp((s).data, lit, (s).len) == 0)
@@ -338,7 +339,9 @@ typedef enum {
     CAST_SUB_SUCCESS,
     CAST_SUB_MESSAGE,
     CAST_SUB_USERNAMES,
-    CAST_SUB_VOTES
+    CAST_SUB_VOTES,
+    CAST_SUB_SCORE_USERNAME,
+    CAST_SUB_SCORE_VOTES
 } cast_gql_sub_e;
 
 /* the root fields' arguments, bound by name */
@@ -349,6 +352,8 @@ typedef enum {
     CAST_ARG_TICKET,
     CAST_ARG_VOTER,
     CAST_ARG_IDEMPOTENCY_KEY,
+    CAST_ARG_LIMIT,                     /* top(limit:) */
+    CAST_ARG_WATCH,                     /* Subscription.votes(usernames:) */
     CAST_ARG_N
 } cast_gql_arg_e;
 
@@ -442,6 +447,7 @@ typedef struct {
     size_t                    ntypes;
     const cast_gql_type_t    *query;
     const cast_gql_type_t    *mutation;
+    const cast_gql_type_t    *subscription;     /* NULL: none */
     cast_gql_ddef_t          *dirs;
     size_t                    ndirs;
     const cast_gql_type_t    *meta;     /* __typename, __schema, __type */

@@ -153,7 +153,8 @@ cast_gql_request_errors(cast_gql_priv_t *p, cast_str_t errors)
     cast_json_raw(&w, errors.data, errors.len);
     cast_json_lit(&w, "}");
 
-    return cast_gql_done(p, p->media == CAST_MEDIA_GQL ? 400 : 200, NULL, &w);
+    return cast_gql_done(p, p->media == CAST_MEDIA_GQL || p->stream ? 400 : 200,
+                         NULL, &w);
 }
 
 
@@ -174,14 +175,15 @@ cast_gql_errors(cast_gql_priv_t *p, const cast_gql_errs_t *errs,
     cast_gql_write_errors(&w, errs, lines);
 
     /* a field error before any slot ran: every root field is non-null */
-    if (field) {
+    if (field && !p->stream) {
         cast_json_lit(&w, ",\"data\":null}");
         return cast_gql_done(p, 200, NULL, &w);
     }
 
     cast_json_lit(&w, "}");
 
-    return cast_gql_done(p, p->media == CAST_MEDIA_GQL ? 400 : 200, NULL, &w);
+    return cast_gql_done(p, p->media == CAST_MEDIA_GQL || p->stream ? 400 : 200,
+                         NULL, &w);
 }
 
 
@@ -327,6 +329,7 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     p = exec->priv;
     media = cast_gql_media(in->accept);
     p->media = media < 0 ? CAST_MEDIA_JSON : media;
+    p->stream = in->stream;
 
     cast_gql_http_params(&p->arena, in, &params);
 
@@ -334,7 +337,7 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
         return cast_gql_http_error(p, 405, params.allow, params.error);
     }
 
-    if (media < 0) {
+    if (media < 0 && !in->stream) {
         return cast_gql_http_error(p, 406, NULL, "The Accept header allows "
                                    "neither application/graphql-response+json"
                                    " nor application/json.");
@@ -370,6 +373,21 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
         return cast_gql_errors(p, &errs, &e->lines, 0);
     }
 
+    /* a stream carries subscriptions, and only a stream does */
+    if (in->stream && op->kind != CAST_OP_SUBSCRIPTION) {
+        return cast_gql_http_error(p, 400, NULL, "Only subscription "
+                                   "operations are served as "
+                                   "text/event-stream; send queries and "
+                                   "mutations with Accept: "
+                                   "application/json.");
+    }
+
+    if (!in->stream && op->kind == CAST_OP_SUBSCRIPTION) {
+        return cast_gql_http_error(p, 400, NULL, "Subscriptions are served "
+                                   "over Server-Sent Events: send Accept: "
+                                   "text/event-stream.");
+    }
+
     if (op->kind == CAST_OP_MUTATION && in->method == CAST_GQL_METHOD_GET) {
         return cast_gql_http_error(p, 405, "POST", "Mutations are only "
                                    "accepted in POST requests.");
@@ -396,7 +414,8 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     }
 
     p->op = op->kind == CAST_OP_QUERY ? CAST_GQL_OP_QUERY
-                                      : CAST_GQL_OP_MUTATION;
+            : op->kind == CAST_OP_MUTATION ? CAST_GQL_OP_MUTATION
+            : CAST_GQL_OP_SUBSCRIPTION;
     exec->op = p->op;
 
     if (cast_gql_plan(&c, op, &p->plan) != 0) {

@@ -294,6 +294,33 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
         }
         break;
 
+    case CAST_FIELD_TOP:
+        /* null means the default, as absent does */
+        v = &args[arg[CAST_ARG_LIMIT]];
+        slot->limit = v->null ? CAST_GQL_TOP_DEFAULT : v->i;
+        break;
+
+    case CAST_FIELD_SCORES:
+        v = &args[arg[CAST_ARG_WATCH]];
+        slot->usernames = cast_arena_alloc(c->arena,
+                                           (v->n + 1) * sizeof(cast_str_t));
+        if (slot->usernames == NULL) {
+            c->errs->nomem = 1;
+            return -1;
+        }
+        for (i = 0; i < v->n; i++) {
+            if (cast_gql_plan_str(c, v->items[i].str, &slot->usernames[i])
+                != 0)
+            {
+                return -1;
+            }
+        }
+        slot->nusernames = v->n;
+        break;
+
+    case CAST_FIELD_TOTAL:
+        return 0;
+
     default:
         break;
     }

@@ -81,6 +81,7 @@ const char *cast_gql_media_type(int media);
 struct cast_gql_priv_s {
     cast_arena_t              arena;
     int                       media;
+    int                       stream;   /* errors are 4xx: no stream yet */
     int                       done;
     cast_gql_op_e             op;
     cast_gql_response_t       resp;

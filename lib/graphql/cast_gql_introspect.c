@@ -149,12 +149,16 @@ cast_gql_ix_schema(cast_gql_ix_t *ix, const cast_gql_schema_t *s,
         return cast_gql_ix_object(ix, CAST_IO_TYPE, s->mutation, g);
     }
 
+    if (cast_gql_streq(n, "subscriptionType") && s->subscription != NULL) {
+        return cast_gql_ix_object(ix, CAST_IO_TYPE, s->subscription, g);
+    }
+
     if (cast_gql_streq(n, "directives")) {
         return cast_gql_ix_list(ix, CAST_IO_DIRECTIVE, s->dirs, s->ndirs,
                                 sizeof(cast_gql_ddef_t), g, 1);
     }
 
-    /* description, subscriptionType */
+    /* description, or no subscriptionType */
     cast_json_lit(ix->w, "null");
 
     return 0;

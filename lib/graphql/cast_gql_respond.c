@@ -116,6 +116,17 @@ cast_gql_slot_complete(const cast_gql_slot_t *s)
         return s->ticket_out.data != NULL && s->valid_until.data != NULL;
     }
 
+    if (s->kind == CAST_FIELD_TOP || s->kind == CAST_FIELD_SCORES) {
+        if (s->nout && (s->out_usernames == NULL || s->out_votes == NULL)) {
+            return 0;
+        }
+        for (i = 0; i < s->nout; i++) {
+            if (s->out_usernames[i].data == NULL) {
+                return 0;
+            }
+        }
+    }
+
     if (s->kind == CAST_FIELD_VOTE) {
         if (s->message.data == NULL
             || (s->nout && (s->out_usernames == NULL || s->out_votes == NULL)))
@@ -135,7 +146,7 @@ cast_gql_slot_complete(const cast_gql_slot_t *s)
 
 static void
 cast_gql_write_sub(cast_json_w_t *w, const cast_gql_pentry_t *pe,
-    const cast_gql_slot_t *s)
+    const cast_gql_slot_t *s, size_t at)
 {
     const cast_gql_psub_t  *f;
     size_t                  i;
@@ -182,6 +193,13 @@ cast_gql_write_sub(cast_json_w_t *w, const cast_gql_pentry_t *pe,
         case CAST_SUB_VOTES:
             cast_gql_write_ints(w, s->out_votes, s->nout);
             break;
+        case CAST_SUB_SCORE_USERNAME:
+            cast_json_str(w, s->out_usernames[at].data,
+                          s->out_usernames[at].len);
+            break;
+        case CAST_SUB_SCORE_VOTES:
+            cast_json_int(w, s->out_votes[at]);
+            break;
         }
     }
 
@@ -194,8 +212,8 @@ cast_gql_write_sub(cast_json_w_t *w, const cast_gql_pentry_t *pe,
  * its first failed field.
  */
 static cast_str_t
-cast_gql_slot_error(cast_gql_priv_t *p, const cast_gql_pentry_t *pe,
-    const char **code)
+cast_gql_slot_error(cast_gql_priv_t *p, cast_arena_t *a,
+    const cast_gql_pentry_t *pe, const char **code)
 {
     const cast_gql_slot_t  *s;
     cast_str_t              msg;
@@ -214,11 +232,11 @@ cast_gql_slot_error(cast_gql_priv_t *p, const cast_gql_pentry_t *pe,
         }
 
     } else if (s->status != CAST_RES_OK) {
-        msg = cast_arena_printf(&p->arena, "Field \"%.*s\" was not resolved.",
+        msg = cast_arena_printf(a, "Field \"%.*s\" was not resolved.",
                                 (int) pe->key.len, pe->key.data);
 
     } else if (!cast_gql_slot_complete(s)) {
-        msg = cast_arena_printf(&p->arena, "Cannot return null for "
+        msg = cast_arena_printf(a, "Cannot return null for "
                                 "non-nullable field \"%.*s\".",
                                 (int) pe->key.len, pe->key.data);
     }
@@ -229,7 +247,7 @@ cast_gql_slot_error(cast_gql_priv_t *p, const cast_gql_pentry_t *pe,
 
 /* the errors of failed slots, 0 when every slot succeeded */
 static size_t
-cast_gql_slot_errors(cast_gql_priv_t *p, cast_json_w_t *w)
+cast_gql_slot_errors(cast_gql_priv_t *p, cast_arena_t *a, cast_json_w_t *w)
 {
     const cast_gql_pentry_t  *pe;
     const char               *code;
@@ -242,7 +260,7 @@ cast_gql_slot_errors(cast_gql_priv_t *p, cast_json_w_t *w)
             continue;
         }
 
-        msg = cast_gql_slot_error(p, pe, &code);
+        msg = cast_gql_slot_error(p, a, pe, &code);
         if (msg.len == 0) {
             if (msg.data == NULL) {
                 w->nomem = 1;
@@ -268,19 +286,40 @@ cast_gql_slot_errors(cast_gql_priv_t *p, cast_json_w_t *w)
 }
 
 
-int
-cast_gql_respond(cast_gql_exec_t *exec, cast_gql_response_t *out)
+/* a root field's list of Score objects */
+static void
+cast_gql_write_scores(cast_json_w_t *w, const cast_gql_pentry_t *pe,
+    const cast_gql_slot_t *s)
+{
+    size_t  i;
+
+    cast_json_lit(w, "[");
+
+    for (i = 0; i < s->nout; i++) {
+        cast_json_raw(w, ",", i != 0);
+        cast_gql_write_sub(w, pe, s, i);
+    }
+
+    cast_json_lit(w, "]");
+}
+
+
+/* the response of the slots as they are, written with the arena a */
+static int
+cast_gql_respond_in(cast_gql_exec_t *exec, cast_arena_t *a,
+    cast_str_t *body)
 {
     cast_gql_priv_t          *p;
     const cast_gql_pentry_t  *pe;
+    const cast_gql_slot_t    *s;
     cast_json_w_t             w;
     size_t                    i;
 
     p = exec->priv;
 
-    cast_json_w_init(&w, &p->arena, 1024);
+    cast_json_w_init(&w, a, 1024);
 
-    if (cast_gql_slot_errors(p, &w)) {
+    if (cast_gql_slot_errors(p, a, &w)) {
         cast_json_lit(&w, "],\"data\":null}");
 
     } else {
@@ -299,11 +338,22 @@ cast_gql_respond(cast_gql_exec_t *exec, cast_gql_response_t *out)
             } else if (pe->kind == CAST_PLAN_JSON) {
                 cast_json_raw(&w, pe->json.data, pe->json.len);
 
-            } else if (p->plan.slots[pe->slot].kind == CAST_FIELD_QUERY) {
-                cast_json_int(&w, p->plan.slots[pe->slot].count);
-
             } else {
-                cast_gql_write_sub(&w, pe, &p->plan.slots[pe->slot]);
+                s = &p->plan.slots[pe->slot];
+
+                if (s->kind == CAST_FIELD_QUERY
+                    || s->kind == CAST_FIELD_TOTAL)
+                {
+                    cast_json_int(&w, s->count);
+
+                } else if (s->kind == CAST_FIELD_TOP
+                           || s->kind == CAST_FIELD_SCORES)
+                {
+                    cast_gql_write_scores(&w, pe, s);
+
+                } else {
+                    cast_gql_write_sub(&w, pe, s, 0);
+                }
             }
         }
 
@@ -314,11 +364,39 @@ cast_gql_respond(cast_gql_exec_t *exec, cast_gql_response_t *out)
         return -1;
     }
 
+    body->data = w.buf;
+    body->len = w.len;
+
+    return 0;
+}
+
+
+int
+cast_gql_respond(cast_gql_exec_t *exec, cast_gql_response_t *out)
+{
+    cast_gql_priv_t  *p;
+
+    p = exec->priv;
+
+    if (cast_gql_respond_in(exec, &p->arena, &out->body) != 0) {
+        return -1;
+    }
+
     out->status = 200;
     out->content_type = cast_gql_media_type(p->media);
     out->allow = NULL;
-    out->body.data = w.buf;
-    out->body.len = w.len;
 
     return 0;
+}
+
+
+int
+cast_gql_render(cast_gql_exec_t *exec, const cast_gql_alloc_t *a,
+    cast_str_t *out)
+{
+    cast_arena_t  arena;
+
+    cast_arena_init(&arena, a);
+
+    return cast_gql_respond_in(exec, &arena, out);
 }

@@ -488,7 +488,16 @@ static const struct {
 } cast_sdl_fields[] = {
     { "Query", "query", "Int!", CAST_FIELD_QUERY, CAST_SUB_NONE },
     { "Query", "cas", "TicketInfo!", CAST_FIELD_CAS, CAST_SUB_NONE },
+    { "Query", "top", "[Score!]!", CAST_FIELD_TOP, CAST_SUB_NONE },
+    { "Query", "totalVotes", "Int!", CAST_FIELD_TOTAL, CAST_SUB_NONE },
     { "Mutation", "vote", "VoteResult!", CAST_FIELD_VOTE, CAST_SUB_NONE },
+    { "Subscription", "top", "[Score!]!", CAST_FIELD_TOP, CAST_SUB_NONE },
+    { "Subscription", "votes", "[Score!]!", CAST_FIELD_SCORES,
+      CAST_SUB_NONE },
+    { "Subscription", "ticket", "TicketInfo!", CAST_FIELD_CAS,
+      CAST_SUB_NONE },
+    { "Subscription", "totalVotes", "Int!", CAST_FIELD_TOTAL,
+      CAST_SUB_NONE },
     { "__Meta", "__typename", "String!", 0, CAST_SUB_TYPENAME },
     { "TicketInfo", "ticket", "String!", 0, CAST_SUB_TICKET },
     { "TicketInfo", "validUntil", "String!", 0, CAST_SUB_VALID_UNTIL },
@@ -496,7 +505,9 @@ static const struct {
     { "VoteResult", "success", "Boolean!", 0, CAST_SUB_SUCCESS },
     { "VoteResult", "message", "String!", 0, CAST_SUB_MESSAGE },
     { "VoteResult", "usernames", "[String!]!", 0, CAST_SUB_USERNAMES },
-    { "VoteResult", "votes", "[Int!]!", 0, CAST_SUB_VOTES }
+    { "VoteResult", "votes", "[Int!]!", 0, CAST_SUB_VOTES },
+    { "Score", "username", "String!", 0, CAST_SUB_SCORE_USERNAME },
+    { "Score", "votes", "Int!", 0, CAST_SUB_SCORE_VOTES }
 };
 
 static const struct {
@@ -510,7 +521,9 @@ static const struct {
     { CAST_FIELD_VOTE, "voteCount", "[Int!]", CAST_ARG_VOTE_COUNT },
     { CAST_FIELD_VOTE, "ticket", "String!", CAST_ARG_TICKET },
     { CAST_FIELD_VOTE, "voterUsername", "String", CAST_ARG_VOTER },
-    { CAST_FIELD_VOTE, "idempotencyKey", "String", CAST_ARG_IDEMPOTENCY_KEY }
+    { CAST_FIELD_VOTE, "idempotencyKey", "String", CAST_ARG_IDEMPOTENCY_KEY },
+    { CAST_FIELD_TOP, "limit", "Int", CAST_ARG_LIMIT },
+    { CAST_FIELD_SCORES, "usernames", "[String!]!", CAST_ARG_WATCH }
 };
 
 
@@ -714,6 +727,8 @@ cast_gql_schema_init(cast_gql_schema_t *s, cast_str_t sdl)
 
     s->query = cast_gql_schema_type(s, (cast_str_t) { "Query", 5 });
     s->mutation = cast_gql_schema_type(s, (cast_str_t) { "Mutation", 8 });
+    s->subscription = cast_gql_schema_type(s,
+                                           (cast_str_t) { "Subscription", 12 });
 
     if (s->query == NULL || s->mutation == NULL
         || !cast_gql_streq(s->meta->name, "__Meta"))

@@ -485,6 +485,94 @@ cast_gql_check_limits(cast_gql_vctx_t *v)
 }
 
 
+/*
+ * The root fields of a subscription's selection, fragments expanded (each
+ * once): their first response key in *key, how many keys in *n (counted
+ * to 2), and whether one is a meta-field.
+ */
+static void
+cast_gql_root_keys(cast_gql_vctx_t *v, cast_gql_sel_t *sels, cast_str_t *key,
+    size_t *n, int *meta, size_t depth)
+{
+    cast_gql_sel_t  *s;
+    cast_str_t       k;
+
+    for (s = sels; s != NULL && depth < CAST_GQL_MAX_NEST; s = s->next) {
+        if (s->kind == CAST_SEL_INLINE) {
+            cast_gql_root_keys(v, s->sels, key, n, meta, depth + 1);
+            continue;
+        }
+
+        if (s->kind == CAST_SEL_SPREAD) {
+            if (s->frag != NULL && !cast_gql_marks_test(&v->seen,
+                                                        s->frag->idx))
+            {
+                cast_gql_marks_set(&v->seen, s->frag->idx);
+                cast_gql_root_keys(v, s->frag->sels, key, n, meta,
+                                   depth + 1);
+            }
+            continue;
+        }
+
+        k = cast_gql_key(s);
+
+        if (s->name.len > 1 && s->name.data[0] == '_'
+            && s->name.data[1] == '_')
+        {
+            *meta = 1;
+        }
+
+        if (*n == 0) {
+            *key = k;
+            *n = 1;
+
+        } else if (!cast_gql_same(*key, k)) {
+            *n = 2;
+        }
+    }
+}
+
+
+/* SingleFieldSubscriptions: one root field, not a meta-field */
+static void
+cast_gql_check_single(cast_gql_vctx_t *v, cast_gql_op_t *op)
+{
+    cast_str_t  key;
+    size_t      n;
+    int         meta;
+
+    n = 0;
+    meta = 0;
+    key.data = NULL;
+    key.len = 0;
+
+    cast_gql_marks_next(&v->seen);
+    cast_gql_root_keys(v, op->sels, &key, &n, &meta, 0);
+
+    if (n > 1) {
+        if (op->name.len) {
+            cast_gql_verr(v, op->off, "Subscription \"%.*s\" must select "
+                          "only one top level field.", (int) op->name.len,
+                          op->name.data);
+        } else {
+            cast_gql_verr(v, op->off, "Anonymous Subscription must select "
+                          "only one top level field.");
+        }
+    }
+
+    if (meta) {
+        if (op->name.len) {
+            cast_gql_verr(v, op->off, "Subscription \"%.*s\" must not "
+                          "select an introspection top level field.",
+                          (int) op->name.len, op->name.data);
+        } else {
+            cast_gql_verr(v, op->off, "Anonymous Subscription must not "
+                          "select an introspection top level field.");
+        }
+    }
+}
+
+
 static void
 cast_gql_check_ops(cast_gql_vctx_t *v)
 {
@@ -514,15 +602,21 @@ cast_gql_check_ops(cast_gql_vctx_t *v)
 
         cast_gql_check_dirs(v, op->dirs, (cast_dloc_e) (op->kind - 1));
 
-        if (op->kind == CAST_OP_SUBSCRIPTION) {
+        if (op->kind == CAST_OP_SUBSCRIPTION && v->schema->subscription == NULL)
+        {
             cast_gql_verr(v, op->off, "Schema is not configured to execute "
                           "subscription operation.");
             continue;
         }
 
         root = op->kind == CAST_OP_QUERY ? v->schema->query
-                                         : v->schema->mutation;
+               : op->kind == CAST_OP_MUTATION ? v->schema->mutation
+               : v->schema->subscription;
         cast_gql_check_sels(v, op->sels, root);
+
+        if (op->kind == CAST_OP_SUBSCRIPTION) {
+            cast_gql_check_single(v, op);
+        }
     }
 }
 

@@ -78,13 +78,18 @@ typedef struct {
     cast_str_t                accept;           /* empty when absent */
     cast_str_t                body;             /* POST body */
     cast_str_t                args;             /* raw URL query string */
+    int                       stream;           /* the host answers with */
+                                                /*   text/event-stream */
 } cast_gql_http_t;
 
 
 typedef enum {
     CAST_FIELD_QUERY = 1,     /* query(username): Int! */
     CAST_FIELD_CAS,           /* cas: TicketInfo! */
-    CAST_FIELD_VOTE           /* vote(...): VoteResult! */
+    CAST_FIELD_VOTE,          /* vote(...): VoteResult! */
+    CAST_FIELD_TOP,           /* top(limit): [Score!]! */
+    CAST_FIELD_TOTAL,         /* totalVotes: Int! */
+    CAST_FIELD_SCORES         /* Subscription.votes(usernames): [Score!]! */
 } cast_field_e;
 
 
@@ -106,13 +111,14 @@ typedef struct {
     cast_str_t                ticket;
     cast_str_t                voter;            /* data NULL: absent/null */
     cast_str_t                idempotency_key;  /* data NULL: absent/null */
+    int64_t                   limit;            /* top */
 
     /* set by the host */
     cast_res_e                status;
     const char               *error_code;       /* extensions.code */
     cast_str_t                error_message;
 
-    int64_t                   count;            /* query */
+    int64_t                   count;            /* query, totalVotes */
 
     cast_str_t                ticket_out;       /* cas */
     cast_str_t                valid_until;
@@ -120,7 +126,7 @@ typedef struct {
 
     int                       success;          /* vote */
     cast_str_t                message;
-    cast_str_t               *out_usernames;
+    cast_str_t               *out_usernames;    /* vote, top, votes */
     int64_t                  *out_votes;
     size_t                    nout;
 
@@ -131,7 +137,8 @@ typedef struct {
 typedef enum {
     CAST_GQL_OP_NONE = 0,     /* the request never reached an operation */
     CAST_GQL_OP_QUERY,
-    CAST_GQL_OP_MUTATION
+    CAST_GQL_OP_MUTATION,
+    CAST_GQL_OP_SUBSCRIPTION  /* only when the request is a stream */
 } cast_gql_op_e;
 
 
@@ -173,6 +180,15 @@ void cast_gql_engine_destroy(cast_gql_engine_t *eng);
 int cast_gql_prepare(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     const cast_gql_alloc_t *a, cast_gql_exec_t **exec);
 int cast_gql_finish(cast_gql_exec_t *exec, cast_gql_response_t *out);
+
+/*
+ * A subscription's event: the response its slots make now, written into
+ * memory from a (not the request's), so a stream that lives long renders
+ * each event into memory the host frees after.  The slots are the host's
+ * to fill again before each call.
+ */
+int cast_gql_render(cast_gql_exec_t *exec, const cast_gql_alloc_t *a,
+    cast_str_t *out);
 
 uint64_t cast_gql_cache_hits(const cast_gql_engine_t *eng);
 uint64_t cast_gql_cache_misses(const cast_gql_engine_t *eng);

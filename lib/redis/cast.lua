@@ -13,6 +13,8 @@ local K_VERSION = '{cast}:version'
 local K_OUTBOX  = '{cast}:outbox'
 local K_READY   = '{cast}:ready'
 local K_IDEM    = '{cast}:idem:'
+local K_TOP     = '{cast}:top'
+local K_TOTAL   = '{cast}:total'
 
 local IDEM_TTL_MS = '600000'
 local MAX_NAMES   = 1000
@@ -292,6 +294,21 @@ local function hset(key, fields, values)
     end
 end
 
+-- The leaderboard: a sorted set scored by minus the count, so that its
+-- order (ZRANGE) is votes descending, ties by username ascending.  Kept
+-- in the step that writes the counts, so it never differs from them.
+local function rank(names, values)
+    for first = 1, #names, CHUNK do
+        local args = {}
+
+        for i = first, math.min(first + CHUNK - 1, #names) do
+            args[#args + 1] = string.format('%d', -values[names[i]])
+            args[#args + 1] = names[i]
+        end
+        redis.call('ZADD', K_TOP, unpack(args))
+    end
+end
+
 -- The votes of a batch, each "ticket voter idem seq n name1 add1 ...
 -- nameN addN"; nil when the arguments do not split into votes.  A vote
 -- with a bad name or count has no names.
@@ -321,7 +338,7 @@ end
 -- The counts and versions a batch keeps running, read on demand and
 -- written back once (the touched names, in order).
 local function counts()
-    return {total = {}, ver = {}, touched = {}, order = {}}
+    return {total = {}, ver = {}, touched = {}, order = {}, added = 0}
 end
 
 -- Reads the counts and versions of the names not read yet.
@@ -393,6 +410,7 @@ local function count(st, v, reply)
     for i, name in ipairs(v.names) do
         st.total[name] = st.total[name] + v.adds[i]
         st.ver[name] = st.ver[name] + 1
+        st.added = st.added + v.adds[i]
 
         if not st.touched[name] then
             st.touched[name] = true
@@ -463,6 +481,8 @@ local function write(ts, st, events, seen)
     if #st.order > 0 then
         hset(K_COUNT, st.order, st.total)
         hset(K_VERSION, st.order, st.ver)
+        rank(st.order, st.total)
+        redis.call('INCRBY', K_TOTAL, string.format('%d', st.added))
     end
 
     take_uses(ts)
@@ -569,6 +589,65 @@ local function query(_, args)
     return counts[1]
 end
 
+-- the first n of the leaderboard, flat: name1, count1, name2, ...
+local MAX_TOP = 1000
+
+local function top(n)
+    local out = {}
+
+    n = math.min(math.max(math.floor(tonumber(n) or 0), 0), MAX_TOP)
+    if n == 0 then
+        return out
+    end
+
+    local r = redis.call('ZRANGE', K_TOP, 0, n - 1, 'WITHSCORES')
+    for i = 1, #r, 2 do
+        out[i] = r[i]
+        out[i + 1] = -tonumber(r[i + 1])
+    end
+    return out
+end
+
+local function total()
+    return tonumber(redis.call('GET', K_TOTAL) or 0)
+end
+
+-- {totalVotes, top flat} for the largest of the limits asked (the top
+-- and totalVotes fields a worker resolves in one round share it)
+local function board(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    local n = 0
+    for _, a in ipairs(args) do
+        n = math.max(n, tonumber(a) or 0)
+    end
+    return {total(), top(n)}
+end
+
+-- One worker's subscriptions, once per tick: {totalVotes, top flat of
+-- `limit`, the counts of the names, the current ticket as cast_cas gives
+-- it or an empty array}.
+local function watch(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    if #args - 1 > MAX_NAMES then
+        return redis.error_reply('ERR cast_watch: too many names')
+    end
+
+    local names = {unpack(args, 2)}
+    local ticket = cas()
+
+    if ticket.err then
+        ticket = {}
+    end
+    return {total(), top(args[1]), #names > 0 and hmget(K_COUNT, names) or {},
+            ticket}
+end
+
 -- {counts ready, a current ticket exists, its seq}: the readiness probe
 local function state()
     local now = now_ms()
@@ -605,8 +684,14 @@ local function restore(_, args)
         local have = tonumber(redis.call('HGET', K_VERSION, name) or -1)
 
         if ver > have then
+            local old = tonumber(redis.call('HGET', K_COUNT, name) or 0)
+
             redis.call('HSET', K_COUNT, name, count)
             redis.call('HSET', K_VERSION, name, ver)
+            redis.call('ZADD', K_TOP, string.format('%d', -tonumber(count)),
+                       name)
+            redis.call('INCRBY', K_TOTAL,
+                       string.format('%d', tonumber(count) - old))
             written = written + 1
         end
     end
@@ -634,6 +719,10 @@ redis.register_function{function_name = 'cast_query', callback = query,
 redis.register_function{function_name = 'cast_query_batch',
                         callback = query_batch, flags = RO}
 redis.register_function{function_name = 'cast_state', callback = state,
+                        flags = RO}
+redis.register_function{function_name = 'cast_board', callback = board,
+                        flags = RO}
+redis.register_function{function_name = 'cast_watch', callback = watch,
                         flags = RO}
 redis.register_function('cast_restore', restore)
 redis.register_function('cast_ready', ready)

@@ -84,6 +84,13 @@ test_str(const char *s)
 }
 
 
+/* a leaderboard of three */
+static cast_str_t  test_top_names[3] = {
+    { "zed", 3 }, { "al", 2 }, { "bo", 2 }
+};
+static int64_t     test_top_votes[3] = { 9, 5, 5 };
+
+
 /* the host's part: valid results derived from the arguments */
 static inline void
 test_resolve_ok(cast_gql_slot_t *s, size_t i)
@@ -110,6 +117,22 @@ test_resolve_ok(cast_gql_slot_t *s, size_t i)
         s->nout = s->nusernames < 8 ? s->nusernames : 8;
         for (k = 0; k < s->nout; k++) {
             votes[k] = s->counts ? s->counts[k] : 1;
+        }
+        s->out_votes = votes;
+        break;
+    case CAST_FIELD_TOP:
+        s->out_usernames = test_top_names;
+        s->nout = s->limit < 3 ? (size_t) s->limit : 3;
+        s->out_votes = test_top_votes;
+        break;
+    case CAST_FIELD_TOTAL:
+        s->count = 42;
+        break;
+    case CAST_FIELD_SCORES:
+        s->out_usernames = s->usernames;
+        s->nout = s->nusernames < 8 ? s->nusernames : 8;
+        for (k = 0; k < s->nout; k++) {
+            votes[k] = (int64_t) s->usernames[k].len;
         }
         s->out_votes = votes;
         break;
@@ -147,11 +170,13 @@ test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
     a.alloc = test_alloc;
     a.ctx = NULL;
 
+    memset(&in, 0, sizeof(in));
     in.method = method;
     in.content_type = test_str(ctype);
     in.accept = test_str(accept);
     in.body = test_str(body);
     in.args = test_str(args);
+    in.stream = accept != NULL && strcmp(accept, "text/event-stream") == 0;
 
     r.rc = cast_gql_prepare(eng, &in, &a, &exec);
 

@@ -12,6 +12,16 @@
 
 /* the CAST schema of cast_gql_sdl.c, every list in another order */
 static const char  test_reordered_sdl[] =
+    "type Score {\n"
+    "  votes: Int!\n"
+    "  username: String!\n"
+    "}\n"
+    "type Subscription {\n"
+    "  totalVotes: Int!\n"
+    "  ticket: TicketInfo!\n"
+    "  votes(usernames: [String!]!): [Score!]!\n"
+    "  top(limit: Int = 10): [Score!]!\n"
+    "}\n"
     "type VoteResult {\n"
     "  votes: [Int!]!\n"
     "  usernames: [String!]!\n"
@@ -33,6 +43,8 @@ static const char  test_reordered_sdl[] =
     "  ): VoteResult!\n"
     "}\n"
     "type Query {\n"
+    "  totalVotes: Int!\n"
+    "  top(limit: Int = 10): [Score!]!\n"
     "  cas: TicketInfo!\n"
     "  query(username: String!): Int!\n"
     "}\n";
@@ -56,6 +68,8 @@ static const char  *test_requests[] = {
     "{\"query\":\"mutation{vote(usernames:[1],ticket:\\\"t\\\"){votes}}\"}",
     "{\"query\":\"{ cas { ticket nope } }\"}",
     "{\"query\":\"{ query }\"}",
+    "{\"query\":\"{ totalVotes t: top(limit: 2) { votes username "
+    "__typename } top { username } }\"}",
     "{\"query\":\"mutation{ __typename v: vote(ticket:\\\"t\\\","
     "usernames:[\\\"q\\\"],voteCount:[9]) { ... on VoteResult { votes } "
     "__typename } }\"}"
@@ -77,7 +91,8 @@ test_slot_eq(const cast_gql_slot_t *a, const cast_gql_slot_t *b)
 {
     size_t  i;
 
-    if (a->kind != b->kind || !test_str_eq(a->username, b->username)
+    if (a->kind != b->kind || a->limit != b->limit
+        || !test_str_eq(a->username, b->username)
         || a->nusernames != b->nusernames || a->ncounts != b->ncounts
         || (a->counts == NULL) != (b->counts == NULL)
         || !test_str_eq(a->ticket, b->ticket)

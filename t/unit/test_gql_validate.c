@@ -174,8 +174,11 @@ test_operations(void)
                  "There can be only one operation named \"A\".", 1, 24);
     test_invalid("{ __typename } query B { __typename }", "This anonymous "
                  "operation must be the only defined operation.", 1, 1);
-    test_invalid("subscription { __typename }", "Schema is not configured "
-                 "to execute subscription operation.", 1, 1);
+    test_invalid("subscription { __typename }", "Anonymous Subscription "
+                 "must not select an introspection top level field.", 1, 1);
+    test_invalid("subscription S { totalVotes ...F } fragment F on "
+                 "Subscription { top { votes } }", "Subscription \"S\" must "
+                 "select only one top level field.", 1, 1);
 }
 
 
