@@ -24,6 +24,7 @@
  *   cas      FCALL_RO cast_cas 0                         one reply for all
  *   state    FCALL_RO cast_state 0                       one reply for all
  *   board    FCALL_RO cast_board 0 <limit> ...           one reply for all
+ *   watch    FCALL_RO cast_watch 0 <limit> <name> ...    one a tick
  *
  * Arguments are copied into the batch as they come, already in the Redis
  * protocol; each call keeps where its own lie, so a dropped call's are cut
@@ -114,6 +115,8 @@ static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
     { ngx_string("FCALL_RO"), ngx_string("cast_state"),
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
     { ngx_string("FCALL_RO"), ngx_string("cast_board"),
+      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { ngx_string("FCALL_RO"), ngx_string("cast_watch"),
       { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
 };
 

@@ -34,8 +34,15 @@ struct ngx_http_cast_ctx_s {
     size_t                      next;         /* field to resolve next */
     ngx_uint_t                  pending;      /* fields waiting for Redis */
     ngx_event_t                 timer;
+    ngx_uint_t                  status;       /* a refused subscription's */
     unsigned                    done:1;
 };
+
+
+/* what a subscription's view prepares again, into its own memory */
+typedef struct {
+    cast_gql_http_t            *in;
+} ngx_http_cast_again_t;
 
 
 static void ngx_http_cast_body_handler(ngx_http_request_t *r);
@@ -64,6 +71,11 @@ static ngx_int_t ngx_http_cast_send_text(ngx_http_request_t *r,
     ngx_uint_t status, const char *text);
 static ngx_int_t ngx_http_cast_graphiql(ngx_http_request_t *r,
     ngx_http_cast_main_conf_t *cmcf);
+static ngx_uint_t ngx_http_cast_wants_stream(ngx_http_request_t *r);
+static ngx_int_t ngx_http_cast_subscribe(ngx_http_request_t *r,
+    cast_gql_http_t *in, cast_gql_exec_t *exec, ngx_http_cast_ctx_t *ctx);
+static ngx_int_t ngx_http_cast_prepare_again(void *data, ngx_pool_t *pool,
+    cast_gql_exec_t **exec);
 
 
 static cast_gql_engine_t  *ngx_http_cast_engine;
@@ -316,6 +328,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
     in.args.data = (char *) r->args.data;
     in.args.len = r->args.len;
+    in.stream = ngx_http_cast_wants_stream(r);
 
     /* the engine keeps the allocator until cast_gql_finish() */
     alloc = ngx_palloc(r->pool, sizeof(cast_gql_alloc_t));
@@ -350,6 +363,10 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
     ctx->exec = exec;
 
+    if (rc == CAST_GQL_RESOLVE && exec->op == CAST_GQL_OP_SUBSCRIPTION) {
+        return ngx_http_cast_subscribe(r, &in, exec, ctx);
+    }
+
     if (rc == CAST_GQL_RESOLVE) {
         cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
 
@@ -359,6 +376,120 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     return ngx_http_cast_wait(r, ctx);
+}
+
+
+/*
+ * Accept names text/event-stream (not with q=0): the client reads a
+ * stream, as GraphQL over SSE's clients and a browser's EventSource ask.
+ */
+
+static ngx_uint_t
+ngx_http_cast_wants_stream(ngx_http_request_t *r)
+{
+    u_char  *p, *last, *end;
+
+    static u_char  type[] = "text/event-stream";
+
+    if (r->headers_in.accept == NULL) {
+        return 0;
+    }
+
+    p = r->headers_in.accept->value.data;
+    last = p + r->headers_in.accept->value.len;
+
+    p = ngx_strlcasestrn(p, last, type, sizeof(type) - 2);
+    if (p == NULL) {
+        return 0;
+    }
+
+    p += sizeof(type) - 1;
+    end = ngx_strlchr(p, last, ',');
+    end = end ? end : last;
+
+    /* a q-value of zero ("q=0", "q=0.000") refuses the type */
+    p = ngx_strlcasestrn(p, end, (u_char *) "q=", 1);
+    if (p == NULL || p + 2 == end || p[2] != '0') {
+        return 1;
+    }
+
+    for (p += 3; p < end && (*p == '.' || *p == '0'); p++) {
+        /* void */
+    }
+
+    return p < end && *p >= '1' && *p <= '9';
+}
+
+
+/*
+ * A subscription: the stream is the SSE layer's from here.  A refusal
+ * (a bound passed, bad input) is answered here, with the error and the
+ * HTTP status the layer gave.
+ */
+
+static ngx_int_t
+ngx_http_cast_subscribe(ngx_http_request_t *r, cast_gql_http_t *in,
+    cast_gql_exec_t *exec, ngx_http_cast_ctx_t *ctx)
+{
+    u_char                 *p;
+    ngx_int_t               rc;
+    ngx_str_t               key;
+    ngx_http_cast_again_t   again;
+
+    /* the request as sent: the same bytes share one view */
+    key.len = 1 + (in->method == CAST_GQL_METHOD_POST ? in->body.len
+                                                      : in->args.len);
+    key.data = ngx_pnalloc(r->pool, key.len);
+    if (key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = key.data;
+
+    if (in->method == CAST_GQL_METHOD_POST) {
+        *p++ = 'P';
+        ngx_memcpy(p, in->body.data, in->body.len);
+
+    } else {
+        *p++ = 'G';
+        ngx_memcpy(p, in->args.data, in->args.len);
+    }
+
+    again.in = in;
+
+    rc = ngx_http_cast_sse_subscribe(r, exec, &key,
+                                     ngx_http_cast_prepare_again, &again);
+
+    if (rc == NGX_DONE || rc == NGX_ERROR
+        || rc == NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        return rc;
+    }
+
+    ctx->status = rc;
+
+    return ngx_http_cast_wait(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_cast_prepare_again(void *data, ngx_pool_t *pool,
+    cast_gql_exec_t **exec)
+{
+    cast_gql_alloc_t       *alloc;
+    ngx_http_cast_again_t  *again = data;
+
+    if (ngx_http_cast_sse_alloc(pool, &alloc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (cast_gql_prepare(ngx_http_cast_engine, again->in, alloc, exec)
+        != CAST_GQL_RESOLVE)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -562,6 +693,10 @@ ngx_http_cast_finish(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 
     type.data = (u_char *) resp.content_type;
     type.len = ngx_strlen(resp.content_type);
+
+    if (ctx->status) {
+        resp.status = ctx->status;
+    }
 
     return ngx_http_cast_send(r, resp.status, &type, (u_char *) resp.body.data,
                               resp.body.len);

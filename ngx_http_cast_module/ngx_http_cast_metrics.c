@@ -11,7 +11,7 @@
 #include "ngx_http_cast_module.h"
 
 
-#define NGX_HTTP_CAST_OPS        3
+#define NGX_HTTP_CAST_OPS        4
 #define NGX_HTTP_CAST_BUCKETS    11
 #define NGX_HTTP_CAST_METRICS_SIZE  8192
 
@@ -25,6 +25,12 @@ typedef struct {
     ngx_atomic_t              reconnects;
     ngx_atomic_t              cache_hits;
     ngx_atomic_t              cache_misses;
+    ngx_atomic_t              streams;
+    ngx_atomic_t              events;
+    ngx_atomic_t              dropped;
+    ngx_atomic_t              tick_buckets[NGX_HTTP_CAST_BUCKETS];
+    ngx_atomic_t              tick_sum_ms;
+    ngx_atomic_t              ticks;
 } ngx_http_cast_metrics_t;
 
 
@@ -41,7 +47,7 @@ static ngx_msec_t  ngx_http_cast_bounds[NGX_HTTP_CAST_BUCKETS - 1] = {
 };
 
 static const char  *ngx_http_cast_ops[NGX_HTTP_CAST_OPS] = {
-    "none", "query", "mutation"
+    "none", "query", "mutation", "subscription"
 };
 
 static const char  *ngx_http_cast_outcomes[NGX_HTTP_CAST_VOTE_NOUTCOMES] = {
@@ -126,6 +132,21 @@ ngx_http_cast_metrics_vote(ngx_uint_t outcome)
 }
 
 
+static ngx_uint_t
+ngx_http_cast_metrics_bucket(ngx_msec_t elapsed)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
+        if (elapsed <= ngx_http_cast_bounds[i]) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
 void
 ngx_http_cast_metrics_redis(ngx_msec_t elapsed)
 {
@@ -135,16 +156,60 @@ ngx_http_cast_metrics_redis(ngx_msec_t elapsed)
         return;
     }
 
-    for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
-        if (elapsed <= ngx_http_cast_bounds[i]) {
-            break;
-        }
-    }
+    i = ngx_http_cast_metrics_bucket(elapsed);
 
     (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->redis_buckets[i], 1);
     (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->redis_sum_ms,
                                 elapsed);
     (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->redis_count, 1);
+}
+
+
+/* a subscription tick: its call, the events it made, sent */
+
+void
+ngx_http_cast_metrics_tick(ngx_msec_t elapsed)
+{
+    ngx_uint_t  i;
+
+    if (ngx_http_cast_metrics == NULL) {
+        return;
+    }
+
+    i = ngx_http_cast_metrics_bucket(elapsed);
+
+    (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->tick_buckets[i], 1);
+    (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->tick_sum_ms,
+                                elapsed);
+    (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->ticks, 1);
+}
+
+
+void
+ngx_http_cast_metrics_streams(ngx_int_t change)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->streams,
+                                    (ngx_atomic_int_t) change);
+    }
+}
+
+
+void
+ngx_http_cast_metrics_events(ngx_uint_t n)
+{
+    if (ngx_http_cast_metrics && n) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->events, n);
+    }
+}
+
+
+void
+ngx_http_cast_metrics_dropped(void)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->dropped, 1);
+    }
 }
 
 
@@ -274,6 +339,43 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "# TYPE cast_document_cache_misses_total counter\n"
                      "cast_document_cache_misses_total %uA\n",
                      m->reconnects, m->cache_hits, m->cache_misses);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP cast_subscriptions_open Subscription streams "
+                     "open.\n"
+                     "# TYPE cast_subscriptions_open gauge\n"
+                     "cast_subscriptions_open %uA\n"
+                     "# HELP cast_subscription_events_total Subscription "
+                     "events sent (next, complete).\n"
+                     "# TYPE cast_subscription_events_total counter\n"
+                     "cast_subscription_events_total %uA\n"
+                     "# HELP cast_subscriptions_dropped_total Streams "
+                     "closed for not reading within send_timeout.\n"
+                     "# TYPE cast_subscriptions_dropped_total counter\n"
+                     "cast_subscriptions_dropped_total %uA\n"
+                     "# HELP cast_subscription_tick_seconds A tick: its "
+                     "Redis call and the events it made.\n"
+                     "# TYPE cast_subscription_tick_seconds histogram\n",
+                     m->streams, m->events, m->dropped);
+
+    sum = 0;
+
+    for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
+        sum += m->tick_buckets[i];
+        p = ngx_slprintf(p, last,
+                         "cast_subscription_tick_seconds_bucket"
+                         "{le=\"%.3f\"} %uA\n",
+                         (double) ngx_http_cast_bounds[i] / 1000, sum);
+    }
+
+    sum += m->tick_buckets[i];
+
+    p = ngx_slprintf(p, last,
+                     "cast_subscription_tick_seconds_bucket{le=\"+Inf\"} "
+                     "%uA\n"
+                     "cast_subscription_tick_seconds_sum %.3f\n"
+                     "cast_subscription_tick_seconds_count %uA\n",
+                     sum, (double) m->tick_sum_ms / 1000, m->ticks);
 
     return p;
 }

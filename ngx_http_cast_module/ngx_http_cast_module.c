@@ -94,6 +94,34 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       offsetof(ngx_http_cast_main_conf_t, max_top_limit),
       NULL },
 
+    { ngx_string("cast_subscription_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, subscription_interval),
+      NULL },
+
+    { ngx_string("cast_subscription_keepalive"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, subscription_keepalive),
+      NULL },
+
+    { ngx_string("cast_max_subscribers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_subscribers),
+      NULL },
+
+    { ngx_string("cast_max_watched_names"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_watched_names),
+      NULL },
+
     { ngx_string("cast_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -276,6 +304,10 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->max_vote_fields = NGX_CONF_UNSET_SIZE;
     cmcf->max_body_size = NGX_CONF_UNSET_SIZE;
     cmcf->max_top_limit = NGX_CONF_UNSET_SIZE;
+    cmcf->subscription_interval = NGX_CONF_UNSET_MSEC;
+    cmcf->subscription_keepalive = NGX_CONF_UNSET_MSEC;
+    cmcf->max_subscribers = NGX_CONF_UNSET_SIZE;
+    cmcf->max_watched_names = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_depth = NGX_CONF_UNSET_SIZE;
@@ -303,6 +335,10 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->max_vote_fields, 4);
     ngx_conf_init_size_value(cmcf->max_body_size, 64 * 1024);
     ngx_conf_init_size_value(cmcf->max_top_limit, 100);
+    ngx_conf_init_msec_value(cmcf->subscription_interval, 100);
+    ngx_conf_init_msec_value(cmcf->subscription_keepalive, 15000);
+    ngx_conf_init_size_value(cmcf->max_subscribers, 1000);
+    ngx_conf_init_size_value(cmcf->max_watched_names, 1000);
     ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
     ngx_conf_init_size_value(cmcf->limits.max_depth, 16);
@@ -347,6 +383,17 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     if (cmcf->max_top_limit > 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_max_top_limit must be 0..1000");
+        return NGX_CONF_ERROR;
+    }
+
+    /* cast_watch reads at most 1000 names a tick */
+    if (cmcf->max_watched_names > 1000 || cmcf->subscription_interval < 10
+        || cmcf->subscription_keepalive < 1000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_max_watched_names must be 0..1000, "
+                           "cast_subscription_interval at least 10ms, "
+                           "cast_subscription_keepalive at least 1s");
         return NGX_CONF_ERROR;
     }
 
@@ -569,6 +616,8 @@ ngx_http_cast_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_cast_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_cast_sse_exit();
+    ngx_http_cast_watch_exit();
     ngx_http_cast_redis_exit();
     ngx_http_cast_batch_exit();
     ngx_http_cast_engine_exit();

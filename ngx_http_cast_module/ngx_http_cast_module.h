@@ -9,6 +9,10 @@
  *   ngx_http_cast_module.c   directives; a worker's init and exit
  *   ngx_http_cast_handler.c  the requests: GraphQL, schema, probes; the
  *                            one owner of a request's progress
+ *   ngx_http_cast_sse.c      subscriptions: streams of Server-Sent
+ *                            Events, a view per distinct request
+ *   ngx_http_cast_watch.c    what the subscriptions watch: one call per
+ *                            worker per tick
  *   ngx_http_cast_resolve.c  one field: its call, and its reply parsed
  *                            into its slot
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
@@ -65,6 +69,11 @@ typedef struct {
     size_t                    max_vote_fields;
     size_t                    max_body_size;
     size_t                    max_top_limit;
+
+    ngx_msec_t                subscription_interval;
+    ngx_msec_t                subscription_keepalive;
+    size_t                    max_subscribers;
+    size_t                    max_watched_names;
 
     cast_gql_limits_t         limits;
     ngx_flag_t                introspection;
@@ -123,6 +132,7 @@ enum {
     NGX_HTTP_CAST_BATCH_CAS,
     NGX_HTTP_CAST_BATCH_STATE,
     NGX_HTTP_CAST_BATCH_BOARD,
+    NGX_HTTP_CAST_BATCH_WATCH,
     NGX_HTTP_CAST_BATCH_KINDS
 };
 
@@ -131,6 +141,51 @@ ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, int argc,
     void *data, ngx_http_cast_call_t **callp);
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
+
+/* ngx_http_cast_sse.c: subscriptions over Server-Sent Events */
+typedef ngx_int_t (*ngx_http_cast_sse_prepare_pt)(void *data,
+    ngx_pool_t *pool, cast_gql_exec_t **exec);
+
+ngx_int_t ngx_http_cast_sse_subscribe(ngx_http_request_t *r,
+    cast_gql_exec_t *exec, ngx_str_t *key,
+    ngx_http_cast_sse_prepare_pt prepare, void *data);
+ngx_int_t ngx_http_cast_sse_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc);
+void ngx_http_cast_sse_exit(void);
+
+/*
+ * ngx_http_cast_watch.c: what the subscriptions watch, one call a tick.
+ * A name is held by each view that watches it.
+ */
+typedef struct ngx_http_cast_watch_name_s  ngx_http_cast_watch_name_t;
+
+struct ngx_http_cast_watch_name_s {
+    ngx_queue_t                   queue;
+    ngx_http_cast_watch_name_t   *next;           /* in its bucket */
+    ngx_uint_t                    key;
+    ngx_uint_t                    refs;
+    int64_t                       count;
+    unsigned                      known:1;        /* count read once */
+    ngx_str_t                     name;           /* the bytes follow */
+};
+
+typedef struct {
+    const char                   *error;          /* NULL: the rest holds */
+    int64_t                       total;
+    cast_gql_slot_t               top;            /* the largest limit's */
+    cast_gql_slot_t               ticket;         /* or its error */
+} ngx_http_cast_watch_state_t;
+
+typedef void (*ngx_http_cast_watch_pt)(void *data);
+
+ngx_http_cast_watch_name_t *ngx_http_cast_watch_name(u_char *data,
+    size_t len, ngx_uint_t max);
+void ngx_http_cast_watch_release(ngx_http_cast_watch_name_t *n);
+void ngx_http_cast_watch_limit(size_t limit);
+ngx_http_cast_watch_state_t *ngx_http_cast_watch_state(void);
+void ngx_http_cast_watch_run(ngx_msec_t interval, ngx_msec_t timeout,
+    ngx_http_cast_watch_pt handler, void *data);
+void ngx_http_cast_watch_stop(void);
+void ngx_http_cast_watch_exit(void);
 
 /* ngx_http_cast_resolve.c: one field at a time */
 ngx_int_t ngx_http_cast_resolve_check(cast_gql_exec_t *exec,
@@ -145,6 +200,8 @@ ngx_int_t ngx_http_cast_resolve_limit(cast_gql_slot_t *slot,
     ngx_pool_t *pool, ngx_http_cast_main_conf_t *cmcf);
 ngx_int_t ngx_http_cast_resolve_scores(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *flat, size_t n);
+ngx_int_t ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot,
+    ngx_pool_t *pool, redisReply *reply);
 
 /* ngx_http_cast_handler.c: the requests */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);
@@ -167,6 +224,10 @@ void ngx_http_cast_metrics_vote(ngx_uint_t outcome);
 void ngx_http_cast_metrics_redis(ngx_msec_t elapsed);
 void ngx_http_cast_metrics_reconnect(void);
 void ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses);
+void ngx_http_cast_metrics_tick(ngx_msec_t elapsed);
+void ngx_http_cast_metrics_streams(ngx_int_t change);
+void ngx_http_cast_metrics_events(ngx_uint_t n);
+void ngx_http_cast_metrics_dropped(void);
 
 
 /* vote outcomes, in the order of the metric labels */

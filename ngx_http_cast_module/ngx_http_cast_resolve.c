@@ -597,35 +597,59 @@ ngx_http_cast_query_reply(ngx_http_cast_field_t *field, redisReply *reply)
 static void
 ngx_http_cast_cas_reply(ngx_http_cast_field_t *field, redisReply *reply)
 {
-    u_char           *p;
-    size_t            len;
-    int64_t           ms;
-    ngx_tm_t          tm;
+    ngx_int_t         rc;
     cast_gql_slot_t  *slot = field->slot;
-    ngx_pool_t       *pool = field->pool;
 
-    if (ngx_http_cast_reply_error(slot, pool, reply) != NGX_OK)
-    {
+    if (ngx_http_cast_reply_error(slot, field->pool, reply) != NGX_OK) {
         return;
     }
+
+    rc = ngx_http_cast_resolve_ticket(slot, field->pool, reply);
+
+    if (rc != NGX_OK) {
+        ngx_http_cast_resolve_unavailable(slot, rc == NGX_DECLINED
+                                                ? "unexpected redis reply"
+                                                : "out of memory");
+    }
+}
+
+
+/*
+ * cast_cas's {id, expires_ms, remaining, seq} into the slot, copied into
+ * pool: NGX_OK, NGX_DECLINED on a malformed reply, NGX_ERROR out of
+ * memory.  The slot's status is the caller's.
+ */
+
+ngx_int_t
+ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot, ngx_pool_t *pool,
+    redisReply *reply)
+{
+    u_char    *p;
+    size_t     len;
+    int64_t    ms;
+    ngx_tm_t   tm;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
         || reply->element[1]->type != REDIS_REPLY_INTEGER
         || reply->element[2]->type != REDIS_REPLY_INTEGER
         || reply->element[3]->type != REDIS_REPLY_INTEGER
-        || ngx_http_cast_copy(pool, &slot->ticket_out, reply->element[0])
-           != NGX_OK)
+        || reply->element[1]->integer < 0)
     {
-        ngx_http_cast_resolve_unavailable(slot, "unexpected redis reply");
-        return;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_cast_copy(pool, &slot->ticket_out, reply->element[0])
+        != NGX_OK)
+    {
+        return reply->element[0]->type == REDIS_REPLY_STRING ? NGX_ERROR
+                                                             : NGX_DECLINED;
     }
 
     len = sizeof("+275760-09-13T00:00:00.000Z") - 1;
 
     p = ngx_pnalloc(pool, len);
     if (p == NULL) {
-        ngx_http_cast_resolve_unavailable(slot, "out of memory");
-        return;
+        return NGX_ERROR;
     }
 
     ms = reply->element[1]->integer;
@@ -643,6 +667,8 @@ ngx_http_cast_cas_reply(ngx_http_cast_field_t *field, redisReply *reply)
     slot->status = CAST_RES_OK;
 
     ngx_http_cast_learn_seq(reply->element[3]->integer);
+
+    return NGX_OK;
 }
 
 
