@@ -3,7 +3,8 @@
 # the test stack's nginx and conf/cast.conf.  The page opens at GET
 # /graphql with chromium's own Accept, loads the schema through
 # introspection (the documentation explorer lists the root types), runs a
-# query typed into the editor and shows its result; its response carries
+# query typed into the editor and shows its result, then a subscription
+# (its events over Server-Sent Events); its response carries
 # the Content-Security-Policy and chromium reports no violation of it, no
 # console error, no failed request, at desktop and at phone width.
 # Screenshots: t/var/screenshots/graphiql-*.png.
@@ -45,7 +46,8 @@ unlike($csp, qr/unsafe-inline|unsafe-eval|https?:|\*/,
        'the policy allows no inline script, eval or other origin');
 is($r->{title}, 'CAST GraphiQL', 'the title');
 
-like($r->{docs} // '', qr/query: Query.*mutation: Mutation/s,
+like($r->{docs} // '',
+     qr/query: Query.*mutation: Mutation.*subscription: Subscription/s,
      'the schema loaded through introspection: the docs list the roots');
 like($r->{docs} // '', qr/TicketInfo/, '... and the types');
 is($r->{typed}, '{ cas { remainingUsage validUntil } __typename }',
@@ -55,6 +57,8 @@ like($r->{response} // '',
         "validUntil":\s*"\d{4}-\d\d-\d\dT[^"]+"\s*\},\s*
         "__typename":\s*"Query"/x,
      'its result is shown');
+like($r->{subscription} // '', qr/"data":\s*\{\s*"totalVotes":\s*\d+/,
+     'a subscription typed and run shows its event (over SSE)');
 
 is_deeply($r->{csp}, [], 'no CSP violation (desktop)')
     or diag explain $r->{csp};
@@ -67,7 +71,8 @@ is_deeply($r->{phoneProblems}, [],
     or diag explain $r->{phoneProblems};
 
 my $shots = screenshot_dir();
-for my $name (qw(graphiql-docs-desktop graphiql-desktop graphiql-phone)) {
+for my $name (qw(graphiql-docs-desktop graphiql-desktop
+                  graphiql-subscription graphiql-phone)) {
     ok(-s "$shots/$name.png", "screenshot $name.png");
 }
 

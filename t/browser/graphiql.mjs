@@ -70,6 +70,27 @@ await run(async (browser, result) => {
     result.response = await editorText(page, '.graphiql-response');
     await screenshot(page, 'graphiql-desktop');
 
+    // a subscription: its events over SSE, shown as they come
+    await page.click('.graphiql-query-editor .CodeMirror-lines');
+    await page.keyboard.down('Control');
+    await page.keyboard.press('a');
+    await page.keyboard.up('Control');
+    await page.keyboard.press('Backspace');
+    await page.keyboard.type('subscription { totalVotes }', { delay: 5 });
+    await page.keyboard.press('Escape');
+    await page.click('.graphiql-execute-button');
+    await page.waitForFunction(() => {
+        const cm = document.querySelector('.graphiql-response .CodeMirror');
+        return cm && /"totalVotes":\s*\d+/.test(cm.CodeMirror.getValue());
+    }).catch(async (e) => {
+        await screenshot(page, 'graphiql-failed');
+        throw e;
+    });
+    result.subscription = await editorText(page, '.graphiql-response');
+    await screenshot(page, 'graphiql-subscription');
+    // stopped: the stream is closed by the page
+    await page.click('.graphiql-execute-button');
+
     result.csp = await cspViolations(page);
     result.problems = problems.slice();
 
