@@ -91,7 +91,7 @@ write_files() {
     mapfile -d '' args < <(rewrites "$dir/nginx.conf" "${PROD_REWRITES[@]}")
     ((${#args[@]})) || die "nginx.conf: a prod rewrite failed"
     {
-        printf '# The prod overlay: k8s/base/files/nginx.conf with GraphiQL off.\n'
+        printf '# The prod overlay: k8s/base/files/nginx.conf, GraphiQL off.\n'
         sed -E "${args[@]}" "$dir/nginx.conf"
     } >"$prod/nginx.conf"
 }

@@ -36,7 +36,8 @@
             .replace(/"""[\s\S]*?"""/g, '""')
             .replace(/"(?:[^"\\\n]|\\.)*"/g, '""')
             .replace(/#[^\n\r]*/g, '');
-        var re = /(^|[{}\s])(query|mutation|subscription)\b\s*([_A-Za-z][_0-9A-Za-z]*)?/g;
+        var re = new RegExp('(^|[{}\\s])(query|mutation|subscription)\\b' +
+                            '\\s*([_A-Za-z][_0-9A-Za-z]*)?', 'g');
         var m, first = null;
 
         while ((m = re.exec(text)) !== null) {

@@ -42,7 +42,8 @@ export async function watchedPage(browser, viewport) {
     page.setDefaultTimeout(20000);
 
     page.on('console', (msg) => {
-        if (msg.type() === 'error' || /Content.Security.Policy/i.test(msg.text())) {
+        if (msg.type() === 'error'
+            || /Content.Security.Policy/i.test(msg.text())) {
             problems.push(`console ${msg.type()}: ${msg.text()}`);
         }
     });
