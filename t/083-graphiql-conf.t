@@ -55,8 +55,9 @@ like($out, qr/"cast_graphiql" directive is duplicate/, '... as a duplicate');
 for my $bad ('graphiql.html', 'http://elsewhere/ide') {
     ($rc, $out) = nginx_t("    cast_graphiql_page $bad;\n");
     isnt($rc, 0, "cast_graphiql_page $bad: refused");
-    like($out, qr/cast_graphiql_page must be a URI starting with "\/", /
-               . qr/not "\Q$bad\E"/,
+    my $msg = qq{cast_graphiql_page must be a URI starting with "/", }
+            . qq{not "$bad"};
+    like($out, qr/\Q$msg\E/,
          '... with a message naming the directive and the value');
 }
 
