@@ -64,6 +64,11 @@ is_deeply($r->{csp}, [], 'no CSP violation (desktop)')
     or diag explain $r->{csp};
 is_deeply($r->{problems}, [], 'no console error or failed request (desktop)')
     or diag explain $r->{problems};
+my $pl = $r->{phoneLayout} // {};
+cmp_ok($pl->{responseTop} // 0, '>=', ($pl->{editorBottom} // 1e9) - 1,
+       'at 390 px the result is below the editor');
+cmp_ok($pl->{responseWidth} // 0, '>=', 0.6 * ($pl->{width} // 1e9),
+       '... and takes most of the width');
 is_deeply($r->{phoneCsp}, [], 'no CSP violation (390 px)')
     or diag explain $r->{phoneCsp};
 is_deeply($r->{phoneProblems}, [],

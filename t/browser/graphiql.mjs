@@ -5,7 +5,8 @@
 // opens BASE/graphql as chromium does (its own Accept header), waits for
 // the schema to load through introspection (the documentation explorer
 // lists the root types), types a query into the editor, runs it and reads
-// the result pane; then the same page at phone width.  Prints JSON.
+// the result pane, then a subscription (its SSE events); then the page at
+// phone width, where the result goes below the editor.  Prints JSON.
 
 import { run, watchedPage, cspViolations, screenshot, DESKTOP, PHONE }
     from './browser.mjs';
@@ -98,8 +99,21 @@ await run(async (browser, result) => {
     const phone = await watchedPage(browser, PHONE);
     await phone.page.goto(`${base}/graphql`, { waitUntil: 'load' });
     await phone.page.waitForSelector('.graphiql-query-editor .CodeMirror');
-    await phone.page.waitForFunction(() =>
-        document.querySelector('.graphiql-execute-button'));
+    // what the desktop left in the editor (the same origin's storage), run:
+    // the result shows below the editor
+    await phone.page.click('.graphiql-execute-button');
+    await phone.page.waitForFunction(() => {
+        const cm = document.querySelector('.graphiql-response .CodeMirror');
+        return cm && /"data"/.test(cm.CodeMirror.getValue());
+    });
+    result.phoneLayout = await phone.page.evaluate(() => {
+        const e = document.querySelector('.graphiql-editors')
+            .getBoundingClientRect();
+        const r = document.querySelector('.graphiql-response')
+            .getBoundingClientRect();
+        return { editorBottom: e.bottom, responseTop: r.top,
+                 responseWidth: r.width, width: window.innerWidth };
+    });
     await screenshot(phone.page, 'graphiql-phone');
     result.phoneCsp = await cspViolations(phone.page);
     result.phoneProblems = phone.problems.slice();
