@@ -114,7 +114,10 @@ ngx_http_cast_graphql_handler(ngx_http_request_t *r)
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
 
-    if (r->method == NGX_HTTP_GET && cmcf->graphiql && r->headers_in.accept) {
+    /* once only: a page URI that leads back here gets the API's answer */
+    if (r->method == NGX_HTTP_GET && cmcf->graphiql && !r->internal
+        && r->headers_in.accept)
+    {
         accept.data = (char *) r->headers_in.accept->value.data;
         accept.len = r->headers_in.accept->value.len;
 

@@ -320,3 +320,21 @@ Content-Type: text/javascript
 Content-Security-Policy: default-src 'self'
 --- response_body_like chomp
 GraphiQL
+
+
+
+=== TEST 18: a page URI that leads back to the endpoint: no loop, the API
+--- http_config
+$TEST_NGINX_CAST_HTTP
+    cast_graphiql_page /graphql;
+--- config
+location = /graphql { cast_graphql; }
+--- request
+GET /graphql
+--- more_headers
+Accept: text/html
+--- error_code: 406
+--- response_body_like chomp
+allows neither
+--- no_error_log
+internal redirection cycle
