@@ -5,7 +5,8 @@
 # web/package.json, checked against web/package-lock.json's integrity
 # hashes; no install scripts run), then a copy of the standalone browser
 # builds the pages load.  nginx serves them from there: no CDN, nothing
-# fetched at run time.  Run by scripts/deps.sh and by the Dockerfile.
+# fetched at run time.  Run by scripts/deps.sh and by build-and-deploy.sh
+# (the Dockerfile copies html/ from the build context).
 # Safe to run again: does nothing when html/static/vendor/ is up to date.
 
 set -euo pipefail
