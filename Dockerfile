@@ -64,9 +64,16 @@ RUN printf '%s\n' \
 # The Redis function library and conf/migrations belong to the code: the
 # daemons' relative paths (lib/redis/cast.lua) resolve from the working
 # directory /usr/share/cast.  /etc/cast holds the settings, replaced by the
-# ConfigMap in Kubernetes.
+# ConfigMap in Kubernetes.  The pages are /usr/share/cast/html.
 COPY lib/redis/ /usr/share/cast/lib/redis/
 COPY conf/ /usr/share/cast/conf/
+# html/static/vendor/ is in the build context already: make deps
+# (scripts/web-assets.sh) installed the pinned npm files there on the host,
+# so the image build fetches nothing (no registry is needed inside it).
+COPY html/ /usr/share/cast/html/
+RUN test -s /usr/share/cast/html/static/vendor/graphiql.min.js \
+    || { echo 'html/static/vendor is empty: run make deps first' >&2; \
+         exit 1; }
 COPY k8s/base/files/ /etc/cast/
 COPY k8s/image/cast-entrypoint /usr/local/bin/cast-entrypoint
 USER 10001:10001

@@ -154,6 +154,8 @@ build_image() {
     else
         e=$(engine) || die "cannot build the image (or use --no-build)"
     fi
+    # the pages' pinned npm files go into the image from the build context
+    run "$ROOT/scripts/web-assets.sh"
     say "image: building $IMAGE:$TAG with $e"
     # podman's default OCI format ignores SHELL (bash with pipefail)
     if [[ $e == podman ]]; then

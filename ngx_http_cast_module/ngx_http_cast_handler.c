@@ -75,6 +75,8 @@ static ngx_int_t ngx_http_cast_readyz_complete(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static ngx_int_t ngx_http_cast_send_text(ngx_http_request_t *r,
     ngx_uint_t status, const char *text);
+static ngx_int_t ngx_http_cast_graphiql(ngx_http_request_t *r,
+    ngx_http_cast_main_conf_t *cmcf);
 static ngx_uint_t ngx_http_cast_wants_stream(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_subscribe(ngx_http_request_t *r,
     cast_gql_http_t *in, cast_gql_exec_t *exec, ngx_pool_cleanup_t *tmp);
@@ -116,7 +118,22 @@ ngx_int_t
 ngx_http_cast_graphql_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
+    cast_str_t                  accept;
     ngx_http_cast_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
+
+    /* once only: a page URI that leads back here gets the API's answer */
+    if (r->method == NGX_HTTP_GET && cmcf->graphiql && !r->internal
+        && r->headers_in.accept)
+    {
+        accept.data = (char *) r->headers_in.accept->value.data;
+        accept.len = r->headers_in.accept->value.len;
+
+        if (cast_gql_prefers_html(accept)) {
+            return ngx_http_cast_graphiql(r, cmcf);
+        }
+    }
 
     if (r->method != NGX_HTTP_POST) {
         rc = ngx_http_discard_request_body(r);
@@ -126,8 +143,6 @@ ngx_http_cast_graphql_handler(ngx_http_request_t *r)
 
         return ngx_http_cast_process(r, NULL);
     }
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
 
     if (r->headers_in.content_length_n > (off_t) cmcf->max_body_size) {
         return ngx_http_cast_body_too_large(r);
@@ -141,6 +156,38 @@ ngx_http_cast_graphql_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * A browser opening the endpoint (cast_graphiql): the GraphiQL page, a
+ * static file at cast_graphiql_page, served by the location that URI
+ * falls in (conf/cast.conf: an internal one under html/, with its
+ * Content-Security-Policy).  The same URL answers API clients with JSON,
+ * so the page says that its content depends on Accept.
+ */
+
+static ngx_int_t
+ngx_http_cast_graphiql(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Vary");
+    ngx_str_set(&h->value, "Accept");
+
+    return ngx_http_internal_redirect(r, &cmcf->graphiql_page, NULL);
 }
 
 

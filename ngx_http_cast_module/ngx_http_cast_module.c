@@ -233,6 +233,20 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       offsetof(ngx_http_cast_main_conf_t, introspection),
       NULL },
 
+    { ngx_string("cast_graphiql"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, graphiql),
+      NULL },
+
+    { ngx_string("cast_graphiql_page"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, graphiql_page),
+      NULL },
+
     { ngx_string("cast_graphql"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_cast_location,
@@ -321,6 +335,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
      *     cmcf->functions = { 0, NULL };
      *     cmcf->ticket_secret = { 0, NULL };
      *     cmcf->client_key = NULL;
+     *     cmcf->graphiql_page = { 0, NULL };
      *     cmcf->metrics_zone = NULL;
      *     cmcf->sentinels = NULL;
      *     cmcf->master_name = { 0, NULL };
@@ -349,6 +364,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->limits.max_introspection = NGX_CONF_UNSET_SIZE;
     cmcf->limits.cache_entries = NGX_CONF_UNSET_SIZE;
     cmcf->introspection = NGX_CONF_UNSET;
+    cmcf->graphiql = NGX_CONF_UNSET;
 
     return cmcf;
 }
@@ -381,6 +397,18 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->limits.max_introspection, 64 * 1024);
     ngx_conf_init_size_value(cmcf->limits.cache_entries, 256);
     ngx_conf_init_value(cmcf->introspection, 1);
+    ngx_conf_init_value(cmcf->graphiql, 1);
+
+    if (cmcf->graphiql_page.data == NULL) {
+        ngx_str_set(&cmcf->graphiql_page, "/graphiql.html");
+    }
+
+    if (cmcf->graphiql_page.len == 0 || cmcf->graphiql_page.data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_graphiql_page must be a URI starting "
+                           "with \"/\", not \"%V\"", &cmcf->graphiql_page);
+        return NGX_CONF_ERROR;
+    }
 
     cmcf->limits.introspection = cmcf->introspection;
 

@@ -93,6 +93,9 @@ typedef struct {
     cast_gql_limits_t         limits;
     ngx_flag_t                introspection;
 
+    ngx_flag_t                graphiql;       /* a browser's GET: the page */
+    ngx_str_t                 graphiql_page;  /*   at this URI */
+
     ngx_shm_zone_t           *metrics_zone;
 } ngx_http_cast_main_conf_t;
 

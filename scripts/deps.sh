@@ -2,8 +2,10 @@
 #
 # Installs what CAST needs and is missing: Debian packages (apt-get update
 # only when something is missing), the Kafka broker jars from Maven into a
-# cache directory, the npm packages of t/audit, the pinned tools of the
-# Kubernetes checks and the constant-rate load generator of make bench.
+# cache directory, the npm packages of t/audit and t/browser, the browser
+# pages' third-party files (scripts/web-assets.sh: html/static/vendor/), the
+# pinned tools of the Kubernetes checks and the constant-rate load generator
+# of make bench.
 # Safe to run again.
 #
 #   KAFKA_VERSION     4.1.1
@@ -52,6 +54,7 @@ PACKAGES=(
     shellcheck:shellcheck
     procps:ps
     util-linux:setpriv
+    chromium:chromium
 )
 
 
@@ -172,11 +175,14 @@ perl_modules() {
 }
 
 
-# npm ci in a folder of t/ with a package-lock.json (exact versions),
-# unless its node_modules is newer than the lock
-npm_dir() {
+# npm ci in a folder of npm packages pinned by its package-lock.json
+npm_ci() {
     local dir=$ROOT/$1
 
+    if [[ ! -f $dir/package-lock.json ]]; then
+        say "$1: no package-lock.json, nothing to install"
+        return 0
+    fi
     if [[ -d $dir/node_modules && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
         say "$1: node_modules up to date"
         return 0
@@ -184,23 +190,6 @@ npm_dir() {
     say "$1: npm ci"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
         || die "npm ci in $1 failed"
-}
-
-
-npm_audit() {
-    local dir=$ROOT/t/audit
-
-    if [[ ! -f $dir/package-lock.json ]]; then
-        say "t/audit: no package-lock.json, nothing to install"
-        return 0
-    fi
-    if [[ -d $dir/node_modules && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
-        say "t/audit: node_modules up to date"
-        return 0
-    fi
-    say "t/audit: npm ci"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
-        || die "npm ci in t/audit failed"
 }
 
 
@@ -233,8 +222,11 @@ bench_tools() {
 apt_packages
 perl_modules
 kafka_libs
-npm_audit
-npm_dir t/sse
+npm_ci t/audit
+npm_ci t/sse
+# puppeteer-core drives Debian's chromium: no browser download
+PUPPETEER_SKIP_DOWNLOAD=1 npm_ci t/browser
+"$ROOT/scripts/web-assets.sh" || die "scripts/web-assets.sh failed"
 k8s_tools
 bench_tools
 say "done"

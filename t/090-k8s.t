@@ -108,6 +108,14 @@ json.dump([d for d in yaml.safe_load_all(sys.stdin) if d], sys.stdout)' <$out`;
     $docs{$overlay} = decode_json($json || '[]');
     ok(@{ $docs{$overlay} } > 10, "$overlay: rendered "
        . scalar(@{ $docs{$overlay} }) . ' resources');
+
+    # GraphiQL: off in prod (its own nginx.conf, k8s/sync-conf.sh), on else
+    my ($cm) = grep { $_->{kind} eq 'ConfigMap'
+                      && $_->{metadata}{name} =~ /^cast-conf/ }
+               @{ $docs{$overlay} };
+    my $gq = $overlay eq 'prod' ? 'off' : 'on';
+    like($cm->{data}{'nginx.conf'} // '', qr/^\s*cast_graphiql\s+$gq;/m,
+         "$overlay: the ConfigMap's nginx.conf has cast_graphiql $gq");
 }
 
 
@@ -150,10 +158,15 @@ for my $overlay (@OVERLAYS) {
     my %arg = $df =~ /^ARG\s+(\w+)=(\S+)/mg;
     my @from = $df =~ /^FROM\s+(\S+)/mg;
 
-    is(scalar(@from), 2, 'Dockerfile: two stages');
+    is(scalar(@from), 3, 'Dockerfile: three stages (build, web, runtime)');
     is_deeply([ map { s/\$\{DEBIAN_IMAGE\}/$arg{DEBIAN_IMAGE}/r } @from ],
-              [ ($arg{DEBIAN_IMAGE}) x 2 ],
-              'both stages from the same base image');
+              [ ($arg{DEBIAN_IMAGE}) x 3 ],
+              'every stage from the same base image');
+    my $web = $df =~ /^FROM \S+ AS web\s*$(.*?)^FROM /ms ? $1 : '';
+    like($web, qr{^RUN scripts/web-assets\.sh\b}m,
+         'web stage installs the pages\' files as make deps does');
+    like($df, qr{^COPY --from=web /src/html/ /usr/share/cast/html/$}m,
+         'runtime stage takes the pages (root of the synced nginx.conf)');
     like($arg{DEBIAN_IMAGE} // '', qr/^debian:12\.\d+(-slim)?$/,
          'the base image is Debian 12 with a pinned point release');
     ok(!exists $arg{NGINX_VERSION} && $df !~ /\bnginx(-dev|-common)?=[^\$]/,
@@ -344,6 +357,12 @@ sub check_ingress {
     ok($gql, "$overlay: the Ingress routes /graphql") or return;
     like($gql->{pathType}, qr/^(Prefix|Exact)$/,
          "$overlay: /graphql pathType $gql->{pathType}");
+    my %routed = map { ($_->{path} => $_->{pathType}) } @paths;
+    is($routed{'/'}, 'Exact', "$overlay: the results page / is routed");
+    is($routed{'/static/'}, 'Prefix',
+       "$overlay: the pages' files /static/ are routed");
+    like($conf, qr{location\s+/\s*\{\s*root\s+/usr/share/cast/html;},
+         "$overlay: nginx.conf serves them from the image's html/");
 
     # follow /graphql to the nginx location that answers it
     my $svc = find_doc($docs, 'Service', $gql->{backend}{service}{name});

@@ -172,6 +172,70 @@ cast_gql_media(cast_str_t accept)
 }
 
 
+/*
+ * The q of one media type under an Accept header, in thousandths, taken
+ * from its most specific range (the type itself, then its major type's
+ * wildcard, then the wildcard of all types, as RFC 9110 says); -1 when no
+ * range matches it.
+ */
+static int
+cast_gql_type_q(cast_str_t accept, const char *type, const char *major)
+{
+    const char  *p, *e, *comma, *semi;
+    cast_str_t   range;
+    int          q, s, spec, rq;
+
+    q = -1;
+    spec = 0;
+    p = accept.data;
+    e = accept.data + accept.len;
+
+    while (p < e) {
+        comma = memchr(p, ',', (size_t) (e - p));
+        comma = comma ? comma : e;
+        semi = memchr(p, ';', (size_t) (comma - p));
+        range = cast_gql_trim(p, semi ? semi : comma);
+        rq = cast_gql_range_params(semi ? semi + 1 : comma, comma);
+
+        s = cast_gql_ieq(range, type) ? 3
+            : cast_gql_ieq(range, major) ? 2
+            : cast_gql_ieq(range, "*/*") ? 1 : 0;
+
+        if (s > spec) {
+            spec = s;
+            q = rq < 0 ? 0 : rq;
+        }
+
+        p = comma + 1;
+    }
+
+    return q;
+}
+
+
+/*
+ * A browser asking for a page: text/html acceptable and preferred to both
+ * JSON types, each type's q taken from its most specific range.  A tie
+ * (the wildcard of all types alone, or text/html and application/json at
+ * the same q) keeps the API's answer, and so does an absent Accept.
+ */
+int
+cast_gql_prefers_html(cast_str_t accept)
+{
+    int  html, json, gql;
+
+    if (accept.len == 0) {
+        return 0;
+    }
+
+    html = cast_gql_type_q(accept, "text/html", "text/*");
+    json = cast_gql_type_q(accept, CAST_GQL_JSON_TYPE, "application/*");
+    gql = cast_gql_type_q(accept, CAST_GQL_GQL_TYPE, "application/*");
+
+    return html > 0 && html > json && html > gql;
+}
+
+
 static int
 cast_gql_json_ctype(cast_str_t ct)
 {

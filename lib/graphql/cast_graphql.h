@@ -195,6 +195,12 @@ int cast_gql_render(cast_gql_exec_t *exec, const cast_gql_alloc_t *a,
 uint64_t cast_gql_cache_hits(const cast_gql_engine_t *eng);
 uint64_t cast_gql_cache_misses(const cast_gql_engine_t *eng);
 
+/*
+ * 1 when an Accept header prefers text/html to the GraphQL response types
+ * (a browser opening the endpoint), 0 otherwise
+ */
+int cast_gql_prefers_html(cast_str_t accept);
+
 /* the schema in SDL, the one place it is written down */
 cast_str_t cast_gql_schema_sdl(void);
 

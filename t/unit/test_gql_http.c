@@ -61,6 +61,56 @@ test_media_types(void)
 
 
 static void
+test_html(const char *accept, int want)
+{
+    cast_str_t  a;
+
+    a.data = accept;
+    a.len = accept ? strlen(accept) : 0;
+
+    test_check(cast_gql_prefers_html(a) == want, "Accept %s: prefers html "
+               "%d, want %d", accept ? accept : "(none)", !want, want);
+}
+
+
+/* a browser gets GraphiQL; every API client keeps its JSON or 406 */
+static void
+test_prefers_html(void)
+{
+    /* chromium's and firefox's navigation Accept */
+    test_html("text/html,application/xhtml+xml,application/xml;q=0.9,"
+              "image/avif,image/webp,image/apng,*/*;q=0.8,"
+              "application/signed-exchange;v=b3;q=0.7", 1);
+    test_html("text/html,application/xhtml+xml,application/xml;q=0.9,"
+              "*/*;q=0.8", 1);
+    test_html("text/html", 1);
+    test_html("TEXT/HTML; q=0.5", 1);
+    test_html("text/*", 1);
+    test_html("text/html, */*;q=0.2", 1);
+
+    test_html(NULL, 0);
+    test_html("", 0);
+    test_html("*/*", 0);
+    test_html("application/json", 0);
+    test_html(GQL, 0);
+    test_html(GQL ", application/json;q=0.9", 0);
+    test_html("text/html, application/json", 0);
+    test_html("text/html;q=0.5, application/json", 0);
+    test_html("application/json;q=0.5, text/html;q=0.5", 0);
+    test_html("text/html;q=0.9, " GQL, 0);
+    test_html("text/html;q=0, */*", 0);
+    test_html("text/html;q=0", 0);
+    test_html("text/*;q=0.5, application/*", 0);
+    test_html("text/html; charset=latin1, */*;q=0.1", 0);
+    test_html("text/plain", 0);
+    test_html("text/htmlx, */*;q=0.1", 0);
+    test_html("image/png, text/html;q=0.1", 1);
+    test_html("text/html;q=0.001, application/json;q=0", 1);
+    test_html("text/html;q=0.000", 0);
+}
+
+
+static void
 test_methods(void)
 {
     test_resp_t  r;
@@ -294,6 +344,7 @@ main(void)
     eng = test_engine();
 
     test_media_types();
+    test_prefers_html();
     test_methods();
     test_content_types();
     test_statuses();
