@@ -15,6 +15,8 @@
  *                            worker per tick
  *   ngx_http_cast_resolve.c  one field: its call, and its reply parsed
  *                            into its slot
+ *   ngx_http_cast_memo.c     the refusals of Redis a worker repeats by
+ *                            itself: spent tickets, used-up shares
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
  *   ngx_http_cast_redis.c    the Redis connection: commands and replies
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
@@ -232,6 +234,14 @@ ngx_int_t ngx_http_cast_resolve_scores(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *flat, size_t n);
 ngx_int_t ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *reply);
+
+/* ngx_http_cast_memo.c: refusals a worker repeats until Redis's deadline */
+ngx_uint_t ngx_http_cast_memo_spent(const u_char *ticket);
+void ngx_http_cast_memo_learn_spent(const u_char *ticket, ngx_msec_t asked,
+    int64_t left);
+ngx_uint_t ngx_http_cast_memo_share(const u_char *ticket, ngx_str_t *client);
+void ngx_http_cast_memo_learn_share(const u_char *ticket, ngx_str_t *client,
+    ngx_msec_t asked, int64_t left);
 
 /* ngx_http_cast_handler.c: the requests */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);

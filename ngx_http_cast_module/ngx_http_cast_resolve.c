@@ -36,7 +36,9 @@
  * answers EXHAUSTED through its grace, then "Ticket expired", which is
  * Redis's to say again.  A vote refused because its client's share of
  * the ticket is used up (cast_client_uses) says nothing of the ticket,
- * which other clients may still use: it is never learnt.
+ * which other clients may still use: it is learnt for that client and
+ * ticket only, with the same deadline, and refused here the same way.
+ * What is remembered, and how much: ngx_http_cast_memo.c.
  * Only refusals are made here, so the exact
  * limit is Redis's as before; a vote with an idempotencyKey always
  * reaches Redis, which may hold its first result.  What could make
@@ -96,9 +98,6 @@ static ngx_int_t ngx_http_cast_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 static void ngx_http_cast_learn_seq(uint64_t seq);
 static void ngx_http_cast_learn_from_id(redisReply *id);
-static ngx_uint_t ngx_http_cast_ticket_spent(cast_gql_slot_t *slot);
-static void ngx_http_cast_learn_spent(ngx_http_cast_field_t *field,
-    redisReply *left);
 
 
 /* the newest ticket sequence this worker has seen accepted or served */
@@ -107,24 +106,6 @@ static uint64_t  ngx_http_cast_known_seq;
 /* the last ticket whose MAC checked out: the next votes carry it too */
 static u_char    ngx_http_cast_verified[CAST_TICKET_RAW_LEN];
 static unsigned  ngx_http_cast_verified_set;
-
-/*
- * The last tickets Redis refused as spent, each with the time until which
- * it surely stays so (ngx_current_msec): two, for the previous ticket
- * still in its grace next to the current one.
- */
-#define NGX_HTTP_CAST_SPENT          2
-
-/* a day: no period is longer; a shorter memory only costs calls */
-#define NGX_HTTP_CAST_SPENT_MAX_MS   86400000
-
-typedef struct {
-    u_char       ticket[CAST_TICKET_LEN];
-    ngx_msec_t   until;
-    unsigned     set:1;
-} ngx_http_cast_spent_t;
-
-static ngx_http_cast_spent_t  ngx_http_cast_spent[NGX_HTTP_CAST_SPENT];
 
 
 /*
@@ -347,6 +328,16 @@ ngx_http_cast_resolve_vote(ngx_http_cast_field_t *field,
     }
 
     if (ngx_http_cast_ticket_check(slot, cmcf, &seq) != NGX_OK) {
+        return NGX_DONE;
+    }
+
+    /* a share Redis said this client used up, as a spent ticket above */
+    if (cmcf->client_uses && slot->idempotency_key.data == NULL
+        && ngx_http_cast_memo_share((const u_char *) slot->ticket.data,
+                                    &field->client))
+    {
+        ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_SHARE,
+                             "Client share of this ticket used up");
         return NGX_DONE;
     }
 
@@ -601,7 +592,7 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     }
 
     if (slot->idempotency_key.data == NULL
-        && ngx_http_cast_ticket_spent(slot))
+        && ngx_http_cast_memo_spent((const u_char *) slot->ticket.data))
     {
         ngx_http_cast_reject(slot, NGX_HTTP_CAST_VOTE_EXHAUSTED,
                              "Ticket usage limit exceeded");
@@ -781,13 +772,33 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
 
         if (ngx_strcmp(e[0]->str, "EXHAUSTED") == 0) {
             ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXHAUSTED);
-            ngx_http_cast_learn_spent(field, e[2]);
+
+            if (e[2]->type == REDIS_REPLY_INTEGER
+                && slot->ticket.len == CAST_TICKET_LEN)
+            {
+                ngx_http_cast_memo_learn_spent(
+                    (const u_char *) slot->ticket.data, field->asked,
+                    e[2]->integer);
+            }
+
             return;
         }
 
-        /* this client's share is used up, not the ticket: not learnt */
+        /*
+         * This client's share is used up, not the ticket: learnt for the
+         * client only.  (An older library says nothing of how long.)
+         */
         if (ngx_strcmp(e[0]->str, "SHARE") == 0) {
             ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_SHARE);
+
+            if (e[2]->type == REDIS_REPLY_INTEGER
+                && slot->ticket.len == CAST_TICKET_LEN)
+            {
+                ngx_http_cast_memo_learn_share(
+                    (const u_char *) slot->ticket.data, &field->client,
+                    field->asked, e[2]->integer);
+            }
+
             return;
         }
 
@@ -1067,85 +1078,4 @@ ngx_http_cast_learn_from_id(redisReply *id)
     if (seq > 0) {
         ngx_http_cast_learn_seq((uint64_t) seq);
     }
-}
-
-
-/* whether the vote's ticket is one Redis refused as spent, until now */
-
-static ngx_uint_t
-ngx_http_cast_ticket_spent(cast_gql_slot_t *slot)
-{
-    ngx_uint_t              i;
-    ngx_http_cast_spent_t  *sp;
-
-    for (i = 0; i < NGX_HTTP_CAST_SPENT; i++) {
-        sp = &ngx_http_cast_spent[i];
-
-        if (sp->set
-            && ngx_memcmp(sp->ticket, slot->ticket.data, CAST_TICKET_LEN)
-               == 0)
-        {
-            if ((ngx_msec_int_t) (sp->until - ngx_current_msec) > 0) {
-                return 1;
-            }
-
-            sp->set = 0;
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * Redis refused the field's vote as spent and says for how many ms more
- * the ticket stays so (an integer; an older library says nothing, and
- * the ticket is not remembered).  It takes the place of its own entry,
- * else of the one that ends first.
- */
-
-static void
-ngx_http_cast_learn_spent(ngx_http_cast_field_t *field, redisReply *left)
-{
-    ngx_uint_t              i;
-    ngx_msec_t              until;
-    ngx_http_cast_spent_t  *sp, *e;
-    cast_gql_slot_t        *slot = field->slot;
-
-    if (left->type != REDIS_REPLY_INTEGER || left->integer <= 0
-        || slot->ticket.len != CAST_TICKET_LEN)
-    {
-        return;
-    }
-
-    until = field->asked + ngx_min(left->integer, NGX_HTTP_CAST_SPENT_MAX_MS);
-
-    if ((ngx_msec_int_t) (until - ngx_current_msec) <= 0) {
-        return;
-    }
-
-    sp = NULL;
-
-    for (i = 0; i < NGX_HTTP_CAST_SPENT; i++) {
-        e = &ngx_http_cast_spent[i];
-
-        if (e->set
-            && ngx_memcmp(e->ticket, slot->ticket.data, CAST_TICKET_LEN)
-               == 0)
-        {
-            sp = e;
-            break;
-        }
-
-        if (sp == NULL || !e->set
-            || (sp->set
-                && (ngx_msec_int_t) (e->until - sp->until) < 0))
-        {
-            sp = e;
-        }
-    }
-
-    ngx_memcpy(sp->ticket, slot->ticket.data, CAST_TICKET_LEN);
-    sp->until = until;
-    sp->set = 1;
 }

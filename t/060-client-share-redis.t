@@ -99,7 +99,8 @@ my $rep = batch(map { [vote_args('a', 'greedy', 3)] } 1 .. 10);
 is_deeply(statuses($rep), [('OK') x 3, ('SHARE') x 7],
           'ten votes of one client in one batch, share 3: three accepted');
 is($rep->[3][1], 'Client share of this ticket used up', 'the message');
-is($rep->[3][2], '', 'no event id, no spent-ticket deadline');
+like($rep->[3][2], qr/\A[1-9]\d*\z/,
+     'no event id: the ms the ticket stays usable (the share used up)');
 $rep = batch([vote_args('a', 'greedy', 3)]);
 is($rep->[0][0], 'SHARE', 'a later batch: still refused');
 is(cmd('HGET', '{cast}:ticket', 'used'), 3, 'refusals consumed no use');

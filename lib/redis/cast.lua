@@ -533,9 +533,10 @@ local function decide(ts, st, seen, now, v)
         return {'EXHAUSTED', REJECT.EXHAUSTED, exhausted_for(ts, t, now)}
     end
 
-    -- the client's share: a refusal, not the ticket's exhaustion
+    -- the client's share: a refusal, not the ticket's exhaustion; used
+    -- up for as long as the ticket is usable (nginx may remember it)
     if v.share > 0 and share_used(t, v.client) >= v.share then
-        return {'SHARE', REJECT.SHARE, ''}
+        return {'SHARE', REJECT.SHARE, exhausted_for(ts, t, now)}
     end
 
     load(st, v.names)
