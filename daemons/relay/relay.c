@@ -184,7 +184,7 @@ relay_free_ring(relay_t *rl)
     size_t  i;
 
     for (i = 0; i < rl->count; i++) {
-        free(rl->ring[(rl->head + i) % rl->inflight_max].value);
+        relay_entry_free(&rl->ring[(rl->head + i) % rl->inflight_max]);
     }
 
     free(rl->ring);

@@ -250,18 +250,13 @@ local function merge(args, first, n)
     return names, adds
 end
 
--- A JSON string: names need escaping only when they hold a quote, a
--- backslash or a control character, which cjson then does.
-local function json_str(s)
-    if s:find('[%c"\\]') then
-        return cjson.encode(s)
-    end
-    return '"' .. s .. '"'
-end
-
 -- Counts and versions are exact integers up to 2^53 - 1 (Lua numbers).
 local COUNT_MAX = 9007199254740991
 local CHUNK     = 1000
+
+-- Arguments of one outbox XADD at most: unpack() takes about 8000, and a
+-- vote of MAX_NAMES names needs 4 + 4 * MAX_NAMES.
+local ENTRY_ARGS = 6000
 
 -- HMGET of many fields, in chunks that unpack() can take
 local function hmget(key, fields)
@@ -385,11 +380,37 @@ local function fits(st, v)
     return true
 end
 
--- Adds an accepted vote to the running counts; its reply lists the
--- totals as they stand right after it.  The event's votes.
-local function count(st, v, reply)
-    local votes = {}
+-- The outbox entries of a batch (docs/redis.md, "Outbox entry"): one
+-- stream entry holds the events of many votes as plain strings, and the
+-- relay formats each event's JSON.  Lua formats no JSON: at 10 votes a
+-- call that was a third of Redis's instructions per vote.
+local function outbox()
+    return {}
+end
 
+-- Starts the event of an accepted vote: in the batch's last entry, or in
+-- a new one when it would pass ENTRY_ARGS.  Numbers are written with %d.
+local function event(ob, now, t, v)
+    local e = ob[#ob]
+
+    if not e or e.m + 4 + 4 * #v.names > ENTRY_ARGS then
+        e = {'b', string.format('%d', now), m = 2}
+        ob[#ob + 1] = e
+    end
+
+    local m = e.m
+    e[m + 1] = t.seq
+    e[m + 2] = string.format('%d', t.used)
+    e[m + 3] = v.voter
+    e[m + 4] = string.format('%d', #v.names)
+    e.m = m + 4
+
+    return e
+end
+
+-- Adds an accepted vote to the running counts; its reply lists the
+-- totals as they stand right after it, and so does its event `e`.
+local function count(st, v, reply, e)
     for i, name in ipairs(v.names) do
         st.total[name] = st.total[name] + v.adds[i]
         st.ver[name] = st.ver[name] + 1
@@ -401,18 +422,19 @@ local function count(st, v, reply)
 
         reply[#reply + 1] = name
         reply[#reply + 1] = st.total[name]
-        votes[i] = string.format('{"u":%s,"n":%d,"c":%d,"ver":%d}',
-                                 json_str(name), v.adds[i], st.total[name],
-                                 st.ver[name])
-    end
 
-    return votes
+        local m = e.m
+        e[m + 1] = name
+        e[m + 2] = string.format('%d', v.adds[i])
+        e[m + 3] = string.format('%d', st.total[name])
+        e[m + 4] = string.format('%d', st.ver[name])
+        e.m = m + 4
+    end
 end
 
 -- Decides one vote, in order, against the batch's tickets and counts: its
--- reply, and when it is accepted, its outbox event.  Numbers are written
--- with %d (cjson would print large ones in exponent form).
-local function decide(ts, st, seen, now, v)
+-- reply, and when it is accepted, its event in the outbox entries `ob`.
+local function decide(ts, st, seen, now, v, ob)
     if v.idem ~= '' then
         if seen[v.idem] then
             return seen[v.idem]
@@ -444,22 +466,19 @@ local function decide(ts, st, seen, now, v)
 
     local id = string.format('%s-%d', t.seq, t.used)
     local reply = {'OK', 'Votes recorded successfully', id}
-    local votes = count(st, v, reply)
+    count(st, v, reply, event(ob, now, t, v))
 
     if v.idem ~= '' then
         seen[v.idem] = reply
     end
 
-    return reply, string.format(
-        '{"v":1,"id":"%s","ts":%d,"ticket":%s,"voter":%s,"votes":[%s]}',
-        id, now, t.seq, v.voter ~= '' and json_str(v.voter) or 'null',
-        table.concat(votes, ','))
+    return reply
 end
 
 -- Everything the batch changes, written after every vote was decided:
--- the touched counts and versions, the tickets' uses, the events, the
--- idempotency records (`seen`: each accepted key's reply).
-local function write(ts, st, events, seen)
+-- the touched counts and versions, the tickets' uses, the outbox entries,
+-- the idempotency records (`seen`: each accepted key's reply).
+local function write(ts, st, ob, seen)
     if #st.order > 0 then
         hset(K_COUNT, st.order, st.total)
         hset(K_VERSION, st.order, st.ver)
@@ -467,8 +486,8 @@ local function write(ts, st, events, seen)
 
     take_uses(ts)
 
-    for _, e in ipairs(events) do
-        redis.call('XADD', K_OUTBOX, '*', 'e', e)
+    for _, e in ipairs(ob) do
+        redis.call('XADD', K_OUTBOX, '*', unpack(e, 1, e.m))
     end
 
     for idem, reply in pairs(seen) do
@@ -494,8 +513,8 @@ local function vote_batch(_, args)
     local now = now_ms()
     promote(now)
 
-    local ts, st, seen = tickets(), counts(), {}
-    local replies, events = {}, {}
+    local ts, st, seen, ob = tickets(), counts(), {}, outbox()
+    local replies = {}
 
     preload(st, ts, votes, now)
 
@@ -503,16 +522,11 @@ local function vote_batch(_, args)
         if not v.names then
             replies[k] = redis.error_reply('ERR cast_vote: bad name or count')
         else
-            local reply, event = decide(ts, st, seen, now, v)
-
-            replies[k] = reply
-            if event then
-                events[#events + 1] = event
-            end
+            replies[k] = decide(ts, st, seen, now, v, ob)
         end
     end
 
-    write(ts, st, events, seen)
+    write(ts, st, ob, seen)
 
     return replies
 end
