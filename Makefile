@@ -184,6 +184,7 @@ FUZZ_SRCS_fuzz_inflight := $(ENGINE_SRCS) $(CODEC_SRCS)
 FUZZ_SRCS_fuzz_ticket  := $(CODEC_DIR)/cast_ticket.c
 FUZZ_SRCS_fuzz_event   := $(COMMON_DIR)/cast_event.c $(CODEC_DIR)/cast_name.c \
                           $(CODEC_DIR)/cast_utf8.c
+FUZZ_SRCS_fuzz_outbox  := $(COMMON_DIR)/cast_outbox.c $(FUZZ_SRCS_fuzz_event)
 
 build/fuzz/%: t/fuzz/%.c $$(FUZZ_SRCS_$$*) $(PURE_HDRS) $(wildcard t/fuzz/*.h) \
               t/unit/test_pool.h
