@@ -87,8 +87,9 @@ sub is_deeply_quiet {
 
 my $dlq0 = metric($PERS, 'cast_persister_dead_letters_total') // 0;
 
-END { cast_stack('start', 'relay') if $S1 }
-ok(cast_stack('stop', 'relay'), 'relay stopped');
+my $relay_stopped;
+END { cast_stack('start', 'relay') if $relay_stopped }
+ok($relay_stopped = cast_stack('stop', 'relay'), 'relay stopped');
 
 my (%want, %legacy_key);    # Kafka key => expected value
 for my $v (@votes) {
@@ -162,6 +163,7 @@ is($real_events, 3, 'the real votes are three events in batch entries');
 # --- the relay runs ----------------------------------------------------------
 
 ok(cast_stack('start', 'relay'), 'relay started');
+$relay_stopped = 0;
 ok(wait_for(30, sub { !redis_cmd('XLEN', $OUTBOX) }), 'outbox drained');
 
 # every message of cast.votes, key and value

@@ -225,7 +225,7 @@ local REJECT = {
 
 -- Duplicate names are merged, counts summed, in order of first appearance.
 local function merge(args, first, n)
-    local names, adds, at = {}, {}, {}
+    local names, adds, at = {}, {}, n > 1 and {} or nil
 
     for i = 0, n - 1 do
         local name = args[first + 2 * i]
@@ -237,13 +237,15 @@ local function merge(args, first, n)
             return nil
         end
 
-        local j = at[name]
+        local j = at and at[name]
         if j then
             adds[j] = adds[j] + add
         else
             names[#names + 1] = name
             adds[#names] = add
-            at[name] = #names
+            if at then
+                at[name] = #names
+            end
         end
     end
 
@@ -274,14 +276,14 @@ local function hmget(key, fields)
     return out
 end
 
--- HSET of many fields to integers
+-- HSET of many fields to their values (strings)
 local function hset(key, fields, values)
     for first = 1, #fields, CHUNK do
         local args = {}
 
         for i = first, math.min(first + CHUNK - 1, #fields) do
             args[#args + 1] = fields[i]
-            args[#args + 1] = string.format('%d', values[fields[i]])
+            args[#args + 1] = values[fields[i]]
         end
         redis.call('HSET', key, unpack(args))
     end
@@ -314,23 +316,32 @@ local function parse(args)
 end
 
 -- The counts and versions a batch keeps running, read on demand and
--- written back once (the touched names, in order).
+-- written back once (the touched names, in order; `text`: as written,
+-- %d, by the last event that touched each).
 local function counts()
-    return {total = {}, ver = {}, touched = {}, order = {}}
+    return {total = {}, ver = {}, touched = {}, order = {}, ctext = {},
+            vtext = {}}
 end
 
--- Reads the counts and versions of the names not read yet.
+-- Reads the counts and versions of the names not read yet (preload()
+-- read them all, mostly: then without a table made).
 local function load(st, names)
-    local missing, seen = {}, {}
+    local missing, seen
 
     for _, name in ipairs(names) do
-        if not st.total[name] and not seen[name] then
-            missing[#missing + 1] = name
-            seen[name] = true
+        if not st.total[name] then
+            if not missing then
+                missing, seen = {}, {}
+            end
+
+            if not seen[name] then
+                missing[#missing + 1] = name
+                seen[name] = true
+            end
         end
     end
 
-    if #missing == 0 then
+    if not missing then
         return
     end
 
@@ -423,11 +434,15 @@ local function count(st, v, reply, e)
         reply[#reply + 1] = name
         reply[#reply + 1] = st.total[name]
 
+        local c = string.format('%d', st.total[name])
+        local ver = string.format('%d', st.ver[name])
+        st.ctext[name], st.vtext[name] = c, ver
+
         local m = e.m
         e[m + 1] = name
         e[m + 2] = string.format('%d', v.adds[i])
-        e[m + 3] = string.format('%d', st.total[name])
-        e[m + 4] = string.format('%d', st.ver[name])
+        e[m + 3] = c
+        e[m + 4] = ver
         e.m = m + 4
     end
 end
@@ -480,8 +495,8 @@ end
 -- the idempotency records (`seen`: each accepted key's reply).
 local function write(ts, st, ob, seen)
     if #st.order > 0 then
-        hset(K_COUNT, st.order, st.total)
-        hset(K_VERSION, st.order, st.ver)
+        hset(K_COUNT, st.order, st.ctext)
+        hset(K_VERSION, st.order, st.vtext)
     end
 
     take_uses(ts)
