@@ -8,7 +8,7 @@
 #   make soak    build, then SOAK_SECONDS (900) of hostile traffic against
 #                a private stack with the sanitized module (not in test)
 #   make test    build, then unit tests, fuzz smoke, prove -r t/
-#   make bench   build, then wrk and vegeta against a fresh private stack
+#   make bench   build, then wrk and cast-load against a fresh private stack
 #   make k8s-e2e deps, then the image deployed on a real Kubernetes cluster
 #                (KUBECONFIG's, or the local one of ../shared/k8s-local)
 
@@ -164,6 +164,11 @@ $(BUILD)/bench/bench_gql: $(BUILD)/obj/bench/bench_gql.o $(BENCH_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 
+# the constant-rate load generator of the latency sweep (scripts/bench.sh)
+$(BUILD)/bench/cast-load: $(BUILD)/obj/bench/cast_load.o
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^
+
 # --- the soak client (t/soak): plain, fast; the server is the sanitized one
 
 SOAK_SRCS     := $(sort $(wildcard t/soak/*.c))
@@ -230,7 +235,7 @@ demo:
 	@scripts/demo.sh
 
 bench: build
-	@$(MAKE) -s $(BUILD)/bench/bench_gql
+	@$(MAKE) -s $(BUILD)/bench/bench_gql $(BUILD)/bench/cast-load
 	@scripts/bench.sh
 
 # build-and-deploy.sh builds the image itself; logs in build/k8s-e2e/,
