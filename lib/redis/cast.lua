@@ -183,6 +183,7 @@ local function usable_ticket(ts, ticket, seq_hint, now)
         return nil, 'EXPIRED'
     end
 
+    seq_hint = tonumber(seq_hint) or 0
     if cur.seq and seq_hint > 0 and seq_hint < tonumber(cur.seq) then
         return nil, 'EXPIRED'
     end
@@ -232,7 +233,7 @@ local function merge(args, first, n)
         local add = tonumber(args[first + 2 * i + 1])
 
         if not name or name == '' or not add or add < 1 or add > MAX_ADD
-           or add ~= math.floor(add)
+           or add % 1 ~= 0
         then
             return nil
         end
@@ -307,7 +308,7 @@ local function parse(args)
         local names, adds = merge(args, i + 5, n)
         votes[#votes + 1] = {
             ticket = args[i], voter = args[i + 1], idem = args[i + 2],
-            seq_hint = tonumber(args[i + 3]) or 0, names = names, adds = adds,
+            seq_hint = args[i + 3], names = names, adds = adds,
         }
         i = i + 5 + 2 * n
     end
