@@ -219,7 +219,7 @@ relay_entry_free(relay_entry_t *e)
 static int
 relay_entry(relay_t *rl, const redisReply *item)
 {
-    int                rc;
+    int                rc, batch;
     size_t             i;
     relay_entry_t     *e;
     unsigned long long ms, seq;
@@ -259,9 +259,16 @@ relay_entry(relay_t *rl, const redisReply *item)
     e->msgs = NULL;
     e->nmsgs = 0;
 
+    /*
+     * The tag first: in a batch entry a voter or a name stands where a
+     * field name does, and may well be "e".
+     */
+    batch = fields->type == REDIS_REPLY_ARRAY && fields->elements > 0
+            && strcmp(fields->element[0]->str, CAST_OUTBOX_TAG) == 0;
     value = NULL;
 
-    for (i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements;
+    for (i = 0; !batch && fields->type == REDIS_REPLY_ARRAY
+                && i + 1 < fields->elements;
          i += 2)
     {
         if (strcmp(fields->element[i]->str, "e") == 0) {
@@ -270,13 +277,11 @@ relay_entry(relay_t *rl, const redisReply *item)
         }
     }
 
-    if (value != NULL) {
-        rc = relay_legacy(e, value);
-
-    } else if (fields->type == REDIS_REPLY_ARRAY && fields->elements > 0
-               && strcmp(fields->element[0]->str, CAST_OUTBOX_TAG) == 0)
-    {
+    if (batch) {
         rc = relay_batch(e, fields);
+
+    } else if (value != NULL) {
+        rc = relay_legacy(e, value);
 
     } else {
         cast_log(CAST_LOG_WARN, "outbox", "entry %s has no field e", e->id);
