@@ -40,7 +40,7 @@ static const cast_conf_t  relay_conf[] = {
       "XREAD BLOCK time while the outbox is empty" },
 
     { "inflight_max", CAST_CONF_INT, "20000", &relay.inflight_max,
-      "events produced and not yet confirmed, at most" },
+      "outbox entries, and events, read and not yet confirmed, at most" },
 
     { "flush_ms", CAST_CONF_INT, "10000", &relay.flush_ms,
       "on SIGTERM, how long to wait for Kafka to confirm what is in flight" },

@@ -77,10 +77,11 @@ typedef struct {
     int64_t          topics_retry_at;
     int              fatal;
 
-    /* the ring of produced entries, oldest at head */
+    /* the ring of produced entries, oldest at head; their events */
     relay_entry_t   *ring;
     size_t           head;
     size_t           count;
+    size_t           events;
     size_t           failed;
 
     /* the stream below this id is delivered; trimmed up to it */

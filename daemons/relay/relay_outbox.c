@@ -297,6 +297,7 @@ relay_entry(relay_t *rl, const redisReply *item)
     e->pending = e->nmsgs;
 
     rl->count++;
+    rl->events += e->nmsgs;
     rl->read_total++;
     memcpy(rl->cursor, e->id, id->len + 1);
 
@@ -320,8 +321,9 @@ relay_read(relay_t *rl, int block_ms)
     size_t       i, room;
     redisReply  *r, *entries;
 
+    /* entries hold a call's events each: bounded in both */
     room = rl->inflight_max - rl->count;
-    if (room == 0) {
+    if (room == 0 || rl->events >= (size_t) rl->inflight_max) {
         return 0;
     }
 
@@ -382,6 +384,7 @@ relay_advance(relay_t *rl)
         rl->trim_seq = e->seq + 1;
         rl->trim_pending = 1;
 
+        rl->events -= e->nmsgs;
         relay_entry_free(e);
 
         rl->head = (rl->head + 1) % rl->inflight_max;
