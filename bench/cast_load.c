@@ -556,15 +556,40 @@ main(int argc, char **argv)
 
     while ((o = getopt(argc, argv, "u:r:d:c:b:n:t:o:")) != -1) {
         switch (o) {
-        case 'u': url = optarg; break;
-        case 'r': ld->rate = atof(optarg); break;
-        case 'd': ms = atof(optarg); break;
-        case 'c': conns = atoi(optarg); break;
-        case 'b': fmt = optarg; break;
-        case 'n': names = atoi(optarg); break;
-        case 't': ld->timeout = atoll(optarg) * 1000000LL; break;
-        case 'o': file = optarg; break;
-        default: load_usage();
+        case 'u':
+            url = optarg;
+            break;
+
+        case 'r':
+            ld->rate = atof(optarg);
+            break;
+
+        case 'd':
+            ms = atof(optarg);
+            break;
+
+        case 'c':
+            conns = atoi(optarg);
+            break;
+
+        case 'b':
+            fmt = optarg;
+            break;
+
+        case 'n':
+            names = atoi(optarg);
+            break;
+
+        case 't':
+            ld->timeout = atoll(optarg) * 1000000LL;
+            break;
+
+        case 'o':
+            file = optarg;
+            break;
+
+        default:
+            load_usage();
         }
     }
 

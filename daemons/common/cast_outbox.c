@@ -165,14 +165,38 @@ cast_outbox_str(cast_outbox_buf_t *b, const cast_outbox_str_t *s)
         c = (unsigned char) s->data[i];
 
         switch (c) {
-        case '"':  cast_outbox_lit(b, "\\\""); break;
-        case '\\': cast_outbox_lit(b, "\\\\"); break;
-        case '/':  cast_outbox_lit(b, "\\/"); break;
-        case '\b': cast_outbox_lit(b, "\\b"); break;
-        case '\t': cast_outbox_lit(b, "\\t"); break;
-        case '\n': cast_outbox_lit(b, "\\n"); break;
-        case '\f': cast_outbox_lit(b, "\\f"); break;
-        case '\r': cast_outbox_lit(b, "\\r"); break;
+        case '"':
+            cast_outbox_lit(b, "\\\"");
+            break;
+
+        case '\\':
+            cast_outbox_lit(b, "\\\\");
+            break;
+
+        case '/':
+            cast_outbox_lit(b, "\\/");
+            break;
+
+        case '\b':
+            cast_outbox_lit(b, "\\b");
+            break;
+
+        case '\t':
+            cast_outbox_lit(b, "\\t");
+            break;
+
+        case '\n':
+            cast_outbox_lit(b, "\\n");
+            break;
+
+        case '\f':
+            cast_outbox_lit(b, "\\f");
+            break;
+
+        case '\r':
+            cast_outbox_lit(b, "\\r");
+            break;
+
         default:
             if (c < 0x20 || c == 0x7f) {
                 snprintf(u, sizeof(u), "\\u%04x", c);
