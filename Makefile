@@ -8,7 +8,7 @@
 #   make soak    build, then SOAK_SECONDS (900) of hostile traffic against
 #                a private stack with the sanitized module (not in test)
 #   make test    build, then unit tests, fuzz smoke, prove -r t/
-#   make bench   build, then wrk and vegeta against a fresh private stack
+#   make bench   build, then wrk and cast-load against a fresh private stack
 #   make k8s-e2e deps, then the image deployed on a real Kubernetes cluster
 #                (KUBECONFIG's, or the local one of ../shared/k8s-local)
 
@@ -169,6 +169,11 @@ $(BUILD)/bench/sse_load: bench/sse_load.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< -lpthread
 
+# the constant-rate load generator of the latency sweep (scripts/bench.sh)
+$(BUILD)/bench/cast-load: $(BUILD)/obj/bench/cast_load.o
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^
+
 # --- the soak client (t/soak): plain, fast; the server is the sanitized one
 
 SOAK_SRCS     := $(sort $(wildcard t/soak/*.c))
@@ -189,6 +194,7 @@ FUZZ_SRCS_fuzz_inflight := $(ENGINE_SRCS) $(CODEC_SRCS)
 FUZZ_SRCS_fuzz_ticket  := $(CODEC_DIR)/cast_ticket.c
 FUZZ_SRCS_fuzz_event   := $(COMMON_DIR)/cast_event.c $(CODEC_DIR)/cast_name.c \
                           $(CODEC_DIR)/cast_utf8.c
+FUZZ_SRCS_fuzz_outbox  := $(COMMON_DIR)/cast_outbox.c $(FUZZ_SRCS_fuzz_event)
 
 build/fuzz/%: t/fuzz/%.c $$(FUZZ_SRCS_$$*) $(PURE_HDRS) $(wildcard t/fuzz/*.h) \
               t/unit/test_pool.h
@@ -234,7 +240,8 @@ demo:
 	@scripts/demo.sh
 
 bench: build
-	@$(MAKE) -s $(BUILD)/bench/bench_gql $(BUILD)/bench/sse_load
+	@$(MAKE) -s $(BUILD)/bench/bench_gql $(BUILD)/bench/sse_load \
+	    $(BUILD)/bench/cast-load
 	@scripts/bench.sh
 
 # build-and-deploy.sh builds the image itself; logs in build/k8s-e2e/,

@@ -3,7 +3,8 @@
 # make bench: wrk against a private stack started with a large ticket
 # usage limit, so accepted votes are measured, next to the ceiling of a
 # `return 200` location in the same nginx with the same wrk settings; then
-# a latency sweep of accepted votes at constant offered rates (vegeta),
+# a latency sweep of accepted votes at constant offered rates
+# (build/bench/cast-load, bench/cast_load.c),
 # and last the thundering herd: the same votes against tickets with the
 # default 100 uses.  For every wrk run it records the CPU each process of
 # the stack (and wrk) spent, from /proc.  Prints the figures, writes JSON
@@ -38,15 +39,13 @@ export CAST_RELAY_HTTP_PORT=${CAST_RELAY_HTTP_PORT:-$((39102 + o))}
 export CAST_PERSISTER_HTTP_PORT=${CAST_PERSISTER_HTTP_PORT:-$((39103 + o))}
 export CAST_TICKET_MAX_USES=${CAST_TICKET_MAX_USES:-1000000000}
 
-tools=${CAST_BENCH_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/bench-tools}
-vegeta=$tools/bin/vegeta
+load=$top/build/bench/cast-load
 
-for t in wrk jq gnuplot "$vegeta"; do
+for t in wrk jq gnuplot; do
     command -v "$t" >/dev/null || { echo "bench: $t is missing (make deps)"; exit 1; }
 done
+[ -x "$load" ] || { echo "bench: $load is missing (make bench builds it)"; exit 1; }
 
-vegeta_version=$(go version -m "$vegeta" 2>/dev/null \
-                     | awk '$1 == "mod" { print $3 }' || true)
 tmp=$(mktemp -d)
 
 stop_stack() {
@@ -109,7 +108,7 @@ cpu_ticks() {
 }
 
 # the ticks of this shell's reaped children: wrk (run in a command
-# substitution) or vegeta, whatever else ran since counted too
+# substitution) or cast-load, whatever else ran since counted too
 shell_ticks() {
     awk '{ sub(/^.*\) /, ""); print $14 + $15 }' /proc/$$/stat
 }
@@ -391,14 +390,17 @@ jq -r 'if . == null then "subscriptions    failed" else
 #
 # wrk keeps 64 requests in flight and sends the next only when one is
 # answered, so it measures at saturation and, when the server stalls, sends
-# less instead of queueing (coordinated omission).  vegeta sends at a
-# constant rate, on a schedule of its own: request `seq` of an attack is due
-# at start + (seq + 1) / rate.  The latency counted is from that due time to
-# the answer, so a request that vegeta itself sent late (a busy core) counts
-# its wait.  A vote needs the current ticket, which rotates every period:
-# each attack runs inside one ticket's validity, with a fresh ticket, and
-# ticketd runs with a grace of one period meanwhile, so that a vote sent in
-# time but still queued when its ticket rotates is accepted all the same.
+# less instead of queueing (coordinated omission).  cast-load
+# (bench/cast_load.c) sends at a constant rate, on a schedule of its own:
+# request `seq` of a run is due at start + (seq + 1) / rate.  The latency
+# counted is from that due time to the answer, so a request that it sent
+# late (no idle connection, a busy core) counts its wait.  A vote needs the
+# current ticket, which rotates every period: each run stays inside one
+# ticket's validity, with a fresh ticket, and ticketd runs with a grace of
+# one period meanwhile, so that a vote sent in time but still queued when
+# its ticket rotates is accepted all the same.  vegeta did this before; it
+# spent ten times wrk's CPU per request and, on two cores, sent only
+# 53,478 of 72,902 due requests at 50 % (bench/results/20261206T083612Z.json).
 
 # metric NAME OUTCOME: a counter of the nginx module's /metrics
 votes_metric() {
@@ -435,11 +437,12 @@ ticket_until() {
     until=$(date -d "${cas#* }" +%s%3N)
 }
 
-# sweep_window RATE NAME CSV: one attack of RATE votes/s with the current
-# ticket until shortly before it expires; adds its duration in ms to ms,
-# vegeta's CPU ticks to vt
+# sweep_window RATE LAT: one cast-load run of RATE votes/s with the
+# current ticket until shortly before it expires, its per-request latencies
+# appended to LAT; adds its duration in ms to ms, its due and sent requests
+# to due and sent, cast-load's CPU ticks to vt
 sweep_window() {
-    local rate=$1 name=$2 csv=$3 ticket until left t
+    local rate=$1 lat=$2 ticket until left t out body
 
     ticket_until
     left=$((until - $(now_ms)))
@@ -447,68 +450,34 @@ sweep_window() {
         ((left < 0)) || sleep "$(awk -v l="$left" 'BEGIN { print (l + 20) / 1000 }')"
         ticket_until
     fi
-    jq -nc --arg url "$url/graphql" --arg t "$ticket" \
-           --argjson n "$CAST_BENCH_NAMES" '
-        range(1; $n + 1) as $i
-        | {method: "POST", url: $url,
-           header: {"Content-Type": ["application/json"]},
-           body: ({query: ("mutation($u:[String!]!,$c:[Int!],$t:String!)"
-                           + "{vote(usernames:$u,voteCount:$c,ticket:$t)"
-                           + "{success message}}"),
-                   variables: {u: ["bench-\($i)"], c: [1], t: $t}}
-                  | tojson | @base64)}' >"$tmp/targets.json"
-    # until 200 ms before the ticket expires, counted after jq (vegeta
-    # takes some of them to start); the grace covers the votes still queued
+    # until 200 ms before the ticket expires; the grace covers the votes
+    # still queued
     left=$((until - $(now_ms) - 200))
     ((left >= 300)) || return 0
+    body=$(printf '%s%s%s' \
+        '{"query":"mutation($u:[String!]!,$c:[Int!],$t:String!)' \
+        '{vote(usernames:$u,voteCount:$c,ticket:$t){success message}}",' \
+        "\"variables\":{\"u\":[\"bench-%d\"],\"c\":[1],\"t\":\"$ticket\"}}")
     # as many connections at most as wrk has: when the stack falls behind,
     # requests wait for one and their wait counts from their due time
-    # its results decoded after the attack, and its CPU counted alone
     t=$(shell_ticks)
-    "$vegeta" attack -format=json -targets="$tmp/targets.json" \
-        -rate="$rate/1s" -duration="${left}ms" -max-body=0 -timeout=10s \
-        -workers="$conns" -max-workers="$conns" -name="$name:$left" \
-        -output="$tmp/attack.bin"
+    out=$("$load" -u "$url/graphql" -r "$rate" -d "$left" -c "$conns" \
+              -n "$CAST_BENCH_NAMES" -b "$body" -t 10000 -o "$lat")
     vt=$((vt + $(shell_ticks) - t))
-    "$vegeta" encode --to csv "$tmp/attack.bin" >>"$csv"
+    due=$((due + $(sed -n 's/.*\bdue=\([0-9]*\).*/\1/p' <<<"$out")))
+    sent=$((sent + $(sed -n 's/.*\bsent=\([0-9]*\).*/\1/p' <<<"$out")))
     ms=$((ms + left))
 }
 
-# latencies CSV RATE: "due sent p50 p99 max errors p99_uncorrected", the
-# latencies in ms, of the results of attacks named NAME:DURATION_MS
-# (columns counted from the end: an error message may hold commas).  An
-# attack starts at its earliest send time less that request's due offset.
-# A request vegeta did not send before the end of its attack (the client
-# starved of CPU) counts from its due time to the attack's last answer.
+# latencies LAT: "p50 p99 max errors p99_uncorrected", in ms, of the
+# requests of cast-load's -o file LAT (latency from the due time, from the
+# send time or -1, failed)
 latencies() {
-    awk -F, -v iv="$(awk -v r="$2" 'BEGIN { print 1e9 / r }')" '
-        NR == FNR {
-            a = $(NF - 4); d = $1 - ($(NF - 3) + 1) * iv
-            if (!(a in t0) || d < t0[a]) t0[a] = d
-            if ($1 + $3 > end[a]) end[a] = $1 + $3
-            sent[a]++
-            next
-        }
-        {
-            a = $(NF - 4); due = t0[a] + ($(NF - 3) + 1) * iv
-            printf "%.3f %.3f %d\n", ($1 + $3 - due) / 1e6, $3 / 1e6, \
-                ($2 != 200)
-        }
-        END {
-            for (a in t0) {
-                split(a, f, ":"); n = int(f[2] * 1e6 / iv)
-                if (t0[a] + f[2] * 1e6 > end[a]) end[a] = t0[a] + f[2] * 1e6
-                for (i = sent[a]; i < n; i++)
-                    printf "%.3f -1 0\n", (end[a] - t0[a] - (i + 1) * iv) / 1e6
-                total += n > sent[a] ? n : sent[a]
-            }
-            print total > "/dev/stderr"
-        }' "$1" "$1" >"$tmp/lat" 2>"$tmp/due"
-    sort -g -k1,1 "$tmp/lat" | awk -v due="$(cat "$tmp/due")" '
-        { v[NR] = $1; e += $3; s += $2 >= 0 }
-        END { printf "%d %d %s %s %s %d ", due, s, v[int(NR * 0.5 + 0.999)],
+    sort -g -k1,1 "$1" | awk '
+        { v[NR] = $1; e += $3 }
+        END { printf "%s %s %s %d ", v[int(NR * 0.5 + 0.999)],
                   v[int(NR * 0.99 + 0.999)], v[NR], e }'
-    awk '$2 >= 0' "$tmp/lat" | sort -g -k2,2 | awk '{ v[NR] = $2 }
+    awk '$2 >= 0' "$1" | sort -g -k2,2 | awk '{ v[NR] = $2 }
         END { print v[int(NR * 0.99 + 0.999)] }'
 }
 
@@ -535,23 +504,22 @@ retick grace CAST_TICKET_GRACE_MS="$period"
 
 sweep=()
 echo
-echo "latency sweep: accepted votes at a constant rate (vegeta), against" \
+echo "latency sweep: accepted votes at a constant rate (cast-load), against" \
      "the $((max_votes / seconds)) votes/s of the wrk run"
 for pct in $sweep_percents; do
     rate=$((max_votes * pct / (seconds * 100)))
-    csv=$tmp/sweep-$pct.csv
-    : >"$csv"
+    lat=$tmp/sweep-$pct.lat
+    : >"$lat"
     a0=$(votes_metric accepted)
     r0=$(votes_refused)
-    ms=0 w=0 vt=0
+    ms=0 vt=0 due=0 sent=0
     while ((ms < sweep_seconds * 1000)); do
-        sweep_window "$rate" "w$w" "$csv"
-        w=$((w + 1))
+        sweep_window "$rate" "$lat"
     done
     accepted=$(($(votes_metric accepted) - a0))
     refused=$(($(votes_refused) - r0))
-    read -r due sent p50 p99 pmax errors p99raw < <(latencies "$csv" "$rate")
-    sweep+=("$(printf '{"percent": %s, "offered_rps": %s, "seconds": %s, "due": %s, "sent": %s, "accepted_rps": %s, "accepted": %s, "refused": %s, "errors": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "p99_uncorrected_ms": %s, "vegeta_cpu_us_per_request": %s}' \
+    read -r p50 p99 pmax errors p99raw < <(latencies "$lat")
+    sweep+=("$(printf '{"percent": %s, "offered_rps": %s, "seconds": %s, "due": %s, "sent": %s, "accepted_rps": %s, "accepted": %s, "refused": %s, "errors": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "p99_uncorrected_ms": %s, "load_cpu_us_per_request": %s}' \
         "$pct" "$rate" "$(awk -v m="$ms" 'BEGIN { print m / 1000 }')" \
         "$due" "$sent" "$(awk -v a="$accepted" -v m="$ms" 'BEGIN { printf "%.0f", a * 1000 / m }')" \
         "$accepted" "$refused" "$errors" "$p50" "$p99" "$pmax" "$p99raw" \
@@ -652,7 +620,7 @@ jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
       --arg wrk "-t$threads -c$conns -d${seconds}s" \
       --arg fsync "$(rcli CONFIG GET appendfsync | sed -n 2p)" \
       --arg lag "$lag" --argjson max "$((max_votes / seconds))" \
-      --arg gen "vegeta $vegeta_version" --argjson grace "$period" '
+      --arg gen "cast-load" --argjson grace "$period" '
     ($r[0].ceiling) as $c
     | {machine: $machine, wrk: $wrk, redis_appendfsync: $fsync,
        results: ($r[0] | with_entries(.value |= (

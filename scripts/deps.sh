@@ -2,15 +2,14 @@
 #
 # Installs what CAST needs and is missing: Debian packages (apt-get update
 # only when something is missing), the Kafka broker jars from Maven into a
-# cache directory, the npm packages of t/audit and t/browser, the browser
-# pages' third-party files (scripts/web-assets.sh: html/static/vendor/), the
-# pinned tools of the Kubernetes checks and the constant-rate load generator
-# of make bench.
+# cache directory, the npm packages of t/audit, t/sse and t/browser, the
+# browser pages' third-party files (scripts/web-assets.sh:
+# html/static/vendor/) and the pinned tools of the Kubernetes checks.  (The
+# bench's load generators are the project's own C: make bench builds them.)
 # Safe to run again.
 #
 #   KAFKA_VERSION     4.1.1
 #   CAST_KAFKA_LIBS   ~/.cache/cast/kafka-$KAFKA_VERSION/libs
-#   CAST_BENCH_TOOLS  ~/.cache/cast/bench-tools (bin/vegeta)
 
 set -euo pipefail
 
@@ -19,8 +18,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${KAFKA_VERSION:=4.1.1}"
 : "${CAST_KAFKA_LIBS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/kafka-$KAFKA_VERSION/libs}"
 LOG4J_VERSION=2.24.3
-VEGETA_VERSION=v12.13.0
-: "${CAST_BENCH_TOOLS:=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cast/bench-tools}"
 
 # Debian packages, each with what proves it is there: "package:check",
 # where check is a command name, or empty to ask dpkg.
@@ -201,24 +198,6 @@ k8s_tools() {
 }
 
 
-# vegeta (Go module proxy): the constant-rate load generator of the latency
-# sweep in make bench (wrk cannot hold a rate).
-bench_tools() {
-    local bin=$CAST_BENCH_TOOLS/bin/vegeta
-
-    if [[ -x $bin ]] && go version -m "$bin" 2>/dev/null \
-            | grep -q "mod.*github.com/tsenart/vegeta/v12.*$VEGETA_VERSION"; then
-        say "vegeta $VEGETA_VERSION: present in $CAST_BENCH_TOOLS/bin"
-        return 0
-    fi
-    command -v go >/dev/null || die "go is needed to install vegeta"
-    say "vegeta $VEGETA_VERSION: go install into $CAST_BENCH_TOOLS/bin"
-    GOBIN=$CAST_BENCH_TOOLS/bin go install \
-        "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" \
-        || die "go install vegeta $VEGETA_VERSION failed"
-}
-
-
 apt_packages
 perl_modules
 kafka_libs
@@ -228,5 +207,4 @@ npm_ci t/sse
 PUPPETEER_SKIP_DOWNLOAD=1 npm_ci t/browser
 "$ROOT/scripts/web-assets.sh" || die "scripts/web-assets.sh failed"
 k8s_tools
-bench_tools
 say "done"

@@ -46,7 +46,7 @@ static const cast_conf_t  relay_conf[] = {
       "produced: an entry a failover may lose never reaches Kafka" },
 
     { "inflight_max", CAST_CONF_INT, "20000", &relay.inflight_max,
-      "events produced and not yet confirmed, at most" },
+      "outbox entries, and events, read and not yet confirmed, at most" },
 
     { "flush_ms", CAST_CONF_INT, "10000", &relay.flush_ms,
       "on SIGTERM, how long to wait for Kafka to confirm what is in flight" },
@@ -194,7 +194,7 @@ relay_free_ring(relay_t *rl)
     size_t  i;
 
     for (i = 0; i < rl->count; i++) {
-        free(rl->ring[(rl->head + i) % rl->inflight_max].value);
+        relay_entry_free(&rl->ring[(rl->head + i) % rl->inflight_max]);
     }
 
     free(rl->ring);

@@ -25,18 +25,34 @@
 #define RELAY_ID_MAX  48
 
 
+typedef struct relay_entry_s  relay_entry_t;
+
+/* One Kafka message: an event of a stream entry */
 typedef struct {
-    char             id[RELAY_ID_MAX];  /* stream entry id */
-    uint64_t         ms;
-    uint64_t         seq;
+    relay_entry_t   *entry;
+    char             key[RELAY_ID_MAX];
     char            *value;             /* the event, for a re-produce */
     size_t           len;
     int              state;
-} relay_entry_t;
+} relay_msg_t;
 
 #define RELAY_PENDING    0
 #define RELAY_DELIVERED  1
 #define RELAY_FAILED     2
+
+/*
+ * A stream entry: a legacy one (field "e") is one event, keyed by the
+ * entry id; a batch entry (cast_outbox.h) one event per vote, keyed by
+ * the event id.  It is delivered when all its messages are.
+ */
+struct relay_entry_s {
+    char             id[RELAY_ID_MAX];  /* stream entry id */
+    uint64_t         ms;
+    uint64_t         seq;
+    relay_msg_t     *msgs;
+    size_t           nmsgs;
+    size_t           pending;           /* messages not delivered yet */
+};
 
 
 typedef struct {
@@ -63,10 +79,11 @@ typedef struct {
     int64_t          topics_retry_at;
     int              fatal;
 
-    /* the ring of produced entries, oldest at head */
+    /* the ring of produced entries, oldest at head; their events */
     relay_entry_t   *ring;
     size_t           head;
     size_t           count;
+    size_t           events;
     size_t           failed;
 
     /* the stream below this id is delivered; trimmed up to it */
@@ -91,11 +108,12 @@ int relay_read(relay_t *rl, int block_ms);
 void relay_publish_inflight(relay_t *rl);
 void relay_trim(relay_t *rl);
 void relay_backlog(relay_t *rl, int64_t now);
+void relay_entry_free(relay_entry_t *e);
 
 /* relay_kafka.c */
 int relay_kafka_open(relay_t *rl);
 int relay_topics(relay_t *rl, int64_t now);
-int relay_produce(relay_t *rl, relay_entry_t *e);
+int relay_produce(relay_t *rl, relay_msg_t *m);
 void relay_retry_failed(relay_t *rl, int64_t now);
 void relay_kafka_close(relay_t *rl);
 

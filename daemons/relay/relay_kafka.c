@@ -22,23 +22,25 @@ static void relay_kafka_error(rd_kafka_t *rk, int err, const char *reason,
 static void
 relay_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    relay_t        *rl = opaque;
-    relay_entry_t  *e = m->_private;
+    relay_t      *rl = opaque;
+    relay_msg_t  *msg = m->_private;
 
     (void) rk;
 
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        e->state = RELAY_DELIVERED;
+        msg->state = RELAY_DELIVERED;
+        msg->entry->pending--;
         rl->delivered_total++;
         return;
     }
 
     if (rl->failed == 0) {
-        cast_log(CAST_LOG_WARN, "delivery", "entry %s: %s; will produce "
-                 "it again", e->id, rd_kafka_err2str(m->err));
+        cast_log(CAST_LOG_WARN, "delivery", "entry %s (%s): %s; will "
+                 "produce it again", msg->entry->id, msg->key,
+                 rd_kafka_err2str(m->err));
     }
 
-    e->state = RELAY_FAILED;
+    msg->state = RELAY_FAILED;
     rl->failed++;
     rl->delivery_errors_total++;
 }
@@ -125,30 +127,30 @@ relay_topics(relay_t *rl, int64_t now)
  */
 
 int
-relay_produce(relay_t *rl, relay_entry_t *e)
+relay_produce(relay_t *rl, relay_msg_t *m)
 {
     rd_kafka_resp_err_t  err;
 
     err = rd_kafka_producev(rl->rk,
                             RD_KAFKA_V_RKT(rl->rkt),
-                            RD_KAFKA_V_KEY(e->id, strlen(e->id)),
-                            RD_KAFKA_V_VALUE(e->value, e->len),
+                            RD_KAFKA_V_KEY(m->key, strlen(m->key)),
+                            RD_KAFKA_V_VALUE(m->value, m->len),
                             RD_KAFKA_V_MSGFLAGS(0),
-                            RD_KAFKA_V_OPAQUE(e),
+                            RD_KAFKA_V_OPAQUE(m),
                             RD_KAFKA_V_END);
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rl->failed == 0) {
-            cast_log(CAST_LOG_WARN, "produce", "entry %s: %s", e->id,
-                     rd_kafka_err2str(err));
+            cast_log(CAST_LOG_WARN, "produce", "entry %s (%s): %s",
+                     m->entry->id, m->key, rd_kafka_err2str(err));
         }
 
-        e->state = RELAY_FAILED;
+        m->state = RELAY_FAILED;
         rl->failed++;
         return -1;
     }
 
-    e->state = RELAY_PENDING;
+    m->state = RELAY_PENDING;
     rl->produced_total++;
     return 0;
 }
@@ -159,7 +161,7 @@ relay_produce(relay_t *rl, relay_entry_t *e)
 void
 relay_retry_failed(relay_t *rl, int64_t now)
 {
-    size_t          i;
+    size_t          i, j;
     relay_entry_t  *e;
 
     if (rl->failed == 0 || now < rl->produce_retry_at) {
@@ -172,8 +174,10 @@ relay_retry_failed(relay_t *rl, int64_t now)
     for (i = 0; i < rl->count; i++) {
         e = &rl->ring[(rl->head + i) % rl->inflight_max];
 
-        if (e->state == RELAY_FAILED) {
-            relay_produce(rl, e);
+        for (j = 0; j < e->nmsgs; j++) {
+            if (e->msgs[j].state == RELAY_FAILED) {
+                relay_produce(rl, &e->msgs[j]);
+            }
         }
     }
 }

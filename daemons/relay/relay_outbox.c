@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cast_log.h"
+#include "cast_outbox.h"
 #include "cast_redis.h"
 #include "cast_restore.h"
 #include "cast_time.h"
@@ -20,6 +21,8 @@ static int relay_redis_setup(redisContext *c, void *data, char *err,
     size_t errlen);
 static void relay_redis_lost(relay_t *rl, const char *what, redisReply *r);
 static int relay_seen(relay_t *rl, uint64_t ms, uint64_t seq);
+static int relay_legacy(relay_entry_t *e, const redisReply *value);
+static int relay_batch(relay_entry_t *e, const redisReply *fields);
 static int relay_entry(relay_t *rl, const redisReply *item);
 static void relay_advance(relay_t *rl);
 static int relay_replicated(relay_t *rl);
@@ -98,11 +101,126 @@ relay_seen(relay_t *rl, uint64_t ms, uint64_t seq)
 }
 
 
+/*
+ * A legacy entry (field "e", written by a cast.lua before the batch
+ * entries, still in the outbox after an upgrade): its value is the event,
+ * produced unchanged under the entry id.  Without the field: an empty
+ * event, which the persister dead-letters.
+ */
+
+static int
+relay_legacy(relay_entry_t *e, const redisReply *value)
+{
+    relay_msg_t  *m;
+
+    m = calloc(1, sizeof(relay_msg_t));
+    if (m == NULL) {
+        return -1;
+    }
+
+    m->len = (value != NULL) ? value->len : 0;
+    m->value = malloc(m->len + 1);
+    if (m->value == NULL) {
+        free(m);
+        return -1;
+    }
+
+    if (value != NULL) {
+        memcpy(m->value, value->str, value->len);
+    }
+
+    m->entry = e;
+    strcpy(m->key, e->id);
+
+    e->msgs = m;
+    e->nmsgs = 1;
+
+    return 0;
+}
+
+
+/*
+ * A batch entry of cast.lua: one event per vote, its JSON formatted here
+ * (cast_outbox.c), keyed by its event id.  One that does not read as a
+ * batch goes on as a single empty event, dead-lettered by the persister.
+ */
+
+static int
+relay_batch(relay_entry_t *e, const redisReply *fields)
+{
+    char                  reason[CAST_EVENT_REASON_MAX];
+    size_t                i, n;
+    cast_outbox_str_t    *f;
+    cast_outbox_event_t  *ev;
+
+    f = malloc(fields->elements * sizeof(cast_outbox_str_t));
+    if (f == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < fields->elements; i++) {
+        f[i].data = fields->element[i]->str;
+        f[i].len = fields->element[i]->len;
+    }
+
+    if (cast_outbox_split(f, fields->elements, &ev, &n, reason,
+                          sizeof(reason))
+        != 0)
+    {
+        free(f);
+
+        if (strcmp(reason, "out of memory") == 0) {
+            return -1;
+        }
+
+        cast_log(CAST_LOG_WARN, "outbox", "entry %s: %s", e->id, reason);
+        return relay_legacy(e, NULL);
+    }
+
+    free(f);
+
+    e->msgs = calloc(n, sizeof(relay_msg_t));
+    if (e->msgs == NULL) {
+        cast_outbox_free(ev, n);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        e->msgs[i].entry = e;
+        strcpy(e->msgs[i].key, ev[i].id);
+        e->msgs[i].value = ev[i].json;
+        e->msgs[i].len = ev[i].len;
+        ev[i].json = NULL;
+    }
+
+    e->nmsgs = n;
+    cast_outbox_free(ev, n);
+
+    return 0;
+}
+
+
+void
+relay_entry_free(relay_entry_t *e)
+{
+    size_t  i;
+
+    for (i = 0; i < e->nmsgs; i++) {
+        free(e->msgs[i].value);
+    }
+
+    free(e->msgs);
+    e->msgs = NULL;
+    e->nmsgs = 0;
+}
+
+
 /* One stream entry: [id, [field, value, ...]] into the ring, produced. */
 
 static int
 relay_entry(relay_t *rl, const redisReply *item)
 {
+    int                rc, batch;
     size_t             i;
     relay_entry_t     *e;
     unsigned long long ms, seq;
@@ -125,9 +243,33 @@ relay_entry(relay_t *rl, const redisReply *item)
     }
 
     fields = item->element[1];
+
+    for (i = 0; fields->type == REDIS_REPLY_ARRAY && i < fields->elements;
+         i++)
+    {
+        if (fields->element[i]->type != REDIS_REPLY_STRING) {
+            cast_log(CAST_LOG_ERR, "outbox", "unexpected XREAD entry");
+            return -1;
+        }
+    }
+
+    e = &rl->ring[(rl->head + rl->count) % rl->inflight_max];
+    memcpy(e->id, id->str, id->len + 1);
+    e->ms = ms;
+    e->seq = seq;
+    e->msgs = NULL;
+    e->nmsgs = 0;
+
+    /*
+     * The tag first: in a batch entry a voter or a name stands where a
+     * field name does, and may well be "e".
+     */
+    batch = fields->type == REDIS_REPLY_ARRAY && fields->elements > 0
+            && strcmp(fields->element[0]->str, CAST_OUTBOX_TAG) == 0;
     value = NULL;
 
-    for (i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements;
+    for (i = 0; !batch && fields->type == REDIS_REPLY_ARRAY
+                && i + 1 < fields->elements;
          i += 2)
     {
         if (strcmp(fields->element[i]->str, "e") == 0) {
@@ -136,35 +278,34 @@ relay_entry(relay_t *rl, const redisReply *item)
         }
     }
 
-    e = &rl->ring[(rl->head + rl->count) % rl->inflight_max];
-    memcpy(e->id, id->str, id->len + 1);
-    e->ms = ms;
-    e->seq = seq;
-    e->len = 0;
+    if (batch) {
+        rc = relay_batch(e, fields);
 
-    /* no "e" field: an empty event, which the persister dead-letters */
-    if (value == NULL) {
-        cast_log(CAST_LOG_WARN, "outbox", "entry %s has no field e", e->id);
+    } else if (value != NULL) {
+        rc = relay_legacy(e, value);
 
     } else {
-        e->len = value->len;
+        cast_log(CAST_LOG_WARN, "outbox", "entry %s has no field e", e->id);
+        rc = relay_legacy(e, NULL);
     }
 
-    e->value = malloc(e->len + 1);
-    if (e->value == NULL) {
+    if (rc != 0) {
+        relay_entry_free(e);
         cast_log(CAST_LOG_ERR, "outbox", "out of memory");
         return -1;
     }
 
-    if (value != NULL) {
-        memcpy(e->value, value->str, value->len);
-    }
+    e->pending = e->nmsgs;
 
     rl->count++;
+    rl->events += e->nmsgs;
     rl->read_total++;
     memcpy(rl->cursor, e->id, id->len + 1);
 
-    relay_produce(rl, e);
+    for (i = 0; i < e->nmsgs; i++) {
+        relay_produce(rl, &e->msgs[i]);
+    }
+
     return 0;
 }
 
@@ -231,8 +372,9 @@ relay_read(relay_t *rl, int block_ms)
     size_t       i, room;
     redisReply  *r, *entries;
 
+    /* entries hold a call's events each: bounded in both */
     room = rl->inflight_max - rl->count;
-    if (room == 0) {
+    if (room == 0 || rl->events >= (size_t) rl->inflight_max) {
         return 0;
     }
 
@@ -290,7 +432,7 @@ relay_advance(relay_t *rl)
     while (rl->count > 0) {
         e = &rl->ring[rl->head];
 
-        if (e->state != RELAY_DELIVERED) {
+        if (e->pending != 0) {
             break;
         }
 
@@ -298,8 +440,8 @@ relay_advance(relay_t *rl)
         rl->trim_seq = e->seq + 1;
         rl->trim_pending = 1;
 
-        free(e->value);
-        e->value = NULL;
+        rl->events -= e->nmsgs;
+        relay_entry_free(e);
 
         rl->head = (rl->head + 1) % rl->inflight_max;
         rl->count--;
