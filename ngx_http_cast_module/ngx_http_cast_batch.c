@@ -66,12 +66,14 @@
 #define NGX_HTTP_CAST_SPARE_CALLS    1024
 
 /*
- * A vote or query batch's reply has one element per call; the others',
- * one for all, unless their calls carry arguments (a cas with a client
- * share): one element per call again.
+ * A vote or query batch's reply has one element per call; a board or
+ * watch batch's, one for all (the largest limit, every name asked); a cas
+ * or state batch's, one for all, unless its calls carry arguments (a cas
+ * with a client share): one element per call again.
  */
 #define ngx_http_cast_batch_shared(kind, nargs)                              \
-    ((kind) >= NGX_HTTP_CAST_BATCH_CAS && (nargs) == 0)
+    ((kind) >= NGX_HTTP_CAST_BATCH_BOARD                                     \
+     || ((kind) >= NGX_HTTP_CAST_BATCH_CAS && (nargs) == 0))
 
 
 typedef struct {

@@ -39,8 +39,8 @@ $TEST_NGINX_CAST_HTTP
 location = /readyz { cast_readyz; }
 --- request
 GET /readyz
---- response_body
-ready
+--- response_body_like chomp
+^ready redis 127\.0\.0\.1:\d+$
 
 
 
@@ -53,8 +53,8 @@ location = /readyz { cast_readyz; }
 --- request
 GET /readyz
 --- error_code: 503
---- response_body
-redis unavailable
+--- response_body_like chomp
+^redis unavailable: redis 127\.0\.0\.1:1$
 
 
 
@@ -438,8 +438,8 @@ location = /readyz { cast_readyz; }
 --- request
 GET /readyz
 --- error_code: 503
---- response_body
-no current ticket or counts not restored
+--- response_body_like chomp
+^no current ticket or counts not restored: redis 127\.0\.0\.1:\d+$
 
 
 
