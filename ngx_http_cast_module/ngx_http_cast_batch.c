@@ -67,11 +67,13 @@
 
 /*
  * A vote or query batch's reply has one element per call; the others',
- * one for all, unless their calls carry arguments (a cas with a client
- * share): one element per call again.
+ * one for all (board and watch calls too, whatever their arguments),
+ * unless they are cas calls that carry arguments (a client share): one
+ * element per call again.
  */
 #define ngx_http_cast_batch_shared(kind, nargs)                              \
-    ((kind) >= NGX_HTTP_CAST_BATCH_CAS && (nargs) == 0)
+    ((kind) == NGX_HTTP_CAST_BATCH_CAS ? (nargs) == 0                         \
+                                       : (kind) > NGX_HTTP_CAST_BATCH_CAS)
 
 
 typedef struct {
