@@ -308,6 +308,15 @@ ngx_http_cast_sse_view(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     if (slot->kind == CAST_FIELD_SCORES) {
+        /* each view renders all its names every tick: as a vote's, bound */
+        if (slot->nusernames > cmcf->max_usernames) {
+            (void) ngx_http_cast_sse_refuse(slot, r->pool, "BAD_USER_INPUT",
+                                            "usernames may hold at most %uz "
+                                            "names (cast_max_usernames)",
+                                            cmcf->max_usernames);
+            return NULL;
+        }
+
         for (i = 0; i < slot->nusernames; i++) {
             if (!cast_name_valid(slot->usernames[i].data,
                                  slot->usernames[i].len,
