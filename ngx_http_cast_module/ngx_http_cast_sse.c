@@ -179,7 +179,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
                                         cmcf->max_subscribers);
     }
 
-    if (cmcf->redis.url.len == 0) {
+    if (cmcf->redis.url.len == 0 && cmcf->sentinels == NULL) {
         return ngx_http_cast_sse_refuse(slot, r->pool, "UNAVAILABLE",
                                         "no redis configured", 0);
     }
