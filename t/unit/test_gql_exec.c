@@ -311,7 +311,7 @@ test_introspection_budget(void)
     test_status(r, 200);
     test_body(r, "{\"errors\":[{\"message\":\"The introspection answer "
               "exceeds the limit of 65536 bytes (max_introspection_size).\","
-              "\"locations\":[{\"line\":1,\"column\":315}],\"path\":[\"a14\"],"
+              "\"locations\":[{\"line\":1,\"column\":292}],\"path\":[\"a13\"],"
               "\"extensions\":{\"code\":\"RESPONSE_TOO_LARGE\"}}],"
               "\"data\":null}");
     test_check(test_pool_bytes < 512 * 1024, "request memory %zu bytes",
