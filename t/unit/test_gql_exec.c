@@ -691,6 +691,14 @@ test_live(void)
     test_body_has(r, "Only subscription operations are served as "
                   "text/event-stream");
 
+    /* JSON acceptable too: the query is answered in it */
+    r = test_request(eng, CAST_GQL_METHOD_POST, "application/json",
+                     "application/json, text/event-stream",
+                     "{\"query\":\"{ totalVotes }\"}", NULL,
+                     test_resolve_ok);
+    test_status(r, 200);
+    test_body(r, "{\"data\":{\"totalVotes\":42}}");
+
     r = test_request(eng, CAST_GQL_METHOD_GET, NULL, "text/event-stream",
                      NULL, "query=subscription%7Bvotes(usernames%3A%5B%22ab"
                      "%22%2C%22c%22%5D)%7Busername+votes%7D%7D",
