@@ -772,6 +772,11 @@ ngx_http_cast_sse_direct(ngx_http_cast_sub_t *sub, ngx_http_cast_event_t *ev)
         return NGX_DECLINED;
     }
 
+    if (r->headers_out.content_encoding) {
+        /* a body filter encodes the stream (gzip on): it must see it all */
+        return NGX_DECLINED;
+    }
+
 #if (NGX_HTTP_V2)
     if (r->stream) {
         /* HTTP/2 frames its data: only the output chain knows how */
