@@ -179,7 +179,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
                                         cmcf->max_subscribers);
     }
 
-    if (cmcf->redis.url.len == 0) {
+    if (cmcf->redis.url.len == 0 && cmcf->sentinels == NULL) {
         return ngx_http_cast_sse_refuse(slot, r->pool, "UNAVAILABLE",
                                         "no redis configured", 0);
     }
@@ -308,6 +308,15 @@ ngx_http_cast_sse_view(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     if (slot->kind == CAST_FIELD_SCORES) {
+        /* each view renders all its names every tick: as a vote's, bound */
+        if (slot->nusernames > cmcf->max_usernames) {
+            (void) ngx_http_cast_sse_refuse(slot, r->pool, "BAD_USER_INPUT",
+                                            "usernames may hold at most %uz "
+                                            "names (cast_max_usernames)",
+                                            cmcf->max_usernames);
+            return NULL;
+        }
+
         for (i = 0; i < slot->nusernames; i++) {
             if (!cast_name_valid(slot->usernames[i].data,
                                  slot->usernames[i].len,
@@ -760,6 +769,11 @@ ngx_http_cast_sse_direct(ngx_http_cast_sub_t *sub, ngx_http_cast_event_t *ev)
     ngx_connection_t    *c = r->connection;
 
     if (r->out || c->buffered || c->write->delayed) {
+        return NGX_DECLINED;
+    }
+
+    if (r->headers_out.content_encoding) {
+        /* a body filter encodes the stream (gzip on): it must see it all */
         return NGX_DECLINED;
     }
 

@@ -373,8 +373,15 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
         return cast_gql_errors(p, &errs, &e->lines, 0);
     }
 
-    /* a stream carries subscriptions, and only a stream does */
-    if (in->stream && op->kind != CAST_OP_SUBSCRIPTION) {
+    /*
+     * A stream carries subscriptions, and only a stream does.  A client
+     * that accepts a JSON type too gets a query or a mutation answered
+     * in it, as Accept allows.
+     */
+    if (in->stream && op->kind != CAST_OP_SUBSCRIPTION && media >= 0) {
+        p->stream = 0;
+
+    } else if (in->stream && op->kind != CAST_OP_SUBSCRIPTION) {
         return cast_gql_http_error(p, 400, NULL, "Only subscription "
                                    "operations are served as "
                                    "text/event-stream; send queries and "

@@ -177,7 +177,7 @@ test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
     in.accept = test_str(accept);
     in.body = test_str(body);
     in.args = test_str(args);
-    in.stream = accept != NULL && strcmp(accept, "text/event-stream") == 0;
+    in.stream = accept != NULL && strstr(accept, "text/event-stream") != NULL;
 
     r.rc = cast_gql_prepare(eng, &in, &a, &exec);
 
