@@ -364,16 +364,12 @@ local function hmget(key, fields)
     return out
 end
 
--- HSET of many fields to their values (strings)
-local function hset(key, fields, values)
-    for first = 1, #fields, CHUNK do
-        local args = {}
-
-        for i = first, math.min(first + CHUNK - 1, #fields) do
-            args[#args + 1] = fields[i]
-            args[#args + 1] = values[fields[i]]
-        end
-        redis.call('HSET', key, unpack(args))
+-- HSET of the m pairs field, value in args, in chunks that unpack() can
+-- take
+local function hset(key, args, m)
+    for first = 1, 2 * m, 2 * CHUNK do
+        redis.call('HSET', key,
+                   unpack(args, first, math.min(first + 2 * CHUNK - 1, 2 * m)))
     end
 end
 
@@ -399,23 +395,23 @@ end
 -- The leaderboard: a sorted set scored by minus the count, so that its
 -- order (ZRANGE) is votes descending, ties by username ascending.  Kept
 -- in the step that writes the counts, so it never differs from them.
--- (`text`: the counts as written, the score their negation.)
-local function rank(names, values, text)
-    for first = 1, #names, CHUNK do
-        local args, m = {}, 0
+-- (`cargs`: the m pairs name, count as written; the score is the count's
+-- negation.)
+local function rank(total, cargs, m)
+    for first = 1, 2 * m, 2 * CHUNK do
+        local args, last = {}, math.min(first + 2 * CHUNK - 1, 2 * m)
 
-        for i = first, math.min(first + CHUNK - 1, #names) do
-            local name = names[i]
+        for i = first, last, 2 do
+            local name = cargs[i]
 
-            if values[name] > 0 then
-                args[m + 1] = '-' .. text[name]
+            if total[name] > 0 then
+                args[i - first + 1] = '-' .. cargs[i + 1]
             else
-                args[m + 1] = format('%d', -values[name])
+                args[i - first + 1] = format('%d', -total[name])
             end
-            args[m + 2] = name
-            m = m + 2
+            args[i - first + 2] = name
         end
-        redis.call('ZADD', K_TOP, unpack(args, 1, m))
+        redis.call('ZADD', K_TOP, unpack(args, 1, last - first + 1))
     end
 end
 
@@ -462,43 +458,31 @@ local function parse(args)
 end
 
 -- The counts and versions a batch keeps running, read on demand and
--- written back once (the touched names, in order; `ctext`, `vtext`: as
--- written, %d, by the last event that touched each; a name is touched
--- when it has a `ctext`).
+-- written back once: the `m` touched names, in order, are the pairs name,
+-- text of `cargs` (counts) and `vargs` (versions), the text as written,
+-- %d, by the last event that touched each; `at`: where a touched name's
+-- pair starts.  They are HSET's arguments as they stand.
 local function counts()
-    return {total = {}, ver = {}, order = {}, added = 0, ctext = {},
-            vtext = {}}
+    return {total = {}, ver = {}, at = {}, m = 0, cargs = {}, vargs = {},
+            added = 0}
 end
 
--- Reads the counts and versions of the names not read yet, given as
--- names[first], names[first + step], ... up to names[last].
-local function load(st, names, first, last, step)
-    local missing, seen, m
+-- Reads the counts and versions of missing[1..m], names not read yet,
+-- each marked with a count of false till then, in chunks that unpack()
+-- can take.
+local function load(st, missing, m)
+    local total, ver = st.total, st.ver
 
-    for i = first, last, step do
-        local name = names[i]
+    for first = 1, m, CHUNK do
+        local last = math.min(first + CHUNK - 1, m)
+        local c = redis.call('HMGET', K_COUNT, unpack(missing, first, last))
+        local n = redis.call('HMGET', K_VERSION, unpack(missing, first, last))
 
-        if not st.total[name] then
-            if not missing then
-                missing, seen, m = {}, {}, 0
-            end
+        for i = first, last do
+            local name, j = missing[i], i - first + 1
 
-            if not seen[name] then
-                m = m + 1
-                missing[m] = name
-                seen[name] = true
-            end
+            total[name], ver[name] = tonumber(c[j] or 0), tonumber(n[j] or 0)
         end
-    end
-
-    if not missing then
-        return
-    end
-
-    local c, ver = hmget(K_COUNT, missing), hmget(K_VERSION, missing)
-
-    for i = 1, m do
-        st.total[missing[i]], st.ver[missing[i]] = c[i], ver[i]
     end
 end
 
@@ -510,7 +494,7 @@ end
 -- then reads.)  Each vote keeps its ticket (`t`) or why it has none
 -- (`why`) for decide().
 local function preload(st, ts, args, votes, now)
-    local left, names, m = {}, {}, 0
+    local left, missing, m, total = {}, {}, 0, st.total
 
     for k = 1, #votes do
         local v = votes[k]
@@ -527,8 +511,13 @@ local function preload(st, ts, args, votes, now)
 
                 if l > 0 then
                     for j = 1, 2 * v.n, 2 do
-                        m = m + 1
-                        names[m] = v[j]
+                        local name = v[j]
+
+                        if total[name] == nil then
+                            total[name] = false
+                            m = m + 1
+                            missing[m] = name
+                        end
                     end
                     l = l - 1
                 end
@@ -539,7 +528,24 @@ local function preload(st, ts, args, votes, now)
         end
     end
 
-    load(st, names, 1, m, 1)
+    load(st, missing, m)
+end
+
+-- Reads the names of a vote that preload() did not.
+local function load_vote(st, v)
+    local total, missing, m = st.total, {}, 0
+
+    for j = 1, 2 * v.n, 2 do
+        local name = v[j]
+
+        if total[name] == nil then
+            total[name] = false
+            m = m + 1
+            missing[m] = name
+        end
+    end
+
+    load(st, missing, m)
 end
 
 -- whether a vote keeps every count and version it touches exact (its
@@ -551,7 +557,7 @@ local function fits(st, v)
         local c = total[v[j]]
 
         if not c then
-            load(st, v, 1, 2 * v.n - 1, 2)
+            load_vote(st, v)
             return fits(st, v)
         end
 
@@ -594,8 +600,8 @@ end
 -- Adds an accepted vote to the running counts; its reply lists the
 -- totals as they stand right after it, and so does its event `e`.
 local function count(st, v, reply, e)
-    local total, ver, ctext, vtext, order = st.total, st.ver, st.ctext,
-                                            st.vtext, st.order
+    local total, ver, pos, cargs, vargs = st.total, st.ver, st.at,
+                                          st.cargs, st.vargs
     local r, m = 3, e.m
 
     for j = 1, 2 * v.n, 2 do
@@ -605,15 +611,19 @@ local function count(st, v, reply, e)
         total[name], ver[name] = c, n
         st.added = st.added + add
 
-        if not ctext[name] then
-            order[#order + 1] = name
+        local p = pos[name]
+        if not p then
+            p = 2 * st.m + 1
+            st.m = st.m + 1
+            pos[name] = p
+            cargs[p], vargs[p] = name, name
         end
 
         reply[r + 1], reply[r + 2] = name, c
         r = r + 2
 
         c, n = format('%d', c), format('%d', n)
-        ctext[name], vtext[name] = c, n
+        cargs[p + 1], vargs[p + 1] = c, n
 
         e[m + 1] = name
         e[m + 2] = DIGITS[add] or format('%d', add)
@@ -688,10 +698,10 @@ end
 -- the touched counts and versions, the tickets' uses, the outbox entries,
 -- the idempotency records (`seen`: each accepted key's reply).
 local function write(ts, st, ob, seen)
-    if #st.order > 0 then
-        hset(K_COUNT, st.order, st.ctext)
-        hset(K_VERSION, st.order, st.vtext)
-        rank(st.order, st.total, st.ctext)
+    if st.m > 0 then
+        hset(K_COUNT, st.cargs, st.m)
+        hset(K_VERSION, st.vargs, st.m)
+        rank(st.total, st.cargs, st.m)
         redis.call('INCRBY', K_TOTAL, string.format('%d', st.added))
     end
 
