@@ -291,13 +291,21 @@ local REJECT = {
     SHARE     = 'Client share of this ticket used up',
 }
 
--- Duplicate names are merged, counts summed, in order of first appearance.
-local function merge(args, first, n)
-    local names, adds, at = {}, {}, n > 1 and {} or nil
+-- A vote's names and counts, duplicates merged and counts summed in
+-- order of first appearance, go into the vote's array part as pairs
+-- name, count; their number, or nil when one is bad.
+local function merge(v, args, first, n)
+    local at, m = n > 1 and {} or nil, 0
 
-    for i = 0, n - 1 do
-        local name = args[first + 2 * i]
-        local add = tonumber(args[first + 2 * i + 1])
+    for k = first, first + 2 * n - 2, 2 do
+        local name, add = args[k], args[k + 1]
+
+        -- the usual count first: tonumber() is a call
+        if add == '1' then
+            add = 1
+        else
+            add = tonumber(add)
+        end
 
         if not name or name == '' or not add or add < 1 or add > MAX_ADD
            or add % 1 ~= 0
@@ -307,22 +315,34 @@ local function merge(args, first, n)
 
         local j = at and at[name]
         if j then
-            adds[j] = adds[j] + add
+            v[j + 1] = v[j + 1] + add
         else
-            names[#names + 1] = name
-            adds[#names] = add
+            v[m + 1], v[m + 2] = name, add
             if at then
-                at[name] = #names
+                at[name] = m + 1
             end
+            m = m + 2
         end
     end
 
-    return names, adds
+    return m / 2
 end
 
 -- Counts and versions are exact integers up to 2^53 - 1 (Lua numbers).
 local COUNT_MAX = 9007199254740991
 local CHUNK     = 1000
+
+-- string.format, and the text of the small counts (a vote's adds, its
+-- number of names), so that the usual vote formats only its totals; made
+-- by the first call (the library's loading sees no `string`)
+local format, DIGITS
+
+local function digits()
+    format, DIGITS = string.format, {}
+    for i = 0, 1024 do
+        DIGITS[i] = format('%d', i)
+    end
+end
 
 -- Arguments of one outbox XADD at most: unpack() takes about 8000, and a
 -- vote of MAX_NAMES names needs 4 + 4 * MAX_NAMES.
@@ -336,30 +356,30 @@ local function hmget(key, fields)
         local got = redis.call('HMGET', key,
                                unpack(fields, first,
                                       math.min(first + CHUNK - 1, #fields)))
-        for i, v in ipairs(got) do
-            out[first + i - 1] = tonumber(v or 0)
+        for i = 1, #got do
+            out[first + i - 1] = tonumber(got[i] or 0)
         end
     end
 
     return out
 end
 
--- HSET of many fields to their values (strings)
-local function hset(key, fields, values)
-    for first = 1, #fields, CHUNK do
-        local args = {}
-
-        for i = first, math.min(first + CHUNK - 1, #fields) do
-            args[#args + 1] = fields[i]
-            args[#args + 1] = values[fields[i]]
-        end
-        redis.call('HSET', key, unpack(args))
+-- HSET of the m pairs field, value in args, in chunks that unpack() can
+-- take
+local function hset(key, args, m)
+    for first = 1, 2 * m, 2 * CHUNK do
+        redis.call('HSET', key,
+                   unpack(args, first, math.min(first + 2 * CHUNK - 1, 2 * m)))
     end
 end
 
 -- A vote's client share: 0 for none, else 1..MAX_SHARE uses of a ticket
 -- for a client key of 1..MAX_CLIENT bytes; nil when bad.
 local function client_share(client, share)
+    if share == '0' and #client <= MAX_CLIENT then
+        return 0
+    end
+
     share = tonumber(share)
 
     if not share or share < 0 or share > MAX_SHARE
@@ -375,40 +395,62 @@ end
 -- The leaderboard: a sorted set scored by minus the count, so that its
 -- order (ZRANGE) is votes descending, ties by username ascending.  Kept
 -- in the step that writes the counts, so it never differs from them.
-local function rank(names, values)
-    for first = 1, #names, CHUNK do
-        local args = {}
+-- (`cargs`: the m pairs name, count as written; the score is the count's
+-- negation.)
+local function rank(total, cargs, m)
+    for first = 1, 2 * m, 2 * CHUNK do
+        local args, last = {}, math.min(first + 2 * CHUNK - 1, 2 * m)
 
-        for i = first, math.min(first + CHUNK - 1, #names) do
-            args[#args + 1] = string.format('%d', -values[names[i]])
-            args[#args + 1] = names[i]
+        for i = first, last, 2 do
+            local name = cargs[i]
+
+            if total[name] > 0 then
+                args[i - first + 1] = '-' .. cargs[i + 1]
+            else
+                args[i - first + 1] = format('%d', -total[name])
+            end
+            args[i - first + 2] = name
         end
-        redis.call('ZADD', K_TOP, unpack(args))
+        redis.call('ZADD', K_TOP, unpack(args, 1, last - first + 1))
     end
 end
 
 -- The votes of a batch, each "ticket voter idem seq client share n name1
 -- add1 ... nameN addN"; nil when the arguments do not split into votes.
--- A vote with a bad name, count or client share has no names.
+-- A vote is a table: `at`, where its arguments start (args[at] its
+-- ticket, args[at + 1] voter, + 2 idem, + 3 seq, + 4 client), its
+-- `share`, `n` names merged and their pairs name, count (merge()); a
+-- vote with a bad name, count or client share has no `n`.  Made with
+-- every field it gets (preload(): `t`, `why`) and, for one name, its
+-- pair, so that it is never resized (a rehash costs more than a field).
 local function parse(args)
-    local votes, i = {}, 1
+    local votes, i, k, nargs = {}, 1, 0, #args
 
-    while i <= #args do
-        local n = tonumber(args[i + 6])
+    while i <= nargs do
+        local n = args[i + 6]
 
-        if not n or n < 1 or n > MAX_NAMES or n ~= math.floor(n)
-           or i + 6 + 2 * n > #args
+        if n == '1' then
+            n = 1
+        else
+            n = tonumber(n)
+        end
+
+        if not n or n < 1 or n > MAX_NAMES or n % 1 ~= 0
+           or i + 6 + 2 * n > nargs
         then
             return nil
         end
 
-        local names, adds = merge(args, i + 7, n)
         local share = client_share(args[i + 4], args[i + 5])
-        votes[#votes + 1] = {
-            ticket = args[i], voter = args[i + 1], idem = args[i + 2],
-            seq_hint = args[i + 3], client = args[i + 4],
-            share = share, names = share and names, adds = adds,
-        }
+        local v = {false, false, at = i, share = share, n = false, t = false,
+                   why = false}
+
+        if share then
+            v.n = merge(v, args, i + 7, n) or false
+        end
+
+        k = k + 1
+        votes[k] = v
         i = i + 7 + 2 * n
     end
 
@@ -416,39 +458,31 @@ local function parse(args)
 end
 
 -- The counts and versions a batch keeps running, read on demand and
--- written back once (the touched names, in order; `text`: as written,
--- %d, by the last event that touched each).
+-- written back once: the `m` touched names, in order, are the pairs name,
+-- text of `cargs` (counts) and `vargs` (versions), the text as written,
+-- %d, by the last event that touched each; `at`: where a touched name's
+-- pair starts.  They are HSET's arguments as they stand.
 local function counts()
-    return {total = {}, ver = {}, touched = {}, order = {}, added = 0,
-            ctext = {}, vtext = {}}
+    return {total = {}, ver = {}, at = {}, m = 0, cargs = {}, vargs = {},
+            added = 0}
 end
 
--- Reads the counts and versions of the names not read yet (preload()
--- read them all, mostly: then without a table made).
-local function load(st, names)
-    local missing, seen
+-- Reads the counts and versions of missing[1..m], names not read yet,
+-- each marked with a count of false till then, in chunks that unpack()
+-- can take.
+local function load(st, missing, m)
+    local total, ver = st.total, st.ver
 
-    for _, name in ipairs(names) do
-        if not st.total[name] then
-            if not missing then
-                missing, seen = {}, {}
-            end
+    for first = 1, m, CHUNK do
+        local last = math.min(first + CHUNK - 1, m)
+        local c = redis.call('HMGET', K_COUNT, unpack(missing, first, last))
+        local n = redis.call('HMGET', K_VERSION, unpack(missing, first, last))
 
-            if not seen[name] then
-                missing[#missing + 1] = name
-                seen[name] = true
-            end
+        for i = first, last do
+            local name, j = missing[i], i - first + 1
+
+            total[name], ver[name] = tonumber(c[j] or 0), tonumber(n[j] or 0)
         end
-    end
-
-    if not missing then
-        return
-    end
-
-    local c, ver = hmget(K_COUNT, missing), hmget(K_VERSION, missing)
-
-    for i, name in ipairs(missing) do
-        st.total[name], st.ver[name] = c[i], ver[i]
     end
 end
 
@@ -457,34 +491,77 @@ end
 -- refused vote reads no count, so a spent, expired or forged ticket costs
 -- Redis the same whatever the number of names.  (A vote found out later
 -- to pass COUNT_MAX leaves its use to a later vote, whose names decide()
--- then reads.)
-local function preload(st, ts, votes, now)
-    local left, names = {}, {}
+-- then reads.)  Each vote keeps its ticket (`t`) or why it has none
+-- (`why`) for decide().
+local function preload(st, ts, args, votes, now)
+    local left, missing, m, total = {}, {}, 0, st.total
 
-    for _, v in ipairs(votes) do
-        local t = v.names and usable_ticket(ts, v.ticket, v.seq_hint, now)
+    for k = 1, #votes do
+        local v = votes[k]
 
-        if t then
-            left[t.key] = left[t.key] or t.max - t.used
+        if v.n then
+            local at = v.at
+            local t, why = usable_ticket(ts, args[at], args[at + 3], now)
 
-            if left[t.key] > 0 then
-                left[t.key] = left[t.key] - 1
-                for _, name in ipairs(v.names) do
-                    names[#names + 1] = name
+            if t then
+                v.t = t
+
+                local key = t.key
+                local l = left[key] or t.max - t.used
+
+                if l > 0 then
+                    for j = 1, 2 * v.n, 2 do
+                        local name = v[j]
+
+                        if total[name] == nil then
+                            total[name] = false
+                            m = m + 1
+                            missing[m] = name
+                        end
+                    end
+                    l = l - 1
                 end
+                left[key] = l
+            else
+                v.why = why
             end
         end
     end
 
-    load(st, names)
+    load(st, missing, m)
 end
 
--- whether a vote keeps every count and version it touches exact
+-- Reads the names of a vote that preload() did not.
+local function load_vote(st, v)
+    local total, missing, m = st.total, {}, 0
+
+    for j = 1, 2 * v.n, 2 do
+        local name = v[j]
+
+        if total[name] == nil then
+            total[name] = false
+            m = m + 1
+            missing[m] = name
+        end
+    end
+
+    load(st, missing, m)
+end
+
+-- whether a vote keeps every count and version it touches exact (its
+-- names read first when preload() did not)
 local function fits(st, v)
-    for i, name in ipairs(v.names) do
-        if st.total[name] > COUNT_MAX - v.adds[i]
-           or st.ver[name] >= COUNT_MAX
-        then
+    local total, ver = st.total, st.ver
+
+    for j = 1, 2 * v.n, 2 do
+        local c = total[v[j]]
+
+        if not c then
+            load_vote(st, v)
+            return fits(st, v)
+        end
+
+        if c > COUNT_MAX - v[j + 1] or ver[v[j]] >= COUNT_MAX then
             return false
         end
     end
@@ -499,21 +576,22 @@ local function outbox()
     return {}
 end
 
--- Starts the event of an accepted vote: in the batch's last entry, or in
--- a new one when it would pass ENTRY_ARGS.  Numbers are written with %d.
-local function event(ob, now, t, v)
+-- Starts the event of an accepted vote `v`, its ticket's use `use` (as
+-- text): in the batch's last entry, or in a new one when it would pass
+-- ENTRY_ARGS.  Numbers are written with %d.
+local function event(ob, now, t, use, voter, v)
     local e = ob[#ob]
 
-    if not e or e.m + 4 + 4 * #v.names > ENTRY_ARGS then
-        e = {'b', string.format('%d', now), m = 2}
+    if not e or e.m + 4 + 4 * v.n > ENTRY_ARGS then
+        e = {'b', format('%d', now), m = 2}
         ob[#ob + 1] = e
     end
 
     local m = e.m
     e[m + 1] = t.seq
-    e[m + 2] = string.format('%d', t.used)
-    e[m + 3] = v.voter
-    e[m + 4] = string.format('%d', #v.names)
+    e[m + 2] = use
+    e[m + 3] = voter
+    e[m + 4] = DIGITS[v.n] or format('%d', v.n)
     e.m = m + 4
 
     return e
@@ -522,49 +600,61 @@ end
 -- Adds an accepted vote to the running counts; its reply lists the
 -- totals as they stand right after it, and so does its event `e`.
 local function count(st, v, reply, e)
-    for i, name in ipairs(v.names) do
-        st.total[name] = st.total[name] + v.adds[i]
-        st.ver[name] = st.ver[name] + 1
-        st.added = st.added + v.adds[i]
+    local total, ver, pos, cargs, vargs = st.total, st.ver, st.at,
+                                          st.cargs, st.vargs
+    local r, m = 3, e.m
 
-        if not st.touched[name] then
-            st.touched[name] = true
-            st.order[#st.order + 1] = name
+    for j = 1, 2 * v.n, 2 do
+        local name, add = v[j], v[j + 1]
+        local c, n = total[name] + add, ver[name] + 1
+
+        total[name], ver[name] = c, n
+        st.added = st.added + add
+
+        local p = pos[name]
+        if not p then
+            p = 2 * st.m + 1
+            st.m = st.m + 1
+            pos[name] = p
+            cargs[p], vargs[p] = name, name
         end
 
-        reply[#reply + 1] = name
-        reply[#reply + 1] = st.total[name]
+        reply[r + 1], reply[r + 2] = name, c
+        r = r + 2
 
-        local c = string.format('%d', st.total[name])
-        local ver = string.format('%d', st.ver[name])
-        st.ctext[name], st.vtext[name] = c, ver
+        c, n = format('%d', c), format('%d', n)
+        cargs[p + 1], vargs[p + 1] = c, n
 
-        local m = e.m
         e[m + 1] = name
-        e[m + 2] = string.format('%d', v.adds[i])
+        e[m + 2] = DIGITS[add] or format('%d', add)
         e[m + 3] = c
-        e[m + 4] = ver
-        e.m = m + 4
+        e[m + 4] = n
+        m = m + 4
     end
+
+    e.m = m
 end
 
 -- Decides one vote, in order, against the batch's tickets and counts: its
 -- reply, and when it is accepted, its event in the outbox entries `ob`.
-local function decide(ts, st, seen, now, v, ob)
-    if v.idem ~= '' then
-        if seen[v.idem] then
-            return seen[v.idem]
+local function decide(ts, st, seen, now, args, v, ob)
+    local at = v.at
+    local idem = args[at + 2]
+
+    if idem ~= '' then
+        if seen[idem] then
+            return seen[idem]
         end
 
-        local done = redis.call('GET', K_IDEM .. v.idem)
+        local done = redis.call('GET', K_IDEM .. idem)
         if done then
             return cjson.decode(done)
         end
     end
 
-    local t, why = usable_ticket(ts, v.ticket, v.seq_hint, now)
+    local t = v.t
     if not t then
-        return {why, REJECT[why], ''}
+        return {v.why, REJECT[v.why], ''}
     end
 
     if t.used >= t.max then
@@ -573,29 +663,32 @@ local function decide(ts, st, seen, now, v, ob)
 
     -- the client's share: a refusal, not the ticket's exhaustion; used
     -- up for as long as the ticket is usable (nginx may remember it)
-    if v.share > 0 and share_used(t, v.client) >= v.share then
+    local share = v.share
+    if share > 0 and share_used(t, args[at + 4]) >= share then
         return {'SHARE', REJECT.SHARE, exhausted_for(ts, t, now)}
     end
-
-    load(st, v.names)
 
     if not fits(st, v) then
         return redis.error_reply('ERR cast_vote: count limit')
     end
 
-    t.used = t.used + 1
+    local used = t.used + 1
+    t.used = used
     t.taken = t.taken + 1
 
-    if v.share > 0 then
-        share_take(t, v.client)
+    if share > 0 then
+        share_take(t, args[at + 4])
     end
 
-    local id = string.format('%s-%d', t.seq, t.used)
-    local reply = {'OK', 'Votes recorded successfully', id}
-    count(st, v, reply, event(ob, now, t, v))
+    used = format('%d', used)
 
-    if v.idem ~= '' then
-        seen[v.idem] = reply
+    -- sized for one name, which count() writes
+    local reply = {'OK', 'Votes recorded successfully', t.seq .. '-' .. used,
+                   false, false}
+    count(st, v, reply, event(ob, now, t, used, args[at + 1], v))
+
+    if idem ~= '' then
+        seen[idem] = reply
     end
 
     return reply
@@ -605,10 +698,10 @@ end
 -- the touched counts and versions, the tickets' uses, the outbox entries,
 -- the idempotency records (`seen`: each accepted key's reply).
 local function write(ts, st, ob, seen)
-    if #st.order > 0 then
-        hset(K_COUNT, st.order, st.ctext)
-        hset(K_VERSION, st.order, st.vtext)
-        rank(st.order, st.total)
+    if st.m > 0 then
+        hset(K_COUNT, st.cargs, st.m)
+        hset(K_VERSION, st.vargs, st.m)
+        rank(st.total, st.cargs, st.m)
         redis.call('INCRBY', K_TOTAL, string.format('%d', st.added))
     end
 
@@ -633,6 +726,10 @@ local function vote_batch(_, args)
         return unavailable('counts not restored')
     end
 
+    if not DIGITS then
+        digits()
+    end
+
     local votes = parse(args)
     if not votes then
         return redis.error_reply('ERR cast_vote: bad arguments')
@@ -644,14 +741,16 @@ local function vote_batch(_, args)
     local ts, st, seen, ob = tickets(), counts(), {}, outbox()
     local replies = {}
 
-    preload(st, ts, votes, now)
+    preload(st, ts, args, votes, now)
 
-    for k, v in ipairs(votes) do
-        if not v.names then
+    for k = 1, #votes do
+        local v = votes[k]
+
+        if not v.n then
             replies[k] = redis.error_reply(
                 'ERR cast_vote: bad name, count or client share')
         else
-            replies[k] = decide(ts, st, seen, now, v, ob)
+            replies[k] = decide(ts, st, seen, now, args, v, ob)
         end
     end
 
