@@ -29,15 +29,16 @@
  *   watch    FCALL_RO cast_watch 0 <limit> <name> ...    one a tick
  *
  * With cast_redis_min_replicas n, each vote batch's FCALL is followed on
- * the same connection by one WAIT n <half the Redis timeout>: the FCALL's
- * reply is copied and held until WAIT's is in, and the batch's votes get
+ * the same connection by one WAIT n <a quarter of the Redis timeout>: the
+ * FCALL's reply is copied and held until WAIT's is in, and the batch's votes get
  * it only if at least n replicas acknowledged; otherwise each vote
  * answers UNAVAILABLE (its client retries with its idempotency key).
  * Replies come in the order sent, so a lost connection answers the FCALL
  * and then the WAIT with no reply: a held reply is never delivered
  * without WAIT's count.  Redis serves nothing else on that connection
- * while WAIT blocks it: a batch's time in flight includes its WAIT, and
- * the votes that come meanwhile gather into the next batch.
+ * while WAIT blocks it: a batch's time in flight includes its WAIT, one
+ * vote batch is in flight at a time, and the votes that come meanwhile
+ * gather into the next batch.
  *
  * Arguments are copied into the batch as they come, already in the Redis
  * protocol; each call keeps where its own lie, so a dropped call's are cut
@@ -284,8 +285,21 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     ngx_http_cast_main_conf_t  *cmcf;
     ngx_http_cast_batch_t    *b = ev->data;
 
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_cast_module);
+    wait = (b == &ngx_http_cast_batches[NGX_HTTP_CAST_BATCH_VOTE]
+            && cmcf->min_replicas > 0);
+
+    /*
+     * With WAIT, one vote batch at a time (unless one is full): WAIT
+     * blocks the connection, so a second batch would only wait in Redis's
+     * socket, and every command behind it (queries, cas, probes, the
+     * subscriptions' tick) would wait for both WAITs.  Each WAIT waits a
+     * quarter of the timeout at most: a read behind them never waits the
+     * whole timeout, which would drop the connection as stuck.
+     */
     if (ngx_queue_empty(&b->calls)
-        || (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH
+        || (b->inflight >= (wait ? 1 : NGX_HTTP_CAST_BATCH_DEPTH)
             && b->len - NGX_HTTP_CAST_BATCH_HEAD < NGX_HTTP_CAST_BATCH_FULL))
     {
         return;
@@ -324,11 +338,6 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         ngx_http_cast_batch_deliver(&calls, NULL, 0);
 
     } else {
-        cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                   ngx_http_cast_module);
-        wait = (b == &ngx_http_cast_batches[NGX_HTTP_CAST_BATCH_VOTE]
-                && cmcf->min_replicas > 0);
-
         carrier->cmd.handler = wait ? ngx_http_cast_batch_held
                                     : ngx_http_cast_batch_reply;
         carrier->cmd.data = carrier;
@@ -437,7 +446,7 @@ ngx_http_cast_batch_reply(void *data, redisReply *reply)
 }
 
 
-/* WAIT <min replicas> <half the timeout>, right behind the FCALL */
+/* WAIT <min replicas> <a quarter of the timeout>, right behind the FCALL */
 
 static ngx_int_t
 ngx_http_cast_batch_send_wait(ngx_http_cast_carrier_t *carrier)
@@ -451,7 +460,7 @@ ngx_http_cast_batch_send_wait(ngx_http_cast_carrier_t *carrier)
                                                ngx_http_cast_module);
 
     nlen = ngx_sprintf(n, "%uz", cmcf->min_replicas) - n;
-    tlen = ngx_sprintf(t, "%M", cmcf->redis_timeout / 2) - t;
+    tlen = ngx_sprintf(t, "%M", cmcf->redis_timeout / 4) - t;
 
     p = ngx_sprintf(buf, "*3\r\n$4\r\nWAIT\r\n$%uz\r\n%*s\r\n"
                     "$%uz\r\n%*s\r\n", nlen, nlen, n, tlen, tlen, t);

@@ -494,11 +494,11 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* WAIT waits at most half the timeout: the answer still comes in it */
-    if (cmcf->min_replicas && cmcf->redis_timeout < 2) {
+    /* WAIT waits a quarter of the timeout: what waits behind it answers */
+    if (cmcf->min_replicas && cmcf->redis_timeout < 4) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"cast_redis_min_replicas\" needs a "
-                           "\"cast_redis_timeout\" of at least 2ms");
+                           "\"cast_redis_timeout\" of at least 4ms");
         return NGX_CONF_ERROR;
     }
 

@@ -1,0 +1,134 @@
+# cast_redis_min_replicas with no replica to acknowledge (every replica
+# down): each vote batch's WAIT times out and its votes answer
+# UNAVAILABLE, but the reads that share the worker's connection (query,
+# cas) are still answered, slower by at most a WAIT, and the connection is
+# never dropped as stuck.  A private Redis without replicas and a private
+# nginx with min_replicas 1, while a child process keeps votes coming.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Burst qw(burst vote_body);
+use File::Temp qw(tempdir);
+use JSON::PP;
+use MIME::Base64 qw(encode_base64url);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+plan skip_all => 'redis-server not found'
+    unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
+
+my $dir = tempdir(CLEANUP => 1);
+my $sock = "$dir/redis.sock";
+
+system('redis-server', '--port', '0', '--unixsocket', $sock,
+       '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
+       '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
+       '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
+for (1 .. 100) { last if -S $sock; sleep 0.05 }
+
+my $child;
+
+END {
+    kill 'TERM', $child if $child;
+    if (open my $fh, '<', "$dir/redis.pid") {
+        my $pid = <$fh>;
+        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
+    }
+}
+
+sub cli {
+    my $out = `redis-cli -s $sock @_ 2>&1`;
+    chomp $out;
+    return $out;
+}
+
+sub redis_ms {
+    my ($s, $us) = split /\n/, cli('TIME');
+    return $s * 1000 + int($us / 1000);
+}
+
+$Cast::Nginx::Workers = 1;
+$Cast::Nginx::WorkerConnections = 1024;
+start_nginx(<<'CONF', http_config => <<"HTTP");
+location = /graphql { cast_graphql; }
+location = /metrics { cast_metrics; }
+CONF
+    cast_redis unix:$sock;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+    cast_redis_timeout 400ms;
+    cast_redis_min_replicas 1;
+HTTP
+
+my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
+my $run = sprintf '%d%04d', time, $$ % 10000;
+my $name = "wait-$run";
+
+# a current ticket for ten minutes, many uses
+my $now = redis_ms();
+my $ticket = encode_base64url(pack('Q>Q>', 7, $now - 1000)
+                              . join('', map { chr int rand 256 } 1 .. 48));
+cli('HSET', '{cast}:ticket', 'id', $ticket, 'seq', 7, 'issued', $now - 1000,
+    'expires', $now + 600000, 'max', 1000000, 'used', 0, 'grace', 0);
+cli('SET', '{cast}:ready', 1);
+
+my $up = 0;
+for (1 .. 100) {
+    my (undef, $json) = graphql("{query(username:\"$name\")}", undef,
+                                url => $url);
+    $up = ($json && defined $json->{data} && defined $json->{data}{query})
+          ? $up + 1 : 0;
+    last if $up >= 5;
+    sleep 0.05;
+}
+is($up, 5, 'the worker answers from the private Redis');
+
+my (undef, $one) = graphql(
+    'mutation($u:[String!]!,$t:String!){vote(usernames:$u,ticket:$t)'
+    . '{success}}', { u => [$name], t => $ticket }, url => $url);
+is($one->{errors} && $one->{errors}[0]{extensions}{code}, 'UNAVAILABLE',
+   'a vote no replica acknowledged answers UNAVAILABLE')
+    or diag explain $one;
+
+# votes keep coming: 16 at a time, for as long as the reads are asked
+$child = fork // die "fork: $!\n";
+if ($child == 0) {
+    my $stop = time + 30;
+    while (time < $stop) {
+        burst($url, [map { vote_body($ticket, [$name]) } 1 .. 16],
+              timeout => 10);
+    }
+    exit 0;
+}
+
+sleep 0.5;
+
+my ($answered, %errors) = (0);
+my $n = 40;
+for (1 .. $n) {
+    my (undef, $q) = graphql("{query(username:\"$name\")}", undef,
+                             url => $url);
+    my (undef, $c) = graphql('{cas{remainingUsage}}', undef, url => $url);
+
+    for ($q, $c) {
+        if ($_ && $_->{data} && !$_->{errors}) {
+            $answered++;
+        } else {
+            my $m = $_ && $_->{errors} ? $_->{errors}[0]{message}
+                                       : 'no answer';
+            $errors{$m}++;
+        }
+    }
+}
+
+kill 'TERM', $child;
+waitpid $child, 0;
+undef $child;
+
+is($answered, 2 * $n, "every query and cas answered while the votes' WAITs"
+   . ' time out') or diag explain \%errors;
+is(cli('HGET', '{cast}:count', $name) > 0 ? 1 : 0, 1,
+   'the votes ran on the primary (UNAVAILABLE: applied, not acknowledged)');
+
+done_testing();
