@@ -47,7 +47,9 @@ stop_nginx() {
     nginx_pid=
 }
 cleanup() {
-    [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
+    if [ -n "$load_pid" ]; then
+        kill "$load_pid" 2>/dev/null || true
+    fi
     stop_nginx
     rm -rf "$dir"
 }
@@ -102,6 +104,7 @@ wrk_rps() {
 }
 
 export CAST_BENCH_NAMES=1000
+# shellcheck disable=SC2016 # GraphQL variables, not the shell's
 export CAST_BENCH_BODY='{"query":"query($u:String!){query(username:$u)}","variables":{"u":"bench-1"}}'
 
 # without the streams

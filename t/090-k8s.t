@@ -158,15 +158,18 @@ for my $overlay (@OVERLAYS) {
     my %arg = $df =~ /^ARG\s+(\w+)=(\S+)/mg;
     my @from = $df =~ /^FROM\s+(\S+)/mg;
 
-    is(scalar(@from), 3, 'Dockerfile: three stages (build, web, runtime)');
+    is(scalar(@from), 2, 'Dockerfile: two stages (build, runtime)');
     is_deeply([ map { s/\$\{DEBIAN_IMAGE\}/$arg{DEBIAN_IMAGE}/r } @from ],
-              [ ($arg{DEBIAN_IMAGE}) x 3 ],
+              [ ($arg{DEBIAN_IMAGE}) x 2 ],
               'every stage from the same base image');
-    my $web = $df =~ /^FROM \S+ AS web\s*$(.*?)^FROM /ms ? $1 : '';
-    like($web, qr{^RUN scripts/web-assets\.sh\b}m,
-         'web stage installs the pages\' files as make deps does');
-    like($df, qr{^COPY --from=web /src/html/ /usr/share/cast/html/$}m,
+    unlike($df, qr{^RUN\b[^\n]*\bnpm\b}m, 'no npm run inside the image'
+           . ' build (no registry needed there)');
+    like($df, qr{^COPY html/ /usr/share/cast/html/$}m,
          'runtime stage takes the pages (root of the synced nginx.conf)');
+    like($df, qr{test -s /usr/share/cast/html/static/vendor/graphiql\.min\.js},
+         'and refuses a build context without the pinned npm files');
+    like(slurp('build-and-deploy.sh'), qr{^\s+run "\$ROOT/scripts/web-assets\.sh"$}m,
+         'build-and-deploy.sh installs them before it builds');
     like($arg{DEBIAN_IMAGE} // '', qr/^debian:12\.\d+(-slim)?$/,
          'the base image is Debian 12 with a pinned point release');
     ok(!exists $arg{NGINX_VERSION} && $df !~ /\bnginx(-dev|-common)?=[^\$]/,
