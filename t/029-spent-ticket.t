@@ -13,7 +13,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Burst qw(burst vote_body);
+use Cast::Burst qw(burst vote_body messages);
 use Cast::PrivateRedis qw(start_redis cmd cli fcalls redis_ms ticket
                           answering);
 use HTTP::Tiny;
@@ -47,18 +47,6 @@ sub vote {
         { u => [$name], t => $ticket, defined $o{key} ? (k => $o{key}) : () },
         url => $url);
     return $json;
-}
-
-# the messages of a burst's answers, counted
-sub messages {
-    my %msg;
-
-    for (@_) {
-        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
-              : $_->{error} // "HTTP $_->{status}: $_->{body}";
-        $msg{$m // 'no message'}++;
-    }
-    return \%msg;
 }
 
 sub exhausted_metric {

@@ -13,7 +13,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Burst qw(burst vote_body);
+use Cast::Burst qw(burst vote_body messages);
 use Cast::PrivateRedis qw(start_redis cmd_ok ticket answering);
 use Digest::SHA qw(sha256);
 use HTTP::Tiny;
@@ -60,17 +60,6 @@ sub cas {
         '{cas{remainingUsage clientRemaining}}', undef, url => $url,
         headers => { defined $client ? ('x-client' => $client) : () });
     return $json->{data}{cas} // $json;
-}
-
-sub messages {
-    my %msg;
-
-    for (@_) {
-        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
-              : $_->{error} // "HTTP $_->{status}: $_->{body}";
-        $msg{$m // 'no message'}++;
-    }
-    return \%msg;
 }
 
 sub metric {

@@ -10,7 +10,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Burst qw(burst vote_body);
+use Cast::Burst qw(burst vote_body messages);
 use Cast::PrivateRedis qw(start_redis cmd_ok ticket answering);
 use JSON::PP;
 use Test::More;
@@ -31,17 +31,6 @@ $Cast::Nginx::LogLevel = 'info';
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
 my $run = sprintf '%d%04d', time, $$ % 10000;
 my $name = "share-conf-$run";
-
-sub messages {
-    my %msg;
-
-    for (@_) {
-        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
-              : $_->{error} // "HTTP $_->{status}: $_->{body}";
-        $msg{$m // 'no message'}++;
-    }
-    return \%msg;
-}
 
 sub cas {
     my (undef, $json) = graphql('{cas{remainingUsage clientRemaining}}',
