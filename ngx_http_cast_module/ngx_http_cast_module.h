@@ -22,6 +22,7 @@
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
  *   ngx_http_cast_send.c     a response in one buffer
+ *   ngx_http_cast_hiredis.c  a hiredis context on nginx's events
  *
  * A reply travels back up by handlers: the transport calls its carrier's
  * handler in the batch layer, which calls each call's handler in the
@@ -151,6 +152,13 @@ typedef void (*ngx_http_cast_sentinel_pt)(void *data, const char *ip,
 ngx_int_t ngx_http_cast_sentinel_ask(ngx_http_cast_main_conf_t *cmcf,
     ngx_log_t *log, ngx_http_cast_sentinel_pt handler, void *data);
 void ngx_http_cast_sentinel_exit(void);
+
+/*
+ * ngx_http_cast_hiredis.c: ac on an nginx connection and its events; with
+ * post, a write is posted to the end of the worker's round
+ */
+ngx_int_t ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
+    ngx_uint_t post);
 
 /*
  * ngx_http_cast_batch.c: calls coalesced.  The kinds of batches: a vote or

@@ -4,12 +4,11 @@
  *
  * hiredis on nginx's event loop: one pipelined connection per worker.
  *
- * The hiredis fd is wrapped in an nginx connection whose read event is
- * registered level-triggered, so a reply hiredis only partly consumed is
- * never stranded.  Commands are written from a posted event at the end of
- * the worker's round; only what the socket did not take waits for a
- * level-triggered write event.  hiredis closes the fd itself after calling
- * the cleanup hook; the hook only gives the nginx connection back.
+ * The hiredis context is put on nginx's events by the adapter
+ * (ngx_http_cast_hiredis.c): its read event is level-triggered, so a reply
+ * hiredis only partly consumed is never stranded.  Commands are written
+ * from a posted event at the end of the worker's round; only what the
+ * socket did not take waits for a level-triggered write event.
  *
  * With cast_redis_sentinel, the address comes from the Sentinels
  * (ngx_http_cast_sentinel.c) before each connect, and is checked with
@@ -22,9 +21,9 @@
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
  * with the reply, or with NULL when the connection is lost or freed.  It
- * calls only nginx, hiredis and the metrics; it is called by the batch
- * layer (ngx_http_cast_batch.c), the request's timeout (the stuck
- * connection check) and the module's init and exit.
+ * calls only nginx, hiredis, the adapter and the metrics; it is called by
+ * the batch layer (ngx_http_cast_batch.c), the request's timeout (the
+ * stuck connection check) and the module's init and exit.
  */
 
 
@@ -48,7 +47,6 @@ typedef struct {
     u_char                      addr[NGX_SOCKADDR_STRLEN + 8];
     ngx_uint_t                  asking;       /* a Sentinel ask going on */
     unsigned                    loading:1;    /* FUNCTION LOAD in flight */
-    unsigned                    writing:1;    /* in the write handler */
     unsigned                    exiting:1;
 } ngx_http_cast_redis_t;
 
@@ -74,14 +72,6 @@ static void ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
-
-static void ngx_http_cast_redis_read(ngx_event_t *ev);
-static void ngx_http_cast_redis_write(ngx_event_t *ev);
-static void ngx_http_cast_redis_add_read(void *data);
-static void ngx_http_cast_redis_del_read(void *data);
-static void ngx_http_cast_redis_add_write(void *data);
-static void ngx_http_cast_redis_del_write(void *data);
-static void ngx_http_cast_redis_cleanup(void *data);
 
 
 static ngx_http_cast_redis_t  ngx_http_cast_redis;
@@ -265,28 +255,14 @@ ngx_http_cast_redis_connect_to(const char *ip, int port)
 static void
 ngx_http_cast_redis_attach(redisAsyncContext *ac)
 {
-    ngx_connection_t       *c;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
-    c = ngx_get_connection(ac->c.fd, rd->log);
-    if (c == NULL) {
+    /* the round's commands are written at its end, as a posted event */
+    if (ngx_http_cast_hiredis_attach(ac, rd->log, 1) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_http_cast_redis_schedule();
         return;
     }
-
-    c->data = ac;
-    c->read->handler = ngx_http_cast_redis_read;
-    c->write->handler = ngx_http_cast_redis_write;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_cast_redis_add_read;
-    ac->ev.delRead = ngx_http_cast_redis_del_read;
-    ac->ev.addWrite = ngx_http_cast_redis_add_write;
-    ac->ev.delWrite = ngx_http_cast_redis_del_write;
-    ac->ev.cleanup = ngx_http_cast_redis_cleanup;
 
     redisAsyncSetConnectCallback(ac, ngx_http_cast_redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, ngx_http_cast_redis_on_disconnect);
@@ -659,116 +635,3 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
     cmd->handler(cmd->data, reply);
 }
 
-
-/* nginx events <-> hiredis hooks */
-
-static void
-ngx_http_cast_redis_read(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    /* may free the context and the connection: touch neither after */
-    redisAsyncHandleRead(c->data);
-}
-
-
-static void
-ngx_http_cast_redis_write(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    ngx_http_cast_redis.writing = 1;
-    redisAsyncHandleWrite(c->data);
-    ngx_http_cast_redis.writing = 0;
-}
-
-
-static void
-ngx_http_cast_redis_add_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->read->active) {
-        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_cast_redis_del_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-/*
- * Commands are written once the worker's round of events is over, as a
- * posted event: usually all of it at once, without waiting for the
- * socket's write event.  Only what the socket did not take, or a connect
- * in progress, waits for the event.
- */
-
-static void
-ngx_http_cast_redis_add_write(void *data)
-{
-    ngx_connection_t   *c = data;
-    redisAsyncContext  *ac = c->data;
-
-    if (c->write->active || c->write->posted) {
-        return;
-    }
-
-    if (ngx_http_cast_redis.writing || !(ac->c.flags & REDIS_CONNECTED)) {
-        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-        return;
-    }
-
-    ngx_post_event(c->write, &ngx_posted_events);
-}
-
-
-static void
-ngx_http_cast_redis_del_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-}
-
-
-/* hiredis closes the fd after this: give the connection back, keep the fd */
-
-static void
-ngx_http_cast_redis_cleanup(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
-}

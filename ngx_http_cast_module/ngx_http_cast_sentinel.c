@@ -12,8 +12,9 @@
  * One ask at a time per worker: the transport asks before each connect
  * and once a second while connected (to leave a demoted primary).
  *
- * It calls only nginx and hiredis; it is called by the transport
- * (ngx_http_cast_redis.c) and the module's exit.
+ * It calls only nginx, hiredis and the adapter (ngx_http_cast_hiredis.c);
+ * it is called by the transport (ngx_http_cast_redis.c) and the module's
+ * exit.
  */
 
 
@@ -43,14 +44,6 @@ static void ngx_http_cast_sentinel_on_connect(const redisAsyncContext *ac,
 static void ngx_http_cast_sentinel_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_sentinel_timeout(ngx_event_t *ev);
-
-static void ngx_http_cast_sentinel_read(ngx_event_t *ev);
-static void ngx_http_cast_sentinel_write(ngx_event_t *ev);
-static void ngx_http_cast_sentinel_add_read(void *data);
-static void ngx_http_cast_sentinel_del_read(void *data);
-static void ngx_http_cast_sentinel_add_write(void *data);
-static void ngx_http_cast_sentinel_del_write(void *data);
-static void ngx_http_cast_sentinel_cleanup(void *data);
 
 
 static ngx_http_cast_sentinel_t  ngx_http_cast_sentinel;
@@ -117,7 +110,6 @@ ngx_http_cast_sentinel_try(void)
     size_t                     len;
     ngx_url_t                 *u;
     redisAsyncContext         *ac;
-    ngx_connection_t          *c;
     ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
 
     while (s->tried < s->cmcf->sentinels->nelts) {
@@ -144,25 +136,12 @@ ngx_http_cast_sentinel_try(void)
             continue;
         }
 
-        c = ngx_get_connection(ac->c.fd, s->log);
-        if (c == NULL) {
+        /* one command: written when the socket is ready, never posted */
+        if (ngx_http_cast_hiredis_attach(ac, s->log, 0) != NGX_OK) {
             redisAsyncFree(ac);
             s->next++;
             continue;
         }
-
-        c->data = ac;
-        c->read->handler = ngx_http_cast_sentinel_read;
-        c->write->handler = ngx_http_cast_sentinel_write;
-        c->read->log = s->log;
-        c->write->log = s->log;
-
-        ac->ev.data = c;
-        ac->ev.addRead = ngx_http_cast_sentinel_add_read;
-        ac->ev.delRead = ngx_http_cast_sentinel_del_read;
-        ac->ev.addWrite = ngx_http_cast_sentinel_add_write;
-        ac->ev.delWrite = ngx_http_cast_sentinel_del_write;
-        ac->ev.cleanup = ngx_http_cast_sentinel_cleanup;
 
         redisAsyncSetConnectCallback(ac, ngx_http_cast_sentinel_on_connect);
         redisAsyncSetDisconnectCallback(ac,
@@ -339,92 +318,3 @@ ngx_http_cast_sentinel_timeout(ngx_event_t *ev)
     ngx_http_cast_sentinel_try();
 }
 
-
-/* nginx events <-> hiredis hooks, level-triggered */
-
-static void
-ngx_http_cast_sentinel_read(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    redisAsyncHandleRead(c->data);
-}
-
-
-static void
-ngx_http_cast_sentinel_write(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    redisAsyncHandleWrite(c->data);
-}
-
-
-static void
-ngx_http_cast_sentinel_add_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->read->active) {
-        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_cast_sentinel_del_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_cast_sentinel_add_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->write->active) {
-        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_cast_sentinel_del_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_cast_sentinel_cleanup(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
-}

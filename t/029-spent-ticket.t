@@ -13,61 +13,16 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Burst qw(burst vote_body);
-use File::Temp qw(tempdir);
+use Cast::Burst qw(burst vote_body messages);
+use Cast::PrivateRedis qw(start_redis cmd cli fcalls redis_ms ticket
+                          answering);
 use HTTP::Tiny;
 use JSON::PP;
-use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-plan skip_all => 'redis-server not found'
-    unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
-
 my $WORKERS = 2;
-my $dir = tempdir(CLEANUP => 1);
-my $sock = "$dir/redis.sock";
-
-system('redis-server', '--port', '0', '--unixsocket', $sock,
-       '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
-       '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
-       '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
-for (1 .. 100) { last if -S $sock; sleep 0.05 }
-
-END {
-    if (open my $fh, '<', "$dir/redis.pid") {
-        my $pid = <$fh>;
-        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
-    }
-}
-
-sub cli {
-    my $out = `redis-cli -s $sock @_ 2>&1`;
-    chomp $out;
-    return $out;
-}
-
-sub fcalls {
-    return cli('INFO', 'commandstats') =~ /^cmdstat_fcall:calls=(\d+)/m
-           ? $1 : 0;
-}
-
-sub redis_ms {
-    my ($s, $us) = split /\n/, cli('TIME');
-    return $s * 1000 + int($us / 1000);
-}
-
-# a ticket of the right form, current in Redis with `max` uses
-sub ticket {
-    my ($seq, %o) = @_;
-    my $now = redis_ms();
-    my $t = encode_base64url(pack('Q>Q>', $seq, $now - 1000)
-                             . join('', map { chr int rand 256 } 1 .. 48));
-    cli('DEL', '{cast}:ticket', '{cast}:ticket:prev', '{cast}:ticket:next');
-    cli('HSET', '{cast}:ticket', 'id', $t, 'seq', $seq, 'issued', $now - 1000,
-        'expires', $now + $o{ttl}, 'max', $o{max}, 'used', 0, 'grace', 0);
-    return ($t, $now + $o{ttl});
-}
+my $sock = start_redis();
 
 $Cast::Nginx::Workers = $WORKERS;
 $Cast::Nginx::WorkerConnections = 1024;
@@ -94,18 +49,6 @@ sub vote {
     return $json;
 }
 
-# the messages of a burst's answers, counted
-sub messages {
-    my %msg;
-
-    for (@_) {
-        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
-              : $_->{error} // "HTTP $_->{status}: $_->{body}";
-        $msg{$m // 'no message'}++;
-    }
-    return \%msg;
-}
-
 sub exhausted_metric {
     my $res = HTTP::Tiny->new->get("$base/metrics");
     return $res->{content} =~ /^cast_votes_total\{outcome="exhausted"\} (\d+)/m
@@ -115,15 +58,7 @@ sub exhausted_metric {
 cli('SET', '{cast}:ready', 1);
 
 # every worker has loaded the library and answers
-my $up = 0;
-for (1 .. 100) {
-    my (undef, $json) = graphql("{query(username:\"$name\")}", undef,
-                                url => $url);
-    $up = ($json && defined $json->{data} && defined $json->{data}{query})
-          ? $up + 1 : 0;
-    last if $up >= 20;
-    sleep 0.05;
-}
+my $up = answering($url, $name, 20);
 is($up, 20, 'the workers answer from the private Redis');
 
 # --- a ticket with three uses, spent ------------------------------------------
@@ -189,7 +124,8 @@ is(cli('HGET', '{cast}:count', $name), 3, 'nothing more counted');
 
 # --- the refusal lasts as long as the ticket's period ------------------------
 
-my ($t2, $expires) = ticket($seq + 1, max => 1, ttl => 1500);
+my $t2 = ticket($seq + 1, max => 1, ttl => 1500);
+my $expires = cmd('HGET', '{cast}:ticket', 'expires');
 is(vote($t2)->{data}{vote}{success}, JSON::PP::true,
    'a new ticket with one use: accepted');
 is(vote($t2)->{data}{vote}{message}, 'Ticket usage limit exceeded',

@@ -11,54 +11,12 @@
 
 use strict;
 use warnings;
-use File::Temp qw(tempdir);
 use FindBin;
-use IO::Socket::UNIX;
+use lib "$FindBin::Bin/lib";
+use Cast::PrivateRedis qw(start_redis cmd);
 use Test::More;
-use Time::HiRes qw(sleep);
 
-plan skip_all => 'redis-server not found'
-    unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
-
-my $dir = tempdir('cast-share-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my $sock = "$dir/redis.sock";
-
-system('redis-server', '--port', '0', '--unixsocket', $sock,
-       '--save', '', '--appendonly', 'no', '--daemonize', 'yes',
-       '--pidfile', "$dir/redis.pid", '--logfile', "$dir/redis.log") == 0
-    or die "redis-server: $?\n";
-for (1 .. 100) { last if -S $sock; sleep 0.05 }
-
-END {
-    if (open my $fh, '<', "$dir/redis.pid") {
-        my $pid = <$fh>;
-        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
-    }
-}
-
-my $r = IO::Socket::UNIX->new(Peer => $sock) or die "connect $sock: $!\n";
-
-sub reply {
-    my $line = <$r> // die "redis closed\n";
-    $line =~ s/\r\n\z//;
-    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
-    return $rest if $type eq '+' || $type eq ':';
-    return { err => $rest } if $type eq '-';
-    if ($type eq '$') {
-        return undef if $rest < 0;
-        read($r, my $buf, $rest + 2) == $rest + 2 or die "short read\n";
-        return substr($buf, 0, $rest);
-    }
-    return [map { reply() } 1 .. $rest] if $type eq '*';
-    die "unexpected reply $line\n";
-}
-
-sub cmd {
-    my $out = '*' . @_ . "\r\n";
-    $out .= '$' . length($_) . "\r\n$_\r\n" for map { "$_" } @_;
-    print {$r} $out;
-    return reply();
-}
+start_redis();
 
 # ticket voter idem seq client share n name1 add1 ...
 sub vote_args {

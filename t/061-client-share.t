@@ -13,77 +13,16 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Burst qw(burst vote_body);
+use Cast::Burst qw(burst vote_body messages);
+use Cast::PrivateRedis qw(start_redis cmd_ok ticket answering);
 use Digest::SHA qw(sha256);
-use File::Temp qw(tempdir);
 use HTTP::Tiny;
-use IO::Socket::UNIX;
 use JSON::PP;
-use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-plan skip_all => 'redis-server not found'
-    unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
-
 my $SHARE = 3;
-my $dir = tempdir(CLEANUP => 1);
-my $sock = "$dir/redis.sock";
-
-system('redis-server', '--port', '0', '--unixsocket', $sock,
-       '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
-       '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
-       '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
-for (1 .. 100) { last if -S $sock; sleep 0.05 }
-
-END {
-    if (open my $fh, '<', "$dir/redis.pid") {
-        my $pid = <$fh>;
-        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
-    }
-}
-
-my $redis = IO::Socket::UNIX->new(Peer => $sock)
-    or die "connect $sock: $!\n";
-
-sub reply {
-    my $line = <$redis> // die "redis closed\n";
-    $line =~ s/\r\n\z//;
-    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
-    return $rest if $type eq '+' || $type eq ':';
-    die "redis: $rest\n" if $type eq '-';
-    if ($type eq '$') {
-        return undef if $rest < 0;
-        read($redis, my $buf, $rest + 2) == $rest + 2 or die "short read\n";
-        return substr($buf, 0, $rest);
-    }
-    return [map { reply() } 1 .. $rest] if $type eq '*';
-    die "unexpected reply $line\n";
-}
-
-sub cli {
-    my $out = '*' . @_ . "\r\n";
-    $out .= '$' . length($_) . "\r\n$_\r\n" for map { "$_" } @_;
-    print {$redis} $out;
-    return reply();
-}
-
-sub redis_ms {
-    my $t = cli('TIME');
-    return $t->[0] * 1000 + int($t->[1] / 1000);
-}
-
-# a ticket of the right form, current in Redis with `max` uses
-sub ticket {
-    my ($seq, %o) = @_;
-    my $now = redis_ms();
-    my $t = encode_base64url(pack('Q>Q>', $seq, $now - 1000)
-                             . join('', map { chr int rand 256 } 1 .. 48));
-    cli('DEL', '{cast}:ticket', '{cast}:ticket:prev', '{cast}:ticket:next');
-    cli('HSET', '{cast}:ticket', 'id', $t, 'seq', $seq, 'issued', $now - 1000,
-        'expires', $now + 600000, 'max', $o{max}, 'used', 0, 'grace', 0);
-    return $t;
-}
+my $sock = start_redis();
 
 $Cast::Nginx::Workers = 2;
 $Cast::Nginx::LogLevel = 'info';
@@ -123,17 +62,6 @@ sub cas {
     return $json->{data}{cas} // $json;
 }
 
-sub messages {
-    my %msg;
-
-    for (@_) {
-        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
-              : $_->{error} // "HTTP $_->{status}: $_->{body}";
-        $msg{$m // 'no message'}++;
-    }
-    return \%msg;
-}
-
 sub metric {
     my ($outcome) = @_;
     my $res = HTTP::Tiny->new->get("$base/metrics");
@@ -148,17 +76,9 @@ sub burst_as {
                  timeout => 60);
 }
 
-cli('SET', '{cast}:ready', 1);
+cmd_ok('SET', '{cast}:ready', 1);
 
-my $up = 0;
-for (1 .. 100) {
-    my (undef, $json) = graphql("{query(username:\"$name\")}", undef,
-                                url => $url);
-    $up = ($json && defined $json->{data} && defined $json->{data}{query})
-          ? $up + 1 : 0;
-    last if $up >= 20;
-    sleep 0.05;
-}
+my $up = answering($url, $name, 20);
 is($up, 20, 'the workers answer from the private Redis');
 
 # --- a greedy client at high concurrency: exactly its share -----------------
@@ -173,8 +93,9 @@ is_deeply($msg, { 'Votes recorded successfully' => $SHARE,
     or diag explain $msg;
 is(metric('client_share') - $s0, 300 - $SHARE,
    'each refusal counted as outcome "client_share"');
-is(cli('HGET', '{cast}:ticket', 'used'), $SHARE, 'the refusals took no use');
-is(cli('HGET', '{cast}:count', $name), $SHARE, 'and counted no vote');
+is(cmd_ok('HGET', '{cast}:ticket', 'used'), $SHARE,
+   'the refusals took no use');
+is(cmd_ok('HGET', '{cast}:count', $name), $SHARE, 'and counted no vote');
 is_deeply(cas('greedy'), { remainingUsage => 100 - $SHARE,
                            clientRemaining => 0 },
           'cas: the ticket has uses left, the greedy client none');
@@ -189,7 +110,8 @@ $msg = messages(burst_as($t1, @others));
 is_deeply($msg, { 'Votes recorded successfully' => 100 - $SHARE },
           (100 - $SHARE) . ' other clients at once: every one accepted')
     or diag explain $msg;
-is(cli('HGET', '{cast}:ticket', 'used'), 100, 'the ticket is spent exactly');
+is(cmd_ok('HGET', '{cast}:ticket', 'used'), 100,
+   'the ticket is spent exactly');
 is(vote($t1, 'late')->{data}{vote}{message}, 'Ticket usage limit exceeded',
    'one more client: the ticket is spent');
 is(cas('late')->{clientRemaining}, 0, 'cas: nothing left to anyone');
@@ -198,7 +120,7 @@ is(cas('late')->{clientRemaining}, 0, 'cas: nothing left to anyone');
 
 for my $round (1 .. 2) {
     my $t = ticket($seq + $round, max => 100);
-    my $c0 = cli('HGET', '{cast}:count', $name) // 0;
+    my $c0 = cmd_ok('HGET', '{cast}:count', $name) // 0;
     # 10 greedy clients sending 40 each, 300 clients sending 2 each
     my @clients = ((map { ("greedy-$round-$_") x 40 } 1 .. 10),
                    (map { ("crowd-$round-$_") x 2 } 1 .. 300));
@@ -223,12 +145,12 @@ for my $round (1 .. 2) {
        + ($msg->{'Client share of this ticket used up'} // 0), 900,
        "round $round: the other 900 refused, spent or past the share")
         or diag explain $msg;
-    is(cli('HGET', '{cast}:ticket', 'used'), 100,
+    is(cmd_ok('HGET', '{cast}:ticket', 'used'), 100,
        "round $round: the ticket's uses");
-    is(cli('HGET', '{cast}:count', $name) - $c0, 100,
+    is(cmd_ok('HGET', '{cast}:count', $name) - $c0, 100,
        "round $round: the count grew by 100");
     my $sum = 0;
-    $sum += $_ for @{ cli('HVALS', "{cast}:share:" . ($seq + $round)) };
+    $sum += $_ for @{ cmd_ok('HVALS', "{cast}:share:" . ($seq + $round)) };
     is($sum, 100, "round $round: the share records add up to 100");
 }
 
@@ -243,7 +165,7 @@ $msg = messages(burst($url,
                       headers => [({ 'X-Client' => 'retrier' }) x 20]));
 is_deeply($msg, { 'Votes recorded successfully' => 20 },
           'twenty retries at once: the stored success') or diag explain $msg;
-is(cli('HGET', "{cast}:share:" . ($seq + 10), 'retrier'), 1,
+is(cmd_ok('HGET', "{cast}:share:" . ($seq + 10), 'retrier'), 1,
    'one use of the share');
 is(cas('retrier')->{clientRemaining}, $SHARE - 1, 'cas agrees');
 is(vote($t2, 'retrier')->{data}{vote}{success}, JSON::PP::true, 'second use');
@@ -264,7 +186,7 @@ like($none->{errors}[0]{message}, qr/no client key \(cast_client_key/,
 is_deeply(vote($t3, '')->{errors}[0]{extensions}{code}, 'BAD_REQUEST',
           'an empty header: the same');
 is(metric('bad_input') - $b0, 2, 'counted as bad input');
-is(cli('HGET', '{cast}:ticket', 'used'), 0, 'no use taken');
+is(cmd_ok('HGET', '{cast}:ticket', 'used'), 0, 'no use taken');
 is_deeply(cas(undef), { remainingUsage => 100, clientRemaining => undef },
           'cas without a key: clientRemaining null');
 
@@ -272,7 +194,7 @@ is_deeply(cas(undef), { remainingUsage => 100, clientRemaining => undef },
 
 my $k31 = 'k' x 31;
 is(vote($t3, $k31)->{data}{vote}{success}, JSON::PP::true, '31-byte key');
-is(cli('HGET', "{cast}:share:" . ($seq + 11), $k31), 1, 'stored as it is');
+is(cmd_ok('HGET', "{cast}:share:" . ($seq + 11), $k31), 1, 'stored as it is');
 
 my $long = 'L' x 4000;
 for my $i (1 .. $SHARE) {
@@ -281,16 +203,16 @@ for my $i (1 .. $SHARE) {
 }
 is(vote($t3, $long)->{data}{vote}{message},
    'Client share of this ticket used up', 'then past its share');
-is(cli('HGET', "{cast}:share:" . ($seq + 11), sha256($long)), $SHARE,
+is(cmd_ok('HGET', "{cast}:share:" . ($seq + 11), sha256($long)), $SHARE,
    'its record is under its SHA-256');
 is(vote($t3, $long . 'x')->{data}{vote}{success}, JSON::PP::true,
    'another long key is another client');
 is(vote($t3, 'k' x 32)->{data}{vote}{success}, JSON::PP::true,
    'a 32-byte key: hashed too');
-is(cli('HGET', "{cast}:share:" . ($seq + 11), sha256('k' x 32)), 1,
+is(cmd_ok('HGET', "{cast}:share:" . ($seq + 11), sha256('k' x 32)), 1,
    'under its SHA-256');
 my $longest = 0;
-for (@{ cli('HKEYS', "{cast}:share:" . ($seq + 11)) }) {
+for (@{ cmd_ok('HKEYS', "{cast}:share:" . ($seq + 11)) }) {
     $longest = length if length > $longest;
 }
 is($longest, 32, 'no field longer than 32 bytes');

@@ -10,73 +10,13 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Burst qw(burst vote_body);
-use File::Temp qw(tempdir);
-use IO::Socket::UNIX;
+use Cast::Burst qw(burst vote_body messages);
+use Cast::PrivateRedis qw(start_redis cmd_ok ticket answering);
 use JSON::PP;
-use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-plan skip_all => 'redis-server not found'
-    unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
-
-my $dir = tempdir(CLEANUP => 1);
-my $sock = "$dir/redis.sock";
-
-system('redis-server', '--port', '0', '--unixsocket', $sock,
-       '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
-       '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
-       '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
-for (1 .. 100) { last if -S $sock; sleep 0.05 }
-
-END {
-    if (open my $fh, '<', "$dir/redis.pid") {
-        my $pid = <$fh>;
-        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
-    }
-}
-
-my $redis = IO::Socket::UNIX->new(Peer => $sock)
-    or die "connect $sock: $!\n";
-
-sub reply {
-    my $line = <$redis> // die "redis closed\n";
-    $line =~ s/\r\n\z//;
-    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
-    return $rest if $type eq '+' || $type eq ':';
-    die "redis: $rest\n" if $type eq '-';
-    if ($type eq '$') {
-        return undef if $rest < 0;
-        read($redis, my $buf, $rest + 2) == $rest + 2 or die "short read\n";
-        return substr($buf, 0, $rest);
-    }
-    return [map { reply() } 1 .. $rest] if $type eq '*';
-    die "unexpected reply $line\n";
-}
-
-sub cli {
-    my $out = '*' . @_ . "\r\n";
-    $out .= '$' . length($_) . "\r\n$_\r\n" for map { "$_" } @_;
-    print {$redis} $out;
-    return reply();
-}
-
-sub redis_ms {
-    my $t = cli('TIME');
-    return $t->[0] * 1000 + int($t->[1] / 1000);
-}
-
-sub ticket {
-    my ($seq, %o) = @_;
-    my $now = redis_ms();
-    my $t = encode_base64url(pack('Q>Q>', $seq, $now - 1000)
-                             . join('', map { chr int rand 256 } 1 .. 48));
-    cli('DEL', '{cast}:ticket', '{cast}:ticket:prev', '{cast}:ticket:next');
-    cli('HSET', '{cast}:ticket', 'id', $t, 'seq', $seq, 'issued', $now - 1000,
-        'expires', $now + 600000, 'max', $o{max}, 'used', 0, 'grace', 0);
-    return $t;
-}
+my $sock = start_redis();
 
 my $http = <<"HTTP";
     cast_redis unix:$sock;
@@ -92,17 +32,6 @@ my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
 my $run = sprintf '%d%04d', time, $$ % 10000;
 my $name = "share-conf-$run";
 
-sub messages {
-    my %msg;
-
-    for (@_) {
-        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
-              : $_->{error} // "HTTP $_->{status}: $_->{body}";
-        $msg{$m // 'no message'}++;
-    }
-    return \%msg;
-}
-
 sub cas {
     my (undef, $json) = graphql('{cas{remainingUsage clientRemaining}}',
                                 undef, url => $url, @_);
@@ -110,19 +39,10 @@ sub cas {
 }
 
 sub workers_up {
-    my $up = 0;
-    for (1 .. 100) {
-        my (undef, $json) = graphql("{query(username:\"$name\")}", undef,
-                                    url => $url);
-        $up = ($json && defined $json->{data}
-               && defined $json->{data}{query}) ? $up + 1 : 0;
-        return 1 if $up >= 20;
-        sleep 0.05;
-    }
-    return 0;
+    return answering($url, $name, 20) >= 20 ? 1 : 0;
 }
 
-cli('SET', '{cast}:ready', 1);
+cmd_ok('SET', '{cast}:ready', 1);
 my $seq = 7000 + int rand 1000;
 
 # --- off: today's behaviour ---------------------------------------------------
@@ -140,7 +60,7 @@ is_deeply($msg, { 'Votes recorded successfully' => 50,
 is_deeply(cas(headers => { 'x-c' => 'greedy' }),
           { remainingUsage => 0, clientRemaining => undef },
           'off: clientRemaining null');
-is_deeply(cli('KEYS', '{cast}:share:*'), [], 'off: no share records');
+is_deeply(cmd_ok('KEYS', '{cast}:share:*'), [], 'off: no share records');
 my (undef, $json) = graphql(
     'mutation($t:String!){vote(usernames:["x"],ticket:$t){message}}',
     { t => ticket($seq + 1, max => 5) }, url => $url);
@@ -163,7 +83,7 @@ is_deeply($msg, { 'Votes recorded successfully' => 2,
                   'Client share of this ticket used up' => 38 },
           'default key: 40 votes from 127.0.0.1, whatever their headers, '
           . 'get 2') or diag explain $msg;
-is(cli('HGET', "{cast}:share:" . ($seq + 2), "\x7f\0\0\1"), 2,
+is(cmd_ok('HGET', "{cast}:share:" . ($seq + 2), "\x7f\0\0\1"), 2,
    'the record is under the 4 bytes of 127.0.0.1');
 is_deeply(cas(), { remainingUsage => 48, clientRemaining => 0 },
           'cas: none left to this address');

@@ -12,61 +12,15 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(burst vote_body);
-use File::Temp qw(tempdir);
+use Cast::PrivateRedis qw(start_redis cli fcalls ticket answering);
 use HTTP::Tiny;
 use JSON::PP;
-use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-plan skip_all => 'redis-server not found'
-    unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
-
 my $WORKERS = 2;
 my $SHARE = 2;
-my $dir = tempdir(CLEANUP => 1);
-my $sock = "$dir/redis.sock";
-
-system('redis-server', '--port', '0', '--unixsocket', $sock,
-       '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
-       '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
-       '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
-for (1 .. 100) { last if -S $sock; sleep 0.05 }
-
-END {
-    if (open my $fh, '<', "$dir/redis.pid") {
-        my $pid = <$fh>;
-        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
-    }
-}
-
-sub cli {
-    my $out = `redis-cli -s $sock @_ 2>&1`;
-    chomp $out;
-    return $out;
-}
-
-sub fcalls {
-    return cli('INFO', 'commandstats') =~ /^cmdstat_fcall:calls=(\d+)/m
-           ? $1 : 0;
-}
-
-sub redis_ms {
-    my ($s, $us) = split /\n/, cli('TIME');
-    return $s * 1000 + int($us / 1000);
-}
-
-# a ticket of the right form, current in Redis for ten minutes
-sub ticket {
-    my ($seq, $max) = @_;
-    my $now = redis_ms();
-    my $t = encode_base64url(pack('Q>Q>', $seq, $now - 1000)
-                             . join('', map { chr int rand 256 } 1 .. 48));
-    cli('DEL', '{cast}:ticket', '{cast}:ticket:prev', '{cast}:ticket:next');
-    cli('HSET', '{cast}:ticket', 'id', $t, 'seq', $seq, 'issued', $now - 1000,
-        'expires', $now + 600000, 'max', $max, 'used', 0, 'grace', 0);
-    return $t;
-}
+my $sock = start_redis();
 
 $Cast::Nginx::Workers = $WORKERS;
 $Cast::Nginx::WorkerConnections = 1024;
@@ -104,21 +58,13 @@ sub share_metric {
 
 cli('SET', '{cast}:ready', 1);
 
-my $up = 0;
-for (1 .. 100) {
-    my (undef, $json) = graphql("{query(username:\"$name\")}", undef,
-                                url => $url);
-    $up = ($json && defined $json->{data} && defined $json->{data}{query})
-          ? $up + 1 : 0;
-    last if $up >= 20;
-    sleep 0.05;
-}
+my $up = answering($url, $name, 20);
 is($up, 20, 'the workers answer from the private Redis');
 
 my $USED = 'Client share of this ticket used up';
 my $OK = 'Votes recorded successfully';
 my $seq = 1000 + int rand 1000;
-my $t1 = ticket($seq, 1000);
+my $t1 = ticket($seq, max => 1000);
 my $greedy = "greedy-$run";
 
 is(vote($t1, $greedy), $OK, "the greedy client's first vote") for 1 .. $SHARE;
@@ -173,7 +119,7 @@ is(cli('HGET', '{cast}:count', $name), $SHARE + 1, 'counted: share + 1');
 
 # --- a new ticket: the share is back -----------------------------------------
 
-my $t2 = ticket($seq + 1, 1000);
+my $t2 = ticket($seq + 1, max => 1000);
 is(vote($t2, $greedy), $OK, 'the next ticket: the greedy client votes again');
 
 done_testing();

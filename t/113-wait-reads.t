@@ -10,43 +10,16 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(burst vote_body);
-use File::Temp qw(tempdir);
+use Cast::PrivateRedis qw(start_redis cli ticket answering);
 use JSON::PP;
-use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-plan skip_all => 'redis-server not found'
-    unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
-
-my $dir = tempdir(CLEANUP => 1);
-my $sock = "$dir/redis.sock";
-
-system('redis-server', '--port', '0', '--unixsocket', $sock,
-       '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
-       '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
-       '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
-for (1 .. 100) { last if -S $sock; sleep 0.05 }
-
+my $sock = start_redis();
 my $child;
 
 END {
     kill 'TERM', $child if $child;
-    if (open my $fh, '<', "$dir/redis.pid") {
-        my $pid = <$fh>;
-        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
-    }
-}
-
-sub cli {
-    my $out = `redis-cli -s $sock @_ 2>&1`;
-    chomp $out;
-    return $out;
-}
-
-sub redis_ms {
-    my ($s, $us) = split /\n/, cli('TIME');
-    return $s * 1000 + int($us / 1000);
 }
 
 $Cast::Nginx::Workers = 1;
@@ -66,22 +39,10 @@ my $run = sprintf '%d%04d', time, $$ % 10000;
 my $name = "wait-$run";
 
 # a current ticket for ten minutes, many uses
-my $now = redis_ms();
-my $ticket = encode_base64url(pack('Q>Q>', 7, $now - 1000)
-                              . join('', map { chr int rand 256 } 1 .. 48));
-cli('HSET', '{cast}:ticket', 'id', $ticket, 'seq', 7, 'issued', $now - 1000,
-    'expires', $now + 600000, 'max', 1000000, 'used', 0, 'grace', 0);
+my $ticket = ticket(7, max => 1000000);
 cli('SET', '{cast}:ready', 1);
 
-my $up = 0;
-for (1 .. 100) {
-    my (undef, $json) = graphql("{query(username:\"$name\")}", undef,
-                                url => $url);
-    $up = ($json && defined $json->{data} && defined $json->{data}{query})
-          ? $up + 1 : 0;
-    last if $up >= 5;
-    sleep 0.05;
-}
+my $up = answering($url, $name, 5);
 is($up, 5, 'the worker answers from the private Redis');
 
 my (undef, $one) = graphql(

@@ -9,6 +9,8 @@ package Cast::Burst;
 # in the order of the bodies.  A refused connection dies, unless
 # keep_going => 1: then it is that body's { error => "no answer" }.
 # headers => [\%h0, \%h1, ...] adds headers to the body of the same index.
+#
+#   my $msg = messages(@answers);   # vote answers: { message => count }
 
 use strict;
 use warnings;
@@ -20,6 +22,7 @@ use JSON::PP;
 use Time::HiRes qw(time);
 
 our @EXPORT = qw(burst vote_body);
+our @EXPORT_OK = qw(messages);
 
 
 # vote_body($ticket, \@names, \@counts, %extra): a vote mutation as JSON
@@ -92,6 +95,19 @@ sub burst {
     close $_ for grep { defined } @socks;
 
     return @answers;
+}
+
+
+# the messages of vote answers, counted (an error or no answer by itself)
+sub messages {
+    my %msg;
+
+    for (@_) {
+        my $m = $_->{json} ? $_->{json}{data}{vote}{message}
+              : $_->{error} // "HTTP $_->{status}: $_->{body}";
+        $msg{$m // 'no message'}++;
+    }
+    return \%msg;
 }
 
 1;

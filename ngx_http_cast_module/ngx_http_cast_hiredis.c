@@ -1,0 +1,199 @@
+
+/*
+ * Copyright (C) CAST developers
+ *
+ * A hiredis async context on nginx's event loop: the adapter the transport
+ * (ngx_http_cast_redis.c) and the Sentinel asks (ngx_http_cast_sentinel.c)
+ * share.
+ *
+ * The context's fd is wrapped in an nginx connection whose events are
+ * registered level-triggered, so a reply hiredis only partly consumed is
+ * never stranded.  With "post", a write hiredis asks for on a connected
+ * context is posted to the end of the worker's round instead: what the
+ * round's commands queued goes out at once, usually without waiting for
+ * the socket's write event.  hiredis closes the fd itself after calling
+ * the cleanup hook; the hook only gives the nginx connection back.
+ *
+ * It calls only nginx and hiredis.
+ */
+
+
+#include "ngx_http_cast_module.h"
+
+
+static void ngx_http_cast_hiredis_read(ngx_event_t *ev);
+static void ngx_http_cast_hiredis_write(ngx_event_t *ev);
+static void ngx_http_cast_hiredis_add_read(void *data);
+static void ngx_http_cast_hiredis_del_read(void *data);
+static void ngx_http_cast_hiredis_add_write(void *data);
+static void ngx_http_cast_hiredis_post_write(void *data);
+static void ngx_http_cast_hiredis_del_write(void *data);
+static void ngx_http_cast_hiredis_cleanup(void *data);
+
+
+/* the connection whose write handler is running, if any */
+static ngx_connection_t  *ngx_http_cast_hiredis_writing;
+
+
+/*
+ * Gives ac an nginx connection and hooks its events: NGX_OK, or NGX_ERROR
+ * when no connection is free (the caller still owns ac then).  The
+ * caller sets its connect and disconnect callbacks.
+ */
+
+ngx_int_t
+ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
+    ngx_uint_t post)
+{
+    ngx_connection_t  *c;
+
+    c = ngx_get_connection(ac->c.fd, log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_http_cast_hiredis_read;
+    c->write->handler = ngx_http_cast_hiredis_write;
+    c->read->log = log;
+    c->write->log = log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_cast_hiredis_add_read;
+    ac->ev.delRead = ngx_http_cast_hiredis_del_read;
+    ac->ev.addWrite = post ? ngx_http_cast_hiredis_post_write
+                           : ngx_http_cast_hiredis_add_write;
+    ac->ev.delWrite = ngx_http_cast_hiredis_del_write;
+    ac->ev.cleanup = ngx_http_cast_hiredis_cleanup;
+
+    return NGX_OK;
+}
+
+
+/* nginx events <-> hiredis hooks */
+
+static void
+ngx_http_cast_hiredis_read(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    /* may free the context and the connection: touch neither after */
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_http_cast_hiredis_write(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+    ngx_connection_t  *writing;
+
+    writing = ngx_http_cast_hiredis_writing;
+
+    ngx_http_cast_hiredis_writing = c;
+    redisAsyncHandleWrite(c->data);
+    ngx_http_cast_hiredis_writing = writing;
+}
+
+
+static void
+ngx_http_cast_hiredis_add_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->read->active) {
+        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_cast_hiredis_del_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_cast_hiredis_add_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+/*
+ * The write is posted, once the worker's round of events is over.  Only
+ * what the socket did not take (a write from within the write handler),
+ * or a connect in progress, waits for the socket's event.
+ */
+
+static void
+ngx_http_cast_hiredis_post_write(void *data)
+{
+    ngx_connection_t   *c = data;
+    redisAsyncContext  *ac = c->data;
+
+    if (c->write->active || c->write->posted) {
+        return;
+    }
+
+    if (ngx_http_cast_hiredis_writing == c
+        || !(ac->c.flags & REDIS_CONNECTED))
+    {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+        return;
+    }
+
+    ngx_post_event(c->write, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_cast_hiredis_del_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+}
+
+
+/* hiredis closes the fd after this: give the connection back, keep the fd */
+
+static void
+ngx_http_cast_hiredis_cleanup(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}

@@ -1,0 +1,155 @@
+package Cast::PrivateRedis;
+
+# A private redis-server for one test file, whose work the file counts
+# exactly (INFO commandstats): on a unix socket in a temporary directory,
+# stopped when the file ends.
+#
+#   my $sock = start_redis();      # skips the file without redis-server
+#   cmd('HGET', $key, $field);     # RESP on one connection: a reply, an
+#                                  # error as { err => "..." }
+#   cmd_ok(...);                   # the same, an error reply dies
+#   cli('FCALL', ..., "''");       # redis-cli's output (shell words)
+#   fcalls();                      # FCALLs since the last CONFIG RESETSTAT
+#   redis_ms();                    # Redis's clock, in ms
+#   my $t = ticket($seq, max => 3, ttl => 600000);
+#   answering($url, $name, 20);    # waits until 20 queries in a row answer
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use IO::Socket::UNIX;
+use MIME::Base64 qw(encode_base64url);
+use Test::More;
+use Time::HiRes qw(sleep);
+
+our @EXPORT_OK = qw(start_redis cmd cmd_ok cli calls fcalls redis_ms ticket
+                    answering);
+
+my ($dir, $sock, $redis);
+
+
+# starts the server (once) and connects to it; returns its socket's path
+sub start_redis {
+    return $sock if $sock;
+
+    plan skip_all => 'redis-server not found'
+        unless system('sh', '-c', 'command -v redis-server >/dev/null') == 0;
+
+    $dir = tempdir('cast-redis-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    $sock = "$dir/redis.sock";
+
+    system('redis-server', '--port', '0', '--unixsocket', $sock,
+           '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
+           '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
+           '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
+    for (1 .. 100) { last if -S $sock; sleep 0.05 }
+
+    $redis = IO::Socket::UNIX->new(Peer => $sock)
+        or die "connect $sock: $!\n";
+
+    return $sock;
+}
+
+END {
+    if ($dir && open my $fh, '<', "$dir/redis.pid") {
+        my $pid = <$fh>;
+        kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
+    }
+}
+
+
+sub reply {
+    my ($die) = @_;
+    my $line = <$redis> // die "redis closed\n";
+
+    $line =~ s/\r\n\z//;
+    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
+    return $rest if $type eq '+' || $type eq ':';
+    die "redis: $rest\n" if $type eq '-' && $die;
+    return { err => $rest } if $type eq '-';
+    if ($type eq '$') {
+        return undef if $rest < 0;
+        read($redis, my $buf, $rest + 2) == $rest + 2 or die "short read\n";
+        return substr($buf, 0, $rest);
+    }
+    return [map { reply($die) } 1 .. $rest] if $type eq '*';
+    die "unexpected reply $line\n";
+}
+
+sub send_cmd {
+    my $out = '*' . @_ . "\r\n";
+
+    $out .= '$' . length($_) . "\r\n$_\r\n" for map { "$_" } @_;
+    print {$redis} $out;
+}
+
+sub cmd {
+    send_cmd(@_);
+    return reply(0);
+}
+
+sub cmd_ok {
+    send_cmd(@_);
+    return reply(1);
+}
+
+# through redis-cli: the arguments are shell words, the output its text
+sub cli {
+    my $out = `redis-cli -s $sock @_ 2>&1`;
+    chomp $out;
+    return $out;
+}
+
+# how many times Redis ran a command since the last CONFIG RESETSTAT
+sub calls {
+    my ($name) = @_;
+    return cmd('INFO', 'commandstats') =~ /^cmdstat_\Q$name\E:calls=(\d+)/m
+           ? $1 : 0;
+}
+
+sub fcalls { return calls('fcall') }
+
+sub redis_ms {
+    my $t = cmd('TIME');
+    return $t->[0] * 1000 + int($t->[1] / 1000);
+}
+
+# a ticket of the right form, current in Redis for ttl ms (ten minutes
+# unless told) with max uses ({cast}:ticket's "expires" says until when)
+sub ticket {
+    my ($seq, %o) = @_;
+    my $ttl = $o{ttl} // 600000;
+    my $now = redis_ms();
+    my $t = encode_base64url(pack('Q>Q>', $seq, $now - 1000)
+                             . join('', map { chr int rand 256 } 1 .. 48));
+
+    cmd_ok('DEL', '{cast}:ticket', '{cast}:ticket:prev',
+           '{cast}:ticket:next');
+    cmd_ok('HSET', '{cast}:ticket', 'id', $t, 'seq', $seq,
+           'issued', $now - 1000, 'expires', $now + $ttl, 'max', $o{max},
+           'used', 0, 'grace', 0);
+    return $t;
+}
+
+# queries until $n in a row answered from Redis (every worker has loaded
+# the library), at most 100; returns how many in a row did
+sub answering {
+    my ($url, $name, $n) = @_;
+    my $up = 0;
+
+    require Cast::Stack;
+
+    for (1 .. 100) {
+        my (undef, $json) = Cast::Stack::graphql(
+            "{query(username:\"$name\")}", undef, url => $url);
+        $up = ($json && defined $json->{data}
+               && defined $json->{data}{query}) ? $up + 1 : 0;
+        last if $up >= $n;
+        sleep 0.05;
+    }
+    return $up;
+}
+
+1;
