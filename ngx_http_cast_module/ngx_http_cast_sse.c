@@ -23,8 +23,10 @@
  * gets a comment line.  While Redis is down the views' events are
  * UNAVAILABLE errors, sent once, until it answers again.
  *
- * A subscriber is its request's: its pool's cleanup takes it out of its
- * view, and a view no one watches any more is freed with what it held.
+ * A subscriber is its request's, then, once its first bytes are out, its
+ * connection's (the request freed: ngx_http_cast_sse_detach): the pool's
+ * cleanup takes it out of its view, and a view no one watches any more is
+ * freed with what it held.
  * The subscribers are closed from posted events, never from inside a
  * view's loop.  Called by the request handler (ngx_http_cast_handler.c),
  * which prepares the view's plan through the handler it passes down; it
@@ -1024,6 +1026,11 @@ ngx_http_cast_sse_writer(ngx_http_request_t *r)
     } else if (ngx_http_cast_sse_output(sub, NULL) != NGX_OK) {
         ngx_http_cast_sse_close(sub, NGX_ERROR);
         return;
+    }
+
+    if (!sub->busy && !sub->closer.posted) {
+        /* its first bytes are out now: the request can go */
+        ngx_post_event(&sub->closer, &ngx_posted_events);
     }
 
     /* drained: the latest, if the view moved on meanwhile */
