@@ -797,6 +797,11 @@ ngx_http_cast_sse_direct(ngx_http_cast_sub_t *sub, ngx_http_cast_event_t *ev)
             return NGX_DECLINED;
         }
 
+        if (r->headers_out.content_encoding) {
+            /* a body filter encodes the stream (gzip on): it sees it all */
+            return NGX_DECLINED;
+        }
+
 #if (NGX_HTTP_V2)
         if (r->stream) {
             /* HTTP/2 frames its data: only the output chain knows how */
@@ -1133,8 +1138,9 @@ ngx_http_cast_sse_detach(ngx_http_cast_sub_t *sub)
 
     if (sub->detached || sub->busy || r != r->main || r->count != 1
         || r->blocked || r->out || c->buffered || c->write->delayed
-        || c->data != r)
+        || c->data != r || r->headers_out.content_encoding)
     {
+        /* a body filter that encodes the stream (gzip) must see it all */
         return;
     }
 
