@@ -69,10 +69,7 @@ http {
     cast_redis 127.0.0.1:$redis_port;
     cast_redis_functions $top/lib/redis/cast.lua;
     cast_max_subscribers $((n + 100));
-    # a stream keeps its request: the smallest pools that hold one
-    request_pool_size 1k;
-    connection_pool_size 256;
-    client_header_buffer_size 512;
+    # nginx's stock pool and buffer sizes: a stream lets its request go
     server {
         listen 127.0.0.1:$port backlog=4096;
         location = /graphql { cast_graphql; }

@@ -23,8 +23,10 @@
  * gets a comment line.  While Redis is down the views' events are
  * UNAVAILABLE errors, sent once, until it answers again.
  *
- * A subscriber is its request's: its pool's cleanup takes it out of its
- * view, and a view no one watches any more is freed with what it held.
+ * A subscriber is its request's, then, once its first bytes are out, its
+ * connection's (the request freed: ngx_http_cast_sse_detach): the pool's
+ * cleanup takes it out of its view, and a view no one watches any more is
+ * freed with what it held.
  * The subscribers are closed from posted events, never from inside a
  * view's loop.  Called by the request handler (ngx_http_cast_handler.c),
  * which prepares the view's plan through the handler it passes down; it
@@ -40,6 +42,7 @@
 #define NGX_HTTP_CAST_SSE_NEXT       "event: next\ndata: "
 #define NGX_HTTP_CAST_SSE_COMPLETE   "event: complete\ndata:\n\n"
 #define NGX_HTTP_CAST_SSE_COMMENT    ":\n\n"
+#define NGX_HTTP_CAST_SSE_LAST       "0\r\n\r\n"
 #define NGX_HTTP_CAST_SSE_SWEEP      1000
 
 
@@ -74,9 +77,17 @@ typedef struct {
 } ngx_http_cast_view_t;
 
 
+/*
+ * A subscriber: in its request's pool until the stream is detached from
+ * the request (ngx_http_cast_sse_detach), then in its connection's.
+ */
+
 typedef struct {
     ngx_queue_t                    queue;        /* its view's */
-    ngx_http_request_t            *request;
+    ngx_http_request_t            *request;      /* NULL once detached */
+    ngx_connection_t              *connection;
+    ngx_http_core_loc_conf_t      *clcf;         /* send_timeout, lowat */
+    ngx_pool_cleanup_t            *cln;
     ngx_http_cast_view_t          *view;
     ngx_http_cast_event_t         *sending;      /* held by the output */
     ngx_uint_t                     version;      /* the view's, last sent */
@@ -90,6 +101,8 @@ typedef struct {
     unsigned                       busy:1;       /* buf in the output */
     unsigned                       complete:1;   /* ends with complete */
     unsigned                       closing:1;
+    unsigned                       chunked:1;
+    unsigned                       detached:1;
 } ngx_http_cast_sub_t;
 
 
@@ -125,6 +138,11 @@ static ngx_int_t ngx_http_cast_sse_output(ngx_http_cast_sub_t *sub,
 static void ngx_http_cast_sse_writer(ngx_http_request_t *r);
 static void ngx_http_cast_sse_close(ngx_http_cast_sub_t *sub, ngx_int_t rc);
 static void ngx_http_cast_sse_closer(ngx_event_t *ev);
+static void ngx_http_cast_sse_detach(ngx_http_cast_sub_t *sub);
+static void ngx_http_cast_sse_text(ngx_http_cast_sub_t *sub,
+    ngx_str_t *text);
+static void ngx_http_cast_sse_raw_reader(ngx_event_t *rev);
+static void ngx_http_cast_sse_raw_writer(ngx_event_t *wev);
 static void ngx_http_cast_sse_cleanup(void *data);
 static void ngx_http_cast_sse_event_put(ngx_http_cast_event_t *ev);
 static void ngx_http_cast_sse_limit(void);
@@ -133,8 +151,16 @@ static void *ngx_http_cast_sse_palloc(void *pool, size_t size);
 
 static ngx_http_cast_sse_t  ngx_http_cast_sse;
 
-static u_char  ngx_http_cast_sse_comment[] = NGX_HTTP_CAST_SSE_COMMENT;
-static u_char  ngx_http_cast_sse_complete[] = NGX_HTTP_CAST_SSE_COMPLETE;
+/* the texts of the module's own, bare and in their HTTP/1.1 chunks */
+static ngx_str_t  ngx_http_cast_sse_comment[2] = {
+    ngx_string(NGX_HTTP_CAST_SSE_COMMENT),
+    ngx_string("3\r\n" NGX_HTTP_CAST_SSE_COMMENT "\r\n")
+};
+static ngx_str_t  ngx_http_cast_sse_complete[2] = {
+    ngx_string(NGX_HTTP_CAST_SSE_COMPLETE),
+    ngx_string("17\r\n" NGX_HTTP_CAST_SSE_COMPLETE "\r\n"
+               NGX_HTTP_CAST_SSE_LAST)
+};
 
 
 /*
@@ -201,6 +227,9 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     }
 
     sub->request = r;
+    sub->connection = r->connection;
+    sub->clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    sub->cln = cln;
     sub->view = v;
     sub->last = ngx_current_msec;
     sub->closer.handler = ngx_http_cast_sse_closer;
@@ -235,10 +264,16 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     ngx_http_cast_watch_run(cmcf->subscription_interval, cmcf->redis_timeout,
                             ngx_http_cast_sse_tick, sse);
 
+    sub->chunked = r->chunked;
+
     /* the headers now; and the view's latest event, if it has one */
-    ngx_http_cast_sse_write(sub, ngx_http_cast_sse_comment,
-                            sizeof(NGX_HTTP_CAST_SSE_COMMENT) - 1, NULL);
+    ngx_http_cast_sse_text(sub, ngx_http_cast_sse_comment);
     ngx_http_cast_sse_send(sub);
+
+    /* once the request has unwound: the stream without it */
+    if (!sub->closing) {
+        ngx_post_event(&sub->closer, &ngx_posted_events);
+    }
 
     return NGX_DONE;
 }
@@ -578,9 +613,7 @@ ngx_http_cast_sse_tick(void *data)
                 && ngx_current_msec - sub->last
                    >= sse->cmcf->subscription_keepalive)
             {
-                ngx_http_cast_sse_write(sub, ngx_http_cast_sse_comment,
-                                        sizeof(NGX_HTTP_CAST_SSE_COMMENT)
-                                        - 1, NULL);
+                ngx_http_cast_sse_text(sub, ngx_http_cast_sse_comment);
             }
         }
     }
@@ -766,30 +799,32 @@ static ngx_int_t
 ngx_http_cast_sse_direct(ngx_http_cast_sub_t *sub, ngx_http_cast_event_t *ev)
 {
     ngx_http_request_t  *r = sub->request;
-    ngx_connection_t    *c = r->connection;
+    ngx_connection_t    *c = sub->connection;
 
-    if (r->out || c->buffered || c->write->delayed) {
-        return NGX_DECLINED;
-    }
+    if (!sub->detached) {
+        if (r->out || c->buffered || c->write->delayed) {
+            return NGX_DECLINED;
+        }
 
-    if (r->headers_out.content_encoding) {
-        /* a body filter encodes the stream (gzip on): it must see it all */
-        return NGX_DECLINED;
-    }
+        if (r->headers_out.content_encoding) {
+            /* a body filter encodes the stream (gzip on): it sees it all */
+            return NGX_DECLINED;
+        }
 
 #if (NGX_HTTP_V2)
-    if (r->stream) {
-        /* HTTP/2 frames its data: only the output chain knows how */
-        return NGX_DECLINED;
-    }
+        if (r->stream) {
+            /* HTTP/2 frames its data: only the output chain knows how */
+            return NGX_DECLINED;
+        }
 #endif
+    }
 
     ev->refs++;
     sub->sending = ev;
     sub->busy = 1;
     sub->last = ngx_current_msec;
 
-    if (r->chunked) {
+    if (sub->chunked) {
         sub->pos = ev->chunk;
         sub->last_byte = ev->data + ev->len + 2;
 
@@ -813,10 +848,9 @@ ngx_http_cast_sse_direct(ngx_http_cast_sub_t *sub, ngx_http_cast_event_t *ev)
 static ngx_int_t
 ngx_http_cast_sse_flush(ngx_http_cast_sub_t *sub)
 {
-    ssize_t                    n;
-    ngx_event_t               *wev;
-    ngx_connection_t          *c = sub->request->connection;
-    ngx_http_core_loc_conf_t  *clcf;
+    ssize_t            n;
+    ngx_event_t       *wev;
+    ngx_connection_t  *c = sub->connection;
 
     wev = c->write;
 
@@ -829,13 +863,11 @@ ngx_http_cast_sse_flush(ngx_http_cast_sub_t *sub)
         }
 
         if (n == NGX_AGAIN || n == 0) {
-            clcf = ngx_http_get_module_loc_conf(sub->request,
-                                                ngx_http_core_module);
             if (!wev->timer_set) {
-                ngx_add_timer(wev, clcf->send_timeout);
+                ngx_add_timer(wev, sub->clcf->send_timeout);
             }
 
-            return ngx_handle_write_event(wev, clcf->send_lowat);
+            return ngx_handle_write_event(wev, sub->clcf->send_lowat);
         }
 
         sub->pos += n;
@@ -855,6 +887,34 @@ ngx_http_cast_sse_flush(ngx_http_cast_sub_t *sub)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * One of the module's own texts: through the output chain while the
+ * stream has its request, else straight to the socket, framed.
+ */
+
+static void
+ngx_http_cast_sse_text(ngx_http_cast_sub_t *sub, ngx_str_t *text)
+{
+    ngx_str_t  *t;
+
+    if (!sub->detached) {
+        ngx_http_cast_sse_write(sub, text[0].data, text[0].len, NULL);
+        return;
+    }
+
+    t = &text[sub->chunked ? 1 : 0];
+
+    sub->busy = 1;
+    sub->last = ngx_current_msec;
+    sub->pos = t->data;
+    sub->last_byte = t->data + t->len;
+
+    if (ngx_http_cast_sse_flush(sub) != NGX_OK) {
+        ngx_http_cast_sse_close(sub, NGX_ERROR);
+    }
 }
 
 
@@ -982,6 +1042,11 @@ ngx_http_cast_sse_writer(ngx_http_request_t *r)
         return;
     }
 
+    if (!sub->busy && !sub->closer.posted) {
+        /* its first bytes are out now: the request can go */
+        ngx_post_event(&sub->closer, &ngx_posted_events);
+    }
+
     /* drained: the latest, if the view moved on meanwhile */
     ngx_http_cast_sse_send(sub);
 }
@@ -1011,13 +1076,32 @@ ngx_http_cast_sse_closer(ngx_event_t *ev)
     ngx_http_request_t   *r;
     ngx_http_cast_sub_t  *sub = ev->data;
 
+    if (!sub->closing) {
+        ngx_http_cast_sse_detach(sub);
+        return;
+    }
+
     r = sub->request;
-    c = r->connection;
+    c = sub->connection;
     rc = sub->rc;
 
+    if (sub->detached) {
+        if (rc == NGX_OK && sub->complete && !sub->busy) {
+            ngx_http_cast_sse_text(sub, ngx_http_cast_sse_complete);
+            ngx_http_cast_metrics_events(1);
+
+            if (sub->busy && !c->error) {
+                /* the raw writer closes once the socket took the rest */
+                return;
+            }
+        }
+
+        ngx_http_close_connection(c);
+        return;
+    }
+
     if (rc == NGX_OK && sub->complete && !sub->busy) {
-        ngx_http_cast_sse_write(sub, ngx_http_cast_sse_complete,
-                                sizeof(NGX_HTTP_CAST_SSE_COMPLETE) - 1, NULL);
+        ngx_http_cast_sse_text(sub, ngx_http_cast_sse_complete);
         ngx_http_cast_metrics_events(1);
 
         rc = ngx_http_send_special(r, NGX_HTTP_LAST);
@@ -1037,7 +1121,193 @@ ngx_http_cast_sse_closer(ngx_event_t *ev)
 }
 
 
-/* the request is going away: the subscriber leaves its view */
+/*
+ * A stream with its headers and first bytes out no longer needs its
+ * request: the request is freed (and logged), as a keepalive connection's
+ * is, with the connection's header buffers, and the subscriber moves into
+ * the connection's pool, the stream then served by the raw reader and
+ * writer below.  A stream whose request is still in use (HTTP/2, output
+ * pending, a reference held elsewhere) keeps it.  From a posted event:
+ * the request has unwound.
+ */
+
+static void
+ngx_http_cast_sse_detach(ngx_http_cast_sub_t *sub)
+{
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl, *ln;
+    ngx_connection_t       *c;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_request_t     *r;
+    ngx_http_cast_sub_t    *ds;
+    ngx_http_connection_t  *hc;
+
+    r = sub->request;
+    c = sub->connection;
+
+    if (sub->detached || sub->busy || r != r->main || r->count != 1
+        || r->blocked || r->out || c->buffered || c->write->delayed
+        || c->data != r || r->headers_out.content_encoding)
+    {
+        /* a body filter that encodes the stream (gzip) must see it all */
+        return;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return;
+    }
+#endif
+
+    ds = ngx_palloc(c->pool, sizeof(ngx_http_cast_sub_t));
+    if (ds == NULL) {
+        return;
+    }
+
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        return;
+    }
+
+    *ds = *sub;
+    ngx_queue_insert_after(&sub->queue, &ds->queue);
+    ngx_queue_remove(&sub->queue);
+
+    ds->request = NULL;
+    ds->cln = cln;
+    ds->detached = 1;
+    ds->closer.data = ds;
+
+    sub->cln->handler = NULL;
+    cln->handler = ngx_http_cast_sse_cleanup;
+    cln->data = ds;
+
+    hc = r->http_connection;
+
+    ngx_http_set_ctx(r, NULL, ngx_http_cast_module);
+    ngx_http_free_request(r, 0);
+
+    c->destroyed = 0;
+    c->data = ds;
+    c->log->action = "streaming events";
+
+    b = c->buffer;
+
+    if (b && ngx_pfree(c->pool, b->start) == NGX_OK) {
+        b->start = NULL;
+        b->pos = NULL;
+        b->last = NULL;
+        b->end = NULL;
+    }
+
+    for (cl = hc->free; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+        ngx_free_chain(c->pool, ln);
+    }
+
+    hc->free = NULL;
+
+    for (cl = hc->busy; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+        ngx_free_chain(c->pool, ln);
+    }
+
+    hc->busy = NULL;
+    hc->nbusy = 0;
+
+    c->read->handler = ngx_http_cast_sse_raw_reader;
+    c->write->handler = ngx_http_cast_sse_raw_writer;
+
+    /* a client gone meanwhile */
+    ngx_http_cast_sse_raw_reader(c->read);
+}
+
+
+/* a detached stream's client closed, or not: what it sends is not read */
+
+static void
+ngx_http_cast_sse_raw_reader(ngx_event_t *rev)
+{
+    int                n;
+    char               buf[1];
+    ngx_err_t          err;
+    ngx_connection_t  *c = rev->data;
+
+    if (!rev->pending_eof) {
+        n = recv(c->fd, buf, 1, MSG_PEEK);
+
+        if (n > 0) {
+            return;
+        }
+
+        if (n == -1) {
+            err = ngx_socket_errno;
+
+            if (err == NGX_EAGAIN || err == NGX_EINTR) {
+                return;
+            }
+        }
+    }
+
+    rev->eof = 1;
+    c->error = 1;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "cast: subscriber closed its stream");
+
+    ngx_http_close_connection(c);
+}
+
+
+/* a detached stream's socket took more, or send_timeout passed */
+
+static void
+ngx_http_cast_sse_raw_writer(ngx_event_t *wev)
+{
+    ngx_connection_t     *c = wev->data;
+    ngx_http_cast_sub_t  *sub = c->data;
+
+    if (wev->timedout) {
+        wev->timedout = 0;
+        c->timedout = 1;
+
+        if (!sub->closing) {
+            ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                          "cast: a subscriber read nothing for "
+                          "send_timeout, closing");
+            ngx_http_cast_metrics_dropped();
+        }
+
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    if (sub->busy && ngx_http_cast_sse_flush(sub) != NGX_OK) {
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    if (sub->closing) {
+        if (!sub->busy && !sub->closer.posted) {
+            ngx_http_close_connection(c);
+        }
+
+        return;
+    }
+
+    /* drained: the latest, if the view moved on meanwhile */
+    ngx_http_cast_sse_send(sub);
+}
+
+
+/*
+ * The request or, once detached, the connection is going away: the
+ * subscriber leaves its view.
+ */
 
 static void
 ngx_http_cast_sse_cleanup(void *data)
