@@ -170,6 +170,8 @@ for my $overlay (@OVERLAYS) {
          'and refuses a build context without the pinned npm files');
     like(slurp('build-and-deploy.sh'), qr{^\s+run "\$ROOT/scripts/web-assets\.sh"$}m,
          'build-and-deploy.sh installs them before it builds');
+    unlike(slurp('.dockerignore'), qr{^/?html(/static(/vendor)?)?/?\s*$}m,
+           '.dockerignore lets them into the build context');
     like($arg{DEBIAN_IMAGE} // '', qr/^debian:12\.\d+(-slim)?$/,
          'the base image is Debian 12 with a pinned point release');
     ok(!exists $arg{NGINX_VERSION} && $df !~ /\bnginx(-dev|-common)?=[^\$]/,
