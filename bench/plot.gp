@@ -41,7 +41,7 @@ if (sweep) {
     reset
     set datafile separator "\t"
     set termoption noenhanced
-    set title "Accepted votes at a constant offered rate (vegeta)"
+    set title "Accepted votes at a constant offered rate (cast-load)"
     set logscale y
     set grid ytics mytics lc rgb "#dddddd"
     set xlabel "offered votes/s (% of the wrk maximum)" offset 0, -0.8
@@ -51,7 +51,7 @@ if (sweep) {
     set offsets 0, graph 0.08, graph 0.12, 0
     set xtics nomirror font ",11"
     set ytics nomirror
-    set key top left Left reverse font ",11"
+    set key bottom right Left reverse font ",11"
     plot sw using 2:4:xtic(sprintf("%d %%\n%d", $1, $2)) with linespoints \
             pt 7 ps 1.2 lw 2 lc rgb blue title "p50", \
          sw using 2:5 with linespoints pt 5 ps 1.2 lw 2 lc rgb red \
