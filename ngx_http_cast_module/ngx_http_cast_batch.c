@@ -30,8 +30,8 @@
  *
  * With cast_redis_min_replicas n, each vote batch's FCALL is followed on
  * the same connection by one WAIT n <a quarter of the Redis timeout>: the
- * FCALL's reply is copied and held until WAIT's is in, and the batch's votes get
- * it only if at least n replicas acknowledged; otherwise each vote
+ * FCALL's reply is copied and held until WAIT's is in, and the batch's
+ * votes get it only if at least n replicas acknowledged; otherwise each vote
  * answers UNAVAILABLE (its client retries with its idempotency key).
  * Replies come in the order sent, so a lost connection answers the FCALL
  * and then the WAIT with no reply: a held reply is never delivered

@@ -144,6 +144,8 @@ static void ngx_http_cast_sse_text(ngx_http_cast_sub_t *sub,
 static void ngx_http_cast_sse_raw_reader(ngx_event_t *rev);
 static void ngx_http_cast_sse_raw_writer(ngx_event_t *wev);
 static void ngx_http_cast_sse_cleanup(void *data);
+static void ngx_http_cast_sse_sent(ngx_http_cast_sub_t *sub,
+    ngx_event_t *wev);
 static void ngx_http_cast_sse_event_put(ngx_http_cast_event_t *ev);
 static void ngx_http_cast_sse_limit(void);
 static void *ngx_http_cast_sse_palloc(void *pool, size_t size);
@@ -875,6 +877,18 @@ ngx_http_cast_sse_flush(ngx_http_cast_sub_t *sub)
 
     sub->pos = NULL;
     sub->last_byte = NULL;
+
+    ngx_http_cast_sse_sent(sub, wev);
+
+    return NGX_OK;
+}
+
+
+/* all of the subscriber's output is out: the event it held is let go */
+
+static void
+ngx_http_cast_sse_sent(ngx_http_cast_sub_t *sub, ngx_event_t *wev)
+{
     sub->busy = 0;
 
     if (sub->sending) {
@@ -885,8 +899,6 @@ ngx_http_cast_sse_flush(ngx_http_cast_sub_t *sub)
     if (wev->timer_set) {
         ngx_del_timer(wev);
     }
-
-    return NGX_OK;
 }
 
 
@@ -974,17 +986,7 @@ ngx_http_cast_sse_output(ngx_http_cast_sub_t *sub, ngx_chain_t *in)
     wev = r->connection->write;
 
     if (sub->buf.pos == sub->buf.last && !r->connection->buffered) {
-        sub->busy = 0;
-
-        if (sub->sending) {
-            ngx_http_cast_sse_event_put(sub->sending);
-            sub->sending = NULL;
-        }
-
-        if (wev->timer_set) {
-            ngx_del_timer(wev);
-        }
-
+        ngx_http_cast_sse_sent(sub, wev);
         return NGX_OK;
     }
 
