@@ -44,10 +44,12 @@ sub start_redis {
            '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
            '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
            '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
-    for (1 .. 100) { last if -S $sock; sleep 0.05 }
-
-    $redis = IO::Socket::UNIX->new(Peer => $sock)
-        or die "connect $sock: $!\n";
+    # the socket file is there (bound) a moment before Redis listens on it
+    for (1 .. 200) {
+        $redis = IO::Socket::UNIX->new(Peer => $sock) and last;
+        sleep 0.05;
+    }
+    $redis or die "connect $sock: $!\n";
 
     return $sock;
 }
