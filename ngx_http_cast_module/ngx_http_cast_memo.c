@@ -8,13 +8,17 @@
  * (cast_client_uses).  Both only grow while the ticket is usable: a
  * ticket's uses and a client's uses of it are never lowered, and Redis
  * says with its refusal for how many ms more the ticket stays usable.
- * Only refusals are kept, so the exact limits stay Redis's.
+ * And an expired ticket, for good: time only moves on, and a ticket
+ * that is no longer the current one nor the previous one in its grace
+ * never becomes either again.  Only refusals are kept, so the exact
+ * limits stay Redis's.
  *
  * The memory is per worker and fixed: two spent tickets (the current one
- * and the previous one in its grace), and a direct-mapped table of shares
- * indexed by a hash of the ticket and the client key.  A collision only
- * forgets an entry, which costs a call to Redis, never a wrong answer:
- * an entry answers only for its exact ticket and key.
+ * and the previous one in its grace), two expired ones (the last two
+ * that rotated out while votes still carried them), and a direct-mapped
+ * table of shares indexed by a hash of the ticket and the client key.  A
+ * collision only forgets an entry, which costs a call to Redis, never a
+ * wrong answer: an entry answers only for its exact ticket and key.
  */
 
 
@@ -24,6 +28,9 @@
 
 /* two: the previous ticket still in its grace next to the current one */
 #define NGX_HTTP_CAST_SPENT         2
+
+/* two: a herd's clients move on from a rotated ticket within a period */
+#define NGX_HTTP_CAST_EXPIRED       2
 
 /* shares: a power of two; a few greedy clients per ticket is the case */
 #define NGX_HTTP_CAST_SHARES        256
@@ -55,6 +62,8 @@ static ngx_http_cast_share_t *ngx_http_cast_memo_slot(const u_char *ticket,
 
 
 static ngx_http_cast_spent_t  ngx_http_cast_spent[NGX_HTTP_CAST_SPENT];
+static u_char  ngx_http_cast_expired[NGX_HTTP_CAST_EXPIRED][CAST_TICKET_LEN];
+static ngx_uint_t             ngx_http_cast_nexpired;
 static ngx_http_cast_share_t  ngx_http_cast_shares[NGX_HTTP_CAST_SHARES];
 
 
@@ -121,6 +130,50 @@ ngx_http_cast_memo_learn_spent(const u_char *ticket, ngx_msec_t asked,
     ngx_memcpy(sp->ticket, ticket, CAST_TICKET_LEN);
     sp->until = until;
     sp->set = 1;
+}
+
+
+/* whether the ticket (CAST_TICKET_LEN bytes) is one Redis said expired */
+
+ngx_uint_t
+ngx_http_cast_memo_expired(const u_char *ticket)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_http_cast_nexpired; i++) {
+        if (ngx_memcmp(ngx_http_cast_expired[i], ticket, CAST_TICKET_LEN)
+            == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Redis refused a vote carrying the ticket as expired: it takes the
+ * place of the one learnt first.
+ */
+
+void
+ngx_http_cast_memo_learn_expired(const u_char *ticket)
+{
+    if (ngx_http_cast_memo_expired(ticket)) {
+        return;
+    }
+
+    if (ngx_http_cast_nexpired < NGX_HTTP_CAST_EXPIRED) {
+        ngx_http_cast_nexpired++;
+
+    } else {
+        ngx_memmove(ngx_http_cast_expired[0], ngx_http_cast_expired[1],
+                    (NGX_HTTP_CAST_EXPIRED - 1) * CAST_TICKET_LEN);
+    }
+
+    ngx_memcpy(ngx_http_cast_expired[ngx_http_cast_nexpired - 1], ticket,
+               CAST_TICKET_LEN);
 }
 
 

@@ -290,10 +290,12 @@ void ngx_http_cast_field_bad_input(cast_gql_slot_t *slot,
 ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 
-/* ngx_http_cast_memo.c: refusals a worker repeats until Redis's deadline */
+/* ngx_http_cast_memo.c: refusals a worker repeats (till Redis's deadline) */
 ngx_uint_t ngx_http_cast_memo_spent(const u_char *ticket);
 void ngx_http_cast_memo_learn_spent(const u_char *ticket, ngx_msec_t asked,
     int64_t left);
+ngx_uint_t ngx_http_cast_memo_expired(const u_char *ticket);
+void ngx_http_cast_memo_learn_expired(const u_char *ticket);
 ngx_uint_t ngx_http_cast_memo_share(const u_char *ticket, ngx_str_t *client);
 void ngx_http_cast_memo_learn_share(const u_char *ticket, ngx_str_t *client,
     ngx_msec_t asked, int64_t left);

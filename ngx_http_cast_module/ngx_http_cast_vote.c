@@ -27,8 +27,12 @@
  * Redis still refuses a ticket it knows is spent.
  * The deadline, not a newer sequence, ends the memory: a spent ticket
  * answers EXHAUSTED through its grace, then "Ticket expired", which is
- * Redis's to say again.  A vote refused because its client's share of
- * the ticket is used up (cast_client_uses) says nothing of the ticket,
+ * Redis's to say again, once per worker: an expired ticket stays expired
+ * (the current ticket's seq only grows, its clock only moves on), so a
+ * ticket Redis has refused as expired is refused here too, for good,
+ * when the herd's clients still carry it after a rotation.  A vote
+ * refused because its client's share of the ticket is used up
+ * (cast_client_uses) says nothing of the ticket,
  * which other clients may still use: it is learnt for that client and
  * ticket only, with the same deadline, and refused here the same way.
  * What is remembered, and how much: ngx_http_cast_memo.c.
@@ -283,6 +287,14 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
         return NGX_DECLINED;
     }
 
+    if (slot->idempotency_key.data == NULL
+        && ngx_http_cast_memo_expired((const u_char *) slot->ticket.data))
+    {
+        ngx_http_cast_field_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
+                                   "Ticket expired");
+        return NGX_DECLINED;
+    }
+
     *seq = t.seq;
 
     return NGX_OK;
@@ -379,9 +391,19 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
             return;
         }
 
-        ngx_http_cast_metrics_vote(ngx_strcmp(e[0]->str, "EXPIRED") == 0
-                                   ? NGX_HTTP_CAST_VOTE_EXPIRED
-                                   : NGX_HTTP_CAST_VOTE_INVALID);
+        if (ngx_strcmp(e[0]->str, "EXPIRED") == 0) {
+            ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXPIRED);
+
+            /* for good: learnt, as a spent ticket is, without a deadline */
+            if (slot->ticket.len == CAST_TICKET_LEN) {
+                ngx_http_cast_memo_learn_expired(
+                    (const u_char *) slot->ticket.data);
+            }
+
+            return;
+        }
+
+        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_INVALID);
         return;
     }
 

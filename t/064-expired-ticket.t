@@ -1,0 +1,151 @@
+# After a rotation the herd's clients still carry the old ticket for a
+# while: once Redis has refused a ticket as expired ("Ticket expired"),
+# each nginx worker refuses the votes carrying it by itself, for good
+# (an expired ticket never becomes usable again), with Redis's answer
+# and its metrics outcome, so Redis sees a handful of calls per worker
+# per rotated ticket, not one per vote.  A vote with an idempotencyKey
+# still reaches Redis (a retry gets its stored result); only the exact
+# ticket Redis refused is remembered, so a forged ticket refused as
+# expired leaves the current one usable.  A private nginx with two
+# workers and a private Redis, whose FCALLs are counted exactly with INFO
+# commandstats; the tickets are written into Redis by the test (no
+# secret: nginx checks their form, Redis their id).
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Burst qw(burst vote_body messages);
+use Cast::PrivateRedis qw(start_redis cmd cli fcalls redis_ms ticket
+                          answering);
+use HTTP::Tiny;
+use JSON::PP;
+use MIME::Base64 qw(encode_base64url);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+my $WORKERS = 2;
+my $sock = start_redis();
+
+$Cast::Nginx::Workers = $WORKERS;
+$Cast::Nginx::WorkerConnections = 1024;
+start_nginx(<<'CONF', http_config => <<"HTTP");
+location = /graphql { cast_graphql; }
+location = /metrics { cast_metrics; }
+CONF
+    cast_redis unix:$sock;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+HTTP
+
+my $base = 'http://127.0.0.1:' . server_port();
+my $url = "$base/graphql";
+my $run = sprintf '%d%04d', time, $$ % 10000;
+my $name = "expired-$run";
+
+sub vote {
+    my ($ticket, %o) = @_;
+    my (undef, $json) = graphql(
+        'mutation($u:[String!]!,$t:String!,$k:String){vote(usernames:$u,'
+        . 'ticket:$t,idempotencyKey:$k){success message usernames votes}}',
+        { u => [$name], t => $ticket, defined $o{key} ? (k => $o{key}) : () },
+        url => $url);
+    return $json;
+}
+
+sub message {
+    my $json = vote(@_);
+    return $json && $json->{data} && $json->{data}{vote}
+           ? $json->{data}{vote}{message} : 'no answer';
+}
+
+sub expired_metric {
+    my $res = HTTP::Tiny->new->get("$base/metrics");
+    return $res->{content} =~ /^cast_votes_total\{outcome="expired"\} (\d+)/m
+           ? $1 : -1;
+}
+
+cli('SET', '{cast}:ready', 1);
+
+my $up = answering($url, $name, 20);
+is($up, 20, 'the workers answer from the private Redis');
+
+my $EXPIRED = 'Ticket expired';
+my $OK = 'Votes recorded successfully';
+
+# --- a ticket of one second, used, then over ---------------------------------
+
+my $seq = 1000 + int rand 1000;
+my $t1 = ticket($seq, max => 1000, ttl => 1000);
+my $expires = cmd('HGET', '{cast}:ticket', 'expires');
+
+my $first = vote($t1, key => "first-$run");
+is($first->{data}{vote}{message}, $OK, 'a vote with a key while it lasts')
+    or diag explain $first;
+
+sleep 0.1 while redis_ms() < $expires + 100;
+
+# each worker hears it from Redis, and from then on says it itself
+my %msg;
+$msg{message($t1)}++ for 1 .. 4 * $WORKERS;
+is_deeply(\%msg, { $EXPIRED => 4 * $WORKERS }, 'then refused as expired');
+
+# --- the herd that still carries it ------------------------------------------
+
+my $n = 100;
+my $e0 = expired_metric();
+cli('CONFIG', 'RESETSTAT');
+
+my $same = 0;
+$same += message($t1) eq $EXPIRED for 1 .. $n;
+is($same, $n, "$n more votes one after another: Redis's answer each time");
+
+my $m = messages(burst($url, [map { vote_body($t1, [$name]) } 1 .. $n],
+                       timeout => 20));
+is_deeply($m, { $EXPIRED => $n }, "$n at once: the same") or diag explain $m;
+
+my $calls = fcalls();
+cmp_ok($calls, '<=', 2 * $WORKERS,
+       "Redis saw $calls calls for " . 2 * $n . " votes on the expired"
+       . " ticket (at most 2 per worker)");
+is(expired_metric() - $e0, 2 * $n, 'each counted with the outcome "expired"');
+
+like(cli('FCALL', 'cast_vote', 0, $t1, "''", "''", $seq, "''", 0, 1, $name,
+         1),
+     qr/\AEXPIRED\n/, 'Redis itself still refuses the ticket');
+
+# --- an idempotency key still reaches Redis ----------------------------------
+
+cli('CONFIG', 'RESETSTAT');
+my $again = vote($t1, key => "first-$run");
+is_deeply($again, $first, 'a retry with the key: the stored success')
+    or diag explain $again;
+is(fcalls(), 1, 'which came from Redis');
+
+cli('CONFIG', 'RESETSTAT');
+is(message($t1, key => "new-$run"), $EXPIRED,
+   'a new key on the expired ticket is refused');
+is(fcalls(), 1, 'by Redis');
+
+# --- only the exact ticket is remembered --------------------------------------
+
+my $t2 = ticket($seq + 1, max => 1000);
+
+# a ticket of the old seq with other bytes: Redis says expired, and each
+# worker remembers those bytes only
+my $old = encode_base64url(pack('Q>Q>', $seq, redis_ms())
+                           . join('', map { chr int rand 256 } 1 .. 48));
+%msg = ();
+$msg{message($old)}++ for 1 .. 4 * $WORKERS;
+is_deeply(\%msg, { $EXPIRED => 4 * $WORKERS },
+          'a made-up ticket of an old seq: expired') or diag explain \%msg;
+
+%msg = ();
+$msg{message($t2)}++ for 1 .. 4 * $WORKERS;
+is_deeply(\%msg, { $OK => 4 * $WORKERS },
+          'the current ticket is accepted by every worker')
+    or diag explain \%msg;
+
+stop_nginx();
+check_error_log('an expired ticket refused by the workers');
+
+done_testing();
