@@ -158,60 +158,100 @@ cast_json_unescape(cast_json_rd_t *r, const char *s, const char *e,
 }
 
 
+/*
+ * The run of plain bytes from p (before end): neither '"', '\\' nor a
+ * control character; *high collects their bits (0x80: not ASCII).  Local
+ * pointers: a char store through r->p could alias r->p itself, which
+ * would reload it each byte.
+ */
+
+static const unsigned char  cast_json_stop[256] = {
+    [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1
+};
+
+
+static const char *
+cast_json_plain(const char *p, const char *end, unsigned *high)
+{
+    unsigned char  c;
+    unsigned       h;
+
+    h = 0;
+
+    while (p < end) {
+        c = (unsigned char) *p;
+
+        if (cast_json_stop[c]) {
+            break;
+        }
+
+        h |= c;
+        p++;
+    }
+
+    *high |= h;
+
+    return p;
+}
+
+
 static int
 cast_json_string(cast_json_rd_t *r, cast_str_t *out)
 {
-    const char     *s;
-    unsigned char   c;
-    int             esc, high;
+    const char  *s, *p, *end;
+    unsigned     high;
+    int          esc;
 
-    s = ++r->p;
+    s = r->p + 1;
+    p = s;
+    end = r->end;
     esc = 0;
     high = 0;
 
-    while (r->p < r->end && *r->p != '"') {
-        c = (unsigned char) *r->p;
+    for ( ;; ) {
+        p = cast_json_plain(p, end, &high);
 
-        if (c >= 0x20 && c != '\\') {
-            high |= c;
-            r->p++;
-            continue;
+        if (p == end || *p == '"') {
+            break;
         }
 
-        if (c < 0x20) {
+        if ((unsigned char) *p < 0x20) {
+            r->p = p;
             r->err = "control character in JSON string";
             return -1;
         }
 
-        if (*r->p == '\\') {
-            esc = 1;
-            r->p++;
-            if (r->p == r->end) {
-                break;
-            }
+        /* a backslash and the byte it escapes, checked when decoded */
+        esc = 1;
+        p++;
+
+        if (p == end) {
+            break;
         }
 
-        r->p++;
+        p++;
     }
 
-    if (r->p >= r->end) {
+    r->p = p;
+
+    if (p >= end) {
         r->err = "unterminated JSON string";
         return -1;
     }
 
-    if ((high & 0x80) && !cast_utf8_valid(s, (size_t) (r->p - s))) {
+    if ((high & 0x80) && !cast_utf8_valid(s, (size_t) (p - s))) {
         r->err = "invalid UTF-8 in JSON string";
         return -1;
     }
 
     if (esc) {
-        if (cast_json_unescape(r, s, r->p, out) != 0) {
+        if (cast_json_unescape(r, s, p, out) != 0) {
             return -1;
         }
 
     } else {
         out->data = s;
-        out->len = (size_t) (r->p - s);
+        out->len = (size_t) (p - s);
     }
 
     r->p++;
