@@ -14,7 +14,9 @@
 # BENCH_SWEEP_SECONDS (8 per offered rate), BENCH_SWEEP_PERCENTS
 # ("25 50 75 90" of the accepted votes/s of the wrk run),
 # CAST_BENCH_PORT_OFFSET (0) moves every port of the private stack,
-# BENCH_KEEP=1 leaves the stack running.
+# BENCH_KEEP=1 leaves the stack running, BENCH_ONLY=herd runs only the
+# ceiling, vote_rejected and the herd (results in <time>-herd.json),
+# BENCH_ONLY=fair_share only the fair share block.
 
 set -euo pipefail
 
@@ -355,6 +357,10 @@ expired=$(gql '{"query":"{cas{ticket}}"}' | jq -r .data.cas.ticket)
 wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
 
 run ceiling /bench/ceiling
+# BENCH_ONLY=herd: the ceiling, vote_rejected and the herd, nothing else
+only=${BENCH_ONLY:-}
+max_votes=0 lag="" sse=null sweep=()
+if [ "$only" != herd ]; then
 run vote /graphql bench/vote.lua
 max_votes=$(jq '.votes_accepted' <<<"${res[vote]}")
 # how far the pipeline trailed the votes of that run: vote -> PostgreSQL
@@ -370,12 +376,14 @@ CAST_BENCH_BODY='{"query":"query($u:String!){query(username:$u)}","variables":{"
     run query /graphql bench/graphql.lua
 CAST_BENCH_BODY='{"query":"{cas{ticket validUntil remainingUsage}}"}' \
     run cas /graphql bench/graphql.lua
+fi
 CAST_BENCH_BODY="{\"query\":\"mutation(\$t:String!){vote(usernames:[\\\"x\\\"],ticket:\$t){success message}}\",\"variables\":{\"t\":\"$expired\"}}" \
     run vote_rejected /graphql bench/graphql.lua
 
 # --- subscriptions (issue 15): 10,000 SSE streams on one worker ---------------
 # (here, while tickets allow 10^9 uses: its vote runs are accepted votes)
 
+if [ "$only" != herd ]; then
 echo "bench: subscriptions (bench/sse.sh)"
 sse=$(bench/sse.sh "$url" "$CAST_REDIS_PORT" "$seconds" "$threads" "$conns" \
           || echo null)
@@ -384,6 +392,7 @@ jq -r 'if . == null then "subscriptions    failed" else
        + " kB each, \(.redis_calls_per_tick) Redis calls per tick, delay"
        + " p99 \(.delay_ms.p99) ms, votes x\(.vote_rps.ratio), queries"
        + " x\(.query_rps.ratio)" end' <<<"$sse"
+fi
 
 
 # --- latency sweep: accepted votes at constant offered rates -------------------
@@ -499,10 +508,10 @@ retick() {
 
 # shellcheck disable=SC1091
 period=$(. "$CAST_VAR/stack.env"; echo "$CAST_TICKET_PERIOD_MS")
+if [ "$only" != herd ]; then
 # a vote sent in time but still queued when its ticket rotates counts
 retick grace CAST_TICKET_GRACE_MS="$period"
 
-sweep=()
 echo
 echo "latency sweep: accepted votes at a constant rate (cast-load), against" \
      "the $((max_votes / seconds)) votes/s of the wrk run"
@@ -531,6 +540,7 @@ for pct in $sweep_percents; do
     printf '   p50 %7.3f ms   p99 %8.3f ms   (p99 from the send time %.3f ms)\n' \
         "$p50" "$p99" "$p99raw"
 done
+fi
 
 
 # --- the thundering herd: the default uses per ticket --------------------------
@@ -539,46 +549,97 @@ done
 # the FCALLs of nginx's vote batches and of ticketd's lease and mint
 # calls: the rate of the latter is measured over two quiet periods first
 # and taken off.  Each exhausted ticket accepted exactly its uses, so the
-# accepted votes tell how many tickets the herd exhausted.
+# accepted votes tell how many tickets the herd exhausted.  Redis's
+# MONITOR, over the run, tells the vote batches apart (herd_calls): those
+# that carried a vote Redis could still accept, and those that came after
+# Redis had taken every use of each ticket they carried (after it called
+# the ticket exhausted: the ones a worker could have refused by itself).
 
 fcall() {
     rcli INFO commandstats | tr -d '\r' \
         | awk -F'[:=,]' '$1 == "cmdstat_fcall" { print $3, $5 }'
 }
 
-echo
-retick max -u CAST_TICKET_MAX_USES -u CAST_TICKET_GRACE_MS
-herd_uses=$(rcli HGET '{cast}:ticket' max)
-read -r q0 _ < <(fcall)
-sleep "$(awk -v p="$period" 'BEGIN { print 2 * p / 1000 }')"
-read -r q1 _ < <(fcall)
-background=$(awk -v a="$q0" -v b="$q1" -v p="$period" \
-                 'BEGIN { printf "%.2f", (b - a) * 1000 / (2 * p) }')
+# herd_calls MONITOR USES: "calls after tickets" of the cast_vote_batch
+# calls in the MONITOR output: all of them, those after every ticket they
+# carried had had USES votes before (no idempotency keys in the bench),
+# and the tickets that had USES votes.  A vote's arguments: ticket voter
+# idem seq client share n, then n pairs name count.
+herd_calls() {
+    awk -v m="$2" '
+        function arg(i) { return substr($i, 2, length($i) - 2) }
+        $4 == "\"FCALL\"" && $5 == "\"cast_vote_batch\"" {
+            split("", inc)
+            late = 1
+            for (i = 7; i + 6 <= NF; i += 7 + 2 * arg(i + 6)) {
+                t = arg(i)
+                if (seen[t] + inc[t] < m) late = 0
+                inc[t]++
+            }
+            for (t in inc) seen[t] += inc[t]
+            calls++
+            after += late
+        }
+        END {
+            for (t in seen) if (seen[t] >= m) spent++
+            print calls + 0, after + 0, spent + 0
+        }' "$1"
+}
 
-read -r f0 u0 < <(fcall)
-run vote_exhausted /graphql bench/vote.lua
-read -r f1 u1 < <(fcall)
-workers=$(($(ps -s "$(cat "$CAST_VAR/run/nginx.pid")" -o pid= | wc -l) - 1))
-herd=$(jq '.votes_accepted' <<<"${res[vote_exhausted]}" \
-       | awk -v f="$((f1 - f0))" -v u="$((u1 - u0))" -v bg="$background" \
-             -v s="$seconds" -v w="$workers" -v m="$herd_uses" '
-    {
-        b = f - bg * s; if (b < 0) b = 0
-        t = int($1 / m); if (t < 1) t = 1
-        printf "{\"ticket_max_uses\": %d, \"exhausted_tickets\": %d, ", m, t
-        printf "\"nginx_workers\": %d, \"redis_fcall_calls\": %d, ", w, f
-        printf "\"redis_fcall_usec_per_call\": %.2f, ", f ? u / f : 0
-        printf "\"background_fcall_per_s\": %s, ", bg
-        printf "\"vote_batch_calls\": %.0f, ", b
-        printf "\"vote_batch_calls_per_s\": %.0f, ", b / s
-        printf "\"vote_batch_calls_per_ticket\": %.1f, ", b / t
-        printf "\"vote_batch_calls_per_ticket_per_worker\": %.1f}", b / t / w
-    }')
-res[vote_exhausted]=$(jq -c --argjson h "$herd" '. + {redis: $h}' \
-                          <<<"${res[vote_exhausted]}")
-printf '%-16s Redis: %s\n' '' "$herd"
+herd_block() {
+    local herd_uses q0 q1 background f0 u0 f1 u1 mon workers calls after
+    local spent herd
 
-fair_share_block
+    echo
+    retick max -u CAST_TICKET_MAX_USES -u CAST_TICKET_GRACE_MS
+    herd_uses=$(rcli HGET '{cast}:ticket' max)
+    read -r q0 _ < <(fcall)
+    sleep "$(awk -v p="$period" 'BEGIN { print 2 * p / 1000 }')"
+    read -r q1 _ < <(fcall)
+    background=$(awk -v a="$q0" -v b="$q1" -v p="$period" \
+                     'BEGIN { printf "%.2f", (b - a) * 1000 / (2 * p) }')
+
+    redis-cli -p "$CAST_REDIS_PORT" MONITOR >"$tmp/monitor" &
+    mon=$!
+    read -r f0 u0 < <(fcall)
+    run vote_exhausted /graphql bench/vote.lua
+    read -r f1 u1 < <(fcall)
+    kill "$mon"
+    wait "$mon" 2>/dev/null || true
+    read -r calls after spent < <(herd_calls "$tmp/monitor" "$herd_uses")
+    workers=$(($(ps -s "$(cat "$CAST_VAR/run/nginx.pid")" -o pid= | wc -l) - 1))
+    herd=$(jq '.votes_accepted' <<<"${res[vote_exhausted]}" \
+           | awk -v f="$((f1 - f0))" -v u="$((u1 - u0))" -v bg="$background" \
+                 -v s="$seconds" -v w="$workers" -v m="$herd_uses" \
+                 -v c="$calls" -v a="$after" -v sp="$spent" '
+        {
+            b = f - bg * s; if (b < 0) b = 0
+            t = int($1 / m); if (t < 1) t = 1
+            if (sp < 1) sp = 1
+            printf "{\"ticket_max_uses\": %d, \"exhausted_tickets\": %d, ", m, t
+            printf "\"nginx_workers\": %d, \"redis_fcall_calls\": %d, ", w, f
+            printf "\"redis_fcall_usec_per_call\": %.2f, ", f ? u / f : 0
+            printf "\"background_fcall_per_s\": %s, ", bg
+            printf "\"vote_batch_calls\": %.0f, ", b
+            printf "\"vote_batch_calls_per_s\": %.0f, ", b / s
+            printf "\"vote_batch_calls_per_ticket\": %.1f, ", b / t
+            printf "\"vote_batch_calls_per_ticket_per_worker\": %.1f, ", b / t / w
+            printf "\"monitor\": {\"vote_batch_calls\": %d, ", c
+            printf "\"spent_tickets\": %d, ", sp
+            printf "\"vote_batch_calls_accepting\": %d, ", c - a
+            printf "\"vote_batch_calls_after_exhausted\": %d, ", a
+            printf "\"vote_batch_calls_accepting_per_ticket_per_worker\": "
+            printf "%.1f, ", (c - a) / sp / w
+            printf "\"vote_batch_calls_after_exhausted_per_ticket_per_worker\": "
+            printf "%.1f}}", a / sp / w
+        }')
+    res[vote_exhausted]=$(jq -c --argjson h "$herd" '. + {redis: $h}' \
+                              <<<"${res[vote_exhausted]}")
+    printf '%-16s Redis: %s\n' '' "$herd"
+}
+
+herd_block
+[ "$only" = herd ] || fair_share_block
 
 
 # --- Redis replication: accepted votes with WAIT -------------------------------
@@ -588,7 +649,7 @@ fair_share_block
 # producing.  Its accepted votes next to those of the run without replicas
 # above; CPU per accepted vote per process says where the time goes.
 # BENCH_REPLICATION=0 skips it.
-if [ "${BENCH_REPLICATION:-1}" = 1 ]; then
+if [ "${BENCH_REPLICATION:-1}" = 1 ] && [ "$only" != herd ]; then
     export CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1
     for p in nginx persister relay ticketd; do
         scripts/stack.sh stop "$p" >/dev/null
@@ -608,9 +669,12 @@ fi
 # --- the results ---------------------------------------------------------------
 
 mkdir -p bench/results
-file=bench/results/$(date -u +%Y%m%dT%H%M%SZ).json
-names=(ceiling vote vote_exhausted vote_rejected query cas)
-[ -z "${res[vote_replicated]:-}" ] || names+=(vote_replicated)
+file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)${only:+-$only}.json
+names=()
+for n in ceiling vote vote_exhausted vote_rejected query cas vote_replicated
+do
+    [ -z "${res[$n]:-}" ] || names+=("$n")
+done
 for n in "${names[@]}"; do
     printf '{"%s": %s}\n' "$n" "${res[$n]}"
 done | jq -s add >"$tmp/results.json"
@@ -631,8 +695,10 @@ jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
        latency_sweep: {load_generator: $gen, max_accepted_rps: $max,
                        ticket_grace_ms: $grace, points: $s[0]},
        vote_pipeline_lag: $lag}' >"$file"
-jq --slurpfile f "$tmp/fair_share.json" '. + {fair_share: $f[0]}' "$file" \
-    >"$tmp/with_fair.json" && mv "$tmp/with_fair.json" "$file"
+if [ -f "$tmp/fair_share.json" ]; then
+    jq --slurpfile f "$tmp/fair_share.json" '. + {fair_share: $f[0]}' "$file" \
+        >"$tmp/with_fair.json" && mv "$tmp/with_fair.json" "$file"
+fi
 
 jq --argjson s "$sse" '. + {subscriptions: $s}' "$file" >"$tmp/with-sse.json"
 mv "$tmp/with-sse.json" "$file"
@@ -643,6 +709,11 @@ for n in "${names[@]:1}"; do
         | "\($n | . + " " * (16 - length)) \(.ratio_to_ceiling) x ceiling,"
           + " p99 \(.p99_to_ceiling_p99) x the ceiling p99"' "$file"
 done
+
+if [ "$only" = herd ]; then
+    echo "bench: results in $file"
+    exit 0
+fi
 
 if [ -x build/bench/bench_gql ]; then
     echo
