@@ -17,7 +17,10 @@
  * waited (its client closed, or a timeout: a mutation's later field may
  * join a batch well after its request began) is dropped before the batch
  * leaves, so a client told UNAVAILABLE never has a call that nginx still
- * held applied later.
+ * held applied later.  A call may also be asked, as its batch leaves,
+ * whether it still needs Redis (ngx_http_cast_batch_recheck()): a vote
+ * that waited while the reply of the batch before it said its ticket was
+ * spent is refused without Redis then, and gets no reply.
  *
  *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
@@ -98,6 +101,7 @@ struct ngx_http_cast_call_s {
     ngx_queue_t                 queue;        /* batched, carried, spare */
     ngx_http_cast_reply_pt      handler;      /* NULL once cancelled */
     void                       *data;
+    ngx_http_cast_recheck_pt    recheck;      /* NULL: sent as it is */
     ngx_msec_t                  sent;
     size_t                      off;          /* its arguments in its */
     size_t                      len;          /*   batch's buffer */
@@ -120,7 +124,9 @@ typedef struct {
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
-static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b);
+static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b,
+    ngx_queue_t *answered);
+static void ngx_http_cast_batch_answered(ngx_queue_t *answered);
 static void ngx_http_cast_batch_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_cast_batch_send_wait(
     ngx_http_cast_carrier_t *carrier);
@@ -194,6 +200,7 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
 
     call->handler = handler;
     call->data = data;
+    call->recheck = NULL;
     call->off = b->len;
     call->nargs = argc;
 
@@ -218,6 +225,20 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
     *callp = call;
 
     return NGX_OK;
+}
+
+
+/*
+ * As its batch leaves, recheck(data) is asked whether the call still
+ * needs Redis; when it answered the call itself (not NGX_OK), the call is
+ * not sent, and its handler gets no reply (NULL) once the batch is out.
+ */
+
+void
+ngx_http_cast_batch_recheck(ngx_http_cast_call_t *call,
+    ngx_http_cast_recheck_pt recheck)
+{
+    call->recheck = recheck;
 }
 
 
@@ -279,7 +300,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     u_char                    head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
     size_t                    len;
     ngx_uint_t                nargs;
-    ngx_queue_t               calls;
+    ngx_queue_t               calls, answered;
     ngx_uint_t                wait;
     ngx_http_cast_carrier_t  *carrier;
     ngx_http_cast_main_conf_t  *cmcf;
@@ -305,9 +326,12 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         return;
     }
 
-    nargs = ngx_http_cast_batch_prune(b);
+    ngx_queue_init(&answered);
+
+    nargs = ngx_http_cast_batch_prune(b, &answered);
 
     if (ngx_queue_empty(&b->calls)) {
+        ngx_http_cast_batch_answered(&answered);
         return;
     }
 
@@ -365,6 +389,8 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         }
     }
 
+    ngx_http_cast_batch_answered(&answered);
+
     if (b->size > NGX_HTTP_CAST_BATCH_KEEP && ngx_queue_empty(&b->calls)) {
         ngx_free(b->buf);
         b->buf = NULL;
@@ -374,13 +400,14 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
 
 /*
- * Drops the calls cancelled (their request is gone) and closes up the
+ * Drops the calls cancelled (their request is gone), moves those that
+ * answered themselves on a recheck to answered, and closes up the
  * arguments of the others; what is left leaves now, and its time in
  * Redis starts.  Returns how many arguments are left.
  */
 
 static ngx_uint_t
-ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
+ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b, ngx_queue_t *answered)
 {
     size_t                len;
     ngx_uint_t            nargs;
@@ -400,6 +427,12 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b)
         if (call->handler == NULL) {
             ngx_queue_remove(q);
             ngx_http_cast_batch_call_put(call);
+            continue;
+        }
+
+        if (call->recheck && call->recheck(call->data) != NGX_OK) {
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(answered, q);
             continue;
         }
 
@@ -549,6 +582,34 @@ ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier,
 
     if (held) {
         ngx_http_cast_batch_free(held);
+    }
+}
+
+
+/*
+ * The calls that answered themselves on a recheck get no reply, once
+ * their batch is out (their handlers may add calls to it again); none of
+ * them spent time in Redis.
+ */
+
+static void
+ngx_http_cast_batch_answered(ngx_queue_t *answered)
+{
+    void                   *data;
+    ngx_queue_t            *q;
+    ngx_http_cast_call_t   *call;
+    ngx_http_cast_reply_pt  handler;
+
+    while (!ngx_queue_empty(answered)) {
+        q = ngx_queue_head(answered);
+        ngx_queue_remove(q);
+        call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
+
+        handler = call->handler;
+        data = call->data;
+        ngx_http_cast_batch_call_put(call);
+
+        handler(data, NULL);
     }
 }
 

@@ -18,6 +18,7 @@
 
 
 static void ngx_http_cast_field_reply(void *data, redisReply *reply);
+static ngx_int_t ngx_http_cast_field_recheck(void *data);
 
 
 /* the field's call joins its batch; one that cannot is UNAVAILABLE */
@@ -43,11 +44,39 @@ ngx_http_cast_field_call(ngx_http_cast_field_t *field, ngx_uint_t kind,
 
     field->parse = parse;
 
+    if (field->still) {
+        ngx_http_cast_batch_recheck(field->call, ngx_http_cast_field_recheck);
+    }
+
     return NGX_AGAIN;
 }
 
 
-/* the field's reply (or none): into its slot, and the field is finished */
+/*
+ * As the field's batch leaves: whether its call still needs Redis, asked
+ * of the resolver (field->still), which may answer the field instead; its
+ * parser is then not run on the no-reply that follows.
+ */
+
+static ngx_int_t
+ngx_http_cast_field_recheck(void *data)
+{
+    ngx_http_cast_field_t  *field = data;
+
+    if (field->still(field) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    field->parse = NULL;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * the field's reply (or none): into its slot, and the field is finished;
+ * without a parser it was answered on a recheck
+ */
 
 static void
 ngx_http_cast_field_reply(void *data, redisReply *reply)
@@ -56,7 +85,10 @@ ngx_http_cast_field_reply(void *data, redisReply *reply)
 
     field->call = NULL;
 
-    field->parse(field, reply);
+    if (field->parse) {
+        field->parse(field, reply);
+    }
+
     field->done(field);
 }
 

@@ -41,6 +41,7 @@
 
 typedef struct {
     u_char       ticket[CAST_TICKET_LEN];
+    uint64_t     seq;
     ngx_msec_t   until;
     unsigned     set:1;
 } ngx_http_cast_spent_t;
@@ -67,10 +68,13 @@ static ngx_uint_t             ngx_http_cast_nexpired;
 static ngx_http_cast_share_t  ngx_http_cast_shares[NGX_HTTP_CAST_SHARES];
 
 
-/* whether the ticket (CAST_TICKET_LEN bytes) is one Redis refused as spent */
+/*
+ * Whether the ticket (CAST_TICKET_LEN bytes) is one Redis refused as
+ * spent; its seq into *seq, so that a worker need not decode it again.
+ */
 
 ngx_uint_t
-ngx_http_cast_memo_spent(const u_char *ticket)
+ngx_http_cast_memo_spent(const u_char *ticket, uint64_t *seq)
 {
     ngx_uint_t              i;
     ngx_http_cast_spent_t  *sp;
@@ -80,6 +84,7 @@ ngx_http_cast_memo_spent(const u_char *ticket)
 
         if (sp->set && ngx_memcmp(sp->ticket, ticket, CAST_TICKET_LEN) == 0) {
             if ((ngx_msec_int_t) (sp->until - ngx_current_msec) > 0) {
+                *seq = sp->seq;
                 return 1;
             }
 
@@ -104,9 +109,13 @@ ngx_http_cast_memo_learn_spent(const u_char *ticket, ngx_msec_t asked,
 {
     ngx_uint_t              i;
     ngx_msec_t              until;
+    cast_ticket_t           t;
     ngx_http_cast_spent_t  *sp, *e;
 
-    if (ngx_http_cast_memo_until(asked, left, &until) != NGX_OK) {
+    if (ngx_http_cast_memo_until(asked, left, &until) != NGX_OK
+        || cast_ticket_decode((const char *) ticket, CAST_TICKET_LEN, &t)
+           != 0)
+    {
         return;
     }
 
@@ -128,6 +137,7 @@ ngx_http_cast_memo_learn_spent(const u_char *ticket, ngx_msec_t asked,
     }
 
     ngx_memcpy(sp->ticket, ticket, CAST_TICKET_LEN);
+    sp->seq = t.seq;
     sp->until = until;
     sp->set = 1;
 }

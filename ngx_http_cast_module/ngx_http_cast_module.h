@@ -70,6 +70,9 @@ typedef struct ngx_http_cast_field_s  ngx_http_cast_field_t;
 
 /* a Redis reply, or NULL when none will come */
 typedef void (*ngx_http_cast_reply_pt)(void *data, redisReply *reply);
+/* NGX_OK: the call still needs Redis; else it was answered without */
+typedef ngx_int_t (*ngx_http_cast_recheck_pt)(void *data);
+typedef ngx_int_t (*ngx_http_cast_still_pt)(ngx_http_cast_field_t *field);
 typedef void (*ngx_http_cast_field_done_pt)(ngx_http_cast_field_t *field);
 typedef void (*ngx_http_cast_parse_pt)(ngx_http_cast_field_t *field,
     redisReply *reply);
@@ -130,6 +133,7 @@ struct ngx_http_cast_field_s {
     void                         *data;           /* the caller's */
     ngx_http_cast_call_t         *call;           /* the resolver's */
     ngx_http_cast_parse_pt        parse;          /*   own */
+    ngx_http_cast_still_pt        still;          /*   own, or NULL */
     ngx_msec_t                    asked;          /*   (call made) */
     ngx_str_t                     client;         /* its client key, when
                                                      a share is set */
@@ -206,6 +210,8 @@ enum {
 ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, int argc,
     const char **argv, const size_t *argvlen, ngx_http_cast_reply_pt handler,
     void *data, ngx_http_cast_call_t **callp);
+void ngx_http_cast_batch_recheck(ngx_http_cast_call_t *call,
+    ngx_http_cast_recheck_pt recheck);
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
 
@@ -291,7 +297,7 @@ ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 
 /* ngx_http_cast_memo.c: refusals a worker repeats (till Redis's deadline) */
-ngx_uint_t ngx_http_cast_memo_spent(const u_char *ticket);
+ngx_uint_t ngx_http_cast_memo_spent(const u_char *ticket, uint64_t *seq);
 void ngx_http_cast_memo_learn_spent(const u_char *ticket, ngx_msec_t asked,
     int64_t left);
 ngx_uint_t ngx_http_cast_memo_expired(const u_char *ticket);

@@ -60,6 +60,8 @@ static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
+static ngx_int_t ngx_http_cast_ticket_remembered(cast_gql_slot_t *slot);
+static ngx_int_t ngx_http_cast_vote_still(ngx_http_cast_field_t *field);
 static ngx_uint_t ngx_http_cast_ticket_authentic(cast_ticket_t *t,
     ngx_http_cast_main_conf_t *cmcf);
 static void ngx_http_cast_vote_reply(ngx_http_cast_field_t *field,
@@ -170,6 +172,7 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     }
 
     field->asked = ngx_current_msec;
+    field->still = ngx_http_cast_vote_still;
 
     return ngx_http_cast_field_call(field, NGX_HTTP_CAST_BATCH_VOTE,
                                     ngx_http_cast_vote_reply, argc, argv,
@@ -247,10 +250,12 @@ ngx_http_cast_vote_check(cast_gql_slot_t *slot,
  * ones, ones with a bad MAC when the secret is known, and ones older than
  * the previous ticket this worker already knows of (the grace window may
  * still accept that one), and a ticket Redis has just refused as spent
- * (see the top of this file).  An old or spent but authentic ticket with
- * an idempotency key still goes to Redis: a retry there gets the first
- * call's result, whatever the ticket's age or uses, and any other call is
- * refused by Redis itself.
+ * or as expired (see the top of this file).  An old or spent but
+ * authentic ticket with an idempotency key still goes to Redis: a retry
+ * there gets the first call's result, whatever the ticket's age or uses,
+ * and any other call is refused by Redis itself.  A ticket the memory
+ * holds was decoded and found authentic when it first came, so it is
+ * looked up first (the herd's votes), with the answers in the same order.
  */
 
 static ngx_int_t
@@ -258,6 +263,10 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq)
 {
     cast_ticket_t  t;
+
+    if (ngx_http_cast_ticket_remembered(slot) != NGX_OK) {
+        return NGX_DECLINED;
+    }
 
     if (cast_ticket_decode(slot->ticket.data, slot->ticket.len, &t) != 0) {
         ngx_http_cast_field_reject(slot, NGX_HTTP_CAST_VOTE_INVALID,
@@ -279,25 +288,62 @@ ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
         return NGX_DECLINED;
     }
 
-    if (slot->idempotency_key.data == NULL
-        && ngx_http_cast_memo_spent((const u_char *) slot->ticket.data))
+    *seq = t.seq;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A ticket the memory holds as spent or expired: the vote is refused
+ * (NGX_DECLINED), in the order of the checks above: a spent ticket older
+ * than the previous one this worker knows of is expired.
+ */
+
+static ngx_int_t
+ngx_http_cast_ticket_remembered(cast_gql_slot_t *slot)
+{
+    uint64_t  spent;
+
+    if (slot->idempotency_key.data != NULL
+        || slot->ticket.len != CAST_TICKET_LEN)
     {
+        return NGX_OK;
+    }
+
+    if (ngx_http_cast_memo_spent((const u_char *) slot->ticket.data, &spent)) {
+        if (spent + 1 < ngx_http_cast_known_seq) {
+            ngx_http_cast_field_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
+                                       "Ticket expired");
+            return NGX_DECLINED;
+        }
+
         ngx_http_cast_field_reject(slot, NGX_HTTP_CAST_VOTE_EXHAUSTED,
                                    "Ticket usage limit exceeded");
         return NGX_DECLINED;
     }
 
-    if (slot->idempotency_key.data == NULL
-        && ngx_http_cast_memo_expired((const u_char *) slot->ticket.data))
-    {
+    if (ngx_http_cast_memo_expired((const u_char *) slot->ticket.data)) {
         ngx_http_cast_field_reject(slot, NGX_HTTP_CAST_VOTE_EXPIRED,
                                    "Ticket expired");
         return NGX_DECLINED;
     }
 
-    *seq = t.seq;
-
     return NGX_OK;
+}
+
+
+/*
+ * A vote that waited in its batch while the reply of the batch before it
+ * taught this worker that its ticket is spent or expired: refused as it
+ * would be now, without Redis (the herd: a handful of calls per worker
+ * per spent ticket, not one more batch per worker).
+ */
+
+static ngx_int_t
+ngx_http_cast_vote_still(ngx_http_cast_field_t *field)
+{
+    return ngx_http_cast_ticket_remembered(field->slot);
 }
 
 
