@@ -152,6 +152,36 @@ cpu_json() {
 }
 
 
+# --- Redis's time per command --------------------------------------------------
+
+# cmdstats: "command calls usec" of every command Redis ran so far
+cmdstats() {
+    rcli INFO commandstats | tr -d '\r' \
+        | awk -F'[:=,]' '/^cmdstat_/ { sub(/^cmdstat_/, "", $1)
+                                       print $1, $3, $5 }'
+}
+
+# cmdstats_json BEFORE AFTER UNITS: {"command": usec per unit, ...} of the
+# commands whose time grew between the two cmdstats outputs, largest first,
+# and "all": their sum
+cmdstats_json() {
+    awk -v n="$3" '
+        FNR == NR { u0[$1] = $3; next }
+        { d = $3 - u0[$1]; if (d > 0) { t[$1] = d; all += d } }
+        END {
+            printf "{\"all\": %.2f", n ? all / n : 0
+            while (1) {
+                best = ""
+                for (c in t) if (best == "" || t[c] > t[best]) best = c
+                if (best == "") break
+                printf ", \"%s\": %.2f", best, n ? t[best] / n : 0
+                delete t[best]
+            }
+            printf "}"
+        }' "$1" "$2"
+}
+
+
 # --- wrk runs ------------------------------------------------------------------
 
 declare -A res
@@ -361,8 +391,16 @@ run ceiling /bench/ceiling
 only=${BENCH_ONLY:-}
 max_votes=0 lag="" sse=null sweep=()
 if [ "$only" != herd ]; then
+cmdstats >"$tmp/cmdstats0"
 run vote /graphql bench/vote.lua
+cmdstats >"$tmp/cmdstats1"
 max_votes=$(jq '.votes_accepted' <<<"${res[vote]}")
+# Redis's own time per accepted vote in each command (INFO commandstats:
+# the time in the command, not the network, the event loop or fsync)
+res[vote]=$(jq -c --argjson c "$(cmdstats_json "$tmp/cmdstats0" \
+                   "$tmp/cmdstats1" "$max_votes")" \
+               '. + {redis_command_usec_per_accepted_vote: $c}' \
+               <<<"${res[vote]}")
 # how far the pipeline trailed the votes of that run: vote -> PostgreSQL
 # row over the events received since it began (the warm-up's, on a cold
 # Kafka and PostgreSQL, are left out)
@@ -684,7 +722,8 @@ jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
       --arg wrk "-t$threads -c$conns -d${seconds}s" \
       --arg fsync "$(rcli CONFIG GET appendfsync | sed -n 2p)" \
       --arg lag "$lag" --argjson max "$((max_votes / seconds))" \
-      --arg gen "cast-load" --argjson grace "$period" '
+      --arg gen "cast-load" --argjson grace "$period" \
+      --argjson cores "$(nproc)" '
     ($r[0].ceiling) as $c
     | {machine: $machine, wrk: $wrk, redis_appendfsync: $fsync,
        results: ($r[0] | with_entries(.value |= (
@@ -694,7 +733,23 @@ jq -n --slurpfile r "$tmp/results.json" --slurpfile s "$tmp/sweep.json" \
            + .))),
        latency_sweep: {load_generator: $gen, max_accepted_rps: $max,
                        ticket_grace_ms: $grace, points: $s[0]},
-       vote_pipeline_lag: $lag}' >"$file"
+       vote_pipeline_lag: $lag}
+    # what the cores allow: all their CPU time over the CPU per accepted
+    # vote of the stack and of the load generator
+    | if .results.vote then
+          (.results.vote.cpu_us_per_accepted_vote) as $v
+          | ($v.stack + $v.wrk) as $per
+          | .vote_cpu_bound = {
+              cores: $cores,
+              cpu_us_per_accepted_vote: $per,
+              max_accepted_rps: (($cores * 1e6 / $per) | round),
+              max_ratio_to_ceiling: (($cores * 1e6 / $per / $c.rps
+                                      * 1000 | round) / 1000),
+              cpu_us_per_accepted_vote_for_0_25: ((($cores * 1e6)
+                  / (0.25 * $c.rps) * 10 | round) / 10),
+              measured_share_of_max: ((.results.vote.rps
+                  / ($cores * 1e6 / $per) * 1000 | round) / 1000)}
+      else . end' >"$file"
 if [ -f "$tmp/fair_share.json" ]; then
     jq --slurpfile f "$tmp/fair_share.json" '. + {fair_share: $f[0]}' "$file" \
         >"$tmp/with_fair.json" && mv "$tmp/with_fair.json" "$file"
