@@ -10,6 +10,7 @@
  */
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cast_json.h"
 
@@ -165,6 +166,12 @@ cast_json_unescape(cast_json_rd_t *r, const char *s, const char *e,
  * would reload it each byte.
  */
 
+/* a byte of 1 in each of a 64-bit word's eight */
+#define CAST_JSON_ONES  0x0101010101010101ULL
+
+/* the top bit set in some byte of the result when some byte of x is < n */
+#define cast_json_below(x, n)  (((x) - CAST_JSON_ONES * (n)) & ~(x))
+
 static const unsigned char  cast_json_stop[256] = {
     [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1
 };
@@ -173,10 +180,34 @@ static const unsigned char  cast_json_stop[256] = {
 static const char *
 cast_json_plain(const char *p, const char *end, unsigned *high)
 {
+    uint64_t       x, h8;
     unsigned char  c;
     unsigned       h;
 
-    h = 0;
+    /*
+     * Eight bytes at a time while none stops the run: a byte below 0x20
+     * (the borrow of x - 0x20.. reaches the top bit of such a byte, never
+     * of one with its top bit set), or one equal to '"' or '\\' (a zero
+     * byte of x xor their pattern); the rest byte by byte.
+     */
+    h8 = 0;
+
+    while (end - p >= 8) {
+        memcpy(&x, p, 8);
+
+        if ((cast_json_below(x, 0x20)
+             | cast_json_below(x ^ (CAST_JSON_ONES * '"'), 1)
+             | cast_json_below(x ^ (CAST_JSON_ONES * '\\'), 1))
+            & (CAST_JSON_ONES * 0x80))
+        {
+            break;
+        }
+
+        h8 |= x;
+        p += 8;
+    }
+
+    h = (h8 & (CAST_JSON_ONES * 0x80)) ? 0x80 : 0;
 
     while (p < end) {
         c = (unsigned char) *p;
