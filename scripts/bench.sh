@@ -162,22 +162,23 @@ cmdstats() {
 }
 
 # cmdstats_json BEFORE AFTER UNITS: {"command": usec per unit, ...} of the
-# commands whose time grew between the two cmdstats outputs, largest first,
-# and "all": their sum
+# commands whose time grew between the two cmdstats outputs, largest first
+# (a command a function calls counts in the function's time too)
 cmdstats_json() {
     awk -v n="$3" '
         FNR == NR { u0[$1] = $3; next }
-        { d = $3 - u0[$1]; if (d > 0) { t[$1] = d; all += d } }
+        { d = $3 - u0[$1]; if (d > 0) t[$1] = d }
         END {
-            printf "{\"all\": %.2f", n ? all / n : 0
+            sep = "{"
             while (1) {
                 best = ""
                 for (c in t) if (best == "" || t[c] > t[best]) best = c
                 if (best == "") break
-                printf ", \"%s\": %.2f", best, n ? t[best] / n : 0
+                printf "%s\"%s\": %.2f", sep, best, n ? t[best] / n : 0
+                sep = ", "
                 delete t[best]
             }
-            printf "}"
+            printf "%s}", sep == "{" ? "{" : ""
         }' "$1" "$2"
 }
 
