@@ -588,8 +588,8 @@ ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier,
 
 /*
  * The calls that answered themselves on a recheck get no reply, once
- * their batch is out (their handlers may add calls to it again); none of
- * them spent time in Redis.
+ * their batch is out (their handlers may add calls to it again), unless
+ * their caller went away meanwhile; none of them spent time in Redis.
  */
 
 static void
@@ -609,7 +609,10 @@ ngx_http_cast_batch_answered(ngx_queue_t *answered)
         data = call->data;
         ngx_http_cast_batch_call_put(call);
 
-        handler(data, NULL);
+        /* cancelled meanwhile: a sent call's reply ended its request */
+        if (handler) {
+            handler(data, NULL);
+        }
     }
 }
 
