@@ -24,6 +24,7 @@
  *   ngx_http_cast_redis.c    the Redis connection: commands and replies
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
+ *   ngx_http_cast_client.c   a request's client key; the streams of each
  *   ngx_http_cast_send.c     a response in one buffer
  *   ngx_http_cast_hiredis.c  a hiredis context on nginx's events
  *
@@ -91,6 +92,7 @@ typedef struct {
     ngx_msec_t                subscription_interval;
     ngx_msec_t                subscription_keepalive;
     size_t                    max_subscribers;
+    size_t                    max_client_subscribers;  /* 0: no limit */
     size_t                    max_watched_names;
 
     ngx_http_complex_value_t *client_key;     /* cast_client_key */
@@ -220,6 +222,15 @@ void ngx_http_cast_watch_run(ngx_msec_t interval, ngx_msec_t timeout,
 void ngx_http_cast_watch_stop(void);
 void ngx_http_cast_watch_exit(void);
 
+/* ngx_http_cast_client.c: a request's client, and its streams */
+typedef struct ngx_http_cast_client_s  ngx_http_cast_client_t;
+
+ngx_int_t ngx_http_cast_client_key(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *key);
+ngx_int_t ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
+    ngx_http_cast_client_t **clientp);
+void ngx_http_cast_client_release(ngx_http_cast_client_t *cl);
+
 /* ngx_http_cast_sse.c: subscriptions over Server-Sent Events */
 typedef ngx_int_t (*ngx_http_cast_sse_prepare_pt)(void *data,
     ngx_pool_t *pool, cast_gql_exec_t **exec);
@@ -270,6 +281,7 @@ typedef struct {
     ngx_http_core_loc_conf_t      *clcf;         /* send_timeout, lowat */
     ngx_pool_cleanup_t            *cln;
     ngx_http_cast_view_t          *view;
+    ngx_http_cast_client_t        *client;       /* when counted */
     ngx_http_cast_event_t         *sending;      /* held by the output */
     ngx_uint_t                     version;      /* the view's, last sent */
     ngx_msec_t                     last;         /* when it last wrote */

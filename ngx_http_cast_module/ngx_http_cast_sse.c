@@ -35,6 +35,9 @@ static ngx_http_cast_view_t *ngx_http_cast_sse_view(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_cast_sse_prepare_pt prepare, void *data,
     cast_gql_slot_t *slot);
 static void ngx_http_cast_sse_view_free(ngx_http_cast_view_t *v);
+static ngx_int_t ngx_http_cast_sse_client(ngx_http_request_t *r,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot,
+    ngx_http_cast_client_t **client);
 static ngx_int_t ngx_http_cast_sse_header(ngx_http_request_t *r);
 static void ngx_http_cast_sse_cleanup(void *data);
 
@@ -57,6 +60,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     ngx_http_cast_sub_t        *sub;
     ngx_http_cast_view_t       *v;
     ngx_http_cast_sse_t        *sse = &ngx_http_cast_sse;
+    ngx_http_cast_client_t     *client;
     ngx_http_cast_main_conf_t  *cmcf;
     cast_gql_slot_t            *slot = &exec->slots[0];
 
@@ -89,15 +93,29 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
                                         "no redis configured", 0);
     }
 
+    client = NULL;
+
+    if (cmcf->max_client_subscribers) {
+        rc = ngx_http_cast_sse_client(r, cmcf, slot, &client);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     sub = ngx_pcalloc(r->pool, sizeof(ngx_http_cast_sub_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (sub == NULL || cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    v = NULL;
+
+    if (sub && cln) {
+        v = ngx_http_cast_sse_view(r, key, prepare, data, slot);
     }
 
-    v = ngx_http_cast_sse_view(r, key, prepare, data, slot);
     if (v == NULL) {
+        if (client) {
+            ngx_http_cast_client_release(client);
+        }
+
         return slot->status == CAST_RES_ERROR
                ? (ngx_int_t) (ngx_strcmp(slot->error_code, "UNAVAILABLE") == 0
                               ? NGX_HTTP_SERVICE_UNAVAILABLE
@@ -110,6 +128,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     sub->clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     sub->cln = cln;
     sub->view = v;
+    sub->client = client;
     sub->last = ngx_current_msec;
     sub->closer.handler = ngx_http_cast_sse_closer;
     sub->closer.data = sub;
@@ -184,6 +203,50 @@ ngx_http_cast_sse_refuse(cast_gql_slot_t *slot, ngx_pool_t *pool,
 
     return ngx_strcmp(code, "UNAVAILABLE") == 0
            ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_HTTP_BAD_REQUEST;
+}
+
+
+/*
+ * The stream is its client's one more (cast_max_subscribers_per_client):
+ * NGX_OK with the client held, else the refusal's status, its error in
+ * the slot.  A request without a client key is refused, never put in one
+ * count that every keyless client would share.
+ */
+
+static ngx_int_t
+ngx_http_cast_sse_client(ngx_http_request_t *r,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot,
+    ngx_http_cast_client_t **client)
+{
+    ngx_int_t  rc;
+    ngx_str_t  key;
+
+    if (ngx_http_cast_client_key(r, cmcf->client_key, &key) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (key.len == 0) {
+        return ngx_http_cast_sse_refuse(slot, r->pool, "BAD_REQUEST",
+                                        "the request has no client key "
+                                        "(cast_client_key is empty), so "
+                                        "its subscription cannot count "
+                                        "against a client's", 0);
+    }
+
+    rc = ngx_http_cast_client_hold(&key, cmcf->max_client_subscribers,
+                                   client);
+
+    if (rc == NGX_BUSY) {
+        (void) ngx_http_cast_sse_refuse(slot, r->pool,
+                                        "TOO_MANY_SUBSCRIPTIONS",
+                                        "this client already holds %uz "
+                                        "subscriptions on this worker "
+                                        "(cast_max_subscribers_per_client)",
+                                        cmcf->max_client_subscribers);
+        return NGX_HTTP_TOO_MANY_REQUESTS;
+    }
+
+    return rc == NGX_OK ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -392,6 +455,10 @@ ngx_http_cast_sse_cleanup(void *data)
     if (sub->sending) {
         ngx_http_cast_sse_event_put(sub->sending);
         sub->sending = NULL;
+    }
+
+    if (sub->client) {
+        ngx_http_cast_client_release(sub->client);
     }
 
     ngx_queue_remove(&sub->queue);

@@ -125,16 +125,23 @@ ngx_http_cast_sse_direct(ngx_http_cast_sub_t *sub, ngx_http_cast_event_t *ev)
 }
 
 
-/* what the socket takes of a direct event; the rest waits for it */
+/*
+ * What the socket takes of a direct event; the rest waits for it, and
+ * send_timeout runs from the last time the socket took something: a
+ * stream is dropped when its client stops taking data, not because an
+ * event takes long to drain while the client reads.
+ */
 
 static ngx_int_t
 ngx_http_cast_sse_flush(ngx_http_cast_sub_t *sub)
 {
+    u_char            *start;
     ssize_t            n;
     ngx_event_t       *wev;
     ngx_connection_t  *c = sub->connection;
 
     wev = c->write;
+    start = sub->pos;
 
     while (sub->pos < sub->last_byte) {
         n = c->send(c, sub->pos, sub->last_byte - sub->pos);
@@ -145,7 +152,7 @@ ngx_http_cast_sse_flush(ngx_http_cast_sub_t *sub)
         }
 
         if (n == NGX_AGAIN || n == 0) {
-            if (!wev->timer_set) {
+            if (!wev->timer_set || sub->pos != start) {
                 ngx_add_timer(wev, sub->clcf->send_timeout);
             }
 
@@ -246,16 +253,20 @@ ngx_http_cast_sse_write(ngx_http_cast_sub_t *sub, u_char *p, size_t len,
 
 /*
  * Passes the output on; when the buffer is all written, the event it held
- * is let go.  Otherwise waits for the socket, within send_timeout.
+ * is let go.  Otherwise waits for the socket, send_timeout from the last
+ * time it took something (as in ngx_http_cast_sse_flush).
  */
 
 static ngx_int_t
 ngx_http_cast_sse_output(ngx_http_cast_sub_t *sub, ngx_chain_t *in)
 {
+    off_t                      sent;
     ngx_int_t                  rc;
     ngx_event_t               *wev;
     ngx_http_request_t        *r = sub->request;
     ngx_http_core_loc_conf_t  *clcf;
+
+    sent = r->connection->sent;
 
     rc = ngx_http_output_filter(r, in);
 
@@ -272,7 +283,7 @@ ngx_http_cast_sse_output(ngx_http_cast_sub_t *sub, ngx_chain_t *in)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (!wev->timer_set) {
+    if (!wev->timer_set || r->connection->sent != sent) {
         ngx_add_timer(wev, clcf->send_timeout);
     }
 
@@ -302,7 +313,7 @@ ngx_http_cast_sse_writer(ngx_http_request_t *r)
         r->connection->timedout = 1;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
-                      "cast: a subscriber read nothing for send_timeout, "
+                      "cast: a subscriber took nothing for send_timeout, "
                       "closing");
         ngx_http_cast_metrics_dropped();
         ngx_http_cast_sse_close(sub, NGX_HTTP_REQUEST_TIME_OUT);
@@ -559,7 +570,7 @@ ngx_http_cast_sse_raw_writer(ngx_event_t *wev)
 
         if (!sub->closing) {
             ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                          "cast: a subscriber read nothing for "
+                          "cast: a subscriber took nothing for "
                           "send_timeout, closing");
             ngx_http_cast_metrics_dropped();
         }

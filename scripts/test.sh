@@ -81,7 +81,8 @@ SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/063-client-share-memo.t
            t/070-leaderboard.t t/071-subscriptions.t
            t/072-subscription-limits.t t/073-sse-client.t
-           t/074-subscription-memory.t
+           t/074-subscription-memory.t t/075-subscription-slow-reader.t
+           t/076-subscriptions-per-client.t
            t/110-subscription-names.t t/111-subscription-sentinel.t
            t/112-subscription-gzip.t
            t/080-graphiql.t t/083-graphiql-conf.t
