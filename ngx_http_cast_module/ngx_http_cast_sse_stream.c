@@ -515,6 +515,11 @@ ngx_http_cast_sse_detach(ngx_http_cast_sub_t *sub)
     c->read->handler = ngx_http_cast_sse_raw_reader;
     c->write->handler = ngx_http_cast_sse_raw_writer;
 
+    /* each event out at once, as nginx has a keepalive connection's */
+    if (ds->clcf->tcp_nodelay) {
+        (void) ngx_tcp_nodelay(c);
+    }
+
     /* a client gone meanwhile */
     ngx_http_cast_sse_raw_reader(c->read);
 }
