@@ -15,8 +15,6 @@
 
 #include "ngx_http_cast_module.h"
 
-#include <openssl/evp.h>
-
 
 /* what a subscription's view prepares again, into its own memory */
 typedef struct {
@@ -373,18 +371,16 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * The request's client key (cast_client_key), for the fields to count
- * against a client's share of a ticket (cast_client_uses): as it is up
- * to NGX_HTTP_CAST_CLIENT_MAX bytes, its SHA-256 beyond, so a large
- * header never becomes a large Redis field.  An empty key stays empty:
- * the resolver refuses a vote without one.
+ * The request's client key (cast_client_key: ngx_http_cast_client.c),
+ * for the fields to count against a client's share of a ticket
+ * (cast_client_uses).  An empty key stays empty: the resolver refuses a
+ * vote without one.
  */
 
 static ngx_int_t
 ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
     ngx_http_cast_ctx_t *ctx)
 {
-    u_char     *md;
     size_t      i;
     ngx_str_t   key;
 
@@ -392,24 +388,8 @@ ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
         return NGX_OK;
     }
 
-    if (ngx_http_complex_value(r, cmcf->client_key, &key) != NGX_OK) {
+    if (ngx_http_cast_client_key(r, cmcf->client_key, &key) != NGX_OK) {
         return NGX_ERROR;
-    }
-
-    if (key.len > NGX_HTTP_CAST_CLIENT_MAX) {
-        md = ngx_pnalloc(r->pool, NGX_HTTP_CAST_CLIENT_DIGEST);
-        if (md == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (EVP_Digest(key.data, key.len, md, NULL, EVP_sha256(), NULL)
-            != 1)
-        {
-            return NGX_ERROR;
-        }
-
-        key.data = md;
-        key.len = NGX_HTTP_CAST_CLIENT_DIGEST;
     }
 
     for (i = 0; i < ctx->nfields; i++) {
