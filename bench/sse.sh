@@ -31,7 +31,12 @@
 #                              best throughput ratio any server could
 #                              reach here (1 - that share, wrk and the
 #                              stack saturating the cores), next to the
-#                              target's 0.9
+#                              target's 0.9; server_cpu_share_of_cores
+#                              the writer's alone (the clients elsewhere);
+#                              coalesced: the same with the longest
+#                              interval the delay target leaves (250 ms
+#                              less the floor's fan-out), the fewest
+#                              events it allows
 #
 # Usage: bench/sse.sh URL REDIS_PORT SECONDS THREADS CONNECTIONS
 
@@ -191,13 +196,25 @@ jq -n --argjson r "$result" --argjson n "$n" \
               as $us
           | ($connected * 1000 / $interval) as $rate
           | ($rate * $us / 1e6 / $cores) as $share
-          | {writer_cpu_us_per_event: $floor.writer_cpu_us_per_event,
+          | (250 - $connected * $floor.writer_cpu_us_per_event / 1000)
+              as $longest
+          | ($connected * 1000 / $longest) as $least
+          | ($least * $us / 1e6 / $cores) as $least_share
+          | def r3: . * 1000 | round / 1000;
+            {writer_cpu_us_per_event: $floor.writer_cpu_us_per_event,
              reader_cpu_us_per_event: $floor.reader_cpu_us_per_event,
              fanout_ms_per_tick: $floor.fanout_ms_per_tick,
              bytes_per_event: $floor.bytes,
              events_per_s_for_delay_target: $rate,
              cores: $cores,
-             cpu_share_of_cores: (($share * 1000 | round) / 1000),
+             cpu_share_of_cores: ($share | r3),
+             server_cpu_share_of_cores:
+                 ($rate * $floor.writer_cpu_us_per_event / 1e6 / $cores
+                  | r3),
              throughput_budget_share: 0.1,
-             best_throughput_ratio: (((1 - $share) * 1000 | round) / 1000)}
+             best_throughput_ratio: (1 - $share | r3),
+             coalesced: {interval_ms: ($longest | round),
+                         events_per_s: ($least | round),
+                         cpu_share_of_cores: ($least_share | r3),
+                         best_throughput_ratio: (1 - $least_share | r3)}}
           end)}'
