@@ -221,8 +221,12 @@ ngx_http_cast_body_join(ngx_http_request_t *r, ngx_str_t *body)
     body->data = p;
     body->len = len;
 
+    /* a chunked body ends in an empty last_buf without memory */
+
     for ( /* void */ ; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        if (cl->buf->last != cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     return NGX_OK;
