@@ -414,13 +414,14 @@ main(int argc, char **argv)
 
     end = now_ns() + (int64_t) seconds * 1000000000;
 
-    while ((t = now_ns()) < end) {
+    while (now_ns() < end) {
         n = epoll_wait(ep, evs, 4096, 100);
-        t = now_ns();
 
         for (k = 0; k < (size_t) n; k++) {
             i = evs[k].data.u32;
             r = read(subs[i].fd, buf, sizeof(buf));
+            /* when this stream's event was read, not when the batch came */
+            t = now_ns();
             if (r <= 0) {
                 if (subs[i].state != 2) {
                     subs[i].state = 2;
