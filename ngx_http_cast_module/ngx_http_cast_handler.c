@@ -35,6 +35,7 @@ static ngx_int_t ngx_http_cast_body_join(ngx_http_request_t *r,
 static void *ngx_http_cast_palloc(void *pool, size_t size);
 static ngx_int_t ngx_http_cast_graphiql(ngx_http_request_t *r,
     ngx_http_cast_main_conf_t *cmcf);
+static void ngx_http_cast_coding(ngx_http_request_t *r, cast_str_t *coding);
 static ngx_uint_t ngx_http_cast_wants_stream(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_subscribe(ngx_http_request_t *r,
     cast_gql_http_t *in, cast_gql_exec_t *exec, ngx_pool_cleanup_t *tmp);
@@ -295,6 +296,8 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
         in.accept.len = r->headers_in.accept->value.len;
     }
 
+    ngx_http_cast_coding(r, &in.content_encoding);
+
     if (body) {
         in.body.data = (char *) body->data;
         in.body.len = body->len;
@@ -408,6 +411,51 @@ ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
  * Accept names text/event-stream (not with q=0): the client reads a
  * stream, as GraphQL over SSE's clients and a browser's EventSource ask.
  */
+
+/* the first Content-Encoding of the request other than identity */
+
+static void
+ngx_http_cast_coding(ngx_http_request_t *r, cast_str_t *coding)
+{
+    cast_str_t        value;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Content-Encoding") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               h[i].key.len)
+               != 0)
+        {
+            continue;
+        }
+
+        value.data = (char *) h[i].value.data;
+        value.len = h[i].value.len;
+
+        if (!cast_gql_identity_coding(value)) {
+            *coding = value;
+            return;
+        }
+    }
+}
+
 
 static ngx_uint_t
 ngx_http_cast_wants_stream(ngx_http_request_t *r)

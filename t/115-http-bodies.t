@@ -4,12 +4,14 @@
 # pipelined on one connection.  Each gets its answer and the worker
 # stays up.  (A chunked body ends in an empty buffer without memory,
 # which joining the body once copied from a null pointer: undefined
-# behaviour the sanitized build stops the worker on.)
+# behaviour the sanitized build stops the worker on.)  A compressed
+# body is refused: the service reads only plain JSON.
 
 use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
+use IO::Compress::Gzip ();
 use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep);
@@ -94,6 +96,28 @@ my $chunk = head("Transfer-Encoding: chunked\r\n") . chunked($BODY);
 $out = exchange($one . $chunk . $one . $chunk . $last);
 is(answers($out), 5, 'five requests pipelined, chunked and not')
     or diag $out;
+
+# a compressed body is refused (415 with a GraphQL error), never read
+# as JSON; identity is no compression
+IO::Compress::Gzip::gzip(\$BODY => \my $zipped)
+    or die "gzip failed\n";
+$out = exchange(head('Content-Length: ' . length($zipped)
+                     . "\r\nContent-Encoding: gzip\r\n$close") . $zipped);
+like($out, qr{\AHTTP/1\.1 415 }, 'Content-Encoding: gzip: 415')
+    or diag $out;
+my $refusal = '{"errors":[{"message":"The request body must not be '
+              . 'compressed; send it without a Content-Encoding.",'
+              . '"extensions":{"code":"BAD_REQUEST"}}]}';
+like($out, qr{\Q$refusal\E\z}, 'with a GraphQL error') or diag $out;
+
+$out = exchange(head('Content-Length: ' . length($BODY)
+                     . "\r\nContent-Encoding: identity\r\n"
+                     . "Content-Encoding: br\r\n$close") . $BODY);
+like($out, qr{\AHTTP/1\.1 415 }, 'identity, then br: 415') or diag $out;
+
+$out = exchange(head('Content-Length: ' . length($BODY)
+                     . "\r\nContent-Encoding: Identity\r\n$close") . $BODY);
+is(answers($out), 1, 'Content-Encoding: identity: answered') or diag $out;
 
 check_error_log('bodies');
 stop_nginx();
