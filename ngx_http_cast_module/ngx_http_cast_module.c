@@ -28,6 +28,10 @@ static ngx_int_t ngx_http_cast_init_process(ngx_cycle_t *cycle);
 static void ngx_http_cast_exit_process(ngx_cycle_t *cycle);
 
 
+/* a count that may be "off" (0) instead, as it takes no 0 */
+static ngx_conf_post_t  ngx_http_cast_count_off;
+
+
 static ngx_command_t  ngx_http_cast_commands[] = {
 
     { ngx_string("cast_redis"),
@@ -155,6 +159,13 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, max_subscribers),
       NULL },
+
+    { ngx_string("cast_max_subscribers_per_client"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_client_subscribers),
+      &ngx_http_cast_count_off },
 
     { ngx_string("cast_max_watched_names"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -354,6 +365,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->subscription_interval = NGX_CONF_UNSET_MSEC;
     cmcf->subscription_keepalive = NGX_CONF_UNSET_MSEC;
     cmcf->max_subscribers = NGX_CONF_UNSET_SIZE;
+    cmcf->max_client_subscribers = NGX_CONF_UNSET_SIZE;
     cmcf->max_watched_names = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
@@ -387,6 +399,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->subscription_interval, 100);
     ngx_conf_init_msec_value(cmcf->subscription_keepalive, 15000);
     ngx_conf_init_size_value(cmcf->max_subscribers, 1000);
+    ngx_conf_init_size_value(cmcf->max_client_subscribers, 0);
     ngx_conf_init_size_value(cmcf->max_watched_names, 1000);
     ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
@@ -749,6 +762,7 @@ ngx_http_cast_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * A count (names, tokens, fields, entries) takes a plain number: "1k" is
  * a size, and a count written as one is refused rather than read as 1024.
+ * One that may be "off" (0) takes no 0.
  */
 
 static char *
@@ -768,6 +782,25 @@ ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     value = cf->args->elts;
+
+    if (cmd->post == &ngx_http_cast_count_off) {
+        if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+            *field = 0;
+            return NGX_CONF_OK;
+        }
+
+        n = ngx_atoi(value[1].data, value[1].len);
+        if (n < 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes \"off\" or a plain number "
+                               "from 1, not \"%V\"", &cmd->name, &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        *field = (size_t) n;
+
+        return NGX_CONF_OK;
+    }
 
     n = ngx_atoi(value[1].data, value[1].len);
     if (n == NGX_ERROR) {
