@@ -7,6 +7,8 @@
  * passed down (a function and its data) or a return value.
  *
  *   ngx_http_cast_module.c   directives; a worker's init and exit
+ *   ngx_http_cast_conf.c     the directives' own parsers, and the checks
+ *                            of those that depend on each other
  *   ngx_http_cast_handler.c  the GraphQL endpoint: body, GraphiQL,
  *                            the engine's prepare and finish
  *   ngx_http_cast_probe.c    the schema, health and readiness endpoints
@@ -408,6 +410,24 @@ ngx_http_cast_ctx_t *ngx_http_cast_request_create(ngx_http_request_t *r,
 void ngx_http_cast_request_start(ngx_http_cast_ctx_t *ctx);
 ngx_int_t ngx_http_cast_request_wait(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
+
+/* ngx_http_cast_conf.c: the directives' own parsers, and their checks */
+extern ngx_conf_post_t  ngx_http_cast_count_off;
+
+char *ngx_http_cast_conf_check(ngx_conf_t *cf,
+    ngx_http_cast_main_conf_t *cmcf);
+char *ngx_http_cast_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_client_uses(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_cast_handler.c: the GraphQL endpoint */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);
