@@ -348,15 +348,57 @@ if [ "${BENCH_ONLY:-}" = fair_share ]; then
     exit 0
 fi
 
+# --- Redis replication: accepted votes with WAIT -------------------------------
+# The vote run again with one Redis replica and three Sentinels: nginx
+# finds the primary through them and waits for the replica after each vote
+# batch (cast_redis_min_replicas 1: one WAIT per batch), the relay before
+# producing.  Its accepted votes next to those of the run without replicas
+# above; CPU per accepted vote per process says where the time goes.
+# BENCH_REPLICATION=0 skips it.  BENCH_ONLY=replication runs the vote run
+# and this block alone on the fresh stack (after a 5 s warm-up) and writes
+# bench/results/<UTC time>-replication.json.
+replication_block() {
+    export CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1
+    for p in nginx persister relay ticketd; do
+        scripts/stack.sh stop "$p" >/dev/null
+    done
+    scripts/stack.sh up >/dev/null
+    parts+=(redis-replica1 sentinel1 sentinel2 sentinel3)
+    wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
+    run vote_replicated /graphql bench/vote.lua
+    ratio=$(jq -n --argjson a "${res[vote_replicated]}" \
+                  --argjson b "${res[vote]}" \
+                  '($a.votes_accepted / $b.votes_accepted * 1000 | round)
+                   / 1000')
+    echo "replication      accepted votes with one replica and WAIT:" \
+         "$ratio x those without replicas"
+}
+
+# replication_only: the block alone, its JSON written
+replication_only() {
+    replication_block
+    mkdir -p bench/results
+    file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-replication.json
+    jq -n --arg machine "$(uname -m), $(nproc) cores" \
+          --arg wrk "-t$threads -c$conns -d${seconds}s" \
+          --argjson a "${res[vote]}" --argjson b "${res[vote_replicated]}" \
+          '{machine: $machine, wrk: $wrk,
+            results: {vote: $a, vote_replicated: $b},
+            ratio: (($b.votes_accepted / $a.votes_accepted * 1000 | round)
+                    / 1000)}' >"$file"
+    echo "bench: results in $file"
+}
+
 export CAST_BENCH_NAMES=1000
 expired=$(gql '{"query":"{cas{ticket}}"}' | jq -r .data.cas.ticket)
 
 # warm up: the Kafka broker's JIT, the document caches, the connections
 wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
 
-run ceiling /bench/ceiling
+[ "${BENCH_ONLY:-}" = replication ] || run ceiling /bench/ceiling
 run vote /graphql bench/vote.lua
 max_votes=$(jq '.votes_accepted' <<<"${res[vote]}")
+[ "${BENCH_ONLY:-}" != replication ] || { replication_only; exit 0; }
 # how far the pipeline trailed the votes of that run: vote -> PostgreSQL
 # row over the events received since it began (the warm-up's, on a cold
 # Kafka and PostgreSQL, are left out)
@@ -581,28 +623,9 @@ printf '%-16s Redis: %s\n' '' "$herd"
 fair_share_block
 
 
-# --- Redis replication: accepted votes with WAIT -------------------------------
-# The vote run again with one Redis replica and three Sentinels: nginx
-# finds the primary through them and waits for the replica after each vote
-# batch (cast_redis_min_replicas 1: one WAIT per batch), the relay before
-# producing.  Its accepted votes next to those of the run without replicas
-# above; CPU per accepted vote per process says where the time goes.
-# BENCH_REPLICATION=0 skips it.
+# --- Redis replication (replication_block above) ---------------------------
 if [ "${BENCH_REPLICATION:-1}" = 1 ]; then
-    export CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1
-    for p in nginx persister relay ticketd; do
-        scripts/stack.sh stop "$p" >/dev/null
-    done
-    scripts/stack.sh up >/dev/null
-    parts+=(redis-replica1 sentinel1 sentinel2 sentinel3)
-    wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
-    run vote_replicated /graphql bench/vote.lua
-    ratio=$(jq -n --argjson a "${res[vote_replicated]}" \
-                  --argjson b "${res[vote]}" \
-                  '($a.votes_accepted / $b.votes_accepted * 1000 | round)
-                   / 1000')
-    echo "replication      accepted votes with one replica and WAIT:" \
-         "$ratio x those without replicas"
+    replication_block
 fi
 
 # --- the results ---------------------------------------------------------------
