@@ -53,7 +53,7 @@
  * batch is said so by ngx_http_cast_batch_add()'s return value, one whose
  * caller went away is cancelled (ngx_http_cast_batch_cancel()).  It calls
  * only the transport (ngx_http_cast_redis.c) and the metrics; it is
- * called by the resolvers (ngx_http_cast_resolve.c) and hears back from
+ * called by the resolvers (ngx_http_cast_field.c) and hears back from
  * the transport through its carrier's reply handler.
  */
 

@@ -2,43 +2,20 @@
 /*
  * Copyright (C) CAST developers
  *
- * The content handlers: GraphQL over HTTP, the schema, health and
- * readiness probes.  A GraphQL request is prepared by the engine, its
- * root fields resolved through Redis, then finished by the engine.
- *
- * The request is the one place that owns its progress: which field is
- * resolved next (a query's all at once; a mutation's one after another,
- * stopping at the first that fails), the timeout, the client going away,
- * and the answer.  It calls the engine, the resolvers
- * (ngx_http_cast_resolve.c), the transport's stuck-connection check after
- * a timeout, and the metrics; it hears back from the resolvers through
- * its fields' done handler.  The module (ngx_http_cast_module.c) calls it.
+ * The GraphQL endpoint: a browser sent to the GraphiQL page, the body
+ * read (within cast_max_body_size), the request prepared by the engine,
+ * a subscription handed to the SSE layer, the client key computed, and
+ * the answer finished by the engine once the request's fields are
+ * resolved.  Running the fields is the request's
+ * (ngx_http_cast_request.c); this file calls it, the engine, the
+ * resolvers' request check, the SSE layer and the metrics.  The module
+ * (ngx_http_cast_module.c) calls it.
  */
 
 
 #include "ngx_http_cast_module.h"
 
 #include <openssl/evp.h>
-
-
-typedef struct ngx_http_cast_ctx_s  ngx_http_cast_ctx_t;
-
-typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
-    ngx_http_cast_ctx_t *ctx);
-
-
-struct ngx_http_cast_ctx_s {
-    ngx_http_request_t         *request;
-    ngx_http_cast_complete_pt   complete;
-    cast_gql_exec_t            *exec;
-    ngx_http_cast_field_t      *fields;       /* one per slot */
-    size_t                      nfields;
-    size_t                      next;         /* field to resolve next */
-    ngx_uint_t                  pending;      /* fields waiting for Redis */
-    ngx_event_t                 timer;
-    ngx_uint_t                  status;       /* a refused subscription's */
-    unsigned                    done:1;
-};
 
 
 /* what a subscription's view prepares again, into its own memory */
@@ -57,24 +34,7 @@ static ngx_int_t ngx_http_cast_client(ngx_http_request_t *r,
 static ngx_int_t ngx_http_cast_body_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_body_join(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_http_cast_ctx_t *ngx_http_cast_ctx_create(ngx_http_request_t *r,
-    ngx_http_cast_complete_pt complete, cast_gql_slot_t *slots,
-    size_t nslots);
-static void ngx_http_cast_ctx_cleanup(void *data);
-static void ngx_http_cast_start(ngx_http_cast_ctx_t *ctx);
-static void ngx_http_cast_field_done(ngx_http_cast_field_t *field);
-static void ngx_http_cast_continue(ngx_http_cast_ctx_t *ctx);
-static void ngx_http_cast_detach(ngx_http_cast_ctx_t *ctx);
-static void ngx_http_cast_timeout(ngx_event_t *ev);
-static ngx_int_t ngx_http_cast_wait(ngx_http_request_t *r,
-    ngx_http_cast_ctx_t *ctx);
 static void *ngx_http_cast_palloc(void *pool, size_t size);
-static ngx_int_t ngx_http_cast_readyz_send(ngx_http_request_t *r,
-    ngx_uint_t status, const char *text);
-static ngx_int_t ngx_http_cast_readyz_complete(ngx_http_request_t *r,
-    ngx_http_cast_ctx_t *ctx);
-static ngx_int_t ngx_http_cast_send_text(ngx_http_request_t *r,
-    ngx_uint_t status, const char *text);
 static ngx_int_t ngx_http_cast_graphiql(ngx_http_request_t *r,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_uint_t ngx_http_cast_wants_stream(ngx_http_request_t *r);
@@ -91,7 +51,6 @@ static cast_gql_engine_t  *ngx_http_cast_engine;
 static uint64_t            ngx_http_cast_hits;
 static uint64_t            ngx_http_cast_misses;
 
-static ngx_str_t  ngx_http_cast_text = ngx_string("text/plain");
 static ngx_str_t  ngx_http_cast_json = ngx_string("application/json");
 
 
@@ -388,8 +347,9 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
         return ngx_http_cast_subscribe(r, &in, exec, tmp);
     }
 
-    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_finish, exec->slots,
-                                   rc == CAST_GQL_RESOLVE ? exec->nslots : 0);
+    ctx = ngx_http_cast_request_create(r, ngx_http_cast_finish, exec->slots,
+                                       rc == CAST_GQL_RESOLVE ? exec->nslots
+                                                              : 0);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -404,11 +364,11 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
         }
 
         if (ngx_http_cast_resolve_check(exec, r->pool, cmcf) == NGX_OK) {
-            ngx_http_cast_start(ctx);
+            ngx_http_cast_request_start(ctx);
         }
     }
 
-    return ngx_http_cast_wait(r, ctx);
+    return ngx_http_cast_request_wait(r, ctx);
 }
 
 
@@ -552,7 +512,7 @@ ngx_http_cast_subscribe(ngx_http_request_t *r, cast_gql_http_t *in,
         return rc;
     }
 
-    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_finish, exec->slots, 0);
+    ctx = ngx_http_cast_request_create(r, ngx_http_cast_finish, exec->slots, 0);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -560,7 +520,7 @@ ngx_http_cast_subscribe(ngx_http_request_t *r, cast_gql_http_t *in,
     ctx->exec = exec;
     ctx->status = rc;
 
-    return ngx_http_cast_wait(r, ctx);
+    return ngx_http_cast_request_wait(r, ctx);
 }
 
 
@@ -626,171 +586,6 @@ ngx_http_cast_prepare_again(void *data, ngx_pool_t *pool,
 }
 
 
-/*
- * Resolves the fields that may run now.  Query fields are resolved at
- * once, their calls batched together.  Mutation fields run one after
- * another, as the spec says, and stop at the first that fails: the next
- * one starts once this one's reply is in (ngx_http_cast_continue()).
- */
-
-static void
-ngx_http_cast_start(ngx_http_cast_ctx_t *ctx)
-{
-    cast_gql_slot_t            *slot;
-    ngx_http_cast_field_t      *field;
-    ngx_http_cast_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_cast_module);
-
-    while (ctx->next < ctx->nfields) {
-        field = &ctx->fields[ctx->next++];
-        slot = field->slot;
-
-        if (ngx_http_cast_resolve(field, cmcf) == NGX_AGAIN) {
-            ctx->pending++;
-        }
-
-        if (ctx->exec->op == CAST_GQL_OP_MUTATION
-            && (ctx->pending || slot->status == CAST_RES_ERROR))
-        {
-            return;
-        }
-    }
-}
-
-
-/* a field's reply is in its slot */
-
-static void
-ngx_http_cast_field_done(ngx_http_cast_field_t *field)
-{
-    ngx_http_cast_ctx_t  *ctx = field->data;
-
-    if (--ctx->pending == 0) {
-        ngx_http_cast_continue(ctx);
-    }
-}
-
-
-/* answers at once when nothing is pending, or waits for Redis */
-
-static ngx_int_t
-ngx_http_cast_wait(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
-{
-    ngx_http_cast_main_conf_t  *cmcf;
-
-    if (ctx->pending == 0) {
-        ctx->done = 1;
-        return ctx->complete(r, ctx);
-    }
-
-    /*
-     * A client that closed ends the request at once (499), and its calls,
-     * still in a batch, are never sent: here when the close came with the
-     * request (its event is spent), else when the read event reports it.
-     */
-    if (r->connection->read->pending_eof) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client prematurely closed connection");
-        r->connection->read->eof = 1;
-        r->connection->error = 1;
-        ngx_http_cast_detach(ctx);
-        return NGX_HTTP_CLIENT_CLOSED_REQUEST;
-    }
-
-    r->read_event_handler = ngx_http_test_reading;
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
-
-    ngx_add_timer(&ctx->timer, cmcf->redis_timeout);
-
-    r->main->count++;
-
-    return NGX_DONE;
-}
-
-
-/*
- * No field waits for Redis any more: a mutation goes on with its next
- * field if this one succeeded; otherwise the request is answered.
- */
-
-static void
-ngx_http_cast_continue(ngx_http_cast_ctx_t *ctx)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-    cast_gql_exec_t     *exec = ctx->exec;
-
-    if (ctx->done) {
-        return;
-    }
-
-    if (exec != NULL && exec->op == CAST_GQL_OP_MUTATION
-        && ctx->next != 0 && ctx->next < ctx->nfields
-        && exec->slots[ctx->next - 1].status == CAST_RES_OK)
-    {
-        ngx_http_cast_start(ctx);
-
-        if (ctx->pending) {
-            return;
-        }
-    }
-
-    ctx->done = 1;
-
-    if (ctx->timer.timer_set) {
-        ngx_del_timer(&ctx->timer);
-    }
-
-    r = ctx->request;
-    c = r->connection;
-
-    ngx_http_finalize_request(r, ctx->complete(r, ctx));
-    ngx_http_run_posted_requests(c);
-}
-
-
-/* the request is finished or gone: the replies still due are dropped */
-
-static void
-ngx_http_cast_detach(ngx_http_cast_ctx_t *ctx)
-{
-    size_t  i;
-
-    for (i = 0; i < ctx->nfields; i++) {
-        ngx_http_cast_resolve_cancel(&ctx->fields[i]);
-    }
-
-    ctx->pending = 0;
-}
-
-
-static void
-ngx_http_cast_timeout(ngx_event_t *ev)
-{
-    size_t                i;
-    ngx_http_cast_ctx_t  *ctx = ev->data;
-
-    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                  "cast: redis timed out, %ui commands unanswered",
-                  ctx->pending);
-
-    if (ctx->exec) {
-        for (i = 0; i < ctx->next; i++) {
-            if (ctx->exec->slots[i].status == CAST_RES_PENDING) {
-                ngx_http_cast_resolve_unavailable(&ctx->exec->slots[i],
-                                                  "redis timed out");
-            }
-        }
-    }
-
-    ngx_http_cast_detach(ctx);
-    ngx_http_cast_continue(ctx);
-    ngx_http_cast_redis_check_stuck();
-}
-
-
 static ngx_int_t
 ngx_http_cast_finish(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 {
@@ -836,209 +631,8 @@ ngx_http_cast_finish(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 }
 
 
-/* a request's context, with a field for each slot to resolve */
-
-static ngx_http_cast_ctx_t *
-ngx_http_cast_ctx_create(ngx_http_request_t *r,
-    ngx_http_cast_complete_pt complete, cast_gql_slot_t *slots,
-    size_t nslots)
-{
-    size_t                  i;
-    ngx_pool_cleanup_t     *cln;
-    ngx_http_cast_ctx_t    *ctx;
-    ngx_http_cast_field_t  *field;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_cast_ctx_t)
-                               + nslots * sizeof(ngx_http_cast_field_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     ctx->exec = NULL;
-     *     ctx->pending = 0;
-     *     ctx->next = 0;
-     *     ctx->done = 0;
-     *     field->call = NULL;
-     */
-
-    ctx->request = r;
-    ctx->complete = complete;
-    ctx->fields = (ngx_http_cast_field_t *) &ctx[1];
-    ctx->nfields = nslots;
-
-    for (i = 0; i < nslots; i++) {
-        field = &ctx->fields[i];
-        field->slot = &slots[i];
-        field->pool = r->pool;
-        field->done = ngx_http_cast_field_done;
-        field->data = ctx;
-    }
-
-    ctx->timer.handler = ngx_http_cast_timeout;
-    ctx->timer.data = ctx;
-    ctx->timer.log = r->connection->log;
-
-    cln->handler = ngx_http_cast_ctx_cleanup;
-    cln->data = ctx;
-
-    return ctx;
-}
-
-
-/* the request is going away, perhaps with Redis replies still due */
-
-static void
-ngx_http_cast_ctx_cleanup(void *data)
-{
-    ngx_http_cast_ctx_t  *ctx = data;
-
-    /* not answered: its client went away */
-    if (!ctx->done && ctx->exec) {
-        ngx_http_cast_metrics_request(ctx->exec->op, 1);
-    }
-
-    if (ctx->timer.timer_set) {
-        ngx_del_timer(&ctx->timer);
-    }
-
-    ngx_http_cast_detach(ctx);
-}
-
-
 static void *
 ngx_http_cast_palloc(void *pool, size_t size)
 {
     return ngx_palloc(pool, size);
-}
-
-
-ngx_int_t
-ngx_http_cast_schema_handler(ngx_http_request_t *r)
-{
-    ngx_int_t   rc;
-    cast_str_t  sdl;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    sdl = cast_gql_schema_sdl();
-
-    return ngx_http_cast_send(r, NGX_HTTP_OK, &ngx_http_cast_text,
-                              (u_char *) sdl.data, sdl.len);
-}
-
-
-ngx_int_t
-ngx_http_cast_healthz_handler(ngx_http_request_t *r)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_cast_send_text(r, NGX_HTTP_OK, "ok\n");
-}
-
-
-/* ready: Redis answers, counts are complete and a current ticket exists */
-
-ngx_int_t
-ngx_http_cast_readyz_handler(ngx_http_request_t *r)
-{
-    ngx_int_t             rc;
-    cast_gql_slot_t      *slot;
-    ngx_http_cast_ctx_t  *ctx;
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    slot = ngx_pcalloc(r->pool, sizeof(cast_gql_slot_t));
-    if (slot == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx = ngx_http_cast_ctx_create(r, ngx_http_cast_readyz_complete, slot, 1);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->next = 1;
-
-    if (ngx_http_cast_resolve_state(&ctx->fields[0]) == NGX_AGAIN) {
-        ctx->pending++;
-    }
-
-    return ngx_http_cast_wait(r, ctx);
-}
-
-
-static ngx_int_t
-ngx_http_cast_readyz_complete(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
-{
-    cast_gql_slot_t  *slot = ctx->fields[0].slot;
-
-    if (slot->status != CAST_RES_OK) {
-        return ngx_http_cast_readyz_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "redis unavailable:");
-    }
-
-    if (!slot->success) {
-        return ngx_http_cast_readyz_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "no current ticket or counts "
-                                         "not restored:");
-    }
-
-    return ngx_http_cast_readyz_send(r, NGX_HTTP_OK, "ready");
-}
-
-
-/* the state, and the Redis this worker writes to: "ready redis ip:port" */
-
-static ngx_int_t
-ngx_http_cast_readyz_send(ngx_http_request_t *r, ngx_uint_t status,
-    const char *text)
-{
-    u_char     *body, *p;
-    size_t      len;
-    ngx_str_t  *addr;
-
-    addr = ngx_http_cast_redis_address();
-
-    len = ngx_strlen(text) + sizeof(" redis \n") - 1 + addr->len;
-
-    body = ngx_pnalloc(r->pool, len);
-    if (body == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_sprintf(body, "%s redis %V\n", text, addr);
-
-    return ngx_http_cast_send(r, status, &ngx_http_cast_text, body, p - body);
-}
-
-
-static ngx_int_t
-ngx_http_cast_send_text(ngx_http_request_t *r, ngx_uint_t status,
-    const char *text)
-{
-    return ngx_http_cast_send(r, status, &ngx_http_cast_text, (u_char *) text,
-                              ngx_strlen(text));
 }

@@ -4,7 +4,7 @@
  *
  * What Redis refused that a worker may refuse again by itself, until a
  * deadline Redis gave: a spent ticket (the thundering herd, see
- * ngx_http_cast_resolve.c) and a client's used-up share of a ticket
+ * ngx_http_cast_vote.c) and a client's used-up share of a ticket
  * (cast_client_uses).  Both only grow while the ticket is usable: a
  * ticket's uses and a client's uses of it are never lowered, and Redis
  * says with its refusal for how many ms more the ticket stays usable.

@@ -7,14 +7,21 @@
  * passed down (a function and its data) or a return value.
  *
  *   ngx_http_cast_module.c   directives; a worker's init and exit
- *   ngx_http_cast_handler.c  the requests: GraphQL, schema, probes; the
+ *   ngx_http_cast_handler.c  the GraphQL endpoint: body, GraphiQL,
+ *                            the engine's prepare and finish
+ *   ngx_http_cast_probe.c    the schema, health and readiness endpoints
+ *   ngx_http_cast_request.c  a request's fields run and waited for: the
  *                            one owner of a request's progress
  *   ngx_http_cast_sse.c      subscriptions: streams of Server-Sent
  *                            Events, a view per distinct request
  *   ngx_http_cast_watch.c    what the subscriptions watch: one call per
  *                            worker per tick
  *   ngx_http_cast_resolve.c  one field: its call, and its reply parsed
- *                            into its slot
+ *                            into its slot (query, cas, board, state)
+ *   ngx_http_cast_vote.c     a vote: its input and ticket checked, its
+ *                            call, its reply
+ *   ngx_http_cast_field.c    a field's call joined to its batch, its
+ *                            reply handed back, its errors
  *   ngx_http_cast_memo.c     the refusals of Redis a worker repeats by
  *                            itself: spent tickets, used-up shares
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
@@ -141,6 +148,26 @@ struct ngx_http_cast_field_s {
 };
 
 
+typedef struct ngx_http_cast_ctx_s  ngx_http_cast_ctx_t;
+
+typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
+    ngx_http_cast_ctx_t *ctx);
+
+/* a request's fields and its progress (ngx_http_cast_request.c) */
+struct ngx_http_cast_ctx_s {
+    ngx_http_request_t         *request;
+    ngx_http_cast_complete_pt   complete;
+    cast_gql_exec_t            *exec;
+    ngx_http_cast_field_t      *fields;       /* one per slot */
+    size_t                      nfields;
+    size_t                      next;         /* field to resolve next */
+    ngx_uint_t                  pending;      /* fields waiting for Redis */
+    ngx_event_t                 timer;
+    ngx_uint_t                  status;       /* a refused subscription's */
+    unsigned                    done:1;
+};
+
+
 extern ngx_module_t  ngx_http_cast_module;
 
 
@@ -261,15 +288,35 @@ ngx_int_t ngx_http_cast_resolve_check(cast_gql_exec_t *exec,
 ngx_int_t ngx_http_cast_resolve(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf);
 ngx_int_t ngx_http_cast_resolve_state(ngx_http_cast_field_t *field);
-void ngx_http_cast_resolve_cancel(ngx_http_cast_field_t *field);
-void ngx_http_cast_resolve_unavailable(cast_gql_slot_t *slot,
-    const char *why);
 ngx_int_t ngx_http_cast_resolve_limit(cast_gql_slot_t *slot,
     ngx_pool_t *pool, ngx_http_cast_main_conf_t *cmcf);
 ngx_int_t ngx_http_cast_resolve_scores(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *flat, size_t n);
 ngx_int_t ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot,
     ngx_pool_t *pool, redisReply *reply);
+
+/* ngx_http_cast_vote.c: the vote field */
+ngx_int_t ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
+    ngx_http_cast_main_conf_t *cmcf);
+void ngx_http_cast_vote_learn_seq(uint64_t seq);
+
+/* ngx_http_cast_field.c: a field's call, and how it ends */
+ngx_int_t ngx_http_cast_field_call(ngx_http_cast_field_t *field,
+    ngx_uint_t kind, ngx_http_cast_parse_pt parse, int argc,
+    const char **argv, const size_t *argvlen);
+void ngx_http_cast_field_cancel(ngx_http_cast_field_t *field);
+ngx_int_t ngx_http_cast_field_reply_error(cast_gql_slot_t *slot,
+    ngx_pool_t *pool, redisReply *reply);
+void ngx_http_cast_field_unavailable(cast_gql_slot_t *slot,
+    const char *why);
+void ngx_http_cast_field_fail(cast_gql_slot_t *slot, const char *code,
+    const char *message, ngx_uint_t outcome);
+void ngx_http_cast_field_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
+    const char *message);
+void ngx_http_cast_field_bad_input(cast_gql_slot_t *slot,
+    const char *message);
+ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
+    redisReply *src);
 
 /* ngx_http_cast_memo.c: refusals a worker repeats until Redis's deadline */
 ngx_uint_t ngx_http_cast_memo_spent(const u_char *ticket);
@@ -279,13 +326,23 @@ ngx_uint_t ngx_http_cast_memo_share(const u_char *ticket, ngx_str_t *client);
 void ngx_http_cast_memo_learn_share(const u_char *ticket, ngx_str_t *client,
     ngx_msec_t asked, int64_t left);
 
-/* ngx_http_cast_handler.c: the requests */
+/* ngx_http_cast_request.c: a request's fields */
+ngx_http_cast_ctx_t *ngx_http_cast_request_create(ngx_http_request_t *r,
+    ngx_http_cast_complete_pt complete, cast_gql_slot_t *slots,
+    size_t nslots);
+void ngx_http_cast_request_start(ngx_http_cast_ctx_t *ctx);
+ngx_int_t ngx_http_cast_request_wait(ngx_http_request_t *r,
+    ngx_http_cast_ctx_t *ctx);
+
+/* ngx_http_cast_handler.c: the GraphQL endpoint */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_cast_engine_init(ngx_http_cast_main_conf_t *cmcf);
+void ngx_http_cast_engine_exit(void);
+
+/* ngx_http_cast_probe.c: the schema and the probes */
 ngx_int_t ngx_http_cast_schema_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_cast_readyz_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_cast_engine_init(ngx_http_cast_main_conf_t *cmcf);
-void ngx_http_cast_engine_exit(void);
 
 /* ngx_http_cast_send.c */
 ngx_int_t ngx_http_cast_send(ngx_http_request_t *r, ngx_uint_t status,

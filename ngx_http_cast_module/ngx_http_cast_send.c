@@ -3,8 +3,9 @@
  * Copyright (C) CAST developers
  *
  * A response whose body is in memory already, sent in one buffer.  It is
- * called by the content handlers (ngx_http_cast_handler.c and the
- * /metrics page in ngx_http_cast_metrics.c) and calls only nginx.
+ * called by the content handlers (ngx_http_cast_handler.c,
+ * ngx_http_cast_probe.c and the /metrics page in ngx_http_cast_metrics.c)
+ * and calls only nginx.
  */
 
 

@@ -4,7 +4,7 @@
 # own limit stays exact under a 1,000-way race; a refusal for the share is
 # "Client share of this ticket used up", consumes nothing, is counted in
 # /metrics, and never makes a worker refuse the ticket for the others
-# (the spent-ticket memory of ngx_http_cast_resolve.c).  Idempotent
+# (the spent-ticket memory of ngx_http_cast_vote.c).  Idempotent
 # retries count once; a request without a key is refused; a long key is
 # its SHA-256 in Redis; cas tells clientRemaining.  A private nginx with
 # two workers and a private Redis; the tickets are written by the test.

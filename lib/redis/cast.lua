@@ -202,7 +202,7 @@ end
 -- is until it expires (a rotation then keeps it as the previous one, still
 -- usable), the previous one until its grace ends or the current one
 -- expires (the next rotation drops it).  nginx refuses the ticket itself
--- for that long (ngx_http_cast_resolve.c).
+-- for that long (ngx_http_cast_vote.c).
 local function exhausted_for(ts, t, now)
     local stop = t.expires
 
