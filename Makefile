@@ -169,6 +169,11 @@ $(BUILD)/bench/sse_load: bench/sse_load.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< -lpthread
 
+# the kernel's floor under the subscriptions' fan-out (bench/sse.sh)
+$(BUILD)/bench/sse_floor: bench/sse_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $<
+
 # the constant-rate load generator of the latency sweep (scripts/bench.sh)
 $(BUILD)/bench/cast-load: $(BUILD)/obj/bench/cast_load.o
 	@mkdir -p $(dir $@)
@@ -241,7 +246,7 @@ demo:
 
 bench: build
 	@$(MAKE) -s $(BUILD)/bench/bench_gql $(BUILD)/bench/sse_load \
-	    $(BUILD)/bench/cast-load
+	    $(BUILD)/bench/sse_floor $(BUILD)/bench/cast-load
 	@scripts/bench.sh
 
 # build-and-deploy.sh builds the image itself; logs in build/k8s-e2e/,

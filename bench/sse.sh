@@ -19,6 +19,24 @@
 #                              streams were up, per event delivered
 #   vote_rps, query_rps        wrk through the stack's nginx without the
 #                              streams and with them, and their ratio
+#   kernel_floor               build/bench/sse_floor after the rest: the
+#                              CPU the kernel alone takes per event
+#                              (writer: one send() per stream, reader:
+#                              epoll + read), the event rate the delay
+#                              target needs (every stream one event per
+#                              cast_subscription_interval, as a
+#                              leaderboard that changes every tick has
+#                              it), the share of the machine's cores
+#                              that rate takes at the floor, and so the
+#                              best throughput ratio any server could
+#                              reach here (1 - that share, wrk and the
+#                              stack saturating the cores), next to the
+#                              target's 0.9; server_cpu_share_of_cores
+#                              the writer's alone (the clients elsewhere);
+#                              coalesced: the same with the longest
+#                              interval the delay target leaves (250 ms
+#                              less the floor's fan-out), the fewest
+#                              events it allows
 #
 # Usage: bench/sse.sh URL REDIS_PORT SECONDS THREADS CONNECTIONS
 
@@ -31,6 +49,8 @@ n=${BENCH_SSE_SUBSCRIBERS:-10000}
 port=${BENCH_SSE_PORT:-$((30090 + ${CAST_BENCH_PORT_OFFSET:-0}))}
 dir=$(mktemp -d)
 load=$top/build/bench/sse_load
+floor=$top/build/bench/sse_floor
+interval_ms=100                 # cast_subscription_interval's default
 stack_port=${url##*:}
 
 nginx_pid=
@@ -137,12 +157,19 @@ load_pid=
 cpu1=$(cpu)
 result=$(grep '^{' "$dir/load.out")
 
+# the kernel's floor, once the rest is done (and its streams closed)
+stop_nginx
+floor_json=$("$floor" -n "$n" -t 50 -i "$interval_ms" 2>/dev/null \
+             || echo null)
+
 jq -n --argjson r "$result" --argjson n "$n" \
       --argjson connected "${connected:-0}" \
       --argjson rss0 "$rss0" --argjson rss1 "$rss1" \
       --argjson calls "$((c1 - c0))" --argjson ticks "$((t1 - t0))" \
       --argjson v0 "$vote0" --argjson v1 "$vote1" \
       --argjson q0 "$query0" --argjson q1 "$query1" \
+      --argjson floor "$floor_json" --argjson cores "$(nproc)" \
+      --argjson interval "$interval_ms" \
       --argjson cpu "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) ))" '
     {subscribers_asked: $n, subscribers: $connected, lost: $r.lost,
      rss_kb_before: $rss0, rss_kb_after: $rss1,
@@ -162,4 +189,32 @@ jq -n --argjson r "$result" --argjson n "$n" \
      vote_rps: {without: $v0, with: $v1,
                 ratio: (($v1 / $v0 * 1000 | round) / 1000)},
      query_rps: {without: $q0, with: $q1,
-                 ratio: (($q1 / $q0 * 1000 | round) / 1000)}}'
+                 ratio: (($q1 / $q0 * 1000 | round) / 1000)},
+     kernel_floor:
+         (if $floor == null then null else
+          ($floor.writer_cpu_us_per_event + $floor.reader_cpu_us_per_event)
+              as $us
+          | ($connected * 1000 / $interval) as $rate
+          | ($rate * $us / 1e6 / $cores) as $share
+          | (250 - $connected * $floor.writer_cpu_us_per_event / 1000)
+              as $longest
+          | ($connected * 1000 / $longest) as $least
+          | ($least * $us / 1e6 / $cores) as $least_share
+          | def r3: . * 1000 | round / 1000;
+            {writer_cpu_us_per_event: $floor.writer_cpu_us_per_event,
+             reader_cpu_us_per_event: $floor.reader_cpu_us_per_event,
+             fanout_ms_per_tick: $floor.fanout_ms_per_tick,
+             bytes_per_event: $floor.bytes,
+             events_per_s_for_delay_target: $rate,
+             cores: $cores,
+             cpu_share_of_cores: ($share | r3),
+             server_cpu_share_of_cores:
+                 ($rate * $floor.writer_cpu_us_per_event / 1e6 / $cores
+                  | r3),
+             throughput_budget_share: 0.1,
+             best_throughput_ratio: (1 - $share | r3),
+             coalesced: {interval_ms: ($longest | round),
+                         events_per_s: ($least | round),
+                         cpu_share_of_cores: ($least_share | r3),
+                         best_throughput_ratio: (1 - $least_share | r3)}}
+          end)}'

@@ -289,7 +289,7 @@ main(int argc, char **argv)
     size_t               nd, k;
     pthread_t            th;
     struct rlimit        rl;
-    struct epoll_event   ev, evs[512];
+    struct epoll_event   ev, evs[4096];
 
     while ((opt = getopt(argc, argv, "p:n:s:u:v:w:")) != -1) {
         switch (opt) {
@@ -360,7 +360,7 @@ main(int argc, char **argv)
             opened++;
         }
 
-        n = epoll_wait(ep, evs, 512, 100);
+        n = epoll_wait(ep, evs, 4096, 100);
 
         for (k = 0; k < (size_t) n; k++) {
             i = evs[k].data.u32;
@@ -414,13 +414,14 @@ main(int argc, char **argv)
 
     end = now_ns() + (int64_t) seconds * 1000000000;
 
-    while ((t = now_ns()) < end) {
-        n = epoll_wait(ep, evs, 512, 100);
-        t = now_ns();
+    while (now_ns() < end) {
+        n = epoll_wait(ep, evs, 4096, 100);
 
         for (k = 0; k < (size_t) n; k++) {
             i = evs[k].data.u32;
             r = read(subs[i].fd, buf, sizeof(buf));
+            /* when this stream's event was read, not when the batch came */
+            t = now_ns();
             if (r <= 0) {
                 if (subs[i].state != 2) {
                     subs[i].state = 2;

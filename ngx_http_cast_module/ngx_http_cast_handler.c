@@ -15,8 +15,6 @@
 
 #include "ngx_http_cast_module.h"
 
-#include <openssl/evp.h>
-
 
 /* what a subscription's view prepares again, into its own memory */
 typedef struct {
@@ -37,6 +35,7 @@ static ngx_int_t ngx_http_cast_body_join(ngx_http_request_t *r,
 static void *ngx_http_cast_palloc(void *pool, size_t size);
 static ngx_int_t ngx_http_cast_graphiql(ngx_http_request_t *r,
     ngx_http_cast_main_conf_t *cmcf);
+static void ngx_http_cast_coding(ngx_http_request_t *r, cast_str_t *coding);
 static ngx_uint_t ngx_http_cast_wants_stream(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_subscribe(ngx_http_request_t *r,
     cast_gql_http_t *in, cast_gql_exec_t *exec, ngx_pool_cleanup_t *tmp);
@@ -223,8 +222,12 @@ ngx_http_cast_body_join(ngx_http_request_t *r, ngx_str_t *body)
     body->data = p;
     body->len = len;
 
+    /* a chunked body ends in an empty last_buf without memory */
+
     for ( /* void */ ; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        if (cl->buf->last != cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     return NGX_OK;
@@ -292,6 +295,8 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
         in.accept.data = (char *) r->headers_in.accept->value.data;
         in.accept.len = r->headers_in.accept->value.len;
     }
+
+    ngx_http_cast_coding(r, &in.content_encoding);
 
     if (body) {
         in.body.data = (char *) body->data;
@@ -373,18 +378,16 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * The request's client key (cast_client_key), for the fields to count
- * against a client's share of a ticket (cast_client_uses): as it is up
- * to NGX_HTTP_CAST_CLIENT_MAX bytes, its SHA-256 beyond, so a large
- * header never becomes a large Redis field.  An empty key stays empty:
- * the resolver refuses a vote without one.
+ * The request's client key (cast_client_key: ngx_http_cast_client.c),
+ * for the fields to count against a client's share of a ticket
+ * (cast_client_uses).  An empty key stays empty: the resolver refuses a
+ * vote without one.
  */
 
 static ngx_int_t
 ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
     ngx_http_cast_ctx_t *ctx)
 {
-    u_char     *md;
     size_t      i;
     ngx_str_t   key;
 
@@ -392,24 +395,8 @@ ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
         return NGX_OK;
     }
 
-    if (ngx_http_complex_value(r, cmcf->client_key, &key) != NGX_OK) {
+    if (ngx_http_cast_client_key(r, cmcf->client_key, &key) != NGX_OK) {
         return NGX_ERROR;
-    }
-
-    if (key.len > NGX_HTTP_CAST_CLIENT_MAX) {
-        md = ngx_pnalloc(r->pool, NGX_HTTP_CAST_CLIENT_DIGEST);
-        if (md == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (EVP_Digest(key.data, key.len, md, NULL, EVP_sha256(), NULL)
-            != 1)
-        {
-            return NGX_ERROR;
-        }
-
-        key.data = md;
-        key.len = NGX_HTTP_CAST_CLIENT_DIGEST;
     }
 
     for (i = 0; i < ctx->nfields; i++) {
@@ -424,6 +411,51 @@ ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
  * Accept names text/event-stream (not with q=0): the client reads a
  * stream, as GraphQL over SSE's clients and a browser's EventSource ask.
  */
+
+/* the first Content-Encoding of the request other than identity */
+
+static void
+ngx_http_cast_coding(ngx_http_request_t *r, cast_str_t *coding)
+{
+    cast_str_t        value;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Content-Encoding") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               h[i].key.len)
+               != 0)
+        {
+            continue;
+        }
+
+        value.data = (char *) h[i].value.data;
+        value.len = h[i].value.len;
+
+        if (!cast_gql_identity_coding(value)) {
+            *coding = value;
+            return;
+        }
+    }
+}
+
 
 static ngx_uint_t
 ngx_http_cast_wants_stream(ngx_http_request_t *r)

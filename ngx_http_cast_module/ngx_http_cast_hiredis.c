@@ -14,6 +14,12 @@
  * the socket's write event.  hiredis closes the fd itself after calling
  * the cleanup hook; the hook only gives the nginx connection back.
  *
+ * A reply no command asked for (a misbehaving server or proxy) would stop
+ * the worker on an assertion in hiredis (only a subscribed context may
+ * get one): the context's reader refuses such a reply as it starts,
+ * which hiredis takes as a read error and disconnects; the transport
+ * then reconnects as after any lost connection.
+ *
  * It calls only nginx and hiredis.
  */
 
@@ -29,10 +35,22 @@ static void ngx_http_cast_hiredis_add_write(void *data);
 static void ngx_http_cast_hiredis_post_write(void *data);
 static void ngx_http_cast_hiredis_del_write(void *data);
 static void ngx_http_cast_hiredis_cleanup(void *data);
+static ngx_uint_t ngx_http_cast_hiredis_asked(const redisReadTask *task);
+static void *ngx_http_cast_hiredis_string(const redisReadTask *task,
+    char *str, size_t len);
+static void *ngx_http_cast_hiredis_array(const redisReadTask *task,
+    int elements);
+static void *ngx_http_cast_hiredis_integer(const redisReadTask *task,
+    long long value);
+static void *ngx_http_cast_hiredis_nil(const redisReadTask *task);
 
 
 /* the connection whose write handler is running, if any */
 static ngx_connection_t  *ngx_http_cast_hiredis_writing;
+
+/* hiredis's own reply functions, and ours that check each reply first */
+static redisReplyObjectFunctions  *ngx_http_cast_hiredis_reply;
+static redisReplyObjectFunctions   ngx_http_cast_hiredis_checked;
 
 
 /*
@@ -45,7 +63,8 @@ ngx_int_t
 ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
     ngx_uint_t post)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t           *c;
+    redisReplyObjectFunctions  *fn;
 
     c = ngx_get_connection(ac->c.fd, log);
     if (c == NULL) {
@@ -66,7 +85,91 @@ ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
     ac->ev.delWrite = ngx_http_cast_hiredis_del_write;
     ac->ev.cleanup = ngx_http_cast_hiredis_cleanup;
 
+    fn = &ngx_http_cast_hiredis_checked;
+
+    if (ngx_http_cast_hiredis_reply == NULL) {
+        ngx_http_cast_hiredis_reply = ac->c.reader->fn;
+
+        *fn = *ac->c.reader->fn;
+        fn->createString = ngx_http_cast_hiredis_string;
+        fn->createArray = ngx_http_cast_hiredis_array;
+        fn->createInteger = ngx_http_cast_hiredis_integer;
+        fn->createNil = ngx_http_cast_hiredis_nil;
+    }
+
+    ac->c.reader->fn = fn;
+    ac->c.reader->privdata = ac;
+
     return NGX_OK;
+}
+
+
+/*
+ * Whether a reply hiredis starts to read has a command waiting for it: a
+ * reply starts (its task has no parent) while the callbacks of the
+ * replies before it are already taken, so the head of the queue is its
+ * own.  A reply without one is refused: NULL makes a read error.
+ */
+
+static ngx_uint_t
+ngx_http_cast_hiredis_asked(const redisReadTask *task)
+{
+    redisAsyncContext  *ac = task->privdata;
+
+    if (task->parent != NULL || ac->replies.head != NULL) {
+        return 1;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "cast: redis sent a reply no command asked for, "
+                  "disconnecting");
+
+    return 0;
+}
+
+
+static void *
+ngx_http_cast_hiredis_string(const redisReadTask *task, char *str,
+    size_t len)
+{
+    if (!ngx_http_cast_hiredis_asked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_cast_hiredis_reply->createString(task, str, len);
+}
+
+
+static void *
+ngx_http_cast_hiredis_array(const redisReadTask *task, int elements)
+{
+    if (!ngx_http_cast_hiredis_asked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_cast_hiredis_reply->createArray(task, elements);
+}
+
+
+static void *
+ngx_http_cast_hiredis_integer(const redisReadTask *task, long long value)
+{
+    if (!ngx_http_cast_hiredis_asked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_cast_hiredis_reply->createInteger(task, value);
+}
+
+
+static void *
+ngx_http_cast_hiredis_nil(const redisReadTask *task)
+{
+    if (!ngx_http_cast_hiredis_asked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_cast_hiredis_reply->createNil(task);
 }
 
 

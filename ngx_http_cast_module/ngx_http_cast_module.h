@@ -7,13 +7,18 @@
  * passed down (a function and its data) or a return value.
  *
  *   ngx_http_cast_module.c   directives; a worker's init and exit
+ *   ngx_http_cast_conf.c     the directives' own parsers, and the checks
+ *                            of those that depend on each other
  *   ngx_http_cast_handler.c  the GraphQL endpoint: body, GraphiQL,
  *                            the engine's prepare and finish
  *   ngx_http_cast_probe.c    the schema, health and readiness endpoints
  *   ngx_http_cast_request.c  a request's fields run and waited for: the
  *                            one owner of a request's progress
  *   ngx_http_cast_sse.c      subscriptions: streams of Server-Sent
- *                            Events, a view per distinct request
+ *                            Events admitted, a view per distinct request
+ *   ngx_http_cast_sse_tick.c a tick: each view's event rendered once
+ *   ngx_http_cast_sse_stream.c  one stream: events to its socket,
+ *                            backpressure, its end
  *   ngx_http_cast_watch.c    what the subscriptions watch: one call per
  *                            worker per tick
  *   ngx_http_cast_resolve.c  one field: its call, and its reply parsed
@@ -30,6 +35,7 @@
  *   ngx_http_cast_redis.c    the Redis connections: commands, replies
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
+ *   ngx_http_cast_client.c   a request's client key; the streams of each
  *   ngx_http_cast_send.c     a response in one buffer
  *   ngx_http_cast_hiredis.c  a hiredis context on nginx's events
  *
@@ -97,6 +103,7 @@ typedef struct {
     ngx_msec_t                subscription_interval;
     ngx_msec_t                subscription_keepalive;
     size_t                    max_subscribers;
+    size_t                    max_client_subscribers;  /* 0: no limit */
     size_t                    max_watched_names;
 
     ngx_http_complex_value_t *client_key;     /* cast_client_key */
@@ -237,16 +244,6 @@ ngx_int_t ngx_http_cast_batch_add(ngx_uint_t kind, int argc,
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
 
-/* ngx_http_cast_sse.c: subscriptions over Server-Sent Events */
-typedef ngx_int_t (*ngx_http_cast_sse_prepare_pt)(void *data,
-    ngx_pool_t *pool, cast_gql_exec_t **exec);
-
-ngx_int_t ngx_http_cast_sse_subscribe(ngx_http_request_t *r,
-    cast_gql_exec_t *exec, ngx_str_t *key,
-    ngx_http_cast_sse_prepare_pt prepare, void *data);
-ngx_int_t ngx_http_cast_sse_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc);
-void ngx_http_cast_sse_exit(void);
-
 /*
  * ngx_http_cast_watch.c: what the subscriptions watch, one call a tick.
  * A name is held by each view that watches it.
@@ -281,6 +278,106 @@ void ngx_http_cast_watch_run(ngx_msec_t interval, ngx_msec_t timeout,
     ngx_http_cast_watch_pt handler, void *data);
 void ngx_http_cast_watch_stop(void);
 void ngx_http_cast_watch_exit(void);
+
+/* ngx_http_cast_client.c: a request's client, and its streams */
+typedef struct ngx_http_cast_client_s  ngx_http_cast_client_t;
+
+ngx_int_t ngx_http_cast_client_key(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *key);
+ngx_int_t ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
+    ngx_http_cast_client_t **clientp);
+void ngx_http_cast_client_release(ngx_http_cast_client_t *cl);
+
+/* ngx_http_cast_sse.c: subscriptions over Server-Sent Events */
+typedef ngx_int_t (*ngx_http_cast_sse_prepare_pt)(void *data,
+    ngx_pool_t *pool, cast_gql_exec_t **exec);
+
+ngx_int_t ngx_http_cast_sse_subscribe(ngx_http_request_t *r,
+    cast_gql_exec_t *exec, ngx_str_t *key,
+    ngx_http_cast_sse_prepare_pt prepare, void *data);
+void ngx_http_cast_sse_exit(void);
+
+/*
+ * An event's text, shared by the subscribers sending it, with its
+ * HTTP/1.1 chunk framing around it: chunk .. data + len + 2 is the chunk.
+ */
+typedef struct {
+    ngx_uint_t                     refs;
+    size_t                         len;
+    u_char                        *data;
+    u_char                        *chunk;
+    u_char                         buf[1];
+} ngx_http_cast_event_t;
+
+#define NGX_HTTP_CAST_SSE_CHUNK_HEAD  (NGX_SIZE_T_LEN + 2)
+
+/* the subscribers of one request, and its latest event */
+typedef struct {
+    ngx_queue_t                    queue;        /* the worker's views */
+    ngx_queue_t                    subs;
+    ngx_uint_t                     nsubs;
+    ngx_str_t                      key;          /* the request, as sent */
+    ngx_uint_t                     hash;
+    ngx_pool_t                    *pool;         /* the plan's, the key's */
+    cast_gql_exec_t               *exec;
+    cast_gql_slot_t               *slot;
+    ngx_http_cast_watch_name_t   **names;        /* Subscription.votes */
+    int64_t                       *votes;
+    ngx_http_cast_event_t         *event;        /* the latest */
+    ngx_uint_t                     version;
+} ngx_http_cast_view_t;
+
+/*
+ * A subscriber: in its request's pool until the stream is detached from
+ * the request (ngx_http_cast_sse_detach), then in its connection's.
+ */
+typedef struct {
+    ngx_queue_t                    queue;        /* its view's */
+    ngx_http_request_t            *request;      /* NULL once detached */
+    ngx_connection_t              *connection;
+    ngx_http_core_loc_conf_t      *clcf;         /* send_timeout, lowat */
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_cast_view_t          *view;
+    ngx_http_cast_client_t        *client;       /* when counted */
+    ngx_http_cast_event_t         *sending;      /* held by the output */
+    ngx_uint_t                     version;      /* the view's, last sent */
+    ngx_msec_t                     last;         /* when it last wrote */
+    ngx_buf_t                      buf;
+    ngx_chain_t                    out;
+    u_char                        *pos;          /* sent directly, */
+    u_char                        *last_byte;    /*   still to go */
+    ngx_event_t                    closer;       /* posted: finalize */
+    ngx_int_t                      rc;           /*   with this */
+    unsigned                       busy:1;       /* buf in the output */
+    unsigned                       complete:1;   /* ends with complete */
+    unsigned                       closing:1;
+    unsigned                       chunked:1;
+    unsigned                       detached:1;
+} ngx_http_cast_sub_t;
+
+/* the worker's subscriptions */
+typedef struct {
+    ngx_queue_t                    views;
+    ngx_uint_t                     nsubs;
+    ngx_pool_t                    *render;       /* scratch, each view */
+    ngx_msec_t                     swept;
+    ngx_http_cast_main_conf_t     *cmcf;
+} ngx_http_cast_sse_t;
+
+/* ngx_http_cast_sse_tick.c: a view's event rendered, once per tick */
+void ngx_http_cast_sse_tick(void *data);
+void ngx_http_cast_sse_limit(ngx_http_cast_sse_t *sse);
+ngx_int_t ngx_http_cast_sse_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc);
+
+/* ngx_http_cast_sse_stream.c: one subscriber's stream */
+extern ngx_str_t  ngx_http_cast_sse_comment[2];
+
+void ngx_http_cast_sse_send(ngx_http_cast_sub_t *sub);
+void ngx_http_cast_sse_text(ngx_http_cast_sub_t *sub, ngx_str_t *text);
+void ngx_http_cast_sse_writer(ngx_http_request_t *r);
+void ngx_http_cast_sse_close(ngx_http_cast_sub_t *sub, ngx_int_t rc);
+void ngx_http_cast_sse_closer(ngx_event_t *ev);
+void ngx_http_cast_sse_event_put(ngx_http_cast_event_t *ev);
 
 /* ngx_http_cast_resolve.c: one field at a time */
 ngx_int_t ngx_http_cast_resolve_check(cast_gql_exec_t *exec,
@@ -333,6 +430,24 @@ ngx_http_cast_ctx_t *ngx_http_cast_request_create(ngx_http_request_t *r,
 void ngx_http_cast_request_start(ngx_http_cast_ctx_t *ctx);
 ngx_int_t ngx_http_cast_request_wait(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
+
+/* ngx_http_cast_conf.c: the directives' own parsers, and their checks */
+extern ngx_conf_post_t  ngx_http_cast_count_off;
+
+char *ngx_http_cast_conf_check(ngx_conf_t *cf,
+    ngx_http_cast_main_conf_t *cmcf);
+char *ngx_http_cast_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_cast_conf_client_uses(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_cast_handler.c: the GraphQL endpoint */
 ngx_int_t ngx_http_cast_graphql_handler(ngx_http_request_t *r);

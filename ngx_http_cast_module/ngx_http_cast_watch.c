@@ -15,8 +15,8 @@
  * tick's call and its reply stay bounded too.  The reply is parsed into
  * the state (a leaderboard, the counts of the names, the ticket, the
  * total, or why there is none), in memory that lasts until the next
- * reply, and the state's owner (ngx_http_cast_sse.c) hears of it through
- * the handler it passed down.
+ * reply, and the state's owner (ngx_http_cast_sse_tick.c) hears of it
+ * through the handler it passed down.
  *
  * It calls the resolvers' parsers (ngx_http_cast_resolve.c), the batch
  * layer, the transport's stuck-connection check and the metrics.

@@ -14,7 +14,8 @@
 # BENCH_SWEEP_SECONDS (8 per offered rate), BENCH_SWEEP_PERCENTS
 # ("25 50 75 90" of the accepted votes/s of the wrk run),
 # CAST_BENCH_PORT_OFFSET (0) moves every port of the private stack,
-# BENCH_KEEP=1 leaves the stack running.
+# BENCH_KEEP=1 leaves the stack running, BENCH_ONLY=fair_share or
+# BENCH_ONLY=subscriptions runs that block alone.
 
 set -euo pipefail
 
@@ -334,6 +335,23 @@ fair_share_block() {
         "$tmp/fair_share.json"
 }
 
+# BENCH_ONLY=subscriptions: the subscriptions block (bench/sse.sh, below)
+# alone on the fresh stack, with tickets of 10^9 uses as in the full run
+if [ "${BENCH_ONLY:-}" = subscriptions ]; then
+    wrk -t"$threads" -c"$conns" -d3s -s bench/vote.lua "$url/graphql" \
+        >/dev/null
+    sse=$(bench/sse.sh "$url" "$CAST_REDIS_PORT" "$seconds" "$threads" \
+              "$conns")
+    mkdir -p bench/results
+    file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-subscriptions.json
+    jq -n --arg machine "$(uname -m), $(nproc) cores" \
+          --arg wrk "-t$threads -c$conns -d${seconds}s" --argjson s "$sse" \
+          '{machine: $machine, wrk: $wrk, subscriptions: $s}' >"$file"
+    jq . "$file"
+    echo "bench: results in $file"
+    exit 0
+fi
+
 if [ "${BENCH_ONLY:-}" = fair_share ]; then
     wrk -t"$threads" -c"$conns" -d3s -s bench/vote.lua "$url/graphql" \
         >/dev/null
@@ -447,7 +465,12 @@ jq -r 'if . == null then "subscriptions    failed" else
        "subscriptions    \(.subscribers) streams, \(.rss_kb_per_subscriber)"
        + " kB each, \(.redis_calls_per_tick) Redis calls per tick, delay"
        + " p99 \(.delay_ms.p99) ms, votes x\(.vote_rps.ratio), queries"
-       + " x\(.query_rps.ratio)" end' <<<"$sse"
+       + " x\(.query_rps.ratio)",
+       "                 kernel floor \(.kernel_floor.writer_cpu_us_per_event)"
+       + " + \(.kernel_floor.reader_cpu_us_per_event) us per event: at"
+       + " \(.kernel_floor.events_per_s_for_delay_target) events/s"
+       + " \(.kernel_floor.cpu_share_of_cores) of the cores, best"
+       + " throughput x\(.kernel_floor.best_throughput_ratio)" end' <<<"$sse"
 
 
 # --- latency sweep: accepted votes at constant offered rates -------------------

@@ -78,10 +78,12 @@ SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/026-conf-counts.t t/027-idempotency-rotation.t
            t/028-ticket-secret.t t/029-spent-ticket.t t/030-graphql-audit.t
            t/061-client-share.t t/062-client-share-conf.t
-           t/063-client-share-memo.t
+           t/063-client-share-memo.t t/115-http-bodies.t
+           t/116-redis-hostile-replies.t t/117-redis-unsolicited-reply.t
            t/070-leaderboard.t t/071-subscriptions.t
            t/072-subscription-limits.t t/073-sse-client.t
-           t/074-subscription-memory.t
+           t/074-subscription-memory.t t/075-subscription-slow-reader.t
+           t/076-subscriptions-per-client.t
            t/110-subscription-names.t t/111-subscription-sentinel.t
            t/112-subscription-gzip.t
            t/080-graphiql.t t/083-graphiql-conf.t

@@ -57,6 +57,18 @@ for my $d (@COUNTS) {
     isnt($rc, 0, "$d -1: refused");
 }
 
+# a count that may be off takes "off" or a number from 1, nothing else
+for my $v ('off', 1, 1000) {
+    my ($rc, $out) = nginx_t("    cast_max_subscribers_per_client $v;\n");
+    is($rc, 0, "cast_max_subscribers_per_client $v: accepted") or diag $out;
+}
+for my $v (0, '1k', -1, 'on') {
+    my ($rc, $out) = nginx_t("    cast_max_subscribers_per_client $v;\n");
+    isnt($rc, 0, "cast_max_subscribers_per_client $v: refused");
+    like($out, qr/"cast_max_subscribers_per_client" takes "off" or a plain number from 1, not "\Q$v\E"/,
+         "  naming the directive and the value");
+}
+
 # what lib/redis/cast.lua takes: more names or a larger count per vote
 # would only be refused there
 for (['cast_max_usernames', 1000], ['cast_max_vote_count', 1000000]) {

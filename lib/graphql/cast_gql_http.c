@@ -533,6 +533,16 @@ cast_gql_get_params(cast_arena_t *a, cast_str_t args, cast_gql_params_t *p)
 }
 
 
+/* a Content-Encoding that leaves the body as it is: empty or identity */
+int
+cast_gql_identity_coding(cast_str_t coding)
+{
+    coding = cast_gql_trim(coding.data, coding.data + coding.len);
+
+    return coding.len == 0 || cast_gql_ieq(coding, "identity");
+}
+
+
 void
 cast_gql_http_params(cast_arena_t *a, const cast_gql_http_t *in,
     cast_gql_params_t *p)
@@ -547,6 +557,12 @@ cast_gql_http_params(cast_arena_t *a, const cast_gql_http_t *in,
     if (in->method != CAST_GQL_METHOD_POST) {
         p->allow = "GET, POST";
         cast_gql_bad(p, 405, "Only GET and POST requests are supported.");
+        return;
+    }
+
+    if (in->content_encoding.len) {
+        cast_gql_bad(p, 415, "The request body must not be compressed; "
+                     "send it without a Content-Encoding.");
         return;
     }
 

@@ -215,6 +215,32 @@ cast_gql_write_sub(cast_json_w_t *w, const cast_gql_pentry_t *pe,
 
 
 /*
+ * A resolver's words for a failed slot, which may be Redis's (an
+ * UNAVAILABLE error's reason): valid UTF-8 or none, and held to
+ * CAST_GQL_MAX_MESSAGE bytes, cut between code points, as every message.
+ */
+static cast_str_t
+cast_gql_slot_words(cast_arena_t *a, cast_str_t msg)
+{
+    size_t  n;
+
+    if (msg.len == 0 || !cast_utf8_valid(msg.data, msg.len)) {
+        msg.data = "Internal server error.";
+        msg.len = sizeof("Internal server error.") - 1;
+        return msg;
+    }
+
+    if (msg.len <= CAST_GQL_MAX_MESSAGE) {
+        return msg;
+    }
+
+    n = cast_utf8_cut(msg.data, CAST_GQL_MAX_MESSAGE - 3);
+
+    return cast_arena_printf(a, "%.*s...", (int) n, msg.data);
+}
+
+
+/*
  * The error of a failed slot, or an empty message; a mutation stops at
  * its first failed field.
  */
@@ -232,11 +258,7 @@ cast_gql_slot_error(cast_gql_priv_t *p, cast_arena_t *a,
 
     if (s->status == CAST_RES_ERROR) {
         *code = s->error_code ? s->error_code : *code;
-        msg = s->error_message;
-        if (msg.data == NULL || msg.len == 0) {
-            msg.data = "Internal server error.";
-            msg.len = sizeof("Internal server error.") - 1;
-        }
+        msg = cast_gql_slot_words(a, s->error_message);
 
     } else if (s->status != CAST_RES_OK) {
         msg = cast_arena_printf(a, "Field \"%.*s\" was not resolved.",

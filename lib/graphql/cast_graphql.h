@@ -76,6 +76,8 @@ typedef struct {
     cast_gql_method_e         method;
     cast_str_t                content_type;     /* empty when absent */
     cast_str_t                accept;           /* empty when absent */
+    cast_str_t                content_encoding; /* a coding other than */
+                                                /*   identity, or empty */
     cast_str_t                body;             /* POST body */
     cast_str_t                args;             /* raw URL query string */
     int                       stream;           /* the host answers with */
@@ -200,6 +202,7 @@ uint64_t cast_gql_cache_misses(const cast_gql_engine_t *eng);
  * (a browser opening the endpoint), 0 otherwise
  */
 int cast_gql_prefers_html(cast_str_t accept);
+int cast_gql_identity_coding(cast_str_t coding);
 
 /* the schema in SDL, the one place it is written down */
 cast_str_t cast_gql_schema_sdl(void);

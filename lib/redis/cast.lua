@@ -635,6 +635,34 @@ local function count(st, v, reply, e)
     e.m = m
 end
 
+-- The idempotency record of an accepted vote's reply: JSON, its counts
+-- (reply[5], [7], ...) as %d text, since cjson writes numbers with 14
+-- digits and a count may be up to COUNT_MAX.
+local function record(reply)
+    local r = {}
+
+    for i = 1, #reply do
+        r[i] = reply[i]
+    end
+    for i = 5, #r, 2 do
+        r[i] = format('%d', r[i])
+    end
+
+    return cjson.encode(r)
+end
+
+-- The reply a record stored, its counts numbers again (exact up to
+-- COUNT_MAX; a record written as numbers reads as before).
+local function replayed(done)
+    local r = cjson.decode(done)
+
+    for i = 5, #r, 2 do
+        r[i] = tonumber(r[i])
+    end
+
+    return r
+end
+
 -- Decides one vote, in order, against the batch's tickets and counts: its
 -- reply, and when it is accepted, its event in the outbox entries `ob`.
 local function decide(ts, st, seen, now, args, v, ob)
@@ -648,7 +676,7 @@ local function decide(ts, st, seen, now, args, v, ob)
 
         local done = redis.call('GET', K_IDEM .. idem)
         if done then
-            return cjson.decode(done)
+            return replayed(done)
         end
     end
 
@@ -712,8 +740,7 @@ local function write(ts, st, ob, seen)
     end
 
     for idem, reply in pairs(seen) do
-        redis.call('SET', K_IDEM .. idem, cjson.encode(reply),
-                   'PX', IDEM_TTL_MS)
+        redis.call('SET', K_IDEM .. idem, record(reply), 'PX', IDEM_TTL_MS)
     end
 end
 

@@ -151,6 +151,10 @@ test_resolve_err(cast_gql_slot_t *s, size_t i)
 }
 
 
+/* the Content-Encoding test_request() passes (NULL: none) */
+static const char  *test_coding;
+
+
 static inline test_resp_t
 test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
     const char *ctype, const char *accept, const char *body,
@@ -175,6 +179,7 @@ test_request(cast_gql_engine_t *eng, cast_gql_method_e method,
     in.method = method;
     in.content_type = test_str(ctype);
     in.accept = test_str(accept);
+    in.content_encoding = test_str(test_coding);
     in.body = test_str(body);
     in.args = test_str(args);
     in.stream = accept != NULL && strstr(accept, "text/event-stream") != NULL;

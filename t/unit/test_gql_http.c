@@ -179,6 +179,35 @@ test_content_types(void)
 }
 
 
+/* a compressed body is refused, never read as JSON */
+static void
+test_content_encodings(void)
+{
+    test_resp_t  r;
+
+    test_coding = "gzip";
+    r = test_http(CAST_GQL_METHOD_POST, "application/json", NULL,
+                  TYPENAME_BODY, NULL);
+    test_status(r, 415);
+    test_body(r, "{\"errors\":[{\"message\":\"The request body must not be "
+              "compressed; send it without a Content-Encoding.\","
+              "\"extensions\":{\"code\":\"BAD_REQUEST\"}}]}");
+
+    /* a GET has no body to decode */
+    r = test_http(CAST_GQL_METHOD_GET, NULL, NULL, NULL,
+                  "query=%7B__typename%7D");
+    test_status(r, 200);
+    test_coding = NULL;
+
+    test_check(cast_gql_identity_coding(test_str(" Identity ")),
+               "identity is no coding");
+    test_check(cast_gql_identity_coding(test_str("")),
+               "an empty coding is none");
+    test_check(!cast_gql_identity_coding(test_str("gzip, identity")),
+               "gzip is a coding");
+}
+
+
 /* a POST body answered with this status for each media type */
 static void
 test_post_status(const char *body, int json_status, int gql_status)
@@ -347,6 +376,7 @@ main(void)
     test_prefers_html();
     test_methods();
     test_content_types();
+    test_content_encodings();
     test_statuses();
     test_duplicates();
     test_request_limits();

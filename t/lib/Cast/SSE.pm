@@ -30,7 +30,8 @@ my $JSON = JSON::PP->new->canonical;
 
 
 # sse_open($query, $vars, url => ..., method => 'GET', rcvbuf => bytes,
-# accept => ..., raw => body, connect_only => 1)
+# accept => ..., raw => body, connect_only => 1,
+# headers => { 'X-Client' => 'a' })
 sub sse_open {
     my ($query, $vars, %opt) = @_;
     my $url = $opt{url} // $ENV{CAST_GRAPHQL_URL};
@@ -46,6 +47,8 @@ sub sse_open {
     my $method = $opt{method} // 'POST';
     my $accept = $opt{accept} // 'text/event-stream';
     my %req = (query => $query);
+    my $more = join '', map { "$_: $opt{headers}{$_}\r\n" }
+                        sort keys %{ $opt{headers} // {} };
     my $head;
 
     $req{variables} = $vars if $vars;
@@ -57,11 +60,11 @@ sub sse_open {
             "$_=$v";
         } sort keys %req;
         $head = "GET $path?$q HTTP/1.1\r\nHost: $host\r\n"
-              . "Accept: $accept\r\n\r\n";
+              . "Accept: $accept\r\n$more\r\n";
     } else {
         my $body = $opt{raw} // $JSON->encode(\%req);
         $head = "POST $path HTTP/1.1\r\nHost: $host\r\nAccept: $accept\r\n"
-              . "Content-Type: application/json\r\n"
+              . $more . "Content-Type: application/json\r\n"
               . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
     }
 

@@ -1,0 +1,305 @@
+/*
+ * sse_floor: what the kernel alone costs to fan a small event out to many
+ * loopback TCP streams, the floor under bench/sse.sh's figures (make
+ * bench).  No HTTP, no nginx, no parsing: the least any server and any
+ * client on this machine could spend per event.
+ *
+ *   sse_floor -n STREAMS -t TICKS [-b BYTES] [-i INTERVAL_MS]
+ *
+ * Forks a reader, which opens STREAMS loopback TCP connections to the
+ * writer (this process; TCP_NODELAY on both ends, as the SSE server and
+ * sse_load have them, one end of each stream per process).  The writer
+ * sends one BYTES-byte message (100) to every stream each INTERVAL_MS
+ * (100) for TICKS ticks, one send() per stream, as a tick of the server
+ * does; the reader waits on one epoll set and read()s each stream with a
+ * 64 kB buffer, as sse_load does, until it has every byte.  Prints one
+ * JSON object: the CPU (user + system, from getrusage) of each per
+ * event, and the wall time of a tick's sends.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+
+static int64_t
+now_us(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+static int64_t
+cpu_us(void)
+{
+    struct rusage  ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+
+    return (int64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000
+           + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+
+static int
+nodelay(int fd)
+{
+    int  one = 1;
+
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+
+/* a loopback listener on a port of the kernel's choice, its address in sa */
+static int
+listener(struct sockaddr_in *sa)
+{
+    int        ls;
+    socklen_t  len;
+
+    ls = socket(AF_INET, SOCK_STREAM, 0);
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    len = sizeof(*sa);
+    if (ls < 0 || bind(ls, (struct sockaddr *) sa, sizeof(*sa)) != 0
+        || listen(ls, 4096) != 0
+        || getsockname(ls, (struct sockaddr *) sa, &len) != 0)
+    {
+        perror("sse_floor: listen");
+        return -1;
+    }
+
+    return ls;
+}
+
+
+/* the reader's ends: n connections to sa */
+static int
+connect_all(int n, int *r, struct sockaddr_in *sa)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        r[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (r[i] < 0
+            || connect(r[i], (struct sockaddr *) sa, sizeof(*sa)) != 0)
+        {
+            perror("sse_floor: connect");
+            return -1;
+        }
+
+        nodelay(r[i]);
+    }
+
+    return 0;
+}
+
+
+/* the writer's ends: n connections accepted */
+static int
+accept_all(int ls, int n, int *w)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        w[i] = accept(ls, NULL, NULL);
+        if (w[i] < 0) {
+            perror("sse_floor: accept");
+            return -1;
+        }
+
+        nodelay(w[i]);
+    }
+
+    return 0;
+}
+
+
+/*
+ * Connects, says so on fd out, then reads until every byte came; its CPU
+ * on fd out.
+ */
+static int
+reader(int n, int *r, struct sockaddr_in *sa, size_t bytes, int out)
+{
+    int                  ep, i, k;
+    char                 buf[65536];
+    size_t               got;
+    ssize_t              m;
+    int64_t              cpu, events;
+    struct epoll_event   ev, evs[1024];
+
+    if (connect_all(n, r, sa) != 0) {
+        return 1;
+    }
+
+    ep = epoll_create1(0);
+
+    for (i = 0; i < n; i++) {
+        ev.events = EPOLLIN;
+        ev.data.u32 = i;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, r[i], &ev) != 0) {
+            return 1;
+        }
+    }
+
+    if (write(out, "", 1) != 1) {
+        return 1;
+    }
+
+    got = 0;
+    events = 0;
+    cpu = cpu_us();
+
+    while (got < bytes) {
+        k = epoll_wait(ep, evs, 1024, 10000);
+        if (k <= 0) {
+            break;
+        }
+
+        for (i = 0; i < k; i++) {
+            m = read(r[evs[i].data.u32], buf, sizeof(buf));
+            if (m > 0) {
+                got += m;
+                events++;
+            }
+        }
+    }
+
+    cpu = cpu_us() - cpu;
+
+    return write(out, &cpu, sizeof(cpu)) == sizeof(cpu)
+           && write(out, &events, sizeof(events)) == sizeof(events)
+           && got == bytes ? 0 : 1;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int       n = 10000, ticks = 50, size = 100, interval = 100;
+    int       opt, i, t, ls, fds[2], status, *w, *r;
+    char      msg[4096], ready;
+    int64_t   cpu, wcpu, rcpu, reads, start, spent, sends;
+    pid_t     pid;
+    struct rlimit       rl;
+    struct sockaddr_in  sa;
+
+    while ((opt = getopt(argc, argv, "n:t:b:i:")) != -1) {
+        switch (opt) {
+        case 'n': n = atoi(optarg); break;
+        case 't': ticks = atoi(optarg); break;
+        case 'b': size = atoi(optarg); break;
+        case 'i': interval = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: sse_floor -n STREAMS -t TICKS "
+                    "[-b BYTES] [-i INTERVAL_MS]\n");
+            return 2;
+        }
+    }
+
+    if (n < 1 || ticks < 1 || size < 1 || size > (int) sizeof(msg)) {
+        fprintf(stderr, "sse_floor: bad arguments\n");
+        return 2;
+    }
+
+    /* each process holds one end of each stream */
+    rl.rlim_cur = rl.rlim_max = (rlim_t) n + 64;
+    w = calloc(n, sizeof(int));
+    r = calloc(n, sizeof(int));
+
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || w == NULL || r == NULL
+        || (ls = listener(&sa)) < 0 || pipe(fds) != 0)
+    {
+        perror("sse_floor");
+        return 1;
+    }
+
+    memset(msg, 'x', size);
+
+    pid = fork();
+    if (pid < 0) {
+        perror("sse_floor: fork");
+        return 1;
+    }
+
+    if (pid == 0) {
+        close(ls);
+        _exit(reader(n, r, &sa, (size_t) n * ticks * size, fds[1]));
+    }
+
+    if (accept_all(ls, n, w) != 0
+        || read(fds[0], &ready, 1) != 1)
+    {
+        kill(pid, SIGKILL);
+        return 1;
+    }
+
+    close(ls);
+
+    spent = 0;
+    sends = 0;
+    cpu = cpu_us();
+
+    for (t = 0; t < ticks; t++) {
+        start = now_us();
+
+        for (i = 0; i < n; i++) {
+            if (send(w[i], msg, size, 0) == size) {
+                sends++;
+            }
+        }
+
+        spent += now_us() - start;
+
+        if (now_us() - start < interval * 1000) {
+            usleep(interval * 1000 - (now_us() - start));
+        }
+    }
+
+    wcpu = cpu_us() - cpu;
+
+    if (read(fds[0], &rcpu, sizeof(rcpu)) != sizeof(rcpu)
+        || read(fds[0], &reads, sizeof(reads)) != sizeof(reads))
+    {
+        rcpu = -1;
+        reads = 0;
+    }
+
+    waitpid(pid, &status, 0);
+
+    printf("{\"streams\": %d, \"ticks\": %d, \"bytes\": %d, "
+           "\"events\": %lld, \"reads\": %lld, \"complete\": %s, "
+           "\"writer_cpu_us_per_event\": %.2f, "
+           "\"reader_cpu_us_per_event\": %.2f, "
+           "\"fanout_ms_per_tick\": %.1f}\n",
+           n, ticks, size, (long long) sends, (long long) reads,
+           WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "true" : "false",
+           sends ? (double) wcpu / sends : 0.0,
+           sends && rcpu >= 0 ? (double) rcpu / sends : 0.0,
+           (double) spent / ticks / 1000);
+
+    return 0;
+}
