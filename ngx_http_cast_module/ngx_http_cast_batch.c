@@ -38,9 +38,12 @@
  * answers UNAVAILABLE (its client retries with its idempotency key).
  * Replies come in the order sent, so a lost connection answers the FCALL
  * and then the WAIT with no reply: a held reply is never delivered
- * without WAIT's count.  Redis serves nothing else on that connection
- * while WAIT blocks it: a batch's time in flight includes its WAIT, one
- * vote batch is in flight at a time, and the votes that come meanwhile
+ * without WAIT's count.  Redis serves nothing else on a connection while
+ * WAIT blocks it, so vote batches then go on the transport's vote
+ * connections (1 to NGX_HTTP_CAST_REDIS_VOTE_LINKS), one batch and its
+ * WAIT on each at a time: the reads on connection 0 never wait behind a
+ * WAIT, one batch runs on the primary while another waits for the
+ * replicas, and the votes that come while every vote connection waits
  * gather into the next batch.
  *
  * Arguments are copied into the batch as they come, already in the Redis
@@ -112,30 +115,24 @@ struct ngx_http_cast_call_s {
 /* a sent batch: the command that carries its calls (and its WAIT) */
 typedef struct {
     ngx_http_cast_redis_cmd_t   cmd;
-    ngx_http_cast_redis_cmd_t   wait;
+    ngx_http_cast_wait_t        wait;
     ngx_queue_t                 calls;
     ngx_http_cast_batch_t      *batch;
     ngx_uint_t                  nargs;        /* its calls' arguments */
-    redisReply                 *held;         /* the FCALL's, until WAIT's */
-    ngx_uint_t                  pending;      /* replies still to come */
+    ngx_uint_t                  link;         /* the connection it is on */
 } ngx_http_cast_carrier_t;
 
 
+static ngx_uint_t ngx_http_cast_batch_up(ngx_uint_t kind);
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
+static ngx_int_t ngx_http_cast_batch_link(ngx_http_cast_batch_t *b,
+    ngx_uint_t wait);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
 static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b,
     ngx_queue_t *answered);
 static void ngx_http_cast_batch_answered(ngx_queue_t *answered);
 static void ngx_http_cast_batch_reply(void *data, redisReply *reply);
-static ngx_int_t ngx_http_cast_batch_send_wait(
-    ngx_http_cast_carrier_t *carrier);
-static void ngx_http_cast_batch_held(void *data, redisReply *reply);
-static void ngx_http_cast_batch_waited(void *data, redisReply *reply);
-static void ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier,
-    redisReply *reply);
-static redisReply *ngx_http_cast_batch_copy(redisReply *r, ngx_uint_t depth);
-static void ngx_http_cast_batch_free(redisReply *r);
 static void ngx_http_cast_batch_deliver(ngx_queue_t *calls,
     redisReply *reply, ngx_uint_t shared);
 static void ngx_http_cast_batch_answer(ngx_http_cast_call_t *call,
@@ -162,6 +159,9 @@ static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
 static ngx_queue_t  ngx_http_cast_batch_spare =
     { &ngx_http_cast_batch_spare, &ngx_http_cast_batch_spare };
 static ngx_uint_t   ngx_http_cast_batch_nspare;
+
+/* the batches in flight on each of the transport's connections */
+static ngx_uint_t   ngx_http_cast_batch_busy[NGX_HTTP_CAST_REDIS_LINKS];
 
 
 /*
@@ -192,8 +192,8 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
         return NGX_ERROR;
     }
 
-    call = ngx_http_cast_redis_connected() ? ngx_http_cast_batch_call_get()
-                                           : NULL;
+    call = ngx_http_cast_batch_up(kind) ? ngx_http_cast_batch_call_get()
+                                        : NULL;
     if (call == NULL) {
         return NGX_DECLINED;
     }
@@ -225,6 +225,42 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
     *callp = call;
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether a call of the kind can be sent: connection 0 is there, or for
+ * a vote with vote connections, one of them.  The state (/readyz) needs
+ * both: a worker that cannot take votes is not ready.
+ */
+
+static ngx_uint_t
+ngx_http_cast_batch_up(ngx_uint_t kind)
+{
+    ngx_uint_t  n, links;
+
+    links = ngx_http_cast_redis_links();
+
+    if ((kind != NGX_HTTP_CAST_BATCH_VOTE || links == 1)
+        && !ngx_http_cast_redis_connected(0))
+    {
+        return 0;
+    }
+
+    if (links == 1
+        || (kind != NGX_HTTP_CAST_BATCH_VOTE
+            && kind != NGX_HTTP_CAST_BATCH_STATE))
+    {
+        return 1;
+    }
+
+    for (n = 1; n < links; n++) {
+        if (ngx_http_cast_redis_connected(n)) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -299,6 +335,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 {
     u_char                    head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
     size_t                    len;
+    ngx_int_t                 link;
     ngx_uint_t                nargs;
     ngx_queue_t               calls, answered;
     ngx_uint_t                wait;
@@ -311,18 +348,13 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     wait = (b == &ngx_http_cast_batches[NGX_HTTP_CAST_BATCH_VOTE]
             && cmcf->min_replicas > 0);
 
-    /*
-     * With WAIT, one vote batch at a time (unless one is full): WAIT
-     * blocks the connection, so a second batch would only wait in Redis's
-     * socket, and every command behind it (queries, cas, probes, the
-     * subscriptions' tick) would wait for both WAITs.  Each WAIT waits a
-     * quarter of the timeout at most: a read behind them never waits the
-     * whole timeout, which would drop the connection as stuck.
-     */
-    if (ngx_queue_empty(&b->calls)
-        || (b->inflight >= (wait ? 1 : NGX_HTTP_CAST_BATCH_DEPTH)
-            && b->len - NGX_HTTP_CAST_BATCH_HEAD < NGX_HTTP_CAST_BATCH_FULL))
-    {
+    if (ngx_queue_empty(&b->calls)) {
+        return;
+    }
+
+    link = ngx_http_cast_batch_link(b, wait);
+
+    if (link == NGX_AGAIN) {
         return;
     }
 
@@ -362,25 +394,29 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         ngx_http_cast_batch_deliver(&calls, NULL, 0);
 
     } else {
-        carrier->cmd.handler = wait ? ngx_http_cast_batch_held
-                                    : ngx_http_cast_batch_reply;
+        carrier->cmd.handler = ngx_http_cast_batch_reply;
         carrier->cmd.data = carrier;
         carrier->batch = b;
         carrier->nargs = nargs;
-        carrier->held = NULL;
-        carrier->pending = 1;
+        carrier->link = (link == NGX_DECLINED) ? 0 : link;
+
+        if (wait) {
+            ngx_http_cast_wait_hold(&carrier->wait, &carrier->cmd);
+        }
 
         ngx_queue_init(&carrier->calls);
         ngx_queue_add(&carrier->calls, &calls);
 
-        if (ngx_http_cast_redis_send(&carrier->cmd, (char *) start, len)
-            == NGX_OK)
+        if (link != NGX_DECLINED
+            && ngx_http_cast_redis_send(link, &carrier->cmd, (char *) start,
+                                        len)
+               == NGX_OK)
         {
             b->inflight++;
+            ngx_http_cast_batch_busy[link]++;
 
-            /* not sent: the FCALL's reply, when it comes, is not enough */
-            if (wait && ngx_http_cast_batch_send_wait(carrier) == NGX_OK) {
-                carrier->pending++;
+            if (wait) {
+                ngx_http_cast_wait_send(&carrier->wait, carrier->link);
             }
 
         } else {
@@ -396,6 +432,50 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
         b->buf = NULL;
         b->size = 0;
     }
+}
+
+
+/*
+ * The connection a batch leaves on: 0, at most NGX_HTTP_CAST_BATCH_DEPTH
+ * batches of a kind in flight.  With WAIT, the vote connection with the
+ * fewest batches in flight, and only if it has none: a second batch
+ * behind a WAIT would wait for it in Redis's socket.  A full batch leaves
+ * all the same.  Each WAIT waits a quarter of the timeout at most: a
+ * batch behind another's never waits the whole timeout, which would drop
+ * the connection as stuck.  NGX_AGAIN: the batch waits for one in
+ * flight; NGX_DECLINED: no vote connection is there.
+ */
+
+static ngx_int_t
+ngx_http_cast_batch_link(ngx_http_cast_batch_t *b, ngx_uint_t wait)
+{
+    ngx_int_t   best;
+    ngx_uint_t  n, full;
+
+    full = (b->len - NGX_HTTP_CAST_BATCH_HEAD >= NGX_HTTP_CAST_BATCH_FULL);
+
+    if (!wait) {
+        return (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH && !full)
+               ? NGX_AGAIN : 0;
+    }
+
+    best = NGX_DECLINED;
+
+    for (n = 1; n < ngx_http_cast_redis_links(); n++) {
+        if (ngx_http_cast_redis_connected(n)
+            && (best == NGX_DECLINED
+                || ngx_http_cast_batch_busy[n]
+                   < ngx_http_cast_batch_busy[best]))
+        {
+            best = n;
+        }
+    }
+
+    if (best != NGX_DECLINED && ngx_http_cast_batch_busy[best] && !full) {
+        return NGX_AGAIN;
+    }
+
+    return best;
 }
 
 
@@ -453,140 +533,6 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b, ngx_queue_t *answered)
 
 
 /*
- * A carrier's reply is in (or never will be): the next batch of its kind
- * may leave, and each call gets its part.
- */
-
-static void
-ngx_http_cast_batch_reply(void *data, redisReply *reply)
-{
-    ngx_uint_t                kind;
-    ngx_http_cast_carrier_t  *carrier = data;
-    ngx_http_cast_batch_t    *b = carrier->batch;
-
-    b->inflight--;
-
-    if (!ngx_queue_empty(&b->calls) && !b->flush.posted) {
-        ngx_post_event(&b->flush, &ngx_posted_events);
-    }
-
-    kind = b - ngx_http_cast_batches;
-
-    ngx_http_cast_batch_deliver(&carrier->calls, reply,
-                                ngx_http_cast_batch_shared(kind,
-                                                           carrier->nargs));
-    ngx_free(carrier);
-}
-
-
-/* WAIT <min replicas> <a quarter of the timeout>, right behind the FCALL */
-
-static ngx_int_t
-ngx_http_cast_batch_send_wait(ngx_http_cast_carrier_t *carrier)
-{
-    u_char                      buf[128], n[NGX_SIZE_T_LEN],
-                                t[NGX_TIME_T_LEN], *p;
-    size_t                      nlen, tlen;
-    ngx_http_cast_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_cast_module);
-
-    nlen = ngx_sprintf(n, "%uz", cmcf->min_replicas) - n;
-    tlen = ngx_sprintf(t, "%M", cmcf->redis_timeout / 4) - t;
-
-    p = ngx_sprintf(buf, "*3\r\n$4\r\nWAIT\r\n$%uz\r\n%*s\r\n"
-                    "$%uz\r\n%*s\r\n", nlen, nlen, n, tlen, tlen, t);
-
-    carrier->wait.handler = ngx_http_cast_batch_waited;
-    carrier->wait.data = carrier;
-
-    return ngx_http_cast_redis_send(&carrier->wait, (char *) buf, p - buf);
-}
-
-
-/* the FCALL's reply: kept (hiredis frees it) until WAIT's is in */
-
-static void
-ngx_http_cast_batch_held(void *data, redisReply *reply)
-{
-    ngx_http_cast_carrier_t  *carrier = data;
-
-    if (reply) {
-        carrier->held = ngx_http_cast_batch_copy(reply, 0);
-    }
-
-    if (--carrier->pending == 0) {
-        /* WAIT was never sent: nothing says the replicas have the votes */
-        ngx_http_cast_batch_release(carrier, NULL);
-    }
-}
-
-
-static void
-ngx_http_cast_batch_waited(void *data, redisReply *reply)
-{
-    ngx_http_cast_carrier_t  *carrier = data;
-
-    carrier->pending--;
-
-    ngx_http_cast_batch_release(carrier, reply);
-}
-
-
-/*
- * The held reply goes to the calls when WAIT counted enough replicas; a
- * refusal of the whole batch (an error) goes as it is; otherwise every
- * call is told UNAVAILABLE, or gets no reply if the FCALL's never came.
- */
-
-static void
-ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier,
-    redisReply *wait)
-{
-    redisReply                 *held;
-    ngx_http_cast_main_conf_t  *cmcf;
-
-    static redisReply           unacked = {
-        .type = REDIS_REPLY_ERROR,
-        .str = "UNAVAILABLE the replicas did not acknowledge the votes",
-        .len = sizeof("UNAVAILABLE the replicas did not acknowledge "
-                      "the votes") - 1
-    };
-
-    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_cast_module);
-
-    held = carrier->held;
-    carrier->held = NULL;
-
-    if (held && held->type == REDIS_REPLY_ARRAY
-        && (wait == NULL || wait->type != REDIS_REPLY_INTEGER
-            || wait->integer < (long long) cmcf->min_replicas))
-    {
-        if (wait) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "cast: WAIT: %s of %uz replicas acknowledged a "
-                          "vote batch: its votes answer UNAVAILABLE",
-                          wait->type == REDIS_REPLY_INTEGER ? "too few"
-                                                            : "none known",
-                          cmcf->min_replicas);
-        }
-
-        ngx_http_cast_metrics_unacked();
-        ngx_http_cast_batch_reply(carrier, &unacked);
-
-    } else {
-        ngx_http_cast_batch_reply(carrier, held);
-    }
-
-    if (held) {
-        ngx_http_cast_batch_free(held);
-    }
-}
-
-
-/*
  * The calls that answered themselves on a recheck get no reply, once
  * their batch is out (their handlers may add calls to it again), unless
  * their caller went away meanwhile; none of them spent time in Redis.
@@ -617,82 +563,31 @@ ngx_http_cast_batch_answered(ngx_queue_t *answered)
 }
 
 
-/* a deep copy of a reply, malloc()ed; NULL when out of memory */
-
-static redisReply *
-ngx_http_cast_batch_copy(redisReply *r, ngx_uint_t depth)
-{
-    size_t       i;
-    redisReply  *c;
-
-    if (depth > 8) {
-        return NULL;
-    }
-
-    c = ngx_calloc(sizeof(redisReply), ngx_cycle->log);
-    if (c == NULL) {
-        return NULL;
-    }
-
-    c->type = r->type;
-    c->integer = r->integer;
-
-    if (r->str) {
-        c->str = ngx_alloc(r->len + 1, ngx_cycle->log);
-        if (c->str == NULL) {
-            ngx_free(c);
-            return NULL;
-        }
-
-        ngx_memcpy(c->str, r->str, r->len);
-        c->str[r->len] = '\0';
-        c->len = r->len;
-    }
-
-    if (r->elements) {
-        c->element = ngx_calloc(r->elements * sizeof(redisReply *),
-                                ngx_cycle->log);
-        if (c->element == NULL) {
-            ngx_http_cast_batch_free(c);
-            return NULL;
-        }
-
-        c->elements = r->elements;
-
-        for (i = 0; i < r->elements; i++) {
-            c->element[i] = ngx_http_cast_batch_copy(r->element[i],
-                                                     depth + 1);
-            if (c->element[i] == NULL) {
-                ngx_http_cast_batch_free(c);
-                return NULL;
-            }
-        }
-    }
-
-    return c;
-}
-
+/*
+ * A carrier's reply is in (or never will be): the next batch of its kind
+ * may leave, and each call gets its part.
+ */
 
 static void
-ngx_http_cast_batch_free(redisReply *r)
+ngx_http_cast_batch_reply(void *data, redisReply *reply)
 {
-    size_t  i;
+    ngx_uint_t                kind;
+    ngx_http_cast_carrier_t  *carrier = data;
+    ngx_http_cast_batch_t    *b = carrier->batch;
 
-    if (r->element) {
-        for (i = 0; i < r->elements; i++) {
-            if (r->element[i]) {
-                ngx_http_cast_batch_free(r->element[i]);
-            }
-        }
+    b->inflight--;
+    ngx_http_cast_batch_busy[carrier->link]--;
 
-        ngx_free(r->element);
+    if (!ngx_queue_empty(&b->calls) && !b->flush.posted) {
+        ngx_post_event(&b->flush, &ngx_posted_events);
     }
 
-    if (r->str) {
-        ngx_free(r->str);
-    }
+    kind = b - ngx_http_cast_batches;
 
-    ngx_free(r);
+    ngx_http_cast_batch_deliver(&carrier->calls, reply,
+                                ngx_http_cast_batch_shared(kind,
+                                                           carrier->nargs));
+    ngx_free(carrier);
 }
 
 

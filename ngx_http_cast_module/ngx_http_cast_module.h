@@ -30,7 +30,9 @@
  *   ngx_http_cast_memo.c     the refusals of Redis a worker repeats by
  *                            itself: spent tickets, used-up shares
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
- *   ngx_http_cast_redis.c    the Redis connection: commands and replies
+ *   ngx_http_cast_wait.c     a vote batch's reply held until the
+ *                            replicas acknowledged it (WAIT)
+ *   ngx_http_cast_redis.c    the Redis connections: commands, replies
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
  *   ngx_http_cast_client.c   a request's client key; the streams of each
@@ -120,13 +122,23 @@ typedef struct {
 } ngx_http_cast_main_conf_t;
 
 
-/* a command sent on the Redis connection: the caller's until replied to */
+/* a command sent on a Redis connection: the caller's until replied to */
 typedef struct {
     ngx_queue_t               queue;          /* in flight, oldest first */
     ngx_msec_t                sent;
     ngx_http_cast_reply_pt    handler;
     void                     *data;
 } ngx_http_cast_redis_cmd_t;
+
+
+/* a command's reply held until WAIT's: ngx_http_cast_wait.c */
+typedef struct {
+    ngx_http_cast_redis_cmd_t cmd;            /* the WAIT */
+    redisReply               *held;           /* the command's, copied */
+    ngx_uint_t                pending;        /* replies still to come */
+    ngx_http_cast_reply_pt    handler;        /* the command's own */
+    void                     *data;
+} ngx_http_cast_wait_t;
 
 
 /*
@@ -170,15 +182,31 @@ struct ngx_http_cast_ctx_s {
 extern ngx_module_t  ngx_http_cast_module;
 
 
-/* ngx_http_cast_redis.c: the transport */
+/*
+ * ngx_http_cast_redis.c: the transport.  Connection 0 carries every
+ * command; with cast_redis_min_replicas, connections 1 to
+ * NGX_HTTP_CAST_REDIS_VOTE_LINKS carry the vote batches and their WAITs.
+ */
+#define NGX_HTTP_CAST_REDIS_VOTE_LINKS  2
+#define NGX_HTTP_CAST_REDIS_LINKS       (1 + NGX_HTTP_CAST_REDIS_VOTE_LINKS)
+
 ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_redis_exit(void);
-ngx_uint_t ngx_http_cast_redis_connected(void);
-ngx_int_t ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd,
-    const char *buf, size_t len);
+ngx_uint_t ngx_http_cast_redis_links(void);
+ngx_uint_t ngx_http_cast_redis_connected(ngx_uint_t n);
+ngx_int_t ngx_http_cast_redis_send(ngx_uint_t n,
+    ngx_http_cast_redis_cmd_t *cmd, const char *buf, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 ngx_str_t *ngx_http_cast_redis_address(void);
+
+/*
+ * ngx_http_cast_wait.c: cmd's reply held until the WAIT sent behind it
+ * on link has counted cast_redis_min_replicas replicas
+ */
+void ngx_http_cast_wait_hold(ngx_http_cast_wait_t *w,
+    ngx_http_cast_redis_cmd_t *cmd);
+void ngx_http_cast_wait_send(ngx_http_cast_wait_t *w, ngx_uint_t link);
 
 /*
  * ngx_http_cast_sentinel.c: the primary's address, "ip" and port, or NULL

@@ -2,21 +2,28 @@
 /*
  * Copyright (C) CAST developers
  *
- * hiredis on nginx's event loop: one pipelined connection per worker.
+ * hiredis on nginx's event loop: pipelined connections to Redis, one per
+ * worker for every command, and with cast_redis_min_replicas
+ * NGX_HTTP_CAST_REDIS_VOTE_LINKS more for the vote batches alone.  A vote
+ * batch's WAIT blocks its connection until the replicas acknowledge:
+ * on connections of their own, the reads never wait behind it, and a vote
+ * batch runs on the primary while another waits for the replicas.
  *
- * The hiredis context is put on nginx's events by the adapter
+ * Each context is put on nginx's events by the adapter
  * (ngx_http_cast_hiredis.c): its read event is level-triggered, so a reply
  * hiredis only partly consumed is never stranded.  Commands are written
  * from a posted event at the end of the worker's round; only what the
  * socket did not take waits for a level-triggered write event.
  *
  * With cast_redis_sentinel, the address comes from the Sentinels
- * (ngx_http_cast_sentinel.c) before each connect, and is checked with
- * ROLE right after it: a Redis that is not a primary is left at once.
- * While connected, the Sentinels are asked again every second, and a
- * READONLY error also means the primary is no longer one: either way the
- * connection is dropped (its commands in flight answer with no reply) and
- * made again to the primary the Sentinels name.
+ * (ngx_http_cast_sentinel.c) before each connect, one ask for every
+ * connection waiting for it, and is checked with ROLE right after it: a
+ * Redis that is not a primary is left at once.  While connected, the
+ * Sentinels are asked again every second: a connection to another Redis
+ * than the one they name is dropped; and a READONLY error means the
+ * primary is no longer one: every connection is dropped.  Commands in
+ * flight on a dropped connection answer with no reply, and it is made
+ * again to the primary the Sentinels name.
  *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
@@ -33,37 +40,52 @@
 #define NGX_HTTP_CAST_BACKOFF_MIN    50
 #define NGX_HTTP_CAST_BACKOFF_MAX    500
 #define NGX_HTTP_CAST_WATCH          1000
+#define NGX_HTTP_CAST_ADDR_LEN       (NGX_SOCKADDR_STRLEN + 8)
 
 
+/* one connection */
 typedef struct {
     redisAsyncContext          *ac;
-    ngx_http_cast_main_conf_t  *cmcf;
-    ngx_log_t                  *log;
     ngx_event_t                 retry;
     ngx_msec_t                  backoff;
     ngx_queue_t                 inflight;     /* oldest first */
-    ngx_event_t                 watch;        /* re-ask the Sentinels */
-    ngx_str_t                   address;      /* "ip:port" written to */
-    u_char                      addr[NGX_SOCKADDR_STRLEN + 8];
-    ngx_uint_t                  asking;       /* a Sentinel ask going on */
+    ngx_str_t                   address;      /* "ip:port" connected to */
+    u_char                      addr[NGX_HTTP_CAST_ADDR_LEN];
     unsigned                    loading:1;    /* FUNCTION LOAD in flight */
+    unsigned                    waiting:1;    /* for the Sentinels' answer */
+} ngx_http_cast_redis_link_t;
+
+
+typedef struct {
+    ngx_http_cast_main_conf_t  *cmcf;
+    ngx_log_t                  *log;
+    ngx_http_cast_redis_link_t  links[NGX_HTTP_CAST_REDIS_LINKS];
+    ngx_uint_t                  nlinks;
+    ngx_event_t                 watch;        /* re-ask the Sentinels */
+    ngx_str_t                   address;      /* the primary written to */
+    u_char                      addr[NGX_HTTP_CAST_ADDR_LEN];
+    ngx_uint_t                  asking;       /* a Sentinel ask going on */
     unsigned                    exiting:1;
 } ngx_http_cast_redis_t;
 
 
-static void ngx_http_cast_redis_connect(void);
-static void ngx_http_cast_redis_attach(redisAsyncContext *ac);
-static void ngx_http_cast_redis_connect_to(const char *ip, int port);
+static void ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link);
+static void ngx_http_cast_redis_ask(void);
+static void ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
+    redisAsyncContext *ac);
+static void ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
+    const char *ip, int port);
 static void ngx_http_cast_redis_found(void *data, const char *ip, int port);
+static void ngx_http_cast_redis_primary(u_char *addr, size_t len);
 static void ngx_http_cast_redis_watch(ngx_event_t *ev);
-static void ngx_http_cast_redis_watched(void *data, const char *ip,
-    int port);
-static void ngx_http_cast_redis_leave(const char *why);
+static void ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link,
+    const char *why);
 static void ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_cast_redis_retry(ngx_event_t *ev);
-static void ngx_http_cast_redis_schedule(void);
-static void ngx_http_cast_redis_setup(redisAsyncContext *ac);
+static void ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link);
+static void ngx_http_cast_redis_drop(ngx_http_cast_redis_link_t *link);
+static void ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link);
 static void ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_cast_redis_on_connect(const redisAsyncContext *ac,
@@ -80,18 +102,13 @@ static ngx_http_cast_redis_t  ngx_http_cast_redis;
 ngx_int_t
 ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 {
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+    ngx_uint_t                   i;
+    ngx_http_cast_redis_link_t  *link;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
     rd->cmcf = cmcf;
     rd->log = cycle->log;
-    rd->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
-
-    ngx_queue_init(&rd->inflight);
-
-    rd->retry.handler = ngx_http_cast_redis_retry;
-    rd->retry.log = cycle->log;
-    rd->retry.data = rd;
-    rd->retry.cancelable = 1;
+    rd->nlinks = cmcf->min_replicas ? NGX_HTTP_CAST_REDIS_LINKS : 1;
 
     rd->watch.handler = ngx_http_cast_redis_watch;
     rd->watch.log = cycle->log;
@@ -100,7 +117,23 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 
     rd->address.data = rd->addr;
 
-    ngx_http_cast_redis_connect();
+    for (i = 0; i < rd->nlinks; i++) {
+        link = &rd->links[i];
+
+        link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
+        link->address.data = link->addr;
+
+        ngx_queue_init(&link->inflight);
+
+        link->retry.handler = ngx_http_cast_redis_retry;
+        link->retry.log = cycle->log;
+        link->retry.data = link;
+        link->retry.cancelable = 1;
+    }
+
+    for (i = 0; i < rd->nlinks; i++) {
+        ngx_http_cast_redis_connect(&rd->links[i]);
+    }
 
     return NGX_OK;
 }
@@ -109,8 +142,10 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 void
 ngx_http_cast_redis_exit(void)
 {
-    redisAsyncContext      *ac;
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+    ngx_uint_t                   i;
+    redisAsyncContext           *ac;
+    ngx_http_cast_redis_link_t  *link;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
     if (rd->cmcf == NULL) {
         return;
@@ -118,26 +153,30 @@ ngx_http_cast_redis_exit(void)
 
     rd->exiting = 1;
 
-    if (rd->retry.timer_set) {
-        ngx_del_timer(&rd->retry);
-    }
-
     if (rd->watch.timer_set) {
         ngx_del_timer(&rd->watch);
     }
 
-    /* a call the freed context's replies would start finds no connection */
-    ac = rd->ac;
-    rd->ac = NULL;
+    for (i = 0; i < rd->nlinks; i++) {
+        link = &rd->links[i];
 
-    if (ac) {
-        redisAsyncFree(ac);
+        if (link->retry.timer_set) {
+            ngx_del_timer(&link->retry);
+        }
+
+        /* a call the freed context's replies start finds no connection */
+        ac = link->ac;
+        link->ac = NULL;
+
+        if (ac) {
+            redisAsyncFree(ac);
+        }
     }
 }
 
 
 static void
-ngx_http_cast_redis_connect(void)
+ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link)
 {
     u_char                  ip[NGX_SOCKADDR_STRLEN];
     size_t                  len;
@@ -146,14 +185,8 @@ ngx_http_cast_redis_connect(void)
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     if (rd->cmcf->sentinels) {
-        if (!rd->asking
-            && ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
-                                          ngx_http_cast_redis_found, rd)
-               == NGX_OK)
-        {
-            rd->asking = 1;
-        }
-
+        link->waiting = 1;
+        ngx_http_cast_redis_ask();
         return;
     }
 
@@ -164,6 +197,7 @@ ngx_http_cast_redis_connect(void)
         ac = redisAsyncConnectUnix(
                    ((struct sockaddr_un *) u->addrs[0].sockaddr)->sun_path);
         rd->address = u->url;
+        link->address = u->url;
 
         if (ac == NULL || ac->err) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
@@ -172,11 +206,11 @@ ngx_http_cast_redis_connect(void)
             if (ac) {
                 redisAsyncFree(ac);
             }
-            ngx_http_cast_redis_schedule();
+            ngx_http_cast_redis_schedule(link);
             return;
         }
 
-        ngx_http_cast_redis_attach(ac);
+        ngx_http_cast_redis_attach(link, ac);
         return;
     }
 #endif
@@ -185,47 +219,100 @@ ngx_http_cast_redis_connect(void)
                         ip, sizeof(ip) - 1, 0);
     ip[len] = '\0';
 
-    ngx_http_cast_redis_connect_to((char *) ip,
+    ngx_http_cast_redis_connect_to(link, (char *) ip,
                                    ngx_inet_get_port(u->addrs[0].sockaddr));
 }
 
 
-/* the Sentinels' answer: the primary's address, or NULL */
+/* the Sentinels asked, unless they are being asked already */
+
+static void
+ngx_http_cast_redis_ask(void)
+{
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (!rd->asking
+        && ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
+                                      ngx_http_cast_redis_found, rd)
+           == NGX_OK)
+    {
+        rd->asking = 1;
+    }
+}
+
+
+/*
+ * The Sentinels' answer, the primary's address or NULL: the connections
+ * waiting for it connect (or try again later), those to another Redis
+ * leave.
+ */
 
 static void
 ngx_http_cast_redis_found(void *data, const char *ip, int port)
 {
-    ngx_http_cast_redis_t  *rd = data;
+    u_char                       addr[NGX_HTTP_CAST_ADDR_LEN];
+    size_t                       len;
+    ngx_uint_t                   i;
+    ngx_http_cast_redis_link_t  *link;
+    ngx_http_cast_redis_t       *rd = data;
 
     rd->asking = 0;
 
-    if (rd->exiting || rd->ac) {
+    if (rd->exiting) {
         return;
     }
 
-    if (ip == NULL) {
-        ngx_http_cast_redis_schedule();
-        return;
+    len = 0;
+
+    if (ip) {
+        len = ngx_snprintf(addr, sizeof(addr), "%s:%d", ip, port) - addr;
+        ngx_http_cast_redis_primary(addr, len);
     }
 
-    ngx_http_cast_redis_connect_to(ip, port);
+    for (i = 0; i < rd->nlinks; i++) {
+        link = &rd->links[i];
+
+        if (link->ac) {
+            if (ip && (len != link->address.len
+                       || ngx_memcmp(addr, link->address.data, len) != 0))
+            {
+                ngx_http_cast_redis_leave(link, "the sentinels name "
+                                          "another primary");
+            }
+
+            continue;
+        }
+
+        if (!link->waiting) {
+            continue;
+        }
+
+        link->waiting = 0;
+
+        if (ip == NULL) {
+            ngx_http_cast_redis_schedule(link);
+            continue;
+        }
+
+        ngx_http_cast_redis_connect_to(link, ip, port);
+    }
 }
 
 
+/* the primary this worker writes to; a move is a failover, counted once */
+
 static void
-ngx_http_cast_redis_connect_to(const char *ip, int port)
+ngx_http_cast_redis_primary(u_char *addr, size_t len)
 {
-    u_char                  addr[NGX_SOCKADDR_STRLEN + 8];
-    size_t                  len;
-    redisAsyncContext      *ac;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
-    len = ngx_snprintf(addr, sizeof(addr), "%s:%d", ip, port) - addr;
-
-    if (rd->address.len
-        && (rd->address.len != len
-            || ngx_memcmp(rd->address.data, addr, len) != 0))
+    if (len == rd->address.len
+        && ngx_memcmp(rd->address.data, addr, len) == 0)
     {
+        return;
+    }
+
+    if (rd->address.len) {
         ngx_log_error(NGX_LOG_WARN, rd->log, 0, "cast: redis primary moved "
                       "from %V to %*s", &rd->address, len, addr);
         ngx_http_cast_metrics_failover();
@@ -234,43 +321,64 @@ ngx_http_cast_redis_connect_to(const char *ip, int port)
     rd->address.data = rd->addr;
     rd->address.len = len;
     ngx_memcpy(rd->addr, addr, len);
+}
+
+
+static void
+ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
+    const char *ip, int port)
+{
+    redisAsyncContext      *ac;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    link->address.data = link->addr;
+    link->address.len = ngx_snprintf(link->addr, sizeof(link->addr), "%s:%d",
+                                     ip, port)
+                        - link->addr;
+
+    if (rd->cmcf->sentinels == NULL) {
+        ngx_http_cast_redis_primary(link->addr, link->address.len);
+    }
 
     ac = redisAsyncConnect(ip, port);
 
     if (ac == NULL || ac->err) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
-                      "\"%V\" failed: %s", &rd->address,
+                      "\"%V\" failed: %s", &link->address,
                       ac ? ac->errstr : "out of memory");
         if (ac) {
             redisAsyncFree(ac);
         }
-        ngx_http_cast_redis_schedule();
+        ngx_http_cast_redis_schedule(link);
         return;
     }
 
-    ngx_http_cast_redis_attach(ac);
+    ngx_http_cast_redis_attach(link, ac);
 }
 
 
 static void
-ngx_http_cast_redis_attach(redisAsyncContext *ac)
+ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
+    redisAsyncContext *ac)
 {
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     /* the round's commands are written at its end, as a posted event */
     if (ngx_http_cast_hiredis_attach(ac, rd->log, 1) != NGX_OK) {
         redisAsyncFree(ac);
-        ngx_http_cast_redis_schedule();
+        ngx_http_cast_redis_schedule(link);
         return;
     }
+
+    ac->data = link;
 
     redisAsyncSetConnectCallback(ac, ngx_http_cast_redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, ngx_http_cast_redis_on_disconnect);
 
-    rd->ac = ac;
+    link->ac = ac;
 
     /* queued ahead of every request's command: hiredis keeps the order */
-    ngx_http_cast_redis_setup(ac);
+    ngx_http_cast_redis_setup(link);
 
     if (rd->cmcf->sentinels && !rd->watch.timer_set) {
         ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
@@ -279,11 +387,12 @@ ngx_http_cast_redis_attach(redisAsyncContext *ac)
 
 
 static void
-ngx_http_cast_redis_setup(redisAsyncContext *ac)
+ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link)
 {
     u_char                     db[NGX_INT_T_LEN];
     const char                *argv[4];
     size_t                     argvlen[4];
+    redisAsyncContext         *ac = link->ac;
     ngx_http_cast_main_conf_t *cmcf = ngx_http_cast_redis.cmcf;
 
     if (cmcf->redis_password.len) {
@@ -320,7 +429,7 @@ ngx_http_cast_redis_setup(redisAsyncContext *ac)
     argv[3] = (const char *) cmcf->functions.data;
     argvlen[3] = cmcf->functions.len;
 
-    ngx_http_cast_redis.loading = 1;
+    link->loading = 1;
 
     redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply,
                           "FUNCTION LOAD", 4, argv, argvlen);
@@ -330,10 +439,11 @@ ngx_http_cast_redis_setup(redisAsyncContext *ac)
 static void
 ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
 {
-    redisReply  *reply = r;
+    redisReply                  *reply = r;
+    ngx_http_cast_redis_link_t  *link = ac->data;
 
     if (ngx_strcmp(data, "FUNCTION LOAD") == 0) {
-        ngx_http_cast_redis.loading = 0;
+        link->loading = 0;
     }
 
     if (reply == NULL) {
@@ -356,9 +466,10 @@ ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
 static void
 ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
 {
-    redisReply  *reply = r;
+    redisReply                  *reply = r;
+    ngx_http_cast_redis_link_t  *link = ac->data;
 
-    if (reply == NULL || ac != ngx_http_cast_redis.ac) {
+    if (reply == NULL || ac != link->ac) {
         return;
     }
 
@@ -367,12 +478,11 @@ ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
         && ngx_strcmp(reply->element[0]->str, "master") == 0)
     {
         ngx_log_error(NGX_LOG_INFO, ngx_http_cast_redis.log, 0,
-                      "cast: redis %V is the primary",
-                      &ngx_http_cast_redis.address);
+                      "cast: redis %V is the primary", &link->address);
         return;
     }
 
-    ngx_http_cast_redis_leave("it is not a primary");
+    ngx_http_cast_redis_leave(link, "it is not a primary");
 }
 
 
@@ -384,18 +494,16 @@ ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
  */
 
 static void
-ngx_http_cast_redis_leave(const char *why)
+ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link, const char *why)
 {
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
-    if (rd->ac == NULL || (rd->ac->c.flags & REDIS_DISCONNECTING)) {
+    if (link->ac == NULL || (link->ac->c.flags & REDIS_DISCONNECTING)) {
         return;
     }
 
-    ngx_log_error(NGX_LOG_WARN, rd->log, 0, "cast: leaving redis %V: %s",
-                  &rd->address, why);
+    ngx_log_error(NGX_LOG_WARN, ngx_http_cast_redis.log, 0,
+                  "cast: leaving redis %V: %s", &link->address, why);
 
-    redisAsyncDisconnect(rd->ac);
+    redisAsyncDisconnect(link->ac);
 }
 
 
@@ -412,62 +520,19 @@ ngx_http_cast_redis_watch(ngx_event_t *ev)
 
     ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
 
-    if (rd->ac == NULL || rd->asking) {
-        return;
-    }
-
-    if (ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
-                                   ngx_http_cast_redis_watched, rd)
-        == NGX_OK)
-    {
-        rd->asking = 1;
-    }
-}
-
-
-static void
-ngx_http_cast_redis_watched(void *data, const char *ip, int port)
-{
-    u_char                  addr[NGX_SOCKADDR_STRLEN + 8];
-    size_t                  len;
-    ngx_http_cast_redis_t  *rd = data;
-
-    rd->asking = 0;
-
-    if (rd->exiting) {
-        return;
-    }
-
-    if (rd->ac == NULL) {
-        /* lost meanwhile: its reconnect may have waited for this ask */
-        if (!rd->retry.timer_set) {
-            ngx_http_cast_redis_schedule();
-        }
-        return;
-    }
-
-    if (ip == NULL) {
-        return;
-    }
-
-    len = ngx_snprintf(addr, sizeof(addr), "%s:%d", ip, port) - addr;
-
-    if (len != rd->address.len
-        || ngx_memcmp(addr, rd->address.data, len) != 0)
-    {
-        ngx_http_cast_redis_leave("the sentinels name another primary");
-    }
+    ngx_http_cast_redis_ask();
 }
 
 
 static void
 ngx_http_cast_redis_on_connect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+    ngx_http_cast_redis_link_t  *link = ac->data;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
     if (status == REDIS_OK) {
         ngx_log_error(NGX_LOG_INFO, rd->log, 0, "cast: redis connected");
-        rd->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
+        link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
         return;
     }
 
@@ -476,50 +541,51 @@ ngx_http_cast_redis_on_connect(const redisAsyncContext *ac, int status)
     ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect failed: %s",
                   ac->errstr);
 
-    rd->ac = NULL;
-    ngx_http_cast_redis_schedule();
+    link->ac = NULL;
+    ngx_http_cast_redis_schedule(link);
 }
 
 
 static void
 ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+    ngx_http_cast_redis_link_t  *link = ac->data;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
-    if (rd->exiting || rd->ac != ac) {
+    if (rd->exiting || link->ac != ac) {
         return;
     }
 
-    rd->ac = NULL;
+    link->ac = NULL;
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connection lost: %s",
                   status == REDIS_OK ? "closed" : ac->errstr);
 
     ngx_http_cast_metrics_reconnect();
-    ngx_http_cast_redis_schedule();
+    ngx_http_cast_redis_schedule(link);
 }
 
 
 static void
-ngx_http_cast_redis_schedule(void)
+ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link)
 {
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
-    if (rd->exiting || rd->retry.timer_set) {
+    if (ngx_http_cast_redis.exiting || link->retry.timer_set) {
         return;
     }
 
-    ngx_add_timer(&rd->retry, rd->backoff);
+    ngx_add_timer(&link->retry, link->backoff);
 
-    rd->backoff = ngx_min(rd->backoff * 2, NGX_HTTP_CAST_BACKOFF_MAX);
+    link->backoff = ngx_min(link->backoff * 2, NGX_HTTP_CAST_BACKOFF_MAX);
 }
 
 
 static void
 ngx_http_cast_redis_retry(ngx_event_t *ev)
 {
-    if (ngx_http_cast_redis.ac == NULL && !ngx_http_cast_redis.exiting) {
-        ngx_http_cast_redis_connect();
+    ngx_http_cast_redis_link_t  *link = ev->data;
+
+    if (link->ac == NULL && !ngx_http_cast_redis.exiting) {
+        ngx_http_cast_redis_connect(link);
     }
 }
 
@@ -533,38 +599,58 @@ ngx_http_cast_redis_address(void)
 }
 
 
-/* whether a command may be sent: a connection is there or on its way */
+/*
+ * How many connections the worker has: 1, or 1 +
+ * NGX_HTTP_CAST_REDIS_VOTE_LINKS with cast_redis_min_replicas (the vote
+ * batches' own, numbered from 1).
+ */
 
 ngx_uint_t
-ngx_http_cast_redis_connected(void)
+ngx_http_cast_redis_links(void)
 {
-    return ngx_http_cast_redis.ac != NULL;
+    return ngx_http_cast_redis.nlinks;
+}
+
+
+/* whether a command may be sent on link n: it is there or on its way */
+
+ngx_uint_t
+ngx_http_cast_redis_connected(ngx_uint_t n)
+{
+    return n < ngx_http_cast_redis.nlinks
+           && ngx_http_cast_redis.links[n].ac != NULL;
 }
 
 
 /*
- * Sends a formatted command: NGX_OK, and cmd->handler is called once its
- * reply is in, or with NULL if it never will be; the caller keeps cmd
- * until then.  Otherwise NGX_ERROR, and the handler is never called.
+ * Sends a formatted command on link n: NGX_OK, and cmd->handler is called
+ * once its reply is in, or with NULL if it never will be; the caller
+ * keeps cmd until then.  Otherwise NGX_ERROR, and the handler is never
+ * called.
  */
 
 ngx_int_t
-ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd, const char *buf,
-    size_t len)
+ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
+    const char *buf, size_t len)
 {
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+    ngx_http_cast_redis_link_t  *link;
 
-    if (rd->ac == NULL
-        || redisAsyncFormattedCommand(rd->ac, ngx_http_cast_redis_reply,
-                                      cmd, buf, len)
-           != REDIS_OK)
+    if (!ngx_http_cast_redis_connected(n)) {
+        return NGX_ERROR;
+    }
+
+    link = &ngx_http_cast_redis.links[n];
+
+    if (redisAsyncFormattedCommand(link->ac, ngx_http_cast_redis_reply, cmd,
+                                   buf, len)
+        != REDIS_OK)
     {
         return NGX_ERROR;
     }
 
     cmd->sent = ngx_current_msec;
 
-    ngx_queue_insert_tail(&rd->inflight, &cmd->queue);
+    ngx_queue_insert_tail(&link->inflight, &cmd->queue);
 
     return NGX_OK;
 }
@@ -579,59 +665,81 @@ ngx_http_cast_redis_send(ngx_http_cast_redis_cmd_t *cmd, const char *buf,
 void
 ngx_http_cast_redis_check_stuck(void)
 {
-    redisAsyncContext          *ac;
-    ngx_http_cast_redis_cmd_t  *cmd;
-    ngx_http_cast_redis_t      *rd = &ngx_http_cast_redis;
+    ngx_uint_t                   i;
+    ngx_http_cast_redis_cmd_t   *cmd;
+    ngx_http_cast_redis_link_t  *link;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
-    if (rd->ac == NULL || ngx_queue_empty(&rd->inflight)) {
-        return;
+    for (i = 0; i < rd->nlinks; i++) {
+        link = &rd->links[i];
+
+        if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
+            continue;
+        }
+
+        cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
+                             ngx_http_cast_redis_cmd_t, queue);
+
+        if (ngx_current_msec - cmd->sent >= rd->cmcf->redis_timeout) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis did not "
+                          "answer within %M ms, reconnecting",
+                          rd->cmcf->redis_timeout);
+            ngx_http_cast_redis_drop(link);
+        }
     }
+}
 
-    cmd = ngx_queue_data(ngx_queue_head(&rd->inflight),
-                         ngx_http_cast_redis_cmd_t, queue);
 
-    if (ngx_current_msec - cmd->sent < rd->cmcf->redis_timeout) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "cast: redis did not answer within %M ms, reconnecting",
-                  rd->cmcf->redis_timeout);
+static void
+ngx_http_cast_redis_drop(ngx_http_cast_redis_link_t *link)
+{
+    redisAsyncContext  *ac;
 
     /* a context still connecting gets no disconnect callback: forget it */
-    ac = rd->ac;
-    rd->ac = NULL;
+    ac = link->ac;
+    link->ac = NULL;
 
     redisAsyncFree(ac);
     ngx_http_cast_metrics_reconnect();
-    ngx_http_cast_redis_schedule();
+    ngx_http_cast_redis_schedule(link);
 }
 
 
 static void
 ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 {
-    redisReply                 *reply = r;
-    ngx_http_cast_redis_cmd_t  *cmd = data;
+    ngx_uint_t                   i;
+    redisReply                  *reply = r;
+    ngx_http_cast_redis_cmd_t   *cmd = data;
+    ngx_http_cast_redis_link_t  *link = ac->data;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
     ngx_queue_remove(&cmd->queue);
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "READONLY ", 9) == 0
-        && ngx_http_cast_redis.cmcf->sentinels
-        && ac == ngx_http_cast_redis.ac)
+        && rd->cmcf->sentinels && ac == link->ac)
     {
-        ngx_http_cast_redis_leave("it is a replica now");
+        /* every connection to that Redis leaves it */
+        for (i = 0; i < rd->nlinks; i++) {
+            if (rd->links[i].address.len == link->address.len
+                && ngx_memcmp(rd->links[i].address.data, link->address.data,
+                              link->address.len)
+                   == 0)
+            {
+                ngx_http_cast_redis_leave(&rd->links[i],
+                                          "it is a replica now");
+            }
+        }
     }
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "ERR Function not found", 22) == 0
-        && ngx_http_cast_redis.ac && !ngx_http_cast_redis.loading)
+        && link->ac && !link->loading)
     {
         /* Redis lost its functions (restart without data): load again */
-        ngx_http_cast_redis_setup(ngx_http_cast_redis.ac);
+        ngx_http_cast_redis_setup(link);
     }
 
     cmd->handler(cmd->data, reply);
 }
-

@@ -398,13 +398,76 @@ if [ "${BENCH_ONLY:-}" = fair_share ]; then
     exit 0
 fi
 
+# --- Redis replication: accepted votes with WAIT -------------------------------
+# The vote run again with one Redis replica and three Sentinels: nginx
+# finds the primary through them and waits for the replica after each vote
+# batch (cast_redis_min_replicas 1: one WAIT per batch), the relay before
+# producing.  Its accepted votes next to those of the run without replicas
+# above; CPU per accepted vote per process says where the time goes.
+# BENCH_REPLICATION=0 skips it.  BENCH_ONLY=replication runs the vote run
+# and this block alone on the fresh stack (after a 5 s warm-up) and writes
+# bench/results/<UTC time>-replication.json.
+replication_block() {
+    export CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1
+    for p in nginx persister relay ticketd; do
+        scripts/stack.sh stop "$p" >/dev/null
+    done
+    scripts/stack.sh up >/dev/null
+    parts+=(redis-replica1 sentinel1 sentinel2 sentinel3)
+    replication_settled
+    wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
+    run vote_replicated /graphql bench/vote.lua
+    ratio=$(jq -n --argjson a "${res[vote_replicated]}" \
+                  --argjson b "${res[vote]}" \
+                  '($a.votes_accepted / $b.votes_accepted * 1000 | round)
+                   / 1000')
+    echo "replication      accepted votes with one replica and WAIT:" \
+         "$ratio x those without replicas"
+}
+
+# replication_settled: waits (at most 60 s) until the replica has synced
+# and neither Redis rewrites its AOF: a replica that joins loads the
+# primary's data, then rewrites its AOF, and the primary forks for the
+# sync; a run meanwhile measured that, not replication (its first runs
+# were half as fast as the next ones on the same stack)
+replication_settled() {
+    for _ in $(seq 120); do
+        { redis-cli -p "$((CAST_REDIS_PORT + 1))" INFO replication
+          redis-cli -p "$((CAST_REDIS_PORT + 1))" INFO persistence
+          rcli INFO persistence; } | tr -d '\r' | awk -F: '
+            $1 == "master_link_status" && $2 != "up" { busy = 1 }
+            $1 == "master_sync_in_progress" && $2 != 0 { busy = 1 }
+            $1 == "aof_rewrite_in_progress" && $2 != 0 { busy = 1 }
+            $1 == "aof_rewrite_scheduled" && $2 != 0 { busy = 1 }
+            $1 == "rdb_bgsave_in_progress" && $2 != 0 { busy = 1 }
+            END { exit busy }' && return 0
+        sleep 0.5
+    done
+    echo "bench: the replica did not settle within 60 s"
+}
+
+# replication_only: the block alone, its JSON written
+replication_only() {
+    replication_block
+    mkdir -p bench/results
+    file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-replication.json
+    jq -n --arg machine "$(uname -m), $(nproc) cores" \
+          --arg wrk "-t$threads -c$conns -d${seconds}s" \
+          --argjson a "${res[vote]}" --argjson b "${res[vote_replicated]}" \
+          '{machine: $machine, wrk: $wrk,
+            results: {vote: $a, vote_replicated: $b},
+            ratio: (($b.votes_accepted / $a.votes_accepted * 1000 | round)
+                    / 1000)}' >"$file"
+    echo "bench: results in $file"
+}
+
 export CAST_BENCH_NAMES=1000
 expired=$(gql '{"query":"{cas{ticket}}"}' | jq -r .data.cas.ticket)
 
 # warm up: the Kafka broker's JIT, the document caches, the connections
 wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
 
-run ceiling /bench/ceiling
+[ "${BENCH_ONLY:-}" = replication ] || run ceiling /bench/ceiling
 # BENCH_ONLY=herd: the ceiling, vote_rejected and the herd, nothing else
 only=${BENCH_ONLY:-}
 max_votes=0 lag="" sse=null sweep=()
@@ -413,6 +476,7 @@ cmdstats >"$tmp/cmdstats0"
 run vote /graphql bench/vote.lua
 cmdstats >"$tmp/cmdstats1"
 max_votes=$(jq '.votes_accepted' <<<"${res[vote]}")
+[ "${BENCH_ONLY:-}" != replication ] || { replication_only; exit 0; }
 # Redis's own time per accepted vote in each command (INFO commandstats:
 # the time in the command, not the network, the event loop or fsync)
 res[vote]=$(jq -c --argjson c "$(cmdstats_json "$tmp/cmdstats0" \
@@ -703,28 +767,9 @@ herd_block
 [ "$only" = herd ] || fair_share_block
 
 
-# --- Redis replication: accepted votes with WAIT -------------------------------
-# The vote run again with one Redis replica and three Sentinels: nginx
-# finds the primary through them and waits for the replica after each vote
-# batch (cast_redis_min_replicas 1: one WAIT per batch), the relay before
-# producing.  Its accepted votes next to those of the run without replicas
-# above; CPU per accepted vote per process says where the time goes.
-# BENCH_REPLICATION=0 skips it.
+# --- Redis replication (replication_block above) ---------------------------
 if [ "${BENCH_REPLICATION:-1}" = 1 ] && [ "$only" != herd ]; then
-    export CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1
-    for p in nginx persister relay ticketd; do
-        scripts/stack.sh stop "$p" >/dev/null
-    done
-    scripts/stack.sh up >/dev/null
-    parts+=(redis-replica1 sentinel1 sentinel2 sentinel3)
-    wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
-    run vote_replicated /graphql bench/vote.lua
-    ratio=$(jq -n --argjson a "${res[vote_replicated]}" \
-                  --argjson b "${res[vote]}" \
-                  '($a.votes_accepted / $b.votes_accepted * 1000 | round)
-                   / 1000')
-    echo "replication      accepted votes with one replica and WAIT:" \
-         "$ratio x those without replicas"
+    replication_block
 fi
 
 # --- the results ---------------------------------------------------------------

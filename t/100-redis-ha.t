@@ -328,7 +328,10 @@ ok(cast_stack('restart', 'relay'), 'the relay as before');
 
 # --- WAIT: fewer replicas acknowledge than asked ---------------------------------
 
-my $private = private_nginx(9) . '/graphql';
+my $nine = private_nginx(9);
+my $private = "$nine/graphql";
+ok(wait_for(20, sub { all_readyz_name($nine, primary()) }),
+   'a private nginx waiting for 9 replicas, its connections up');
 my @one = pipeline_names('h100w', 1);
 my $key = "h100w-$$";
 my $r;

@@ -1,9 +1,9 @@
 # cast_redis_min_replicas with no replica to acknowledge (every replica
 # down): each vote batch's WAIT times out and its votes answer
-# UNAVAILABLE, but the reads that share the worker's connection (query,
-# cas) are still answered, slower by at most a WAIT, and the connection is
-# never dropped as stuck.  A private Redis without replicas and a private
-# nginx with min_replicas 1, while a child process keeps votes coming.
+# UNAVAILABLE, but the reads (query, cas) are still answered (on a
+# connection of their own: t/101), and no connection is ever dropped as
+# stuck.  A private Redis without replicas and a private nginx with
+# min_replicas 1, while a child process keeps votes coming.
 
 use strict;
 use warnings;
