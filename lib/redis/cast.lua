@@ -486,6 +486,22 @@ local function load(st, missing, m)
     end
 end
 
+-- Adds to missing[1..m] the names of vote v not read yet, marking each
+-- with a count of false; returns the new m.
+local function add_missing(total, v, missing, m)
+    for j = 1, 2 * v.n, 2 do
+        local name = v[j]
+
+        if total[name] == nil then
+            total[name] = false
+            m = m + 1
+            missing[m] = name
+        end
+    end
+
+    return m
+end
+
 -- The names of the votes that may be accepted: a ticket that is usable
 -- and has a use left for them, in order.  They are read in one go; a
 -- refused vote reads no count, so a spent, expired or forged ticket costs
@@ -510,15 +526,7 @@ local function preload(st, ts, args, votes, now)
                 local l = left[key] or t.max - t.used
 
                 if l > 0 then
-                    for j = 1, 2 * v.n, 2 do
-                        local name = v[j]
-
-                        if total[name] == nil then
-                            total[name] = false
-                            m = m + 1
-                            missing[m] = name
-                        end
-                    end
+                    m = add_missing(total, v, missing, m)
                     l = l - 1
                 end
                 left[key] = l
@@ -533,19 +541,9 @@ end
 
 -- Reads the names of a vote that preload() did not.
 local function load_vote(st, v)
-    local total, missing, m = st.total, {}, 0
+    local missing = {}
 
-    for j = 1, 2 * v.n, 2 do
-        local name = v[j]
-
-        if total[name] == nil then
-            total[name] = false
-            m = m + 1
-            missing[m] = name
-        end
-    end
-
-    load(st, missing, m)
+    load(st, missing, add_missing(st.total, v, missing, 0))
 end
 
 -- whether a vote keeps every count and version it touches exact (its
