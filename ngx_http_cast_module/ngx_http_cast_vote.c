@@ -27,10 +27,13 @@
  * Redis still refuses a ticket it knows is spent.
  * The deadline, not a newer sequence, ends the memory: a spent ticket
  * answers EXHAUSTED through its grace, then "Ticket expired", which is
- * Redis's to say again, once per worker: an expired ticket stays expired
- * (the current ticket's seq only grows, its clock only moves on), so a
- * ticket Redis has refused as expired is refused here too, for good,
- * when the herd's clients still carry it after a rotation.  A vote
+ * Redis's to say again, once per worker: a ticket older than the newest
+ * the worker knows of stays expired once Redis said so (the current
+ * ticket's seq only grows, its clock only moves on), so it is refused
+ * here too, for good, when the herd's clients still carry it after a
+ * rotation.  The current ticket past its expiry is not: if ticketd
+ * mints the next one late, it is the previous ticket, usable again
+ * through the new one's grace.  A vote
  * refused because its client's share of the ticket is used up
  * (cast_client_uses) says nothing of the ticket,
  * which other clients may still use: it is learnt for that client and
@@ -440,8 +443,14 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
         if (ngx_strcmp(e[0]->str, "EXPIRED") == 0) {
             ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXPIRED);
 
-            /* for good: learnt, as a spent ticket is, without a deadline */
-            if (slot->ticket.len == CAST_TICKET_LEN) {
+            /*
+             * for good when Redis names the current seq: the ticket is
+             * not the current one (see the top); the seq is learnt too
+             */
+            if (e[2]->type == REDIS_REPLY_INTEGER && e[2]->integer > 0
+                && slot->ticket.len == CAST_TICKET_LEN)
+            {
+                ngx_http_cast_vote_learn_seq((uint64_t) e[2]->integer);
                 ngx_http_cast_memo_learn_expired(
                     (const u_char *) slot->ticket.data);
             }

@@ -1,7 +1,9 @@
 # After a rotation the herd's clients still carry the old ticket for a
-# while: once Redis has refused a ticket as expired ("Ticket expired"),
-# each nginx worker refuses the votes carrying it by itself, for good
-# (an expired ticket never becomes usable again), with Redis's answer
+# while: once Redis has refused a ticket as expired ("Ticket expired")
+# and a newer ticket is known, each nginx worker refuses the votes
+# carrying it by itself, for good (such a ticket never becomes usable
+# again; the current one past its expiry does, as the previous ticket,
+# when ticketd mints the next one late), with Redis's answer
 # and its metrics outcome, so Redis sees a handful of calls per worker
 # per rotated ticket, not one per vote.  A vote with an idempotencyKey
 # still reaches Redis (a retry gets its stored result); only the exact
@@ -72,11 +74,40 @@ is($up, 20, 'the workers answer from the private Redis');
 my $EXPIRED = 'Ticket expired';
 my $OK = 'Votes recorded successfully';
 
-# --- a ticket of one second, used, then over ---------------------------------
+# --- the current ticket over, and no newer one yet: not for good -------------
 
+# ticketd late: Redis refuses the current ticket past its expiry, but
+# once the next one is minted it is the previous ticket, usable again
+# through the new one's grace; no worker may hold it as expired meanwhile
 my $seq = 1000 + int rand 1000;
-my $t1 = ticket($seq, max => 1000, ttl => 1000);
+my $t0 = ticket($seq, max => 1000, ttl => 1000);
 my $expires = cmd('HGET', '{cast}:ticket', 'expires');
+
+sleep 0.1 while redis_ms() < $expires + 100;
+
+my %msg;
+$msg{message($t0)}++ for 1 .. 4 * $WORKERS;
+is_deeply(\%msg, { $EXPIRED => 4 * $WORKERS },
+          'the current ticket past its expiry: refused as expired');
+
+my $late = encode_base64url(pack('Q>Q>', $seq + 1, redis_ms())
+                            . join('', map { chr int rand 256 } 1 .. 48));
+cmd('RENAME', '{cast}:ticket', '{cast}:ticket:prev');
+cmd('HSET', '{cast}:ticket', 'id', $late, 'seq', $seq + 1,
+    'issued', redis_ms(), 'expires', redis_ms() + 600000, 'max', 1000,
+    'used', 0, 'grace', 600000);
+
+%msg = ();
+$msg{message($t0)}++ for 1 .. 4 * $WORKERS;
+is_deeply(\%msg, { $OK => 4 * $WORKERS },
+          'minted late, the next ticket\'s grace: every worker accepts it')
+    or diag explain \%msg;
+
+# --- a ticket of one second, used, then over, a newer one known --------------
+
+my $s1 = $seq + 2;
+my $t1 = ticket($s1, max => 1000, ttl => 1000);
+$expires = cmd('HGET', '{cast}:ticket', 'expires');
 
 my $first = vote($t1, key => "first-$run");
 is($first->{data}{vote}{message}, $OK, 'a vote with a key while it lasts')
@@ -84,8 +115,15 @@ is($first->{data}{vote}{message}, $OK, 'a vote with a key while it lasts')
 
 sleep 0.1 while redis_ms() < $expires + 100;
 
+# the next ticket: the one before is expired for good now
+my $t2 = ticket($s1 + 1, max => 1000);
+%msg = ();
+$msg{message($t2)}++ for 1 .. 4 * $WORKERS;
+is_deeply(\%msg, { $OK => 4 * $WORKERS }, 'the next ticket accepted')
+    or diag explain \%msg;
+
 # each worker hears it from Redis, and from then on says it itself
-my %msg;
+%msg = ();
 $msg{message($t1)}++ for 1 .. 4 * $WORKERS;
 is_deeply(\%msg, { $EXPIRED => 4 * $WORKERS }, 'then refused as expired');
 
@@ -109,7 +147,7 @@ cmp_ok($calls, '<=', 2 * $WORKERS,
        . " ticket (at most 2 per worker)");
 is(expired_metric() - $e0, 2 * $n, 'each counted with the outcome "expired"');
 
-like(cli('FCALL', 'cast_vote', 0, $t1, "''", "''", $seq, "''", 0, 1, $name,
+like(cli('FCALL', 'cast_vote', 0, $t1, "''", "''", $s1, "''", 0, 1, $name,
          1),
      qr/\AEXPIRED\n/, 'Redis itself still refuses the ticket');
 
@@ -128,11 +166,9 @@ is(fcalls(), 1, 'by Redis');
 
 # --- only the exact ticket is remembered --------------------------------------
 
-my $t2 = ticket($seq + 1, max => 1000);
-
 # a ticket of the old seq with other bytes: Redis says expired, and each
 # worker remembers those bytes only
-my $old = encode_base64url(pack('Q>Q>', $seq, redis_ms())
+my $old = encode_base64url(pack('Q>Q>', $s1, redis_ms())
                            . join('', map { chr int rand 256 } 1 .. 48));
 %msg = ();
 $msg{message($old)}++ for 1 .. 4 * $WORKERS;

@@ -680,6 +680,12 @@ local function decide(ts, st, seen, now, args, v, ob)
 
     local t = v.t
     if not t then
+        -- a ticket expired for good (not the current one) names the
+        -- current seq: the current one past its expiry is usable again,
+        -- as the previous ticket, if the next is minted late
+        if v.why == 'EXPIRED' and args[at] ~= ts.cur.id and ts.cur.seq then
+            return {'EXPIRED', REJECT.EXPIRED, tonumber(ts.cur.seq)}
+        end
         return {v.why, REJECT[v.why], ''}
     end
 
