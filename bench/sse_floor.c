@@ -4,18 +4,22 @@
  * bench).  No HTTP, no nginx, no parsing: the least any server and any
  * client on this machine could spend per event.
  *
- *   sse_floor -n STREAMS -t TICKS [-b BYTES] [-i INTERVAL_MS]
+ *   sse_floor -n STREAMS -s SECONDS [-b BYTES] [-i INTERVAL_MS]
  *
  * Forks a reader, which opens STREAMS loopback TCP connections to the
  * writer (this process; TCP_NODELAY on both ends, as the SSE server and
- * sse_load have them, one end of each stream per process).  The writer
- * sends one BYTES-byte message (100) to every stream each INTERVAL_MS
- * (100) for TICKS ticks, one send() per stream, as a tick of the server
- * does; the reader waits on one epoll set and read()s each stream with a
- * 64 kB buffer, as sse_load does, until it has every byte.  Prints one
- * JSON object: the CPU (user + system, from getrusage) of each per
- * event, and the wall time of a tick's sends.
+ * sse_load have them, one end of each stream per process).  Once they are
+ * all up it prints "connected STREAMS" on stdout, then the writer sends
+ * one BYTES-byte message (100) to every stream each INTERVAL_MS (100, a
+ * fraction allowed) for SECONDS, one send() per stream, as a tick of the
+ * server does, ticks on a fixed cadence (a late tick does not move the
+ * next); the reader waits on one epoll set and read()s each stream with
+ * a 64 kB buffer, as sse_load does, until every stream is closed.  Prints
+ * one JSON object: the events sent and their rate, the CPU (user +
+ * system, from getrusage) of each per event, and the wall time of a
+ * tick's sends.
  */
+
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -138,17 +142,17 @@ accept_all(int ls, int n, int *w)
 
 
 /*
- * Connects, says so on fd out, then reads until every byte came; its CPU
- * on fd out.
+ * Connects, says so on fd out, then reads until every stream is closed;
+ * its CPU, the reads and the bytes on fd out.
  */
+
 static int
-reader(int n, int *r, struct sockaddr_in *sa, size_t bytes, int out)
+reader(int n, int *r, struct sockaddr_in *sa, int out)
 {
-    int                  ep, i, k;
+    int                  ep, i, k, open;
     char                 buf[65536];
-    size_t               got;
     ssize_t              m;
-    int64_t              cpu, events;
+    int64_t              cpu, reads, got;
     struct epoll_event   ev, evs[1024];
 
     if (connect_all(n, r, sa) != 0) {
@@ -170,10 +174,11 @@ reader(int n, int *r, struct sockaddr_in *sa, size_t bytes, int out)
     }
 
     got = 0;
-    events = 0;
+    reads = 0;
+    open = n;
     cpu = cpu_us();
 
-    while (got < bytes) {
+    while (open > 0) {
         k = epoll_wait(ep, evs, 1024, 10000);
         if (k <= 0) {
             break;
@@ -183,44 +188,91 @@ reader(int n, int *r, struct sockaddr_in *sa, size_t bytes, int out)
             m = read(r[evs[i].data.u32], buf, sizeof(buf));
             if (m > 0) {
                 got += m;
-                events++;
+                reads++;
+                continue;
             }
+
+            close(r[evs[i].data.u32]);
+            open--;
         }
     }
 
     cpu = cpu_us() - cpu;
 
     return write(out, &cpu, sizeof(cpu)) == sizeof(cpu)
-           && write(out, &events, sizeof(events)) == sizeof(events)
-           && got == bytes ? 0 : 1;
+           && write(out, &reads, sizeof(reads)) == sizeof(reads)
+           && write(out, &got, sizeof(got)) == sizeof(got)
+           && open == 0 ? 0 : 1;
+}
+
+
+/* one send() of the message to each stream per tick, for seconds */
+
+static void
+writer(int n, int *w, const char *msg, int size, int64_t interval,
+    int seconds, int64_t *ticks, int64_t *sends, int64_t *spent)
+{
+    int      i;
+    int64_t  start, end, next, t;
+
+    start = now_us();
+    end = start + (int64_t) seconds * 1000000;
+    next = start;
+
+    while (next < end) {
+        t = now_us();
+
+        for (i = 0; i < n; i++) {
+            if (send(w[i], msg, size, 0) == size) {
+                (*sends)++;
+            }
+        }
+
+        *spent += now_us() - t;
+        (*ticks)++;
+
+        /* a fixed cadence; a tick later than a whole interval resets it */
+        next += interval;
+        t = now_us();
+
+        if (next > t) {
+            usleep(next - t);
+
+        } else if (t - next > interval) {
+            next = t;
+        }
+    }
 }
 
 
 int
 main(int argc, char **argv)
 {
-    int       n = 10000, ticks = 50, size = 100, interval = 100;
-    int       opt, i, t, ls, fds[2], status, *w, *r;
+    int       n = 10000, seconds = 10, size = 100;
+    int       opt, i, ls, fds[2], status, *w, *r;
     char      msg[4096], ready;
-    int64_t   cpu, wcpu, rcpu, reads, start, spent, sends;
+    double    interval_ms = 100;
+    int64_t   cpu, wcpu, rcpu, reads, got, start, wall, spent, sends, ticks;
     pid_t     pid;
     struct rlimit       rl;
     struct sockaddr_in  sa;
 
-    while ((opt = getopt(argc, argv, "n:t:b:i:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:s:b:i:")) != -1) {
         switch (opt) {
         case 'n': n = atoi(optarg); break;
-        case 't': ticks = atoi(optarg); break;
+        case 's': seconds = atoi(optarg); break;
         case 'b': size = atoi(optarg); break;
-        case 'i': interval = atoi(optarg); break;
+        case 'i': interval_ms = atof(optarg); break;
         default:
-            fprintf(stderr, "usage: sse_floor -n STREAMS -t TICKS "
+            fprintf(stderr, "usage: sse_floor -n STREAMS -s SECONDS "
                     "[-b BYTES] [-i INTERVAL_MS]\n");
             return 2;
         }
     }
 
-    if (n < 1 || ticks < 1 || size < 1 || size > (int) sizeof(msg)) {
+    if (n < 1 || seconds < 1 || size < 1 || size > (int) sizeof(msg)
+        || !(interval_ms >= 1 && interval_ms <= 60000))
+    {
         fprintf(stderr, "sse_floor: bad arguments\n");
         return 2;
     }
@@ -247,7 +299,7 @@ main(int argc, char **argv)
 
     if (pid == 0) {
         close(ls);
-        _exit(reader(n, r, &sa, (size_t) n * ticks * size, fds[1]));
+        _exit(reader(n, r, &sa, fds[1]));
     }
 
     if (accept_all(ls, n, w) != 0
@@ -259,47 +311,50 @@ main(int argc, char **argv)
 
     close(ls);
 
+    printf("connected %d\n", n);
+    fflush(stdout);
+
+    ticks = 0;
     spent = 0;
     sends = 0;
     cpu = cpu_us();
+    start = now_us();
 
-    for (t = 0; t < ticks; t++) {
-        start = now_us();
+    writer(n, w, msg, size, (int64_t) (interval_ms * 1000), seconds,
+           &ticks, &sends, &spent);
 
-        for (i = 0; i < n; i++) {
-            if (send(w[i], msg, size, 0) == size) {
-                sends++;
-            }
-        }
-
-        spent += now_us() - start;
-
-        if (now_us() - start < interval * 1000) {
-            usleep(interval * 1000 - (now_us() - start));
-        }
-    }
-
+    wall = now_us() - start;
     wcpu = cpu_us() - cpu;
 
+    for (i = 0; i < n; i++) {
+        close(w[i]);
+    }
+
     if (read(fds[0], &rcpu, sizeof(rcpu)) != sizeof(rcpu)
-        || read(fds[0], &reads, sizeof(reads)) != sizeof(reads))
+        || read(fds[0], &reads, sizeof(reads)) != sizeof(reads)
+        || read(fds[0], &got, sizeof(got)) != sizeof(got))
     {
         rcpu = -1;
         reads = 0;
+        got = 0;
     }
 
     waitpid(pid, &status, 0);
 
-    printf("{\"streams\": %d, \"ticks\": %d, \"bytes\": %d, "
-           "\"events\": %lld, \"reads\": %lld, \"complete\": %s, "
+    printf("{\"streams\": %d, \"interval_ms\": %.1f, \"bytes\": %d, "
+           "\"seconds\": %.2f, \"ticks\": %lld, \"events\": %lld, "
+           "\"events_per_s\": %.0f, \"reads\": %lld, \"complete\": %s, "
            "\"writer_cpu_us_per_event\": %.2f, "
            "\"reader_cpu_us_per_event\": %.2f, "
            "\"fanout_ms_per_tick\": %.1f}\n",
-           n, ticks, size, (long long) sends, (long long) reads,
-           WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "true" : "false",
+           n, interval_ms, size, (double) wall / 1e6, (long long) ticks,
+           (long long) sends, (double) sends * 1e6 / wall,
+           (long long) reads,
+           WIFEXITED(status) && WEXITSTATUS(status) == 0
+           && got == sends * size ? "true" : "false",
            sends ? (double) wcpu / sends : 0.0,
            sends && rcpu >= 0 ? (double) rcpu / sends : 0.0,
-           (double) spent / ticks / 1000);
+           ticks ? (double) spent / ticks / 1000 : 0.0);
 
     return 0;
 }
