@@ -23,7 +23,8 @@
 #                              at the end of the block, the run's drift
 #   events_per_s_with_wrk      the events the worker sent while the wrk
 #                              runs with the streams went, per second
-#                              (cast_subscription_events_total)
+#                              (cast_subscription_events_total), and
+#                              its ticks per second (10 on time)
 #   kernel_floor               build/bench/sse_floor (no nginx, no HTTP:
 #                              one process send()s an event of the
 #                              streams' mean size to each of as many
@@ -32,13 +33,16 @@
 #                              as nginx and sse_load are not:
 #     alone                    for 5 s after the rest, nothing else
 #                              running: CPU per event of the writer and
-#                              of the reader, a tick's fan-out
+#                              of the reader, a tick's fan-out, and the
+#                              delay a vote answered at a random time
+#                              would see (to the read of its stream)
 #     concurrent               while the same wrk runs go, ticking every
 #                              cast_subscription_interval (every stream
 #                              an event a tick, the rate the delay target
 #                              needs for a view that changes every tick):
 #                              the votes' and queries' rate and their
-#                              ratio to the runs without streams
+#                              ratio to the runs without streams, and
+#                              the same CPU, fan-out and delay
 #     concurrent_at_cast_rate  the same at the rate the worker reached
 #                              (events_per_s_with_wrk): like for like
 #
@@ -156,11 +160,12 @@ sleep 5
 c1=$(fcall_ro) t1=$(ticks)
 
 # with the streams
-e0=$(sent) w0=$(now)
+e0=$(sent) k0=$(ticks) w0=$(now)
 vote1=$(wrk_rps /graphql "$top/bench/vote.lua")
 query1=$(wrk_rps /graphql "$top/bench/graphql.lua")
-e1=$(sent) w1=$(now)
+e1=$(sent) k1=$(ticks) w1=$(now)
 rate=$(jq -n "($e1 - $e0) / ($w1 - $w0) | round")
+tick_rate=$(jq -n "($k1 - $k0) / ($w1 - $w0) * 100 | round / 100")
 
 wait "$load_pid" || true
 load_pid=
@@ -200,7 +205,8 @@ floor_with() {
          query_rps_ratio: ($q / $q0 * 1000 | round / 1000),
          writer_cpu_us_per_event: $f.writer_cpu_us_per_event,
          reader_cpu_us_per_event: $f.reader_cpu_us_per_event,
-         fanout_ms_per_tick: $f.fanout_ms_per_tick} end'
+         fanout_ms_per_tick: $f.fanout_ms_per_tick,
+         delay_ms: $f.delay_ms} end'
 }
 
 floor_target=$(floor_with "$interval_ms")
@@ -221,6 +227,7 @@ jq -n --argjson r "$result" --argjson n "$n" \
       --argjson v0 "$vote0" --argjson v1 "$vote1" \
       --argjson q0 "$query0" --argjson q1 "$query1" \
       --argjson v2 "$vote2" --argjson q2 "$query2" --argjson rate "$rate" \
+      --argjson tick_rate "$tick_rate" \
       --argjson size "$size" --argjson alone "$floor_alone" \
       --argjson target "$floor_target" --argjson like "$floor_cast" \
       --argjson cpu "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) ))" '
@@ -244,13 +251,14 @@ jq -n --argjson r "$result" --argjson n "$n" \
                 without_again: $v2, drift: ($v2 / $v0 | r3)},
      query_rps: {without: $q0, with: $q1, ratio: ($q1 / $q0 | r3),
                  without_again: $q2, drift: ($q2 / $q0 | r3)},
-     events_per_s_with_wrk: $rate,
+     events_per_s_with_wrk: $rate, ticks_per_s_with_wrk: $tick_rate,
      kernel_floor:
          {bytes_per_event: $size,
           alone: (if $alone == null then null else
                   $alone | {interval_ms, events_per_s,
                             writer_cpu_us_per_event,
-                            reader_cpu_us_per_event, fanout_ms_per_tick}
+                            reader_cpu_us_per_event, fanout_ms_per_tick,
+                            delay_ms}
                   end),
           concurrent: $target,
           concurrent_at_cast_rate: $like}}'

@@ -16,8 +16,12 @@
  * next); the reader waits on one epoll set and read()s each stream with
  * a 64 kB buffer, as sse_load does, until every stream is closed.  Prints
  * one JSON object: the events sent and their rate, the CPU (user +
- * system, from getrusage) of each per event, and the wall time of a
- * tick's sends.
+ * system, from getrusage) of each per event, the wall time of a tick's
+ * sends, and the delay a vote would see (p50, p99, max in ms, over every
+ * message read): a message carries when its tick and the one before
+ * began, a vote's answer is taken at a random time between the two (the
+ * tick after it is the first to see it), the delay ends when the
+ * message's stream is read.
  */
 
 
@@ -41,6 +45,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+
+#define HIST_MS  10000
 
 
 static int64_t
@@ -142,20 +149,81 @@ accept_all(int ls, int n, int *w)
 
 
 /*
+ * The delay of a vote in a message: the message carries when its tick and
+ * the one before it began; a vote answered at a uniformly random time
+ * between the two is what this tick carries, and its delay ends now.
+ */
+
+static void
+delay(const char *p, int64_t now, uint32_t *hist, uint64_t *rnd)
+{
+    int64_t  tick[2], vote, ms;
+
+    memcpy(tick, p, sizeof(tick));
+
+    *rnd = *rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+    vote = tick[0] + (int64_t) ((*rnd >> 33) % (uint64_t)
+                                (tick[1] - tick[0] + 1));
+
+    ms = (now - vote) / 1000;
+    hist[ms < 0 ? 0 : ms < HIST_MS ? ms : HIST_MS - 1]++;
+}
+
+
+/* p50, p99 and max of the histogram, in ms */
+
+static void
+percentiles(uint32_t *hist, int64_t *out)
+{
+    int64_t  i, n, seen;
+
+    n = 0;
+    for (i = 0; i < HIST_MS; i++) {
+        n += hist[i];
+    }
+
+    out[0] = out[1] = out[2] = -1;
+    seen = 0;
+
+    for (i = 0; i < HIST_MS && n > 0; i++) {
+        seen += hist[i];
+
+        if (out[0] < 0 && seen * 2 >= n) {
+            out[0] = i;
+        }
+
+        if (out[1] < 0 && seen * 100 >= n * 99) {
+            out[1] = i;
+        }
+
+        if (hist[i]) {
+            out[2] = i;
+        }
+    }
+}
+
+
+/*
  * Connects, says so on fd out, then reads until every stream is closed;
- * its CPU, the reads and the bytes on fd out.
+ * on fd out its CPU, the reads, the bytes and the delays' percentiles.
  */
 
 static int
-reader(int n, int *r, struct sockaddr_in *sa, int out)
+reader(int n, int *r, struct sockaddr_in *sa, size_t size, int out)
 {
     int                  ep, i, k, open;
     char                 buf[65536];
+    size_t               j;
     ssize_t              m;
-    int64_t              cpu, reads, got;
+    int64_t              res[6], now, *got;
+    uint32_t            *hist;
+    uint64_t             rnd;
     struct epoll_event   ev, evs[1024];
 
-    if (connect_all(n, r, sa) != 0) {
+    got = calloc(n, sizeof(int64_t));
+    hist = calloc(HIST_MS, sizeof(uint32_t));
+
+    if (got == NULL || hist == NULL || connect_all(n, r, sa) != 0) {
         return 1;
     }
 
@@ -173,10 +241,10 @@ reader(int n, int *r, struct sockaddr_in *sa, int out)
         return 1;
     }
 
-    got = 0;
-    reads = 0;
+    memset(res, 0, sizeof(res));
+    rnd = 1;
     open = n;
-    cpu = cpu_us();
+    res[0] = cpu_us();
 
     while (open > 0) {
         k = epoll_wait(ep, evs, 1024, 10000);
@@ -186,41 +254,60 @@ reader(int n, int *r, struct sockaddr_in *sa, int out)
 
         for (i = 0; i < k; i++) {
             m = read(r[evs[i].data.u32], buf, sizeof(buf));
-            if (m > 0) {
-                got += m;
-                reads++;
+            if (m <= 0) {
+                close(r[evs[i].data.u32]);
+                open--;
                 continue;
             }
 
-            close(r[evs[i].data.u32]);
-            open--;
+            /* when this stream's read came, as sse_load times it */
+            now = now_us();
+
+            /* the messages that begin in this read */
+            j = (size - got[evs[i].data.u32] % size) % size;
+            for ( /* void */ ; size >= 16 && j + 16 <= (size_t) m; j += size)
+            {
+                delay(buf + j, now, hist, &rnd);
+            }
+
+            got[evs[i].data.u32] += m;
+            res[1]++;
+            res[2] += m;
         }
     }
 
-    cpu = cpu_us() - cpu;
+    res[0] = cpu_us() - res[0];
+    percentiles(hist, &res[3]);
 
-    return write(out, &cpu, sizeof(cpu)) == sizeof(cpu)
-           && write(out, &reads, sizeof(reads)) == sizeof(reads)
-           && write(out, &got, sizeof(got)) == sizeof(got)
-           && open == 0 ? 0 : 1;
+    return write(out, res, sizeof(res)) == sizeof(res) && open == 0 ? 0 : 1;
 }
 
 
-/* one send() of the message to each stream per tick, for seconds */
+/*
+ * One send() of the message to each stream per tick, for seconds; the
+ * message begins with when this tick and the one before began.
+ */
 
 static void
-writer(int n, int *w, const char *msg, int size, int64_t interval,
+writer(int n, int *w, char *msg, int size, int64_t interval,
     int seconds, int64_t *ticks, int64_t *sends, int64_t *spent)
 {
     int      i;
-    int64_t  start, end, next, t;
+    int64_t  start, end, next, t, tick[2];
 
     start = now_us();
     end = start + (int64_t) seconds * 1000000;
     next = start;
+    tick[1] = start - interval;
 
     while (next < end) {
         t = now_us();
+
+        tick[0] = tick[1];
+        tick[1] = t;
+        if (size >= 16) {
+            memcpy(msg, tick, sizeof(tick));
+        }
 
         for (i = 0; i < n; i++) {
             if (send(w[i], msg, size, 0) == size) {
@@ -252,7 +339,7 @@ main(int argc, char **argv)
     int       opt, i, ls, fds[2], status, *w, *r;
     char      msg[4096], ready;
     double    interval_ms = 100;
-    int64_t   cpu, wcpu, rcpu, reads, got, start, wall, spent, sends, ticks;
+    int64_t   cpu, wcpu, res[6], start, wall, spent, sends, ticks;
     pid_t     pid;
     struct rlimit       rl;
     struct sockaddr_in  sa;
@@ -299,7 +386,7 @@ main(int argc, char **argv)
 
     if (pid == 0) {
         close(ls);
-        _exit(reader(n, r, &sa, fds[1]));
+        _exit(reader(n, r, &sa, size, fds[1]));
     }
 
     if (accept_all(ls, n, w) != 0
@@ -330,13 +417,9 @@ main(int argc, char **argv)
         close(w[i]);
     }
 
-    if (read(fds[0], &rcpu, sizeof(rcpu)) != sizeof(rcpu)
-        || read(fds[0], &reads, sizeof(reads)) != sizeof(reads)
-        || read(fds[0], &got, sizeof(got)) != sizeof(got))
-    {
-        rcpu = -1;
-        reads = 0;
-        got = 0;
+    if (read(fds[0], res, sizeof(res)) != sizeof(res)) {
+        memset(res, 0, sizeof(res));
+        res[0] = -1;
     }
 
     waitpid(pid, &status, 0);
@@ -346,15 +429,17 @@ main(int argc, char **argv)
            "\"events_per_s\": %.0f, \"reads\": %lld, \"complete\": %s, "
            "\"writer_cpu_us_per_event\": %.2f, "
            "\"reader_cpu_us_per_event\": %.2f, "
-           "\"fanout_ms_per_tick\": %.1f}\n",
+           "\"fanout_ms_per_tick\": %.1f, "
+           "\"delay_ms\": {\"p50\": %lld, \"p99\": %lld, \"max\": %lld}}\n",
            n, interval_ms, size, (double) wall / 1e6, (long long) ticks,
            (long long) sends, (double) sends * 1e6 / wall,
-           (long long) reads,
+           (long long) res[1],
            WIFEXITED(status) && WEXITSTATUS(status) == 0
-           && got == sends * size ? "true" : "false",
+           && res[2] == sends * size ? "true" : "false",
            sends ? (double) wcpu / sends : 0.0,
-           sends && rcpu >= 0 ? (double) rcpu / sends : 0.0,
-           ticks ? (double) spent / ticks / 1000 : 0.0);
+           sends && res[0] >= 0 ? (double) res[0] / sends : 0.0,
+           ticks ? (double) spent / ticks / 1000 : 0.0,
+           (long long) res[3], (long long) res[4], (long long) res[5]);
 
     return 0;
 }
