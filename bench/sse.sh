@@ -20,7 +20,9 @@
 #   vote_rps, query_rps        wrk through the stack's nginx without the
 #                              streams and with them, and their ratio;
 #                              without_again: the same without anything
-#                              at the end of the block, the run's drift
+#                              at the end of the block (drift: over the
+#                              first), ratio_bracketed: with over the
+#                              mean of the two (the run's drift halved)
 #   events_per_s_with_wrk      the events the worker sent while the wrk
 #                              runs with the streams went, per second
 #                              (cast_subscription_events_total), and
@@ -41,7 +43,7 @@
 #                              an event a tick, the rate the delay target
 #                              needs for a view that changes every tick):
 #                              the votes' and queries' rate and their
-#                              ratio to the runs without streams, and
+#                              ratios (as CAST's, both kinds), and
 #                              the same CPU, fan-out and delay
 #     concurrent_at_cast_rate  the same at the rate the worker reached
 #                              (events_per_s_with_wrk): like for like
@@ -196,13 +198,10 @@ floor_with() {
     q=$(wrk_rps /graphql "$top/bench/graphql.lua")
     wait "$pid" || true
     f=$(grep '^{' "$dir/floor.out" || echo null)
-    jq -n --argjson f "$f" --argjson v "$v" --argjson q "$q" \
-          --argjson v0 "$vote0" --argjson q0 "$query0" '
+    jq -n --argjson f "$f" --argjson v "$v" --argjson q "$q" '
         if $f == null then null else
         {interval_ms: $f.interval_ms, events_per_s: $f.events_per_s,
          complete: $f.complete, vote_rps: $v, query_rps: $q,
-         vote_rps_ratio: ($v / $v0 * 1000 | round / 1000),
-         query_rps_ratio: ($q / $q0 * 1000 | round / 1000),
          writer_cpu_us_per_event: $f.writer_cpu_us_per_event,
          reader_cpu_us_per_event: $f.reader_cpu_us_per_event,
          fanout_ms_per_tick: $f.fanout_ms_per_tick,
@@ -232,6 +231,13 @@ jq -n --argjson r "$result" --argjson n "$n" \
       --argjson target "$floor_target" --argjson like "$floor_cast" \
       --argjson cpu "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) ))" '
     def r3: . * 1000 | round / 1000;
+    def ratios:
+        if . == null then null else
+        . + {vote_rps_ratio: (.vote_rps / $v0 | r3),
+             query_rps_ratio: (.query_rps / $q0 | r3),
+             vote_rps_ratio_bracketed: (.vote_rps / ($v0 + $v2) * 2 | r3),
+             query_rps_ratio_bracketed: (.query_rps / ($q0 + $q2) * 2 | r3)}
+        end;
     {subscribers_asked: $n, subscribers: $connected, lost: $r.lost,
      rss_kb_before: $rss0, rss_kb_after: $rss1,
      rss_kb_per_subscriber:
@@ -248,9 +254,11 @@ jq -n --argjson r "$result" --argjson n "$n" \
           else null end),
      delay_ms: {p50: $r.p50_ms, p99: $r.p99_ms, max: $r.max_ms},
      vote_rps: {without: $v0, with: $v1, ratio: ($v1 / $v0 | r3),
-                without_again: $v2, drift: ($v2 / $v0 | r3)},
+                without_again: $v2, drift: ($v2 / $v0 | r3),
+                ratio_bracketed: ($v1 / ($v0 + $v2) * 2 | r3)},
      query_rps: {without: $q0, with: $q1, ratio: ($q1 / $q0 | r3),
-                 without_again: $q2, drift: ($q2 / $q0 | r3)},
+                 without_again: $q2, drift: ($q2 / $q0 | r3),
+                 ratio_bracketed: ($q1 / ($q0 + $q2) * 2 | r3)},
      events_per_s_with_wrk: $rate, ticks_per_s_with_wrk: $tick_rate,
      kernel_floor:
          {bytes_per_event: $size,
@@ -260,5 +268,5 @@ jq -n --argjson r "$result" --argjson n "$n" \
                             reader_cpu_us_per_event, fanout_ms_per_tick,
                             delay_ms}
                   end),
-          concurrent: $target,
-          concurrent_at_cast_rate: $like}}'
+          concurrent: ($target | ratios),
+          concurrent_at_cast_rate: ($like | ratios)}}'
