@@ -25,8 +25,10 @@
 #                              mean of the two (the run's drift halved)
 #   events_per_s_with_wrk      the events the worker sent while the wrk
 #                              runs with the streams went, per second
-#                              (cast_subscription_events_total), and
-#                              its ticks per second (10 on time)
+#                              (cast_subscription_events_total), its
+#                              ticks per second (10 on time) and a
+#                              tick's mean time (its Redis call and the
+#                              events it sent: cast_subscription_tick_*)
 #   kernel_floor               build/bench/sse_floor (no nginx, no HTTP:
 #                              one process send()s an event of the
 #                              streams' mean size to each of as many
@@ -126,6 +128,7 @@ metric() {
         | awk -v m="$1" '$1 == m { print $2 }'
 }
 ticks() { metric cast_subscription_tick_seconds_count; }
+tick_s() { metric cast_subscription_tick_seconds_sum; }
 sent() { metric cast_subscription_events_total; }
 now() { date +%s.%N; }
 wrk_rps() {
@@ -162,12 +165,14 @@ sleep 5
 c1=$(fcall_ro) t1=$(ticks)
 
 # with the streams
-e0=$(sent) k0=$(ticks) w0=$(now)
+e0=$(sent) k0=$(ticks) s0=$(tick_s) w0=$(now)
 vote1=$(wrk_rps /graphql "$top/bench/vote.lua")
 query1=$(wrk_rps /graphql "$top/bench/graphql.lua")
-e1=$(sent) k1=$(ticks) w1=$(now)
+e1=$(sent) k1=$(ticks) s1=$(tick_s) w1=$(now)
 rate=$(jq -n "($e1 - $e0) / ($w1 - $w0) | round")
 tick_rate=$(jq -n "($k1 - $k0) / ($w1 - $w0) * 100 | round / 100")
+tick_ms=$(jq -n "if $k1 > $k0 then ($s1 - $s0) / ($k1 - $k0) * 1e4 | round / 10
+                 else null end")
 
 wait "$load_pid" || true
 load_pid=
@@ -226,7 +231,7 @@ jq -n --argjson r "$result" --argjson n "$n" \
       --argjson v0 "$vote0" --argjson v1 "$vote1" \
       --argjson q0 "$query0" --argjson q1 "$query1" \
       --argjson v2 "$vote2" --argjson q2 "$query2" --argjson rate "$rate" \
-      --argjson tick_rate "$tick_rate" \
+      --argjson tick_rate "$tick_rate" --argjson tick_ms "$tick_ms" \
       --argjson size "$size" --argjson alone "$floor_alone" \
       --argjson target "$floor_target" --argjson like "$floor_cast" \
       --argjson cpu "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) ))" '
@@ -260,6 +265,7 @@ jq -n --argjson r "$result" --argjson n "$n" \
                  without_again: $q2, drift: ($q2 / $q0 | r3),
                  ratio_bracketed: ($q1 / ($q0 + $q2) * 2 | r3)},
      events_per_s_with_wrk: $rate, ticks_per_s_with_wrk: $tick_rate,
+     tick_ms_with_wrk: $tick_ms,
      kernel_floor:
          {bytes_per_event: $size,
           alone: (if $alone == null then null else
