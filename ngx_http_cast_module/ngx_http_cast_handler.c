@@ -36,7 +36,6 @@ static void *ngx_http_cast_palloc(void *pool, size_t size);
 static ngx_int_t ngx_http_cast_graphiql(ngx_http_request_t *r,
     ngx_http_cast_main_conf_t *cmcf);
 static void ngx_http_cast_coding(ngx_http_request_t *r, cast_str_t *coding);
-static ngx_uint_t ngx_http_cast_wants_stream(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_subscribe(ngx_http_request_t *r,
     cast_gql_http_t *in, cast_gql_exec_t *exec, ngx_pool_cleanup_t *tmp);
 static ngx_pool_cleanup_t *ngx_http_cast_scratch(ngx_http_request_t *r);
@@ -305,7 +304,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
     in.args.data = (char *) r->args.data;
     in.args.len = r->args.len;
-    in.stream = ngx_http_cast_wants_stream(r);
+    in.stream = cast_gql_wants_stream(in.accept);
 
     /* the engine keeps the allocator until cast_gql_finish() */
     alloc = ngx_palloc(r->pool, sizeof(cast_gql_alloc_t));
@@ -407,11 +406,6 @@ ngx_http_cast_client(ngx_http_request_t *r, ngx_http_cast_main_conf_t *cmcf,
 }
 
 
-/*
- * Accept names text/event-stream (not with q=0): the client reads a
- * stream, as GraphQL over SSE's clients and a browser's EventSource ask.
- */
-
 /* the first Content-Encoding of the request other than identity */
 
 static void
@@ -454,43 +448,6 @@ ngx_http_cast_coding(ngx_http_request_t *r, cast_str_t *coding)
             return;
         }
     }
-}
-
-
-static ngx_uint_t
-ngx_http_cast_wants_stream(ngx_http_request_t *r)
-{
-    u_char  *p, *last, *end;
-
-    static u_char  type[] = "text/event-stream";
-
-    if (r->headers_in.accept == NULL) {
-        return 0;
-    }
-
-    p = r->headers_in.accept->value.data;
-    last = p + r->headers_in.accept->value.len;
-
-    p = ngx_strlcasestrn(p, last, type, sizeof(type) - 2);
-    if (p == NULL) {
-        return 0;
-    }
-
-    p += sizeof(type) - 1;
-    end = ngx_strlchr(p, last, ',');
-    end = end ? end : last;
-
-    /* a q-value of zero ("q=0", "q=0.000") refuses the type */
-    p = ngx_strlcasestrn(p, end, (u_char *) "q=", 1);
-    if (p == NULL || p + 2 == end || p[2] != '0') {
-        return 1;
-    }
-
-    for (p += 3; p < end && (*p == '.' || *p == '0'); p++) {
-        /* void */
-    }
-
-    return p < end && *p >= '1' && *p <= '9';
 }
 
 

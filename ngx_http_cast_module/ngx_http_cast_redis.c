@@ -782,7 +782,7 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "ERR Function not found", 22) == 0
-        && link->ac && !link->loading)
+        && ac == link->ac && !link->loading)
     {
         /* Redis lost its functions (restart without data): load again */
         ngx_http_cast_redis_setup(link);

@@ -25,6 +25,8 @@ static int admin_cmp_name(const void *a, const void *b);
 static int admin_names_add(admin_names_t *ns, const char *name, size_t len,
     int64_t count, int64_t version);
 static void admin_names_dedupe(admin_names_t *ns);
+static int admin_scan_page(redisReply *r, char *cursor, size_t size,
+    admin_names_t *ns);
 static int admin_hscan(redisContext *rc, const char *scan, const char *key,
     admin_names_t *ns);
 static size_t admin_board(redisContext *rc, const admin_names_t *r);
@@ -97,6 +99,59 @@ admin_names_dedupe(admin_names_t *ns)
 
 
 /*
+ * One page of a scan reply r: the next cursor into cursor (size bytes),
+ * each name with its value (an integer) into ns.  0; -1 when the reply
+ * is not the one Redis gives (a faulty or hostile server), -2 when out of
+ * memory.
+ */
+
+static int
+admin_scan_page(redisReply *r, char *cursor, size_t size, admin_names_t *ns)
+{
+    char        *end;
+    size_t       i;
+    int64_t      value;
+    redisReply  *c, *kv, *k, *v;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        return -1;
+    }
+
+    c = r->element[0];
+    kv = r->element[1];
+
+    if (c->type != REDIS_REPLY_STRING || c->len == 0 || c->len >= size
+        || kv->type != REDIS_REPLY_ARRAY || kv->elements % 2 != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < kv->elements; i += 2) {
+        k = kv->element[i];
+        v = kv->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || v->len == 0)
+        {
+            return -1;
+        }
+
+        value = strtoll(v->str, &end, 10);
+        if (*end != '\0') {
+            return -1;
+        }
+
+        if (admin_names_add(ns, k->str, k->len, value, -1) != 0) {
+            return -2;
+        }
+    }
+
+    memcpy(cursor, c->str, c->len + 1);
+    return 0;
+}
+
+
+/*
  * A whole hash (scan "HSCAN") or sorted set ("ZSCAN"), cursor by cursor,
  * into ns (values or scores in count), sorted.
  */
@@ -105,41 +160,29 @@ static int
 admin_hscan(redisContext *rc, const char *scan, const char *key,
     admin_names_t *ns)
 {
-    int          rc_add;
+    int          rc_page;
     char         cursor[32];
-    size_t       i;
-    redisReply  *r, *kv;
+    redisReply  *r;
 
     strcpy(cursor, "0");
 
     do {
         r = redisCommand(rc, "%s %s %s COUNT 1000", scan, key, cursor);
 
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        rc_page = r ? admin_scan_page(r, cursor, sizeof(cursor), ns) : -1;
+
+        if (rc_page != 0) {
             fprintf(stderr, "cast-admin: %s %s: %s\n", scan, key,
                     r == NULL ? rc->errstr
-                    : r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-            if (r != NULL) {
-                freeReplyObject(r);
-            }
-            return -1;
+                    : r->type == REDIS_REPLY_ERROR ? r->str
+                    : rc_page == -2 ? "out of memory" : "bad reply");
         }
 
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        kv = r->element[1];
-        rc_add = 0;
-
-        for (i = 0; rc_add == 0 && i + 1 < kv->elements; i += 2) {
-            rc_add = admin_names_add(ns, kv->element[i]->str,
-                                     kv->element[i]->len,
-                                     strtoll(kv->element[i + 1]->str, NULL,
-                                             10), -1);
+        if (r != NULL) {
+            freeReplyObject(r);
         }
 
-        freeReplyObject(r);
-
-        if (rc_add != 0) {
-            fprintf(stderr, "cast-admin: out of memory\n");
+        if (rc_page != 0) {
             return -1;
         }
 

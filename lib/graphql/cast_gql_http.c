@@ -175,8 +175,8 @@ cast_gql_media(cast_str_t accept)
 /*
  * The q of one media type under an Accept header, in thousandths, taken
  * from its most specific range (the type itself, then its major type's
- * wildcard, then the wildcard of all types, as RFC 9110 says); -1 when no
- * range matches it.
+ * wildcard, then the wildcard of all types, as RFC 9110 says; the type
+ * itself only when major is NULL); -1 when no range matches it.
  */
 static int
 cast_gql_type_q(cast_str_t accept, const char *type, const char *major)
@@ -198,6 +198,7 @@ cast_gql_type_q(cast_str_t accept, const char *type, const char *major)
         rq = cast_gql_range_params(semi ? semi + 1 : comma, comma);
 
         s = cast_gql_ieq(range, type) ? 3
+            : major == NULL ? 0
             : cast_gql_ieq(range, major) ? 2
             : cast_gql_ieq(range, "*/*") ? 1 : 0;
 
@@ -233,6 +234,18 @@ cast_gql_prefers_html(cast_str_t accept)
     gql = cast_gql_type_q(accept, CAST_GQL_GQL_TYPE, "application/*");
 
     return html > 0 && html > json && html > gql;
+}
+
+
+/*
+ * Accept names text/event-stream itself (not with q=0; a wildcard never
+ * asks for a stream): the client reads one, as GraphQL over SSE's clients
+ * and a browser's EventSource ask.
+ */
+int
+cast_gql_wants_stream(cast_str_t accept)
+{
+    return cast_gql_type_q(accept, "text/event-stream", NULL) > 0;
 }
 
 

@@ -16,6 +16,15 @@
                    __VA_ARGS__)
 
 
+/* what a subscription's root selection holds, fragments expanded */
+typedef struct {
+    cast_str_t  key;        /* the first response key */
+    size_t      n;          /* how many keys, counted to 2 */
+    int         meta;       /* one is a meta-field */
+    int         cond;       /* one is under @skip or @include */
+} cast_gql_roots_t;
+
+
 static const char  *cast_gql_loc_names[] = {
     "QUERY", "MUTATION", "SUBSCRIPTION", "FIELD", "FRAGMENT_DEFINITION",
     "FRAGMENT_SPREAD", "INLINE_FRAGMENT", "VARIABLE_DEFINITION"
@@ -485,21 +494,36 @@ cast_gql_check_limits(cast_gql_vctx_t *v)
 }
 
 
-/*
- * The root fields of a subscription's selection, fragments expanded (each
- * once): their first response key in *key, how many keys in *n (counted
- * to 2), and whether one is a meta-field.
- */
+static int
+cast_gql_conditional(cast_gql_dir_t *dirs)
+{
+    for ( /* void */ ; dirs != NULL; dirs = dirs->next) {
+        if (cast_gql_streq(dirs->name, "skip")
+            || cast_gql_streq(dirs->name, "include"))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the root fields of a subscription's selection, each fragment once */
 static void
-cast_gql_root_keys(cast_gql_vctx_t *v, cast_gql_sel_t *sels, cast_str_t *key,
-    size_t *n, int *meta, size_t depth)
+cast_gql_root_keys(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
+    cast_gql_roots_t *roots, size_t depth)
 {
     cast_gql_sel_t  *s;
     cast_str_t       k;
 
     for (s = sels; s != NULL && depth < CAST_GQL_MAX_NEST; s = s->next) {
+        if (cast_gql_conditional(s->dirs)) {
+            roots->cond = 1;
+        }
+
         if (s->kind == CAST_SEL_INLINE) {
-            cast_gql_root_keys(v, s->sels, key, n, meta, depth + 1);
+            cast_gql_root_keys(v, s->sels, roots, depth + 1);
             continue;
         }
 
@@ -508,8 +532,7 @@ cast_gql_root_keys(cast_gql_vctx_t *v, cast_gql_sel_t *sels, cast_str_t *key,
                                                         s->frag->idx))
             {
                 cast_gql_marks_set(&v->seen, s->frag->idx);
-                cast_gql_root_keys(v, s->frag->sels, key, n, meta,
-                                   depth + 1);
+                cast_gql_root_keys(v, s->frag->sels, roots, depth + 1);
             }
             continue;
         }
@@ -519,56 +542,59 @@ cast_gql_root_keys(cast_gql_vctx_t *v, cast_gql_sel_t *sels, cast_str_t *key,
         if (s->name.len > 1 && s->name.data[0] == '_'
             && s->name.data[1] == '_')
         {
-            *meta = 1;
+            roots->meta = 1;
         }
 
-        if (*n == 0) {
-            *key = k;
-            *n = 1;
+        if (roots->n == 0) {
+            roots->key = k;
+            roots->n = 1;
 
-        } else if (!cast_gql_same(*key, k)) {
-            *n = 2;
+        } else if (!cast_gql_same(roots->key, k)) {
+            roots->n = 2;
         }
     }
 }
 
 
-/* SingleFieldSubscriptions: one root field, not a meta-field */
+static void
+cast_gql_sub_err(cast_gql_vctx_t *v, cast_gql_op_t *op, const char *must)
+{
+    if (op->name.len) {
+        cast_gql_verr(v, op->off, "Subscription \"%.*s\" must %s",
+                      (int) op->name.len, op->name.data, must);
+    } else {
+        cast_gql_verr(v, op->off, "Anonymous Subscription must %s", must);
+    }
+}
+
+
+/*
+ * SingleFieldSubscriptions: one root field, not a meta-field, and never
+ * under @skip or @include, which could leave none (the spec's
+ * CollectSubscriptionFields)
+ */
 static void
 cast_gql_check_single(cast_gql_vctx_t *v, cast_gql_op_t *op)
 {
-    cast_str_t  key;
-    size_t      n;
-    int         meta;
+    cast_gql_roots_t  roots;
 
-    n = 0;
-    meta = 0;
-    key.data = NULL;
-    key.len = 0;
+    memset(&roots, 0, sizeof(cast_gql_roots_t));
 
     cast_gql_marks_next(&v->seen);
-    cast_gql_root_keys(v, op->sels, &key, &n, &meta, 0);
+    cast_gql_root_keys(v, op->sels, &roots, 0);
 
-    if (n > 1) {
-        if (op->name.len) {
-            cast_gql_verr(v, op->off, "Subscription \"%.*s\" must select "
-                          "only one top level field.", (int) op->name.len,
-                          op->name.data);
-        } else {
-            cast_gql_verr(v, op->off, "Anonymous Subscription must select "
-                          "only one top level field.");
-        }
+    if (roots.n > 1) {
+        cast_gql_sub_err(v, op, "select only one top level field.");
     }
 
-    if (meta) {
-        if (op->name.len) {
-            cast_gql_verr(v, op->off, "Subscription \"%.*s\" must not "
-                          "select an introspection top level field.",
-                          (int) op->name.len, op->name.data);
-        } else {
-            cast_gql_verr(v, op->off, "Anonymous Subscription must not "
-                          "select an introspection top level field.");
-        }
+    if (roots.meta) {
+        cast_gql_sub_err(v, op, "not select an introspection top level "
+                         "field.");
+    }
+
+    if (roots.cond) {
+        cast_gql_sub_err(v, op, "not use `@skip` or `@include` directives "
+                         "in the top level selection.");
     }
 }
 

@@ -202,6 +202,8 @@ uint64_t cast_gql_cache_misses(const cast_gql_engine_t *eng);
  * (a browser opening the endpoint), 0 otherwise
  */
 int cast_gql_prefers_html(cast_str_t accept);
+/* 1 when an Accept header names text/event-stream, not with q=0 */
+int cast_gql_wants_stream(cast_str_t accept);
 int cast_gql_identity_coding(cast_str_t coding);
 
 /* the schema in SDL, the one place it is written down */

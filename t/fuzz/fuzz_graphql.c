@@ -159,7 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.accept = fuzz_str(fuzz_accepts[(mode >> 2) & 7],
                          strlen(fuzz_accepts[(mode >> 2) & 7]));
     /* as nginx: a stream when Accept names text/event-stream */
-    in.stream = ((mode >> 2) & 7) == 6;
+    in.stream = cast_gql_wants_stream(in.accept);
     in.content_type = (mode & 0x20) ? fuzz_str("text/plain", 10)
                                     : fuzz_str("application/json", 16);
 

@@ -73,6 +73,41 @@ test_html(const char *accept, int want)
 }
 
 
+static void
+test_stream(const char *accept, int want)
+{
+    cast_str_t  a;
+
+    a.data = accept;
+    a.len = accept ? strlen(accept) : 0;
+
+    test_check(cast_gql_wants_stream(a) == want, "Accept %s: wants a "
+               "stream %d, want %d", accept ? accept : "(none)", !want,
+               want);
+}
+
+
+/* text/event-stream itself asks for a stream; a wildcard or a lookalike not */
+static void
+test_wants_stream(void)
+{
+    test_stream("text/event-stream", 1);
+    test_stream("TEXT/Event-Stream", 1);
+    test_stream("application/json, text/event-stream;q=0.5", 1);
+    test_stream("text/event-stream; charset=utf-8", 1);
+    test_stream(NULL, 0);
+    test_stream("*/*", 0);
+    test_stream("text/*", 0);
+    test_stream("application/json", 0);
+    test_stream("text/event-stream;q=0", 0);
+    test_stream("text/event-stream; q=0.000, application/json", 0);
+    test_stream("text/event-streaming", 0);
+    test_stream("x-text/event-stream", 0);
+    test_stream("text/event-stream-x;q=1", 0);
+    test_stream("application/json;p=text/event-stream", 0);
+}
+
+
 /* a browser gets GraphiQL; every API client keeps its JSON or 406 */
 static void
 test_prefers_html(void)
@@ -374,6 +409,7 @@ main(void)
 
     test_media_types();
     test_prefers_html();
+    test_wants_stream();
     test_methods();
     test_content_types();
     test_content_encodings();

@@ -179,6 +179,17 @@ test_operations(void)
     test_invalid("subscription S { totalVotes ...F } fragment F on "
                  "Subscription { top { votes } }", "Subscription \"S\" must "
                  "select only one top level field.", 1, 1);
+    test_invalid("subscription { totalVotes @skip(if: true) }", "Anonymous "
+                 "Subscription must not use `@skip` or `@include` "
+                 "directives in the top level selection.", 1, 1);
+    test_invalid("subscription S($s: Boolean!) { ... @include(if: $s) { "
+                 "totalVotes } }", "Subscription \"S\" must not use "
+                 "`@skip` or `@include` directives in the top level "
+                 "selection.", 1, 1);
+    test_invalid("subscription { ...F } fragment F on Subscription { "
+                 "totalVotes @skip(if: false) }", "Anonymous Subscription "
+                 "must not use `@skip` or `@include` directives in the top "
+                 "level selection.", 1, 1);
 }
 
 

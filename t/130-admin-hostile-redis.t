@@ -1,0 +1,116 @@
+# cast-admin check against a Redis that answers HSCAN with what a real
+# one never gives (a faulty proxy, a hostile server): a cursor or a field
+# that is not a string, a count that is not an integer, an odd number of
+# elements.  cast-admin says "bad reply" and exits 2 (could not compare),
+# never crashes, loops or counts garbage as 0.  A fake Redis on a private
+# port; PostgreSQL is the test stack's.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use IO::Socket::INET;
+use POSIX qw(_exit);
+use Test::More;
+
+plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
+
+my $ADMIN = repo_root() . '/build/bin/cast-admin';
+
+sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
+sub arr  { return '*' . scalar(@_) . "\r\n" . join '', @_ }
+
+# one RESP command from $c: its words, or () at the end
+sub read_command {
+    my ($c) = @_;
+    my $line = <$c> // return ();
+
+    return split ' ', $line unless $line =~ /^\*(\d+)\r\n$/;
+    my @words;
+    for (1 .. $1) {
+        my $len = <$c> // return ();
+        $len =~ /^\$(\d+)\r\n$/ or return ();
+        my $word = '';
+        read($c, $word, $1 + 2) == $1 + 2 or return ();
+        push @words, substr($word, 0, $1);
+    }
+    return @words;
+}
+
+# a Redis answering every HSCAN with $hscan, until killed
+sub fake_redis {
+    my ($hscan) = @_;
+    my $l = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!";
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        while (my $c = $l->accept) {
+            while (my @cmd = read_command($c)) {
+                my $name = uc $cmd[0];
+                print $c $name eq 'HSCAN' || $name eq 'ZSCAN' ? $hscan
+                       : $name eq 'EXISTS' ? ":1\r\n"
+                       : $name eq 'GET' ? "\$-1\r\n"
+                       : "+OK\r\n";
+            }
+            close $c;
+        }
+        _exit(0);
+    }
+
+    my $port = $l->sockport;
+    close $l;
+    return ($pid, $port);
+}
+
+# cast-admin check against $hscan: (exit status, signal, output)
+sub check_against {
+    my ($hscan) = @_;
+    my ($pid, $port) = fake_redis($hscan);
+
+    local $ENV{CAST_REDIS_URL} = "redis://127.0.0.1:$port";
+    local $ENV{CAST_REDIS_SENTINELS} = '';
+    my $out = `timeout -s KILL 10 $ADMIN check 2>&1`;
+    my $st = $?;
+
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+    return ($st >> 8, $st & 127, $out);
+}
+
+my @CASES = (
+    [ 'a count that is an integer reply',
+      arr(bulk('0'), arr(bulk('alice'), ":5\r\n")) ],
+    [ 'a field that is nil',
+      arr(bulk('0'), arr("\$-1\r\n", bulk('5'))) ],
+    [ 'a cursor that is an integer reply',
+      arr(":7\r\n", arr()) ],
+    [ 'a cursor too long for a cursor',
+      arr(bulk('9' x 40), arr()) ],
+    [ 'a count that is not a number',
+      arr(bulk('0'), arr(bulk('alice'), bulk('many'))) ],
+    [ 'an odd number of elements',
+      arr(bulk('0'), arr(bulk('alice'), bulk('5'), bulk('bob'))) ],
+    [ 'the pairs not in an array',
+      arr(bulk('0'), bulk('alice')) ],
+    [ 'a pair nested one array deeper',
+      arr(bulk('0'), arr(arr(bulk('alice'), bulk('5')))) ],
+);
+
+for my $case (@CASES) {
+    my ($what, $reply) = @$case;
+    my ($rc, $sig, $out) = check_against($reply);
+
+    is($sig, 0, "$what: no signal") or diag $out;
+    is($rc, 2, "$what: exit 2, could not compare") or diag $out;
+    like($out, qr/HSCAN \{cast\}:count: bad reply/, "$what: says so")
+        or diag $out;
+}
+
+# the same fake Redis, answering as a real one would: cast-admin compares
+my ($rc, $sig, $out) = check_against(arr(bulk('0'), arr()));
+is($sig, 0, 'a well-formed empty scan: no signal') or diag $out;
+like($out, qr/^check: redis 0 names/m, '  and it compares') or diag $out;
+
+done_testing();
