@@ -29,6 +29,7 @@ static int admin_scan_page(redisReply *r, char *cursor, size_t size,
     admin_names_t *ns);
 static int admin_hscan(redisContext *rc, const char *scan, const char *key,
     admin_names_t *ns);
+static int admin_total(redisReply *t, int64_t *total);
 static size_t admin_board(redisContext *rc, const admin_names_t *r);
 static int admin_redis_side(redisContext *rc, admin_names_t *ns);
 static int admin_pg_side(PGconn *pg, admin_names_t *ns);
@@ -250,6 +251,32 @@ admin_pg_side(PGconn *pg, admin_names_t *ns)
 }
 
 
+/* {cast}:total's reply t into *total (0 when absent); -1 when not one */
+
+static int
+admin_total(redisReply *t, int64_t *total)
+{
+    char  *end;
+
+    if (t == NULL) {
+        return -1;
+    }
+
+    if (t->type == REDIS_REPLY_NIL) {
+        *total = 0;
+        return 0;
+    }
+
+    if (t->type != REDIS_REPLY_STRING || t->len == 0) {
+        return -1;
+    }
+
+    *total = strtoll(t->str, &end, 10);
+
+    return *end == '\0' ? 0 : -1;
+}
+
+
 /*
  * The leaderboard and the total against the counts in Redis (r): every
  * name in {cast}:top scored minus its count, and {cast}:total their sum.
@@ -259,6 +286,7 @@ admin_pg_side(PGconn *pg, admin_names_t *ns)
 static size_t
 admin_board(redisContext *rc, const admin_names_t *r)
 {
+    int             bad;
     size_t          i, j, diffs;
     int64_t         sum, total;
     redisReply     *t;
@@ -306,17 +334,21 @@ admin_board(redisContext *rc, const admin_names_t *r)
     admin_names_free(&top);
 
     t = redisCommand(rc, "GET %s", CAST_KEY_TOTAL);
-    if (t == NULL || (t->type != REDIS_REPLY_STRING
-                      && t->type != REDIS_REPLY_NIL))
-    {
-        if (t != NULL) {
-            freeReplyObject(t);
-        }
-        return (size_t) -1;
+    bad = admin_total(t, &total);
+
+    if (bad) {
+        fprintf(stderr, "cast-admin: GET %s: %s\n", CAST_KEY_TOTAL,
+                t == NULL ? rc->errstr
+                : t->type == REDIS_REPLY_ERROR ? t->str : "bad reply");
     }
 
-    total = t->type == REDIS_REPLY_STRING ? strtoll(t->str, NULL, 10) : 0;
-    freeReplyObject(t);
+    if (t != NULL) {
+        freeReplyObject(t);
+    }
+
+    if (bad) {
+        return (size_t) -1;
+    }
 
     if (total != sum) {
         printf("differ\ttotalVotes\tredis total=%lld\tsum of counts=%lld\n",
@@ -429,12 +461,13 @@ admin_check(admin_t *a)
 
         if (board == (size_t) -1) {
             printf("check: the leaderboard could not be read\n");
+            rc = 2;
+
         } else {
             printf("check: leaderboard and total, %zu differences from "
                    "the counts\n", board);
+            rc = (diffs > 0 || board != 0 || !ready) ? 1 : 0;
         }
-
-        rc = (diffs > 0 || board != 0 || !ready) ? 1 : 0;
     }
 
     admin_names_free(&r);
