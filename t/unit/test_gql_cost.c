@@ -99,8 +99,10 @@ test_top(void)
                   "b: top(limit: $n) { username } }\"}");
     test_resolved(r, 2, "two default limits, 2 x 21");
 
-    /* a negative limit answers nothing (the host refuses it) */
-    r = test_post(e, "{\"query\":\"{ top(limit: -5) { username } }\"}");
+    /* a negative limit answers nothing: the host refuses it */
+    r = test_request(e, CAST_GQL_METHOD_POST, "application/json", NULL,
+                     "{\"query\":\"{ top(limit: -5) { username } }\"}",
+                     NULL, test_resolve_err);
     test_check(r.rc == CAST_GQL_RESOLVE && r.nslots == 1
                && r.slots[0].limit == -5, "limit -5: the host's to refuse");
 
