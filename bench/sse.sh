@@ -18,25 +18,37 @@
 #   worker_cpu_us_per_event    the worker's CPU (/proc/PID/stat) while the
 #                              streams were up, per event delivered
 #   vote_rps, query_rps        wrk through the stack's nginx without the
-#                              streams and with them, and their ratio
-#   kernel_floor               build/bench/sse_floor after the rest: the
-#                              CPU the kernel alone takes per event
-#                              (writer: one send() per stream, reader:
-#                              epoll + read), the event rate the delay
-#                              target needs (every stream one event per
-#                              cast_subscription_interval, as a
-#                              leaderboard that changes every tick has
-#                              it), the share of the machine's cores
-#                              that rate takes at the floor, and so the
-#                              best throughput ratio any server could
-#                              reach here (1 - that share, wrk and the
-#                              stack saturating the cores), next to the
-#                              target's 0.9; server_cpu_share_of_cores
-#                              the writer's alone (the clients elsewhere);
-#                              coalesced: the same with the longest
-#                              interval the delay target leaves (250 ms
-#                              less the floor's fan-out), the fewest
-#                              events it allows
+#                              streams and with them, and their ratio;
+#                              without_again: the same without anything
+#                              at the end of the block (drift: over the
+#                              first), ratio_bracketed: with over the
+#                              mean of the two (the run's drift halved)
+#   events_per_s_with_wrk      the events the worker sent while the wrk
+#                              runs with the streams went, per second
+#                              (cast_subscription_events_total), its
+#                              ticks per second (10 on time) and a
+#                              tick's mean time (its Redis call and the
+#                              events it sent: cast_subscription_tick_*)
+#   kernel_floor               build/bench/sse_floor (no nginx, no HTTP:
+#                              one process send()s an event of the
+#                              streams' mean size to each of as many
+#                              loopback streams per tick, another reads
+#                              them from one epoll set), neither pinned,
+#                              as nginx and sse_load are not:
+#     alone                    for 5 s after the rest, nothing else
+#                              running: CPU per event of the writer and
+#                              of the reader, a tick's fan-out, and the
+#                              delay a vote answered at a random time
+#                              would see (to the read of its stream)
+#     concurrent               while the same wrk runs go, ticking every
+#                              cast_subscription_interval (every stream
+#                              an event a tick, the rate the delay target
+#                              needs for a view that changes every tick):
+#                              the votes' and queries' rate and their
+#                              ratios (as CAST's, both kinds), and
+#                              the same CPU, fan-out and delay
+#     concurrent_at_cast_rate  the same at the rate the worker reached
+#                              (events_per_s_with_wrk): like for like
 #
 # Usage: bench/sse.sh URL REDIS_PORT SECONDS THREADS CONNECTIONS
 
@@ -111,10 +123,14 @@ fcall_ro() {
     redis-cli -p "$redis_port" INFO commandstats \
         | sed -n 's/^cmdstat_fcall_ro:calls=\([0-9]*\),.*/\1/p'
 }
-ticks() {
+metric() {
     curl -s "http://127.0.0.1:$port/metrics" \
-        | awk '$1 == "cast_subscription_tick_seconds_count" { print $2 }'
+        | awk -v m="$1" '$1 == m { print $2 }'
 }
+ticks() { metric cast_subscription_tick_seconds_count; }
+tick_s() { metric cast_subscription_tick_seconds_sum; }
+sent() { metric cast_subscription_events_total; }
+now() { date +%s.%N; }
 wrk_rps() {
     wrk -t"$threads" -c"$conns" -d"${seconds}s" ${2:+-s "$2"} "$url$1" \
         | awk '/^Requests\/sec:/ { print $2 }'
@@ -149,18 +165,64 @@ sleep 5
 c1=$(fcall_ro) t1=$(ticks)
 
 # with the streams
+e0=$(sent) k0=$(ticks) s0=$(tick_s) w0=$(now)
 vote1=$(wrk_rps /graphql "$top/bench/vote.lua")
 query1=$(wrk_rps /graphql "$top/bench/graphql.lua")
+e1=$(sent) k1=$(ticks) s1=$(tick_s) w1=$(now)
+rate=$(jq -n "($e1 - $e0) / ($w1 - $w0) | round")
+tick_rate=$(jq -n "($k1 - $k0) / ($w1 - $w0) * 100 | round / 100")
+tick_ms=$(jq -n "if $k1 > $k0 then ($s1 - $s0) / ($k1 - $k0) * 1e4 | round / 10
+                 else null end")
 
 wait "$load_pid" || true
 load_pid=
 cpu1=$(cpu)
 result=$(grep '^{' "$dir/load.out")
 
-# the kernel's floor, once the rest is done (and its streams closed)
 stop_nginx
-floor_json=$("$floor" -n "$n" -t 50 -i "$interval_ms" 2>/dev/null \
-             || echo null)
+
+# the kernel's floor: an event of the streams' mean size, alone, then
+# while the same wrk runs go (at the target's rate and at the worker's)
+size=$(jq -n --argjson r "$result" \
+           'if $r.events > 0 then $r.bytes / $r.events | round else 100 end')
+floor_alone=$("$floor" -n "$n" -s 5 -i "$interval_ms" -b "$size" \
+              2>/dev/null | grep '^{' || echo null)
+
+floor_with() {
+    local pid v q f
+
+    "$floor" -n "$n" -s $((2 * seconds + 1)) -i "$1" -b "$size" \
+        >"$dir/floor.out" 2>/dev/null &
+    pid=$!
+    for _ in $(seq 600); do
+        grep -q '^connected' "$dir/floor.out" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    v=$(wrk_rps /graphql "$top/bench/vote.lua")
+    q=$(wrk_rps /graphql "$top/bench/graphql.lua")
+    wait "$pid" || true
+    f=$(grep '^{' "$dir/floor.out" || echo null)
+    jq -n --argjson f "$f" --argjson v "$v" --argjson q "$q" '
+        if $f == null then null else
+        {interval_ms: $f.interval_ms, events_per_s: $f.events_per_s,
+         complete: $f.complete, vote_rps: $v, query_rps: $q,
+         writer_cpu_us_per_event: $f.writer_cpu_us_per_event,
+         reader_cpu_us_per_event: $f.reader_cpu_us_per_event,
+         fanout_ms_per_tick: $f.fanout_ms_per_tick,
+         delay_ms: $f.delay_ms} end'
+}
+
+floor_target=$(floor_with "$interval_ms")
+if [ "$rate" -gt 0 ]; then
+    floor_cast=$(floor_with "$(jq -n "$n * 1000 / $rate")")
+else
+    floor_cast=null
+fi
+
+# nothing else again: how far the run drifted
+vote2=$(wrk_rps /graphql "$top/bench/vote.lua")
+query2=$(wrk_rps /graphql "$top/bench/graphql.lua")
 
 jq -n --argjson r "$result" --argjson n "$n" \
       --argjson connected "${connected:-0}" \
@@ -168,9 +230,19 @@ jq -n --argjson r "$result" --argjson n "$n" \
       --argjson calls "$((c1 - c0))" --argjson ticks "$((t1 - t0))" \
       --argjson v0 "$vote0" --argjson v1 "$vote1" \
       --argjson q0 "$query0" --argjson q1 "$query1" \
-      --argjson floor "$floor_json" --argjson cores "$(nproc)" \
-      --argjson interval "$interval_ms" \
+      --argjson v2 "$vote2" --argjson q2 "$query2" --argjson rate "$rate" \
+      --argjson tick_rate "$tick_rate" --argjson tick_ms "$tick_ms" \
+      --argjson size "$size" --argjson alone "$floor_alone" \
+      --argjson target "$floor_target" --argjson like "$floor_cast" \
       --argjson cpu "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) ))" '
+    def r3: . * 1000 | round / 1000;
+    def ratios:
+        if . == null then null else
+        . + {vote_rps_ratio: (.vote_rps / $v0 | r3),
+             query_rps_ratio: (.query_rps / $q0 | r3),
+             vote_rps_ratio_bracketed: (.vote_rps / ($v0 + $v2) * 2 | r3),
+             query_rps_ratio_bracketed: (.query_rps / ($q0 + $q2) * 2 | r3)}
+        end;
     {subscribers_asked: $n, subscribers: $connected, lost: $r.lost,
      rss_kb_before: $rss0, rss_kb_after: $rss1,
      rss_kb_per_subscriber:
@@ -186,35 +258,21 @@ jq -n --argjson r "$result" --argjson n "$n" \
          (if $r.events > 0 then ($cpu / $r.events * 100 | round) / 100
           else null end),
      delay_ms: {p50: $r.p50_ms, p99: $r.p99_ms, max: $r.max_ms},
-     vote_rps: {without: $v0, with: $v1,
-                ratio: (($v1 / $v0 * 1000 | round) / 1000)},
-     query_rps: {without: $q0, with: $q1,
-                 ratio: (($q1 / $q0 * 1000 | round) / 1000)},
+     vote_rps: {without: $v0, with: $v1, ratio: ($v1 / $v0 | r3),
+                without_again: $v2, drift: ($v2 / $v0 | r3),
+                ratio_bracketed: ($v1 / ($v0 + $v2) * 2 | r3)},
+     query_rps: {without: $q0, with: $q1, ratio: ($q1 / $q0 | r3),
+                 without_again: $q2, drift: ($q2 / $q0 | r3),
+                 ratio_bracketed: ($q1 / ($q0 + $q2) * 2 | r3)},
+     events_per_s_with_wrk: $rate, ticks_per_s_with_wrk: $tick_rate,
+     tick_ms_with_wrk: $tick_ms,
      kernel_floor:
-         (if $floor == null then null else
-          ($floor.writer_cpu_us_per_event + $floor.reader_cpu_us_per_event)
-              as $us
-          | ($connected * 1000 / $interval) as $rate
-          | ($rate * $us / 1e6 / $cores) as $share
-          | (250 - $connected * $floor.writer_cpu_us_per_event / 1000)
-              as $longest
-          | ($connected * 1000 / $longest) as $least
-          | ($least * $us / 1e6 / $cores) as $least_share
-          | def r3: . * 1000 | round / 1000;
-            {writer_cpu_us_per_event: $floor.writer_cpu_us_per_event,
-             reader_cpu_us_per_event: $floor.reader_cpu_us_per_event,
-             fanout_ms_per_tick: $floor.fanout_ms_per_tick,
-             bytes_per_event: $floor.bytes,
-             events_per_s_for_delay_target: $rate,
-             cores: $cores,
-             cpu_share_of_cores: ($share | r3),
-             server_cpu_share_of_cores:
-                 ($rate * $floor.writer_cpu_us_per_event / 1e6 / $cores
-                  | r3),
-             throughput_budget_share: 0.1,
-             best_throughput_ratio: (1 - $share | r3),
-             coalesced: {interval_ms: ($longest | round),
-                         events_per_s: ($least | round),
-                         cpu_share_of_cores: ($least_share | r3),
-                         best_throughput_ratio: (1 - $least_share | r3)}}
-          end)}'
+         {bytes_per_event: $size,
+          alone: (if $alone == null then null else
+                  $alone | {interval_ms, events_per_s,
+                            writer_cpu_us_per_event,
+                            reader_cpu_us_per_event, fanout_ms_per_tick,
+                            delay_ms}
+                  end),
+          concurrent: ($target | ratios),
+          concurrent_at_cast_rate: ($like | ratios)}}'

@@ -4,18 +4,26 @@
  * bench).  No HTTP, no nginx, no parsing: the least any server and any
  * client on this machine could spend per event.
  *
- *   sse_floor -n STREAMS -t TICKS [-b BYTES] [-i INTERVAL_MS]
+ *   sse_floor -n STREAMS -s SECONDS [-b BYTES] [-i INTERVAL_MS]
  *
  * Forks a reader, which opens STREAMS loopback TCP connections to the
  * writer (this process; TCP_NODELAY on both ends, as the SSE server and
- * sse_load have them, one end of each stream per process).  The writer
- * sends one BYTES-byte message (100) to every stream each INTERVAL_MS
- * (100) for TICKS ticks, one send() per stream, as a tick of the server
- * does; the reader waits on one epoll set and read()s each stream with a
- * 64 kB buffer, as sse_load does, until it has every byte.  Prints one
- * JSON object: the CPU (user + system, from getrusage) of each per
- * event, and the wall time of a tick's sends.
+ * sse_load have them, one end of each stream per process).  Once they are
+ * all up it prints "connected STREAMS" on stdout, then the writer sends
+ * one BYTES-byte message (100) to every stream each INTERVAL_MS (100, a
+ * fraction allowed) for SECONDS, one send() per stream, as a tick of the
+ * server does, ticks on a fixed cadence (a late tick does not move the
+ * next); the reader waits on one epoll set and read()s each stream with
+ * a 64 kB buffer, as sse_load does, until every stream is closed.  Prints
+ * one JSON object: the events sent and their rate, the CPU (user +
+ * system, from getrusage) of each per event, the wall time of a tick's
+ * sends, and the delay a vote would see (p50, p99, max in ms, over every
+ * message read): a message carries when its tick and the one before
+ * began, a vote's answer is taken at a random time between the two (the
+ * tick after it is the first to see it), the delay ends when the
+ * message's stream is read.
  */
+
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,6 +45,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+
+#define HIST_MS  10000
 
 
 static int64_t
@@ -138,20 +149,81 @@ accept_all(int ls, int n, int *w)
 
 
 /*
- * Connects, says so on fd out, then reads until every byte came; its CPU
- * on fd out.
+ * The delay of a vote in a message: the message carries when its tick and
+ * the one before it began; a vote answered at a uniformly random time
+ * between the two is what this tick carries, and its delay ends now.
  */
-static int
-reader(int n, int *r, struct sockaddr_in *sa, size_t bytes, int out)
+
+static void
+delay(const char *p, int64_t now, uint32_t *hist, uint64_t *rnd)
 {
-    int                  ep, i, k;
+    int64_t  tick[2], vote, ms;
+
+    memcpy(tick, p, sizeof(tick));
+
+    *rnd = *rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+    vote = tick[0] + (int64_t) ((*rnd >> 33) % (uint64_t)
+                                (tick[1] - tick[0] + 1));
+
+    ms = (now - vote) / 1000;
+    hist[ms < 0 ? 0 : ms < HIST_MS ? ms : HIST_MS - 1]++;
+}
+
+
+/* p50, p99 and max of the histogram, in ms */
+
+static void
+percentiles(uint32_t *hist, int64_t *out)
+{
+    int64_t  i, n, seen;
+
+    n = 0;
+    for (i = 0; i < HIST_MS; i++) {
+        n += hist[i];
+    }
+
+    out[0] = out[1] = out[2] = -1;
+    seen = 0;
+
+    for (i = 0; i < HIST_MS && n > 0; i++) {
+        seen += hist[i];
+
+        if (out[0] < 0 && seen * 2 >= n) {
+            out[0] = i;
+        }
+
+        if (out[1] < 0 && seen * 100 >= n * 99) {
+            out[1] = i;
+        }
+
+        if (hist[i]) {
+            out[2] = i;
+        }
+    }
+}
+
+
+/*
+ * Connects, says so on fd out, then reads until every stream is closed;
+ * on fd out its CPU, the reads, the bytes and the delays' percentiles.
+ */
+
+static int
+reader(int n, int *r, struct sockaddr_in *sa, size_t size, int out)
+{
+    int                  ep, i, k, open;
     char                 buf[65536];
-    size_t               got;
+    size_t               j;
     ssize_t              m;
-    int64_t              cpu, events;
+    int64_t              res[6], now, *got;
+    uint32_t            *hist;
+    uint64_t             rnd;
     struct epoll_event   ev, evs[1024];
 
-    if (connect_all(n, r, sa) != 0) {
+    got = calloc(n, sizeof(int64_t));
+    hist = calloc(HIST_MS, sizeof(uint32_t));
+
+    if (got == NULL || hist == NULL || connect_all(n, r, sa) != 0) {
         return 1;
     }
 
@@ -169,11 +241,12 @@ reader(int n, int *r, struct sockaddr_in *sa, size_t bytes, int out)
         return 1;
     }
 
-    got = 0;
-    events = 0;
-    cpu = cpu_us();
+    memset(res, 0, sizeof(res));
+    rnd = 1;
+    open = n;
+    res[0] = cpu_us();
 
-    while (got < bytes) {
+    while (open > 0) {
         k = epoll_wait(ep, evs, 1024, 10000);
         if (k <= 0) {
             break;
@@ -181,46 +254,112 @@ reader(int n, int *r, struct sockaddr_in *sa, size_t bytes, int out)
 
         for (i = 0; i < k; i++) {
             m = read(r[evs[i].data.u32], buf, sizeof(buf));
-            if (m > 0) {
-                got += m;
-                events++;
+            if (m <= 0) {
+                close(r[evs[i].data.u32]);
+                open--;
+                continue;
             }
+
+            /* when this stream's read came, as sse_load times it */
+            now = now_us();
+
+            /* the messages that begin in this read */
+            j = (size - got[evs[i].data.u32] % size) % size;
+            for ( /* void */ ; size >= 16 && j + 16 <= (size_t) m; j += size)
+            {
+                delay(buf + j, now, hist, &rnd);
+            }
+
+            got[evs[i].data.u32] += m;
+            res[1]++;
+            res[2] += m;
         }
     }
 
-    cpu = cpu_us() - cpu;
+    res[0] = cpu_us() - res[0];
+    percentiles(hist, &res[3]);
 
-    return write(out, &cpu, sizeof(cpu)) == sizeof(cpu)
-           && write(out, &events, sizeof(events)) == sizeof(events)
-           && got == bytes ? 0 : 1;
+    return write(out, res, sizeof(res)) == sizeof(res) && open == 0 ? 0 : 1;
+}
+
+
+/*
+ * One send() of the message to each stream per tick, for seconds; the
+ * message begins with when this tick and the one before began.
+ */
+
+static void
+writer(int n, int *w, char *msg, int size, int64_t interval,
+    int seconds, int64_t *ticks, int64_t *sends, int64_t *spent)
+{
+    int      i;
+    int64_t  start, end, next, t, tick[2];
+
+    start = now_us();
+    end = start + (int64_t) seconds * 1000000;
+    next = start;
+    tick[1] = start - interval;
+
+    while (next < end) {
+        t = now_us();
+
+        tick[0] = tick[1];
+        tick[1] = t;
+        if (size >= 16) {
+            memcpy(msg, tick, sizeof(tick));
+        }
+
+        for (i = 0; i < n; i++) {
+            if (send(w[i], msg, size, 0) == size) {
+                (*sends)++;
+            }
+        }
+
+        *spent += now_us() - t;
+        (*ticks)++;
+
+        /* a fixed cadence; a tick later than a whole interval resets it */
+        next += interval;
+        t = now_us();
+
+        if (next > t) {
+            usleep(next - t);
+
+        } else if (t - next > interval) {
+            next = t;
+        }
+    }
 }
 
 
 int
 main(int argc, char **argv)
 {
-    int       n = 10000, ticks = 50, size = 100, interval = 100;
-    int       opt, i, t, ls, fds[2], status, *w, *r;
+    int       n = 10000, seconds = 10, size = 100;
+    int       opt, i, ls, fds[2], status, *w, *r;
     char      msg[4096], ready;
-    int64_t   cpu, wcpu, rcpu, reads, start, spent, sends;
+    double    interval_ms = 100;
+    int64_t   cpu, wcpu, res[6], start, wall, spent, sends, ticks;
     pid_t     pid;
     struct rlimit       rl;
     struct sockaddr_in  sa;
 
-    while ((opt = getopt(argc, argv, "n:t:b:i:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:s:b:i:")) != -1) {
         switch (opt) {
         case 'n': n = atoi(optarg); break;
-        case 't': ticks = atoi(optarg); break;
+        case 's': seconds = atoi(optarg); break;
         case 'b': size = atoi(optarg); break;
-        case 'i': interval = atoi(optarg); break;
+        case 'i': interval_ms = atof(optarg); break;
         default:
-            fprintf(stderr, "usage: sse_floor -n STREAMS -t TICKS "
+            fprintf(stderr, "usage: sse_floor -n STREAMS -s SECONDS "
                     "[-b BYTES] [-i INTERVAL_MS]\n");
             return 2;
         }
     }
 
-    if (n < 1 || ticks < 1 || size < 1 || size > (int) sizeof(msg)) {
+    if (n < 1 || seconds < 1 || size < 1 || size > (int) sizeof(msg)
+        || !(interval_ms >= 1 && interval_ms <= 60000))
+    {
         fprintf(stderr, "sse_floor: bad arguments\n");
         return 2;
     }
@@ -247,7 +386,7 @@ main(int argc, char **argv)
 
     if (pid == 0) {
         close(ls);
-        _exit(reader(n, r, &sa, (size_t) n * ticks * size, fds[1]));
+        _exit(reader(n, r, &sa, size, fds[1]));
     }
 
     if (accept_all(ls, n, w) != 0
@@ -259,47 +398,48 @@ main(int argc, char **argv)
 
     close(ls);
 
+    printf("connected %d\n", n);
+    fflush(stdout);
+
+    ticks = 0;
     spent = 0;
     sends = 0;
     cpu = cpu_us();
+    start = now_us();
 
-    for (t = 0; t < ticks; t++) {
-        start = now_us();
+    writer(n, w, msg, size, (int64_t) (interval_ms * 1000), seconds,
+           &ticks, &sends, &spent);
 
-        for (i = 0; i < n; i++) {
-            if (send(w[i], msg, size, 0) == size) {
-                sends++;
-            }
-        }
-
-        spent += now_us() - start;
-
-        if (now_us() - start < interval * 1000) {
-            usleep(interval * 1000 - (now_us() - start));
-        }
-    }
-
+    wall = now_us() - start;
     wcpu = cpu_us() - cpu;
 
-    if (read(fds[0], &rcpu, sizeof(rcpu)) != sizeof(rcpu)
-        || read(fds[0], &reads, sizeof(reads)) != sizeof(reads))
-    {
-        rcpu = -1;
-        reads = 0;
+    for (i = 0; i < n; i++) {
+        close(w[i]);
+    }
+
+    if (read(fds[0], res, sizeof(res)) != sizeof(res)) {
+        memset(res, 0, sizeof(res));
+        res[0] = -1;
     }
 
     waitpid(pid, &status, 0);
 
-    printf("{\"streams\": %d, \"ticks\": %d, \"bytes\": %d, "
-           "\"events\": %lld, \"reads\": %lld, \"complete\": %s, "
+    printf("{\"streams\": %d, \"interval_ms\": %.1f, \"bytes\": %d, "
+           "\"seconds\": %.2f, \"ticks\": %lld, \"events\": %lld, "
+           "\"events_per_s\": %.0f, \"reads\": %lld, \"complete\": %s, "
            "\"writer_cpu_us_per_event\": %.2f, "
            "\"reader_cpu_us_per_event\": %.2f, "
-           "\"fanout_ms_per_tick\": %.1f}\n",
-           n, ticks, size, (long long) sends, (long long) reads,
-           WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "true" : "false",
+           "\"fanout_ms_per_tick\": %.1f, "
+           "\"delay_ms\": {\"p50\": %lld, \"p99\": %lld, \"max\": %lld}}\n",
+           n, interval_ms, size, (double) wall / 1e6, (long long) ticks,
+           (long long) sends, (double) sends * 1e6 / wall,
+           (long long) res[1],
+           WIFEXITED(status) && WEXITSTATUS(status) == 0
+           && res[2] == sends * size ? "true" : "false",
            sends ? (double) wcpu / sends : 0.0,
-           sends && rcpu >= 0 ? (double) rcpu / sends : 0.0,
-           (double) spent / ticks / 1000);
+           sends && res[0] >= 0 ? (double) res[0] / sends : 0.0,
+           ticks ? (double) spent / ticks / 1000 : 0.0,
+           (long long) res[3], (long long) res[4], (long long) res[5]);
 
     return 0;
 }

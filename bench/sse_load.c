@@ -13,10 +13,10 @@
  * every 100 ms (its
  * own ticket from cas), noting when each answer came and the count it
  * made.  Each subscriber notes when it first saw each count.  After
- * SECONDS it prints one JSON object: subscribers, events, probes, and the
- * delay from a probe vote's answer to a subscriber's event showing it
- * (p50, p99, max in ms, over every subscriber and probe; an event that
- * came before the answer counts 0).
+ * SECONDS it prints one JSON object: subscribers, events, the bytes read
+ * once all streamed, probes, and the delay from a probe vote's answer to
+ * a subscriber's event showing it (p50, p99, max in ms, over every
+ * subscriber and probe; an event that came before the answer counts 0).
  */
 
 #ifndef _GNU_SOURCE
@@ -70,6 +70,7 @@ static int64_t          start_ns;
 static uint32_t        *first_seen;    /* [sub][count - base]: us + 1 */
 static int              span = 512;
 static uint64_t         events;
+static uint64_t         bytes;
 
 
 static int64_t
@@ -431,6 +432,7 @@ main(int argc, char **argv)
                 }
                 continue;
             }
+            bytes += r;
             parse(i, buf, r, t);
         }
     }
@@ -463,9 +465,11 @@ main(int argc, char **argv)
     }
 
     printf("{\"subscribers\": %d, \"lost\": %d, \"events\": %llu, "
-           "\"probes\": %d, \"delays\": %zu, \"p50_ms\": %.1f, "
+           "\"bytes\": %llu, \"probes\": %d, \"delays\": %zu, "
+           "\"p50_ms\": %.1f, "
            "\"p99_ms\": %.1f, \"max_ms\": %.1f}\n",
-           streaming, gone, (unsigned long long) events, nprobes, nd,
+           streaming, gone, (unsigned long long) events,
+           (unsigned long long) bytes, nprobes, nd,
            nd ? delays[nd / 2] / 1e6 : 0.0,
            nd ? delays[nd * 99 / 100] / 1e6 : 0.0,
            nd ? delays[nd - 1] / 1e6 : 0.0);

@@ -512,11 +512,14 @@ jq -r 'if . == null then "subscriptions    failed" else
        + " kB each, \(.redis_calls_per_tick) Redis calls per tick, delay"
        + " p99 \(.delay_ms.p99) ms, votes x\(.vote_rps.ratio), queries"
        + " x\(.query_rps.ratio)",
-       "                 kernel floor \(.kernel_floor.writer_cpu_us_per_event)"
-       + " + \(.kernel_floor.reader_cpu_us_per_event) us per event: at"
-       + " \(.kernel_floor.events_per_s_for_delay_target) events/s"
-       + " \(.kernel_floor.cpu_share_of_cores) of the cores, best"
-       + " throughput x\(.kernel_floor.best_throughput_ratio)" end' <<<"$sse"
+       "                 kernel floor next to wrk: votes"
+       + " x\(.kernel_floor.concurrent.vote_rps_ratio), queries"
+       + " x\(.kernel_floor.concurrent.query_rps_ratio) at"
+       + " \(.kernel_floor.concurrent.events_per_s) events/s; votes"
+       + " x\(.kernel_floor.concurrent_at_cast_rate.vote_rps_ratio), queries"
+       + " x\(.kernel_floor.concurrent_at_cast_rate.query_rps_ratio) at"
+       + " \(.kernel_floor.concurrent_at_cast_rate.events_per_s) events/s"
+       + " (the streams \(.events_per_s_with_wrk))" end' <<<"$sse"
 fi
 
 
