@@ -65,7 +65,7 @@ cast_gql_cost_object(const cast_gql_pentry_t *pe, uint64_t n)
 static uint64_t
 cast_gql_cost_entry(const cast_gql_pentry_t *pe, const cast_gql_slot_t *s)
 {
-    uint64_t  items, n;
+    uint64_t  items, n, per;
 
     items = cast_gql_cost_key(pe->key);
 
@@ -76,12 +76,13 @@ cast_gql_cost_entry(const cast_gql_pentry_t *pe, const cast_gql_slot_t *s)
     switch (s->kind) {
 
     case CAST_FIELD_TOP:
-    case CAST_FIELD_SCORES:
         /* a negative limit is the host's to refuse: it answers nothing */
-        n = s->kind == CAST_FIELD_SCORES ? (uint64_t) s->nusernames
-            : s->limit > 0 ? (uint64_t) s->limit : 0;
-        return cast_gql_cost_add(items,
-                   cast_gql_cost_mul(n, 1 + cast_gql_cost_object(pe, 0)));
+        n = s->limit > 0 ? (uint64_t) s->limit : 0;
+        break;
+
+    case CAST_FIELD_SCORES:
+        n = s->nusernames;
+        break;
 
     case CAST_FIELD_CAS:
         return cast_gql_cost_add(items, cast_gql_cost_object(pe, 0));
@@ -94,6 +95,11 @@ cast_gql_cost_entry(const cast_gql_pentry_t *pe, const cast_gql_slot_t *s)
     default:
         return items;
     }
+
+    /* a list of Score objects: each item 1, and its fields */
+    per = cast_gql_cost_add(1, cast_gql_cost_object(pe, 0));
+
+    return cast_gql_cost_add(items, cast_gql_cost_mul(n, per));
 }
 
 
@@ -103,15 +109,15 @@ cast_gql_cost(cast_gql_ctx_t *c, const cast_gql_op_t *op,
     const cast_gql_plan_t *plan)
 {
     const cast_gql_pentry_t  *pe;
-    uint64_t                  items;
+    uint64_t                  items, n;
     size_t                    i;
 
     items = 0;
 
     for (i = 0; i < plan->n; i++) {
         pe = &plan->entries[i];
-        items = cast_gql_cost_add(items,
-                    cast_gql_cost_entry(pe, &plan->slots[pe->slot]));
+        n = cast_gql_cost_entry(pe, &plan->slots[pe->slot]);
+        items = cast_gql_cost_add(items, n);
     }
 
     if (items <= c->lim->max_result_items) {
