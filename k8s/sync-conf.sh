@@ -40,10 +40,11 @@ NGINX_REWRITES=(
 
 # the prod overlay's changes to the base's nginx.conf, the same way:
 # GraphiQL off, the Redis primary through the Sentinels, each vote batch
-# waiting for one replica (README "Redis high availability")
+# waiting for one replica, the primary fsyncing always though the replicas
+# fsync once a second (README "Redis high availability")
 PROD_REWRITES=(
     '^ +cast_graphiql +on;|    cast_graphiql             off;'
-    '^ +cast_redis +redis:6379;|    cast_redis_sentinel       redis-sentinel:26379;\n    cast_redis_master_name    cast;\n    cast_redis_min_replicas   1;'
+    '^ +cast_redis +redis:6379;|    cast_redis_sentinel       redis-sentinel:26379;\n    cast_redis_master_name    cast;\n    cast_redis_min_replicas   1;\n    cast_redis_primary_fsync  on;'
 )
 
 

@@ -91,6 +91,7 @@ typedef struct {
     ngx_array_t              *sentinels;      /* of ngx_url_t, or NULL */
     ngx_str_t                 master_name;
     size_t                    min_replicas;   /* WAIT after each vote batch */
+    ngx_flag_t                primary_fsync;  /* appendfsync always set */
     ngx_str_t                 redis_password;
     ngx_uint_t                redis_db;
     ngx_msec_t                redis_timeout;

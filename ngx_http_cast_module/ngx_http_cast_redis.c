@@ -25,6 +25,11 @@
  * flight on a dropped connection answer with no reply, and it is made
  * again to the primary the Sentinels name.
  *
+ * With cast_redis_primary_fsync, CONFIG SET appendfsync always follows
+ * ROLE: every vote sent behind it runs on a Redis that fsyncs before its
+ * reply, whichever is the primary now.  The backoff is reset once the
+ * setup is answered: a Redis that refuses it is not retried in a loop.
+ *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
  * with the reply, or with NULL when the connection is lost or freed.  It
@@ -81,6 +86,8 @@ static void ngx_http_cast_redis_watch(ngx_event_t *ev);
 static void ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link,
     const char *why);
 static void ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r,
+    void *data);
+static void ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_cast_redis_retry(ngx_event_t *ev);
 static void ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link);
@@ -420,6 +427,11 @@ ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link)
                               1, argv, argvlen);
     }
 
+    if (cmcf->primary_fsync) {
+        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, NULL,
+                          "CONFIG SET appendfsync always");
+    }
+
     argv[0] = "FUNCTION";
     argvlen[0] = 8;
     argv[1] = "LOAD";
@@ -444,6 +456,11 @@ ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
 
     if (ngx_strcmp(data, "FUNCTION LOAD") == 0) {
         link->loading = 0;
+
+        /* the last of the setup: the connection is usable */
+        if (reply) {
+            link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
+        }
     }
 
     if (reply == NULL) {
@@ -483,6 +500,37 @@ ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     ngx_http_cast_redis_leave(link, "it is not a primary");
+}
+
+
+/*
+ * A Redis that does not fsync before each reply must acknowledge no vote:
+ * freed from within this reply, the connection answers every command
+ * pipelined behind it (votes, /readyz's state) with no reply.
+ */
+
+static void
+ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply                  *reply = r;
+    ngx_http_cast_redis_link_t  *link = ac->data;
+
+    if (reply == NULL || ac != link->ac) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_STATUS) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
+                  "cast: redis %V refused \"CONFIG SET appendfsync always\" "
+                  "(cast_redis_primary_fsync), no vote is answered on it: "
+                  "%s", &link->address,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                   : "unexpected reply");
+
+    ngx_http_cast_redis_drop(link);
 }
 
 
@@ -532,7 +580,6 @@ ngx_http_cast_redis_on_connect(const redisAsyncContext *ac, int status)
 
     if (status == REDIS_OK) {
         ngx_log_error(NGX_LOG_INFO, rd->log, 0, "cast: redis connected");
-        link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
         return;
     }
 

@@ -13,7 +13,9 @@
 # Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_SWEEP_SECONDS (8 per offered rate), BENCH_SWEEP_PERCENTS
 # ("25 50 75 90" of the accepted votes/s of the wrk run),
-# CAST_BENCH_PORT_OFFSET (0) moves every port of the private stack,
+# CAST_BENCH_PORT_OFFSET (0) moves every port of the private stack
+# (30080, 31092 and up: below the kernel's ephemeral ports, 32768-,
+# where a client's connection could hold one),
 # BENCH_KEEP=1 leaves the stack running, BENCH_ONLY=fair_share or
 # BENCH_ONLY=subscriptions runs that block alone, BENCH_ONLY=herd only
 # the ceiling, vote_rejected and the herd (results in <time>-herd.json).
@@ -31,14 +33,14 @@ sweep_percents=${BENCH_SWEEP_PERCENTS:-25 50 75 90}
 
 o=${CAST_BENCH_PORT_OFFSET:-0}
 export CAST_VAR=$top/var/bench
-export CAST_HTTP_PORT=${CAST_HTTP_PORT:-$((38080 + o))}
-export CAST_REDIS_PORT=${CAST_REDIS_PORT:-$((36379 + o))}
-export CAST_PG_PORT=${CAST_PG_PORT:-$((35432 + o))}
-export CAST_KAFKA_PORT=${CAST_KAFKA_PORT:-$((39092 + o))}
-export CAST_KAFKA_CONTROLLER_PORT=${CAST_KAFKA_CONTROLLER_PORT:-$((39093 + o))}
-export CAST_TICKETD_HTTP_PORT=${CAST_TICKETD_HTTP_PORT:-$((39101 + o))}
-export CAST_RELAY_HTTP_PORT=${CAST_RELAY_HTTP_PORT:-$((39102 + o))}
-export CAST_PERSISTER_HTTP_PORT=${CAST_PERSISTER_HTTP_PORT:-$((39103 + o))}
+export CAST_HTTP_PORT=${CAST_HTTP_PORT:-$((30080 + o))}
+export CAST_REDIS_PORT=${CAST_REDIS_PORT:-$((31379 + o))}
+export CAST_PG_PORT=${CAST_PG_PORT:-$((31432 + o))}
+export CAST_KAFKA_PORT=${CAST_KAFKA_PORT:-$((31092 + o))}
+export CAST_KAFKA_CONTROLLER_PORT=${CAST_KAFKA_CONTROLLER_PORT:-$((31093 + o))}
+export CAST_TICKETD_HTTP_PORT=${CAST_TICKETD_HTTP_PORT:-$((31101 + o))}
+export CAST_RELAY_HTTP_PORT=${CAST_RELAY_HTTP_PORT:-$((31102 + o))}
+export CAST_PERSISTER_HTTP_PORT=${CAST_PERSISTER_HTTP_PORT:-$((31103 + o))}
 export CAST_TICKET_MAX_USES=${CAST_TICKET_MAX_USES:-1000000000}
 
 load=$top/build/bench/cast-load

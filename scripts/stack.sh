@@ -18,6 +18,10 @@
 # ports after $CAST_REDIS_PORT and three Sentinels from $CAST_SENTINEL_PORT
 # ($CAST_REDIS_PORT + 5), which fail over after 1 s without the primary;
 # nginx and the daemons then find the primary through the Sentinels.
+# A Redis that starts as a replica fsyncs its AOF as
+# $CAST_REDIS_REPLICA_APPENDFSYNC says (everysec), the primary as
+# $CAST_REDIS_APPENDFSYNC (always); with always, nginx sets it on whichever
+# Redis is the primary (cast_redis_primary_fsync), a promoted one included.
 #
 # Each part runs in its own session (setsid), its pid in $CAST_VAR/run/,
 # its output in $CAST_VAR/log/.  The Kafka topics cast.votes
@@ -49,6 +53,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${CAST_KAFKA_PARTITIONS:=4}"
 : "${CAST_KAFKA_HEAP:=512m}"
 : "${CAST_REDIS_APPENDFSYNC:=always}"
+# a replica's: WAIT counts replicas that received a write, not fsynced it
+: "${CAST_REDIS_REPLICA_APPENDFSYNC:=everysec}"
 : "${CAST_READY_TIMEOUT:=30}"
 : "${CAST_REDIS_REPLICAS:=0}"
 : "${CAST_SENTINEL_PORT:=$((CAST_REDIS_PORT + 5))}"
@@ -312,16 +318,20 @@ redis_role() {
 }
 
 
-# Every Redis, primary or replica, has the same settings: a replica may
-# become the primary.  One that is not the primary now starts as a replica
-# of it (an old primary restarted rejoins as one).
+# Every Redis, primary or replica, has the same settings but appendfsync:
+# a replica may become the primary.  One that is not the primary now
+# starts as a replica of it (an old primary restarted rejoins as one),
+# with the replicas' appendfsync; nginx sets the primary's again when it
+# connects (cast_redis_primary_fsync, with CAST_REDIS_APPENDFSYNC=always).
 start_redis() {
-    local part=$1 port dir primary ha=
+    local part=$1 port dir primary ha='' fsync=$CAST_REDIS_APPENDFSYNC v
 
-    case $CAST_REDIS_APPENDFSYNC in
-    always|everysec) ;;
-    *) die "redis: CAST_REDIS_APPENDFSYNC must be always or everysec" ;;
-    esac
+    for v in CAST_REDIS_APPENDFSYNC CAST_REDIS_REPLICA_APPENDFSYNC; do
+        case ${!v} in
+        always|everysec) ;;
+        *) die "redis: $v must be always or everysec" ;;
+        esac
+    done
     port=$(redis_port "$part")
     dir=$CAST_VAR/$part
     primary=$(primary_port)
@@ -330,8 +340,10 @@ start_redis() {
 min-replicas-max-lag 10
 replica-serve-stale-data yes
 repl-diskless-sync-delay 0"
-        [[ $primary == "$port" ]] \
-            || ha+=$'\n'"replicaof 127.0.0.1 $primary"
+        if [[ $primary != "$port" ]]; then
+            ha+=$'\n'"replicaof 127.0.0.1 $primary"
+            fsync=$CAST_REDIS_REPLICA_APPENDFSYNC
+        fi
     fi
     mkdir -p "$dir"
     cat >"$dir/redis.conf" <<EOF
@@ -344,7 +356,7 @@ dir $dir
 logfile ""
 save ""
 appendonly yes
-appendfsync $CAST_REDIS_APPENDFSYNC
+appendfsync $fsync
 $ha
 EOF
     port_free "$part" "$port"
@@ -703,6 +715,9 @@ nginx_config() {
         t="\1cast_redis_sentinel $CAST_REDIS_SENTINELS;"
         t+="\n\1cast_redis_master_name $CAST_REDIS_MASTER_NAME;"
         t+="\n\1cast_redis_min_replicas $CAST_REDIS_MIN_REPLICAS;"
+        # a promoted replica fsyncs as the primary did
+        [[ $CAST_REDIS_APPENDFSYNC != always ]] \
+            || t+="\n\1cast_redis_primary_fsync on;"
         sed -i -E "s#^(\s*)cast_redis\s+[^;]*;#$t#" "$conf"
     fi
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"

@@ -14,6 +14,9 @@
 # is demoted): the workers leave it, and with nginx and the relay waiting
 # for every replica no success is lost; a vote batch fewer replicas
 # acknowledge than asked answers UNAVAILABLE (its retry counted once).
+# The replicas fsync their AOF once a second, the primary before each
+# reply: nginx sets appendfsync always on whichever Redis it writes to
+# (cast_redis_primary_fsync), a promoted replica included.
 
 use strict;
 use warnings;
@@ -60,6 +63,8 @@ sub primary {
 }
 
 sub role { return (cli($_[0], 'ROLE'))[0] // 'down' }
+
+sub appendfsync { return (cli($_[0], 'CONFIG', 'GET', 'appendfsync'))[1] }
 
 sub counts_on {
     my ($port, $names) = @_;
@@ -129,6 +134,9 @@ my @replicas = grep { role($_) eq 'slave' }
                map { $ENV{CAST_REDIS_PORT} + $_ }
                0 .. $ENV{CAST_REDIS_REPLICAS};
 is(scalar @replicas, $ENV{CAST_REDIS_REPLICAS}, 'the replicas are replicas');
+is(appendfsync($first), 'always', 'the primary fsyncs before each reply');
+is(join(',', map { appendfsync($_) } @replicas),
+   join(',', ('everysec') x @replicas), 'the replicas once a second');
 ok(wait_for(30, sub { (HTTP::Tiny->new->get($READYZ)->{content} // '')
                       =~ /^ready redis 127\.0\.0\.1:$first$/ }),
    '/readyz names the primary as the Redis written to');
@@ -175,6 +183,12 @@ isnt($second, $first, "a replica was promoted ($second)");
 ok(wait_for(10, sub { (HTTP::Tiny->new->get($READYZ)->{content} // '')
                       =~ /^ready redis 127\.0\.0\.1:$second$/ }),
    '/readyz names the new primary');
+# it started as a replica (everysec): nginx set always before its first
+# vote there, so what is acknowledged now is fsynced on it
+is(appendfsync($second), 'always',
+   'the promoted replica fsyncs before each reply');
+my ($still) = grep { $_ != $second } @replicas;
+is(appendfsync($still), 'everysec', 'the other replica still once a second');
 like(HTTP::Tiny->new->get($ENV{CAST_GRAPHQL_URL} =~ s{/graphql$}{/metrics}r)
          ->{content}, qr/^cast_redis_failovers_total [1-9]/m,
      'the failover counter counted it');
@@ -223,6 +237,7 @@ my %part = map { ($ENV{CAST_REDIS_PORT} + $_) =>
 ok(cast_stack('start', $part{$first}), "the old primary ($part{$first}) "
    . 'started again');
 is(role($first), 'slave', 'it rejoined as a replica');
+is(appendfsync($first), 'everysec', 'fsyncing once a second, as a replica');
 ok(wait_for(30, sub {
        my %a = cli($second, 'HGETALL', '{cast}:count');
        my %b = cli($first, 'HGETALL', '{cast}:count');
@@ -325,6 +340,12 @@ ok(wait_for(30, sub {
 ($ok, $why) = agree($res->{ledger}, 60);
 ok($ok, 'and in PostgreSQL, once') or diag $why;
 ok(cast_stack('restart', 'relay'), 'the relay as before');
+
+# the demoted primary keeps the always nginx set (only slower) until it
+# restarts with a replica's settings
+is(appendfsync($before), 'always', 'the demoted primary still fsyncs always');
+ok(cast_stack('restart', $part{$before}), 'it restarts');
+is(appendfsync($before), 'everysec', 'as a replica, once a second');
 
 # --- WAIT: fewer replicas acknowledge than asked ---------------------------------
 

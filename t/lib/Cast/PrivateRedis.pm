@@ -5,6 +5,10 @@ package Cast::PrivateRedis;
 # stopped when the file ends.
 #
 #   my $sock = start_redis();      # skips the file without redis-server
+#   start_redis(port => $p, args => [...]);
+#                                  # also on a loopback port (for a
+#                                  # Sentinel), with more redis-server
+#                                  # arguments
 #   cmd('HGET', $key, $field);     # RESP on one connection: a reply, an
 #                                  # error as { err => "..." }
 #   cmd_ok(...);                   # the same, an error reply dies
@@ -32,6 +36,8 @@ my ($dir, $sock, $redis);
 
 # starts the server (once) and connects to it; returns its socket's path
 sub start_redis {
+    my (%o) = @_;
+
     return $sock if $sock;
 
     plan skip_all => 'redis-server not found'
@@ -40,10 +46,12 @@ sub start_redis {
     $dir = tempdir('cast-redis-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     $sock = "$dir/redis.sock";
 
-    system('redis-server', '--port', '0', '--unixsocket', $sock,
+    system('redis-server', '--port', $o{port} // 0, '--bind', '127.0.0.1',
+           '--unixsocket', $sock,
            '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
            '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
-           '--logfile', "$dir/redis.log") == 0 or die "redis-server: $?\n";
+           '--logfile', "$dir/redis.log", @{ $o{args} // [] }) == 0
+        or die "redis-server: $?\n";
     # the socket file is there (bound) a moment before Redis listens on it
     for (1 .. 200) {
         $redis = IO::Socket::UNIX->new(Peer => $sock) and last;

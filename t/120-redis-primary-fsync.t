@@ -1,0 +1,137 @@
+# cast_redis_primary_fsync: every connection to the primary first sets
+# appendfsync always, so a promoted replica that fsyncs once a second
+# fsyncs each vote before nginx acknowledges it.  A primary that refuses
+# the CONFIG SET (here its ACL default user lacks CONFIG, as on managed
+# Redis services) must acknowledge no vote: every vote answers
+# UNAVAILABLE, /readyz is not ready, the error log says why, and the
+# worker retries with its backoff, not in a loop.  Once Redis accepts it
+# (the ACL granted), votes are acknowledged and Redis fsyncs always.
+#
+# A private Redis (appendfsync everysec, CONFIG denied) on a loopback
+# port, a private Sentinel watching it and a private nginx finding it
+# through the Sentinel.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Nginx;
+use Cast::PrivateRedis qw(start_redis cmd cmd_ok ticket);
+use File::Path qw(make_path);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+my $rport = free_port();
+start_redis(port => $rport, args => [
+    '--appendfsync', 'everysec',
+    '--user', 'default', 'on', 'nopass', '~*', '&*', '+@all', '-config',
+]);
+like(cmd('CONFIG', 'GET', 'appendfsync')->{err} // '', qr/^NOPERM/,
+     'the private Redis refuses CONFIG to its default user');
+
+my $sport = free_port();
+my $dir = server_root() . '/sentinel';
+make_path($dir);
+open my $fh, '>', "$dir/sentinel.conf" or die "sentinel.conf: $!\n";
+print {$fh} <<"CONF";
+port $sport
+bind 127.0.0.1
+dir $dir
+sentinel monitor cast120 127.0.0.1 $rport 1
+CONF
+close $fh;
+
+my $sentinel = fork // die "fork: $!";
+if ($sentinel == 0) {
+    open STDOUT, '>', "$dir/sentinel.log";
+    open STDERR, '>&', \*STDOUT;
+    exec 'redis-server', "$dir/sentinel.conf", '--sentinel';
+    exit 127;
+}
+
+END { kill 'TERM', $sentinel if $sentinel; }
+
+ok(wait_for(20, sub {
+       my $s = IO::Socket::INET->new("127.0.0.1:$sport") or return 0;
+       print {$s} "SENTINEL get-master-addr-by-name cast120\r\n";
+       my $line = <$s> // '';
+       $line =~ /^\*2/ }),
+   'the Sentinel names the private Redis');
+
+start_nginx(<<'CONF', http_config => <<"HTTP");
+location = /graphql { cast_graphql; }
+location = /readyz { cast_readyz; }
+CONF
+    cast_redis_sentinel 127.0.0.1:$sport;
+    cast_redis_master_name cast120;
+    cast_redis_primary_fsync on;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+    cast_redis_timeout 500ms;
+HTTP
+
+my $base = 'http://127.0.0.1:' . server_port();
+my $run = sprintf '%d%04d', time, $$ % 10000;
+my $name = "fsync-$run";
+my $ticket = ticket(7, max => 1000000);
+cmd_ok('SET', '{cast}:ready', 1);
+
+sub vote {
+    my (undef, $json) = graphql(
+        'mutation($u:[String!]!,$t:String!){vote(usernames:$u,ticket:$t)'
+        . '{success}}', { u => [$name], t => $ticket },
+        url => "$base/graphql", timeout => 3);
+    return 'ok' if $json && $json->{data} && $json->{data}{vote}
+                   && $json->{data}{vote}{success};
+    return $json && $json->{errors}
+        ? $json->{errors}[0]{extensions}{code} // 'error' : 'no answer';
+}
+
+sub readyz { return HTTP::Tiny->new->get("$base/readyz")->{status} }
+
+sub connections {
+    return cmd('INFO', 'stats') =~ /^total_connections_received:(\d+)/m
+           ? $1 : -1;
+}
+
+# --- refused: no vote acknowledged ------------------------------------------
+
+ok(wait_for(10, sub { error_log_text() =~ /refused "CONFIG SET appendfsync/ }),
+   'the worker reached the primary, and logs that it refused');
+
+my (%answers, %ready);
+for (1 .. 30) {
+    $answers{ vote() }++;
+    $ready{ readyz() }++;
+}
+is_deeply(\%answers, { UNAVAILABLE => 30 },
+          'every vote answers UNAVAILABLE, none success')
+    or diag explain \%answers;
+ok(!$ready{200}, '/readyz never ready') or diag explain \%ready;
+ok($ready{503}, '/readyz answers 503') or diag explain \%ready;
+my $why = qr/\[error\].*cast: redis 127\.0\.0\.1:$rport refused/
+        . qr/ "CONFIG SET appendfsync always" \(cast_redis_primary_fsync\),/
+        . qr/ no vote is answered on it: NOPERM/;
+like(error_log_text(), qr/$why/,
+     'the error names the Redis, the command and its refusal');
+
+# the backoff grows to 500 ms: a connect and a Sentinel ask per try, not
+# a loop (a reset at each connect gave about one every 50 ms)
+my $from = connections();
+sleep 3;
+my $tries = connections() - $from;
+cmp_ok($tries, '<=', 12, "tries backed off ($tries connections in 3 s)");
+
+# --- granted: votes acknowledged, Redis fsyncs always -----------------------
+
+cmd_ok('ACL', 'SETUSER', 'default', '+config');
+ok(wait_for(10, sub { readyz() == 200 }), '/readyz ready once it accepts');
+is(vote(), 'ok', 'a vote is acknowledged');
+is(cmd('CONFIG', 'GET', 'appendfsync')->[1], 'always',
+   'the primary fsyncs before each reply now');
+
+stop_nginx();
+is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
+
+done_testing();
