@@ -113,6 +113,7 @@ bench_run(size_t cache, long n)
     lim.max_aliases = 30;
     lim.max_list_len = 100;
     lim.max_introspection = 64 * 1024;
+    lim.max_result_items = 5000;
     lim.cache_entries = cache;
     lim.introspection = 1;
 
@@ -864,6 +865,7 @@ bench_limits(size_t cache)
     lim.max_aliases = 64;
     lim.max_list_len = 1000;
     lim.max_introspection = 64 * 1024;
+    lim.max_result_items = 5000;
     lim.cache_entries = cache;
     lim.introspection = 1;
 

@@ -38,6 +38,8 @@ ngx_http_cast_conf_check(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
 static char *
 ngx_http_cast_conf_limits(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
 {
+    size_t  n;
+
     if (cmcf->graphiql_page.len == 0 || cmcf->graphiql_page.data[0] != '/') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_graphiql_page must be a URI starting "
@@ -85,6 +87,21 @@ ngx_http_cast_conf_limits(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_max_list_length must not be less than "
                            "cast_max_usernames");
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * the largest leaderboard or votes subscription the other limits
+     * allow, { username votes } of each (1 + 3n items), must be answered
+     */
+    n = 1 + 3 * ngx_max(cmcf->max_top_limit, cmcf->max_usernames);
+
+    if (cmcf->limits.max_result_items < n) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_max_result_items must be at least %uz, "
+                           "so that a top(limit:) of cast_max_top_limit "
+                           "or a votes(usernames:) of cast_max_usernames "
+                           "names fits", n);
         return NGX_CONF_ERROR;
     }
 

@@ -218,6 +218,13 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       offsetof(ngx_http_cast_main_conf_t, limits.max_introspection),
       NULL },
 
+    { ngx_string("cast_max_result_items"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, limits.max_result_items),
+      NULL },
+
     { ngx_string("cast_document_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_cast_conf_set_count_slot,
@@ -363,6 +370,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->limits.max_aliases = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_list_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_introspection = NGX_CONF_UNSET_SIZE;
+    cmcf->limits.max_result_items = NGX_CONF_UNSET_SIZE;
     cmcf->limits.cache_entries = NGX_CONF_UNSET_SIZE;
     cmcf->introspection = NGX_CONF_UNSET;
     cmcf->graphiql = NGX_CONF_UNSET;
@@ -398,6 +406,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->limits.max_aliases, 64);
     ngx_conf_init_size_value(cmcf->limits.max_list_len, 1000);
     ngx_conf_init_size_value(cmcf->limits.max_introspection, 64 * 1024);
+    ngx_conf_init_size_value(cmcf->limits.max_result_items, 5000);
     ngx_conf_init_size_value(cmcf->limits.cache_entries, 256);
     ngx_conf_init_value(cmcf->introspection, 1);
     ngx_conf_init_value(cmcf->graphiql, 1);

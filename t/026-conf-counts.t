@@ -1,7 +1,8 @@
 # Count directives take plain numbers: "cast_max_depth 1k;" is a
 # configuration error naming the directive and the value, not 1024.
 # Sizes (cast_max_body_size, cast_max_query_length) still take "1k".
-# Names and counts per vote stop where lib/redis/cast.lua stops.
+# Names and counts per vote stop where lib/redis/cast.lua stops, and an
+# answer holds at least the largest leaderboard allowed.
 
 use strict;
 use warnings;
@@ -13,7 +14,8 @@ use Test::More;
 
 my @COUNTS = qw(cast_max_usernames cast_max_vote_count cast_max_vote_fields
                 cast_max_tokens cast_max_depth cast_max_fields
-                cast_max_aliases cast_max_list_length cast_document_cache);
+                cast_max_aliases cast_max_list_length cast_max_result_items
+                cast_document_cache);
 
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
@@ -79,6 +81,22 @@ for (['cast_max_usernames', 1000], ['cast_max_vote_count', 1000000]) {
     ($rc, $out) = nginx_t("    $d " . ($max + 1) . ";\n");
     isnt($rc, 0, "$d " . ($max + 1) . ": refused");
     like($out, qr/\Q$d\E (?:must be )?1\.\.$max/, 'the message says the range');
+}
+
+# the largest top or votes subscription the other limits allow fits in
+# an answer: 1 + 3 x 100 items by default, 1 + 3 x 1000 with either at 1000
+for (['', 301], ["    cast_max_top_limit 1000;\n", 3001],
+     ["    cast_max_usernames 1000;\n", 3001])
+{
+    my ($other, $min) = @$_;
+    my ($rc, $out) = nginx_t("${other}    cast_max_result_items $min;\n");
+    is($rc, 0, "cast_max_result_items $min: accepted") or diag $out;
+
+    ($rc, $out) = nginx_t("${other}    cast_max_result_items "
+                          . ($min - 1) . ";\n");
+    isnt($rc, 0, "cast_max_result_items " . ($min - 1) . ": refused");
+    like($out, qr/cast_max_result_items must be at least $min, so that a /,
+         '  saying how many');
 }
 
 for my $d (qw(cast_max_body_size cast_max_query_length)) {

@@ -60,29 +60,35 @@ is(system('k8s/sync-conf.sh --check >/dev/null 2>&1'), 0,
 }
 
 
-# The generated nginx.conf with the real module: nginx -t, with only the
-# container's absolute paths and the Redis host mapped to this machine.
-SKIP: {
-    my $so = "$ROOT/build/ngx_http_cast_module.so";
-    skip 'build/ngx_http_cast_module.so not built (make module)', 1
-        unless -f $so;
+# The generated nginx.conf files (base and prod) with the real module:
+# nginx -t, with only the container's absolute paths and the Redis and
+# Sentinel hosts mapped to this machine.
+for my $file ('k8s/base/files/nginx.conf',
+              'k8s/overlays/prod/files/nginx.conf')
+{
+    SKIP: {
+        my $so = "$ROOT/build/ngx_http_cast_module.so";
+        skip 'build/ngx_http_cast_module.so not built (make module)', 1
+            unless -f $so;
 
-    my $dir = "$TMP/nginx";
-    mkdir $dir or die "$dir: $!";
-    open(my $fh, '>', "$dir/ticket-key") or die $!;
-    print $fh 'k' x 64;
-    close $fh;
-    my $conf = slurp('k8s/base/files/nginx.conf');
-    $conf =~ s{/usr/lib/nginx/modules/ngx_http_cast_module\.so}{$so}g;
-    $conf =~ s{/usr/share/cast/}{$ROOT/}g;
-    $conf =~ s{/etc/cast/secret/ticket-key}{$dir/ticket-key}g;
-    $conf =~ s{cast_redis(\s+)redis:6379;}{cast_redis${1}127.0.0.1:6379;};
-    open($fh, '>', "$dir/nginx.conf") or die $!;
-    print $fh $conf;
-    close $fh;
-    my $res = `nginx -t -e stderr -p '$dir/' -c '$dir/nginx.conf' 2>&1`;
-    is($?, 0, 'nginx -t accepts the generated nginx.conf with the module')
-        or diag($res);
+        (my $name = $file) =~ s{\W+}{-}g;
+        my $dir = "$TMP/nginx-$name";
+        mkdir $dir or die "$dir: $!";
+        open(my $fh, '>', "$dir/ticket-key") or die $!;
+        print $fh 'k' x 64;
+        close $fh;
+        my $conf = slurp($file);
+        $conf =~ s{/usr/lib/nginx/modules/ngx_http_cast_module\.so}{$so}g;
+        $conf =~ s{/usr/share/cast/}{$ROOT/}g;
+        $conf =~ s{/etc/cast/secret/ticket-key}{$dir/ticket-key}g;
+        $conf =~ s{cast_redis(\s+)redis:6379;}{cast_redis${1}127.0.0.1:6379;};
+        $conf =~ s{redis-sentinel:26379}{127.0.0.1:26379}g;
+        open($fh, '>', "$dir/nginx.conf") or die $!;
+        print $fh $conf;
+        close $fh;
+        my $res = `nginx -t -e stderr -p '$dir/' -c '$dir/nginx.conf' 2>&1`;
+        is($?, 0, "nginx -t accepts $file with the module") or diag($res);
+    }
 }
 
 

@@ -10,39 +10,16 @@ use Cast::Test;
 use Cast::Nginx;
 use Cast::Stack;
 use Cast::SSE;
-use File::Path qw(make_path);
-use IO::Socket::INET;
+use Cast::PrivateRedis qw(start_sentinel);
 use Test::More;
 
 plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
 
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
-my $sport = free_port();
-my $dir = server_root() . '/sentinel';
 my ($rhost, $rport) = @ENV{qw(TEST_NGINX_REDIS_HOST TEST_NGINX_REDIS_PORT)};
-
-make_path($dir);
-open my $fh, '>', "$dir/sentinel.conf" or die "sentinel.conf: $!\n";
-print {$fh} <<"CONF";
-port $sport
-bind 127.0.0.1
-dir $dir
-sentinel monitor cast111 $rhost $rport 1
-CONF
-close $fh;
-
-my $sentinel = fork // die "fork: $!";
-if ($sentinel == 0) {
-    open STDOUT, '>', "$dir/sentinel.log";
-    open STDERR, '>&', \*STDOUT;
-    exec 'redis-server', "$dir/sentinel.conf", '--sentinel';
-    exit 127;
-}
-
-END { kill 'TERM', $sentinel if $sentinel; }
-
-ok(wait_for(20, sub { IO::Socket::INET->new("127.0.0.1:$sport") }),
-   'the Sentinel listens');
+my $sport = start_sentinel(server_root() . '/sentinel', 'cast111', $rhost,
+                           $rport);
+ok($sport, "the Sentinel names the stack's Redis");
 
 start_nginx(<<"CONF", http_config => <<"HTTP");
         location = /graphql { cast_graphql; }

@@ -16,10 +16,8 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd cmd_ok ticket);
-use File::Path qw(make_path);
+use Cast::PrivateRedis qw(start_redis cmd cmd_ok ticket start_sentinel);
 use HTTP::Tiny;
-use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
@@ -31,34 +29,8 @@ start_redis(port => $rport, args => [
 like(cmd('CONFIG', 'GET', 'appendfsync')->{err} // '', qr/^NOPERM/,
      'the private Redis refuses CONFIG to its default user');
 
-my $sport = free_port();
-my $dir = server_root() . '/sentinel';
-make_path($dir);
-open my $fh, '>', "$dir/sentinel.conf" or die "sentinel.conf: $!\n";
-print {$fh} <<"CONF";
-port $sport
-bind 127.0.0.1
-dir $dir
-sentinel monitor cast120 127.0.0.1 $rport 1
-CONF
-close $fh;
-
-my $sentinel = fork // die "fork: $!";
-if ($sentinel == 0) {
-    open STDOUT, '>', "$dir/sentinel.log";
-    open STDERR, '>&', \*STDOUT;
-    exec 'redis-server', "$dir/sentinel.conf", '--sentinel';
-    exit 127;
-}
-
-END { kill 'TERM', $sentinel if $sentinel; }
-
-ok(wait_for(20, sub {
-       my $s = IO::Socket::INET->new("127.0.0.1:$sport") or return 0;
-       print {$s} "SENTINEL get-master-addr-by-name cast120\r\n";
-       my $line = <$s> // '';
-       $line =~ /^\*2/ }),
-   'the Sentinel names the private Redis');
+my $sport = start_sentinel(server_root() . '/sentinel', 'cast120', '127.0.0.1', $rport);
+ok($sport, 'the Sentinel names the private Redis');
 
 start_nginx(<<'CONF', http_config => <<"HTTP");
 location = /graphql { cast_graphql; }

@@ -6,7 +6,7 @@
 # pod that starts as the primary appendfsync always and a pod that starts
 # as a replica everysec (redis-server takes the last of a setting given
 # twice); and the prod nginx.conf turns cast_redis_primary_fsync on with
-# cast_redis_min_replicas, which nginx -t accepts with the module.
+# cast_redis_min_replicas (t/090 runs nginx -t on it with the module).
 
 use strict;
 use warnings;
@@ -110,22 +110,6 @@ like($conf, qr/^\s*cast_redis_min_replicas\s+[1-9]\d*;/m,
 like($conf, qr/^\s*cast_redis_primary_fsync\s+on;/m,
      'and sets appendfsync always on the primary');
 
-SKIP: {
-    my $so = "$ROOT/build/ngx_http_cast_module.so";
-    skip 'build/ngx_http_cast_module.so not built (make module)', 1
-        unless -f $so;
-
-    my $dir = "$TMP/nginx";
-    mkdir $dir or die "$dir: $!";
-    spew("$dir/ticket-key", 'k' x 64);
-    $conf =~ s{/usr/lib/nginx/modules/ngx_http_cast_module\.so}{$so}g;
-    $conf =~ s{/usr/share/cast/}{$ROOT/}g;
-    $conf =~ s{/etc/cast/secret/ticket-key}{$dir/ticket-key}g;
-    $conf =~ s{redis-sentinel:26379}{127.0.0.1:26379}g;
-    spew("$dir/nginx.conf", $conf);
-    my $res = `nginx -t -e stderr -p '$dir/' -c '$dir/nginx.conf' 2>&1`;
-    is($?, 0, 'nginx -t accepts the prod nginx.conf with the module')
-        or diag($res);
-}
+# t/090 runs nginx -t on it with the module, as on the base's
 
 done_testing();

@@ -25,6 +25,8 @@
 
 #define cast_gql_streq(s, lit)                                               \
     ((s).len == sizeof(lit) - 1 && memcmp((s).data, lit, (s).len) == 0)
+#define cast_gql_same(a, b)                                                  \
+    ((a).len == (b).len && memcmp((a).data, (b).data, (a).len) == 0)
 
 
 /* arena: bump allocation in chunks, from the host or from malloc */
@@ -488,8 +490,13 @@ typedef struct {
     cast_gql_marks_t          seen;
 } cast_gql_vctx_t;
 
+#define cast_gql_verr(v, off, ...)                                           \
+    cast_gql_error((v)->arena, (v)->errs, "GRAPHQL_VALIDATION_FAILED", off,  \
+                   __VA_ARGS__)
+
 int cast_gql_validate(const cast_gql_schema_t *s, const cast_gql_limits_t *lim,
     cast_arena_t *a, cast_gql_doc_t *doc, cast_gql_errs_t *errs);
+void cast_gql_check_subscription(cast_gql_vctx_t *v, cast_gql_op_t *op);
 void cast_gql_check_value(cast_gql_vctx_t *v, cast_gql_value_t *val,
     const cast_gql_type_t *t);
 void cast_gql_check_dirs(cast_gql_vctx_t *v, cast_gql_dir_t *dirs,

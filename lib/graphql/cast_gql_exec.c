@@ -343,7 +343,9 @@ cast_gql_error_path(cast_gql_errs_t *errs, cast_str_t key)
 
 /*
  * Root fields in order: __typename and introspection are answered now,
- * every other field becomes a slot.  Returns -1 with errors in c->errs.
+ * every other field becomes a slot, and the answer they make is held to
+ * max_result_items (cast_gql_cost.c).  Returns -1 with errors in
+ * c->errs.
  */
 int
 cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
@@ -420,5 +422,5 @@ cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan)
         pe->json.len = w.len;
     }
 
-    return 0;
+    return cast_gql_cost(c, op, plan);
 }

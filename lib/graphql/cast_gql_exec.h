@@ -47,6 +47,8 @@ typedef struct {
 } cast_gql_plan_t;
 
 int cast_gql_plan(cast_gql_ctx_t *c, cast_gql_op_t *op, cast_gql_plan_t *plan);
+int cast_gql_cost(cast_gql_ctx_t *c, const cast_gql_op_t *op,
+    const cast_gql_plan_t *plan);
 
 
 /* the engine of another SDL text than cast_gql_schema_sdl(): for tests */

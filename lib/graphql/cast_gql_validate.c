@@ -1,28 +1,13 @@
 /*
  * Validation (spec section 5) of a parsed document against the CAST
  * schema: operations, fragments, fields, arguments, directives and the
- * engine's limits.  Variables and field merging are checked in
- * cast_gql_vars.c and cast_gql_merge.c.  The result depends on the
+ * engine's limits.  Variables, field merging and a subscription's root
+ * fields are checked in cast_gql_vars.c, cast_gql_merge.c and
+ * cast_gql_validate_sub.c.  The result depends on the
  * document only, never on variables, so a validated document is cached.
  */
 
 #include "cast_gql.h"
-
-
-#define CAST_GQL_VALIDATION  "GRAPHQL_VALIDATION_FAILED"
-
-#define cast_gql_verr(v, off, ...)                                           \
-    cast_gql_error((v)->arena, (v)->errs, CAST_GQL_VALIDATION, off,          \
-                   __VA_ARGS__)
-
-
-/* what a subscription's root selection holds, fragments expanded */
-typedef struct {
-    cast_str_t  key;        /* the first response key */
-    size_t      n;          /* how many keys, counted to 2 */
-    int         meta;       /* one is a meta-field */
-    int         cond;       /* one is under @skip or @include */
-} cast_gql_roots_t;
 
 
 static const char  *cast_gql_loc_names[] = {
@@ -33,13 +18,6 @@ static const char  *cast_gql_loc_names[] = {
 
 static void cast_gql_check_sels(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
     const cast_gql_type_t *parent);
-
-
-static int
-cast_gql_same(cast_str_t a, cast_str_t b)
-{
-    return a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
-}
 
 
 
@@ -494,111 +472,6 @@ cast_gql_check_limits(cast_gql_vctx_t *v)
 }
 
 
-static int
-cast_gql_conditional(cast_gql_dir_t *dirs)
-{
-    for ( /* void */ ; dirs != NULL; dirs = dirs->next) {
-        if (cast_gql_streq(dirs->name, "skip")
-            || cast_gql_streq(dirs->name, "include"))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* the root fields of a subscription's selection, each fragment once */
-static void
-cast_gql_root_keys(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
-    cast_gql_roots_t *roots, size_t depth)
-{
-    cast_gql_sel_t  *s;
-    cast_str_t       k;
-
-    for (s = sels; s != NULL && depth < CAST_GQL_MAX_NEST; s = s->next) {
-        if (cast_gql_conditional(s->dirs)) {
-            roots->cond = 1;
-        }
-
-        if (s->kind == CAST_SEL_INLINE) {
-            cast_gql_root_keys(v, s->sels, roots, depth + 1);
-            continue;
-        }
-
-        if (s->kind == CAST_SEL_SPREAD) {
-            if (s->frag != NULL && !cast_gql_marks_test(&v->seen,
-                                                        s->frag->idx))
-            {
-                cast_gql_marks_set(&v->seen, s->frag->idx);
-                cast_gql_root_keys(v, s->frag->sels, roots, depth + 1);
-            }
-            continue;
-        }
-
-        k = cast_gql_key(s);
-
-        if (s->name.len > 1 && s->name.data[0] == '_'
-            && s->name.data[1] == '_')
-        {
-            roots->meta = 1;
-        }
-
-        if (roots->n == 0) {
-            roots->key = k;
-            roots->n = 1;
-
-        } else if (!cast_gql_same(roots->key, k)) {
-            roots->n = 2;
-        }
-    }
-}
-
-
-static void
-cast_gql_sub_err(cast_gql_vctx_t *v, cast_gql_op_t *op, const char *must)
-{
-    if (op->name.len) {
-        cast_gql_verr(v, op->off, "Subscription \"%.*s\" must %s",
-                      (int) op->name.len, op->name.data, must);
-    } else {
-        cast_gql_verr(v, op->off, "Anonymous Subscription must %s", must);
-    }
-}
-
-
-/*
- * SingleFieldSubscriptions: one root field, not a meta-field, and never
- * under @skip or @include, which could leave none (the spec's
- * CollectSubscriptionFields)
- */
-static void
-cast_gql_check_single(cast_gql_vctx_t *v, cast_gql_op_t *op)
-{
-    cast_gql_roots_t  roots;
-
-    memset(&roots, 0, sizeof(cast_gql_roots_t));
-
-    cast_gql_marks_next(&v->seen);
-    cast_gql_root_keys(v, op->sels, &roots, 0);
-
-    if (roots.n > 1) {
-        cast_gql_sub_err(v, op, "select only one top level field.");
-    }
-
-    if (roots.meta) {
-        cast_gql_sub_err(v, op, "not select an introspection top level "
-                         "field.");
-    }
-
-    if (roots.cond) {
-        cast_gql_sub_err(v, op, "not use `@skip` or `@include` directives "
-                         "in the top level selection.");
-    }
-}
-
-
 static void
 cast_gql_check_ops(cast_gql_vctx_t *v)
 {
@@ -641,7 +514,7 @@ cast_gql_check_ops(cast_gql_vctx_t *v)
         cast_gql_check_sels(v, op->sels, root);
 
         if (op->kind == CAST_OP_SUBSCRIPTION) {
-            cast_gql_check_single(v, op);
+            cast_gql_check_subscription(v, op);
         }
     }
 }

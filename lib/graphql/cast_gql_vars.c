@@ -8,11 +8,6 @@
 #include "cast_gql.h"
 
 
-#define cast_gql_verr(v, off, ...)                                           \
-    cast_gql_error((v)->arena, (v)->errs, "GRAPHQL_VALIDATION_FAILED", off,  \
-                   __VA_ARGS__)
-
-
 typedef struct {
     cast_gql_vctx_t          *v;
     cast_gql_op_t            *op;

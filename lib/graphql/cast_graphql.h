@@ -60,6 +60,8 @@ typedef struct {
     size_t                    max_aliases;
     size_t                    max_list_len;     /* elements of any list */
     size_t                    max_introspection; /* bytes it answers */
+    size_t                    max_result_items; /* fields and list items */
+                                                /*   an answer may hold */
     size_t                    cache_entries;    /* 0 disables the cache */
     int                       introspection;    /* 0 refuses __schema */
 } cast_gql_limits_t;

@@ -26,6 +26,7 @@ fuzz_engine(size_t cache_entries)
     lim.max_aliases = 50;
     lim.max_list_len = 50;
     lim.max_introspection = 64 * 1024;
+    lim.max_result_items = 5000;
     lim.cache_entries = cache_entries;
     lim.introspection = 1;
 

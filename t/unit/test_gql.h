@@ -46,6 +46,7 @@ test_limits(void)
     l.max_aliases = 30;
     l.max_list_len = 100;
     l.max_introspection = 64 * 1024;
+    l.max_result_items = 5000;
     l.cache_entries = 64;
     l.introspection = 1;
 

@@ -17,6 +17,10 @@ package Cast::PrivateRedis;
 #   redis_ms();                    # Redis's clock, in ms
 #   my $t = ticket($seq, max => 3, ttl => 600000);
 #   answering($url, $name, 20);    # waits until 20 queries in a row answer
+#   start_sentinel($dir, 'cast1', $host, $port);
+#                                  # a Sentinel of the file's own watching
+#                                  # that Redis as cast1: its port once it
+#                                  # names the Redis, undef if it never did
 
 use strict;
 use warnings;
@@ -29,9 +33,9 @@ use Test::More;
 use Time::HiRes qw(sleep);
 
 our @EXPORT_OK = qw(start_redis cmd cmd_ok cli calls fcalls redis_ms ticket
-                    answering);
+                    answering start_sentinel);
 
-my ($dir, $sock, $redis);
+my ($dir, $sock, $redis, @sentinels);
 
 
 # starts the server (once) and connects to it; returns its socket's path
@@ -63,6 +67,7 @@ sub start_redis {
 }
 
 END {
+    kill 'TERM', @sentinels if @sentinels;
     if ($dir && open my $fh, '<', "$dir/redis.pid") {
         my $pid = <$fh>;
         kill 'TERM', $pid if $pid && $pid =~ /^\d+$/;
@@ -160,6 +165,42 @@ sub answering {
         sleep 0.05;
     }
     return $up;
+}
+
+# a Sentinel in $sdir (its configuration and log there), stopped when
+# the file ends
+sub start_sentinel {
+    my ($sdir, $name, $host, $port) = @_;
+
+    require Cast::Stack;
+    require File::Path;
+    require IO::Socket::INET;
+
+    my $sport = Cast::Stack::free_port();
+
+    File::Path::make_path($sdir);
+    open my $fh, '>', "$sdir/sentinel.conf" or die "sentinel.conf: $!\n";
+    print {$fh} "port $sport\nbind 127.0.0.1\ndir $sdir\n"
+                . "sentinel monitor $name $host $port 1\n";
+    close $fh;
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>', "$sdir/sentinel.log";
+        open STDERR, '>&', \*STDOUT;
+        exec 'redis-server', "$sdir/sentinel.conf", '--sentinel';
+        exit 127;
+    }
+    push @sentinels, $pid;
+
+    my $names = Cast::Stack::wait_for(20, sub {
+        my $s = IO::Socket::INET->new("127.0.0.1:$sport") or return 0;
+        print {$s} "SENTINEL get-master-addr-by-name $name\r\n";
+        my $line = <$s> // '';
+        return $line =~ /^\*2/;
+    });
+
+    return $names ? $sport : undef;
 }
 
 1;
