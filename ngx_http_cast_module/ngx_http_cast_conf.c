@@ -91,17 +91,22 @@ ngx_http_cast_conf_limits(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
     }
 
     /*
-     * the largest leaderboard or votes subscription the other limits
-     * allow, { username votes } of each (1 + 3n items), must be answered
+     * the largest field the other limits allow, with every field of its
+     * type once (__typename too, as clients add it), must be answered: a
+     * leaderboard or a votes subscription, { username votes __typename }
+     * of each name (1 + 4n items), and a vote, its four fields and
+     * __typename with a list item a name in two (6 + 2n); a ticket is 6
      */
-    n = 1 + 3 * ngx_max(cmcf->max_top_limit, cmcf->max_usernames);
+    n = ngx_max(1 + 4 * ngx_max(cmcf->max_top_limit, cmcf->max_usernames),
+                6 + 2 * cmcf->max_usernames);
 
     if (cmcf->limits.max_result_items < n) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cast_max_result_items must be at least %uz, "
-                           "so that a top(limit:) of cast_max_top_limit "
-                           "or a votes(usernames:) of cast_max_usernames "
-                           "names fits", n);
+                           "so that a top(limit:) of cast_max_top_limit, "
+                           "or a votes(usernames:) or a vote of "
+                           "cast_max_usernames names, fits with all its "
+                           "fields", n);
         return NGX_CONF_ERROR;
     }
 

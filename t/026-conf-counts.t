@@ -83,10 +83,12 @@ for (['cast_max_usernames', 1000], ['cast_max_vote_count', 1000000]) {
     like($out, qr/\Q$d\E (?:must be )?1\.\.$max/, 'the message says the range');
 }
 
-# the largest top or votes subscription the other limits allow fits in
-# an answer: 1 + 3 x 100 items by default, 1 + 3 x 1000 with either at 1000
-for (['', 301], ["    cast_max_top_limit 1000;\n", 3001],
-     ["    cast_max_usernames 1000;\n", 3001])
+# the largest top, votes subscription or vote the other limits allow fits
+# in an answer with all its fields: 1 + 4 x 100 items by default, 1 + 4 x
+# 1000 with either at 1000, 6 + 2 x 1 for a vote of one name, no top
+for (['', 401], ["    cast_max_top_limit 1000;\n", 4001],
+     ["    cast_max_usernames 1000;\n", 4001],
+     ["    cast_max_usernames 1;\n    cast_max_top_limit 0;\n", 8])
 {
     my ($other, $min) = @$_;
     my ($rc, $out) = nginx_t("${other}    cast_max_result_items $min;\n");
