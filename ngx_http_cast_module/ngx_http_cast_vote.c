@@ -462,7 +462,12 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
         return;
     }
 
-    n = (reply->elements - 3) / 2;
+    /*
+     * a retry is answered the reply recorded for its idempotencyKey,
+     * whatever names it carries: no more of them than this vote names,
+     * which is what cast_max_result_items counted
+     */
+    n = ngx_min((reply->elements - 3) / 2, slot->nusernames);
 
     slot->out_usernames = ngx_palloc(pool, n * sizeof(cast_str_t));
     slot->out_votes = ngx_palloc(pool, n * sizeof(int64_t));
