@@ -10,74 +10,38 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use IO::Socket::INET;
-use POSIX qw(_exit);
+use Cast::FakeRedis qw(fake_redis stop_fake bulk arr);
 use Test::More;
 
 plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
 
 my $ADMIN = repo_root() . '/build/bin/cast-admin';
 
-sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
-sub arr  { return '*' . scalar(@_) . "\r\n" . join '', @_ }
-
-# one RESP command from $c: its words, or () at the end
-sub read_command {
-    my ($c) = @_;
-    my $line = <$c> // return ();
-
-    return split ' ', $line unless $line =~ /^\*(\d+)\r\n$/;
-    my @words;
-    for (1 .. $1) {
-        my $len = <$c> // return ();
-        $len =~ /^\$(\d+)\r\n$/ or return ();
-        my $word = '';
-        read($c, $word, $1 + 2) == $1 + 2 or return ();
-        push @words, substr($word, 0, $1);
-    }
-    return @words;
-}
-
 # a Redis with empty hashes, answering ZSCAN with $zscan and GET with
-# $get, until killed
-sub fake_redis {
+# $get, until stopped
+sub fake_for {
     my ($zscan, $get) = @_;
-    my $l = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "listen: $!";
-    my $pid = fork // die "fork: $!";
 
-    if ($pid == 0) {
-        while (my $c = $l->accept) {
-            while (my @cmd = read_command($c)) {
-                my $name = uc $cmd[0];
-                print $c $name eq 'HSCAN' ? arr(bulk('0'), arr())
-                       : $name eq 'ZSCAN' ? $zscan
-                       : $name eq 'EXISTS' ? ":1\r\n"
-                       : $name eq 'GET' ? $get
-                       : "+OK\r\n";
-            }
-            close $c;
-        }
-        _exit(0);
-    }
-
-    my $port = $l->sockport;
-    close $l;
-    return ($pid, $port);
+    return fake_redis(sub {
+        my $name = uc $_[0];
+        return $name eq 'HSCAN' ? arr(bulk('0'), arr())
+               : $name eq 'ZSCAN' ? $zscan
+               : $name eq 'EXISTS' ? ":1\r\n"
+               : $name eq 'GET' ? $get
+               : "+OK\r\n";
+    });
 }
 
 # cast-admin check against them: (exit status, signal, output)
 sub check_against {
-    my ($pid, $port) = fake_redis(@_);
+    my $srv = fake_for(@_);
 
-    local $ENV{CAST_REDIS_URL} = "redis://127.0.0.1:$port";
+    local $ENV{CAST_REDIS_URL} = "redis://127.0.0.1:$srv->{port}";
     local $ENV{CAST_REDIS_SENTINELS} = '';
     my $out = `timeout -s KILL 10 $ADMIN check 2>&1`;
     my $st = $?;
 
-    kill 'TERM', $pid;
-    waitpid $pid, 0;
+    stop_fake($srv);
     return ($st >> 8, $st & 127, $out);
 }
 

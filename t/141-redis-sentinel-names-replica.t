@@ -14,8 +14,7 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::PrivateRedis qw(start_redis cmd);
-use IO::Socket::INET;
-use POSIX qw(_exit);
+use Cast::FakeRedis qw(fake_redis bulk arr);
 use Test::More;
 use Time::HiRes qw(sleep);
 
@@ -25,38 +24,12 @@ start_redis(port => $rport,
             args => ['--replicaof', '127.0.0.1', $nowhere]);
 is((cmd('ROLE'))->[0], 'slave', 'the private Redis is a replica');
 
-sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
-
-# a Sentinel naming the replica as the primary, until killed
-my $l = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
-                              LocalPort => 0, ReuseAddr => 1)
-    or die "listen: $!";
-my $sport = $l->sockport;
-my $sentinel = fork // die "fork: $!";
-
-if ($sentinel == 0) {
-    while (my $c = $l->accept) {
-        while (my $line = <$c>) {
-            next unless $line =~ /^\*(\d+)\r\n$/;
-            my @words;
-            for (1 .. $1) {
-                my $len = <$c> // last;
-                $len =~ /^\$(\d+)\r\n$/ or last;
-                my $w = '';
-                read($c, $w, $1 + 2);
-                push @words, substr($w, 0, $1);
-            }
-            print $c uc($words[0] // '') eq 'SENTINEL'
-                ? "*2\r\n" . bulk('127.0.0.1') . bulk($rport)
-                : "+OK\r\n";
-        }
-        close $c;
-    }
-    _exit(0);
-}
-close $l;
-
-END { kill 'TERM', $sentinel if $sentinel; }
+# a Sentinel naming the replica as the primary, until the file ends
+my $sentinel = fake_redis(sub {
+    return uc($_[0] // '') eq 'SENTINEL'
+           ? arr(bulk('127.0.0.1'), bulk($rport)) : "+OK\r\n";
+});
+my $sport = $sentinel->{port};
 
 start_nginx(<<'CONF', http_config => <<"HTTP");
 location = /graphql { cast_graphql; }

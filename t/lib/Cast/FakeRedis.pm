@@ -1,0 +1,85 @@
+package Cast::FakeRedis;
+
+# A fake Redis (or Sentinel) on a private loopback port, for a test that
+# needs replies a real one never gives: a forked server that reads RESP
+# commands and writes whatever the test's function answers, until
+# stopped.
+#
+#   my $srv = fake_redis(sub { my @cmd = @_; ... return $reply });
+#   $srv->{port};                  # where it listens
+#   stop_fake($srv);               # kills it and waits (also at the end)
+#   bulk('x'), arr(@items)         # RESP bulk string and array
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IO::Socket::INET;
+use POSIX qw(_exit);
+
+our @EXPORT_OK = qw(fake_redis stop_fake bulk arr);
+
+my %running;
+my $owner = $$;          # a forked child's end stops nothing
+
+
+sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
+
+sub arr { return '*' . scalar(@_) . "\r\n" . join '', @_ }
+
+
+# one command from $c: its words (RESP or inline), or () at the end
+sub read_command {
+    my ($c) = @_;
+    my $line = <$c> // return ();
+
+    return split ' ', $line unless $line =~ /^\*(\d+)\r\n$/;
+    my @words;
+    for (1 .. $1) {
+        my $len = <$c> // return ();
+        $len =~ /^\$(\d+)\r\n$/ or return ();
+        my $word = '';
+        read($c, $word, $1 + 2) == $1 + 2 or return ();
+        push @words, substr($word, 0, $1);
+    }
+    return @words;
+}
+
+
+sub fake_redis {
+    my ($answer) = @_;
+    my $l = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!\n";
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        while (my $c = $l->accept) {
+            while (my @cmd = read_command($c)) {
+                print $c $answer->(@cmd);
+            }
+            close $c;
+        }
+        _exit(0);
+    }
+
+    my $port = $l->sockport;
+    close $l;
+    $running{$pid} = 1;
+
+    return { pid => $pid, port => $port };
+}
+
+
+sub stop_fake {
+    my ($srv) = @_;
+
+    return unless delete $running{$srv->{pid}};
+    kill 'TERM', $srv->{pid};
+    waitpid $srv->{pid}, 0;
+}
+
+
+END { kill 'TERM', keys %running if %running && $$ == $owner; }
+
+1;
