@@ -14,25 +14,21 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(burst vote_body messages);
-use Cast::PrivateRedis qw(start_redis cmd cli fcalls redis_ms ticket
-                          answering);
+use Cast::PrivateRedis qw(cmd cli fcalls redis_ms ticket answering
+                          private_nginx);
 use HTTP::Tiny;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
 my $WORKERS = 2;
-my $sock = start_redis();
 
 $Cast::Nginx::Workers = $WORKERS;
 $Cast::Nginx::WorkerConnections = 1024;
-start_nginx(<<'CONF', http_config => <<"HTTP");
+private_nginx(<<'CONF');
 location = /graphql { cast_graphql; }
 location = /metrics { cast_metrics; }
 CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-HTTP
 
 my $base = 'http://127.0.0.1:' . server_port();
 my $url = "$base/graphql";

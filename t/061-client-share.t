@@ -14,7 +14,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(burst vote_body messages);
-use Cast::PrivateRedis qw(start_redis cmd_ok ticket answering);
+use Cast::PrivateRedis qw(cmd_ok ticket answering private_nginx);
 use Digest::SHA qw(sha256);
 use HTTP::Tiny;
 use JSON::PP;
@@ -22,17 +22,14 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 my $SHARE = 3;
-my $sock = start_redis();
 
 $Cast::Nginx::Workers = 2;
 $Cast::Nginx::LogLevel = 'info';
 $Cast::Nginx::WorkerConnections = 4096;
-start_nginx(<<'CONF', http_config => <<"HTTP");
+private_nginx(<<'CONF', <<"HTTP");
 location = /graphql { cast_graphql; }
 location = /metrics { cast_metrics; }
 CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_client_key \$http_x_client;
     cast_client_uses $SHARE;
     large_client_header_buffers 4 16k;

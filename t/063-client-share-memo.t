@@ -12,7 +12,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(burst vote_body);
-use Cast::PrivateRedis qw(start_redis cli fcalls ticket answering);
+use Cast::PrivateRedis qw(cli fcalls ticket answering private_nginx);
 use HTTP::Tiny;
 use JSON::PP;
 use Test::More;
@@ -20,16 +20,13 @@ use Time::HiRes qw(sleep time);
 
 my $WORKERS = 2;
 my $SHARE = 2;
-my $sock = start_redis();
 
 $Cast::Nginx::Workers = $WORKERS;
 $Cast::Nginx::WorkerConnections = 1024;
-start_nginx(<<'CONF', http_config => <<"HTTP");
+private_nginx(<<'CONF', <<"HTTP");
 location = /graphql { cast_graphql; }
 location = /metrics { cast_metrics; }
 CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_client_key \$http_x_client;
     cast_client_uses $SHARE;
 HTTP

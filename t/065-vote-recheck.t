@@ -15,7 +15,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(vote_body);
-use Cast::PrivateRedis qw(start_redis cmd cli fcalls ticket answering);
+use Cast::PrivateRedis qw(cmd cli fcalls ticket answering private_nginx);
 use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
@@ -23,15 +23,12 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-my $sock = start_redis();
 
 $Cast::Nginx::Workers = 1;
-start_nginx(<<'CONF', http_config => <<"HTTP");
+private_nginx(<<'CONF', <<"HTTP");
 location = /graphql { cast_graphql; }
 location = /metrics { cast_metrics; }
 CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_redis_timeout 3s;
 HTTP
 

@@ -12,22 +12,19 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(vote_body);
-use Cast::PrivateRedis qw(start_redis cmd cmd_ok calls ticket answering);
+use Cast::PrivateRedis qw(cmd cmd_ok calls ticket answering private_nginx);
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-my $sock = start_redis();
 
 $Cast::Nginx::Workers = 1;
-start_nginx(<<'CONF', http_config => <<"HTTP");
+private_nginx(<<'CONF', <<"HTTP");
 location = /graphql { cast_graphql; }
 location = /readyz { cast_readyz; }
 CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_redis_timeout 20s;
     cast_redis_min_replicas 1;
 HTTP

@@ -10,12 +10,11 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Burst qw(burst vote_body);
-use Cast::PrivateRedis qw(start_redis cli ticket answering);
+use Cast::PrivateRedis qw(cli ticket answering private_nginx);
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-my $sock = start_redis();
 my $child;
 
 END {
@@ -24,12 +23,10 @@ END {
 
 $Cast::Nginx::Workers = 1;
 $Cast::Nginx::WorkerConnections = 1024;
-start_nginx(<<'CONF', http_config => <<"HTTP");
+private_nginx(<<'CONF', <<"HTTP");
 location = /graphql { cast_graphql; }
 location = /metrics { cast_metrics; }
 CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
     cast_redis_timeout 400ms;
     cast_redis_min_replicas 1;
 HTTP

@@ -10,15 +10,10 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cli cmd_ok ticket answering);
+use Cast::PrivateRedis qw(cli cmd_ok ticket answering private_nginx);
 use Test::More;
 
-my $sock = start_redis();
-
-start_nginx('location = /graphql { cast_graphql; }', http_config => <<"EOF");
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-EOF
+private_nginx('location = /graphql { cast_graphql; }');
 
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
 my $run = sprintf '%d%04d', time, $$ % 10000;

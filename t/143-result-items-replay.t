@@ -12,17 +12,12 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cmd_ok ticket answering);
+use Cast::PrivateRedis qw(cmd_ok ticket answering private_nginx);
 use Test::More;
 
-my $sock = start_redis();
-
-start_nginx(<<'CONF', http_config => <<"HTTP");
+private_nginx(<<'CONF');
 location = /graphql { cast_graphql; }
 CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-HTTP
 
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
 my $run = sprintf '%d%04d', time, $$ % 10000;

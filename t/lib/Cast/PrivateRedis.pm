@@ -17,6 +17,10 @@ package Cast::PrivateRedis;
 #   redis_ms();                    # Redis's clock, in ms
 #   my $t = ticket($seq, max => 3, ttl => 600000);
 #   answering($url, $name, 20);    # waits until 20 queries in a row answer
+#   my $base = private_nginx($locations, $http);
+#                                  # Cast::Nginx's nginx on this Redis and
+#                                  # the function library, $http's
+#                                  # directives added: its base URL
 #   start_sentinel($dir, 'cast1', $host, $port);
 #                                  # a Sentinel of the file's own watching
 #                                  # that Redis as cast1: its port once it
@@ -33,7 +37,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 
 our @EXPORT_OK = qw(start_redis cmd cmd_ok cli calls fcalls redis_ms ticket
-                    answering start_sentinel);
+                    answering start_sentinel private_nginx);
 
 my ($dir, $sock, $redis, @sentinels);
 
@@ -201,6 +205,23 @@ sub start_sentinel {
     });
 
     return $names ? $sport : undef;
+}
+
+# Cast::Nginx's nginx (its $Workers and the like as the file set them)
+# on this Redis, with the function library, its server's locations and
+# more http-level directives
+sub private_nginx {
+    my ($locations, $http) = @_;
+    my $redis_sock = start_redis();
+
+    require Cast::Nginx;
+    Cast::Nginx::start_nginx($locations, http_config => <<"HTTP"
+    cast_redis unix:$redis_sock;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+HTTP
+        . ($http // ''));
+
+    return 'http://127.0.0.1:' . Cast::Nginx::server_port();
 }
 
 1;
