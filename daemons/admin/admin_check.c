@@ -4,6 +4,7 @@
 
 #include "admin.h"
 #include "cast_pg.h"
+#include "cast_redis.h"
 #include "cast_restore.h"
 
 
@@ -109,7 +110,6 @@ admin_names_dedupe(admin_names_t *ns)
 static int
 admin_scan_page(redisReply *r, char *cursor, size_t size, admin_names_t *ns)
 {
-    char        *end;
     size_t       i;
     int64_t      value;
     redisReply  *c, *kv, *k, *v;
@@ -131,14 +131,9 @@ admin_scan_page(redisReply *r, char *cursor, size_t size, admin_names_t *ns)
         k = kv->element[i];
         v = kv->element[i + 1];
 
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || v->len == 0)
+        if (k->type != REDIS_REPLY_STRING
+            || cast_redis_int64(v, &value) != 0)
         {
-            return -1;
-        }
-
-        value = strtoll(v->str, &end, 10);
-        if (*end != '\0') {
             return -1;
         }
 
@@ -256,8 +251,6 @@ admin_pg_side(PGconn *pg, admin_names_t *ns)
 static int
 admin_total(redisReply *t, int64_t *total)
 {
-    char  *end;
-
     if (t == NULL) {
         return -1;
     }
@@ -267,13 +260,7 @@ admin_total(redisReply *t, int64_t *total)
         return 0;
     }
 
-    if (t->type != REDIS_REPLY_STRING || t->len == 0) {
-        return -1;
-    }
-
-    *total = strtoll(t->str, &end, 10);
-
-    return *end == '\0' ? 0 : -1;
+    return cast_redis_int64(t, total);
 }
 
 

@@ -399,6 +399,21 @@ cast_redis_function_missing(const redisReply *r)
 }
 
 
+int
+cast_redis_int64(const redisReply *r, int64_t *v)
+{
+    char  *end;
+
+    if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0) {
+        return -1;
+    }
+
+    *v = strtoll(r->str, &end, 10);
+
+    return *end == '\0' ? 0 : -1;
+}
+
+
 /* [[user]:password@]host[:port][/db] */
 
 static int

@@ -97,5 +97,8 @@ int cast_redis_load_functions(redisContext *c, const char *path);
 /* Whether a reply is the error of an FCALL to a function not loaded */
 int cast_redis_function_missing(const redisReply *r);
 
+/* a bulk string that is a whole decimal integer into *v: 0, or -1 */
+int cast_redis_int64(const redisReply *r, int64_t *v);
+
 
 #endif /* CAST_REDIS_H */
