@@ -26,8 +26,8 @@
  * again to the primary the Sentinels name.
  *
  * With cast_redis_primary_fsync, CONFIG SET appendfsync always follows
- * ROLE: every vote sent behind it runs on a Redis that fsyncs before its
- * reply, whichever is the primary now.  The backoff is reset once the
+ * ROLE, and appendonly must be yes: every vote sent behind it runs on a
+ * Redis that fsyncs before its reply, whichever is the primary now.  The backoff is reset once the
  * setup is answered on a connection that stays: a Redis that refuses it,
  * or that ROLE finds a replica, is not retried in a loop.
  *
@@ -429,8 +429,10 @@ ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link)
     }
 
     if (cmcf->primary_fsync) {
-        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, NULL,
+        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, "SET",
                           "CONFIG SET appendfsync always");
+        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, "GET",
+                          "CONFIG GET appendonly");
     }
 
     argv[0] = "FUNCTION";
@@ -511,8 +513,10 @@ ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
 
 /*
  * A Redis that does not fsync before each reply must acknowledge no vote:
- * freed from within this reply, the connection answers every command
- * pipelined behind it (votes, /readyz's state) with no reply.
+ * one that refuses appendfsync always ("SET"), or whose AOF is off
+ * ("GET" appendonly), where it means nothing.  Freed from within this
+ * reply, the connection answers every command pipelined behind it
+ * (votes, /readyz's state) with no reply.
  */
 
 static void
@@ -525,16 +529,34 @@ ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r, void *data)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_STATUS) {
-        return;
-    }
+    if (ngx_strcmp(data, "SET") == 0) {
+        if (reply->type == REDIS_REPLY_STATUS) {
+            return;
+        }
 
-    ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
-                  "cast: redis %V refused \"CONFIG SET appendfsync always\" "
-                  "(cast_redis_primary_fsync), no vote is answered on it: "
-                  "%s", &link->address,
-                  reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                   : "unexpected reply");
+        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
+                      "cast: redis %V refused \"CONFIG SET appendfsync "
+                      "always\" (cast_redis_primary_fsync), no vote is "
+                      "answered on it: %s", &link->address,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "unexpected reply");
+
+    } else {
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            && reply->element[1]->type == REDIS_REPLY_STRING
+            && ngx_strcmp(reply->element[1]->str, "yes") == 0)
+        {
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
+                      "cast: redis %V does not show appendonly yes, so "
+                      "appendfsync always may fsync nothing "
+                      "(cast_redis_primary_fsync), no vote is answered on "
+                      "it: %s", &link->address,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "appendonly off");
+    }
 
     ngx_http_cast_redis_drop(link);
 }

@@ -4,8 +4,10 @@
 # the CONFIG SET (here its ACL default user lacks CONFIG, as on managed
 # Redis services) must acknowledge no vote: every vote answers
 # UNAVAILABLE, /readyz is not ready, the error log says why, and the
-# worker retries with its backoff, not in a loop.  Once Redis accepts it
-# (the ACL granted), votes are acknowledged and Redis fsyncs always.
+# worker retries with its backoff, not in a loop.  With CONFIG granted
+# but the AOF off (appendfsync always then fsyncs nothing) no vote is
+# acknowledged either; with the AOF on, votes are acknowledged and Redis
+# fsyncs always.
 #
 # A private Redis (appendfsync everysec, CONFIG denied) on a loopback
 # port, a private Sentinel watching it and a private nginx finding it
@@ -98,6 +100,21 @@ cmp_ok($tries, '<=', 12, "tries backed off ($tries connections in 3 s)");
 # --- granted: votes acknowledged, Redis fsyncs always -----------------------
 
 cmd_ok('ACL', 'SETUSER', 'default', '+config');
+
+# --- granted, but the AOF is off: appendfsync always fsyncs nothing ---------
+
+is(cmd('CONFIG', 'GET', 'appendonly')->[1], 'no', 'the private Redis has '
+   . 'its AOF off');
+ok(wait_for(10, sub { error_log_text() =~ /does not show appendonly yes/ }),
+   'the worker logs that the AOF is off');
+%answers = ();
+$answers{ vote() }++ for 1 .. 10;
+is_deeply(\%answers, { UNAVAILABLE => 10 },
+          'with the AOF off every vote answers UNAVAILABLE, none success')
+    or diag explain \%answers;
+isnt(readyz(), 200, '/readyz not ready with the AOF off');
+
+cmd_ok('CONFIG', 'SET', 'appendonly', 'yes');
 ok(wait_for(10, sub { readyz() == 200 }), '/readyz ready once it accepts');
 is(vote(), 'ok', 'a vote is acknowledged');
 is(cmd('CONFIG', 'GET', 'appendfsync')->[1], 'always',
