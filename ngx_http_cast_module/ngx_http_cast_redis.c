@@ -27,9 +27,10 @@
  *
  * With cast_redis_primary_fsync, CONFIG SET appendfsync always follows
  * ROLE, and appendonly must be yes: every vote sent behind it runs on a
- * Redis that fsyncs before its reply, whichever is the primary now.  The backoff is reset once the
- * setup is answered on a connection that stays: a Redis that refuses it,
- * or that ROLE finds a replica, is not retried in a loop.
+ * Redis that fsyncs before its reply, whichever is the primary now.
+ * The backoff is reset once the setup is answered without an error on a
+ * connection that stays: a Redis that refuses it, or that ROLE finds a
+ * replica, is not retried in a loop.
  *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
@@ -464,7 +465,7 @@ ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
          * the last of the setup: the connection is usable, unless it is
          * being left (ROLE said replica, its load answered READONLY)
          */
-        if (reply && ac == link->ac
+        if (reply && reply->type != REDIS_REPLY_ERROR && ac == link->ac
             && !(ac->c.flags & REDIS_DISCONNECTING))
         {
             link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
