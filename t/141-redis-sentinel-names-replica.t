@@ -49,8 +49,10 @@ sub connections {
 ok(wait_for(10, sub { error_log_text()
                       =~ /leaving redis 127\.0\.0\.1:$rport: it is not a/ }),
    'the worker reached the replica, and left it');
-like(error_log_text(), qr/redis FUNCTION LOAD failed: READONLY/,
-     'the function library was refused there');
+# the load's refusal comes after ROLE's answer, on the connection left
+ok(wait_for(10, sub { error_log_text()
+                      =~ /redis FUNCTION LOAD failed: READONLY/ }),
+   'the function library was refused there');
 
 # the backoff grows to 500 ms: a connect per try, not one every 50 ms
 # (the library's refusal reset it, about 40 connections in 3 s)
