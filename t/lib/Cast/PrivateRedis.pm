@@ -55,7 +55,7 @@ sub start_redis {
     $sock = "$dir/redis.sock";
 
     system('redis-server', '--port', $o{port} // 0, '--bind', '127.0.0.1',
-           '--unixsocket', $sock,
+           '--dir', $dir, '--unixsocket', $sock,
            '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
            '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
            '--logfile', "$dir/redis.log", @{ $o{args} // [] }) == 0
