@@ -33,6 +33,8 @@
  *   ngx_http_cast_wait.c     a vote batch's reply held until the
  *                            replicas acknowledged it (WAIT)
  *   ngx_http_cast_redis.c    the Redis connections: commands, replies
+ *   ngx_http_cast_redis_setup.c  a new connection's set-up: AUTH,
+ *                            SELECT, ROLE, fsync checks, FUNCTION LOAD
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
  *   ngx_http_cast_client.c   a request's client key; the streams of each
@@ -200,6 +202,34 @@ ngx_int_t ngx_http_cast_redis_send(ngx_uint_t n,
     ngx_http_cast_redis_cmd_t *cmd, const char *buf, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 ngx_str_t *ngx_http_cast_redis_address(void);
+
+/*
+ * One of the transport's connections.  done hears the set-up's verdict:
+ * NGX_OK usable, NGX_DECLINED leave it (why), NGX_ERROR drop it now.
+ */
+#define NGX_HTTP_CAST_REDIS_ADDR_LEN    (NGX_SOCKADDR_STRLEN + 8)
+
+typedef struct ngx_http_cast_redis_link_s  ngx_http_cast_redis_link_t;
+
+typedef void (*ngx_http_cast_redis_done_pt)(ngx_http_cast_redis_link_t *link,
+    ngx_int_t rc, const char *why);
+
+struct ngx_http_cast_redis_link_s {
+    redisAsyncContext            *ac;
+    ngx_log_t                    *log;
+    ngx_event_t                   retry;
+    ngx_msec_t                    backoff;
+    ngx_queue_t                   inflight;      /* oldest first */
+    ngx_str_t                     address;       /* "ip:port" connected to */
+    u_char                        addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
+    ngx_http_cast_redis_done_pt   done;
+    unsigned                      loading:1;     /* FUNCTION LOAD in flight */
+    unsigned                      waiting:1;     /* for the Sentinels */
+};
+
+/* ngx_http_cast_redis_setup.c: queued first on each new connection */
+void ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link,
+    ngx_http_cast_main_conf_t *cmcf);
 
 /*
  * ngx_http_cast_wait.c: cmd's reply held until the WAIT sent behind it

@@ -25,19 +25,19 @@
  * flight on a dropped connection answer with no reply, and it is made
  * again to the primary the Sentinels name.
  *
- * With cast_redis_primary_fsync, CONFIG SET appendfsync always follows
- * ROLE, and appendonly must be yes: every vote sent behind it runs on a
- * Redis that fsyncs before its reply, whichever is the primary now.
- * The backoff is reset once the setup is answered without an error on a
+ * Each new connection is set up first (ngx_http_cast_redis_setup.c:
+ * ROLE, cast_redis_primary_fsync's checks, the function library), and
+ * the backoff is reset once the setup is answered without an error on a
  * connection that stays: a Redis that refuses it, or that ROLE finds a
  * replica, is not retried in a loop.
  *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
  * with the reply, or with NULL when the connection is lost or freed.  It
- * calls only nginx, hiredis, the adapter and the metrics; it is called by
- * the batch layer (ngx_http_cast_batch.c), the request's timeout (the
- * stuck connection check) and the module's init and exit.
+ * calls only nginx, hiredis, the set-up, the Sentinels, the adapter and
+ * the metrics; it is called by the batch layer (ngx_http_cast_batch.c),
+ * the request's timeout (the stuck connection check) and the module's
+ * init and exit.
  */
 
 
@@ -47,20 +47,6 @@
 #define NGX_HTTP_CAST_BACKOFF_MIN    50
 #define NGX_HTTP_CAST_BACKOFF_MAX    500
 #define NGX_HTTP_CAST_WATCH          1000
-#define NGX_HTTP_CAST_ADDR_LEN       (NGX_SOCKADDR_STRLEN + 8)
-
-
-/* one connection */
-typedef struct {
-    redisAsyncContext          *ac;
-    ngx_event_t                 retry;
-    ngx_msec_t                  backoff;
-    ngx_queue_t                 inflight;     /* oldest first */
-    ngx_str_t                   address;      /* "ip:port" connected to */
-    u_char                      addr[NGX_HTTP_CAST_ADDR_LEN];
-    unsigned                    loading:1;    /* FUNCTION LOAD in flight */
-    unsigned                    waiting:1;    /* for the Sentinels' answer */
-} ngx_http_cast_redis_link_t;
 
 
 typedef struct {
@@ -70,7 +56,7 @@ typedef struct {
     ngx_uint_t                  nlinks;
     ngx_event_t                 watch;        /* re-ask the Sentinels */
     ngx_str_t                   address;      /* the primary written to */
-    u_char                      addr[NGX_HTTP_CAST_ADDR_LEN];
+    u_char                      addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     ngx_uint_t                  asking;       /* a Sentinel ask going on */
     unsigned                    exiting:1;
 } ngx_http_cast_redis_t;
@@ -87,16 +73,11 @@ static void ngx_http_cast_redis_primary(u_char *addr, size_t len);
 static void ngx_http_cast_redis_watch(ngx_event_t *ev);
 static void ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link,
     const char *why);
-static void ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r,
-    void *data);
-static void ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r,
-    void *data);
 static void ngx_http_cast_redis_retry(ngx_event_t *ev);
 static void ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link);
 static void ngx_http_cast_redis_drop(ngx_http_cast_redis_link_t *link);
-static void ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link);
-static void ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r,
-    void *data);
+static void ngx_http_cast_redis_setup_done(ngx_http_cast_redis_link_t *link,
+    ngx_int_t rc, const char *why);
 static void ngx_http_cast_redis_on_connect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac,
@@ -131,6 +112,8 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 
         link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
         link->address.data = link->addr;
+        link->log = cycle->log;
+        link->done = ngx_http_cast_redis_setup_done;
 
         ngx_queue_init(&link->inflight);
 
@@ -259,7 +242,7 @@ ngx_http_cast_redis_ask(void)
 static void
 ngx_http_cast_redis_found(void *data, const char *ip, int port)
 {
-    u_char                       addr[NGX_HTTP_CAST_ADDR_LEN];
+    u_char                       addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     size_t                       len;
     ngx_uint_t                   i;
     ngx_http_cast_redis_link_t  *link;
@@ -387,7 +370,7 @@ ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
     link->ac = ac;
 
     /* queued ahead of every request's command: hiredis keeps the order */
-    ngx_http_cast_redis_setup(link);
+    ngx_http_cast_redis_setup(link, rd->cmcf);
 
     if (rd->cmcf->sentinels && !rd->watch.timer_set) {
         ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
@@ -395,171 +378,29 @@ ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
 }
 
 
-static void
-ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link)
-{
-    u_char                     db[NGX_INT_T_LEN];
-    const char                *argv[4];
-    size_t                     argvlen[4];
-    redisAsyncContext         *ac = link->ac;
-    ngx_http_cast_main_conf_t *cmcf = ngx_http_cast_redis.cmcf;
-
-    if (cmcf->redis_password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (const char *) cmcf->redis_password.data;
-        argvlen[1] = cmcf->redis_password.len;
-        redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "AUTH",
-                              2, argv, argvlen);
-    }
-
-    if (cmcf->redis_db) {
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = (const char *) db;
-        argvlen[1] = ngx_sprintf(db, "%ui", cmcf->redis_db) - db;
-        redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "SELECT",
-                              2, argv, argvlen);
-    }
-
-    if (cmcf->sentinels) {
-        argv[0] = "ROLE";
-        argvlen[0] = 4;
-        redisAsyncCommandArgv(ac, ngx_http_cast_redis_role_reply, NULL,
-                              1, argv, argvlen);
-    }
-
-    if (cmcf->primary_fsync) {
-        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, "SET",
-                          "CONFIG SET appendfsync always");
-        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, "GET",
-                          "CONFIG GET appendonly");
-    }
-
-    argv[0] = "FUNCTION";
-    argvlen[0] = 8;
-    argv[1] = "LOAD";
-    argvlen[1] = 4;
-    argv[2] = "REPLACE";
-    argvlen[2] = 7;
-    argv[3] = (const char *) cmcf->functions.data;
-    argvlen[3] = cmcf->functions.len;
-
-    link->loading = 1;
-
-    redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply,
-                          "FUNCTION LOAD", 4, argv, argvlen);
-}
-
-
-static void
-ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
-{
-    redisReply                  *reply = r;
-    ngx_http_cast_redis_link_t  *link = ac->data;
-
-    if (ngx_strcmp(data, "FUNCTION LOAD") == 0) {
-        link->loading = 0;
-
-        /*
-         * the last of the setup: the connection is usable, unless it is
-         * being left (ROLE said replica, its load answered READONLY)
-         */
-        if (reply && reply->type != REDIS_REPLY_ERROR && ac == link->ac
-            && !(ac->c.flags & REDIS_DISCONNECTING))
-        {
-            link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
-        }
-    }
-
-    if (reply == NULL) {
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
-                      "cast: redis %s failed: %s", (char *) data, reply->str);
-        return;
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_cast_redis.log, 0,
-                   "cast: redis %s done", (char *) data);
-}
-
-
-/* what the Sentinels named must be a primary */
-
-static void
-ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
-{
-    redisReply                  *reply = r;
-    ngx_http_cast_redis_link_t  *link = ac->data;
-
-    if (reply == NULL || ac != link->ac) {
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && ngx_strcmp(reply->element[0]->str, "master") == 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, ngx_http_cast_redis.log, 0,
-                      "cast: redis %V is the primary", &link->address);
-        return;
-    }
-
-    ngx_http_cast_redis_leave(link, "it is not a primary");
-}
-
-
 /*
- * A Redis that does not fsync before each reply must acknowledge no vote:
- * one that refuses appendfsync always ("SET"), or whose AOF is off
- * ("GET" appendonly), where it means nothing.  Freed from within this
- * reply, the connection answers every command pipelined behind it
- * (votes, /readyz's state) with no reply.
+ * The set-up's verdict (ngx_http_cast_redis_setup.c): the backoff is
+ * reset only on a connection that answered it all and stays, so a Redis
+ * that refuses it, or that ROLE finds a replica, is not retried in a loop.
  */
 
 static void
-ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r, void *data)
+ngx_http_cast_redis_setup_done(ngx_http_cast_redis_link_t *link,
+    ngx_int_t rc, const char *why)
 {
-    redisReply                  *reply = r;
-    ngx_http_cast_redis_link_t  *link = ac->data;
+    switch (rc) {
 
-    if (reply == NULL || ac != link->ac) {
+    case NGX_OK:
+        link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
         return;
+
+    case NGX_DECLINED:
+        ngx_http_cast_redis_leave(link, why);
+        return;
+
+    default:
+        ngx_http_cast_redis_drop(link);
     }
-
-    if (ngx_strcmp(data, "SET") == 0) {
-        if (reply->type == REDIS_REPLY_STATUS) {
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
-                      "cast: redis %V refused \"CONFIG SET appendfsync "
-                      "always\" (cast_redis_primary_fsync), no vote is "
-                      "answered on it: %s", &link->address,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                       : "unexpected reply");
-
-    } else {
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-            && reply->element[1]->type == REDIS_REPLY_STRING
-            && ngx_strcmp(reply->element[1]->str, "yes") == 0)
-        {
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
-                      "cast: redis %V does not show appendonly yes, so "
-                      "appendfsync always may fsync nothing "
-                      "(cast_redis_primary_fsync), no vote is answered on "
-                      "it: %s", &link->address,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                       : "appendonly off");
-    }
-
-    ngx_http_cast_redis_drop(link);
 }
 
 
@@ -814,7 +655,7 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
         && ac == link->ac && !link->loading)
     {
         /* Redis lost its functions (restart without data): load again */
-        ngx_http_cast_redis_setup(link);
+        ngx_http_cast_redis_setup(link, rd->cmcf);
     }
 
     cmd->handler(cmd->data, reply);
