@@ -13,7 +13,9 @@
  * (ngx_http_cast_hiredis.c): its read event is level-triggered, so a reply
  * hiredis only partly consumed is never stranded.  Commands are written
  * from a posted event at the end of the worker's round; only what the
- * socket did not take waits for a level-triggered write event.
+ * socket did not take waits for a level-triggered write event.  A
+ * connection's own life (its set-up, leaving, dropping, the backoff
+ * before it is made again) is ngx_http_cast_redis_link.c's.
  *
  * With cast_redis_sentinel, the address comes from the Sentinels
  * (ngx_http_cast_sentinel.c) before each connect, one ask for every
@@ -25,63 +27,61 @@
  * flight on a dropped connection answer with no reply, and it is made
  * again to the primary the Sentinels name.
  *
- * Each new connection is set up first (ngx_http_cast_redis_setup.c:
- * ROLE, cast_redis_primary_fsync's checks, the function library), and
- * the backoff is reset once the setup is answered without an error on a
- * connection that stays: a Redis that refuses it, or that ROLE finds a
- * replica, is not retried in a loop.
+ * With cast_redis_replica_reads, one more connection goes to a replica
+ * the Sentinels name (SENTINEL REPLICAS), and the reads the batch layer
+ * sends through ngx_http_cast_redis_reader() go there while ROLE says it
+ * is a replica linked to its primary: ROLE is asked again every second,
+ * and the replica is left when it is not, when the primary moves (a
+ * failover: it may be the primary now) or when it names the primary.  A
+ * read the replica does not answer (its connection lost or dropped as
+ * stuck, LOADING, MASTERDOWN, no function library yet) is sent again to
+ * the primary, so a replica down never fails a read.  Nothing else ever
+ * goes to the replica.
  *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
  * with the reply, or with NULL when the connection is lost or freed.  It
- * calls only nginx, hiredis, the set-up, the Sentinels, the adapter and
- * the metrics; it is called by the batch layer (ngx_http_cast_batch.c),
- * the request's timeout (the stuck connection check) and the module's
- * init and exit.
+ * calls only nginx, hiredis, the connections, their set-up, the
+ * Sentinels and the metrics; it is called by the batch layer
+ * (ngx_http_cast_batch.c), the request's timeout (the stuck connection
+ * check), the probes (the addresses) and the module's init and exit.
  */
 
 
 #include "ngx_http_cast_module.h"
 
 
-#define NGX_HTTP_CAST_BACKOFF_MIN    50
-#define NGX_HTTP_CAST_BACKOFF_MAX    500
 #define NGX_HTTP_CAST_WATCH          1000
 
 
 typedef struct {
     ngx_http_cast_main_conf_t  *cmcf;
     ngx_log_t                  *log;
-    ngx_http_cast_redis_link_t  links[NGX_HTTP_CAST_REDIS_LINKS];
-    ngx_uint_t                  nlinks;
+    ngx_http_cast_redis_link_t  links[NGX_HTTP_CAST_REDIS_ALL_LINKS];
+    ngx_uint_t                  nlinks;       /* to the primary */
     ngx_event_t                 watch;        /* re-ask the Sentinels */
     ngx_str_t                   address;      /* the primary written to */
     u_char                      addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     ngx_uint_t                  asking;       /* a Sentinel ask going on */
+    ngx_uint_t                  picks;        /* replicas asked for */
+    unsigned                    pending:1;    /* an ask found them busy */
     unsigned                    exiting:1;
 } ngx_http_cast_redis_t;
 
 
 static void ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link);
 static void ngx_http_cast_redis_ask(void);
-static void ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
-    redisAsyncContext *ac);
 static void ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
     const char *ip, int port);
 static void ngx_http_cast_redis_found(void *data, const char *ip, int port);
+static void ngx_http_cast_redis_replica_found(void *data, const char *ip,
+    int port);
 static void ngx_http_cast_redis_primary(u_char *addr, size_t len);
 static void ngx_http_cast_redis_watch(ngx_event_t *ev);
-static void ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link,
-    const char *why);
-static void ngx_http_cast_redis_retry(ngx_event_t *ev);
-static void ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link);
-static void ngx_http_cast_redis_drop(ngx_http_cast_redis_link_t *link);
-static void ngx_http_cast_redis_setup_done(ngx_http_cast_redis_link_t *link,
-    ngx_int_t rc, const char *why);
-static void ngx_http_cast_redis_on_connect(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac,
-    int status);
+static void ngx_http_cast_redis_watch_replica(void);
+static ngx_uint_t ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link);
+static ngx_int_t ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd,
+    redisReply *reply);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
 
@@ -92,9 +92,8 @@ static ngx_http_cast_redis_t  ngx_http_cast_redis;
 ngx_int_t
 ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 {
-    ngx_uint_t                   i;
-    ngx_http_cast_redis_link_t  *link;
-    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
+    ngx_uint_t              i;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     rd->cmcf = cmcf;
     rd->log = cycle->log;
@@ -107,24 +106,19 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 
     rd->address.data = rd->addr;
 
-    for (i = 0; i < rd->nlinks; i++) {
-        link = &rd->links[i];
-
-        link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
-        link->address.data = link->addr;
-        link->log = cycle->log;
-        link->done = ngx_http_cast_redis_setup_done;
-
-        ngx_queue_init(&link->inflight);
-
-        link->retry.handler = ngx_http_cast_redis_retry;
-        link->retry.log = cycle->log;
-        link->retry.data = link;
-        link->retry.cancelable = 1;
+    for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
+        ngx_http_cast_redis_link_init(&rd->links[i], cmcf, cycle->log,
+                                      ngx_http_cast_redis_connect);
     }
+
+    rd->links[NGX_HTTP_CAST_REDIS_REPLICA].replica = 1;
 
     for (i = 0; i < rd->nlinks; i++) {
         ngx_http_cast_redis_connect(&rd->links[i]);
+    }
+
+    if (cmcf->replica_reads) {
+        ngx_http_cast_redis_connect(&rd->links[NGX_HTTP_CAST_REDIS_REPLICA]);
     }
 
     return NGX_OK;
@@ -134,10 +128,8 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 void
 ngx_http_cast_redis_exit(void)
 {
-    ngx_uint_t                   i;
-    redisAsyncContext           *ac;
-    ngx_http_cast_redis_link_t  *link;
-    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
+    ngx_uint_t              i;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     if (rd->cmcf == NULL) {
         return;
@@ -149,20 +141,8 @@ ngx_http_cast_redis_exit(void)
         ngx_del_timer(&rd->watch);
     }
 
-    for (i = 0; i < rd->nlinks; i++) {
-        link = &rd->links[i];
-
-        if (link->retry.timer_set) {
-            ngx_del_timer(&link->retry);
-        }
-
-        /* a call the freed context's replies start finds no connection */
-        ac = link->ac;
-        link->ac = NULL;
-
-        if (ac) {
-            redisAsyncFree(ac);
-        }
+    for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
+        ngx_http_cast_redis_link_close(&rd->links[i]);
     }
 }
 
@@ -173,8 +153,19 @@ ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link)
     u_char                  ip[NGX_SOCKADDR_STRLEN];
     size_t                  len;
     ngx_url_t              *u;
-    redisAsyncContext      *ac;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (link->replica) {
+        /* one ask at a time: a busy one is tried again after the backoff */
+        if (ngx_http_cast_sentinel_ask_replica(rd->cmcf, rd->log, rd->picks++,
+                ngx_http_cast_redis_replica_found, link)
+            != NGX_OK)
+        {
+            ngx_http_cast_redis_link_schedule(link);
+        }
+
+        return;
+    }
 
     if (rd->cmcf->sentinels) {
         link->waiting = 1;
@@ -186,23 +177,11 @@ ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link)
 
 #if (NGX_HAVE_UNIX_DOMAIN)
     if (u->family == AF_UNIX) {
-        ac = redisAsyncConnectUnix(
-                   ((struct sockaddr_un *) u->addrs[0].sockaddr)->sun_path);
         rd->address = u->url;
         link->address = u->url;
 
-        if (ac == NULL || ac->err) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
-                          "\"%V\" failed: %s", &u->url,
-                          ac ? ac->errstr : "out of memory");
-            if (ac) {
-                redisAsyncFree(ac);
-            }
-            ngx_http_cast_redis_schedule(link);
-            return;
-        }
-
-        ngx_http_cast_redis_attach(link, ac);
+        ngx_http_cast_redis_link_open(link, redisAsyncConnectUnix(
+                   ((struct sockaddr_un *) u->addrs[0].sockaddr)->sun_path));
         return;
     }
 #endif
@@ -221,15 +200,19 @@ ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link)
 static void
 ngx_http_cast_redis_ask(void)
 {
+    ngx_int_t               rc;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
-    if (!rd->asking
-        && ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
-                                      ngx_http_cast_redis_found, rd)
-           == NGX_OK)
-    {
-        rd->asking = 1;
+    if (rd->asking) {
+        return;
     }
+
+    rc = ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
+                                    ngx_http_cast_redis_found, rd);
+
+    /* asked for a replica: the primary's ask follows that answer */
+    rd->pending = (rc != NGX_OK);
+    rd->asking = (rc == NGX_OK);
 }
 
 
@@ -268,8 +251,8 @@ ngx_http_cast_redis_found(void *data, const char *ip, int port)
             if (ip && (len != link->address.len
                        || ngx_memcmp(addr, link->address.data, len) != 0))
             {
-                ngx_http_cast_redis_leave(link, "the sentinels name "
-                                          "another primary");
+                ngx_http_cast_redis_link_leave(link, "the sentinels name "
+                                               "another primary");
             }
 
             continue;
@@ -282,16 +265,53 @@ ngx_http_cast_redis_found(void *data, const char *ip, int port)
         link->waiting = 0;
 
         if (ip == NULL) {
-            ngx_http_cast_redis_schedule(link);
+            ngx_http_cast_redis_link_schedule(link);
             continue;
         }
 
         ngx_http_cast_redis_connect_to(link, ip, port);
     }
+
+    link = &rd->links[NGX_HTTP_CAST_REDIS_REPLICA];
+
+    if (ip && link->ac && len == link->address.len
+        && ngx_memcmp(addr, link->address.data, len) == 0)
+    {
+        ngx_http_cast_redis_link_leave(link, "the sentinels name it the "
+                                       "primary");
+    }
 }
 
 
-/* the primary this worker writes to; a move is a failover, counted once */
+/* a replica for the reads, or NULL: tried again after the backoff */
+
+static void
+ngx_http_cast_redis_replica_found(void *data, const char *ip, int port)
+{
+    ngx_http_cast_redis_link_t  *link = data;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    if (rd->pending) {
+        ngx_http_cast_redis_ask();
+    }
+
+    if (ip == NULL) {
+        ngx_http_cast_redis_link_schedule(link);
+        return;
+    }
+
+    ngx_http_cast_redis_connect_to(link, ip, port);
+}
+
+
+/*
+ * The primary this worker writes to; a move is a failover, counted once,
+ * and the replica read from is picked again: it may be the primary now.
+ */
 
 static void
 ngx_http_cast_redis_primary(u_char *addr, size_t len)
@@ -308,6 +328,8 @@ ngx_http_cast_redis_primary(u_char *addr, size_t len)
         ngx_log_error(NGX_LOG_WARN, rd->log, 0, "cast: redis primary moved "
                       "from %V to %*s", &rd->address, len, addr);
         ngx_http_cast_metrics_failover();
+        ngx_http_cast_redis_link_leave(
+            &rd->links[NGX_HTTP_CAST_REDIS_REPLICA], "the primary moved");
     }
 
     rd->address.data = rd->addr;
@@ -320,7 +342,6 @@ static void
 ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
     const char *ip, int port)
 {
-    redisAsyncContext      *ac;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     link->address.data = link->addr;
@@ -332,96 +353,11 @@ ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
         ngx_http_cast_redis_primary(link->addr, link->address.len);
     }
 
-    ac = redisAsyncConnect(ip, port);
+    ngx_http_cast_redis_link_open(link, redisAsyncConnect(ip, port));
 
-    if (ac == NULL || ac->err) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
-                      "\"%V\" failed: %s", &link->address,
-                      ac ? ac->errstr : "out of memory");
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-        ngx_http_cast_redis_schedule(link);
-        return;
-    }
-
-    ngx_http_cast_redis_attach(link, ac);
-}
-
-
-static void
-ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
-    redisAsyncContext *ac)
-{
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
-    /* the round's commands are written at its end, as a posted event */
-    if (ngx_http_cast_hiredis_attach(ac, rd->log, 1) != NGX_OK) {
-        redisAsyncFree(ac);
-        ngx_http_cast_redis_schedule(link);
-        return;
-    }
-
-    ac->data = link;
-
-    redisAsyncSetConnectCallback(ac, ngx_http_cast_redis_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_cast_redis_on_disconnect);
-
-    link->ac = ac;
-
-    /* queued ahead of every request's command: hiredis keeps the order */
-    ngx_http_cast_redis_setup(link, rd->cmcf);
-
-    if (rd->cmcf->sentinels && !rd->watch.timer_set) {
+    if (rd->cmcf->sentinels && link->ac && !rd->watch.timer_set) {
         ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
     }
-}
-
-
-/*
- * The set-up's verdict (ngx_http_cast_redis_setup.c): the backoff is
- * reset only on a connection that answered it all and stays, so a Redis
- * that refuses it, or that ROLE finds a replica, is not retried in a loop.
- */
-
-static void
-ngx_http_cast_redis_setup_done(ngx_http_cast_redis_link_t *link,
-    ngx_int_t rc, const char *why)
-{
-    switch (rc) {
-
-    case NGX_OK:
-        link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
-        return;
-
-    case NGX_DECLINED:
-        ngx_http_cast_redis_leave(link, why);
-        return;
-
-    default:
-        ngx_http_cast_redis_drop(link);
-    }
-}
-
-
-/*
- * The connection is to a Redis that is no longer the primary: no command
- * goes to it any more, and those in flight get their replies (a demoted
- * primary refuses writes) or none; then it closes and the Sentinels are
- * asked again.
- */
-
-static void
-ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link, const char *why)
-{
-    if (link->ac == NULL || (link->ac->c.flags & REDIS_DISCONNECTING)) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, ngx_http_cast_redis.log, 0,
-                  "cast: leaving redis %V: %s", &link->address, why);
-
-    redisAsyncDisconnect(link->ac);
 }
 
 
@@ -439,71 +375,40 @@ ngx_http_cast_redis_watch(ngx_event_t *ev)
     ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
 
     ngx_http_cast_redis_ask();
+    ngx_http_cast_redis_watch_replica();
 }
 
 
+/*
+ * The replica read from is asked ROLE again: a replica whose link to its
+ * primary broke is left within a second of its noticing.  One that does
+ * not answer ROLE or a read within the Redis timeout is dropped.
+ */
+
 static void
-ngx_http_cast_redis_on_connect(const redisAsyncContext *ac, int status)
+ngx_http_cast_redis_watch_replica(void)
 {
-    ngx_http_cast_redis_link_t  *link = ac->data;
+    ngx_http_cast_redis_link_t  *link;
     ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
-    if (status == REDIS_OK) {
-        ngx_log_error(NGX_LOG_INFO, rd->log, 0, "cast: redis connected");
+    link = &rd->links[NGX_HTTP_CAST_REDIS_REPLICA];
+
+    if (link->ac == NULL || !link->ready) {
         return;
     }
 
-    /* hiredis frees the context right after this callback */
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect failed: %s",
-                  ac->errstr);
-
-    link->ac = NULL;
-    ngx_http_cast_redis_schedule(link);
-}
-
-
-static void
-ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac, int status)
-{
-    ngx_http_cast_redis_link_t  *link = ac->data;
-    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
-
-    if (rd->exiting || link->ac != ac) {
+    if (ngx_http_cast_redis_stuck(link)
+        || (link->checking
+            && ngx_current_msec - link->checked >= rd->cmcf->redis_timeout))
+    {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis replica %V did "
+                      "not answer within %M ms, reads go to the primary",
+                      &link->address, rd->cmcf->redis_timeout);
+        ngx_http_cast_redis_link_drop(link);
         return;
     }
 
-    link->ac = NULL;
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connection lost: %s",
-                  status == REDIS_OK ? "closed" : ac->errstr);
-
-    ngx_http_cast_metrics_reconnect();
-    ngx_http_cast_redis_schedule(link);
-}
-
-
-static void
-ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link)
-{
-    if (ngx_http_cast_redis.exiting || link->retry.timer_set) {
-        return;
-    }
-
-    ngx_add_timer(&link->retry, link->backoff);
-
-    link->backoff = ngx_min(link->backoff * 2, NGX_HTTP_CAST_BACKOFF_MAX);
-}
-
-
-static void
-ngx_http_cast_redis_retry(ngx_event_t *ev)
-{
-    ngx_http_cast_redis_link_t  *link = ev->data;
-
-    if (link->ac == NULL && !ngx_http_cast_redis.exiting) {
-        ngx_http_cast_redis_connect(link);
-    }
+    ngx_http_cast_redis_setup_role(link);
 }
 
 
@@ -517,7 +422,30 @@ ngx_http_cast_redis_address(void)
 
 
 /*
- * How many connections the worker has: 1, or 1 +
+ * The Redis this worker reads from: the replica's, or the primary's; NULL
+ * without cast_redis_replica_reads
+ */
+
+ngx_str_t *
+ngx_http_cast_redis_reads_address(void)
+{
+    ngx_uint_t  n;
+
+    if (ngx_http_cast_redis.cmcf == NULL
+        || !ngx_http_cast_redis.cmcf->replica_reads)
+    {
+        return NULL;
+    }
+
+    n = ngx_http_cast_redis_reader();
+
+    return n ? &ngx_http_cast_redis.links[n].address
+             : &ngx_http_cast_redis.address;
+}
+
+
+/*
+ * How many connections the worker has to the primary: 1, or 1 +
  * NGX_HTTP_CAST_REDIS_VOTE_LINKS with cast_redis_min_replicas (the vote
  * batches' own, numbered from 1).
  */
@@ -529,11 +457,28 @@ ngx_http_cast_redis_links(void)
 }
 
 
+/* the link a read goes on: the replica's while ROLE vouches for it, or 0 */
+
+ngx_uint_t
+ngx_http_cast_redis_reader(void)
+{
+    ngx_http_cast_redis_link_t  *link;
+
+    link = &ngx_http_cast_redis.links[NGX_HTTP_CAST_REDIS_REPLICA];
+
+    return (link->ac && link->ready) ? NGX_HTTP_CAST_REDIS_REPLICA : 0;
+}
+
+
 /* whether a command may be sent on link n: it is there or on its way */
 
 ngx_uint_t
 ngx_http_cast_redis_connected(ngx_uint_t n)
 {
+    if (n == NGX_HTTP_CAST_REDIS_REPLICA) {
+        return ngx_http_cast_redis_reader() == n;
+    }
+
     return n < ngx_http_cast_redis.nlinks
            && ngx_http_cast_redis.links[n].ac != NULL;
 }
@@ -543,7 +488,8 @@ ngx_http_cast_redis_connected(ngx_uint_t n)
  * Sends a formatted command on link n: NGX_OK, and cmd->handler is called
  * once its reply is in, or with NULL if it never will be; the caller
  * keeps cmd until then.  Otherwise NGX_ERROR, and the handler is never
- * called.
+ * called.  A command for the replica goes to the primary when the replica
+ * is not there, and keeps a copy until its reply: it may go there yet.
  */
 
 ngx_int_t
@@ -551,6 +497,18 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
     const char *buf, size_t len)
 {
     ngx_http_cast_redis_link_t  *link;
+
+    cmd->again = NULL;
+
+    if (n == NGX_HTTP_CAST_REDIS_REPLICA) {
+        if (ngx_http_cast_redis_reader() == n) {
+            cmd->again = ngx_alloc(len, ngx_http_cast_redis.log);
+        }
+
+        if (cmd->again == NULL) {
+            n = 0;
+        }
+    }
 
     if (!ngx_http_cast_redis_connected(n)) {
         return NGX_ERROR;
@@ -562,7 +520,15 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
                                    buf, len)
         != REDIS_OK)
     {
+        ngx_free(cmd->again);
+        cmd->again = NULL;
         return NGX_ERROR;
+    }
+
+    if (cmd->again) {
+        ngx_memcpy(cmd->again, buf, len);
+        cmd->len = len;
+        ngx_http_cast_metrics_replica_read(0);
     }
 
     cmd->sent = ngx_current_msec;
@@ -583,42 +549,36 @@ void
 ngx_http_cast_redis_check_stuck(void)
 {
     ngx_uint_t                   i;
-    ngx_http_cast_redis_cmd_t   *cmd;
     ngx_http_cast_redis_link_t  *link;
     ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
-    for (i = 0; i < rd->nlinks; i++) {
+    for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
         link = &rd->links[i];
 
-        if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
-            continue;
-        }
-
-        cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
-                             ngx_http_cast_redis_cmd_t, queue);
-
-        if (ngx_current_msec - cmd->sent >= rd->cmcf->redis_timeout) {
+        if (ngx_http_cast_redis_stuck(link)) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis did not "
                           "answer within %M ms, reconnecting",
                           rd->cmcf->redis_timeout);
-            ngx_http_cast_redis_drop(link);
+            ngx_http_cast_redis_link_drop(link);
         }
     }
 }
 
 
-static void
-ngx_http_cast_redis_drop(ngx_http_cast_redis_link_t *link)
+static ngx_uint_t
+ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link)
 {
-    redisAsyncContext  *ac;
+    ngx_http_cast_redis_cmd_t  *cmd;
 
-    /* a context still connecting gets no disconnect callback: forget it */
-    ac = link->ac;
-    link->ac = NULL;
+    if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
+        return 0;
+    }
 
-    redisAsyncFree(ac);
-    ngx_http_cast_metrics_reconnect();
-    ngx_http_cast_redis_schedule(link);
+    cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
+                         ngx_http_cast_redis_cmd_t, queue);
+
+    return ngx_current_msec - cmd->sent
+           >= ngx_http_cast_redis.cmcf->redis_timeout;
 }
 
 
@@ -633,6 +593,15 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     ngx_queue_remove(&cmd->queue);
 
+    if (link->replica) {
+        if (ngx_http_cast_redis_again(cmd, reply) == NGX_OK) {
+            return;
+        }
+
+        cmd->handler(cmd->data, reply);
+        return;
+    }
+
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "READONLY ", 9) == 0
         && rd->cmcf->sentinels && ac == link->ac)
@@ -644,8 +613,8 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
                               link->address.len)
                    == 0)
             {
-                ngx_http_cast_redis_leave(&rd->links[i],
-                                          "it is a replica now");
+                ngx_http_cast_redis_link_leave(&rd->links[i],
+                                               "it is a replica now");
             }
         }
     }
@@ -659,4 +628,42 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     cmd->handler(cmd->data, reply);
+}
+
+
+/*
+ * A read the replica did not answer, or answered as a replica that cannot
+ * serve it (still loading, cut off with replica-serve-stale-data no, not
+ * yet given the function library): NGX_OK, sent to the primary instead.
+ */
+
+static ngx_int_t
+ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd, redisReply *reply)
+{
+    u_char     *buf;
+    ngx_int_t   rc;
+
+    buf = cmd->again;
+    cmd->again = NULL;
+
+    rc = NGX_DECLINED;
+
+    if (buf && !ngx_http_cast_redis.exiting
+        && (reply == NULL
+            || (reply->type == REDIS_REPLY_ERROR
+                && (ngx_strncmp(reply->str, "LOADING", 7) == 0
+                    || ngx_strncmp(reply->str, "MASTERDOWN", 10) == 0
+                    || ngx_strncmp(reply->str, "ERR Function not found", 22)
+                       == 0))))
+    {
+        rc = ngx_http_cast_redis_send(0, cmd, (char *) buf, cmd->len);
+
+        if (rc == NGX_OK) {
+            ngx_http_cast_metrics_replica_read(1);
+        }
+    }
+
+    ngx_free(buf);
+
+    return rc;
 }

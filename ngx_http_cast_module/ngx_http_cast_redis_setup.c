@@ -9,8 +9,14 @@
  * appendonly, which must be yes; last, FUNCTION LOAD REPLACE of the
  * library.
  *
+ * A replica's connection (cast_redis_replica_reads) writes nothing: AUTH
+ * and SELECT, then ROLE, which must say it is a replica whose link to its
+ * primary is connected; the transport asks ROLE again once a second
+ * (ngx_http_cast_redis_setup_role()) while reads go there.
+ *
  * Its verdict goes to the link's done handler: NGX_OK once FUNCTION LOAD
- * is answered without an error on a connection that stays, NGX_DECLINED
+ * is answered without an error on a connection that stays (a replica's:
+ * each time ROLE says it is one, linked), NGX_DECLINED
  * when the Redis is not what it must be (the connection is left, the
  * commands in flight get their replies), NGX_ERROR when no vote may be
  * answered on it (the connection is dropped at once, from within the
@@ -28,6 +34,8 @@ static void ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r,
     void *data);
+static void ngx_http_cast_redis_replica_reply(
+    ngx_http_cast_redis_link_t *link, redisReply *reply);
 static void ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r,
     void *data);
 
@@ -59,6 +67,11 @@ ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link,
                               2, argv, argvlen);
     }
 
+    if (link->replica) {
+        ngx_http_cast_redis_setup_role(link);
+        return;
+    }
+
     if (cmcf->sentinels) {
         argv[0] = "ROLE";
         argvlen[0] = 4;
@@ -86,6 +99,25 @@ ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link,
 
     redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply,
                           "FUNCTION LOAD", 4, argv, argvlen);
+}
+
+
+/* a replica's role asked, once at a time */
+
+void
+ngx_http_cast_redis_setup_role(ngx_http_cast_redis_link_t *link)
+{
+    if (link->checking) {
+        return;
+    }
+
+    if (redisAsyncCommand(link->ac, ngx_http_cast_redis_role_reply, NULL,
+                          "ROLE")
+        == REDIS_OK)
+    {
+        link->checking = 1;
+        link->checked = ngx_current_msec;
+    }
 }
 
 
@@ -124,7 +156,11 @@ ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
 }
 
 
-/* what the Sentinels named must be a primary */
+/*
+ * What the Sentinels named must be a primary, or for reads a replica
+ * whose link to its primary is up ("connected": not "connect",
+ * "connecting", "sync" nor "handshake", when it may serve old data)
+ */
 
 static void
 ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
@@ -133,6 +169,11 @@ ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
     ngx_http_cast_redis_link_t  *link = ac->data;
 
     if (reply == NULL || ac != link->ac) {
+        return;
+    }
+
+    if (link->replica) {
+        ngx_http_cast_redis_replica_reply(link, reply);
         return;
     }
 
@@ -146,6 +187,33 @@ ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     link->done(link, NGX_DECLINED, "it is not a primary");
+}
+
+
+static void
+ngx_http_cast_redis_replica_reply(ngx_http_cast_redis_link_t *link,
+    redisReply *reply)
+{
+    link->checking = 0;
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 4
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[3]->type == REDIS_REPLY_STRING
+        && ngx_strcmp(reply->element[0]->str, "slave") == 0
+        && ngx_strcmp(reply->element[3]->str, "connected") == 0)
+    {
+        if (!link->ready) {
+            ngx_log_error(NGX_LOG_INFO, link->log, 0, "cast: redis %V is a "
+                          "replica linked to its primary, reads go there",
+                          &link->address);
+        }
+
+        link->done(link, NGX_OK, NULL);
+        return;
+    }
+
+    link->done(link, NGX_DECLINED, "it is not a replica linked to its "
+               "primary");
 }
 
 
