@@ -362,12 +362,11 @@ ngx_http_cast_sentinel_replica(redisReply *reply, u_char *ip, size_t size)
     }
 
     n = (ngx_worker + s->pick) % up;
+    e = NULL;
 
-    for (i = 0; i < reply->elements; i++) {
-        e = reply->element[i];
-
-        if (ngx_http_cast_sentinel_up(e) && n-- == 0) {
-            break;
+    for (i = 0; e == NULL; i++) {
+        if (ngx_http_cast_sentinel_up(reply->element[i]) && n-- == 0) {
+            e = reply->element[i];
         }
     }
 
