@@ -287,6 +287,7 @@ ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r, void *data)
 {
     u_char                     ip[NGX_SOCKADDR_STRLEN];
     ngx_int_t                  port;
+    ngx_uint_t                 level;
     redisReply                *reply = r;
     ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
 
@@ -307,7 +308,10 @@ ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r, void *data)
     redisAsyncDisconnect(ac);
 
     if (port < 1 || port > 65535) {
-        ngx_log_error(NGX_LOG_WARN, s->log, 0, "cast: a sentinel %s \"%V\"",
+        level = s->replica ? NGX_LOG_INFO : NGX_LOG_WARN;
+
+        /* no replica is not an error: the reads stay on the primary */
+        ngx_log_error(level, s->log, 0, "cast: a sentinel %s \"%V\"",
                       s->replica ? "names no replica up of"
                                  : "does not know the primary",
                       &s->cmcf->master_name);
