@@ -17,6 +17,42 @@ local K_SHARE   = '{cast}:share:'
 local K_TOP     = '{cast}:top'
 local K_TOTAL   = '{cast}:total'
 
+-- The functions of Lua and Redis that the library calls, as upvalues.  A
+-- function library's globals are an empty table whose __index is Lua's
+-- globals (Redis 7.0, function_lua.c), so each read of a global such as
+-- `tonumber` or `redis` is a missed lookup, the metamethod and a second
+-- lookup; an upvalue is one step.  Loading sees none of them (only
+-- `redis.register_function`), so the first call sets them (entry()).
+local function globals()
+    return redis.call, tonumber, unpack, string.format, math.floor,
+           math.min, math.max, ipairs
+end
+
+local call, tonumber, unpack, format, floor, min, max, ipairs
+
+-- the text of the small counts (a vote's adds, its number of names), so
+-- that the usual vote formats only its totals
+local DIGITS
+
+local function init()
+    call, tonumber, unpack, format, floor, min, max, ipairs = globals()
+
+    DIGITS = {}
+    for i = 0, 1024 do
+        DIGITS[i] = format('%d', i)
+    end
+end
+
+-- f as registered: the upvalues above set by the library's first call
+local function entry(f)
+    return function(keys, args)
+        if not call then
+            init()
+        end
+        return f(keys, args)
+    end
+end
+
 local IDEM_TTL_MS = '600000'
 local MAX_NAMES   = 1000
 local MAX_ADD     = 1000000
@@ -24,12 +60,12 @@ local MAX_SHARE   = 1000000
 local MAX_CLIENT  = 32
 
 local function now_ms()
-    local t = redis.call('TIME')
-    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local t = call('TIME')
+    return tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 end
 
 local function not_ready()
-    return redis.call('EXISTS', K_READY) == 0
+    return call('EXISTS', K_READY) == 0
 end
 
 local function unavailable(why)
@@ -41,10 +77,10 @@ end
 
 local function lease(_, args)
     local owner, ttl = args[1], tonumber(args[2])
-    local holder = redis.call('GET', K_LEASE)
+    local holder = call('GET', K_LEASE)
 
     if holder == owner then
-        redis.call('PEXPIRE', K_LEASE, ttl)
+        call('PEXPIRE', K_LEASE, ttl)
         return 1
     end
 
@@ -52,13 +88,13 @@ local function lease(_, args)
         return 0
     end
 
-    redis.call('SET', K_LEASE, owner, 'PX', ttl)
+    call('SET', K_LEASE, owner, 'PX', ttl)
     return 1
 end
 
 local function release(_, args)
-    if redis.call('GET', K_LEASE) == args[1] then
-        redis.call('DEL', K_LEASE)
+    if call('GET', K_LEASE) == args[1] then
+        call('DEL', K_LEASE)
         return 1
     end
     return 0
@@ -67,7 +103,7 @@ end
 -- The ticket valid now: the current one, or the next one, minted ahead,
 -- once its period has begun.  Read-only callers look; writers promote.
 local function effective(now)
-    local start = redis.call('HGET', K_NEXT, 'issued')
+    local start = call('HGET', K_NEXT, 'issued')
 
     if start and now >= tonumber(start) then
         return K_NEXT
@@ -76,7 +112,7 @@ local function effective(now)
 end
 
 local function seq_of(key)
-    return tonumber(redis.call('HGET', key, 'seq') or -1)
+    return tonumber(call('HGET', key, 'seq') or -1)
 end
 
 -- sequences only grow: a next ticket not above the current one is dropped
@@ -86,14 +122,14 @@ local function promote(now)
     end
 
     if seq_of(K_NEXT) <= seq_of(K_TICKET) then
-        redis.call('DEL', K_NEXT)
+        call('DEL', K_NEXT)
         return
     end
 
-    if redis.call('EXISTS', K_TICKET) == 1 then
-        redis.call('RENAME', K_TICKET, K_PREV)
+    if call('EXISTS', K_TICKET) == 1 then
+        call('RENAME', K_TICKET, K_PREV)
     end
-    redis.call('RENAME', K_NEXT, K_TICKET)
+    call('RENAME', K_NEXT, K_TICKET)
 end
 
 -- A ticket whose period has begun becomes the current one; one minted
@@ -102,7 +138,7 @@ local function mint(_, args)
     local owner, seq, issued = args[1], tonumber(args[2]), tonumber(args[4])
     local now = now_ms()
 
-    if redis.call('GET', K_LEASE) ~= owner then
+    if call('GET', K_LEASE) ~= owner then
         return 0
     end
 
@@ -111,7 +147,7 @@ local function mint(_, args)
     -- minted ahead and now in place: the minter's call for its period
     -- finds it; marked once, so a second minter is refused as usual
     local cur = seq_of(K_TICKET)
-    if seq == cur and redis.call('HDEL', K_TICKET, 'ahead') == 1 then
+    if seq == cur and call('HDEL', K_TICKET, 'ahead') == 1 then
         return 1
     end
 
@@ -123,22 +159,22 @@ local function mint(_, args)
 
     if issued <= now then
         key = K_TICKET
-        if redis.call('EXISTS', K_TICKET) == 1 then
-            redis.call('RENAME', K_TICKET, K_PREV)
+        if call('EXISTS', K_TICKET) == 1 then
+            call('RENAME', K_TICKET, K_PREV)
         end
         if seq_of(K_NEXT) <= seq then
-            redis.call('DEL', K_NEXT)
+            call('DEL', K_NEXT)
         end
 
     elseif seq <= seq_of(K_NEXT) then
         return 0
     end
 
-    redis.call('HSET', key, 'id', args[3], 'seq', args[2],
+    call('HSET', key, 'id', args[3], 'seq', args[2],
                'issued', args[4], 'expires', args[5], 'max', args[6],
                'used', 0, 'grace', args[7])
     if key == K_NEXT then
-        redis.call('HSET', key, 'ahead', 1)
+        call('HSET', key, 'ahead', 1)
     end
     return 1
 end
@@ -149,7 +185,7 @@ end
 -- A ticket as a batch uses it: the uses it takes are counted in `taken`
 -- and written back once (take_uses).
 local function ticket_at(key)
-    local t = redis.call('HMGET', key, 'id', 'expires', 'seq', 'max', 'used',
+    local t = call('HMGET', key, 'id', 'expires', 'seq', 'max', 'used',
                          'grace', 'issued')
 
     return {key = key, id = t[1], expires = tonumber(t[2]), seq = t[3],
@@ -213,7 +249,7 @@ local function exhausted_for(ts, t, now)
         end
     end
 
-    return math.max(stop - now, 0)
+    return max(stop - now, 0)
 end
 
 -- A client's share of a ticket: {cast}:share:<seq>, client key -> uses
@@ -225,7 +261,7 @@ local function share_used(t, client)
 
     local used = t.clients[client]
     if not used then
-        used = tonumber(redis.call('HGET', K_SHARE .. t.seq, client) or 0)
+        used = tonumber(call('HGET', K_SHARE .. t.seq, client) or 0)
         t.clients[client] = used
     end
 
@@ -264,21 +300,21 @@ local function take_shares(ts, t)
     for first = 1, #t.grown, 500 do
         local args = {}
 
-        for i = first, math.min(first + 499, #t.grown) do
+        for i = first, min(first + 499, #t.grown) do
             args[#args + 1] = t.grown[i]
-            args[#args + 1] = string.format('%d', t.clients[t.grown[i]])
+            args[#args + 1] = format('%d', t.clients[t.grown[i]])
         end
-        redis.call('HSET', key, unpack(args))
+        call('HSET', key, unpack(args))
     end
 
-    redis.call('PEXPIREAT', key,
-               t.expires + math.max(period, t.grace, ts.cur.grace))
+    call('PEXPIREAT', key,
+               t.expires + max(period, t.grace, ts.cur.grace))
 end
 
 local function take_uses(ts)
     for _, t in ipairs({ts.cur, ts.prev}) do
         if t.taken > 0 then
-            redis.call('HINCRBY', t.key, 'used', t.taken)
+            call('HINCRBY', t.key, 'used', t.taken)
             take_shares(ts, t)
         end
     end
@@ -332,18 +368,6 @@ end
 local COUNT_MAX = 9007199254740991
 local CHUNK     = 1000
 
--- string.format, and the text of the small counts (a vote's adds, its
--- number of names), so that the usual vote formats only its totals; made
--- by the first call (the library's loading sees no `string`)
-local format, DIGITS
-
-local function digits()
-    format, DIGITS = string.format, {}
-    for i = 0, 1024 do
-        DIGITS[i] = format('%d', i)
-    end
-end
-
 -- Arguments of one outbox XADD at most: unpack() takes about 8000, and a
 -- vote of MAX_NAMES names needs 4 + 4 * MAX_NAMES.
 local ENTRY_ARGS = 6000
@@ -353,9 +377,9 @@ local function hmget(key, fields)
     local out = {}
 
     for first = 1, #fields, CHUNK do
-        local got = redis.call('HMGET', key,
+        local got = call('HMGET', key,
                                unpack(fields, first,
-                                      math.min(first + CHUNK - 1, #fields)))
+                                      min(first + CHUNK - 1, #fields)))
         for i = 1, #got do
             out[first + i - 1] = tonumber(got[i] or 0)
         end
@@ -368,8 +392,8 @@ end
 -- take
 local function hset(key, args, m)
     for first = 1, 2 * m, 2 * CHUNK do
-        redis.call('HSET', key,
-                   unpack(args, first, math.min(first + 2 * CHUNK - 1, 2 * m)))
+        call('HSET', key,
+                   unpack(args, first, min(first + 2 * CHUNK - 1, 2 * m)))
     end
 end
 
@@ -383,7 +407,7 @@ local function client_share(client, share)
     share = tonumber(share)
 
     if not share or share < 0 or share > MAX_SHARE
-       or share ~= math.floor(share) or #client > MAX_CLIENT
+       or share ~= floor(share) or #client > MAX_CLIENT
        or (share > 0 and client == '')
     then
         return nil
@@ -399,7 +423,7 @@ end
 -- negation.)
 local function rank(total, cargs, m)
     for first = 1, 2 * m, 2 * CHUNK do
-        local args, last = {}, math.min(first + 2 * CHUNK - 1, 2 * m)
+        local args, last = {}, min(first + 2 * CHUNK - 1, 2 * m)
 
         for i = first, last, 2 do
             local name = cargs[i]
@@ -411,7 +435,7 @@ local function rank(total, cargs, m)
             end
             args[i - first + 2] = name
         end
-        redis.call('ZADD', K_TOP, unpack(args, 1, last - first + 1))
+        call('ZADD', K_TOP, unpack(args, 1, last - first + 1))
     end
 end
 
@@ -474,9 +498,9 @@ local function load(st, missing, m)
     local total, ver = st.total, st.ver
 
     for first = 1, m, CHUNK do
-        local last = math.min(first + CHUNK - 1, m)
-        local c = redis.call('HMGET', K_COUNT, unpack(missing, first, last))
-        local n = redis.call('HMGET', K_VERSION, unpack(missing, first, last))
+        local last = min(first + CHUNK - 1, m)
+        local c = call('HMGET', K_COUNT, unpack(missing, first, last))
+        local n = call('HMGET', K_VERSION, unpack(missing, first, last))
 
         for i = first, last do
             local name, j = missing[i], i - first + 1
@@ -672,7 +696,7 @@ local function decide(ts, st, seen, now, args, v, ob)
             return seen[idem]
         end
 
-        local done = redis.call('GET', K_IDEM .. idem)
+        local done = call('GET', K_IDEM .. idem)
         if done then
             return replayed(done)
         end
@@ -734,17 +758,17 @@ local function write(ts, st, ob, seen)
         hset(K_COUNT, st.cargs, st.m)
         hset(K_VERSION, st.vargs, st.m)
         rank(st.total, st.cargs, st.m)
-        redis.call('INCRBY', K_TOTAL, string.format('%d', st.added))
+        call('INCRBY', K_TOTAL, format('%d', st.added))
     end
 
     take_uses(ts)
 
     for _, e in ipairs(ob) do
-        redis.call('XADD', K_OUTBOX, '*', unpack(e, 1, e.m))
+        call('XADD', K_OUTBOX, '*', unpack(e, 1, e.m))
     end
 
     for idem, reply in pairs(seen) do
-        redis.call('SET', K_IDEM .. idem, record(reply), 'PX', IDEM_TTL_MS)
+        call('SET', K_IDEM .. idem, record(reply), 'PX', IDEM_TTL_MS)
     end
 end
 
@@ -755,10 +779,6 @@ end
 local function vote_batch(_, args)
     if not_ready() then
         return unavailable('counts not restored')
-    end
-
-    if not DIGITS then
-        digits()
     end
 
     local votes = parse(args)
@@ -814,7 +834,7 @@ end
 -- the ticket's remaining), or -1 when the pair has no share.
 local function cas(_, args)
     local now = now_ms()
-    local t = redis.call('HMGET', effective(now), 'id', 'expires', 'max',
+    local t = call('HMGET', effective(now), 'id', 'expires', 'max',
                          'used', 'seq')
 
     if not t[1] or now >= tonumber(t[2]) then
@@ -847,7 +867,7 @@ local function cas(_, args)
         local mine = -1
 
         if share and share > 0 then
-            mine = math.min(math.max(share - used[(i + 1) / 2], 0), left)
+            mine = min(max(share - used[(i + 1) / 2], 0), left)
         end
 
         replies[#replies + 1] = {t[1], tonumber(t[2]), left, tonumber(t[5]),
@@ -880,12 +900,12 @@ local MAX_TOP = 1000
 local function top(n)
     local out = {}
 
-    n = math.min(math.max(math.floor(tonumber(n) or 0), 0), MAX_TOP)
+    n = min(max(floor(tonumber(n) or 0), 0), MAX_TOP)
     if n == 0 then
         return out
     end
 
-    local r = redis.call('ZRANGE', K_TOP, 0, n - 1, 'WITHSCORES')
+    local r = call('ZRANGE', K_TOP, 0, n - 1, 'WITHSCORES')
     for i = 1, #r, 2 do
         out[i] = r[i]
         out[i + 1] = -tonumber(r[i + 1])
@@ -894,7 +914,7 @@ local function top(n)
 end
 
 local function total()
-    return tonumber(redis.call('GET', K_TOTAL) or 0)
+    return tonumber(call('GET', K_TOTAL) or 0)
 end
 
 -- {totalVotes, top flat} for the largest of the limits asked (the top
@@ -906,7 +926,7 @@ local function board(_, args)
 
     local n = 0
     for _, a in ipairs(args) do
-        n = math.max(n, tonumber(a) or 0)
+        n = max(n, tonumber(a) or 0)
     end
     return {total(), top(n)}
 end
@@ -936,7 +956,7 @@ end
 -- {counts ready, a current ticket exists, its seq}: the readiness probe
 local function state()
     local now = now_ms()
-    local t = redis.call('HMGET', effective(now), 'seq', 'expires')
+    local t = call('HMGET', effective(now), 'seq', 'expires')
     local current = t[1] and now < tonumber(t[2])
 
     return {not_ready() and 0 or 1, current and 1 or 0, tonumber(t[1] or 0)}
@@ -957,8 +977,8 @@ local function restore(_, args)
     for i = 1, #args, 3 do
         local count, ver = tonumber(args[i + 1]), tonumber(args[i + 2])
 
-        if not count or count < 0 or count ~= math.floor(count)
-           or not ver or ver < 0 or ver ~= math.floor(ver)
+        if not count or count < 0 or count ~= floor(count)
+           or not ver or ver < 0 or ver ~= floor(ver)
         then
             return redis.error_reply('ERR cast_restore: bad count or version')
         end
@@ -966,17 +986,17 @@ local function restore(_, args)
 
     for i = 1, #args, 3 do
         local name, count, ver = args[i], args[i + 1], tonumber(args[i + 2])
-        local have = tonumber(redis.call('HGET', K_VERSION, name) or -1)
+        local have = tonumber(call('HGET', K_VERSION, name) or -1)
 
         if ver > have then
-            local old = tonumber(redis.call('HGET', K_COUNT, name) or 0)
+            local old = tonumber(call('HGET', K_COUNT, name) or 0)
 
-            redis.call('HSET', K_COUNT, name, count)
-            redis.call('HSET', K_VERSION, name, ver)
-            redis.call('ZADD', K_TOP, string.format('%d', -tonumber(count)),
+            call('HSET', K_COUNT, name, count)
+            call('HSET', K_VERSION, name, ver)
+            call('ZADD', K_TOP, format('%d', -tonumber(count)),
                        name)
-            redis.call('INCRBY', K_TOTAL,
-                       string.format('%d', tonumber(count) - old))
+            call('INCRBY', K_TOTAL,
+                       format('%d', tonumber(count) - old))
             written = written + 1
         end
     end
@@ -985,7 +1005,7 @@ local function restore(_, args)
 end
 
 local function ready()
-    redis.call('SET', K_READY, '1')
+    call('SET', K_READY, '1')
     return 1
 end
 
@@ -996,49 +1016,49 @@ end
 local function rerank()
     local cursor, n, sum = '0', 0, 0
 
-    redis.call('DEL', K_TOP, K_TOTAL)
+    call('DEL', K_TOP, K_TOTAL)
 
     repeat
-        local r = redis.call('HSCAN', K_COUNT, cursor, 'COUNT', CHUNK)
+        local r = call('HSCAN', K_COUNT, cursor, 'COUNT', CHUNK)
         local args = {}
 
         cursor = r[1]
         for i = 1, #r[2], 2 do
             local c = tonumber(r[2][i + 1])
-            args[#args + 1] = string.format('%d', -c)
+            args[#args + 1] = format('%d', -c)
             args[#args + 1] = r[2][i]
             sum = sum + c
             n = n + 1
         end
         if #args > 0 then
-            redis.call('ZADD', K_TOP, unpack(args))
+            call('ZADD', K_TOP, unpack(args))
         end
     until cursor == '0'
 
-    redis.call('SET', K_TOTAL, string.format('%d', sum))
+    call('SET', K_TOTAL, format('%d', sum))
     return n
 end
 
 
 local RO = {'no-writes'}
 
-redis.register_function('cast_lease', lease)
-redis.register_function('cast_release', release)
-redis.register_function('cast_mint', mint)
-redis.register_function('cast_vote', vote)
-redis.register_function('cast_vote_batch', vote_batch)
-redis.register_function{function_name = 'cast_cas', callback = cas,
+redis.register_function('cast_lease', entry(lease))
+redis.register_function('cast_release', entry(release))
+redis.register_function('cast_mint', entry(mint))
+redis.register_function('cast_vote', entry(vote))
+redis.register_function('cast_vote_batch', entry(vote_batch))
+redis.register_function{function_name = 'cast_cas', callback = entry(cas),
                         flags = RO}
-redis.register_function{function_name = 'cast_query', callback = query,
+redis.register_function{function_name = 'cast_query', callback = entry(query),
                         flags = RO}
 redis.register_function{function_name = 'cast_query_batch',
-                        callback = query_batch, flags = RO}
-redis.register_function{function_name = 'cast_state', callback = state,
+                        callback = entry(query_batch), flags = RO}
+redis.register_function{function_name = 'cast_state', callback = entry(state),
                         flags = RO}
-redis.register_function{function_name = 'cast_board', callback = board,
+redis.register_function{function_name = 'cast_board', callback = entry(board),
                         flags = RO}
-redis.register_function{function_name = 'cast_watch', callback = watch,
+redis.register_function{function_name = 'cast_watch', callback = entry(watch),
                         flags = RO}
-redis.register_function('cast_restore', restore)
-redis.register_function('cast_ready', ready)
-redis.register_function('cast_rank', rerank)
+redis.register_function('cast_restore', entry(restore))
+redis.register_function('cast_ready', entry(ready))
+redis.register_function('cast_rank', entry(rerank))
