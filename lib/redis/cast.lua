@@ -465,7 +465,15 @@ local function parse(args)
             return nil
         end
 
-        local share = client_share(args[i + 4], args[i + 5])
+        -- the usual vote without a share first: client_share() is a call
+        local client, share = args[i + 4], args[i + 5]
+
+        if share == '0' and #client <= MAX_CLIENT then
+            share = 0
+        else
+            share = client_share(client, share)
+        end
+
         local v = {false, false, at = i, share = share, n = false, t = false,
                    why = false}
 
