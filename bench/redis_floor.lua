@@ -22,6 +22,14 @@ end
 
 local call, format, unpack
 
+-- falses to make a table at its final size in one step: {unpack(FALSE,
+-- 1, n)} (a table grown one element at a time is rehashed at each power
+-- of two)
+local FALSE = {}
+for i = 1, 8000 do
+    FALSE[i] = false
+end
+
 local function vote_batch(_, args)
     if not call then
         call, format, unpack = globals()
@@ -35,18 +43,22 @@ local function vote_batch(_, args)
                                         tk[4] + 0, tk[5]
 
     local nargs = #args
-    local names, k = {}, 0
+    local names, k = {unpack(FALSE, 1, nargs / 9)}, 0
 
     for i = 8, nargs, 9 do
         k = k + 1
         names[k] = args[i]
     end
 
-    local c = call('HMGET', '{cast}:count', unpack(names))
-    local v = call('HMGET', '{cast}:version', unpack(names))
+    local c = call('HMGET', '{cast}:count', unpack(names, 1, k))
+    local v = call('HMGET', '{cast}:version', unpack(names, 1, k))
 
-    local total, ver, replies, cargs, vargs, zargs = {}, {}, {}, {}, {}, {}
-    local e = {'b', format('%d', now)}
+    local total, ver = {}, {}
+    local replies = {unpack(FALSE, 1, k)}
+    local cargs = {unpack(FALSE, 1, 2 * k)}
+    local vargs = {unpack(FALSE, 1, 2 * k)}
+    local zargs = {unpack(FALSE, 1, 2 * k)}
+    local e = {'b', format('%d', now), unpack(FALSE, 1, 8 * k)}
     local taken, j, m = 0, 0, 2
 
     for i = 1, k do
@@ -83,12 +95,12 @@ local function vote_batch(_, args)
     end
 
     if taken > 0 then
-        call('HSET', '{cast}:count', unpack(cargs))
-        call('HSET', '{cast}:version', unpack(vargs))
-        call('ZADD', '{cast}:top', unpack(zargs))
+        call('HSET', '{cast}:count', unpack(cargs, 1, j))
+        call('HSET', '{cast}:version', unpack(vargs, 1, j))
+        call('ZADD', '{cast}:top', unpack(zargs, 1, j))
         call('INCRBY', '{cast}:total', taken)
         call('HINCRBY', '{cast}:ticket', 'used', taken)
-        call('XADD', '{cast}:outbox', '*', unpack(e))
+        call('XADD', '{cast}:outbox', '*', unpack(e, 1, m))
     end
 
     return replies

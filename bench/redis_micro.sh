@@ -5,7 +5,8 @@
 # the function library LIB loaded, one ticket of 10^12 uses, and
 # redis-benchmark sending `FCALL cast_vote_batch` of VOTES one-name votes
 # (each "T voter '' 0 '' 0 1 bench-<random 0..999> 1", the bench's votes)
-# over CLIENTS connections; every name is voted for in a warm-up first.
+# over CLIENTS connections; every name the votes draw has a count and a
+# version first (no run adds a field), then a warm-up of WARMUP calls.
 #
 #   bench/redis_micro.sh callgrind LIB.lua...   instructions of Redis's
 #                                               user space per accepted
@@ -15,9 +16,11 @@
 #                                               system, /proc) per
 #                                               accepted vote
 #
-# One line per library: its name, the accepted votes, the figure.  The
-# callgrind profile of each stays in $CAST_VAR/redis_micro/NAME.cg for
-# callgrind_annotate --inclusive=yes.
+# One line per library: its name, the accepted votes, the figure; with
+# callgrind, without Redis's serverCron, which runs 10 times a second
+# whatever the votes, so more often in a slower run (with_cron: all of
+# it).  The callgrind profile of each stays in
+# $CAST_VAR/redis_micro/NAME.cg for callgrind_annotate --inclusive=yes.
 #
 # Environment: CALLS (2000 with callgrind, 20000 for cpu), VOTES (11),
 # CLIENTS (4), WARMUP (300 calls), FSYNC (always), REDIS_SERVER
@@ -52,6 +55,12 @@ mkdir -p "$var"
 args=()
 for ((i = 0; i < votes; i++)); do
     args+=(T voter '' 0 '' 0 1 bench-__rand_int__ 1)
+done
+
+# every name the votes draw (redis-benchmark's 12 digits), count 1
+names=()
+for ((i = 0; i < 1000; i++)); do
+    names+=("$(printf 'bench-%012d' "$i")" 1)
 done
 
 r() { redis-cli -p "$port" "$@"; }
@@ -92,6 +101,8 @@ start() {
     r SET '{cast}:ready' 1 >/dev/null
     r HSET '{cast}:ticket' id T seq 123456789 issued 0 \
         expires 99999999999999 max 1000000000000 used 0 grace 0 >/dev/null
+    r HSET '{cast}:count' "${names[@]}" >/dev/null
+    r HSET '{cast}:version' "${names[@]}" >/dev/null
 
     bench "$warmup"
 }
@@ -137,7 +148,11 @@ for lib in "$@"; do
         f=$(grep -l '^desc: Trigger: .*measured' "$dir"/cg.out* | head -1)
         cp "$f" "$var/$name.cg"
         ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$f")
-        echo "$name votes $n instructions_per_vote $((ir / n))"
+        cron=$(callgrind_annotate --inclusive=yes --threshold=100 "$f" \
+               | awk '/:serverCron / && !c { gsub(",", "", $1); c = $1 }
+                      END { print c + 0 }')
+        echo "$name votes $n instructions_per_vote" \
+             "$(((ir - ${cron:-0}) / n)) with_cron $((ir / n))"
     else
         echo "$name votes $n cpu_us_per_vote" \
              "$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK)" \

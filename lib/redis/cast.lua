@@ -53,6 +53,22 @@ local function entry(f)
     end
 end
 
+-- A table of n falses, made at its final size in one step: one filled
+-- an element at a time is rehashed at each power of two (the arrays of a
+-- batch, read up to a count they keep).  Larger ones grow as usual.
+local FALSE = {}
+
+for i = 1, 4000 do
+    FALSE[i] = false
+end
+
+local function sized(n)
+    if n > 4000 then
+        return {}
+    end
+    return {unpack(FALSE, 1, n)}
+end
+
 local IDEM_TTL_MS = '600000'
 local MAX_NAMES   = 1000
 local MAX_ADD     = 1000000
@@ -423,7 +439,8 @@ end
 -- negation.)
 local function rank(total, cargs, m)
     for first = 1, 2 * m, 2 * CHUNK do
-        local args, last = {}, min(first + 2 * CHUNK - 1, 2 * m)
+        local last = min(first + 2 * CHUNK - 1, 2 * m)
+        local args = sized(last - first + 1)
 
         for i = first, last, 2 do
             local name = cargs[i]
@@ -440,7 +457,8 @@ local function rank(total, cargs, m)
 end
 
 -- The votes of a batch, each "ticket voter idem seq client share n name1
--- add1 ... nameN addN"; nil when the arguments do not split into votes.
+-- add1 ... nameN addN", and their number of names; nil when the
+-- arguments do not split into votes.
 -- A vote is a table: `at`, where its arguments start (args[at] its
 -- ticket, args[at + 1] voter, + 2 idem, + 3 seq, + 4 client), its
 -- `share`, `n` names merged and their pairs name, count (merge()); a
@@ -448,7 +466,7 @@ end
 -- every field it gets (preload(): `t`, `why`) and, for one name, its
 -- pair, so that it is never resized (a rehash costs more than a field).
 local function parse(args)
-    local votes, i, k, nargs = {}, 1, 0, #args
+    local votes, i, k, nargs, names = {}, 1, 0, #args, 0
 
     while i <= nargs do
         local n = args[i + 6]
@@ -484,19 +502,21 @@ local function parse(args)
         k = k + 1
         votes[k] = v
         i = i + 7 + 2 * n
+        names = names + n
     end
 
-    return votes
+    return votes, names
 end
 
 -- The counts and versions a batch keeps running, read on demand and
 -- written back once: the `m` touched names, in order, are the pairs name,
 -- text of `cargs` (counts) and `vargs` (versions), the text as written,
 -- %d, by the last event that touched each; `at`: where a touched name's
--- pair starts.  They are HSET's arguments as they stand.
-local function counts()
-    return {total = {}, ver = {}, at = {}, m = 0, cargs = {}, vargs = {},
-            added = 0}
+-- pair starts.  They are HSET's arguments as they stand, sized for the
+-- batch's `names`.
+local function counts(names)
+    return {total = {}, ver = {}, at = {}, m = 0, cargs = sized(2 * names),
+            vargs = sized(2 * names), added = 0}
 end
 
 -- Reads the counts and versions of missing[1..m], names not read yet,
@@ -541,8 +561,8 @@ end
 -- to pass COUNT_MAX leaves its use to a later vote, whose names decide()
 -- then reads.)  Each vote keeps its ticket (`t`) or why it has none
 -- (`why`) for decide().
-local function preload(st, ts, args, votes, now)
-    local left, missing, m, total = {}, {}, 0, st.total
+local function preload(st, ts, args, votes, names, now)
+    local left, missing, m, total = {}, sized(names), 0, st.total
 
     for k = 1, #votes do
         local v = votes[k]
@@ -601,9 +621,10 @@ end
 -- The outbox entries of a batch (docs/redis.md, "Outbox entry"): one
 -- stream entry holds the events of many votes as plain strings, and the
 -- relay formats each event's JSON.  Lua formats no JSON: at 10 votes a
--- call that was a third of Redis's instructions per vote.
-local function outbox()
-    return {}
+-- call that was a third of Redis's instructions per vote.  `size`: the
+-- arguments of an entry holding every vote of the batch.
+local function outbox(votes, names)
+    return {size = min(2 + 4 * votes + 4 * names, ENTRY_ARGS)}
 end
 
 -- Starts the event of an accepted vote `v`, its ticket's use `use` (as
@@ -613,7 +634,8 @@ local function event(ob, now, t, use, voter, v)
     local e = ob[#ob]
 
     if not e or e.m + 4 + 4 * v.n > ENTRY_ARGS then
-        e = {'b', format('%d', now), m = 2}
+        e = sized(ob.size)
+        e[1], e[2], e.m = 'b', format('%d', now), 2
         ob[#ob + 1] = e
     end
 
@@ -789,7 +811,7 @@ local function vote_batch(_, args)
         return unavailable('counts not restored')
     end
 
-    local votes = parse(args)
+    local votes, names = parse(args)
     if not votes then
         return redis.error_reply('ERR cast_vote: bad arguments')
     end
@@ -797,10 +819,10 @@ local function vote_batch(_, args)
     local now = now_ms()
     promote(now)
 
-    local ts, st, seen, ob = tickets(), counts(), {}, outbox()
-    local replies = {}
+    local ts, st, seen = tickets(), counts(names), {}
+    local ob, replies = outbox(#votes, names), sized(#votes)
 
-    preload(st, ts, args, votes, now)
+    preload(st, ts, args, votes, names, now)
 
     for k = 1, #votes do
         local v = votes[k]
