@@ -382,7 +382,8 @@ ngx_http_cast_redis_watch(ngx_event_t *ev)
 /*
  * The replica read from is asked ROLE again: a replica whose link to its
  * primary broke is left within a second of its noticing.  One that does
- * not answer ROLE or a read within the Redis timeout is dropped.
+ * not answer ROLE (its first too, or its connect) or a read within the
+ * Redis timeout is dropped.
  */
 
 static void
@@ -393,10 +394,11 @@ ngx_http_cast_redis_watch_replica(void)
 
     link = &rd->links[NGX_HTTP_CAST_REDIS_REPLICA];
 
-    if (link->ac == NULL || !link->ready) {
+    if (link->ac == NULL) {
         return;
     }
 
+    /* a replica that accepts and never answers its set-up is dropped too */
     if (ngx_http_cast_redis_stuck(link)
         || (link->checking
             && ngx_current_msec - link->checked >= rd->cmcf->redis_timeout))
@@ -408,7 +410,9 @@ ngx_http_cast_redis_watch_replica(void)
         return;
     }
 
-    ngx_http_cast_redis_setup_role(link);
+    if (link->ready) {
+        ngx_http_cast_redis_setup_role(link);
+    }
 }
 
 
