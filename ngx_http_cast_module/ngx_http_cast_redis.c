@@ -470,7 +470,10 @@ ngx_http_cast_redis_reader(void)
 
     link = &ngx_http_cast_redis.links[NGX_HTTP_CAST_REDIS_REPLICA];
 
-    return (link->ac && link->ready) ? NGX_HTTP_CAST_REDIS_REPLICA : 0;
+    /* a replica being left takes no command, whatever ROLE said since */
+    return (link->ac && link->ready
+            && !(link->ac->c.flags & REDIS_DISCONNECTING))
+           ? NGX_HTTP_CAST_REDIS_REPLICA : 0;
 }
 
 

@@ -196,6 +196,11 @@ ngx_http_cast_redis_replica_reply(ngx_http_cast_redis_link_t *link,
 {
     link->checking = 0;
 
+    /* being left (the primary moved): a ROLE asked before does not undo it */
+    if (link->ac->c.flags & REDIS_DISCONNECTING) {
+        return;
+    }
+
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 4
         && reply->element[0]->type == REDIS_REPLY_STRING
         && reply->element[3]->type == REDIS_REPLY_STRING
