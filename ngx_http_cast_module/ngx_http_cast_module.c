@@ -406,7 +406,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->limits.max_aliases, 64);
     ngx_conf_init_size_value(cmcf->limits.max_list_len, 1000);
     ngx_conf_init_size_value(cmcf->limits.max_introspection, 64 * 1024);
-    ngx_conf_init_size_value(cmcf->limits.max_result_items, 5000);
+    /* max_result_items: ngx_http_cast_conf_check(), from the others */
     ngx_conf_init_size_value(cmcf->limits.cache_entries, 256);
     ngx_conf_init_value(cmcf->introspection, 1);
     ngx_conf_init_value(cmcf->graphiql, 1);
