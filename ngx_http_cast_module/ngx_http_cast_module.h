@@ -108,6 +108,7 @@ typedef struct {
     ngx_msec_t                subscription_keepalive;
     size_t                    max_subscribers;
     size_t                    max_client_subscribers;  /* 0: no limit */
+    size_t                    max_client_names;        /* 0: no limit */
     size_t                    max_watched_names;
 
     ngx_http_complex_value_t *client_key;     /* cast_client_key */
@@ -292,8 +293,9 @@ typedef struct ngx_http_cast_client_s  ngx_http_cast_client_t;
 ngx_int_t ngx_http_cast_client_key(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *key);
 ngx_int_t ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
-    ngx_http_cast_client_t **clientp);
-void ngx_http_cast_client_release(ngx_http_cast_client_t *cl);
+    ngx_uint_t names, ngx_uint_t max_names, ngx_http_cast_client_t **clientp);
+void ngx_http_cast_client_release(ngx_http_cast_client_t *cl,
+    ngx_uint_t names);
 
 /* ngx_http_cast_sse.c: subscriptions over Server-Sent Events */
 typedef ngx_int_t (*ngx_http_cast_sse_prepare_pt)(void *data,
