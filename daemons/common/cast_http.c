@@ -46,7 +46,9 @@ struct cast_http_s {
 static int cast_http_socket(const char *host, int port);
 static int cast_http_wait(cast_http_t *h, int timeout_ms,
     const cast_http_pages_t *pages, void *data);
-static void cast_http_accept(cast_http_t *h);
+static void cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages,
+    void *data);
+static cast_http_client_t *cast_http_slot(cast_http_t *h);
 static void cast_http_read(cast_http_client_t *c,
     const cast_http_pages_t *pages, void *data);
 static void cast_http_respond(cast_http_client_t *c, char *request,
@@ -167,11 +169,11 @@ cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
 
     /*
      * The listener last, so the client slots line up with idx[]; left out
-     * (fd -1) while it could not be served, or it would stay readable and
-     * poll would spin.
+     * (fd -1) after accept failed, or it would stay readable and poll
+     * would spin.  With every slot taken it stays: a new connection takes
+     * the oldest one's (cast_http_accept).
      */
-    pfd[nfds].fd = (nfds < CAST_HTTP_CLIENTS && now >= h->accept_at)
-                   ? h->fd : -1;
+    pfd[nfds].fd = now >= h->accept_at ? h->fd : -1;
     pfd[nfds].events = POLLIN;
     pfd[nfds].revents = 0;
 
@@ -196,7 +198,7 @@ cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
     }
 
     if (pfd[nfds].revents & POLLIN) {
-        cast_http_accept(h);
+        cast_http_accept(h, pages, data);
     }
 
     return 0;
@@ -296,19 +298,22 @@ cast_http_socket(const char *host, int port)
 }
 
 
+/*
+ * New connections, at most a slot's worth a call.  With every slot taken,
+ * a new connection takes the slot of the oldest: slow clients that hold
+ * every slot (slowloris) would otherwise keep a probe waiting in the
+ * backlog past its timeout, and a liveness probe failing restarts the
+ * daemon.  A request already sent with the connection, as a probe's is,
+ * is read at once, before the next connection can take its slot.
+ */
+
 static void
-cast_http_accept(cast_http_t *h)
+cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages, void *data)
 {
-    int                  i, fd;
+    int                  n, fd;
     cast_http_client_t  *c;
 
-    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
-        c = &h->clients[i];
-
-        if (c->fd != -1) {
-            continue;
-        }
-
+    for (n = 0; n < CAST_HTTP_CLIENTS; n++) {
         fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             /* EMFILE and the like: the connection stays in the backlog */
@@ -319,13 +324,45 @@ cast_http_accept(cast_http_t *h)
             return;
         }
 
+        c = cast_http_slot(h);
+
+        if (c->fd != -1) {
+            cast_http_drop(c);
+        }
+
         c->fd = fd;
         c->nin = 0;
         c->out = NULL;
         c->deadline = cast_mono_ms() + CAST_HTTP_TIMEOUT;
+
+        cast_http_read(c, pages, data);
+    }
+}
+
+
+/* a free slot, or else the oldest client's */
+
+static cast_http_client_t *
+cast_http_slot(cast_http_t *h)
+{
+    int                  i;
+    cast_http_client_t  *c, *oldest;
+
+    oldest = &h->clients[0];
+
+    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
+        c = &h->clients[i];
+
+        if (c->fd == -1) {
+            return c;
+        }
+
+        if (c->deadline < oldest->deadline) {
+            oldest = c;
+        }
     }
 
-    /* all slots busy: the rest wait in the backlog */
+    return oldest;
 }
 
 
