@@ -51,8 +51,8 @@ static void cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages,
 static cast_http_client_t *cast_http_slot(cast_http_t *h);
 static void cast_http_read(cast_http_client_t *c,
     const cast_http_pages_t *pages, void *data);
-static void cast_http_respond(cast_http_client_t *c, char *request,
-    const cast_http_pages_t *pages, void *data);
+static void cast_http_respond(cast_http_client_t *c, int refuse,
+    char *request, const cast_http_pages_t *pages, void *data);
 static void cast_http_route(const char *path, cast_http_response_t *res,
     const cast_http_pages_t *pages, void *data);
 static void cast_http_write(cast_http_client_t *c);
@@ -383,20 +383,28 @@ cast_http_read(cast_http_client_t *c, const cast_http_pages_t *pages,
         return;
     }
 
+    /* a NUL is no part of a request, and would end the search below */
+    if (memchr(c->in + c->nin, '\0', (size_t) n) != NULL) {
+        cast_http_respond(c, 400, c->in, pages, data);
+        return;
+    }
+
     c->nin += (size_t) n;
     c->in[c->nin] = '\0';
 
     if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
-        cast_http_respond(c, c->in, pages, data);
+        cast_http_respond(c, 0, c->in, pages, data);
 
     } else if (c->nin == CAST_HTTP_IN_MAX - 1) {
-        cast_http_drop(c);
+        cast_http_respond(c, 431, c->in, pages, data);
     }
 }
 
 
+/* the answer to request, or its refusal when refuse is a status */
+
 static void
-cast_http_respond(cast_http_client_t *c, char *request,
+cast_http_respond(cast_http_client_t *c, int refuse, char *request,
     const cast_http_pages_t *pages, void *data)
 {
     int                    head;
@@ -415,9 +423,13 @@ cast_http_respond(cast_http_client_t *c, char *request,
     res.size = CAST_HTTP_BODY_MAX;
     res.len = 0;
 
-    head = (strncmp(request, "HEAD ", 5) == 0);
+    head = !refuse && strncmp(request, "HEAD ", 5) == 0;
 
-    if (strncmp(request, "GET ", 4) != 0 && !head) {
+    if (refuse) {
+        res.status = refuse;
+        cast_http_printf(&res, "%s\n", cast_http_reason(refuse));
+
+    } else if (strncmp(request, "GET ", 4) != 0 && !head) {
         res.status = 405;
         cast_http_printf(&res, "method not allowed\n");
 
@@ -524,10 +536,14 @@ cast_http_reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 400:
+        return "Bad Request";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:

@@ -6,8 +6,10 @@
 # timeoutSeconds, so the liveness probe failed and the pod was restarted.
 # Now a new connection takes the slot of the oldest, and a request sent
 # with the connection is read at once: the probe is answered while the
-# slow clients still hold the rest of the slots.  A private Redis and a
-# private cast-ticketd.
+# slow clients still hold the rest of the slots.  And bad requests get a
+# status, not silence: a NUL (which ended the search for the request's
+# end: the client waited 2 s for a close) is 400, a request past the 2 KB
+# buffer (reset before) 431.  A private Redis and a private cast-ticketd.
 
 use strict;
 use warnings;
@@ -45,15 +47,28 @@ END { if ($pid) { kill 'TERM', $pid; waitpid $pid, 0 } }
 
 # a request, answered: its status line
 sub probe {
+    my ($req) = @_;
     my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                   Timeout => 10) or return "connect: $!";
-    print $c "GET /healthz HTTP/1.0\r\n\r\n";
+    print $c $req // "GET /healthz HTTP/1.0\r\n\r\n";
     my $line = <$c>;
     return $line // 'no answer';
 }
 
 ok(wait_for(10, sub { probe() =~ m{^HTTP/1\.0 200 } }),
    'cast-ticketd answers /healthz') or diag `cat $dir/ticketd.log`;
+
+for (["GET /healthz\0 HTTP/1.0\r\n\r\n", 400, 'a NUL in the request line'],
+     ["\0" x 64 . "\r\n\r\n", 400, 'NULs alone'],
+     ['GET /' . 'a' x 3000 . " HTTP/1.0\r\n\r\n", 431, 'a 3 KB request'],
+     ["GET /metrics HTTP/1.0\r\n" . "X: y\r\n" x 400 . "\r\n", 431,
+      '400 header lines'],
+     ["POST /healthz HTTP/1.0\r\nContent-Length: 2\r\n\r\nab", 405, 'POST'],
+     ["GET /nothing HTTP/1.0\r\n\r\n", 404, 'an unknown path'])
+{
+    my ($req, $status, $what) = @$_;
+    like(probe($req), qr{^HTTP/1\.0 $status }, "$what: $status");
+}
 
 # 16 connections that never end their request: every slot
 my @slow;
