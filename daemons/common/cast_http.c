@@ -20,6 +20,7 @@
 #define CAST_HTTP_BODY_MAX   16384
 #define CAST_HTTP_HEAD_MAX   256
 #define CAST_HTTP_TIMEOUT    2000
+#define CAST_HTTP_GRACE      100        /* before a slot may be taken */
 #define CAST_HTTP_PAUSE      1000       /* accepting, after accept fails */
 
 #define CAST_HTTP_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
@@ -48,7 +49,7 @@ static int cast_http_wait(cast_http_t *h, int timeout_ms,
     const cast_http_pages_t *pages, void *data);
 static void cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages,
     void *data);
-static cast_http_client_t *cast_http_slot(cast_http_t *h);
+static cast_http_client_t *cast_http_slot(cast_http_t *h, int64_t now);
 static void cast_http_read(cast_http_client_t *c,
     const cast_http_pages_t *pages, void *data);
 static void cast_http_respond(cast_http_client_t *c, int refuse,
@@ -139,7 +140,7 @@ cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
     void *data)
 {
     int                  i, n, nfds, idx[CAST_HTTP_CLIENTS];
-    int64_t              now;
+    int64_t              now, at;
     struct pollfd        pfd[CAST_HTTP_CLIENTS + 1];
     cast_http_client_t  *c;
 
@@ -169,11 +170,26 @@ cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
 
     /*
      * The listener last, so the client slots line up with idx[]; left out
-     * (fd -1) after accept failed, or it would stay readable and poll
-     * would spin.  With every slot taken it stays: a new connection takes
-     * the oldest one's (cast_http_accept).
+     * (fd -1) while no connection could be served, or it would stay
+     * readable and poll would spin: after accept failed, and while every
+     * slot is taken by a client still in its grace (cast_http_slot).
      */
-    pfd[nfds].fd = now >= h->accept_at ? h->fd : -1;
+    at = h->accept_at;
+
+    if (cast_http_slot(h, now) == NULL) {
+        /* the oldest client's grace ends first */
+        c = cast_http_slot(h, INT64_MAX);
+
+        if (at < c->deadline - CAST_HTTP_TIMEOUT + CAST_HTTP_GRACE) {
+            at = c->deadline - CAST_HTTP_TIMEOUT + CAST_HTTP_GRACE;
+        }
+    }
+
+    if (now < at && at - now < timeout_ms) {
+        timeout_ms = (int) (at - now);
+    }
+
+    pfd[nfds].fd = now >= at ? h->fd : -1;
     pfd[nfds].events = POLLIN;
     pfd[nfds].revents = 0;
 
@@ -300,11 +316,12 @@ cast_http_socket(const char *host, int port)
 
 /*
  * New connections, at most a slot's worth a call.  With every slot taken,
- * a new connection takes the slot of the oldest: slow clients that hold
- * every slot (slowloris) would otherwise keep a probe waiting in the
- * backlog past its timeout, and a liveness probe failing restarts the
- * daemon.  A request already sent with the connection, as a probe's is,
- * is read at once, before the next connection can take its slot.
+ * a new connection takes the slot of the oldest client once that one had
+ * CAST_HTTP_GRACE to send its request: slow clients that hold every slot
+ * (slowloris) would otherwise keep a probe waiting in the backlog past
+ * its timeout, and a liveness probe failing restarts the daemon.  The
+ * grace keeps a flood of connections from taking the probe's slot before
+ * its request is read; a request already sent is read at once.
  */
 
 static void
@@ -314,6 +331,11 @@ cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages, void *data)
     cast_http_client_t  *c;
 
     for (n = 0; n < CAST_HTTP_CLIENTS; n++) {
+        c = cast_http_slot(h, cast_mono_ms());
+        if (c == NULL) {
+            return;
+        }
+
         fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             /* EMFILE and the like: the connection stays in the backlog */
@@ -323,8 +345,6 @@ cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages, void *data)
 
             return;
         }
-
-        c = cast_http_slot(h);
 
         if (c->fd != -1) {
             cast_http_drop(c);
@@ -340,10 +360,13 @@ cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages, void *data)
 }
 
 
-/* a free slot, or else the oldest client's */
+/*
+ * A free slot, or else the oldest client's once it has had its grace at
+ * now; NULL when every client is still in its grace
+ */
 
 static cast_http_client_t *
-cast_http_slot(cast_http_t *h)
+cast_http_slot(cast_http_t *h, int64_t now)
 {
     int                  i;
     cast_http_client_t  *c, *oldest;
@@ -360,6 +383,10 @@ cast_http_slot(cast_http_t *h)
         if (c->deadline < oldest->deadline) {
             oldest = c;
         }
+    }
+
+    if (now < oldest->deadline - CAST_HTTP_TIMEOUT + CAST_HTTP_GRACE) {
+        return NULL;
     }
 
     return oldest;
