@@ -26,8 +26,11 @@ static void ngx_http_cast_wait_held(void *data, redisReply *reply);
 static void ngx_http_cast_wait_waited(void *data, redisReply *reply);
 static void ngx_http_cast_wait_release(ngx_http_cast_wait_t *w,
     redisReply *reply);
-static redisReply *ngx_http_cast_wait_copy(redisReply *r, ngx_uint_t depth);
-static void ngx_http_cast_wait_free(redisReply *r);
+static redisReply *ngx_http_cast_wait_copy(redisReply *r);
+static ngx_int_t ngx_http_cast_wait_size(redisReply *r, ngx_uint_t depth,
+    size_t *nodes, size_t *strs);
+static redisReply *ngx_http_cast_wait_place(redisReply *r, u_char **node,
+    u_char **str);
 
 
 /* cmd's reply goes through w first; cmd is not sent yet */
@@ -88,7 +91,7 @@ ngx_http_cast_wait_held(void *data, redisReply *reply)
     ngx_http_cast_wait_t  *w = data;
 
     if (reply) {
-        w->held = ngx_http_cast_wait_copy(reply, 0);
+        w->held = ngx_http_cast_wait_copy(reply);
     }
 
     if (--w->pending == 0) {
@@ -155,85 +158,102 @@ ngx_http_cast_wait_release(ngx_http_cast_wait_t *w, redisReply *wait)
     }
 
     if (held) {
-        ngx_http_cast_wait_free(held);
+        ngx_free(held);
     }
 }
 
 
-/* a deep copy of a reply, malloc()ed; NULL when out of memory */
+/*
+ * A deep copy of a reply in one malloc()ed block, freed with one
+ * ngx_free(): the replies and their element arrays first (each a multiple
+ * of a pointer's size, so all aligned), their strings after them.  A
+ * batch of n votes is about 6n replies: one allocation instead of 11n.
+ * NULL when out of memory or nested deeper than a vote batch's reply.
+ */
 
 static redisReply *
-ngx_http_cast_wait_copy(redisReply *r, ngx_uint_t depth)
+ngx_http_cast_wait_copy(redisReply *r)
+{
+    size_t   nodes, strs;
+    u_char  *block, *node, *str;
+
+    nodes = 0;
+    strs = 0;
+
+    if (ngx_http_cast_wait_size(r, 0, &nodes, &strs) != NGX_OK) {
+        return NULL;
+    }
+
+    block = ngx_alloc(nodes + strs, ngx_cycle->log);
+    if (block == NULL) {
+        return NULL;
+    }
+
+    node = block;
+    str = block + nodes;
+
+    return ngx_http_cast_wait_place(r, &node, &str);
+}
+
+
+static ngx_int_t
+ngx_http_cast_wait_size(redisReply *r, ngx_uint_t depth, size_t *nodes,
+    size_t *strs)
+{
+    size_t  i;
+
+    if (depth > 8) {
+        return NGX_ERROR;
+    }
+
+    *nodes += sizeof(redisReply) + r->elements * sizeof(redisReply *);
+
+    if (r->str) {
+        *strs += r->len + 1;
+    }
+
+    for (i = 0; i < r->elements; i++) {
+        if (ngx_http_cast_wait_size(r->element[i], depth + 1, nodes, strs)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* r laid out at *node, its strings at *str; both moved past them */
+
+static redisReply *
+ngx_http_cast_wait_place(redisReply *r, u_char **node, u_char **str)
 {
     size_t       i;
     redisReply  *c;
 
-    if (depth > 8) {
-        return NULL;
-    }
+    c = (redisReply *) *node;
+    *node += sizeof(redisReply);
 
-    c = ngx_calloc(sizeof(redisReply), ngx_cycle->log);
-    if (c == NULL) {
-        return NULL;
-    }
-
-    c->type = r->type;
-    c->integer = r->integer;
+    *c = *r;
+    c->str = NULL;
+    c->element = NULL;
 
     if (r->str) {
-        c->str = ngx_alloc(r->len + 1, ngx_cycle->log);
-        if (c->str == NULL) {
-            ngx_free(c);
-            return NULL;
-        }
-
-        ngx_memcpy(c->str, r->str, r->len);
-        c->str[r->len] = '\0';
-        c->len = r->len;
+        c->str = (char *) *str;
+        *str = ngx_cpymem(*str, r->str, r->len);
+        *(*str)++ = '\0';
     }
 
     if (r->elements) {
-        c->element = ngx_calloc(r->elements * sizeof(redisReply *),
-                                ngx_cycle->log);
-        if (c->element == NULL) {
-            ngx_http_cast_wait_free(c);
-            return NULL;
-        }
-
-        c->elements = r->elements;
+        c->element = (redisReply **) *node;
+        *node += r->elements * sizeof(redisReply *);
 
         for (i = 0; i < r->elements; i++) {
-            c->element[i] = ngx_http_cast_wait_copy(r->element[i],
-                                                     depth + 1);
-            if (c->element[i] == NULL) {
-                ngx_http_cast_wait_free(c);
-                return NULL;
-            }
+            c->element[i] = ngx_http_cast_wait_place(r->element[i], node,
+                                                      str);
         }
     }
 
     return c;
-}
-
-
-static void
-ngx_http_cast_wait_free(redisReply *r)
-{
-    size_t  i;
-
-    if (r->element) {
-        for (i = 0; i < r->elements; i++) {
-            if (r->element[i]) {
-                ngx_http_cast_wait_free(r->element[i]);
-            }
-        }
-
-        ngx_free(r->element);
-    }
-
-    if (r->str) {
-        ngx_free(r->str);
-    }
-
-    ngx_free(r);
 }

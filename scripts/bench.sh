@@ -55,6 +55,8 @@ tmp=$(mktemp -d)
 stop_stack() {
     rm -rf "$tmp"
     [ "${BENCH_KEEP:-0}" = 1 ] || scripts/stack.sh down >/dev/null 2>&1 || true
+    [ ! -d "${repl_var:-/nonexistent}" ] \
+        || replicated scripts/stack.sh down >/dev/null 2>&1 || true
 }
 trap stop_stack EXIT
 
@@ -205,7 +207,8 @@ run() {
                      printf ", \"%s\": %s", $1, $2 }' <<<"$out")
     n=$(awk '/ requests in / { print $1 }' <<<"$out")
     unit=request
-    if [ "$name" = vote ] || [ "$name" = vote_replicated ]; then
+    if [[ $name == vote || $name == vote_replicated* \
+          || $name == vote_plain* ]]; then
         n=$(awk '$1 == "votes_accepted" { print $2 }' <<<"$out")
         unit=accepted_vote
     fi
@@ -401,30 +404,105 @@ if [ "${BENCH_ONLY:-}" = fair_share ]; then
 fi
 
 # --- Redis replication: accepted votes with WAIT -------------------------------
-# The vote run again with one Redis replica and three Sentinels: nginx
-# finds the primary through them and waits for the replica after each vote
-# batch (cast_redis_min_replicas 1: one WAIT per batch), the relay before
-# producing.  Its accepted votes next to those of the run without replicas
-# above; CPU per accepted vote per process says where the time goes.
-# BENCH_REPLICATION=0 skips it.  BENCH_ONLY=replication runs the vote run
-# and this block alone on the fresh stack (after a 5 s warm-up) and writes
+# A second private stack, its ports 1000 above the bench's, with one Redis
+# replica and three Sentinels: nginx finds the primary through them and
+# waits for the replica after each vote batch (cast_redis_min_replicas 1:
+# one WAIT per batch), the relay before producing.  The `vote` run goes in
+# turn to the bench's stack (no replica) and to this one, BENCH_REPLICATION_
+# ROUNDS times (3), the order swapped each round (plain first, then
+# replicated first, ...), so that the VM's drift, which moves a run's rate
+# by a quarter within minutes here, falls on both sides of every pair.
+# The idle stack's daemons tick meanwhile; neither is counted in the
+# other's CPU.  The ratio of each pair (replicated over plain accepted
+# votes), their median (`ratio`) and the pooled ratio (all replicated votes
+# over all plain ones) go into the JSON's `replication`; `vote_replicated`
+# in the results is the replicated run of the median pair.
+# BENCH_REPLICATION=0 skips it.  BENCH_ONLY=replication runs this block
+# alone (after a 5 s warm-up on each stack) and writes
 # bench/results/<UTC time>-replication.json.
+repl_var=$top/var/bench-replicated
+repl_rounds=${BENCH_REPLICATION_ROUNDS:-3}
+repl_json=null
+
+# replicated CMD...: CMD with the environment of the replicated stack
+replicated() {
+    CAST_VAR=$repl_var CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1 \
+    CAST_HTTP_PORT=$((CAST_HTTP_PORT + 1000)) \
+    CAST_REDIS_PORT=$((CAST_REDIS_PORT + 1000)) \
+    CAST_PG_PORT=$((CAST_PG_PORT + 1000)) \
+    CAST_KAFKA_PORT=$((CAST_KAFKA_PORT + 1000)) \
+    CAST_KAFKA_CONTROLLER_PORT=$((CAST_KAFKA_CONTROLLER_PORT + 1000)) \
+    CAST_TICKETD_HTTP_PORT=$((CAST_TICKETD_HTTP_PORT + 1000)) \
+    CAST_RELAY_HTTP_PORT=$((CAST_RELAY_HTTP_PORT + 1000)) \
+    CAST_PERSISTER_HTTP_PORT=$((CAST_PERSISTER_HTTP_PORT + 1000)) \
+        "$@"
+}
+
+# run_replicated NAME: the vote run against the replicated stack, its CPU
+# counted over that stack's processes
+run_replicated() {
+    local CAST_VAR=$repl_var url=http://127.0.0.1:$((CAST_HTTP_PORT + 1000))
+    local -a parts=(redis nginx postgres kafka ticketd relay persister
+                    redis-replica1 sentinel1 sentinel2 sentinel3)
+
+    run "$1" /graphql bench/vote.lua
+}
+
 replication_block() {
-    export CAST_REDIS_REPLICAS=1 CAST_REDIS_MIN_REPLICAS=1
-    for p in nginx persister relay ticketd; do
-        scripts/stack.sh stop "$p" >/dev/null
+    local i first pairs=() median
+
+    # the bench's stack as the `vote` run had it: tickets of
+    # CAST_TICKET_MAX_USES uses, no grace (the herd's blocks change both)
+    if [ "$(rcli HGET '{cast}:ticket' max)" != "$CAST_TICKET_MAX_USES" ]; then
+        retick max -u CAST_TICKET_GRACE_MS \
+            CAST_TICKET_MAX_USES="$CAST_TICKET_MAX_USES"
+    fi
+    replicated scripts/stack.sh down >/dev/null 2>&1 || true
+    rm -rf "$repl_var"
+    replicated scripts/stack.sh up >/dev/null
+    CAST_REDIS_PORT=$((CAST_REDIS_PORT + 1000)) replication_settled
+    wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua \
+        "http://127.0.0.1:$((CAST_HTTP_PORT + 1000))/graphql" >/dev/null
+
+    for i in $(seq "$repl_rounds"); do
+        if [ $((i % 2)) = 1 ]; then
+            run "vote_plain$i" /graphql bench/vote.lua
+            run_replicated "vote_replicated$i"
+            first=plain
+        else
+            run_replicated "vote_replicated$i"
+            run "vote_plain$i" /graphql bench/vote.lua
+            first=replicated
+        fi
+        pairs+=("$(jq -n --arg first "$first" \
+                      --argjson a "${res[vote_plain$i]}" \
+                      --argjson b "${res[vote_replicated$i]}" \
+            '{first: $first, vote: $a, vote_replicated: $b,
+              ratio: (($b.votes_accepted / $a.votes_accepted * 1000
+                       | round) / 1000)}')")
+        unset "res[vote_plain$i]" "res[vote_replicated$i]"
     done
-    scripts/stack.sh up >/dev/null
-    parts+=(redis-replica1 sentinel1 sentinel2 sentinel3)
-    replication_settled
-    wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
-    run vote_replicated /graphql bench/vote.lua
-    ratio=$(jq -n --argjson a "${res[vote_replicated]}" \
-                  --argjson b "${res[vote]}" \
-                  '($a.votes_accepted / $b.votes_accepted * 1000 | round)
-                   / 1000')
-    echo "replication      accepted votes with one replica and WAIT:" \
-         "$ratio x those without replicas"
+    replicated scripts/stack.sh down >/dev/null 2>&1 || true
+
+    repl_json=$(printf '%s\n' "${pairs[@]}" | jq -s '
+        (map(.ratio) | sort) as $r
+        | {rounds: .,
+           ratio: ($r | if length % 2 == 1 then .[length / 2 | floor]
+                        else ((.[length / 2 - 1] + .[length / 2]) / 2
+                              * 1000 | round) / 1000 end),
+           ratio_pooled: (((map(.vote_replicated.votes_accepted) | add)
+                           / (map(.vote.votes_accepted) | add)
+                           * 1000 | round) / 1000),
+           ratios: map(.ratio)}')
+    median=$(jq -c '.ratio as $m | .rounds
+                    | min_by((.ratio - $m) | fabs) | .vote_replicated' \
+                 <<<"$repl_json")
+    res[vote_replicated]=$median
+    echo "replication      accepted votes with one replica and WAIT over" \
+         "those without, pair by pair: $(jq -r '.ratios | join(", ")' \
+                                         <<<"$repl_json");" \
+         "median $(jq .ratio <<<"$repl_json")," \
+         "pooled $(jq .ratio_pooled <<<"$repl_json")"
 }
 
 # replication_settled: waits (at most 60 s) until the replica has synced
@@ -455,11 +533,9 @@ replication_only() {
     file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-replication.json
     jq -n --arg machine "$(uname -m), $(nproc) cores" \
           --arg wrk "-t$threads -c$conns -d${seconds}s" \
-          --argjson a "${res[vote]}" --argjson b "${res[vote_replicated]}" \
-          '{machine: $machine, wrk: $wrk,
-            results: {vote: $a, vote_replicated: $b},
-            ratio: (($b.votes_accepted / $a.votes_accepted * 1000 | round)
-                    / 1000)}' >"$file"
+          --argjson r "$repl_json" \
+          '{machine: $machine, wrk: $wrk, replication: $r,
+            ratio: $r.ratio}' >"$file"
     echo "bench: results in $file"
 }
 
@@ -469,7 +545,8 @@ expired=$(gql '{"query":"{cas{ticket}}"}' | jq -r .data.cas.ticket)
 # warm up: the Kafka broker's JIT, the document caches, the connections
 wrk -t"$threads" -c"$conns" -d5s -s bench/vote.lua "$url/graphql" >/dev/null
 
-[ "${BENCH_ONLY:-}" = replication ] || run ceiling /bench/ceiling
+[ "${BENCH_ONLY:-}" != replication ] || { replication_only; exit 0; }
+run ceiling /bench/ceiling
 # BENCH_ONLY=herd: the ceiling, vote_rejected and the herd, nothing else
 only=${BENCH_ONLY:-}
 max_votes=0 lag="" sse=null sweep=()
@@ -478,7 +555,6 @@ cmdstats >"$tmp/cmdstats0"
 run vote /graphql bench/vote.lua
 cmdstats >"$tmp/cmdstats1"
 max_votes=$(jq '.votes_accepted' <<<"${res[vote]}")
-[ "${BENCH_ONLY:-}" != replication ] || { replication_only; exit 0; }
 # Redis's own time per accepted vote in each command (INFO commandstats:
 # the time in the command, not the network, the event loop or fsync)
 res[vote]=$(jq -c --argjson c "$(cmdstats_json "$tmp/cmdstats0" \
@@ -828,7 +904,8 @@ if [ -f "$tmp/fair_share.json" ]; then
         >"$tmp/with_fair.json" && mv "$tmp/with_fair.json" "$file"
 fi
 
-jq --argjson s "$sse" '. + {subscriptions: $s}' "$file" >"$tmp/with-sse.json"
+jq --argjson s "$sse" --argjson r "$repl_json" \
+   '. + {subscriptions: $s, replication: $r}' "$file" >"$tmp/with-sse.json"
 mv "$tmp/with-sse.json" "$file"
 
 echo

@@ -185,6 +185,33 @@ cast_gql_plan_opt(cast_gql_ctx_t *c, const cast_gql_rval_t *v,
 }
 
 
+/* a list of usernames: the slot's, copied */
+static int
+cast_gql_plan_names(cast_gql_ctx_t *c, const cast_gql_rval_t *v,
+    cast_gql_slot_t *slot)
+{
+    size_t  i;
+
+    slot->usernames = cast_arena_alloc(c->arena,
+                                       (v->n + 1) * sizeof(cast_str_t));
+    if (slot->usernames == NULL) {
+        c->errs->nomem = 1;
+        return -1;
+    }
+
+    for (i = 0; i < v->n; i++) {
+        if (cast_gql_plan_str(c, v->items[i].str, &slot->usernames[i]) != 0)
+        {
+            return -1;
+        }
+    }
+
+    slot->nusernames = v->n;
+
+    return 0;
+}
+
+
 static int
 cast_gql_plan_sub(cast_gql_ctx_t *c, cast_gql_group_t *g,
     cast_gql_pentry_t *pe)
@@ -253,21 +280,11 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
                                  &slot->username);
 
     case CAST_FIELD_VOTE:
-        v = &args[arg[CAST_ARG_USERNAMES]];
-        slot->usernames = cast_arena_alloc(c->arena,
-                                           (v->n + 1) * sizeof(cast_str_t));
-        if (slot->usernames == NULL) {
-            c->errs->nomem = 1;
+        if (cast_gql_plan_names(c, &args[arg[CAST_ARG_USERNAMES]], slot)
+            != 0)
+        {
             return -1;
         }
-        for (i = 0; i < v->n; i++) {
-            if (cast_gql_plan_str(c, v->items[i].str, &slot->usernames[i])
-                != 0)
-            {
-                return -1;
-            }
-        }
-        slot->nusernames = v->n;
 
         v = &args[arg[CAST_ARG_VOTE_COUNT]];
         if (!v->absent && !v->null) {
@@ -301,21 +318,9 @@ cast_gql_plan_slot(cast_gql_ctx_t *c, cast_gql_group_t *g,
         break;
 
     case CAST_FIELD_SCORES:
-        v = &args[arg[CAST_ARG_WATCH]];
-        slot->usernames = cast_arena_alloc(c->arena,
-                                           (v->n + 1) * sizeof(cast_str_t));
-        if (slot->usernames == NULL) {
-            c->errs->nomem = 1;
+        if (cast_gql_plan_names(c, &args[arg[CAST_ARG_WATCH]], slot) != 0) {
             return -1;
         }
-        for (i = 0; i < v->n; i++) {
-            if (cast_gql_plan_str(c, v->items[i].str, &slot->usernames[i])
-                != 0)
-            {
-                return -1;
-            }
-        }
-        slot->nusernames = v->n;
         break;
 
     case CAST_FIELD_TOTAL:

@@ -17,6 +17,58 @@ local K_SHARE   = '{cast}:share:'
 local K_TOP     = '{cast}:top'
 local K_TOTAL   = '{cast}:total'
 
+-- The functions of Lua and Redis that the library calls, as upvalues.  A
+-- function library's globals are an empty table whose __index is Lua's
+-- globals (Redis 7.0, function_lua.c), so each read of a global such as
+-- `tonumber` or `redis` is a missed lookup, the metamethod and a second
+-- lookup; an upvalue is one step.  Loading sees none of them (only
+-- `redis.register_function`), so the first call sets them (entry()).
+local function globals()
+    return redis.call, tonumber, unpack, string.format, math.floor,
+           math.min, math.max, ipairs
+end
+
+local call, tonumber, unpack, format, floor, min, max, ipairs
+
+-- the text of the small counts (a vote's adds, its number of names), so
+-- that the usual vote formats only its totals
+local DIGITS
+
+local function init()
+    call, tonumber, unpack, format, floor, min, max, ipairs = globals()
+
+    DIGITS = {}
+    for i = 0, 1024 do
+        DIGITS[i] = format('%d', i)
+    end
+end
+
+-- f as registered: the upvalues above set by the library's first call
+local function entry(f)
+    return function(keys, args)
+        if not call then
+            init()
+        end
+        return f(keys, args)
+    end
+end
+
+-- A table of n falses, made at its final size in one step: one filled
+-- an element at a time is rehashed at each power of two (the arrays of a
+-- batch, read up to a count they keep).  Larger ones grow as usual.
+local FALSE = {}
+
+for i = 1, 4000 do
+    FALSE[i] = false
+end
+
+local function sized(n)
+    if n > 4000 then
+        return {}
+    end
+    return {unpack(FALSE, 1, n)}
+end
+
 local IDEM_TTL_MS = '600000'
 local MAX_NAMES   = 1000
 local MAX_ADD     = 1000000
@@ -24,12 +76,12 @@ local MAX_SHARE   = 1000000
 local MAX_CLIENT  = 32
 
 local function now_ms()
-    local t = redis.call('TIME')
-    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local t = call('TIME')
+    return tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 end
 
 local function not_ready()
-    return redis.call('EXISTS', K_READY) == 0
+    return call('EXISTS', K_READY) == 0
 end
 
 local function unavailable(why)
@@ -41,10 +93,10 @@ end
 
 local function lease(_, args)
     local owner, ttl = args[1], tonumber(args[2])
-    local holder = redis.call('GET', K_LEASE)
+    local holder = call('GET', K_LEASE)
 
     if holder == owner then
-        redis.call('PEXPIRE', K_LEASE, ttl)
+        call('PEXPIRE', K_LEASE, ttl)
         return 1
     end
 
@@ -52,13 +104,13 @@ local function lease(_, args)
         return 0
     end
 
-    redis.call('SET', K_LEASE, owner, 'PX', ttl)
+    call('SET', K_LEASE, owner, 'PX', ttl)
     return 1
 end
 
 local function release(_, args)
-    if redis.call('GET', K_LEASE) == args[1] then
-        redis.call('DEL', K_LEASE)
+    if call('GET', K_LEASE) == args[1] then
+        call('DEL', K_LEASE)
         return 1
     end
     return 0
@@ -67,7 +119,7 @@ end
 -- The ticket valid now: the current one, or the next one, minted ahead,
 -- once its period has begun.  Read-only callers look; writers promote.
 local function effective(now)
-    local start = redis.call('HGET', K_NEXT, 'issued')
+    local start = call('HGET', K_NEXT, 'issued')
 
     if start and now >= tonumber(start) then
         return K_NEXT
@@ -76,7 +128,7 @@ local function effective(now)
 end
 
 local function seq_of(key)
-    return tonumber(redis.call('HGET', key, 'seq') or -1)
+    return tonumber(call('HGET', key, 'seq') or -1)
 end
 
 -- sequences only grow: a next ticket not above the current one is dropped
@@ -86,14 +138,14 @@ local function promote(now)
     end
 
     if seq_of(K_NEXT) <= seq_of(K_TICKET) then
-        redis.call('DEL', K_NEXT)
+        call('DEL', K_NEXT)
         return
     end
 
-    if redis.call('EXISTS', K_TICKET) == 1 then
-        redis.call('RENAME', K_TICKET, K_PREV)
+    if call('EXISTS', K_TICKET) == 1 then
+        call('RENAME', K_TICKET, K_PREV)
     end
-    redis.call('RENAME', K_NEXT, K_TICKET)
+    call('RENAME', K_NEXT, K_TICKET)
 end
 
 -- A ticket whose period has begun becomes the current one; one minted
@@ -102,7 +154,7 @@ local function mint(_, args)
     local owner, seq, issued = args[1], tonumber(args[2]), tonumber(args[4])
     local now = now_ms()
 
-    if redis.call('GET', K_LEASE) ~= owner then
+    if call('GET', K_LEASE) ~= owner then
         return 0
     end
 
@@ -111,7 +163,7 @@ local function mint(_, args)
     -- minted ahead and now in place: the minter's call for its period
     -- finds it; marked once, so a second minter is refused as usual
     local cur = seq_of(K_TICKET)
-    if seq == cur and redis.call('HDEL', K_TICKET, 'ahead') == 1 then
+    if seq == cur and call('HDEL', K_TICKET, 'ahead') == 1 then
         return 1
     end
 
@@ -123,22 +175,22 @@ local function mint(_, args)
 
     if issued <= now then
         key = K_TICKET
-        if redis.call('EXISTS', K_TICKET) == 1 then
-            redis.call('RENAME', K_TICKET, K_PREV)
+        if call('EXISTS', K_TICKET) == 1 then
+            call('RENAME', K_TICKET, K_PREV)
         end
         if seq_of(K_NEXT) <= seq then
-            redis.call('DEL', K_NEXT)
+            call('DEL', K_NEXT)
         end
 
     elseif seq <= seq_of(K_NEXT) then
         return 0
     end
 
-    redis.call('HSET', key, 'id', args[3], 'seq', args[2],
+    call('HSET', key, 'id', args[3], 'seq', args[2],
                'issued', args[4], 'expires', args[5], 'max', args[6],
                'used', 0, 'grace', args[7])
     if key == K_NEXT then
-        redis.call('HSET', key, 'ahead', 1)
+        call('HSET', key, 'ahead', 1)
     end
     return 1
 end
@@ -149,7 +201,7 @@ end
 -- A ticket as a batch uses it: the uses it takes are counted in `taken`
 -- and written back once (take_uses).
 local function ticket_at(key)
-    local t = redis.call('HMGET', key, 'id', 'expires', 'seq', 'max', 'used',
+    local t = call('HMGET', key, 'id', 'expires', 'seq', 'max', 'used',
                          'grace', 'issued')
 
     return {key = key, id = t[1], expires = tonumber(t[2]), seq = t[3],
@@ -213,7 +265,7 @@ local function exhausted_for(ts, t, now)
         end
     end
 
-    return math.max(stop - now, 0)
+    return max(stop - now, 0)
 end
 
 -- A client's share of a ticket: {cast}:share:<seq>, client key -> uses
@@ -225,7 +277,7 @@ local function share_used(t, client)
 
     local used = t.clients[client]
     if not used then
-        used = tonumber(redis.call('HGET', K_SHARE .. t.seq, client) or 0)
+        used = tonumber(call('HGET', K_SHARE .. t.seq, client) or 0)
         t.clients[client] = used
     end
 
@@ -264,21 +316,21 @@ local function take_shares(ts, t)
     for first = 1, #t.grown, 500 do
         local args = {}
 
-        for i = first, math.min(first + 499, #t.grown) do
+        for i = first, min(first + 499, #t.grown) do
             args[#args + 1] = t.grown[i]
-            args[#args + 1] = string.format('%d', t.clients[t.grown[i]])
+            args[#args + 1] = format('%d', t.clients[t.grown[i]])
         end
-        redis.call('HSET', key, unpack(args))
+        call('HSET', key, unpack(args))
     end
 
-    redis.call('PEXPIREAT', key,
-               t.expires + math.max(period, t.grace, ts.cur.grace))
+    call('PEXPIREAT', key,
+               t.expires + max(period, t.grace, ts.cur.grace))
 end
 
 local function take_uses(ts)
     for _, t in ipairs({ts.cur, ts.prev}) do
         if t.taken > 0 then
-            redis.call('HINCRBY', t.key, 'used', t.taken)
+            call('HINCRBY', t.key, 'used', t.taken)
             take_shares(ts, t)
         end
     end
@@ -332,18 +384,6 @@ end
 local COUNT_MAX = 9007199254740991
 local CHUNK     = 1000
 
--- string.format, and the text of the small counts (a vote's adds, its
--- number of names), so that the usual vote formats only its totals; made
--- by the first call (the library's loading sees no `string`)
-local format, DIGITS
-
-local function digits()
-    format, DIGITS = string.format, {}
-    for i = 0, 1024 do
-        DIGITS[i] = format('%d', i)
-    end
-end
-
 -- Arguments of one outbox XADD at most: unpack() takes about 8000, and a
 -- vote of MAX_NAMES names needs 4 + 4 * MAX_NAMES.
 local ENTRY_ARGS = 6000
@@ -353,9 +393,9 @@ local function hmget(key, fields)
     local out = {}
 
     for first = 1, #fields, CHUNK do
-        local got = redis.call('HMGET', key,
+        local got = call('HMGET', key,
                                unpack(fields, first,
-                                      math.min(first + CHUNK - 1, #fields)))
+                                      min(first + CHUNK - 1, #fields)))
         for i = 1, #got do
             out[first + i - 1] = tonumber(got[i] or 0)
         end
@@ -368,8 +408,8 @@ end
 -- take
 local function hset(key, args, m)
     for first = 1, 2 * m, 2 * CHUNK do
-        redis.call('HSET', key,
-                   unpack(args, first, math.min(first + 2 * CHUNK - 1, 2 * m)))
+        call('HSET', key,
+                   unpack(args, first, min(first + 2 * CHUNK - 1, 2 * m)))
     end
 end
 
@@ -383,7 +423,7 @@ local function client_share(client, share)
     share = tonumber(share)
 
     if not share or share < 0 or share > MAX_SHARE
-       or share ~= math.floor(share) or #client > MAX_CLIENT
+       or share ~= floor(share) or #client > MAX_CLIENT
        or (share > 0 and client == '')
     then
         return nil
@@ -399,7 +439,8 @@ end
 -- negation.)
 local function rank(total, cargs, m)
     for first = 1, 2 * m, 2 * CHUNK do
-        local args, last = {}, math.min(first + 2 * CHUNK - 1, 2 * m)
+        local last = min(first + 2 * CHUNK - 1, 2 * m)
+        local args = sized(last - first + 1)
 
         for i = first, last, 2 do
             local name = cargs[i]
@@ -411,12 +452,13 @@ local function rank(total, cargs, m)
             end
             args[i - first + 2] = name
         end
-        redis.call('ZADD', K_TOP, unpack(args, 1, last - first + 1))
+        call('ZADD', K_TOP, unpack(args, 1, last - first + 1))
     end
 end
 
 -- The votes of a batch, each "ticket voter idem seq client share n name1
--- add1 ... nameN addN"; nil when the arguments do not split into votes.
+-- add1 ... nameN addN", and their number of names; nil when the
+-- arguments do not split into votes.
 -- A vote is a table: `at`, where its arguments start (args[at] its
 -- ticket, args[at + 1] voter, + 2 idem, + 3 seq, + 4 client), its
 -- `share`, `n` names merged and their pairs name, count (merge()); a
@@ -424,7 +466,7 @@ end
 -- every field it gets (preload(): `t`, `why`) and, for one name, its
 -- pair, so that it is never resized (a rehash costs more than a field).
 local function parse(args)
-    local votes, i, k, nargs = {}, 1, 0, #args
+    local votes, i, k, nargs, names = {}, 1, 0, #args, 0
 
     while i <= nargs do
         local n = args[i + 6]
@@ -441,7 +483,15 @@ local function parse(args)
             return nil
         end
 
-        local share = client_share(args[i + 4], args[i + 5])
+        -- the usual vote without a share first: client_share() is a call
+        local client, share = args[i + 4], args[i + 5]
+
+        if share == '0' and #client <= MAX_CLIENT then
+            share = 0
+        else
+            share = client_share(client, share)
+        end
+
         local v = {false, false, at = i, share = share, n = false, t = false,
                    why = false}
 
@@ -452,19 +502,21 @@ local function parse(args)
         k = k + 1
         votes[k] = v
         i = i + 7 + 2 * n
+        names = names + n
     end
 
-    return votes
+    return votes, names
 end
 
 -- The counts and versions a batch keeps running, read on demand and
 -- written back once: the `m` touched names, in order, are the pairs name,
 -- text of `cargs` (counts) and `vargs` (versions), the text as written,
 -- %d, by the last event that touched each; `at`: where a touched name's
--- pair starts.  They are HSET's arguments as they stand.
-local function counts()
-    return {total = {}, ver = {}, at = {}, m = 0, cargs = {}, vargs = {},
-            added = 0}
+-- pair starts.  They are HSET's arguments as they stand, sized for the
+-- batch's `names`.
+local function counts(names)
+    return {total = {}, ver = {}, at = {}, m = 0, cargs = sized(2 * names),
+            vargs = sized(2 * names), added = 0}
 end
 
 -- Reads the counts and versions of missing[1..m], names not read yet,
@@ -474,9 +526,9 @@ local function load(st, missing, m)
     local total, ver = st.total, st.ver
 
     for first = 1, m, CHUNK do
-        local last = math.min(first + CHUNK - 1, m)
-        local c = redis.call('HMGET', K_COUNT, unpack(missing, first, last))
-        local n = redis.call('HMGET', K_VERSION, unpack(missing, first, last))
+        local last = min(first + CHUNK - 1, m)
+        local c = call('HMGET', K_COUNT, unpack(missing, first, last))
+        local n = call('HMGET', K_VERSION, unpack(missing, first, last))
 
         for i = first, last do
             local name, j = missing[i], i - first + 1
@@ -509,8 +561,8 @@ end
 -- to pass COUNT_MAX leaves its use to a later vote, whose names decide()
 -- then reads.)  Each vote keeps its ticket (`t`) or why it has none
 -- (`why`) for decide().
-local function preload(st, ts, args, votes, now)
-    local left, missing, m, total = {}, {}, 0, st.total
+local function preload(st, ts, args, votes, names, now)
+    local left, missing, m, total = {}, sized(names), 0, st.total
 
     for k = 1, #votes do
         local v = votes[k]
@@ -569,9 +621,10 @@ end
 -- The outbox entries of a batch (docs/redis.md, "Outbox entry"): one
 -- stream entry holds the events of many votes as plain strings, and the
 -- relay formats each event's JSON.  Lua formats no JSON: at 10 votes a
--- call that was a third of Redis's instructions per vote.
-local function outbox()
-    return {}
+-- call that was a third of Redis's instructions per vote.  `size`: the
+-- arguments of an entry holding every vote of the batch.
+local function outbox(votes, names)
+    return {size = min(2 + 4 * votes + 4 * names, ENTRY_ARGS)}
 end
 
 -- Starts the event of an accepted vote `v`, its ticket's use `use` (as
@@ -581,7 +634,8 @@ local function event(ob, now, t, use, voter, v)
     local e = ob[#ob]
 
     if not e or e.m + 4 + 4 * v.n > ENTRY_ARGS then
-        e = {'b', format('%d', now), m = 2}
+        e = sized(ob.size)
+        e[1], e[2], e.m = 'b', format('%d', now), 2
         ob[#ob + 1] = e
     end
 
@@ -672,7 +726,7 @@ local function decide(ts, st, seen, now, args, v, ob)
             return seen[idem]
         end
 
-        local done = redis.call('GET', K_IDEM .. idem)
+        local done = call('GET', K_IDEM .. idem)
         if done then
             return replayed(done)
         end
@@ -734,17 +788,17 @@ local function write(ts, st, ob, seen)
         hset(K_COUNT, st.cargs, st.m)
         hset(K_VERSION, st.vargs, st.m)
         rank(st.total, st.cargs, st.m)
-        redis.call('INCRBY', K_TOTAL, string.format('%d', st.added))
+        call('INCRBY', K_TOTAL, format('%d', st.added))
     end
 
     take_uses(ts)
 
     for _, e in ipairs(ob) do
-        redis.call('XADD', K_OUTBOX, '*', unpack(e, 1, e.m))
+        call('XADD', K_OUTBOX, '*', unpack(e, 1, e.m))
     end
 
     for idem, reply in pairs(seen) do
-        redis.call('SET', K_IDEM .. idem, record(reply), 'PX', IDEM_TTL_MS)
+        call('SET', K_IDEM .. idem, record(reply), 'PX', IDEM_TTL_MS)
     end
 end
 
@@ -757,11 +811,7 @@ local function vote_batch(_, args)
         return unavailable('counts not restored')
     end
 
-    if not DIGITS then
-        digits()
-    end
-
-    local votes = parse(args)
+    local votes, names = parse(args)
     if not votes then
         return redis.error_reply('ERR cast_vote: bad arguments')
     end
@@ -769,10 +819,10 @@ local function vote_batch(_, args)
     local now = now_ms()
     promote(now)
 
-    local ts, st, seen, ob = tickets(), counts(), {}, outbox()
-    local replies = {}
+    local ts, st, seen = tickets(), counts(names), {}
+    local ob, replies = outbox(#votes, names), sized(#votes)
 
-    preload(st, ts, args, votes, now)
+    preload(st, ts, args, votes, names, now)
 
     for k = 1, #votes do
         local v = votes[k]
@@ -814,7 +864,7 @@ end
 -- the ticket's remaining), or -1 when the pair has no share.
 local function cas(_, args)
     local now = now_ms()
-    local t = redis.call('HMGET', effective(now), 'id', 'expires', 'max',
+    local t = call('HMGET', effective(now), 'id', 'expires', 'max',
                          'used', 'seq')
 
     if not t[1] or now >= tonumber(t[2]) then
@@ -847,7 +897,7 @@ local function cas(_, args)
         local mine = -1
 
         if share and share > 0 then
-            mine = math.min(math.max(share - used[(i + 1) / 2], 0), left)
+            mine = min(max(share - used[(i + 1) / 2], 0), left)
         end
 
         replies[#replies + 1] = {t[1], tonumber(t[2]), left, tonumber(t[5]),
@@ -880,12 +930,12 @@ local MAX_TOP = 1000
 local function top(n)
     local out = {}
 
-    n = math.min(math.max(math.floor(tonumber(n) or 0), 0), MAX_TOP)
+    n = min(max(floor(tonumber(n) or 0), 0), MAX_TOP)
     if n == 0 then
         return out
     end
 
-    local r = redis.call('ZRANGE', K_TOP, 0, n - 1, 'WITHSCORES')
+    local r = call('ZRANGE', K_TOP, 0, n - 1, 'WITHSCORES')
     for i = 1, #r, 2 do
         out[i] = r[i]
         out[i + 1] = -tonumber(r[i + 1])
@@ -894,7 +944,7 @@ local function top(n)
 end
 
 local function total()
-    return tonumber(redis.call('GET', K_TOTAL) or 0)
+    return tonumber(call('GET', K_TOTAL) or 0)
 end
 
 -- {totalVotes, top flat} for the largest of the limits asked (the top
@@ -906,7 +956,7 @@ local function board(_, args)
 
     local n = 0
     for _, a in ipairs(args) do
-        n = math.max(n, tonumber(a) or 0)
+        n = max(n, tonumber(a) or 0)
     end
     return {total(), top(n)}
 end
@@ -936,7 +986,7 @@ end
 -- {counts ready, a current ticket exists, its seq}: the readiness probe
 local function state()
     local now = now_ms()
-    local t = redis.call('HMGET', effective(now), 'seq', 'expires')
+    local t = call('HMGET', effective(now), 'seq', 'expires')
     local current = t[1] and now < tonumber(t[2])
 
     return {not_ready() and 0 or 1, current and 1 or 0, tonumber(t[1] or 0)}
@@ -957,8 +1007,8 @@ local function restore(_, args)
     for i = 1, #args, 3 do
         local count, ver = tonumber(args[i + 1]), tonumber(args[i + 2])
 
-        if not count or count < 0 or count ~= math.floor(count)
-           or not ver or ver < 0 or ver ~= math.floor(ver)
+        if not count or count < 0 or count ~= floor(count)
+           or not ver or ver < 0 or ver ~= floor(ver)
         then
             return redis.error_reply('ERR cast_restore: bad count or version')
         end
@@ -966,17 +1016,17 @@ local function restore(_, args)
 
     for i = 1, #args, 3 do
         local name, count, ver = args[i], args[i + 1], tonumber(args[i + 2])
-        local have = tonumber(redis.call('HGET', K_VERSION, name) or -1)
+        local have = tonumber(call('HGET', K_VERSION, name) or -1)
 
         if ver > have then
-            local old = tonumber(redis.call('HGET', K_COUNT, name) or 0)
+            local old = tonumber(call('HGET', K_COUNT, name) or 0)
 
-            redis.call('HSET', K_COUNT, name, count)
-            redis.call('HSET', K_VERSION, name, ver)
-            redis.call('ZADD', K_TOP, string.format('%d', -tonumber(count)),
+            call('HSET', K_COUNT, name, count)
+            call('HSET', K_VERSION, name, ver)
+            call('ZADD', K_TOP, format('%d', -tonumber(count)),
                        name)
-            redis.call('INCRBY', K_TOTAL,
-                       string.format('%d', tonumber(count) - old))
+            call('INCRBY', K_TOTAL,
+                       format('%d', tonumber(count) - old))
             written = written + 1
         end
     end
@@ -985,7 +1035,7 @@ local function restore(_, args)
 end
 
 local function ready()
-    redis.call('SET', K_READY, '1')
+    call('SET', K_READY, '1')
     return 1
 end
 
@@ -996,49 +1046,49 @@ end
 local function rerank()
     local cursor, n, sum = '0', 0, 0
 
-    redis.call('DEL', K_TOP, K_TOTAL)
+    call('DEL', K_TOP, K_TOTAL)
 
     repeat
-        local r = redis.call('HSCAN', K_COUNT, cursor, 'COUNT', CHUNK)
+        local r = call('HSCAN', K_COUNT, cursor, 'COUNT', CHUNK)
         local args = {}
 
         cursor = r[1]
         for i = 1, #r[2], 2 do
             local c = tonumber(r[2][i + 1])
-            args[#args + 1] = string.format('%d', -c)
+            args[#args + 1] = format('%d', -c)
             args[#args + 1] = r[2][i]
             sum = sum + c
             n = n + 1
         end
         if #args > 0 then
-            redis.call('ZADD', K_TOP, unpack(args))
+            call('ZADD', K_TOP, unpack(args))
         end
     until cursor == '0'
 
-    redis.call('SET', K_TOTAL, string.format('%d', sum))
+    call('SET', K_TOTAL, format('%d', sum))
     return n
 end
 
 
 local RO = {'no-writes'}
 
-redis.register_function('cast_lease', lease)
-redis.register_function('cast_release', release)
-redis.register_function('cast_mint', mint)
-redis.register_function('cast_vote', vote)
-redis.register_function('cast_vote_batch', vote_batch)
-redis.register_function{function_name = 'cast_cas', callback = cas,
+redis.register_function('cast_lease', entry(lease))
+redis.register_function('cast_release', entry(release))
+redis.register_function('cast_mint', entry(mint))
+redis.register_function('cast_vote', entry(vote))
+redis.register_function('cast_vote_batch', entry(vote_batch))
+redis.register_function{function_name = 'cast_cas', callback = entry(cas),
                         flags = RO}
-redis.register_function{function_name = 'cast_query', callback = query,
+redis.register_function{function_name = 'cast_query', callback = entry(query),
                         flags = RO}
 redis.register_function{function_name = 'cast_query_batch',
-                        callback = query_batch, flags = RO}
-redis.register_function{function_name = 'cast_state', callback = state,
+                        callback = entry(query_batch), flags = RO}
+redis.register_function{function_name = 'cast_state', callback = entry(state),
                         flags = RO}
-redis.register_function{function_name = 'cast_board', callback = board,
+redis.register_function{function_name = 'cast_board', callback = entry(board),
                         flags = RO}
-redis.register_function{function_name = 'cast_watch', callback = watch,
+redis.register_function{function_name = 'cast_watch', callback = entry(watch),
                         flags = RO}
-redis.register_function('cast_restore', restore)
-redis.register_function('cast_ready', ready)
-redis.register_function('cast_rank', rerank)
+redis.register_function('cast_restore', entry(restore))
+redis.register_function('cast_ready', entry(ready))
+redis.register_function('cast_rank', entry(rerank))
