@@ -251,7 +251,11 @@ admin_hscan(redisContext *rc, const char *scan, const char *key,
 
     } while (strcmp(cursor, "0") != 0);
 
-    qsort(ns->items, ns->n, sizeof(admin_name_t), admin_cmp_name);
+    /* an empty scan has no items array: qsort() takes no NULL */
+    if (ns->n > 1) {
+        qsort(ns->items, ns->n, sizeof(admin_name_t), admin_cmp_name);
+    }
+
     admin_names_dedupe(ns);
     return 0;
 }
@@ -275,8 +279,9 @@ admin_redis_side(redisContext *rc, admin_names_t *ns)
     }
 
     for (i = 0; rc_scan == 0 && i < ns->n; i++) {
-        hit = bsearch(&ns->items[i], versions.items, versions.n,
-                      sizeof(admin_name_t), admin_cmp_name);
+        hit = versions.n == 0 ? NULL
+              : bsearch(&ns->items[i], versions.items, versions.n,
+                        sizeof(admin_name_t), admin_cmp_name);
         ns->items[i].version = hit ? hit->count : -1;
     }
 
