@@ -46,6 +46,11 @@
  * replicas, and the votes that come while every vote connection waits
  * gather into the next batch.
  *
+ * With cast_redis_replica_reads, the query, cas and board batches go to
+ * the transport's replica connection while it is there
+ * (ngx_http_cast_redis_reader()); the transport sends one the replica
+ * does not answer to the primary.
+ *
  * Arguments are copied into the batch as they come, already in the Redis
  * protocol; each call keeps where its own lie, so a dropped call's are cut
  * out.  A request that goes away once its call is sent has the reply
@@ -81,6 +86,15 @@
 #define ngx_http_cast_batch_shared(kind, nargs)                              \
     ((kind) >= NGX_HTTP_CAST_BATCH_BOARD                                     \
      || ((kind) >= NGX_HTTP_CAST_BATCH_CAS && (nargs) == 0))
+
+/*
+ * The reads a replica may answer (cast_redis_replica_reads): query, cas,
+ * board.  The state stays on the primary (/readyz says whether votes are
+ * taken), the watch too (one call a tick per worker).
+ */
+#define ngx_http_cast_batch_read(kind)                                       \
+    ((kind) == NGX_HTTP_CAST_BATCH_QUERY || (kind) == NGX_HTTP_CAST_BATCH_CAS \
+     || (kind) == NGX_HTTP_CAST_BATCH_BOARD)
 
 
 typedef struct {
@@ -161,7 +175,7 @@ static ngx_queue_t  ngx_http_cast_batch_spare =
 static ngx_uint_t   ngx_http_cast_batch_nspare;
 
 /* the batches in flight on each of the transport's connections */
-static ngx_uint_t   ngx_http_cast_batch_busy[NGX_HTTP_CAST_REDIS_LINKS];
+static ngx_uint_t   ngx_http_cast_batch_busy[NGX_HTTP_CAST_REDIS_ALL_LINKS];
 
 
 /*
@@ -230,8 +244,9 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
 
 /*
  * Whether a call of the kind can be sent: connection 0 is there, or for
- * a vote with vote connections, one of them.  The state (/readyz) needs
- * both: a worker that cannot take votes is not ready.
+ * a vote with vote connections, one of them, or for a read the replica.
+ * The state (/readyz) needs both: a worker that cannot take votes is not
+ * ready.
  */
 
 static ngx_uint_t
@@ -240,6 +255,10 @@ ngx_http_cast_batch_up(ngx_uint_t kind)
     ngx_uint_t  n, links;
 
     links = ngx_http_cast_redis_links();
+
+    if (ngx_http_cast_batch_read(kind) && ngx_http_cast_redis_reader()) {
+        return 1;
+    }
 
     if ((kind != NGX_HTTP_CAST_BATCH_VOTE || links == 1)
         && !ngx_http_cast_redis_connected(0))
@@ -436,14 +455,15 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
 
 /*
- * The connection a batch leaves on: 0, at most NGX_HTTP_CAST_BATCH_DEPTH
- * batches of a kind in flight.  With WAIT, the vote connection with the
- * fewest batches in flight, and only if it has none: a second batch
- * behind a WAIT would wait for it in Redis's socket.  A full batch leaves
- * all the same.  Each WAIT waits a quarter of the timeout at most: a
- * batch behind another's never waits the whole timeout, which would drop
- * the connection as stuck.  NGX_AGAIN: the batch waits for one in
- * flight; NGX_DECLINED: no vote connection is there.
+ * The connection a batch leaves on: 0 (a read: the replica's while it is
+ * there), at most NGX_HTTP_CAST_BATCH_DEPTH batches of a kind in flight.
+ * With WAIT, the vote connection with the fewest batches in flight, and
+ * only if it has none: a second batch behind a WAIT would wait for it in
+ * Redis's socket.  A full batch leaves all the same.  Each WAIT waits a
+ * quarter of the timeout at most: a batch behind another's never waits
+ * the whole timeout, which would drop the connection as stuck.
+ * NGX_AGAIN: the batch waits for one in flight; NGX_DECLINED: no vote
+ * connection is there.
  */
 
 static ngx_int_t
@@ -455,8 +475,12 @@ ngx_http_cast_batch_link(ngx_http_cast_batch_t *b, ngx_uint_t wait)
     full = (b->len - NGX_HTTP_CAST_BATCH_HEAD >= NGX_HTTP_CAST_BATCH_FULL);
 
     if (!wait) {
-        return (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH && !full)
-               ? NGX_AGAIN : 0;
+        if (b->inflight >= NGX_HTTP_CAST_BATCH_DEPTH && !full) {
+            return NGX_AGAIN;
+        }
+
+        return ngx_http_cast_batch_read(b - ngx_http_cast_batches)
+               ? (ngx_int_t) ngx_http_cast_redis_reader() : 0;
     }
 
     best = NGX_DECLINED;

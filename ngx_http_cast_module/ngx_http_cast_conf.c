@@ -145,6 +145,14 @@ ngx_http_cast_conf_wiring(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
         return NGX_CONF_ERROR;
     }
 
+    if (cmcf->replica_reads && cmcf->sentinels == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cast_redis_replica_reads\" needs "
+                           "\"cast_redis_sentinel\": the replicas are "
+                           "found through the Sentinels");
+        return NGX_CONF_ERROR;
+    }
+
     if (cmcf->sentinels && cmcf->master_name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"cast_redis_sentinel\" needs "

@@ -24,6 +24,8 @@ typedef struct {
     ngx_atomic_t              redis_count;
     ngx_atomic_t              reconnects;
     ngx_atomic_t              failovers;
+    ngx_atomic_t              replica_reads;
+    ngx_atomic_t              replica_fallbacks;
     ngx_atomic_t              unacked;
     ngx_atomic_t              cache_hits;
     ngx_atomic_t              cache_misses;
@@ -225,6 +227,20 @@ ngx_http_cast_metrics_failover(void)
 }
 
 
+/* a read batch sent to the replica, or sent again to the primary */
+
+void
+ngx_http_cast_metrics_replica_read(ngx_uint_t fallback)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(fallback
+                                    ? &ngx_http_cast_metrics->replica_fallbacks
+                                    : &ngx_http_cast_metrics->replica_reads,
+                                    1);
+    }
+}
+
+
 void
 ngx_http_cast_metrics_unacked(void)
 {
@@ -355,6 +371,15 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "found the primary at a new address.\n"
                      "# TYPE cast_redis_failovers_total counter\n"
                      "cast_redis_failovers_total %uA\n"
+                     "# HELP cast_redis_replica_reads_total Read batches "
+                     "sent to a replica (cast_redis_replica_reads).\n"
+                     "# TYPE cast_redis_replica_reads_total counter\n"
+                     "cast_redis_replica_reads_total %uA\n"
+                     "# HELP cast_redis_replica_fallbacks_total Read "
+                     "batches a replica did not answer, sent again to "
+                     "the primary.\n"
+                     "# TYPE cast_redis_replica_fallbacks_total counter\n"
+                     "cast_redis_replica_fallbacks_total %uA\n"
                      "# HELP cast_redis_unacked_batches_total Vote "
                      "batches too few replicas acknowledged (WAIT).\n"
                      "# TYPE cast_redis_unacked_batches_total counter\n"
@@ -367,7 +392,8 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "documents parsed and validated.\n"
                      "# TYPE cast_document_cache_misses_total counter\n"
                      "cast_document_cache_misses_total %uA\n",
-                     m->reconnects, m->failovers, m->unacked,
+                     m->reconnects, m->failovers, m->replica_reads,
+                     m->replica_fallbacks, m->unacked,
                      m->cache_hits, m->cache_misses);
 
     p = ngx_slprintf(p, last,

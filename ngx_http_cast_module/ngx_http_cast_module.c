@@ -50,6 +50,13 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       offsetof(ngx_http_cast_main_conf_t, primary_fsync),
       NULL },
 
+    { ngx_string("cast_redis_replica_reads"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, replica_reads),
+      NULL },
+
     { ngx_string("cast_redis_password"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -356,6 +363,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
 
     cmcf->min_replicas = NGX_CONF_UNSET_SIZE;
     cmcf->primary_fsync = NGX_CONF_UNSET;
+    cmcf->replica_reads = NGX_CONF_UNSET;
 
     cmcf->redis_db = NGX_CONF_UNSET_UINT;
     cmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
@@ -396,6 +404,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_timeout, 1000);
     ngx_conf_init_size_value(cmcf->min_replicas, 0);
     ngx_conf_init_value(cmcf->primary_fsync, 0);
+    ngx_conf_init_value(cmcf->replica_reads, 0);
     ngx_conf_init_size_value(cmcf->max_usernames, 100);
     ngx_conf_init_size_value(cmcf->max_vote_count, 10);
     ngx_conf_init_size_value(cmcf->max_vote_fields, 4);

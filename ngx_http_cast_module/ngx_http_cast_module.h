@@ -32,8 +32,14 @@
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
  *   ngx_http_cast_wait.c     a vote batch's reply held until the
  *                            replicas acknowledged it (WAIT)
- *   ngx_http_cast_redis.c    the Redis connections: commands, replies
- *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's address
+ *   ngx_http_cast_redis.c    the Redis connections: commands, replies,
+ *                            the primary and a replica followed
+ *   ngx_http_cast_redis_link.c  one connection: opened, left, dropped,
+ *                            made again after a backoff
+ *   ngx_http_cast_redis_setup.c  a new connection's set-up: AUTH,
+ *                            SELECT, ROLE, fsync checks, FUNCTION LOAD
+ *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's
+ *                            address, or a replica's
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
  *   ngx_http_cast_client.c   a request's client key; the streams of each
  *   ngx_http_cast_send.c     a response in one buffer
@@ -92,6 +98,7 @@ typedef struct {
     ngx_str_t                 master_name;
     size_t                    min_replicas;   /* WAIT after each vote batch */
     ngx_flag_t                primary_fsync;  /* appendfsync always set */
+    ngx_flag_t                replica_reads;  /* reads to a replica */
     ngx_str_t                 redis_password;
     ngx_uint_t                redis_db;
     ngx_msec_t                redis_timeout;
@@ -130,6 +137,8 @@ typedef struct {
     ngx_msec_t                sent;
     ngx_http_cast_reply_pt    handler;
     void                     *data;
+    u_char                   *again;          /* sent to a replica: kept */
+    size_t                    len;            /*   for the primary */
 } ngx_http_cast_redis_cmd_t;
 
 
@@ -187,10 +196,14 @@ extern ngx_module_t  ngx_http_cast_module;
 /*
  * ngx_http_cast_redis.c: the transport.  Connection 0 carries every
  * command; with cast_redis_min_replicas, connections 1 to
- * NGX_HTTP_CAST_REDIS_VOTE_LINKS carry the vote batches and their WAITs.
+ * NGX_HTTP_CAST_REDIS_VOTE_LINKS carry the vote batches and their WAITs;
+ * with cast_redis_replica_reads, NGX_HTTP_CAST_REDIS_REPLICA is to a
+ * replica, for the reads ngx_http_cast_redis_reader() sends there.
  */
 #define NGX_HTTP_CAST_REDIS_VOTE_LINKS  2
 #define NGX_HTTP_CAST_REDIS_LINKS       (1 + NGX_HTTP_CAST_REDIS_VOTE_LINKS)
+#define NGX_HTTP_CAST_REDIS_REPLICA     NGX_HTTP_CAST_REDIS_LINKS
+#define NGX_HTTP_CAST_REDIS_ALL_LINKS   (NGX_HTTP_CAST_REDIS_LINKS + 1)
 
 ngx_int_t ngx_http_cast_redis_init(ngx_cycle_t *cycle,
     ngx_http_cast_main_conf_t *cmcf);
@@ -201,6 +214,59 @@ ngx_int_t ngx_http_cast_redis_send(ngx_uint_t n,
     ngx_http_cast_redis_cmd_t *cmd, const char *buf, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 ngx_str_t *ngx_http_cast_redis_address(void);
+ngx_uint_t ngx_http_cast_redis_reader(void);
+ngx_str_t *ngx_http_cast_redis_reads_address(void);
+
+/*
+ * ngx_http_cast_redis_link.c: one of the transport's connections.  done
+ * hears the set-up's verdict: NGX_OK usable, NGX_DECLINED leave it (why),
+ * NGX_ERROR drop it now; connect is the transport's, called when it is
+ * time to connect again.
+ */
+#define NGX_HTTP_CAST_REDIS_ADDR_LEN    (NGX_SOCKADDR_STRLEN + 8)
+
+typedef struct ngx_http_cast_redis_link_s  ngx_http_cast_redis_link_t;
+
+typedef void (*ngx_http_cast_redis_done_pt)(ngx_http_cast_redis_link_t *link,
+    ngx_int_t rc, const char *why);
+typedef void (*ngx_http_cast_redis_connect_pt)(
+    ngx_http_cast_redis_link_t *link);
+
+struct ngx_http_cast_redis_link_s {
+    redisAsyncContext            *ac;
+    ngx_http_cast_main_conf_t    *cmcf;
+    ngx_log_t                    *log;
+    ngx_http_cast_redis_connect_pt  connect;
+    ngx_event_t                   retry;
+    ngx_msec_t                    backoff;
+    ngx_queue_t                   inflight;      /* oldest first */
+    ngx_str_t                     address;       /* "ip:port" connected to */
+    u_char                        addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
+    ngx_http_cast_redis_done_pt   done;
+    ngx_msec_t                    checked;       /* a replica's ROLE sent */
+    unsigned                      loading:1;     /* FUNCTION LOAD in flight */
+    unsigned                      waiting:1;     /* for the Sentinels */
+    unsigned                      replica:1;     /* for reads */
+    unsigned                      ready:1;       /*   ROLE said linked */
+    unsigned                      checking:1;    /*   ROLE in flight */
+    unsigned                      closed:1;      /* the worker exits */
+};
+
+void ngx_http_cast_redis_link_init(ngx_http_cast_redis_link_t *link,
+    ngx_http_cast_main_conf_t *cmcf, ngx_log_t *log,
+    ngx_http_cast_redis_connect_pt connect);
+void ngx_http_cast_redis_link_open(ngx_http_cast_redis_link_t *link,
+    redisAsyncContext *ac);
+void ngx_http_cast_redis_link_close(ngx_http_cast_redis_link_t *link);
+void ngx_http_cast_redis_link_leave(ngx_http_cast_redis_link_t *link,
+    const char *why);
+void ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link);
+void ngx_http_cast_redis_link_schedule(ngx_http_cast_redis_link_t *link);
+
+/* ngx_http_cast_redis_setup.c: queued first on each new connection */
+void ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link,
+    ngx_http_cast_main_conf_t *cmcf);
+void ngx_http_cast_redis_setup_role(ngx_http_cast_redis_link_t *link);
 
 /*
  * ngx_http_cast_wait.c: cmd's reply held until the WAIT sent behind it
@@ -219,6 +285,9 @@ typedef void (*ngx_http_cast_sentinel_pt)(void *data, const char *ip,
 
 ngx_int_t ngx_http_cast_sentinel_ask(ngx_http_cast_main_conf_t *cmcf,
     ngx_log_t *log, ngx_http_cast_sentinel_pt handler, void *data);
+ngx_int_t ngx_http_cast_sentinel_ask_replica(ngx_http_cast_main_conf_t *cmcf,
+    ngx_log_t *log, ngx_uint_t pick, ngx_http_cast_sentinel_pt handler,
+    void *data);
 void ngx_http_cast_sentinel_exit(void);
 
 /*
@@ -483,6 +552,7 @@ void ngx_http_cast_metrics_vote(ngx_uint_t outcome);
 void ngx_http_cast_metrics_redis(ngx_msec_t elapsed);
 void ngx_http_cast_metrics_reconnect(void);
 void ngx_http_cast_metrics_failover(void);
+void ngx_http_cast_metrics_replica_read(ngx_uint_t fallback);
 void ngx_http_cast_metrics_unacked(void);
 void ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses);
 void ngx_http_cast_metrics_tick(ngx_msec_t elapsed);

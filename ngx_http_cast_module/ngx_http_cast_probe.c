@@ -124,7 +124,11 @@ ngx_http_cast_readyz_complete(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 }
 
 
-/* the state, and the Redis this worker writes to: "ready redis ip:port" */
+/*
+ * The state, the Redis this worker writes to, "ready redis ip:port", and
+ * with cast_redis_replica_reads the one it reads from, " reads ip:port"
+ * (the primary's unless a replica answers the reads now)
+ */
 
 static ngx_int_t
 ngx_http_cast_readyz_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -132,18 +136,26 @@ ngx_http_cast_readyz_send(ngx_http_request_t *r, ngx_uint_t status,
 {
     u_char     *body, *p;
     size_t      len;
-    ngx_str_t  *addr;
+    ngx_str_t  *addr, *reads;
 
     addr = ngx_http_cast_redis_address();
+    reads = ngx_http_cast_redis_reads_address();
 
-    len = ngx_strlen(text) + sizeof(" redis \n") - 1 + addr->len;
+    len = ngx_strlen(text) + sizeof(" redis  reads \n") - 1 + addr->len
+          + (reads ? reads->len : 0);
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(body, "%s redis %V\n", text, addr);
+    p = ngx_sprintf(body, "%s redis %V", text, addr);
+
+    if (reads) {
+        p = ngx_sprintf(p, " reads %V", reads);
+    }
+
+    *p++ = '\n';
 
     return ngx_http_cast_send(r, status, &ngx_http_cast_text, body, p - body);
 }

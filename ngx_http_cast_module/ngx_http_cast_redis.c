@@ -13,7 +13,9 @@
  * (ngx_http_cast_hiredis.c): its read event is level-triggered, so a reply
  * hiredis only partly consumed is never stranded.  Commands are written
  * from a posted event at the end of the worker's round; only what the
- * socket did not take waits for a level-triggered write event.
+ * socket did not take waits for a level-triggered write event.  A
+ * connection's own life (its set-up, leaving, dropping, the backoff
+ * before it is made again) is ngx_http_cast_redis_link.c's.
  *
  * With cast_redis_sentinel, the address comes from the Sentinels
  * (ngx_http_cast_sentinel.c) before each connect, one ask for every
@@ -25,82 +27,61 @@
  * flight on a dropped connection answer with no reply, and it is made
  * again to the primary the Sentinels name.
  *
- * With cast_redis_primary_fsync, CONFIG SET appendfsync always follows
- * ROLE, and appendonly must be yes: every vote sent behind it runs on a
- * Redis that fsyncs before its reply, whichever is the primary now.
- * The backoff is reset once the setup is answered without an error on a
- * connection that stays: a Redis that refuses it, or that ROLE finds a
- * replica, is not retried in a loop.
+ * With cast_redis_replica_reads, one more connection goes to a replica
+ * the Sentinels name (SENTINEL REPLICAS), and the reads the batch layer
+ * sends through ngx_http_cast_redis_reader() go there while ROLE says it
+ * is a replica linked to its primary: ROLE is asked again every second,
+ * and the replica is left when it is not, when the primary moves (a
+ * failover: it may be the primary now) or when it names the primary.  A
+ * read the replica does not answer (its connection lost or dropped as
+ * stuck, LOADING, MASTERDOWN, no function library yet) is sent again to
+ * the primary, so a replica down never fails a read.  Nothing else ever
+ * goes to the replica.
  *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
  * with the reply, or with NULL when the connection is lost or freed.  It
- * calls only nginx, hiredis, the adapter and the metrics; it is called by
- * the batch layer (ngx_http_cast_batch.c), the request's timeout (the
- * stuck connection check) and the module's init and exit.
+ * calls only nginx, hiredis, the connections, their set-up, the
+ * Sentinels and the metrics; it is called by the batch layer
+ * (ngx_http_cast_batch.c), the request's timeout (the stuck connection
+ * check), the probes (the addresses) and the module's init and exit.
  */
 
 
 #include "ngx_http_cast_module.h"
 
 
-#define NGX_HTTP_CAST_BACKOFF_MIN    50
-#define NGX_HTTP_CAST_BACKOFF_MAX    500
 #define NGX_HTTP_CAST_WATCH          1000
-#define NGX_HTTP_CAST_ADDR_LEN       (NGX_SOCKADDR_STRLEN + 8)
-
-
-/* one connection */
-typedef struct {
-    redisAsyncContext          *ac;
-    ngx_event_t                 retry;
-    ngx_msec_t                  backoff;
-    ngx_queue_t                 inflight;     /* oldest first */
-    ngx_str_t                   address;      /* "ip:port" connected to */
-    u_char                      addr[NGX_HTTP_CAST_ADDR_LEN];
-    unsigned                    loading:1;    /* FUNCTION LOAD in flight */
-    unsigned                    waiting:1;    /* for the Sentinels' answer */
-} ngx_http_cast_redis_link_t;
 
 
 typedef struct {
     ngx_http_cast_main_conf_t  *cmcf;
     ngx_log_t                  *log;
-    ngx_http_cast_redis_link_t  links[NGX_HTTP_CAST_REDIS_LINKS];
-    ngx_uint_t                  nlinks;
+    ngx_http_cast_redis_link_t  links[NGX_HTTP_CAST_REDIS_ALL_LINKS];
+    ngx_uint_t                  nlinks;       /* to the primary */
     ngx_event_t                 watch;        /* re-ask the Sentinels */
     ngx_str_t                   address;      /* the primary written to */
-    u_char                      addr[NGX_HTTP_CAST_ADDR_LEN];
+    u_char                      addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     ngx_uint_t                  asking;       /* a Sentinel ask going on */
+    ngx_uint_t                  picks;        /* replicas asked for */
+    unsigned                    pending:1;    /* an ask found them busy */
     unsigned                    exiting:1;
 } ngx_http_cast_redis_t;
 
 
 static void ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link);
 static void ngx_http_cast_redis_ask(void);
-static void ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
-    redisAsyncContext *ac);
 static void ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
     const char *ip, int port);
 static void ngx_http_cast_redis_found(void *data, const char *ip, int port);
+static void ngx_http_cast_redis_replica_found(void *data, const char *ip,
+    int port);
 static void ngx_http_cast_redis_primary(u_char *addr, size_t len);
 static void ngx_http_cast_redis_watch(ngx_event_t *ev);
-static void ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link,
-    const char *why);
-static void ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r,
-    void *data);
-static void ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r,
-    void *data);
-static void ngx_http_cast_redis_retry(ngx_event_t *ev);
-static void ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link);
-static void ngx_http_cast_redis_drop(ngx_http_cast_redis_link_t *link);
-static void ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link);
-static void ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r,
-    void *data);
-static void ngx_http_cast_redis_on_connect(const redisAsyncContext *ac,
-    int status);
-static void ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac,
-    int status);
+static void ngx_http_cast_redis_watch_replica(void);
+static ngx_uint_t ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link);
+static ngx_int_t ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd,
+    redisReply *reply);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
 
@@ -111,9 +92,8 @@ static ngx_http_cast_redis_t  ngx_http_cast_redis;
 ngx_int_t
 ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 {
-    ngx_uint_t                   i;
-    ngx_http_cast_redis_link_t  *link;
-    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
+    ngx_uint_t              i;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     rd->cmcf = cmcf;
     rd->log = cycle->log;
@@ -126,22 +106,19 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 
     rd->address.data = rd->addr;
 
-    for (i = 0; i < rd->nlinks; i++) {
-        link = &rd->links[i];
-
-        link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
-        link->address.data = link->addr;
-
-        ngx_queue_init(&link->inflight);
-
-        link->retry.handler = ngx_http_cast_redis_retry;
-        link->retry.log = cycle->log;
-        link->retry.data = link;
-        link->retry.cancelable = 1;
+    for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
+        ngx_http_cast_redis_link_init(&rd->links[i], cmcf, cycle->log,
+                                      ngx_http_cast_redis_connect);
     }
+
+    rd->links[NGX_HTTP_CAST_REDIS_REPLICA].replica = 1;
 
     for (i = 0; i < rd->nlinks; i++) {
         ngx_http_cast_redis_connect(&rd->links[i]);
+    }
+
+    if (cmcf->replica_reads) {
+        ngx_http_cast_redis_connect(&rd->links[NGX_HTTP_CAST_REDIS_REPLICA]);
     }
 
     return NGX_OK;
@@ -151,10 +128,8 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
 void
 ngx_http_cast_redis_exit(void)
 {
-    ngx_uint_t                   i;
-    redisAsyncContext           *ac;
-    ngx_http_cast_redis_link_t  *link;
-    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
+    ngx_uint_t              i;
+    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     if (rd->cmcf == NULL) {
         return;
@@ -166,20 +141,8 @@ ngx_http_cast_redis_exit(void)
         ngx_del_timer(&rd->watch);
     }
 
-    for (i = 0; i < rd->nlinks; i++) {
-        link = &rd->links[i];
-
-        if (link->retry.timer_set) {
-            ngx_del_timer(&link->retry);
-        }
-
-        /* a call the freed context's replies start finds no connection */
-        ac = link->ac;
-        link->ac = NULL;
-
-        if (ac) {
-            redisAsyncFree(ac);
-        }
+    for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
+        ngx_http_cast_redis_link_close(&rd->links[i]);
     }
 }
 
@@ -190,8 +153,19 @@ ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link)
     u_char                  ip[NGX_SOCKADDR_STRLEN];
     size_t                  len;
     ngx_url_t              *u;
-    redisAsyncContext      *ac;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
+
+    if (link->replica) {
+        /* one ask at a time: a busy one is tried again after the backoff */
+        if (ngx_http_cast_sentinel_ask_replica(rd->cmcf, rd->log, rd->picks++,
+                ngx_http_cast_redis_replica_found, link)
+            != NGX_OK)
+        {
+            ngx_http_cast_redis_link_schedule(link);
+        }
+
+        return;
+    }
 
     if (rd->cmcf->sentinels) {
         link->waiting = 1;
@@ -203,23 +177,11 @@ ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link)
 
 #if (NGX_HAVE_UNIX_DOMAIN)
     if (u->family == AF_UNIX) {
-        ac = redisAsyncConnectUnix(
-                   ((struct sockaddr_un *) u->addrs[0].sockaddr)->sun_path);
         rd->address = u->url;
         link->address = u->url;
 
-        if (ac == NULL || ac->err) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
-                          "\"%V\" failed: %s", &u->url,
-                          ac ? ac->errstr : "out of memory");
-            if (ac) {
-                redisAsyncFree(ac);
-            }
-            ngx_http_cast_redis_schedule(link);
-            return;
-        }
-
-        ngx_http_cast_redis_attach(link, ac);
+        ngx_http_cast_redis_link_open(link, redisAsyncConnectUnix(
+                   ((struct sockaddr_un *) u->addrs[0].sockaddr)->sun_path));
         return;
     }
 #endif
@@ -238,15 +200,19 @@ ngx_http_cast_redis_connect(ngx_http_cast_redis_link_t *link)
 static void
 ngx_http_cast_redis_ask(void)
 {
+    ngx_int_t               rc;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
-    if (!rd->asking
-        && ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
-                                      ngx_http_cast_redis_found, rd)
-           == NGX_OK)
-    {
-        rd->asking = 1;
+    if (rd->asking) {
+        return;
     }
+
+    rc = ngx_http_cast_sentinel_ask(rd->cmcf, rd->log,
+                                    ngx_http_cast_redis_found, rd);
+
+    /* asked for a replica: the primary's ask follows that answer */
+    rd->pending = (rc != NGX_OK);
+    rd->asking = (rc == NGX_OK);
 }
 
 
@@ -259,7 +225,7 @@ ngx_http_cast_redis_ask(void)
 static void
 ngx_http_cast_redis_found(void *data, const char *ip, int port)
 {
-    u_char                       addr[NGX_HTTP_CAST_ADDR_LEN];
+    u_char                       addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     size_t                       len;
     ngx_uint_t                   i;
     ngx_http_cast_redis_link_t  *link;
@@ -285,8 +251,8 @@ ngx_http_cast_redis_found(void *data, const char *ip, int port)
             if (ip && (len != link->address.len
                        || ngx_memcmp(addr, link->address.data, len) != 0))
             {
-                ngx_http_cast_redis_leave(link, "the sentinels name "
-                                          "another primary");
+                ngx_http_cast_redis_link_leave(link, "the sentinels name "
+                                               "another primary");
             }
 
             continue;
@@ -299,16 +265,53 @@ ngx_http_cast_redis_found(void *data, const char *ip, int port)
         link->waiting = 0;
 
         if (ip == NULL) {
-            ngx_http_cast_redis_schedule(link);
+            ngx_http_cast_redis_link_schedule(link);
             continue;
         }
 
         ngx_http_cast_redis_connect_to(link, ip, port);
     }
+
+    link = &rd->links[NGX_HTTP_CAST_REDIS_REPLICA];
+
+    if (ip && link->ac && len == link->address.len
+        && ngx_memcmp(addr, link->address.data, len) == 0)
+    {
+        ngx_http_cast_redis_link_leave(link, "the sentinels name it the "
+                                       "primary");
+    }
 }
 
 
-/* the primary this worker writes to; a move is a failover, counted once */
+/* a replica for the reads, or NULL: tried again after the backoff */
+
+static void
+ngx_http_cast_redis_replica_found(void *data, const char *ip, int port)
+{
+    ngx_http_cast_redis_link_t  *link = data;
+    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
+
+    if (rd->exiting) {
+        return;
+    }
+
+    if (rd->pending) {
+        ngx_http_cast_redis_ask();
+    }
+
+    if (ip == NULL) {
+        ngx_http_cast_redis_link_schedule(link);
+        return;
+    }
+
+    ngx_http_cast_redis_connect_to(link, ip, port);
+}
+
+
+/*
+ * The primary this worker writes to; a move is a failover, counted once,
+ * and the replica read from is picked again: it may be the primary now.
+ */
 
 static void
 ngx_http_cast_redis_primary(u_char *addr, size_t len)
@@ -325,6 +328,8 @@ ngx_http_cast_redis_primary(u_char *addr, size_t len)
         ngx_log_error(NGX_LOG_WARN, rd->log, 0, "cast: redis primary moved "
                       "from %V to %*s", &rd->address, len, addr);
         ngx_http_cast_metrics_failover();
+        ngx_http_cast_redis_link_leave(
+            &rd->links[NGX_HTTP_CAST_REDIS_REPLICA], "the primary moved");
     }
 
     rd->address.data = rd->addr;
@@ -337,7 +342,6 @@ static void
 ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
     const char *ip, int port)
 {
-    redisAsyncContext      *ac;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     link->address.data = link->addr;
@@ -349,238 +353,11 @@ ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
         ngx_http_cast_redis_primary(link->addr, link->address.len);
     }
 
-    ac = redisAsyncConnect(ip, port);
+    ngx_http_cast_redis_link_open(link, redisAsyncConnect(ip, port));
 
-    if (ac == NULL || ac->err) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect to "
-                      "\"%V\" failed: %s", &link->address,
-                      ac ? ac->errstr : "out of memory");
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-        ngx_http_cast_redis_schedule(link);
-        return;
-    }
-
-    ngx_http_cast_redis_attach(link, ac);
-}
-
-
-static void
-ngx_http_cast_redis_attach(ngx_http_cast_redis_link_t *link,
-    redisAsyncContext *ac)
-{
-    ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
-
-    /* the round's commands are written at its end, as a posted event */
-    if (ngx_http_cast_hiredis_attach(ac, rd->log, 1) != NGX_OK) {
-        redisAsyncFree(ac);
-        ngx_http_cast_redis_schedule(link);
-        return;
-    }
-
-    ac->data = link;
-
-    redisAsyncSetConnectCallback(ac, ngx_http_cast_redis_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_cast_redis_on_disconnect);
-
-    link->ac = ac;
-
-    /* queued ahead of every request's command: hiredis keeps the order */
-    ngx_http_cast_redis_setup(link);
-
-    if (rd->cmcf->sentinels && !rd->watch.timer_set) {
+    if (rd->cmcf->sentinels && link->ac && !rd->watch.timer_set) {
         ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
     }
-}
-
-
-static void
-ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link)
-{
-    u_char                     db[NGX_INT_T_LEN];
-    const char                *argv[4];
-    size_t                     argvlen[4];
-    redisAsyncContext         *ac = link->ac;
-    ngx_http_cast_main_conf_t *cmcf = ngx_http_cast_redis.cmcf;
-
-    if (cmcf->redis_password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (const char *) cmcf->redis_password.data;
-        argvlen[1] = cmcf->redis_password.len;
-        redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "AUTH",
-                              2, argv, argvlen);
-    }
-
-    if (cmcf->redis_db) {
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = (const char *) db;
-        argvlen[1] = ngx_sprintf(db, "%ui", cmcf->redis_db) - db;
-        redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "SELECT",
-                              2, argv, argvlen);
-    }
-
-    if (cmcf->sentinels) {
-        argv[0] = "ROLE";
-        argvlen[0] = 4;
-        redisAsyncCommandArgv(ac, ngx_http_cast_redis_role_reply, NULL,
-                              1, argv, argvlen);
-    }
-
-    if (cmcf->primary_fsync) {
-        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, "SET",
-                          "CONFIG SET appendfsync always");
-        redisAsyncCommand(ac, ngx_http_cast_redis_fsync_reply, "GET",
-                          "CONFIG GET appendonly");
-    }
-
-    argv[0] = "FUNCTION";
-    argvlen[0] = 8;
-    argv[1] = "LOAD";
-    argvlen[1] = 4;
-    argv[2] = "REPLACE";
-    argvlen[2] = 7;
-    argv[3] = (const char *) cmcf->functions.data;
-    argvlen[3] = cmcf->functions.len;
-
-    link->loading = 1;
-
-    redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply,
-                          "FUNCTION LOAD", 4, argv, argvlen);
-}
-
-
-static void
-ngx_http_cast_redis_setup_reply(redisAsyncContext *ac, void *r, void *data)
-{
-    redisReply                  *reply = r;
-    ngx_http_cast_redis_link_t  *link = ac->data;
-
-    if (ngx_strcmp(data, "FUNCTION LOAD") == 0) {
-        link->loading = 0;
-
-        /*
-         * the last of the setup: the connection is usable, unless it is
-         * being left (ROLE said replica, its load answered READONLY)
-         */
-        if (reply && reply->type != REDIS_REPLY_ERROR && ac == link->ac
-            && !(ac->c.flags & REDIS_DISCONNECTING))
-        {
-            link->backoff = NGX_HTTP_CAST_BACKOFF_MIN;
-        }
-    }
-
-    if (reply == NULL) {
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
-                      "cast: redis %s failed: %s", (char *) data, reply->str);
-        return;
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_cast_redis.log, 0,
-                   "cast: redis %s done", (char *) data);
-}
-
-
-/* what the Sentinels named must be a primary */
-
-static void
-ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r, void *data)
-{
-    redisReply                  *reply = r;
-    ngx_http_cast_redis_link_t  *link = ac->data;
-
-    if (reply == NULL || ac != link->ac) {
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && ngx_strcmp(reply->element[0]->str, "master") == 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, ngx_http_cast_redis.log, 0,
-                      "cast: redis %V is the primary", &link->address);
-        return;
-    }
-
-    ngx_http_cast_redis_leave(link, "it is not a primary");
-}
-
-
-/*
- * A Redis that does not fsync before each reply must acknowledge no vote:
- * one that refuses appendfsync always ("SET"), or whose AOF is off
- * ("GET" appendonly), where it means nothing.  Freed from within this
- * reply, the connection answers every command pipelined behind it
- * (votes, /readyz's state) with no reply.
- */
-
-static void
-ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r, void *data)
-{
-    redisReply                  *reply = r;
-    ngx_http_cast_redis_link_t  *link = ac->data;
-
-    if (reply == NULL || ac != link->ac) {
-        return;
-    }
-
-    if (ngx_strcmp(data, "SET") == 0) {
-        if (reply->type == REDIS_REPLY_STATUS) {
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
-                      "cast: redis %V refused \"CONFIG SET appendfsync "
-                      "always\" (cast_redis_primary_fsync), no vote is "
-                      "answered on it: %s", &link->address,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                       : "unexpected reply");
-
-    } else {
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-            && reply->element[1]->type == REDIS_REPLY_STRING
-            && ngx_strcmp(reply->element[1]->str, "yes") == 0)
-        {
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, ngx_http_cast_redis.log, 0,
-                      "cast: redis %V does not show appendonly yes, so "
-                      "appendfsync always may fsync nothing "
-                      "(cast_redis_primary_fsync), no vote is answered on "
-                      "it: %s", &link->address,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                       : "appendonly off");
-    }
-
-    ngx_http_cast_redis_drop(link);
-}
-
-
-/*
- * The connection is to a Redis that is no longer the primary: no command
- * goes to it any more, and those in flight get their replies (a demoted
- * primary refuses writes) or none; then it closes and the Sentinels are
- * asked again.
- */
-
-static void
-ngx_http_cast_redis_leave(ngx_http_cast_redis_link_t *link, const char *why)
-{
-    if (link->ac == NULL || (link->ac->c.flags & REDIS_DISCONNECTING)) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, ngx_http_cast_redis.log, 0,
-                  "cast: leaving redis %V: %s", &link->address, why);
-
-    redisAsyncDisconnect(link->ac);
 }
 
 
@@ -598,71 +375,40 @@ ngx_http_cast_redis_watch(ngx_event_t *ev)
     ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
 
     ngx_http_cast_redis_ask();
+    ngx_http_cast_redis_watch_replica();
 }
 
 
+/*
+ * The replica read from is asked ROLE again: a replica whose link to its
+ * primary broke is left within a second of its noticing.  One that does
+ * not answer ROLE or a read within the Redis timeout is dropped.
+ */
+
 static void
-ngx_http_cast_redis_on_connect(const redisAsyncContext *ac, int status)
+ngx_http_cast_redis_watch_replica(void)
 {
-    ngx_http_cast_redis_link_t  *link = ac->data;
+    ngx_http_cast_redis_link_t  *link;
     ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
-    if (status == REDIS_OK) {
-        ngx_log_error(NGX_LOG_INFO, rd->log, 0, "cast: redis connected");
+    link = &rd->links[NGX_HTTP_CAST_REDIS_REPLICA];
+
+    if (link->ac == NULL || !link->ready) {
         return;
     }
 
-    /* hiredis frees the context right after this callback */
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connect failed: %s",
-                  ac->errstr);
-
-    link->ac = NULL;
-    ngx_http_cast_redis_schedule(link);
-}
-
-
-static void
-ngx_http_cast_redis_on_disconnect(const redisAsyncContext *ac, int status)
-{
-    ngx_http_cast_redis_link_t  *link = ac->data;
-    ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
-
-    if (rd->exiting || link->ac != ac) {
+    if (ngx_http_cast_redis_stuck(link)
+        || (link->checking
+            && ngx_current_msec - link->checked >= rd->cmcf->redis_timeout))
+    {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis replica %V did "
+                      "not answer within %M ms, reads go to the primary",
+                      &link->address, rd->cmcf->redis_timeout);
+        ngx_http_cast_redis_link_drop(link);
         return;
     }
 
-    link->ac = NULL;
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis connection lost: %s",
-                  status == REDIS_OK ? "closed" : ac->errstr);
-
-    ngx_http_cast_metrics_reconnect();
-    ngx_http_cast_redis_schedule(link);
-}
-
-
-static void
-ngx_http_cast_redis_schedule(ngx_http_cast_redis_link_t *link)
-{
-    if (ngx_http_cast_redis.exiting || link->retry.timer_set) {
-        return;
-    }
-
-    ngx_add_timer(&link->retry, link->backoff);
-
-    link->backoff = ngx_min(link->backoff * 2, NGX_HTTP_CAST_BACKOFF_MAX);
-}
-
-
-static void
-ngx_http_cast_redis_retry(ngx_event_t *ev)
-{
-    ngx_http_cast_redis_link_t  *link = ev->data;
-
-    if (link->ac == NULL && !ngx_http_cast_redis.exiting) {
-        ngx_http_cast_redis_connect(link);
-    }
+    ngx_http_cast_redis_setup_role(link);
 }
 
 
@@ -676,7 +422,30 @@ ngx_http_cast_redis_address(void)
 
 
 /*
- * How many connections the worker has: 1, or 1 +
+ * The Redis this worker reads from: the replica's, or the primary's; NULL
+ * without cast_redis_replica_reads
+ */
+
+ngx_str_t *
+ngx_http_cast_redis_reads_address(void)
+{
+    ngx_uint_t  n;
+
+    if (ngx_http_cast_redis.cmcf == NULL
+        || !ngx_http_cast_redis.cmcf->replica_reads)
+    {
+        return NULL;
+    }
+
+    n = ngx_http_cast_redis_reader();
+
+    return n ? &ngx_http_cast_redis.links[n].address
+             : &ngx_http_cast_redis.address;
+}
+
+
+/*
+ * How many connections the worker has to the primary: 1, or 1 +
  * NGX_HTTP_CAST_REDIS_VOTE_LINKS with cast_redis_min_replicas (the vote
  * batches' own, numbered from 1).
  */
@@ -688,11 +457,28 @@ ngx_http_cast_redis_links(void)
 }
 
 
+/* the link a read goes on: the replica's while ROLE vouches for it, or 0 */
+
+ngx_uint_t
+ngx_http_cast_redis_reader(void)
+{
+    ngx_http_cast_redis_link_t  *link;
+
+    link = &ngx_http_cast_redis.links[NGX_HTTP_CAST_REDIS_REPLICA];
+
+    return (link->ac && link->ready) ? NGX_HTTP_CAST_REDIS_REPLICA : 0;
+}
+
+
 /* whether a command may be sent on link n: it is there or on its way */
 
 ngx_uint_t
 ngx_http_cast_redis_connected(ngx_uint_t n)
 {
+    if (n == NGX_HTTP_CAST_REDIS_REPLICA) {
+        return ngx_http_cast_redis_reader() == n;
+    }
+
     return n < ngx_http_cast_redis.nlinks
            && ngx_http_cast_redis.links[n].ac != NULL;
 }
@@ -702,7 +488,8 @@ ngx_http_cast_redis_connected(ngx_uint_t n)
  * Sends a formatted command on link n: NGX_OK, and cmd->handler is called
  * once its reply is in, or with NULL if it never will be; the caller
  * keeps cmd until then.  Otherwise NGX_ERROR, and the handler is never
- * called.
+ * called.  A command for the replica goes to the primary when the replica
+ * is not there, and keeps a copy until its reply: it may go there yet.
  */
 
 ngx_int_t
@@ -710,6 +497,18 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
     const char *buf, size_t len)
 {
     ngx_http_cast_redis_link_t  *link;
+
+    cmd->again = NULL;
+
+    if (n == NGX_HTTP_CAST_REDIS_REPLICA) {
+        if (ngx_http_cast_redis_reader() == n) {
+            cmd->again = ngx_alloc(len, ngx_http_cast_redis.log);
+        }
+
+        if (cmd->again == NULL) {
+            n = 0;
+        }
+    }
 
     if (!ngx_http_cast_redis_connected(n)) {
         return NGX_ERROR;
@@ -721,7 +520,15 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
                                    buf, len)
         != REDIS_OK)
     {
+        ngx_free(cmd->again);
+        cmd->again = NULL;
         return NGX_ERROR;
+    }
+
+    if (cmd->again) {
+        ngx_memcpy(cmd->again, buf, len);
+        cmd->len = len;
+        ngx_http_cast_metrics_replica_read(0);
     }
 
     cmd->sent = ngx_current_msec;
@@ -742,42 +549,36 @@ void
 ngx_http_cast_redis_check_stuck(void)
 {
     ngx_uint_t                   i;
-    ngx_http_cast_redis_cmd_t   *cmd;
     ngx_http_cast_redis_link_t  *link;
     ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
-    for (i = 0; i < rd->nlinks; i++) {
+    for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
         link = &rd->links[i];
 
-        if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
-            continue;
-        }
-
-        cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
-                             ngx_http_cast_redis_cmd_t, queue);
-
-        if (ngx_current_msec - cmd->sent >= rd->cmcf->redis_timeout) {
+        if (ngx_http_cast_redis_stuck(link)) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis did not "
                           "answer within %M ms, reconnecting",
                           rd->cmcf->redis_timeout);
-            ngx_http_cast_redis_drop(link);
+            ngx_http_cast_redis_link_drop(link);
         }
     }
 }
 
 
-static void
-ngx_http_cast_redis_drop(ngx_http_cast_redis_link_t *link)
+static ngx_uint_t
+ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link)
 {
-    redisAsyncContext  *ac;
+    ngx_http_cast_redis_cmd_t  *cmd;
 
-    /* a context still connecting gets no disconnect callback: forget it */
-    ac = link->ac;
-    link->ac = NULL;
+    if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
+        return 0;
+    }
 
-    redisAsyncFree(ac);
-    ngx_http_cast_metrics_reconnect();
-    ngx_http_cast_redis_schedule(link);
+    cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
+                         ngx_http_cast_redis_cmd_t, queue);
+
+    return ngx_current_msec - cmd->sent
+           >= ngx_http_cast_redis.cmcf->redis_timeout;
 }
 
 
@@ -792,6 +593,15 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     ngx_queue_remove(&cmd->queue);
 
+    if (link->replica) {
+        if (ngx_http_cast_redis_again(cmd, reply) == NGX_OK) {
+            return;
+        }
+
+        cmd->handler(cmd->data, reply);
+        return;
+    }
+
     if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "READONLY ", 9) == 0
         && rd->cmcf->sentinels && ac == link->ac)
@@ -803,8 +613,8 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
                               link->address.len)
                    == 0)
             {
-                ngx_http_cast_redis_leave(&rd->links[i],
-                                          "it is a replica now");
+                ngx_http_cast_redis_link_leave(&rd->links[i],
+                                               "it is a replica now");
             }
         }
     }
@@ -814,8 +624,46 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
         && ac == link->ac && !link->loading)
     {
         /* Redis lost its functions (restart without data): load again */
-        ngx_http_cast_redis_setup(link);
+        ngx_http_cast_redis_setup(link, rd->cmcf);
     }
 
     cmd->handler(cmd->data, reply);
+}
+
+
+/*
+ * A read the replica did not answer, or answered as a replica that cannot
+ * serve it (still loading, cut off with replica-serve-stale-data no, not
+ * yet given the function library): NGX_OK, sent to the primary instead.
+ */
+
+static ngx_int_t
+ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd, redisReply *reply)
+{
+    u_char     *buf;
+    ngx_int_t   rc;
+
+    buf = cmd->again;
+    cmd->again = NULL;
+
+    rc = NGX_DECLINED;
+
+    if (buf && !ngx_http_cast_redis.exiting
+        && (reply == NULL
+            || (reply->type == REDIS_REPLY_ERROR
+                && (ngx_strncmp(reply->str, "LOADING", 7) == 0
+                    || ngx_strncmp(reply->str, "MASTERDOWN", 10) == 0
+                    || ngx_strncmp(reply->str, "ERR Function not found", 22)
+                       == 0))))
+    {
+        rc = ngx_http_cast_redis_send(0, cmd, (char *) buf, cmd->len);
+
+        if (rc == NGX_OK) {
+            ngx_http_cast_metrics_replica_read(1);
+        }
+    }
+
+    ngx_free(buf);
+
+    return rc;
 }

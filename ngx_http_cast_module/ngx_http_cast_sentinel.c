@@ -2,7 +2,8 @@
 /*
  * Copyright (C) CAST developers
  *
- * The Sentinels asked for the primary's address, on nginx's event loop.
+ * The Sentinels asked for the primary's address, or for a replica's (with
+ * cast_redis_replica_reads), on nginx's event loop.
  *
  * An ask tries the Sentinels in turn, starting with the one that answered
  * last: a connection, one SENTINEL GET-MASTER-ADDR-BY-NAME, and the
@@ -11,6 +12,13 @@
  * hears the first address, or NULL once every Sentinel has been tried.
  * One ask at a time per worker: the transport asks before each connect
  * and once a second while connected (to leave a demoted primary).
+ *
+ * A replica is asked with SENTINEL REPLICAS: of those the Sentinel sees
+ * up (none of s_down, o_down, disconnected in its flags) and linked to
+ * the primary (master-link-status ok), the pick-th, counted from the
+ * worker's number so that the workers spread over the replicas.  A
+ * Sentinel that sees none is passed over like one that does not know the
+ * name.
  *
  * It calls only nginx, hiredis and the adapter (ngx_http_cast_hiredis.c);
  * it is called by the transport (ngx_http_cast_redis.c) and the module's
@@ -29,12 +37,24 @@ typedef struct {
     ngx_http_cast_sentinel_pt   handler;      /* NULL: no ask going on */
     void                       *data;
     ngx_uint_t                  next;         /* the Sentinel to try next */
+    ngx_uint_t                  replica;      /* asking for a replica */
+    ngx_uint_t                  pick;         /*   which of those up */
     ngx_uint_t                  tried;
     ngx_uint_t                  exiting;
 } ngx_http_cast_sentinel_t;
 
 
+static ngx_int_t ngx_http_cast_sentinel_start(ngx_http_cast_main_conf_t *cmcf,
+    ngx_log_t *log, ngx_http_cast_sentinel_pt handler, void *data);
 static void ngx_http_cast_sentinel_try(void);
+static ngx_int_t ngx_http_cast_sentinel_command(redisAsyncContext *ac);
+static ngx_int_t ngx_http_cast_sentinel_primary(redisReply *reply, u_char *ip,
+    size_t size);
+static ngx_int_t ngx_http_cast_sentinel_replica(redisReply *reply, u_char *ip,
+    size_t size);
+static ngx_uint_t ngx_http_cast_sentinel_up(redisReply *entry);
+static redisReply *ngx_http_cast_sentinel_field(redisReply *entry,
+    const char *name);
 static void ngx_http_cast_sentinel_drop(void);
 static void ngx_http_cast_sentinel_done(const char *ip, int port);
 static void ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r,
@@ -68,6 +88,38 @@ ngx_http_cast_sentinel_ask(ngx_http_cast_main_conf_t *cmcf, ngx_log_t *log,
     if (s->handler || s->exiting) {
         return NGX_BUSY;
     }
+
+    s->replica = 0;
+
+    return ngx_http_cast_sentinel_start(cmcf, log, handler, data);
+}
+
+
+/* the same for a replica of the primary, the pick-th of those up */
+
+ngx_int_t
+ngx_http_cast_sentinel_ask_replica(ngx_http_cast_main_conf_t *cmcf,
+    ngx_log_t *log, ngx_uint_t pick, ngx_http_cast_sentinel_pt handler,
+    void *data)
+{
+    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
+
+    if (s->handler || s->exiting) {
+        return NGX_BUSY;
+    }
+
+    s->replica = 1;
+    s->pick = pick;
+
+    return ngx_http_cast_sentinel_start(cmcf, log, handler, data);
+}
+
+
+static ngx_int_t
+ngx_http_cast_sentinel_start(ngx_http_cast_main_conf_t *cmcf, ngx_log_t *log,
+    ngx_http_cast_sentinel_pt handler, void *data)
+{
+    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
 
     s->cmcf = cmcf;
     s->log = log;
@@ -149,12 +201,7 @@ ngx_http_cast_sentinel_try(void)
 
         s->ac = ac;
 
-        if (redisAsyncCommand(ac, ngx_http_cast_sentinel_reply, NULL,
-                              "SENTINEL get-master-addr-by-name %b",
-                              s->cmcf->master_name.data,
-                              s->cmcf->master_name.len)
-            != REDIS_OK)
-        {
+        if (ngx_http_cast_sentinel_command(ac) != NGX_OK) {
             ngx_http_cast_sentinel_drop();
             s->next++;
             continue;
@@ -164,10 +211,36 @@ ngx_http_cast_sentinel_try(void)
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, s->log, 0, "cast: no sentinel knows the "
-                  "primary \"%V\"", &s->cmcf->master_name);
+    if (s->replica) {
+        ngx_log_error(NGX_LOG_WARN, s->log, 0, "cast: no sentinel names a "
+                      "replica of \"%V\" that is up",
+                      &s->cmcf->master_name);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, s->log, 0, "cast: no sentinel knows the "
+                      "primary \"%V\"", &s->cmcf->master_name);
+    }
 
     ngx_http_cast_sentinel_done(NULL, 0);
+}
+
+
+static ngx_int_t
+ngx_http_cast_sentinel_command(redisAsyncContext *ac)
+{
+    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
+
+    if (redisAsyncCommand(ac, ngx_http_cast_sentinel_reply, NULL,
+                          s->replica ? "SENTINEL REPLICAS %b"
+                                     : "SENTINEL get-master-addr-by-name %b",
+                          s->cmcf->master_name.data,
+                          s->cmcf->master_name.len)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -214,6 +287,7 @@ ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r, void *data)
 {
     u_char                     ip[NGX_SOCKADDR_STRLEN];
     ngx_int_t                  port;
+    ngx_uint_t                 level;
     redisReply                *reply = r;
     ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
 
@@ -223,16 +297,10 @@ ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r, void *data)
 
     port = NGX_ERROR;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && reply->element[1]->type == REDIS_REPLY_STRING
-        && reply->element[0]->len > 0
-        && reply->element[0]->len < sizeof(ip))
-    {
-        port = ngx_atoi((u_char *) reply->element[1]->str,
-                        reply->element[1]->len);
-        ngx_memcpy(ip, reply->element[0]->str, reply->element[0]->len);
-        ip[reply->element[0]->len] = '\0';
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        port = s->replica
+               ? ngx_http_cast_sentinel_replica(reply, ip, sizeof(ip))
+               : ngx_http_cast_sentinel_primary(reply, ip, sizeof(ip));
     }
 
     /* freed once this callback returns */
@@ -240,14 +308,124 @@ ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r, void *data)
     redisAsyncDisconnect(ac);
 
     if (port < 1 || port > 65535) {
-        ngx_log_error(NGX_LOG_WARN, s->log, 0, "cast: a sentinel does not "
-                      "know the primary \"%V\"", &s->cmcf->master_name);
+        level = s->replica ? NGX_LOG_INFO : NGX_LOG_WARN;
+
+        /* no replica is not an error: the reads stay on the primary */
+        ngx_log_error(level, s->log, 0, "cast: a sentinel %s \"%V\"",
+                      s->replica ? "names no replica up of"
+                                 : "does not know the primary",
+                      &s->cmcf->master_name);
         s->next++;
         ngx_http_cast_sentinel_try();
         return;
     }
 
     ngx_http_cast_sentinel_done((char *) ip, (int) port);
+}
+
+
+/* get-master-addr-by-name's answer: the port, and ip as a C string */
+
+static ngx_int_t
+ngx_http_cast_sentinel_primary(redisReply *reply, u_char *ip, size_t size)
+{
+    if (reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len == 0
+        || reply->element[0]->len >= size)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ip, reply->element[0]->str, reply->element[0]->len);
+    ip[reply->element[0]->len] = '\0';
+
+    return ngx_atoi((u_char *) reply->element[1]->str,
+                    reply->element[1]->len);
+}
+
+
+/* SENTINEL REPLICAS' answer: the pick-th of the replicas up, or none */
+
+static ngx_int_t
+ngx_http_cast_sentinel_replica(redisReply *reply, u_char *ip, size_t size)
+{
+    size_t                     i, n, up;
+    redisReply                *e, *addr, *port;
+    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
+
+    up = 0;
+
+    for (i = 0; i < reply->elements; i++) {
+        up += ngx_http_cast_sentinel_up(reply->element[i]);
+    }
+
+    if (up == 0) {
+        return NGX_ERROR;
+    }
+
+    n = (ngx_worker + s->pick) % up;
+    e = NULL;
+
+    for (i = 0; e == NULL; i++) {
+        if (ngx_http_cast_sentinel_up(reply->element[i]) && n-- == 0) {
+            e = reply->element[i];
+        }
+    }
+
+    addr = ngx_http_cast_sentinel_field(e, "ip");
+    port = ngx_http_cast_sentinel_field(e, "port");
+
+    if (addr == NULL || port == NULL || addr->len == 0 || addr->len >= size) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ip, addr->str, addr->len);
+    ip[addr->len] = '\0';
+
+    return ngx_atoi((u_char *) port->str, port->len);
+}
+
+
+/* a replica the Sentinel sees up, and linked to its primary */
+
+static ngx_uint_t
+ngx_http_cast_sentinel_up(redisReply *entry)
+{
+    redisReply  *flags, *link;
+
+    flags = ngx_http_cast_sentinel_field(entry, "flags");
+    link = ngx_http_cast_sentinel_field(entry, "master-link-status");
+
+    return flags && link && ngx_strcmp(link->str, "ok") == 0
+           && ngx_strstr(flags->str, "s_down") == NULL
+           && ngx_strstr(flags->str, "o_down") == NULL
+           && ngx_strstr(flags->str, "disconnected") == NULL;
+}
+
+
+/* a field's value in one of SENTINEL REPLICAS' flat lists, or NULL */
+
+static redisReply *
+ngx_http_cast_sentinel_field(redisReply *entry, const char *name)
+{
+    size_t  i;
+
+    if (entry->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    for (i = 0; i + 1 < entry->elements; i += 2) {
+        if (entry->element[i]->type == REDIS_REPLY_STRING
+            && entry->element[i + 1]->type == REDIS_REPLY_STRING
+            && ngx_strcmp(entry->element[i]->str, name) == 0)
+        {
+            return entry->element[i + 1];
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -66,6 +66,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${CAST_REDIS_MIN_REPLICAS_TO_WRITE:=$((CAST_REDIS_REPLICAS >= 2 ? 1 : 0))}"
 # replicas nginx waits for (WAIT) before a vote is answered success
 : "${CAST_REDIS_MIN_REPLICAS:=$CAST_REDIS_MIN_REPLICAS_TO_WRITE}"
+# on: nginx reads query, cas and top from a replica (may be stale)
+: "${CAST_REDIS_REPLICA_READS:=off}"
 # the module nginx loads, and what to preload for it (a sanitized build
 # needs libasan first: scripts/test.sh sets both)
 : "${CAST_NGINX_MODULE:=$ROOT/build/ngx_http_cast_module.so}"
@@ -718,6 +720,8 @@ nginx_config() {
         # a promoted replica fsyncs as the primary did
         [[ $CAST_REDIS_APPENDFSYNC != always ]] \
             || t+="\n\1cast_redis_primary_fsync on;"
+        [[ $CAST_REDIS_REPLICA_READS != on ]] \
+            || t+="\n\1cast_redis_replica_reads on;"
         sed -i -E "s#^(\s*)cast_redis\s+[^;]*;#$t#" "$conf"
     fi
     grep -Eq '^\s*pid\s' "$conf" || sed -i "1i pid $dir/nginx.pid;" "$conf"

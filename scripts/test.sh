@@ -93,7 +93,8 @@ SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/163-watched-names-per-client.t
            t/080-graphiql.t t/083-graphiql-conf.t
            t/100-redis-ha.t t/101-vote-connections.t t/113-wait-reads.t
-           t/120-redis-primary-fsync.t t/141-redis-sentinel-names-replica.t)
+           t/120-redis-primary-fsync.t t/141-redis-sentinel-names-replica.t
+           t/150-redis-replica-reads.t t/151-redis-replica-not-linked.t)
 
 san_pass() {
     local rc=0 reports=() dir log from=() i f san_files=()
