@@ -41,7 +41,8 @@
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's
  *                            address, or a replica's
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
- *   ngx_http_cast_client.c   a request's client key; the streams of each
+ *   ngx_http_cast_client.c   a request's client key; the streams and names
+ *                            of each
  *   ngx_http_cast_send.c     a response in one buffer
  *   ngx_http_cast_hiredis.c  a hiredis context on nginx's events
  *
@@ -356,7 +357,7 @@ void ngx_http_cast_watch_run(ngx_msec_t interval, ngx_msec_t timeout,
 void ngx_http_cast_watch_stop(void);
 void ngx_http_cast_watch_exit(void);
 
-/* ngx_http_cast_client.c: a request's client, and its streams */
+/* ngx_http_cast_client.c: a request's client, its streams and names */
 typedef struct ngx_http_cast_client_s  ngx_http_cast_client_t;
 
 ngx_int_t ngx_http_cast_client_key(ngx_http_request_t *r,
