@@ -6,9 +6,12 @@
  * to NGX_HTTP_CAST_CLIENT_MAX bytes and its SHA-256 beyond, so a large
  * header never becomes a large Redis field or a large entry here; and
  * the streams each client holds open in this worker
- * (cast_max_subscribers_per_client), counted in a tree of the clients
- * that hold one, whose entry goes with the client's last stream: the
- * tree holds no more entries than the worker has streams.
+ * (cast_max_subscribers_per_client) and the names their votes
+ * subscriptions watch (cast_max_watched_names_per_client: a name counts
+ * once a stream, so one client cannot take the worker's
+ * cast_max_watched_names from the others), counted in a tree of the
+ * clients that hold one, whose entry goes with the client's last stream:
+ * the tree holds no more entries than the worker has streams.
  */
 
 
@@ -20,6 +23,7 @@
 struct ngx_http_cast_client_s {
     ngx_str_node_t             sn;
     ngx_uint_t                 streams;
+    ngx_uint_t                 names;
     u_char                     key[NGX_HTTP_CAST_CLIENT_DIGEST];
 };
 
@@ -64,13 +68,15 @@ ngx_http_cast_client_key(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
 
 
 /*
- * One more stream of the client of key: NGX_BUSY when it holds max
- * already, NGX_ERROR out of memory.  The entry is held until released.
+ * One more stream of the client of key, watching names: NGX_BUSY when it
+ * holds max streams already, NGX_DECLINED when its streams would watch
+ * more than max_names (either 0: no limit), NGX_ERROR out of memory.
+ * The entry is held until released with the same names.
  */
 
 ngx_int_t
-ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
-    ngx_http_cast_client_t **clientp)
+ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max, ngx_uint_t names,
+    ngx_uint_t max_names, ngx_http_cast_client_t **clientp)
 {
     uint32_t                 hash;
     ngx_str_node_t          *sn;
@@ -86,6 +92,10 @@ ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
         return NGX_ERROR;
     }
 
+    if (max_names && names > max_names) {
+        return NGX_DECLINED;
+    }
+
     hash = ngx_crc32_short(key->data, key->len);
 
     sn = ngx_str_rbtree_lookup(&ngx_http_cast_clients, key, hash);
@@ -93,11 +103,16 @@ ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
     if (sn) {
         cl = (ngx_http_cast_client_t *) sn;
 
-        if (cl->streams >= max) {
+        if (max && cl->streams >= max) {
             return NGX_BUSY;
         }
 
+        if (max_names && cl->names > max_names - names) {
+            return NGX_DECLINED;
+        }
+
         cl->streams++;
+        cl->names += names;
         *clientp = cl;
 
         return NGX_OK;
@@ -114,6 +129,7 @@ ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
     cl->sn.str.len = key->len;
     cl->sn.node.key = hash;
     cl->streams = 1;
+    cl->names = names;
 
     ngx_rbtree_insert(&ngx_http_cast_clients, &cl->sn.node);
 
@@ -124,8 +140,10 @@ ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
 
 
 void
-ngx_http_cast_client_release(ngx_http_cast_client_t *cl)
+ngx_http_cast_client_release(ngx_http_cast_client_t *cl, ngx_uint_t names)
 {
+    cl->names -= names;
+
     if (--cl->streams == 0) {
         ngx_rbtree_delete(&ngx_http_cast_clients, &cl->sn.node);
         ngx_free(cl);

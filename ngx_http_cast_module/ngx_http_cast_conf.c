@@ -92,13 +92,19 @@ ngx_http_cast_conf_limits(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
 
     /*
      * the largest field the other limits allow, with every field of its
-     * type once (__typename too, as clients add it), must be answered: a
-     * leaderboard or a votes subscription, { username votes __typename }
-     * of each name (1 + 4n items), and a vote, its four fields and
-     * __typename with a list item a name in two (6 + 2n); a ticket is 6
+     * type once (__typename too, as clients add it), must be answered
+     * (items as lib/graphql/cast_gql_cost.c counts them): a leaderboard
+     * or a votes subscription, { username votes __typename } of each
+     * name, 1 + (1 + 3 + 1 + 1) n, and a vote, its four fields and
+     * __typename with a list item a name in two, 6 + (3 + 1) n; a
+     * ticket is 7.  Unset, the limit is 5000, or that when larger.
      */
-    n = ngx_max(1 + 4 * ngx_max(cmcf->max_top_limit, cmcf->max_usernames),
-                6 + 2 * cmcf->max_usernames);
+    n = ngx_max(1 + 6 * ngx_max(cmcf->max_top_limit, cmcf->max_usernames),
+                6 + 4 * cmcf->max_usernames);
+
+    if (cmcf->limits.max_result_items == NGX_CONF_UNSET_SIZE) {
+        cmcf->limits.max_result_items = ngx_max((size_t) 5000, n);
+    }
 
     if (cmcf->limits.max_result_items < n) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -169,6 +169,13 @@ static ngx_command_t  ngx_http_cast_commands[] = {
       offsetof(ngx_http_cast_main_conf_t, max_watched_names),
       NULL },
 
+    { ngx_string("cast_max_watched_names_per_client"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_cast_conf_set_count_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_cast_main_conf_t, max_client_names),
+      &ngx_http_cast_count_off },
+
     { ngx_string("cast_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -370,6 +377,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->subscription_keepalive = NGX_CONF_UNSET_MSEC;
     cmcf->max_subscribers = NGX_CONF_UNSET_SIZE;
     cmcf->max_client_subscribers = NGX_CONF_UNSET_SIZE;
+    cmcf->max_client_names = NGX_CONF_UNSET_SIZE;
     cmcf->max_watched_names = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_query_len = NGX_CONF_UNSET_SIZE;
     cmcf->limits.max_tokens = NGX_CONF_UNSET_SIZE;
@@ -407,6 +415,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->subscription_keepalive, 15000);
     ngx_conf_init_size_value(cmcf->max_subscribers, 1000);
     ngx_conf_init_size_value(cmcf->max_client_subscribers, 0);
+    ngx_conf_init_size_value(cmcf->max_client_names, 0);
     ngx_conf_init_size_value(cmcf->max_watched_names, 1000);
     ngx_conf_init_size_value(cmcf->limits.max_query_len, 16 * 1024);
     ngx_conf_init_size_value(cmcf->limits.max_tokens, 4096);
@@ -415,7 +424,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->limits.max_aliases, 64);
     ngx_conf_init_size_value(cmcf->limits.max_list_len, 1000);
     ngx_conf_init_size_value(cmcf->limits.max_introspection, 64 * 1024);
-    ngx_conf_init_size_value(cmcf->limits.max_result_items, 5000);
+    /* max_result_items: ngx_http_cast_conf_check(), from the others */
     ngx_conf_init_size_value(cmcf->limits.cache_entries, 256);
     ngx_conf_init_value(cmcf->introspection, 1);
     ngx_conf_init_value(cmcf->graphiql, 1);

@@ -41,7 +41,8 @@
  *   ngx_http_cast_sentinel.c the Sentinels asked for the primary's
  *                            address, or a replica's
  *   ngx_http_cast_metrics.c  the counters, and the /metrics page
- *   ngx_http_cast_client.c   a request's client key; the streams of each
+ *   ngx_http_cast_client.c   a request's client key; the streams and names
+ *                            of each
  *   ngx_http_cast_send.c     a response in one buffer
  *   ngx_http_cast_hiredis.c  a hiredis context on nginx's events
  *
@@ -115,6 +116,7 @@ typedef struct {
     ngx_msec_t                subscription_keepalive;
     size_t                    max_subscribers;
     size_t                    max_client_subscribers;  /* 0: no limit */
+    size_t                    max_client_names;        /* 0: no limit */
     size_t                    max_watched_names;
 
     ngx_http_complex_value_t *client_key;     /* cast_client_key */
@@ -355,14 +357,15 @@ void ngx_http_cast_watch_run(ngx_msec_t interval, ngx_msec_t timeout,
 void ngx_http_cast_watch_stop(void);
 void ngx_http_cast_watch_exit(void);
 
-/* ngx_http_cast_client.c: a request's client, and its streams */
+/* ngx_http_cast_client.c: a request's client, its streams and names */
 typedef struct ngx_http_cast_client_s  ngx_http_cast_client_t;
 
 ngx_int_t ngx_http_cast_client_key(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *key);
 ngx_int_t ngx_http_cast_client_hold(ngx_str_t *key, ngx_uint_t max,
-    ngx_http_cast_client_t **clientp);
-void ngx_http_cast_client_release(ngx_http_cast_client_t *cl);
+    ngx_uint_t names, ngx_uint_t max_names, ngx_http_cast_client_t **clientp);
+void ngx_http_cast_client_release(ngx_http_cast_client_t *cl,
+    ngx_uint_t names);
 
 /* ngx_http_cast_sse.c: subscriptions over Server-Sent Events */
 typedef ngx_int_t (*ngx_http_cast_sse_prepare_pt)(void *data,

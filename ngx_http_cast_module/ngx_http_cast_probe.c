@@ -45,10 +45,16 @@ ngx_http_cast_schema_handler(ngx_http_request_t *r)
 }
 
 
+/* a probe is a GET or HEAD, as the schema and the metrics are */
+
 ngx_int_t
 ngx_http_cast_healthz_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -67,6 +73,10 @@ ngx_http_cast_readyz_handler(ngx_http_request_t *r)
     ngx_int_t             rc;
     cast_gql_slot_t      *slot;
     ngx_http_cast_ctx_t  *ctx;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {

@@ -35,6 +35,7 @@ static ngx_http_cast_view_t *ngx_http_cast_sse_view(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_cast_sse_prepare_pt prepare, void *data,
     cast_gql_slot_t *slot);
 static void ngx_http_cast_sse_view_free(ngx_http_cast_view_t *v);
+static ngx_uint_t ngx_http_cast_sse_names(cast_gql_slot_t *slot);
 static ngx_int_t ngx_http_cast_sse_client(ngx_http_request_t *r,
     ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot,
     ngx_http_cast_client_t **client);
@@ -95,7 +96,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
 
     client = NULL;
 
-    if (cmcf->max_client_subscribers) {
+    if (cmcf->max_client_subscribers || cmcf->max_client_names) {
         rc = ngx_http_cast_sse_client(r, cmcf, slot, &client);
         if (rc != NGX_OK) {
             return rc;
@@ -113,7 +114,8 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
 
     if (v == NULL) {
         if (client) {
-            ngx_http_cast_client_release(client);
+            ngx_http_cast_client_release(client,
+                                         ngx_http_cast_sse_names(slot));
         }
 
         return slot->status == CAST_RES_ERROR
@@ -206,10 +208,20 @@ ngx_http_cast_sse_refuse(cast_gql_slot_t *slot, ngx_pool_t *pool,
 }
 
 
+/* the names a stream of this slot has its client watch */
+
+static ngx_uint_t
+ngx_http_cast_sse_names(cast_gql_slot_t *slot)
+{
+    return slot->kind == CAST_FIELD_SCORES ? slot->nusernames : 0;
+}
+
+
 /*
- * The stream is its client's one more (cast_max_subscribers_per_client):
- * NGX_OK with the client held, else the refusal's status, its error in
- * the slot.  A request without a client key is refused, never put in one
+ * The stream is its client's one more (cast_max_subscribers_per_client),
+ * its names the client's too (cast_max_watched_names_per_client): NGX_OK
+ * with the client held, else the refusal's status, its error in the
+ * slot.  A request without a client key is refused, never put in one
  * count that every keyless client would share.
  */
 
@@ -234,7 +246,19 @@ ngx_http_cast_sse_client(ngx_http_request_t *r,
     }
 
     rc = ngx_http_cast_client_hold(&key, cmcf->max_client_subscribers,
-                                   client);
+                                   ngx_http_cast_sse_names(slot),
+                                   cmcf->max_client_names, client);
+
+    if (rc == NGX_DECLINED) {
+        (void) ngx_http_cast_sse_refuse(slot, r->pool,
+                                        "TOO_MANY_SUBSCRIPTIONS",
+                                        "this client's subscriptions would "
+                                        "watch more than %uz usernames on "
+                                        "this worker "
+                                        "(cast_max_watched_names_per_client)",
+                                        cmcf->max_client_names);
+        return NGX_HTTP_TOO_MANY_REQUESTS;
+    }
 
     if (rc == NGX_BUSY) {
         (void) ngx_http_cast_sse_refuse(slot, r->pool,
@@ -458,7 +482,8 @@ ngx_http_cast_sse_cleanup(void *data)
     }
 
     if (sub->client) {
-        ngx_http_cast_client_release(sub->client);
+        ngx_http_cast_client_release(sub->client,
+                                     ngx_http_cast_sse_names(v->slot));
     }
 
     ngx_queue_remove(&sub->queue);

@@ -59,6 +59,7 @@
 #define NGX_HTTP_CAST_VOTE_FIXED_ARGS  7
 
 
+static ngx_uint_t ngx_http_cast_vote_idem_valid(cast_str_t *key);
 static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf);
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
@@ -183,6 +184,32 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
 }
 
 
+/*
+ * An idempotency key is a Redis key's suffix, shown as it is by redis-cli
+ * and in logs: 1 to 128 bytes of printable ASCII without spaces (0x21 to
+ * 0x7e), which a UUID, hex or base64 fits; no control byte, NUL or
+ * escape sequence reaches Redis or a terminal.
+ */
+
+static ngx_uint_t
+ngx_http_cast_vote_idem_valid(cast_str_t *key)
+{
+    size_t  i;
+
+    if (key->len == 0 || key->len > NGX_HTTP_CAST_IDEM_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < key->len; i++) {
+        if ((u_char) key->data[i] < 0x21 || (u_char) key->data[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static ngx_int_t
 ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf)
@@ -236,11 +263,11 @@ ngx_http_cast_vote_check(cast_gql_slot_t *slot,
     }
 
     if (slot->idempotency_key.data
-        && (slot->idempotency_key.len == 0
-            || slot->idempotency_key.len > NGX_HTTP_CAST_IDEM_MAX))
+        && !ngx_http_cast_vote_idem_valid(&slot->idempotency_key))
     {
         ngx_http_cast_field_bad_input(slot, "idempotencyKey must be 1 to 128 "
-                                      "bytes");
+                                      "printable ASCII characters, without "
+                                      "spaces");
         return NGX_DECLINED;
     }
 

@@ -466,7 +466,7 @@ Content-Type: application/json
 [::vote(u => [::name('key')], k => 'k' x 129),
  ::count(::name('key'))]
 --- response_body eval
-['{"errors":[{"message":"idempotencyKey must be 1 to 128 bytes","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
+['{"errors":[{"message":"idempotencyKey must be 1 to 128 printable ASCII characters, without spaces","locations":[{"line":1,"column":66}],"path":["vote"],"extensions":{"code":"BAD_USER_INPUT"}}],"data":null}',
  '{"data":{"query":0}}']
 --- ticket_uses: 0
 

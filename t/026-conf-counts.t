@@ -84,11 +84,11 @@ for (['cast_max_usernames', 1000], ['cast_max_vote_count', 1000000]) {
 }
 
 # the largest top, votes subscription or vote the other limits allow fits
-# in an answer with all its fields: 1 + 4 x 100 items by default, 1 + 4 x
-# 1000 with either at 1000, 6 + 2 x 1 for a vote of one name, no top
-for (['', 401], ["    cast_max_top_limit 1000;\n", 4001],
-     ["    cast_max_usernames 1000;\n", 4001],
-     ["    cast_max_usernames 1;\n    cast_max_top_limit 0;\n", 8])
+# in an answer with all its fields: 1 + 6 x 100 items by default, 1 + 6 x
+# 1000 with either at 1000, 6 + 4 x 1 for a vote of one name, no top
+for (['', 601], ["    cast_max_top_limit 1000;\n", 6001],
+     ["    cast_max_usernames 1000;\n", 6001],
+     ["    cast_max_usernames 1;\n    cast_max_top_limit 0;\n", 10])
 {
     my ($other, $min) = @$_;
     my ($rc, $out) = nginx_t("${other}    cast_max_result_items $min;\n");
@@ -99,6 +99,15 @@ for (['', 401], ["    cast_max_top_limit 1000;\n", 4001],
     isnt($rc, 0, "cast_max_result_items " . ($min - 1) . ": refused");
     like($out, qr/cast_max_result_items must be at least $min, so that a /,
          '  saying how many');
+}
+
+# unset, cast_max_result_items is 5000, or the least the others need
+for my $other ("    cast_max_top_limit 1000;\n",
+               "    cast_max_usernames 1000;\n")
+{
+    my ($rc, $out) = nginx_t($other);
+    is($rc, 0, "${other}without cast_max_result_items: accepted")
+        or diag $out;
 }
 
 for my $d (qw(cast_max_body_size cast_max_query_length)) {

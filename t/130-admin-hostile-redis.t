@@ -23,6 +23,7 @@ sub fake_for {
     return fake_redis(sub {
         my $name = uc $_[0];
         return $name eq 'HSCAN' || $name eq 'ZSCAN' ? $hscan
+               : $name eq 'HLEN' || $name eq 'ZCARD' ? ":0\r\n"
                : $name eq 'EXISTS' ? ":1\r\n"
                : $name eq 'GET' ? "\$-1\r\n"
                : "+OK\r\n";

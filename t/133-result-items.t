@@ -1,7 +1,8 @@
 # Output amplification: a request's answer is bounded by
 # cast_max_result_items (5000 by default), counted before any Redis work
-# from what the operation may produce (each field 1, each list item 1
-# more: top(limit: 100) { username votes } is 301).  A private Redis holds
+# from what the operation may produce (each field 1 per 64 bytes of its
+# key and longest value, a username 3; each list item 1 more:
+# top(limit: 100) { username votes } is 501).  A private Redis holds
 # a leaderboard of 100 names of 64 bytes; without the bound, 64 aliases
 # of top(limit: 100), a 3 KB request, answered 590 KB, and 50 aliases of
 # username inside one top(limit: 100) 360 KB, each event of a
@@ -67,36 +68,36 @@ sub too_large {
 
 my $TOP = 'top(limit: 100) { username votes }';
 
-# --- within the default: ten leaderboards of 100 and a few fields ----------
+# --- within the default: nine leaderboards of 100 and a few fields ---------
 
 my ($status, $json, $len, $calls) =
-    ask('{ ' . aliases(10, $TOP) . ' totalVotes n: query(username: "x") }');
-is($status, 200, 'ten top(limit: 100) and two fields: 200');
-is(scalar(grep { @{ $json->{data}{"t$_"} // [] } == 100 } 1 .. 10), 10,
-   '  ten lists of 100') or diag explain $json->{errors};
-is($json->{data}{t10}[99]{username}, $names[99], '  in order');
+    ask('{ ' . aliases(9, $TOP) . ' totalVotes n: query(username: "x") }');
+is($status, 200, 'nine top(limit: 100) and two fields: 200');
+is(scalar(grep { @{ $json->{data}{"t$_"} // [] } == 100 } 1 .. 9), 9,
+   '  nine lists of 100') or diag explain $json->{errors};
+is($json->{data}{t9}[99]{username}, $names[99], '  in order');
 cmp_ok($calls, '>=', 1, '  from Redis (so the FCALLs counted are its)');
 
 # --- 64 aliases of top(limit: 100) ---------------------------------------------
 
 my $query = '{ ' . aliases(64, $TOP) . ' }';
 cmp_ok(length $query, '<', 3072, 'a request of less than 3 KB');
-too_large('64 x top(limit: 100)', ask($query), 64 * 301, 5000);
+too_large('64 x top(limit: 100)', ask($query), 64 * 501, 5000);
 
 # the same cached document answers as its variable allows
 $query = 'query($n: Int) { ' . aliases(64, 'top(limit: $n) { username votes }')
        . ' }';
-($status, $json, $len, $calls) = ask($query, { n => 20 });
-is(scalar(grep { @{ $json->{data}{"t$_"} // [] } == 20 } 1 .. 64), 64,
-   '64 x top(limit: $n), $n = 20: answered');
+($status, $json, $len, $calls) = ask($query, { n => 15 });
+is(scalar(grep { @{ $json->{data}{"t$_"} // [] } == 15 } 1 .. 64), 64,
+   '64 x top(limit: $n), $n = 15: answered');
 too_large('the same document, $n = 100', ask($query, { n => 100 }),
-          64 * 301, 5000);
+          64 * 501, 5000);
 
 # --- aliases inside one list ---------------------------------------------------
 
 $query = '{ top(limit: 100) { ' . aliases(50, 'username') . ' } }';
 too_large('50 aliases of username in top(limit: 100)', ask($query),
-          1 + 100 * 51, 5000);
+          1 + 100 * 151, 5000);
 
 # --- a subscription: refused before its stream, as its other errors ---------
 
@@ -108,7 +109,7 @@ for my $method ('POST', 'GET') {
 
     is($c->{status}, 400, "subscription ($method): refused before a stream");
     is($e && "$e->{extensions}{code}: $e->{message}",
-       'RESPONSE_TOO_LARGE: The answer could hold 5101 items, more than the '
+       'RESPONSE_TOO_LARGE: The answer could hold 15101 items, more than the '
        . 'limit of 5000 (max_result_items).', '  saying why');
     sse_abort($c);
     is(fcalls(), 0, '  nothing asked of Redis');
@@ -121,7 +122,7 @@ is($ev && scalar @{ $ev->{data}{data}{top} // [] }, 100, '  its 100 names')
     or diag explain $ev;
 sse_abort($c);
 
-# --- cast_max_result_items 401: one leaderboard of 100, nothing more ---------
+# --- cast_max_result_items 601: one leaderboard of 100, nothing more ---------
 
 stop_nginx();
 start_nginx(<<'CONF', http_config => <<"HTTP");
@@ -129,14 +130,14 @@ location = /graphql { cast_graphql; }
 CONF
     cast_redis unix:$sock;
     cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_max_result_items 401;
+    cast_max_result_items 601;
 HTTP
 
-is(answering($url, 'nobody', 5), 5, 'cast_max_result_items 401: answers');
+is(answering($url, 'nobody', 5), 5, 'cast_max_result_items 601: answers');
 my $ALL = 'top(limit: 100) { username votes __typename }';
 ($status, $json) = ask("{ $ALL }");
-is(scalar @{ $json->{data}{top} // [] }, 100, '  top(limit: 100): 401 items');
-too_large('  and totalVotes', ask("{ $ALL totalVotes }"), 402, 401);
+is(scalar @{ $json->{data}{top} // [] }, 100, '  top(limit: 100): 601 items');
+too_large('  and totalVotes', ask("{ $ALL totalVotes }"), 602, 601);
 
 stop_nginx();
 check_error_log('answers bounded by cast_max_result_items');

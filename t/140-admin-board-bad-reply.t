@@ -26,6 +26,7 @@ sub fake_for {
         my $name = uc $_[0];
         return $name eq 'HSCAN' ? arr(bulk('0'), arr())
                : $name eq 'ZSCAN' ? $zscan
+               : $name eq 'HLEN' || $name eq 'ZCARD' ? ":0\r\n"
                : $name eq 'EXISTS' ? ":1\r\n"
                : $name eq 'GET' ? $get
                : "+OK\r\n";

@@ -8,6 +8,19 @@
 #include "cast_restore.h"
 
 
+/*
+ * A scan is bounded by the size its key had when it began (HLEN, ZCARD):
+ * Redis visits at most ten empty buckets for each entry asked, so an
+ * honest scan of n entries at COUNT 1000 takes some n / 600 pages at
+ * worst and returns an entry about once.  A server whose cursor never
+ * comes back to 0 (a faulty proxy, a hostile server) is left there,
+ * with an error, never followed forever nor stored without end.
+ */
+#define ADMIN_SCAN_MAX_SIZE      1000000000
+#define ADMIN_SCAN_PAGES(n)      (64 + (n) / 64)
+#define ADMIN_SCAN_ENTRIES(n)    (1000 + 2 * (n))
+
+
 typedef struct {
     char     *name;
     int64_t   count;
@@ -28,6 +41,8 @@ static int admin_names_add(admin_names_t *ns, const char *name, size_t len,
 static void admin_names_dedupe(admin_names_t *ns);
 static int admin_scan_page(redisReply *r, char *cursor, size_t size,
     admin_names_t *ns);
+static int admin_scan_size(redisContext *rc, const char *scan,
+    const char *key, size_t *size);
 static int admin_hscan(redisContext *rc, const char *scan, const char *key,
     admin_names_t *ns);
 static int admin_total(redisReply *t, int64_t *total);
@@ -147,9 +162,42 @@ admin_scan_page(redisReply *r, char *cursor, size_t size, admin_names_t *ns)
 }
 
 
+/* the entries of key at the start of its scan, at most MAX_SIZE */
+
+static int
+admin_scan_size(redisContext *rc, const char *scan, const char *key,
+    size_t *size)
+{
+    int64_t      n;
+    const char  *card;
+    redisReply  *r;
+
+    card = strcmp(scan, "ZSCAN") == 0 ? "ZCARD" : "HLEN";
+
+    r = redisCommand(rc, "%s %s", card, key);
+
+    n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+    if (n < 0) {
+        fprintf(stderr, "cast-admin: %s %s: %s\n", card, key,
+                r == NULL ? rc->errstr
+                : r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    }
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    *size = n < ADMIN_SCAN_MAX_SIZE ? (size_t) n : ADMIN_SCAN_MAX_SIZE;
+
+    return n < 0 ? -1 : 0;
+}
+
+
 /*
  * A whole hash (scan "HSCAN") or sorted set ("ZSCAN"), cursor by cursor,
- * into ns (values or scores in count), sorted.
+ * into ns (values or scores in count), sorted.  A cursor that comes back
+ * as it was sent, or a scan past its bounds, is an error.
  */
 
 static int
@@ -157,12 +205,31 @@ admin_hscan(redisContext *rc, const char *scan, const char *key,
     admin_names_t *ns)
 {
     int          rc_page;
-    char         cursor[32];
+    char         cursor[32], sent[32];
+    size_t       size, pages;
     redisReply  *r;
 
+    if (admin_scan_size(rc, scan, key, &size) != 0) {
+        return -1;
+    }
+
     strcpy(cursor, "0");
+    pages = 0;
 
     do {
+        if (pages++ == ADMIN_SCAN_PAGES(size)
+            || ns->n > ADMIN_SCAN_ENTRIES(size)
+            || (pages > 1 && strcmp(cursor, sent) == 0))
+        {
+            fprintf(stderr, "cast-admin: %s %s: the scan does not end "
+                    "(cursor %s after %zu pages and %zu entries, of %zu "
+                    "at its start): a faulty or hostile Redis\n", scan, key,
+                    cursor, pages - 1, ns->n, size);
+            return -1;
+        }
+
+        strcpy(sent, cursor);
+
         r = redisCommand(rc, "%s %s %s COUNT 1000", scan, key, cursor);
 
         rc_page = r ? admin_scan_page(r, cursor, sizeof(cursor), ns) : -1;
@@ -184,7 +251,11 @@ admin_hscan(redisContext *rc, const char *scan, const char *key,
 
     } while (strcmp(cursor, "0") != 0);
 
-    qsort(ns->items, ns->n, sizeof(admin_name_t), admin_cmp_name);
+    /* an empty scan has no items array: qsort() takes no NULL */
+    if (ns->n > 1) {
+        qsort(ns->items, ns->n, sizeof(admin_name_t), admin_cmp_name);
+    }
+
     admin_names_dedupe(ns);
     return 0;
 }
@@ -208,8 +279,9 @@ admin_redis_side(redisContext *rc, admin_names_t *ns)
     }
 
     for (i = 0; rc_scan == 0 && i < ns->n; i++) {
-        hit = bsearch(&ns->items[i], versions.items, versions.n,
-                      sizeof(admin_name_t), admin_cmp_name);
+        hit = versions.n == 0 ? NULL
+              : bsearch(&ns->items[i], versions.items, versions.n,
+                        sizeof(admin_name_t), admin_cmp_name);
         ns->items[i].version = hit ? hit->count : -1;
     }
 

@@ -20,6 +20,7 @@
 #define CAST_HTTP_BODY_MAX   16384
 #define CAST_HTTP_HEAD_MAX   256
 #define CAST_HTTP_TIMEOUT    2000
+#define CAST_HTTP_GRACE      100        /* before a slot may be taken */
 #define CAST_HTTP_PAUSE      1000       /* accepting, after accept fails */
 
 #define CAST_HTTP_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
@@ -46,11 +47,13 @@ struct cast_http_s {
 static int cast_http_socket(const char *host, int port);
 static int cast_http_wait(cast_http_t *h, int timeout_ms,
     const cast_http_pages_t *pages, void *data);
-static void cast_http_accept(cast_http_t *h);
+static void cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages,
+    void *data);
+static cast_http_client_t *cast_http_slot(cast_http_t *h, int64_t now);
 static void cast_http_read(cast_http_client_t *c,
     const cast_http_pages_t *pages, void *data);
-static void cast_http_respond(cast_http_client_t *c, char *request,
-    const cast_http_pages_t *pages, void *data);
+static void cast_http_respond(cast_http_client_t *c, int refuse,
+    char *request, const cast_http_pages_t *pages, void *data);
 static void cast_http_route(const char *path, cast_http_response_t *res,
     const cast_http_pages_t *pages, void *data);
 static void cast_http_write(cast_http_client_t *c);
@@ -137,7 +140,7 @@ cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
     void *data)
 {
     int                  i, n, nfds, idx[CAST_HTTP_CLIENTS];
-    int64_t              now;
+    int64_t              now, at;
     struct pollfd        pfd[CAST_HTTP_CLIENTS + 1];
     cast_http_client_t  *c;
 
@@ -167,11 +170,26 @@ cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
 
     /*
      * The listener last, so the client slots line up with idx[]; left out
-     * (fd -1) while it could not be served, or it would stay readable and
-     * poll would spin.
+     * (fd -1) while no connection could be served, or it would stay
+     * readable and poll would spin: after accept failed, and while every
+     * slot is taken by a client still in its grace (cast_http_slot).
      */
-    pfd[nfds].fd = (nfds < CAST_HTTP_CLIENTS && now >= h->accept_at)
-                   ? h->fd : -1;
+    at = h->accept_at;
+
+    if (cast_http_slot(h, now) == NULL) {
+        /* the oldest client's grace ends first */
+        c = cast_http_slot(h, INT64_MAX);
+
+        if (at < c->deadline - CAST_HTTP_TIMEOUT + CAST_HTTP_GRACE) {
+            at = c->deadline - CAST_HTTP_TIMEOUT + CAST_HTTP_GRACE;
+        }
+    }
+
+    if (now < at && at - now < timeout_ms) {
+        timeout_ms = (int) (at - now);
+    }
+
+    pfd[nfds].fd = now >= at ? h->fd : -1;
     pfd[nfds].events = POLLIN;
     pfd[nfds].revents = 0;
 
@@ -196,7 +214,7 @@ cast_http_wait(cast_http_t *h, int timeout_ms, const cast_http_pages_t *pages,
     }
 
     if (pfd[nfds].revents & POLLIN) {
-        cast_http_accept(h);
+        cast_http_accept(h, pages, data);
     }
 
     return 0;
@@ -296,17 +314,26 @@ cast_http_socket(const char *host, int port)
 }
 
 
+/*
+ * New connections, at most a slot's worth a call.  With every slot taken,
+ * a new connection takes the slot of the oldest client once that one had
+ * CAST_HTTP_GRACE to send its request: slow clients that hold every slot
+ * (slowloris) would otherwise keep a probe waiting in the backlog past
+ * its timeout, and a liveness probe failing restarts the daemon.  The
+ * grace keeps a flood of connections from taking the probe's slot before
+ * its request is read; a request already sent is read at once.
+ */
+
 static void
-cast_http_accept(cast_http_t *h)
+cast_http_accept(cast_http_t *h, const cast_http_pages_t *pages, void *data)
 {
-    int                  i, fd;
+    int                  n, fd;
     cast_http_client_t  *c;
 
-    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
-        c = &h->clients[i];
-
-        if (c->fd != -1) {
-            continue;
+    for (n = 0; n < CAST_HTTP_CLIENTS; n++) {
+        c = cast_http_slot(h, cast_mono_ms());
+        if (c == NULL) {
+            return;
         }
 
         fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -319,13 +346,50 @@ cast_http_accept(cast_http_t *h)
             return;
         }
 
+        if (c->fd != -1) {
+            cast_http_drop(c);
+        }
+
         c->fd = fd;
         c->nin = 0;
         c->out = NULL;
         c->deadline = cast_mono_ms() + CAST_HTTP_TIMEOUT;
+
+        cast_http_read(c, pages, data);
+    }
+}
+
+
+/*
+ * A free slot, or else the oldest client's once it has had its grace at
+ * now; NULL when every client is still in its grace
+ */
+
+static cast_http_client_t *
+cast_http_slot(cast_http_t *h, int64_t now)
+{
+    int                  i;
+    cast_http_client_t  *c, *oldest;
+
+    oldest = &h->clients[0];
+
+    for (i = 0; i < CAST_HTTP_CLIENTS; i++) {
+        c = &h->clients[i];
+
+        if (c->fd == -1) {
+            return c;
+        }
+
+        if (c->deadline < oldest->deadline) {
+            oldest = c;
+        }
     }
 
-    /* all slots busy: the rest wait in the backlog */
+    if (now < oldest->deadline - CAST_HTTP_TIMEOUT + CAST_HTTP_GRACE) {
+        return NULL;
+    }
+
+    return oldest;
 }
 
 
@@ -346,20 +410,28 @@ cast_http_read(cast_http_client_t *c, const cast_http_pages_t *pages,
         return;
     }
 
+    /* a NUL is no part of a request, and would end the search below */
+    if (memchr(c->in + c->nin, '\0', (size_t) n) != NULL) {
+        cast_http_respond(c, 400, c->in, pages, data);
+        return;
+    }
+
     c->nin += (size_t) n;
     c->in[c->nin] = '\0';
 
     if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL) {
-        cast_http_respond(c, c->in, pages, data);
+        cast_http_respond(c, 0, c->in, pages, data);
 
     } else if (c->nin == CAST_HTTP_IN_MAX - 1) {
-        cast_http_drop(c);
+        cast_http_respond(c, 431, c->in, pages, data);
     }
 }
 
 
+/* the answer to request, or its refusal when refuse is a status */
+
 static void
-cast_http_respond(cast_http_client_t *c, char *request,
+cast_http_respond(cast_http_client_t *c, int refuse, char *request,
     const cast_http_pages_t *pages, void *data)
 {
     int                    head;
@@ -378,9 +450,13 @@ cast_http_respond(cast_http_client_t *c, char *request,
     res.size = CAST_HTTP_BODY_MAX;
     res.len = 0;
 
-    head = (strncmp(request, "HEAD ", 5) == 0);
+    head = !refuse && strncmp(request, "HEAD ", 5) == 0;
 
-    if (strncmp(request, "GET ", 4) != 0 && !head) {
+    if (refuse) {
+        res.status = refuse;
+        cast_http_printf(&res, "%s\n", cast_http_reason(refuse));
+
+    } else if (strncmp(request, "GET ", 4) != 0 && !head) {
         res.status = 405;
         cast_http_printf(&res, "method not allowed\n");
 
@@ -487,10 +563,14 @@ cast_http_reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 400:
+        return "Bad Request";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:

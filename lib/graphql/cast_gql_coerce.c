@@ -79,6 +79,13 @@ cast_gql_var_error(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
 }
 
 
+/*
+ * A JSON number as an integer: 0, or -1 when it has a fraction (or is no
+ * finite number).  An integer too large for int64 is INT64_MIN or
+ * INT64_MAX, beyond any range the caller checks, so that it is refused
+ * as too large, not as a fraction.
+ */
+
 static int
 cast_gql_json_int(const cast_json_t *j, int64_t *out)
 {
@@ -86,6 +93,15 @@ cast_gql_json_int(const cast_json_t *j, int64_t *out)
     char    buf[64];
 
     if (cast_gql_parse_int(j->str, out) == 0) {
+        return 0;
+    }
+
+    /* digits alone (JSON's grammar): an integer, too large for int64 */
+    if (memchr(j->str.data, '.', j->str.len) == NULL
+        && memchr(j->str.data, 'e', j->str.len) == NULL
+        && memchr(j->str.data, 'E', j->str.len) == NULL)
+    {
+        *out = j->str.data[0] == '-' ? INT64_MIN : INT64_MAX;
         return 0;
     }
 
@@ -98,11 +114,11 @@ cast_gql_json_int(const cast_json_t *j, int64_t *out)
     buf[j->str.len] = '\0';
     d = strtod(buf, NULL);
 
-    if (d != floor(d) || fabs(d) > 1e15) {
+    if (!isfinite(d) || d != floor(d)) {
         return -1;
     }
 
-    *out = (int64_t) d;
+    *out = fabs(d) > 1e15 ? (d < 0 ? INT64_MIN : INT64_MAX) : (int64_t) d;
 
     return 0;
 }

@@ -4,18 +4,29 @@
  * coerced (a cached document's top(limit: $n) is as large as this
  * request's $n), against max_result_items.
  *
- * Every field of the answer counts 1, and 1 more for each full 64 bytes
- * of its response key, which every item of a list repeats; every item of
- * a list counts 1 besides its fields.  So top(limit: L) { username votes }
- * counts 1 + 3L, whatever the leaderboard holds: the bound is on what the
- * operation may produce.  Introspection counts 1 a field here: its bytes
- * have their own budget (max_introspection).
+ * An item is at most 64 bytes of the answer's JSON, its separators
+ * aside: a field counts 1, and 1 more for each full 64 bytes of its
+ * response key and the longest value it can have (a username 130 bytes,
+ * each of its 64 bytes a quote or a backslash escaped; a ticket 88; an
+ * Int 20); every item of a list counts 1 besides its fields, and a name
+ * in a list as a username field does.  So top(limit: L) { username votes }
+ * counts 1 + 5L, whatever the leaderboard holds: the bound is on what the
+ * operation may produce, and the data of an answer is at most
+ * 68 x max_result_items bytes.  Introspection counts 1 a field here: its
+ * bytes have their own budget (max_introspection).
  */
 
 #include "cast_gql_exec.h"
 
 
-#define CAST_GQL_KEY_UNIT  64
+#define CAST_GQL_UNIT       64
+
+/* the longest JSON value of a kind: quotes and escapes included */
+#define CAST_GQL_NAME_JSON  (2 + 2 * 64)    /* a username */
+#define CAST_GQL_INT_JSON   20              /* -9223372036854775808 */
+#define CAST_GQL_TICKET_JSON  (2 + 86)
+#define CAST_GQL_TIME_JSON  (2 + 24)        /* 2026-11-25T18:03:44.000Z */
+#define CAST_GQL_MSG_JSON   (2 + 38)        /* the host's vote messages */
 
 
 static uint64_t
@@ -32,10 +43,43 @@ cast_gql_cost_mul(uint64_t a, uint64_t b)
 }
 
 
+/* a field of key whose value takes at most value bytes */
 static uint64_t
-cast_gql_cost_key(cast_str_t key)
+cast_gql_cost_field(cast_str_t key, size_t value)
 {
-    return 1 + key.len / CAST_GQL_KEY_UNIT;
+    return 1 + (key.len + value) / CAST_GQL_UNIT;
+}
+
+
+static size_t
+cast_gql_cost_value(const cast_gql_pentry_t *pe, cast_gql_sub_e id)
+{
+    switch (id) {
+
+    case CAST_SUB_TYPENAME:
+        return 2 + pe->type.len;
+
+    case CAST_SUB_TICKET:
+        return CAST_GQL_TICKET_JSON;
+
+    case CAST_SUB_VALID_UNTIL:
+        return CAST_GQL_TIME_JSON;
+
+    case CAST_SUB_MESSAGE:
+        return CAST_GQL_MSG_JSON;
+
+    case CAST_SUB_SCORE_USERNAME:
+        return CAST_GQL_NAME_JSON;
+
+    case CAST_SUB_USERNAMES:
+    case CAST_SUB_VOTES:
+        /* a list: its items are counted apart */
+        return 0;
+
+    default:
+        /* Int, Boolean, null */
+        return CAST_GQL_INT_JSON;
+    }
 }
 
 
@@ -43,17 +87,22 @@ cast_gql_cost_key(cast_str_t key)
 static uint64_t
 cast_gql_cost_object(const cast_gql_pentry_t *pe, uint64_t n)
 {
-    uint64_t  items;
-    size_t    i;
+    size_t                  i;
+    uint64_t                items, own;
+    const cast_gql_psub_t  *f;
 
     items = 0;
 
     for (i = 0; i < pe->nsub; i++) {
-        items = cast_gql_cost_add(items, cast_gql_cost_key(pe->sub[i].key));
+        f = &pe->sub[i];
+        own = cast_gql_cost_field(f->key, cast_gql_cost_value(pe, f->id));
+        items = cast_gql_cost_add(items, own);
 
-        if (pe->sub[i].id == CAST_SUB_USERNAMES
-            || pe->sub[i].id == CAST_SUB_VOTES)
-        {
+        if (f->id == CAST_SUB_USERNAMES) {
+            items = cast_gql_cost_add(items, cast_gql_cost_mul(n,
+                        1 + CAST_GQL_NAME_JSON / CAST_GQL_UNIT));
+
+        } else if (f->id == CAST_SUB_VOTES) {
             items = cast_gql_cost_add(items, n);
         }
     }
@@ -67,11 +116,19 @@ cast_gql_cost_entry(const cast_gql_pentry_t *pe, const cast_gql_slot_t *s)
 {
     uint64_t  items, n, per;
 
-    items = cast_gql_cost_key(pe->key);
+    switch (pe->kind) {
 
-    if (pe->kind != CAST_PLAN_SLOT) {
-        return items;
+    case CAST_PLAN_TYPENAME:
+        return cast_gql_cost_field(pe->key, 2 + pe->json.len);
+
+    case CAST_PLAN_JSON:
+        return cast_gql_cost_field(pe->key, 0);
+
+    default: /* CAST_PLAN_SLOT */
+        break;
     }
+
+    items = cast_gql_cost_field(pe->key, 0);
 
     switch (s->kind) {
 
@@ -93,7 +150,8 @@ cast_gql_cost_entry(const cast_gql_pentry_t *pe, const cast_gql_slot_t *s)
                                  cast_gql_cost_object(pe, s->nusernames));
 
     default:
-        return items;
+        /* query, totalVotes: an Int */
+        return cast_gql_cost_field(pe->key, CAST_GQL_INT_JSON);
     }
 
     /* a list of Score objects: each item 1, and its fields */

@@ -119,6 +119,20 @@ test_coercion(void)
     test_body_has(r, "got invalid value 3000000000 at \\\"c[0]\\\"; Int "
                   "cannot represent non 32-bit signed integer value");
 
+    /* integers past int64 and 1e15 are too large, not fractions */
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"],\"c\":[123456789012345678901234567890],"
+                  "\"t\":\"T\"}}");
+    test_body_has(r, "; Int cannot represent non 32-bit signed integer "
+                  "value");
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"],\"c\":[-1e20],\"t\":\"T\"}}");
+    test_body_has(r, "; Int cannot represent non 32-bit signed integer "
+                  "value");
+    r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
+                  "[\"a\"],\"c\":[1e999999999],\"t\":\"T\"}}");
+    test_body_has(r, "; Int cannot represent non-integer value");
+
     r = test_post(eng, "{\"query\":\"" VOTE_DOC "\",\"variables\":{\"u\":"
                   "[\"a\",null],\"t\":\"T\"}}");
     test_body_has(r, "got invalid value null at \\\"u[1]\\\"; Expected "
