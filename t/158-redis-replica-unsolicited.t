@@ -1,0 +1,78 @@
+# cast_redis_replica_reads with a replica that sends replies nothing
+# asked for: after ROLE, and after a read.  hiredis asserts that only a
+# subscribed context gets one; the adapter refuses it and drops the
+# connection (t/117), and the reads in flight there are sent again to the
+# primary: the worker lives, every query answers, the reads go back to
+# the primary.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Nginx;
+use Cast::PrivateRedis qw(start_redis cmd_ok);
+use Cast::FakeRedis qw(fake_redis bulk arr);
+use HTTP::Tiny;
+use Test::More;
+
+plan skip_all => 'no build/ngx_http_cast_module.so'
+    unless $ENV{TEST_NGINX_LOAD_MODULES};
+
+my $pport = free_port();
+start_redis(port => $pport);
+cmd_ok('SET', '{cast}:ready', 1);
+
+my $role = arr(bulk('slave'), bulk('127.0.0.1'), ":$pport\r\n",
+               bulk('connected'), ":0\r\n");
+my $roles = 0;
+my $replica = fake_redis(sub {
+    my $cmd = uc($_[0] // '');
+    # every other connection: one reply too many after its second ROLE
+    return $role . (++$roles % 4 == 2 ? "+EXTRA\r\n" : '')
+        if $cmd eq 'ROLE';
+    return $cmd =~ /^FCALL/ ? "*0\r\n:1\r\n" : "+OK\r\n";
+});
+my $rport = $replica->{port};
+
+my $sentinel = fake_redis(sub {
+    my ($cmd, $sub) = (uc($_[0] // ''), uc($_[1] // ''));
+    return "+OK\r\n" unless $cmd eq 'SENTINEL';
+    return arr(bulk('127.0.0.1'), bulk($pport))
+        if $sub eq 'GET-MASTER-ADDR-BY-NAME';
+    return arr(arr(map { bulk($_) } 'name', "127.0.0.1:$rport",
+                   'ip', '127.0.0.1', 'port', $rport, 'flags', 'slave',
+                   'master-link-status', 'ok'));
+});
+my $sport = $sentinel->{port};
+
+start_nginx(<<'CONF', http_config => <<"HTTP");
+location = /graphql { cast_graphql; }
+location = /readyz { cast_readyz; }
+CONF
+    cast_redis_sentinel 127.0.0.1:$sport;
+    cast_redis_master_name cast158;
+    cast_redis_replica_reads on;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+    cast_redis_timeout 1s;
+HTTP
+
+my $base = 'http://127.0.0.1:' . server_port();
+ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
+                       // '') =~ / reads 127\.0\.0\.1:$rport$/ }),
+   'the reads go to the replica');
+
+my %seen;
+for (1 .. 40) {
+    my ($status, $json) = graphql('{query(username:"u158")}', undef,
+                                  url => "$base/graphql", timeout => 5);
+    $seen{ ($status // 0) == 200 && $json ? 'ok' : 'bad' }++;
+}
+is_deeply(\%seen, { ok => 40 }, 'every read answers 200 with a body')
+    or diag explain \%seen;
+
+stop_nginx();
+is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
+like(error_log_text(), qr/redis connection lost|unsolicited|no command/i,
+     'the connection with the extra reply was dropped');
+
+done_testing();
