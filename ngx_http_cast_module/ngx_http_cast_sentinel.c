@@ -18,7 +18,8 @@
  * the primary (master-link-status ok), the pick-th, counted from the
  * worker's number so that the workers spread over the replicas.  A
  * Sentinel that sees none is passed over like one that does not know the
- * name.
+ * name.  So is one that names a host name instead of an address
+ * (announce-hostnames yes): hiredis would resolve it, blocking the worker.
  *
  * It calls only nginx, hiredis and the adapter (ngx_http_cast_hiredis.c);
  * it is called by the transport (ngx_http_cast_redis.c) and the module's
@@ -48,6 +49,7 @@ static ngx_int_t ngx_http_cast_sentinel_start(ngx_http_cast_main_conf_t *cmcf,
     ngx_log_t *log, ngx_http_cast_sentinel_pt handler, void *data);
 static void ngx_http_cast_sentinel_try(void);
 static ngx_int_t ngx_http_cast_sentinel_command(redisAsyncContext *ac);
+static ngx_uint_t ngx_http_cast_sentinel_numeric(u_char *ip);
 static ngx_int_t ngx_http_cast_sentinel_primary(redisReply *reply, u_char *ip,
     size_t size);
 static ngx_int_t ngx_http_cast_sentinel_replica(redisReply *reply, u_char *ip,
@@ -307,6 +309,17 @@ ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r, void *data)
     s->ac = NULL;
     redisAsyncDisconnect(ac);
 
+    if (port >= 1 && port <= 65535 && !ngx_http_cast_sentinel_numeric(ip)) {
+        /* hiredis would resolve a host name, blocking the worker */
+        ngx_log_error(NGX_LOG_ERR, s->log, 0, "cast: a sentinel names "
+                      "\"%s\" for \"%V\", not an IP address: CAST "
+                      "connects to addresses only (announce-hostnames no)",
+                      ip, &s->cmcf->master_name);
+        s->next++;
+        ngx_http_cast_sentinel_try();
+        return;
+    }
+
     if (port < 1 || port > 65535) {
         level = s->replica ? NGX_LOG_INFO : NGX_LOG_WARN;
 
@@ -321,6 +334,32 @@ ngx_http_cast_sentinel_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     ngx_http_cast_sentinel_done((char *) ip, (int) port);
+}
+
+
+/* whether ip, a C string, is an IPv4 or IPv6 address, not a host name */
+
+static ngx_uint_t
+ngx_http_cast_sentinel_numeric(u_char *ip)
+{
+    size_t  len;
+#if (NGX_HAVE_INET6)
+    u_char  buf[16];
+#endif
+
+    len = ngx_strlen(ip);
+
+    if (ngx_inet_addr(ip, len) != INADDR_NONE) {
+        return 1;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(ip, len, buf) == NGX_OK) {
+        return 1;
+    }
+#endif
+
+    return 0;
 }
 
 
