@@ -570,6 +570,14 @@ lag=$(. "$CAST_VAR/stack.env"
       build/bin/cast-admin lag --seconds $((seconds + 2)) 2>/dev/null \
           | sed -n 's/^lag: //p')
 echo "vote pipeline    $lag"
+# Redis replication (replication_block above), next to the `vote` run,
+# before the other blocks load the bench's stack with millions of events:
+# run last, its pairs gave 0.69-0.73 where a BENCH_ONLY=replication run
+# minutes later gave 0.78-1.00 (bench/results/20261206T201414Z.json,
+# 20261206T201710Z-replication.json)
+if [ "${BENCH_REPLICATION:-1}" = 1 ]; then
+    replication_block
+fi
 CAST_BENCH_BODY='{"query":"query($u:String!){query(username:$u)}","variables":{"u":"bench-1"}}' \
     run query /graphql bench/graphql.lua
 CAST_BENCH_BODY='{"query":"{cas{ticket validUntil remainingUsage}}"}' \
@@ -847,11 +855,6 @@ herd_block() {
 herd_block
 [ "$only" = herd ] || fair_share_block
 
-
-# --- Redis replication (replication_block above) ---------------------------
-if [ "${BENCH_REPLICATION:-1}" = 1 ] && [ "$only" != herd ]; then
-    replication_block
-fi
 
 # --- the results ---------------------------------------------------------------
 
