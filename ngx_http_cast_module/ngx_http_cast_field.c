@@ -15,6 +15,7 @@
 
 
 #include "ngx_http_cast_module.h"
+#include "cast_name.h"
 
 
 static void ngx_http_cast_field_reply(void *data, redisReply *reply);
@@ -215,4 +216,24 @@ ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst, redisReply *src)
     dst->len = src->len;
 
     return NGX_OK;
+}
+
+
+/*
+ * A username as Redis answers it, copied as a name a vote may hold (1 to
+ * NGX_HTTP_CAST_NAME_MAX bytes of UTF-8 without control characters):
+ * cast_max_result_items counts a name for at most 130 bytes of JSON, and
+ * a longer one, or one escaped six bytes a byte, would pass that bound.
+ */
+
+ngx_int_t
+ngx_http_cast_field_name(ngx_pool_t *pool, cast_str_t *dst, redisReply *src)
+{
+    if (src->type != REDIS_REPLY_STRING
+        || !cast_name_valid(src->str, src->len, NGX_HTTP_CAST_NAME_MAX))
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_cast_field_copy(pool, dst, src);
 }

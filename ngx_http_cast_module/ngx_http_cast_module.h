@@ -493,6 +493,8 @@ void ngx_http_cast_field_bad_input(cast_gql_slot_t *slot,
     const char *message);
 ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
+ngx_int_t ngx_http_cast_field_name(ngx_pool_t *pool, cast_str_t *dst,
+    redisReply *src);
 
 /* ngx_http_cast_memo.c: refusals a worker repeats (till Redis's deadline) */
 ngx_uint_t ngx_http_cast_memo_spent(const u_char *ticket, uint64_t *seq);

@@ -449,7 +449,7 @@ ngx_http_cast_resolve_scores(cast_gql_slot_t *slot, ngx_pool_t *pool,
     }
 
     for (i = 0; i < n; i++) {
-        if (ngx_http_cast_field_copy(pool, &slot->out_usernames[i],
+        if (ngx_http_cast_field_name(pool, &slot->out_usernames[i],
                                      flat->element[2 * i])
             != NGX_OK
             || flat->element[2 * i + 1]->type != REDIS_REPLY_INTEGER)

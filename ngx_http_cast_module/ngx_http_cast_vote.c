@@ -505,7 +505,7 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
     }
 
     for (i = 0; i < n; i++) {
-        if (ngx_http_cast_field_copy(pool, &slot->out_usernames[i],
+        if (ngx_http_cast_field_name(pool, &slot->out_usernames[i],
                                      e[3 + 2 * i])
             != NGX_OK
             || e[4 + 2 * i]->type != REDIS_REPLY_INTEGER)
