@@ -237,3 +237,33 @@ ngx_http_cast_field_name(ngx_pool_t *pool, cast_str_t *dst, redisReply *src)
 
     return ngx_http_cast_field_copy(pool, dst, src);
 }
+
+
+/*
+ * A ticket or a vote's message as Redis answers it: at most max bytes of
+ * printable ASCII that JSON holds unescaped (cast_max_result_items counts
+ * a ticket for 88 bytes of JSON, a message for 40): NGX_DECLINED when it
+ * is not, NGX_ERROR out of memory.
+ */
+
+ngx_int_t
+ngx_http_cast_field_text(ngx_pool_t *pool, cast_str_t *dst, redisReply *src,
+    size_t max)
+{
+    size_t  i;
+    u_char  c;
+
+    if (src->type != REDIS_REPLY_STRING || src->len > max) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < src->len; i++) {
+        c = (u_char) src->str[i];
+
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+            return NGX_DECLINED;
+        }
+    }
+
+    return ngx_http_cast_field_copy(pool, dst, src);
+}

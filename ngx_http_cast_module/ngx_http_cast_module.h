@@ -69,6 +69,8 @@
 
 
 #define NGX_HTTP_CAST_NAME_MAX       64
+/* a vote's message from Redis, as cast_max_result_items counts it */
+#define NGX_HTTP_CAST_MESSAGE_MAX    38
 #define NGX_HTTP_CAST_IDEM_MAX       128
 
 /*
@@ -495,6 +497,8 @@ ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 ngx_int_t ngx_http_cast_field_name(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
+ngx_int_t ngx_http_cast_field_text(ngx_pool_t *pool, cast_str_t *dst,
+    redisReply *src, size_t max);
 
 /* ngx_http_cast_memo.c: refusals a worker repeats (till Redis's deadline) */
 ngx_uint_t ngx_http_cast_memo_spent(const u_char *ticket, uint64_t *seq);

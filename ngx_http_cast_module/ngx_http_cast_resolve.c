@@ -19,6 +19,7 @@
 
 #include "ngx_http_cast_module.h"
 #include "cast_name.h"
+#include "cast_ticket.h"
 
 
 static ngx_int_t ngx_http_cast_resolve_query(ngx_http_cast_field_t *field);
@@ -319,6 +320,7 @@ ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot, ngx_pool_t *pool,
     size_t     len;
     int64_t    ms;
     ngx_tm_t   tm;
+    ngx_int_t  rc;
 
     if (reply->type != REDIS_REPLY_ARRAY
         || (reply->elements != 4 && reply->elements != 5)
@@ -332,11 +334,10 @@ ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot, ngx_pool_t *pool,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_cast_field_copy(pool, &slot->ticket_out, reply->element[0])
-        != NGX_OK)
-    {
-        return reply->element[0]->type == REDIS_REPLY_STRING ? NGX_ERROR
-                                                             : NGX_DECLINED;
+    rc = ngx_http_cast_field_text(pool, &slot->ticket_out, reply->element[0],
+                                  CAST_TICKET_LEN);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     len = sizeof("+275760-09-13T00:00:00.000Z") - 1;

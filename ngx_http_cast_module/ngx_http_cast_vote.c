@@ -422,7 +422,8 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
         || reply->elements % 2 == 0
         || reply->element[0]->type != REDIS_REPLY_STRING
-        || ngx_http_cast_field_copy(pool, &slot->message, reply->element[1])
+        || ngx_http_cast_field_text(pool, &slot->message, reply->element[1],
+                                    NGX_HTTP_CAST_MESSAGE_MAX)
            != NGX_OK)
     {
         ngx_http_cast_field_unavailable(slot, "unexpected redis reply");
