@@ -305,6 +305,10 @@ ngx_http_cast_cas_reply(ngx_http_cast_field_t *field, redisReply *reply)
 }
 
 
+/* 9999-12-31T23:59:59.999Z: validUntil as cast_max_result_items counts it */
+#define NGX_HTTP_CAST_EXPIRES_MAX  253402300799999LL
+
+
 /*
  * cast_cas's {id, expires_ms, remaining, seq} into the slot, copied into
  * pool, with a fifth element when the call carried a client share (the
@@ -329,7 +333,8 @@ ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot, ngx_pool_t *pool,
         || reply->element[3]->type != REDIS_REPLY_INTEGER
         || (reply->elements == 5
             && reply->element[4]->type != REDIS_REPLY_INTEGER)
-        || reply->element[1]->integer < 0)
+        || reply->element[1]->integer < 0
+        || reply->element[1]->integer > NGX_HTTP_CAST_EXPIRES_MAX)
     {
         return NGX_DECLINED;
     }
@@ -340,7 +345,7 @@ ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot, ngx_pool_t *pool,
         return rc;
     }
 
-    len = sizeof("+275760-09-13T00:00:00.000Z") - 1;
+    len = sizeof("9999-12-31T23:59:59.999Z") - 1;
 
     p = ngx_pnalloc(pool, len);
     if (p == NULL) {

@@ -7,12 +7,15 @@
 # a reply is UNAVAILABLE, as any malformed reply.  (A vote's message is
 # held the same way, to 38 bytes; the function library's messages cannot
 # be made other than its own here, so that half is read, not tested.)
+# An expiry past the year 9999 made validUntil 27 bytes where it is
+# counted for 24: UNAVAILABLE too.
 
 use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cmd_ok answering private_nginx ticket);
+use Cast::PrivateRedis qw(start_redis cmd_ok answering private_nginx ticket
+                         redis_ms);
 use Test::More;
 
 my $sock = start_redis();
@@ -63,6 +66,16 @@ for my $case (['20,000 bytes', 'x' x 20000],
 }
 
 cmd_ok('HSET', '{cast}:ticket', 'id', $t);
+
+# an expiry past 9999 (a validUntil of 27 bytes, counted for 24)
+cmd_ok('HSET', '{cast}:ticket', 'expires', '9000000000000000000');
+($status, $json, $len) = ask();
+my $e = $json && $json->{errors} && $json->{errors}[0];
+is($e && $e->{extensions}{code}, 'UNAVAILABLE',
+   'an expiry past the year 9999: UNAVAILABLE')
+    or diag explain $json->{data}{a};
+cmd_ok('HSET', '{cast}:ticket', 'expires', redis_ms() + 600000);
+
 ($status, $json) = ask();
 is($json->{data}{a}{ticket}, $t, 'the ticket fixed: answered again');
 
