@@ -10,7 +10,7 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::PrivateRedis qw(start_redis cmd_ok);
-use Cast::FakeRedis qw(fake_redis bulk arr);
+use Cast::FakeRedis qw(fake_redis replica_role fake_sentinel);
 use HTTP::Tiny;
 use IO::Socket::INET;
 use Test::More;
@@ -25,23 +25,14 @@ cmd_ok('SET', '{cast}:ready', 1);
 
 my $replica = fake_redis(sub {
     my $cmd = uc($_[0] // '');
-    return arr(bulk('slave'), bulk('127.0.0.1'), ":$pport\r\n",
-               bulk('connected'), ":0\r\n") if $cmd eq 'ROLE';
+    return replica_role($pport) if $cmd eq 'ROLE';
     return "+OK\r\n" unless $cmd =~ /^FCALL/;
     sleep 0.3;
     return "-LOADING cast 159\r\n";
 });
 my $rport = $replica->{port};
 
-my $sentinel = fake_redis(sub {
-    my ($cmd, $sub) = (uc($_[0] // ''), uc($_[1] // ''));
-    return "+OK\r\n" unless $cmd eq 'SENTINEL';
-    return arr(bulk('127.0.0.1'), bulk($pport))
-        if $sub eq 'GET-MASTER-ADDR-BY-NAME';
-    return arr(arr(map { bulk($_) } 'name', "127.0.0.1:$rport",
-                   'ip', '127.0.0.1', 'port', $rport, 'flags', 'slave',
-                   'master-link-status', 'ok'));
-});
+my $sentinel = fake_sentinel($pport, $rport);
 my $sport = $sentinel->{port};
 
 start_nginx(<<'CONF', http_config => <<"HTTP");

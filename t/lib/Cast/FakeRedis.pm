@@ -9,6 +9,9 @@ package Cast::FakeRedis;
 #   $srv->{port};                  # where it listens
 #   stop_fake($srv);               # kills it and waits (also at the end)
 #   bulk('x'), arr(@items)         # RESP bulk string and array
+#   replica_role($pport)           # ROLE's answer of a linked replica
+#   fake_sentinel($pport, $rport)  # a Sentinel naming that primary and
+#                                  # that replica, up and linked
 
 use strict;
 use warnings;
@@ -17,7 +20,7 @@ use Exporter 'import';
 use IO::Socket::INET;
 use POSIX qw(_exit);
 
-our @EXPORT_OK = qw(fake_redis stop_fake bulk arr);
+our @EXPORT_OK = qw(fake_redis stop_fake bulk arr replica_role fake_sentinel);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -26,6 +29,29 @@ my $owner = $$;          # a forked child's end stops nothing
 sub bulk { my ($s) = @_; return '$' . length($s) . "\r\n$s\r\n" }
 
 sub arr { return '*' . scalar(@_) . "\r\n" . join '', @_ }
+
+
+sub replica_role {
+    my ($pport) = @_;
+
+    return arr(bulk('slave'), bulk('127.0.0.1'), ":$pport\r\n",
+               bulk('connected'), ":0\r\n");
+}
+
+
+sub fake_sentinel {
+    my ($pport, $rport) = @_;
+
+    return fake_redis(sub {
+        my ($cmd, $sub) = (uc($_[0] // ''), uc($_[1] // ''));
+        return "+OK\r\n" unless $cmd eq 'SENTINEL';
+        return arr(bulk('127.0.0.1'), bulk($pport))
+            if $sub eq 'GET-MASTER-ADDR-BY-NAME';
+        return arr(arr(map { bulk($_) } 'name', "127.0.0.1:$rport",
+                       'ip', '127.0.0.1', 'port', $rport, 'flags', 'slave',
+                       'master-link-status', 'ok'));
+    });
+}
 
 
 # one command from $c: its words (RESP or inline), or () at the end
