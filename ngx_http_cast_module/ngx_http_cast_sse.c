@@ -37,7 +37,7 @@ static ngx_http_cast_view_t *ngx_http_cast_sse_view(ngx_http_request_t *r,
 static void ngx_http_cast_sse_view_free(ngx_http_cast_view_t *v);
 static ngx_uint_t ngx_http_cast_sse_names(cast_gql_slot_t *slot);
 static ngx_int_t ngx_http_cast_sse_client(ngx_http_request_t *r,
-    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot, ngx_uint_t names,
     ngx_http_cast_client_t **client);
 static ngx_int_t ngx_http_cast_sse_header(ngx_http_request_t *r);
 static void ngx_http_cast_sse_cleanup(void *data);
@@ -57,6 +57,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     ngx_str_t *key, ngx_http_cast_sse_prepare_pt prepare, void *data)
 {
     ngx_int_t                   rc;
+    ngx_uint_t                  names;
     ngx_pool_cleanup_t         *cln;
     ngx_http_cast_sub_t        *sub;
     ngx_http_cast_view_t       *v;
@@ -95,9 +96,11 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     }
 
     client = NULL;
+    names = ngx_http_cast_sse_names(slot);
 
-    if (cmcf->max_client_subscribers || cmcf->max_client_names) {
-        rc = ngx_http_cast_sse_client(r, cmcf, slot, &client);
+    /* a stream counts when a limit applies to it: names, when it has any */
+    if (cmcf->max_client_subscribers || (cmcf->max_client_names && names)) {
+        rc = ngx_http_cast_sse_client(r, cmcf, slot, names, &client);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -114,8 +117,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
 
     if (v == NULL) {
         if (client) {
-            ngx_http_cast_client_release(client,
-                                         ngx_http_cast_sse_names(slot));
+            ngx_http_cast_client_release(client, names);
         }
 
         return slot->status == CAST_RES_ERROR
@@ -131,6 +133,7 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     sub->cln = cln;
     sub->view = v;
     sub->client = client;
+    sub->names = names;
     sub->last = ngx_current_msec;
     sub->closer.handler = ngx_http_cast_sse_closer;
     sub->closer.data = sub;
@@ -220,14 +223,15 @@ ngx_http_cast_sse_names(cast_gql_slot_t *slot)
 /*
  * The stream is its client's one more (cast_max_subscribers_per_client),
  * its names the client's too (cast_max_watched_names_per_client): NGX_OK
- * with the client held, else the refusal's status, its error in the
- * slot.  A request without a client key is refused, never put in one
- * count that every keyless client would share.
+ * with the client held, to be released with the same names, else the
+ * refusal's status, its error in the slot.  A request without a client
+ * key is refused, never put in one count that every keyless client would
+ * share; the caller asks only for a stream a limit applies to.
  */
 
 static ngx_int_t
 ngx_http_cast_sse_client(ngx_http_request_t *r,
-    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot, ngx_uint_t names,
     ngx_http_cast_client_t **client)
 {
     ngx_int_t  rc;
@@ -246,8 +250,7 @@ ngx_http_cast_sse_client(ngx_http_request_t *r,
     }
 
     rc = ngx_http_cast_client_hold(&key, cmcf->max_client_subscribers,
-                                   ngx_http_cast_sse_names(slot),
-                                   cmcf->max_client_names, client);
+                                   names, cmcf->max_client_names, client);
 
     if (rc == NGX_DECLINED) {
         (void) ngx_http_cast_sse_refuse(slot, r->pool,
@@ -482,8 +485,7 @@ ngx_http_cast_sse_cleanup(void *data)
     }
 
     if (sub->client) {
-        ngx_http_cast_client_release(sub->client,
-                                     ngx_http_cast_sse_names(v->slot));
+        ngx_http_cast_client_release(sub->client, sub->names);
     }
 
     ngx_queue_remove(&sub->queue);
