@@ -167,6 +167,12 @@ test_coercion(void)
                   "\"a" TEST_E40 "\"}");
     test_body_has(r, "Unknown operation named \\\"a" TEST_E31 "\\\".");
 
+    /* a NUL would have cut the name quoted: "Unknown operation named \"a\"." */
+    r = test_post(eng, "{\"query\":\"query a { __typename }\","
+                  "\"operationName\":\"a\\u0000b\"}");
+    test_body_has(r, "Unknown operation: the operationName holds a NUL "
+                  "character, which a GraphQL name cannot.");
+
     r = test_post(eng, "{\"query\":\"query($u: String = \\\"dflt\\\") "
                   "{ query(username: $u) }\"}");
     test_check(r.rc == CAST_GQL_RESOLVE && r.slots[0].username.len == 4,
