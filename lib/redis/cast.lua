@@ -621,6 +621,17 @@ local function outbox(votes, names)
     return {size = min(2 + 4 * votes + 4 * names, ENTRY_ARGS), last = false}
 end
 
+-- The outbox entry that follows the batch's last one in `ob`.
+local function new_entry(ob, now)
+    local e = sized(ob.size)
+
+    e[1], e[2], e.m = 'b', format('%d', now), 2
+    ob[#ob + 1] = e
+    ob.last = e
+
+    return e
+end
+
 -- Adds an accepted vote `v`, its ticket `t`'s use `use` (as text), to
 -- the running counts and to the outbox entries `ob`: its event goes into
 -- the batch's last entry, or a new one when it would pass ENTRY_ARGS.
@@ -630,10 +641,7 @@ local function count(st, ob, now, t, use, voter, v)
     local e, n = ob.last, v.n
 
     if not e or e.m + 4 + 4 * n > ENTRY_ARGS then
-        e = sized(ob.size)
-        e[1], e[2], e.m = 'b', format('%d', now), 2
-        ob[#ob + 1] = e
-        ob.last = e
+        e = new_entry(ob, now)
     end
 
     local total, ver, pos, cargs, vargs, zargs = st.total, st.ver, st.at,
@@ -804,26 +812,135 @@ local function write(ts, st, ob, seen)
     end
 end
 
--- A batch of votes, decided in order exactly as if called one by one; the
--- array of their replies.  A vote with a bad name or count, or one that
--- would pass COUNT_MAX, gets an error reply of its own and changes
--- nothing; arguments that do not split into votes fail the whole call.
-local function vote_batch(_, args)
-    if not_ready() then
-        return unavailable('counts not restored')
+-- The usual batch: every vote one name counted once ('1'), no
+-- idempotency key, no client share.  Its number of votes, or nil when a
+-- vote is not such a vote or the arguments do not split into them.
+local function plain(args)
+    local nargs = #args
+
+    if nargs == 0 or nargs % 9 ~= 0 then
+        return nil
     end
 
-    local votes, names = parse(args)
-    if not votes then
-        return redis.error_reply('ERR cast_vote: bad arguments')
+    for a = 1, nargs, 9 do
+        if args[a + 6] ~= '1' or args[a + 8] ~= '1' or args[a + 7] == ''
+           or args[a + 2] ~= '' or args[a + 5] ~= '0'
+           or #args[a + 4] > MAX_CLIENT
+        then
+            return nil
+        end
     end
 
-    local now = now_ms()
-    promote(now)
+    return nargs / 9
+end
 
-    local ts, st, seen = tickets(), counts(names), {}
-    local ob, replies = outbox(#votes, names), sized(#votes)
+-- A plain batch of n votes decided as the rule decides it when each vote
+-- names the current ticket, usable now, the ticket has a use left for
+-- every vote and no count or version can reach COUNT_MAX: every vote
+-- accepted, in order.  The rule's per-vote work (parse, preload,
+-- decide) is what the other votes need; these get straight to the
+-- writes count() and write() make.  Their replies; or nil, and the
+-- counts when names were read, when the batch is not such a batch.
+local function quick(ts, args, n, now)
+    local cur = ts.cur
+    local id, used, max_uses = cur.id, cur.used, cur.max
 
+    if not (id and cur.expires and now < cur.expires and used and max_uses
+            and used + n <= max_uses)
+    then
+        return nil
+    end
+
+    local st = counts(n)
+    local total, ver, missing, m = st.total, st.ver, sized(n), 0
+
+    for a = 1, 9 * n, 9 do
+        if args[a] ~= id then
+            return nil
+        end
+
+        local name = args[a + 7]
+
+        if total[name] == nil then
+            total[name] = false
+            m = m + 1
+            missing[m] = name
+        end
+    end
+
+    load(st, missing, m)
+
+    -- a name's count and version grow by at most n in the batch
+    for i = 1, m do
+        local name = missing[i]
+
+        if total[name] > COUNT_MAX - n or ver[name] > COUNT_MAX - n then
+            return nil, st
+        end
+    end
+
+    local pos, cargs, vargs, zargs = st.at, st.cargs, st.vargs, st.zargs
+    local ob, replies, seq, p = outbox(n, n), sized(n), cur.seq, 0
+    local e = new_entry(ob, now)
+    local j = e.m
+
+    for k = 1, n do
+        local a = 9 * k - 8
+        local name = args[a + 7]
+        local c, v = total[name] + 1, ver[name] + 1
+
+        total[name], ver[name] = c, v
+        used = used + 1
+
+        local q = pos[name]
+        if not q then
+            q = p + 1
+            p = p + 2
+            pos[name] = q
+            cargs[q], vargs[q], zargs[q + 1] = name, name, name
+        end
+
+        local use, text = format('%d', used), format('%d', c)
+
+        -- a count below 1 only when Redis held a negative one
+        if c > 0 then
+            zargs[q] = '-' .. text
+        else
+            zargs[q] = format('%d', -c)
+        end
+
+        v = format('%d', v)
+        cargs[q + 1], vargs[q + 1] = text, v
+
+        replies[k] = {'OK', 'Votes recorded successfully', seq .. '-' .. use,
+                      name, c}
+
+        if j + 8 > ENTRY_ARGS then
+            e.m = j
+            e = new_entry(ob, now)
+            j = e.m
+        end
+
+        e[j + 1], e[j + 2], e[j + 3], e[j + 4] = seq, use, args[a + 1], '1'
+        e[j + 5], e[j + 6], e[j + 7], e[j + 8] = name, '1', text, v
+        j = j + 8
+    end
+
+    e.m = j
+    st.m, st.added = p / 2, n
+    cur.used, cur.taken = used, n
+
+    write(ts, st, ob, {})
+
+    return replies
+end
+
+-- The votes of a batch decided in order by the rule: tickets `ts`, the
+-- counts `st` a quick() that gave up had read, or none.
+local function rule(ts, st, args, votes, names, now)
+    local seen, ob, replies = {}, outbox(#votes, names), sized(#votes)
+
+    st = st or counts(names)
     preload(st, ts, args, votes, names, now)
 
     for k = 1, #votes do
@@ -840,6 +957,41 @@ local function vote_batch(_, args)
     write(ts, st, ob, seen)
 
     return replies
+end
+
+-- A batch of votes, decided in order exactly as if called one by one; the
+-- array of their replies.  A vote with a bad name or count, or one that
+-- would pass COUNT_MAX, gets an error reply of its own and changes
+-- nothing; arguments that do not split into votes fail the whole call.
+local function vote_batch(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    local n, votes, names = plain(args), nil, nil
+
+    if not n then
+        votes, names = parse(args)
+        if not votes then
+            return redis.error_reply('ERR cast_vote: bad arguments')
+        end
+    end
+
+    local now = now_ms()
+    promote(now)
+
+    local ts, st = tickets(), nil
+
+    if n then
+        local replies
+        replies, st = quick(ts, args, n, now)
+        if replies then
+            return replies
+        end
+        votes, names = parse(args)
+    end
+
+    return rule(ts, st, args, votes, names, now)
 end
 
 -- one vote: a batch of exactly one
