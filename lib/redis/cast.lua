@@ -835,19 +835,30 @@ local function plain(args)
 end
 
 -- A plain batch of n votes decided as the rule decides it when each vote
--- names the current ticket, usable now, the ticket has a use left for
--- every vote and no count or version can reach COUNT_MAX: every vote
--- accepted, in order.  The rule's per-vote work (parse, preload,
--- decide) is what the other votes need; these get straight to the
--- writes count() and write() make.  Their replies; or nil, and the
--- counts when names were read, when the batch is not such a batch.
+-- names the current ticket, usable now, and no count or version can
+-- reach COUNT_MAX: the votes the ticket has uses left for accepted, in
+-- order, the others EXHAUSTED, and only the names of the accepted read.
+-- The rule's per-vote work (parse, preload, decide) is what the other
+-- votes need; these get straight to the writes count() and write()
+-- make.  Their replies; or nil, and the counts when names were read,
+-- when the batch is not such a batch.
 local function quick(ts, args, n, now)
     local cur = ts.cur
     local id, used, max_uses = cur.id, cur.used, cur.max
 
-    if not (id and cur.expires and now < cur.expires and used and max_uses
-            and used + n <= max_uses)
+    if not (id and cur.expires and now < cur.expires and used and max_uses)
     then
+        return nil
+    end
+
+    -- the votes accepted: a use each while used < max
+    local take = max_uses - used
+
+    if take >= n then
+        take = n
+    elseif take < 0 then
+        take = 0
+    elseif take % 1 ~= 0 then
         return nil
     end
 
@@ -858,7 +869,9 @@ local function quick(ts, args, n, now)
         if args[a] ~= id then
             return nil
         end
+    end
 
+    for a = 1, 9 * take, 9 do
         local name = args[a + 7]
 
         if total[name] == nil then
@@ -870,21 +883,21 @@ local function quick(ts, args, n, now)
 
     load(st, missing, m)
 
-    -- a name's count and version grow by at most n in the batch
+    -- a name's count and version grow by at most `take` in the batch
     for i = 1, m do
         local name = missing[i]
 
-        if total[name] > COUNT_MAX - n or ver[name] > COUNT_MAX - n then
+        if total[name] > COUNT_MAX - take or ver[name] > COUNT_MAX - take then
             return nil, st
         end
     end
 
     local pos, cargs, vargs, zargs = st.at, st.cargs, st.vargs, st.zargs
     local ob, replies, seq, p = outbox(n, n), sized(n), cur.seq, 0
-    local e = new_entry(ob, now)
-    local j = e.m
+    local e = take > 0 and new_entry(ob, now)
+    local j = e and e.m
 
-    for k = 1, n do
+    for k = 1, take do
         local a = 9 * k - 8
         local name = args[a + 7]
         local c, v = total[name] + 1, ver[name] + 1
@@ -926,9 +939,20 @@ local function quick(ts, args, n, now)
         j = j + 8
     end
 
-    e.m = j
-    st.m, st.added = p / 2, n
-    cur.used, cur.taken = used, n
+    if take < n then
+        local spent = {'EXHAUSTED', REJECT.EXHAUSTED,
+                       exhausted_for(ts, cur, now)}
+
+        for k = take + 1, n do
+            replies[k] = spent
+        end
+    end
+
+    if e then
+        e.m = j
+    end
+    st.m, st.added = p / 2, take
+    cur.used, cur.taken = used, take
 
     write(ts, st, ob, {})
 
