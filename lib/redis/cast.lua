@@ -840,8 +840,10 @@ end
 -- order, the others EXHAUSTED, and only the names of the accepted read.
 -- The rule's per-vote work (parse, preload, decide) is what the other
 -- votes need; these get straight to the writes count() and write()
--- make.  Their replies; or nil, and the counts when names were read,
--- when the batch is not such a batch.
+-- make, count()'s done here for one name counted once (no call, no
+-- table per vote): a change to what count() writes changes this too.
+-- Their replies; or nil, and the counts when names were read, when the
+-- batch is not such a batch.
 local function quick(ts, args, n, now)
     local cur = ts.cur
     local id, used, max_uses = cur.id, cur.used, cur.max
