@@ -48,8 +48,9 @@ $TEST_NGINX_CAST_HTTP
 location = /graphql { cast_graphql; }
 --- more_headers
 Accept: application/graphql-response+json
---- request
-GET /graphql?query=%7B%20top(limit%3A%20%22a%5Cu0000b%22)%20%7B%20username%20%7D%20%7D
+--- request eval
+'GET /graphql?query=%7B%20top(limit%3A%20%22a%5Cu0000b%22)'
+. '%20%7B%20username%20%7D%20%7D'
 --- error_code: 400
 --- response_body eval
 '{"errors":[{"message":"Int cannot represent non-integer value: '
