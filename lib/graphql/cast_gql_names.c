@@ -95,8 +95,9 @@ cast_gql_names_scan(const cast_gql_names_t *t, cast_str_t key)
         if (s->key.len == key.len
             && (key.len == 0
                 || (s->key.data[0] == key.data[0]
-                    && memcmp(s->key.data + 1, key.data + 1, key.len - 1)
-                       == 0)))
+                    && (key.len == 1
+                        || memcmp(s->key.data + 1, key.data + 1,
+                                  key.len - 1) == 0))))
         {
             return s;
         }
