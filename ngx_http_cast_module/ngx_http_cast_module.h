@@ -323,6 +323,7 @@ void ngx_http_cast_batch_recheck(ngx_http_cast_call_t *call,
     ngx_http_cast_recheck_pt recheck);
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
+u_char *ngx_http_cast_digits(u_char *p, uint64_t n);
 
 /*
  * ngx_http_cast_watch.c: what the subscriptions watch, one call a tick.
