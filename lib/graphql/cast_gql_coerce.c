@@ -33,7 +33,8 @@ cast_gql_vpath_str(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
                           (int) (vd->name.len > 64 ? 64 : vd->name.len),
                           vd->name.data);
 
-    for (i = 0; i < p->depth && i < 16; i++) {
+    /* an index takes at most 22 bytes: the path stops before the end */
+    for (i = 0; i < p->depth && i < 16 && n + 22 < sizeof(buf); i++) {
         n += (size_t) snprintf(buf + n, sizeof(buf) - n, "[%zu]", p->idx[i]);
     }
 
