@@ -33,10 +33,11 @@
  * is a replica linked to its primary: ROLE is asked again every second,
  * and the replica is left when it is not, when the primary moves (a
  * failover: it may be the primary now) or when it names the primary.  A
- * read the replica does not answer (its connection lost or dropped as
- * stuck, LOADING, MASTERDOWN, no function library yet) is sent again to
- * the primary, so a replica down never fails a read.  Nothing else ever
- * goes to the replica.
+ * command goes only on the connection its caller chose: a read the
+ * replica does not answer (its connection lost or dropped as stuck,
+ * LOADING, MASTERDOWN, no function library yet) has its handler told so,
+ * and the batch layer sends it again to the primary, so a replica down
+ * never fails a read.  Nothing else ever goes to the replica.
  *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
@@ -80,8 +81,6 @@ static void ngx_http_cast_redis_primary(u_char *addr, size_t len);
 static void ngx_http_cast_redis_watch(ngx_event_t *ev);
 static void ngx_http_cast_redis_watch_replica(void);
 static ngx_uint_t ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link);
-static ngx_int_t ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd,
-    redisReply *reply);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
 
@@ -495,8 +494,8 @@ ngx_http_cast_redis_connected(ngx_uint_t n)
  * Sends a formatted command on link n: NGX_OK, and cmd->handler is called
  * once its reply is in, or with NULL if it never will be; the caller
  * keeps cmd until then.  Otherwise NGX_ERROR, and the handler is never
- * called.  A command for the replica goes to the primary when the replica
- * is not there, and keeps a copy until its reply: it may go there yet.
+ * called: a command for the replica when it is not there too (it never
+ * moves to another connection by itself; the caller chose the link).
  */
 
 ngx_int_t
@@ -504,18 +503,6 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
     const char *buf, size_t len)
 {
     ngx_http_cast_redis_link_t  *link;
-
-    cmd->again = NULL;
-
-    if (n == NGX_HTTP_CAST_REDIS_REPLICA) {
-        if (ngx_http_cast_redis_reader() == n) {
-            cmd->again = ngx_alloc(len, ngx_http_cast_redis.log);
-        }
-
-        if (cmd->again == NULL) {
-            n = 0;
-        }
-    }
 
     if (!ngx_http_cast_redis_connected(n)) {
         return NGX_ERROR;
@@ -527,15 +514,7 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
                                    buf, len)
         != REDIS_OK)
     {
-        ngx_free(cmd->again);
-        cmd->again = NULL;
         return NGX_ERROR;
-    }
-
-    if (cmd->again) {
-        ngx_memcpy(cmd->again, buf, len);
-        cmd->len = len;
-        ngx_http_cast_metrics_replica_read(0);
     }
 
     cmd->sent = ngx_current_msec;
@@ -600,11 +579,8 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     ngx_queue_remove(&cmd->queue);
 
+    /* a replica's answer, or none: the batch layer may send it again */
     if (link->replica) {
-        if (ngx_http_cast_redis_again(cmd, reply) == NGX_OK) {
-            return;
-        }
-
         cmd->handler(cmd->data, reply);
         return;
     }
@@ -635,42 +611,4 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     cmd->handler(cmd->data, reply);
-}
-
-
-/*
- * A read the replica did not answer, or answered as a replica that cannot
- * serve it (still loading, cut off with replica-serve-stale-data no, not
- * yet given the function library): NGX_OK, sent to the primary instead.
- */
-
-static ngx_int_t
-ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd, redisReply *reply)
-{
-    u_char     *buf;
-    ngx_int_t   rc;
-
-    buf = cmd->again;
-    cmd->again = NULL;
-
-    rc = NGX_DECLINED;
-
-    if (buf && !ngx_http_cast_redis.exiting
-        && (reply == NULL
-            || (reply->type == REDIS_REPLY_ERROR
-                && (ngx_strncmp(reply->str, "LOADING", 7) == 0
-                    || ngx_strncmp(reply->str, "MASTERDOWN", 10) == 0
-                    || ngx_strncmp(reply->str, "ERR Function not found", 22)
-                       == 0))))
-    {
-        rc = ngx_http_cast_redis_send(0, cmd, (char *) buf, cmd->len);
-
-        if (rc == NGX_OK) {
-            ngx_http_cast_metrics_replica_read(1);
-        }
-    }
-
-    ngx_free(buf);
-
-    return rc;
 }

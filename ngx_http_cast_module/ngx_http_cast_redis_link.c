@@ -166,10 +166,20 @@ ngx_http_cast_redis_link_leave(ngx_http_cast_redis_link_t *link,
 }
 
 
+/*
+ * Freed at once: the commands in flight answer with no reply.  A link
+ * with no context (lost, being made again, already dropped from within
+ * one of those replies) is left as it is.
+ */
+
 void
 ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link)
 {
     redisAsyncContext  *ac;
+
+    if (link->ac == NULL) {
+        return;
+    }
 
     /* a context still connecting gets no disconnect callback: forget it */
     ac = link->ac;
