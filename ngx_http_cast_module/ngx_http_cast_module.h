@@ -243,6 +243,8 @@ struct ngx_http_cast_redis_link_s {
     ngx_event_t                   retry;
     ngx_msec_t                    backoff;
     ngx_queue_t                   inflight;      /* oldest first */
+    redisAsyncContext            *old;           /* to a primary that */
+    ngx_queue_t                   old_inflight;  /*   moved, closing */
     ngx_str_t                     address;       /* "ip:port" connected to */
     u_char                        addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     ngx_http_cast_redis_done_pt   done;
@@ -264,6 +266,9 @@ void ngx_http_cast_redis_link_close(ngx_http_cast_redis_link_t *link);
 void ngx_http_cast_redis_link_leave(ngx_http_cast_redis_link_t *link,
     const char *why);
 void ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link);
+void ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
+    const char *why);
+ngx_uint_t ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link);
 void ngx_http_cast_redis_link_schedule(ngx_http_cast_redis_link_t *link);
 
 /* ngx_http_cast_redis_setup.c: queued first on each new connection */

@@ -80,7 +80,6 @@ static void ngx_http_cast_redis_replica_found(void *data, const char *ip,
 static void ngx_http_cast_redis_primary(u_char *addr, size_t len);
 static void ngx_http_cast_redis_watch(ngx_event_t *ev);
 static void ngx_http_cast_redis_watch_replica(void);
-static ngx_uint_t ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
 
@@ -246,18 +245,17 @@ ngx_http_cast_redis_found(void *data, const char *ip, int port)
     for (i = 0; i < rd->nlinks; i++) {
         link = &rd->links[i];
 
-        if (link->ac) {
-            if (ip && (len != link->address.len
-                       || ngx_memcmp(addr, link->address.data, len) != 0))
-            {
-                ngx_http_cast_redis_link_leave(link, "the sentinels name "
-                                               "another primary");
-            }
-
-            continue;
+        if (link->ac && ip
+            && (len != link->address.len
+                || ngx_memcmp(addr, link->address.data, len) != 0))
+        {
+            /* made again to the new primary at once, the old one closing */
+            ngx_http_cast_redis_link_move(link, "the sentinels name "
+                                          "another primary");
+            link->waiting = 1;
         }
 
-        if (!link->waiting) {
+        if (link->ac || !link->waiting) {
             continue;
         }
 
@@ -398,7 +396,7 @@ ngx_http_cast_redis_watch_replica(void)
     }
 
     /* a replica that accepts and never answers its set-up is dropped too */
-    if (ngx_http_cast_redis_stuck(link)
+    if (ngx_http_cast_redis_link_stuck(link)
         || (link->checking
             && ngx_current_msec - link->checked >= rd->cmcf->redis_timeout))
     {
@@ -476,7 +474,10 @@ ngx_http_cast_redis_reader(void)
 }
 
 
-/* whether a command may be sent on link n: it is there or on its way */
+/*
+ * Whether a command may be sent on link n: it is there or on its way,
+ * and not closing
+ */
 
 ngx_uint_t
 ngx_http_cast_redis_connected(ngx_uint_t n)
@@ -485,8 +486,11 @@ ngx_http_cast_redis_connected(ngx_uint_t n)
         return ngx_http_cast_redis_reader() == n;
     }
 
+    /* one being left takes no command: it would fail at once */
     return n < ngx_http_cast_redis.nlinks
-           && ngx_http_cast_redis.links[n].ac != NULL;
+           && ngx_http_cast_redis.links[n].ac != NULL
+           && !(ngx_http_cast_redis.links[n].ac->c.flags
+                & REDIS_DISCONNECTING);
 }
 
 
@@ -541,30 +545,13 @@ ngx_http_cast_redis_check_stuck(void)
     for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
         link = &rd->links[i];
 
-        if (ngx_http_cast_redis_stuck(link)) {
+        if (ngx_http_cast_redis_link_stuck(link)) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis did not "
                           "answer within %M ms, reconnecting",
                           rd->cmcf->redis_timeout);
             ngx_http_cast_redis_link_drop(link);
         }
     }
-}
-
-
-static ngx_uint_t
-ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link)
-{
-    ngx_http_cast_redis_cmd_t  *cmd;
-
-    if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
-        return 0;
-    }
-
-    cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
-                         ngx_http_cast_redis_cmd_t, queue);
-
-    return ngx_current_msec - cmd->sent
-           >= ngx_http_cast_redis.cmcf->redis_timeout;
 }
 
 

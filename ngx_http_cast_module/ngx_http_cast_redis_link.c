@@ -26,6 +26,10 @@
 
 static void ngx_http_cast_redis_link_done(ngx_http_cast_redis_link_t *link,
     ngx_int_t rc, const char *why);
+static void ngx_http_cast_redis_link_free_old(
+    ngx_http_cast_redis_link_t *link);
+static ngx_uint_t ngx_http_cast_redis_link_late(ngx_queue_t *inflight,
+    ngx_msec_t timeout);
 static void ngx_http_cast_redis_link_retry(ngx_event_t *ev);
 static void ngx_http_cast_redis_link_on_connect(const redisAsyncContext *ac,
     int status);
@@ -46,6 +50,7 @@ ngx_http_cast_redis_link_init(ngx_http_cast_redis_link_t *link,
     link->address.data = link->addr;
 
     ngx_queue_init(&link->inflight);
+    ngx_queue_init(&link->old_inflight);
 
     link->retry.handler = ngx_http_cast_redis_link_retry;
     link->retry.log = log;
@@ -116,6 +121,8 @@ ngx_http_cast_redis_link_close(ngx_http_cast_redis_link_t *link)
     if (ac) {
         redisAsyncFree(ac);
     }
+
+    ngx_http_cast_redis_link_free_old(link);
 }
 
 
@@ -192,6 +199,87 @@ ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link)
 }
 
 
+/*
+ * The Sentinels name another primary: the connection is left as above,
+ * its commands in flight get their replies, and the link is free at once
+ * for a connection to the new one, so the calls made meanwhile wait for
+ * that instead of failing.  One left before that is still closing is
+ * freed: its commands answer with no reply.
+ */
+
+void
+ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
+    const char *why)
+{
+    if (link->ac == NULL) {
+        return;
+    }
+
+    ngx_http_cast_redis_link_leave(link, why);
+    ngx_http_cast_redis_link_free_old(link);
+
+    link->old = link->ac;
+    link->ac = NULL;
+
+    ngx_queue_add(&link->old_inflight, &link->inflight);
+    ngx_queue_init(&link->inflight);
+}
+
+
+static void
+ngx_http_cast_redis_link_free_old(ngx_http_cast_redis_link_t *link)
+{
+    redisAsyncContext  *old;
+
+    old = link->old;
+    link->old = NULL;
+
+    if (old) {
+        redisAsyncFree(old);
+    }
+}
+
+
+/*
+ * Whether Redis has kept a command longer than the timeout on the link;
+ * a moved primary's closing connection that has is freed here.
+ */
+
+ngx_uint_t
+ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link)
+{
+    ngx_msec_t  timeout = link->cmcf->redis_timeout;
+
+    if (link->old && ngx_http_cast_redis_link_late(&link->old_inflight,
+                                                   timeout))
+    {
+        ngx_log_error(NGX_LOG_ERR, link->log, 0, "cast: the redis primary "
+                      "that moved did not answer within %M ms, closed",
+                      timeout);
+        ngx_http_cast_redis_link_free_old(link);
+    }
+
+    return link->ac != NULL
+           && ngx_http_cast_redis_link_late(&link->inflight, timeout);
+}
+
+
+static ngx_uint_t
+ngx_http_cast_redis_link_late(ngx_queue_t *inflight, ngx_msec_t timeout)
+{
+    ngx_http_cast_redis_cmd_t  *cmd;
+
+    if (ngx_queue_empty(inflight)) {
+        return 0;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(inflight), ngx_http_cast_redis_cmd_t,
+                         queue);
+
+    return ngx_current_msec - cmd->sent >= timeout;
+}
+
+
 void
 ngx_http_cast_redis_link_schedule(ngx_http_cast_redis_link_t *link)
 {
@@ -242,6 +330,11 @@ ngx_http_cast_redis_link_on_disconnect(const redisAsyncContext *ac,
     int status)
 {
     ngx_http_cast_redis_link_t  *link = ac->data;
+
+    if (link->old == ac) {
+        link->old = NULL;
+        return;
+    }
 
     if (link->closed || link->ac != ac) {
         return;
