@@ -246,6 +246,8 @@ struct ngx_http_cast_redis_link_s {
     redisAsyncContext            *old;           /* to a primary that */
     ngx_queue_t                   old_inflight;  /*   moved, closing */
     ngx_str_t                     address;       /* "ip:port" connected to */
+    ngx_str_t                    *primary;       /* a replica's: the one
+                                                    the Sentinels name */
     u_char                        addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     ngx_http_cast_redis_done_pt   done;
     ngx_msec_t                    checked;       /* a replica's ROLE sent */

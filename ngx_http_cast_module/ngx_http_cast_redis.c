@@ -110,6 +110,7 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
     }
 
     rd->links[NGX_HTTP_CAST_REDIS_REPLICA].replica = 1;
+    rd->links[NGX_HTTP_CAST_REDIS_REPLICA].primary = &rd->address;
 
     for (i = 0; i < rd->nlinks; i++) {
         ngx_http_cast_redis_connect(&rd->links[i]);
