@@ -42,6 +42,9 @@ static ngx_int_t ngx_http_cast_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static u_char *ngx_http_cast_metrics_write(u_char *p, u_char *last,
     ngx_http_cast_metrics_t *m);
+static u_char *ngx_http_cast_metrics_histogram(u_char *p, u_char *last,
+    const char *name, ngx_atomic_t *buckets, ngx_atomic_t sum_ms,
+    ngx_atomic_t count);
 
 
 static ngx_http_cast_metrics_t  *ngx_http_cast_metrics;
@@ -313,8 +316,7 @@ static u_char *
 ngx_http_cast_metrics_write(u_char *p, u_char *last,
     ngx_http_cast_metrics_t *m)
 {
-    ngx_uint_t    i, j;
-    ngx_atomic_t  sum;
+    ngx_uint_t  i, j;
 
     p = ngx_slprintf(p, last,
                      "# HELP cast_requests_total GraphQL requests by "
@@ -344,23 +346,10 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "latency.\n"
                      "# TYPE cast_redis_command_seconds histogram\n");
 
-    sum = 0;
-
-    for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
-        sum += m->redis_buckets[i];
-        p = ngx_slprintf(p, last,
-                         "cast_redis_command_seconds_bucket{le=\"%.3f\"} "
-                         "%uA\n", (double) ngx_http_cast_bounds[i] / 1000,
-                         sum);
-    }
-
-    sum += m->redis_buckets[i];
-
-    p = ngx_slprintf(p, last,
-                     "cast_redis_command_seconds_bucket{le=\"+Inf\"} %uA\n"
-                     "cast_redis_command_seconds_sum %.3f\n"
-                     "cast_redis_command_seconds_count %uA\n",
-                     sum, (double) m->redis_sum_ms / 1000, m->redis_count);
+    p = ngx_http_cast_metrics_histogram(p, last,
+                                        "cast_redis_command_seconds",
+                                        m->redis_buckets, m->redis_sum_ms,
+                                        m->redis_count);
 
     p = ngx_slprintf(p, last,
                      "# HELP cast_redis_reconnects_total Redis "
@@ -414,24 +403,35 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "# TYPE cast_subscription_tick_seconds histogram\n",
                      m->streams, m->events, m->dropped);
 
+    return ngx_http_cast_metrics_histogram(p, last,
+                                           "cast_subscription_tick_seconds",
+                                           m->tick_buckets, m->tick_sum_ms,
+                                           m->ticks);
+}
+
+
+/* A histogram's cumulative buckets, then its sum (seconds) and count. */
+
+static u_char *
+ngx_http_cast_metrics_histogram(u_char *p, u_char *last, const char *name,
+    ngx_atomic_t *buckets, ngx_atomic_t sum_ms, ngx_atomic_t count)
+{
+    ngx_uint_t    i;
+    ngx_atomic_t  sum;
+
     sum = 0;
 
     for (i = 0; i < NGX_HTTP_CAST_BUCKETS - 1; i++) {
-        sum += m->tick_buckets[i];
-        p = ngx_slprintf(p, last,
-                         "cast_subscription_tick_seconds_bucket"
-                         "{le=\"%.3f\"} %uA\n",
+        sum += buckets[i];
+        p = ngx_slprintf(p, last, "%s_bucket{le=\"%.3f\"} %uA\n", name,
                          (double) ngx_http_cast_bounds[i] / 1000, sum);
     }
 
-    sum += m->tick_buckets[i];
+    sum += buckets[i];
 
-    p = ngx_slprintf(p, last,
-                     "cast_subscription_tick_seconds_bucket{le=\"+Inf\"} "
-                     "%uA\n"
-                     "cast_subscription_tick_seconds_sum %.3f\n"
-                     "cast_subscription_tick_seconds_count %uA\n",
-                     sum, (double) m->tick_sum_ms / 1000, m->ticks);
-
-    return p;
+    return ngx_slprintf(p, last,
+                        "%s_bucket{le=\"+Inf\"} %uA\n"
+                        "%s_sum %.3f\n"
+                        "%s_count %uA\n",
+                        name, sum, name, (double) sum_ms / 1000, name, count);
 }

@@ -213,6 +213,43 @@ cast_outbox_str(cast_outbox_buf_t *b, const cast_outbox_str_t *s)
 
 
 /*
+ * The k names of a vote, 4 fields each (name, votes, count, version),
+ * as the event's "votes" items; how many were well formed (k if all).
+ */
+
+static size_t
+cast_outbox_votes(cast_outbox_buf_t *b, const cast_outbox_str_t *v, size_t k)
+{
+    size_t  j;
+
+    for (j = 0; j < k; j++, v += 4) {
+
+        if (v[0].len == 0 || !cast_outbox_number(&v[1], 1)
+            || !cast_outbox_number(&v[2], 1) || !cast_outbox_number(&v[3], 1))
+        {
+            return j;
+        }
+
+        if (j > 0) {
+            cast_outbox_lit(b, ",");
+        }
+
+        cast_outbox_lit(b, "{\"u\":");
+        cast_outbox_str(b, &v[0]);
+        cast_outbox_lit(b, ",\"n\":");
+        cast_outbox_add(b, v[1].data, v[1].len);
+        cast_outbox_lit(b, ",\"c\":");
+        cast_outbox_add(b, v[2].data, v[2].len);
+        cast_outbox_lit(b, ",\"ver\":");
+        cast_outbox_add(b, v[3].data, v[3].len);
+        cast_outbox_lit(b, "}");
+    }
+
+    return k;
+}
+
+
+/*
  * The event of the vote at f[i]: its JSON into ev; the index after it,
  * or 0 with reason set.
  */
@@ -224,7 +261,7 @@ cast_outbox_event(const cast_outbox_str_t *f, size_t n, size_t i,
 {
     size_t              k, j;
     cast_outbox_buf_t   b;
-    const cast_outbox_str_t  *seq, *use, *voter, *v;
+    const cast_outbox_str_t  *seq, *use, *voter;
 
     if (i + 4 > n) {
         cast_outbox_fail(reason, reasonlen, "vote at field %zu: cut short",
@@ -287,32 +324,15 @@ cast_outbox_event(const cast_outbox_str_t *f, size_t n, size_t i,
 
     cast_outbox_lit(&b, ",\"votes\":[");
 
-    for (j = 0; j < k; j++, i += 4) {
-        v = &f[i];
-
-        if (v[0].len == 0 || !cast_outbox_number(&v[1], 1)
-            || !cast_outbox_number(&v[2], 1) || !cast_outbox_number(&v[3], 1))
-        {
-            free(b.data);
-            cast_outbox_fail(reason, reasonlen, "vote at field %zu: bad name "
-                             "or number at field %zu", i - 4 - 4 * j, i);
-            return 0;
-        }
-
-        if (j > 0) {
-            cast_outbox_lit(&b, ",");
-        }
-
-        cast_outbox_lit(&b, "{\"u\":");
-        cast_outbox_str(&b, &v[0]);
-        cast_outbox_lit(&b, ",\"n\":");
-        cast_outbox_add(&b, v[1].data, v[1].len);
-        cast_outbox_lit(&b, ",\"c\":");
-        cast_outbox_add(&b, v[2].data, v[2].len);
-        cast_outbox_lit(&b, ",\"ver\":");
-        cast_outbox_add(&b, v[3].data, v[3].len);
-        cast_outbox_lit(&b, "}");
+    j = cast_outbox_votes(&b, &f[i], k);
+    if (j < k) {
+        free(b.data);
+        cast_outbox_fail(reason, reasonlen, "vote at field %zu: bad name "
+                         "or number at field %zu", i - 4, i + 4 * j);
+        return 0;
     }
+
+    i += 4 * k;
 
     cast_outbox_lit(&b, "]}");
 
