@@ -271,6 +271,7 @@ void ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link);
 void ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
     const char *why);
 ngx_uint_t ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link);
+void ngx_http_cast_redis_link_expire(ngx_http_cast_redis_link_t *link);
 void ngx_http_cast_redis_link_schedule(ngx_http_cast_redis_link_t *link);
 
 /* ngx_http_cast_redis_setup.c: queued first on each new connection */

@@ -359,11 +359,15 @@ ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
 }
 
 
-/* once a second while connected: the primary may have moved */
+/*
+ * once a second while connected: the primary may have moved, and the old
+ * one's connections may hang
+ */
 
 static void
 ngx_http_cast_redis_watch(ngx_event_t *ev)
 {
+    ngx_uint_t              i;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     if (rd->exiting) {
@@ -371,6 +375,10 @@ ngx_http_cast_redis_watch(ngx_event_t *ev)
     }
 
     ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
+
+    for (i = 0; i < rd->nlinks; i++) {
+        ngx_http_cast_redis_link_expire(&rd->links[i]);
+    }
 
     ngx_http_cast_redis_ask();
     ngx_http_cast_redis_watch_replica();

@@ -211,18 +211,30 @@ void
 ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
     const char *why)
 {
-    if (link->ac == NULL) {
+    redisAsyncContext  *ac;
+
+    ac = link->ac;
+
+    if (ac == NULL) {
         return;
     }
 
-    ngx_http_cast_redis_link_leave(link, why);
     ngx_http_cast_redis_link_free_old(link);
 
-    link->old = link->ac;
+    ngx_log_error(NGX_LOG_WARN, link->log, 0,
+                  "cast: leaving redis %V: %s", &link->address, why);
+
+    /* apart first: a context with no reply due is freed at once */
+    link->old = ac;
     link->ac = NULL;
+    link->ready = 0;
 
     ngx_queue_add(&link->old_inflight, &link->inflight);
     ngx_queue_init(&link->inflight);
+
+    if (!(ac->c.flags & REDIS_DISCONNECTING)) {
+        redisAsyncDisconnect(ac);
+    }
 }
 
 
@@ -240,27 +252,31 @@ ngx_http_cast_redis_link_free_old(ngx_http_cast_redis_link_t *link)
 }
 
 
-/*
- * Whether Redis has kept a command longer than the timeout on the link;
- * a moved primary's closing connection that has is freed here.
- */
+/* whether Redis has kept a command longer than the timeout on the link */
 
 ngx_uint_t
 ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link)
 {
-    ngx_msec_t  timeout = link->cmcf->redis_timeout;
+    return link->ac != NULL
+           && ngx_http_cast_redis_link_late(&link->inflight,
+                                            link->cmcf->redis_timeout);
+}
 
-    if (link->old && ngx_http_cast_redis_link_late(&link->old_inflight,
-                                                   timeout))
+
+/* a moved primary's closing connection that hangs is freed, not kept */
+
+void
+ngx_http_cast_redis_link_expire(ngx_http_cast_redis_link_t *link)
+{
+    if (link->old
+        && ngx_http_cast_redis_link_late(&link->old_inflight,
+                                         link->cmcf->redis_timeout))
     {
         ngx_log_error(NGX_LOG_ERR, link->log, 0, "cast: the redis primary "
                       "that moved did not answer within %M ms, closed",
-                      timeout);
+                      link->cmcf->redis_timeout);
         ngx_http_cast_redis_link_free_old(link);
     }
-
-    return link->ac != NULL
-           && ngx_http_cast_redis_link_late(&link->inflight, timeout);
 }
 
 

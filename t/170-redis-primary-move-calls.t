@@ -8,7 +8,9 @@
 #
 # Two private Redis (the old primary, the new one), a fake Sentinel that
 # names the one a file says, a private nginx; reads sent one after the
-# other across the move must all answer.
+# other across the move must all answer.  Then the new primary hangs and
+# the first is named again: its closing connection is freed once it has
+# kept a read cast_redis_timeout.
 
 use strict;
 use warnings;
@@ -18,6 +20,7 @@ use Cast::Nginx;
 use Cast::PrivateRedis qw(start_redis cmd_ok);
 use Cast::FakeRedis qw(fake_redis bulk arr);
 use File::Temp qw(tempdir);
+use POSIX ();
 use HTTP::Tiny;
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -108,6 +111,34 @@ ok(wait_for(5, sub { readyz() =~ /127\.0\.0\.1:$pb/ }),
    'it writes to the new primary');
 is($failed, 0, "no read failed across the move ($sent sent)")
     or diag explain \%why;
+
+# the new primary hangs with a read in flight, and the Sentinel names the
+# first one again: the reads go there, and the hung connection, closing,
+# is freed once it has kept its read cast_redis_timeout
+my $bpid = do { open my $fh, '<', "$dir/b.pid" or die "$!\n"; <$fh> };
+chomp $bpid;
+kill 'STOP', $bpid;
+my $child = fork // die "fork: $!\n";
+if ($child == 0) {
+    graphql('{query(username:"hung-170")}', undef, url => "$base/graphql",
+            timeout => 10);
+    POSIX::_exit(0);
+}
+sleep 0.3;
+named($pa);
+
+ok(wait_for(10, sub { error_log_text() =~ /redis primary moved from (?#
+                          )127\.0\.0\.1:$pb to 127\.0\.0\.1:$pa/ }),
+   'the worker saw the move back');
+my (undef, $json) = graphql('{query(username:"back-170")}', undef,
+                            url => "$base/graphql", timeout => 5);
+ok($json && $json->{data} && !$json->{errors},
+   'a read answers from the first primary') or diag explain $json;
+ok(wait_for(10, sub { error_log_text() =~ /the redis primary that moved (?#
+                                          )did not answer within 2000 ms/ }),
+   'the hung connection to the old primary is freed');
+kill 'CONT', $bpid;
+waitpid $child, 0;
 
 stop_nginx();
 is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
