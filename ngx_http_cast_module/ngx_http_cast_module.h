@@ -501,7 +501,8 @@ typedef struct {
     ngx_http_core_loc_conf_t      *clcf;         /* send_timeout, lowat */
     ngx_pool_cleanup_t            *cln;
     ngx_http_cast_view_t          *view;
-    ngx_http_cast_client_t        *client;       /* when counted */
+    ngx_http_cast_client_t        *client;       /* when counted, */
+    ngx_uint_t                     names;        /*   with these names */
     ngx_http_cast_event_t         *sending;      /* held by the output */
     ngx_uint_t                     version;      /* the view's, last sent */
     ngx_msec_t                     last;         /* when it last wrote */

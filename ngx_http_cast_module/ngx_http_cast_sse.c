@@ -31,13 +31,30 @@
 
 static ngx_int_t ngx_http_cast_sse_refuse(cast_gql_slot_t *slot,
     ngx_pool_t *pool, const char *code, const char *fmt, size_t n);
+static ngx_int_t ngx_http_cast_sse_admit(ngx_http_request_t *r,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot);
+static ngx_int_t ngx_http_cast_sse_status(cast_gql_slot_t *slot);
+static void ngx_http_cast_sse_join(ngx_http_request_t *r,
+    ngx_http_cast_view_t *v, ngx_http_cast_sub_t *sub,
+    ngx_pool_cleanup_t *cln);
+static ngx_int_t ngx_http_cast_sse_start(ngx_http_request_t *r,
+    ngx_http_cast_sub_t *sub);
 static ngx_http_cast_view_t *ngx_http_cast_sse_view(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_cast_sse_prepare_pt prepare, void *data,
     cast_gql_slot_t *slot);
+static ngx_http_cast_view_t *ngx_http_cast_sse_view_find(ngx_str_t *key,
+    ngx_uint_t hash);
+static ngx_int_t ngx_http_cast_sse_usernames(ngx_http_request_t *r,
+    cast_gql_slot_t *slot);
+static ngx_http_cast_view_t *ngx_http_cast_sse_view_create(ngx_str_t *key,
+    ngx_uint_t hash, ngx_http_cast_sse_prepare_pt prepare, void *data,
+    cast_gql_slot_t *slot);
+static ngx_int_t ngx_http_cast_sse_view_watch(ngx_http_request_t *r,
+    ngx_http_cast_view_t *v, cast_gql_slot_t *slot);
 static void ngx_http_cast_sse_view_free(ngx_http_cast_view_t *v);
 static ngx_uint_t ngx_http_cast_sse_names(cast_gql_slot_t *slot);
 static ngx_int_t ngx_http_cast_sse_client(ngx_http_request_t *r,
-    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot, ngx_uint_t names,
     ngx_http_cast_client_t **client);
 static ngx_int_t ngx_http_cast_sse_header(ngx_http_request_t *r);
 static void ngx_http_cast_sse_cleanup(void *data);
@@ -57,15 +74,69 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
     ngx_str_t *key, ngx_http_cast_sse_prepare_pt prepare, void *data)
 {
     ngx_int_t                   rc;
+    ngx_uint_t                  names;
     ngx_pool_cleanup_t         *cln;
     ngx_http_cast_sub_t        *sub;
     ngx_http_cast_view_t       *v;
-    ngx_http_cast_sse_t        *sse = &ngx_http_cast_sse;
     ngx_http_cast_client_t     *client;
     ngx_http_cast_main_conf_t  *cmcf;
     cast_gql_slot_t            *slot = &exec->slots[0];
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
+
+    rc = ngx_http_cast_sse_admit(r, cmcf, slot);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    client = NULL;
+    names = ngx_http_cast_sse_names(slot);
+
+    /* a stream counts when a limit applies to it: names, when it has any */
+    if (cmcf->max_client_subscribers || (cmcf->max_client_names && names)) {
+        rc = ngx_http_cast_sse_client(r, cmcf, slot, names, &client);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    sub = ngx_pcalloc(r->pool, sizeof(ngx_http_cast_sub_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    v = NULL;
+
+    if (sub && cln) {
+        v = ngx_http_cast_sse_view(r, key, prepare, data, slot);
+    }
+
+    if (v == NULL) {
+        if (client) {
+            ngx_http_cast_client_release(client, names);
+        }
+
+        return ngx_http_cast_sse_status(slot);
+    }
+
+    sub->client = client;
+    sub->names = names;
+
+    ngx_http_cast_sse_join(r, v, sub, cln);
+
+    return ngx_http_cast_sse_start(r, sub);
+}
+
+
+/*
+ * The worker's bounds a stream must fit, whatever its client: NGX_OK,
+ * else the refusal's status, its error in the slot.
+ */
+
+static ngx_int_t
+ngx_http_cast_sse_admit(ngx_http_request_t *r,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot)
+{
+    ngx_http_cast_sse_t  *sse = &ngx_http_cast_sse;
+
     sse->cmcf = cmcf;
 
     if (sse->views.next == NULL) {
@@ -94,43 +165,37 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
                                         "no redis configured", 0);
     }
 
-    client = NULL;
+    return NGX_OK;
+}
 
-    if (cmcf->max_client_subscribers || cmcf->max_client_names) {
-        rc = ngx_http_cast_sse_client(r, cmcf, slot, &client);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+
+/* the status of a view refused (its error in the slot), or not made */
+
+static ngx_int_t
+ngx_http_cast_sse_status(cast_gql_slot_t *slot)
+{
+    if (slot->status != CAST_RES_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    sub = ngx_pcalloc(r->pool, sizeof(ngx_http_cast_sub_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    return ngx_strcmp(slot->error_code, "UNAVAILABLE") == 0
+           ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_HTTP_BAD_REQUEST;
+}
 
-    v = NULL;
 
-    if (sub && cln) {
-        v = ngx_http_cast_sse_view(r, key, prepare, data, slot);
-    }
+/* the subscriber, its client already in it, one more of its view's */
 
-    if (v == NULL) {
-        if (client) {
-            ngx_http_cast_client_release(client,
-                                         ngx_http_cast_sse_names(slot));
-        }
-
-        return slot->status == CAST_RES_ERROR
-               ? (ngx_int_t) (ngx_strcmp(slot->error_code, "UNAVAILABLE") == 0
-                              ? NGX_HTTP_SERVICE_UNAVAILABLE
-                              : NGX_HTTP_BAD_REQUEST)
-               : NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+static void
+ngx_http_cast_sse_join(ngx_http_request_t *r, ngx_http_cast_view_t *v,
+    ngx_http_cast_sub_t *sub, ngx_pool_cleanup_t *cln)
+{
+    ngx_http_cast_sse_t  *sse = &ngx_http_cast_sse;
 
     sub->request = r;
     sub->connection = r->connection;
     sub->clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     sub->cln = cln;
     sub->view = v;
-    sub->client = client;
     sub->last = ngx_current_msec;
     sub->closer.handler = ngx_http_cast_sse_closer;
     sub->closer.data = sub;
@@ -147,6 +212,21 @@ ngx_http_cast_sse_subscribe(ngx_http_request_t *r, cast_gql_exec_t *exec,
 
     ngx_http_cast_metrics_streams(1);
     ngx_http_cast_metrics_request(CAST_GQL_OP_SUBSCRIPTION, 0);
+}
+
+
+/*
+ * The stream begins: its headers, the ticks, and the view's latest event
+ * if it has one.  NGX_DONE, or the status of a header not sent (the
+ * subscriber leaves with the request's pool).
+ */
+
+static ngx_int_t
+ngx_http_cast_sse_start(ngx_http_request_t *r, ngx_http_cast_sub_t *sub)
+{
+    ngx_int_t                   rc;
+    ngx_http_cast_sse_t        *sse = &ngx_http_cast_sse;
+    ngx_http_cast_main_conf_t  *cmcf = sse->cmcf;
 
     /* a stream ends with its connection */
     r->keepalive = 0;
@@ -220,14 +300,15 @@ ngx_http_cast_sse_names(cast_gql_slot_t *slot)
 /*
  * The stream is its client's one more (cast_max_subscribers_per_client),
  * its names the client's too (cast_max_watched_names_per_client): NGX_OK
- * with the client held, else the refusal's status, its error in the
- * slot.  A request without a client key is refused, never put in one
- * count that every keyless client would share.
+ * with the client held, to be released with the same names, else the
+ * refusal's status, its error in the slot.  A request without a client
+ * key is refused, never put in one count that every keyless client would
+ * share; the caller asks only for a stream a limit applies to.
  */
 
 static ngx_int_t
 ngx_http_cast_sse_client(ngx_http_request_t *r,
-    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot,
+    ngx_http_cast_main_conf_t *cmcf, cast_gql_slot_t *slot, ngx_uint_t names,
     ngx_http_cast_client_t **client)
 {
     ngx_int_t  rc;
@@ -246,8 +327,7 @@ ngx_http_cast_sse_client(ngx_http_request_t *r,
     }
 
     rc = ngx_http_cast_client_hold(&key, cmcf->max_client_subscribers,
-                                   ngx_http_cast_sse_names(slot),
-                                   cmcf->max_client_names, client);
+                                   names, cmcf->max_client_names, client);
 
     if (rc == NGX_DECLINED) {
         (void) ngx_http_cast_sse_refuse(slot, r->pool,
@@ -284,16 +364,43 @@ static ngx_http_cast_view_t *
 ngx_http_cast_sse_view(ngx_http_request_t *r, ngx_str_t *key,
     ngx_http_cast_sse_prepare_pt prepare, void *data, cast_gql_slot_t *slot)
 {
-    size_t                      i;
-    ngx_uint_t                  hash;
-    ngx_queue_t                *q;
-    ngx_pool_t                 *pool;
-    cast_gql_slot_t            *vs;
-    ngx_http_cast_view_t       *v;
-    ngx_http_cast_sse_t        *sse = &ngx_http_cast_sse;
-    ngx_http_cast_main_conf_t  *cmcf = sse->cmcf;
+    ngx_uint_t             hash;
+    ngx_http_cast_view_t  *v;
+    ngx_http_cast_sse_t   *sse = &ngx_http_cast_sse;
 
     hash = ngx_hash_key(key->data, key->len);
+
+    v = ngx_http_cast_sse_view_find(key, hash);
+    if (v) {
+        return v;
+    }
+
+    if (ngx_http_cast_sse_usernames(r, slot) != NGX_OK) {
+        return NULL;
+    }
+
+    v = ngx_http_cast_sse_view_create(key, hash, prepare, data, slot);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_cast_sse_view_watch(r, v, slot) != NGX_OK) {
+        ngx_destroy_pool(v->pool);
+        return NULL;
+    }
+
+    ngx_queue_insert_tail(&sse->views, &v->queue);
+
+    return v;
+}
+
+
+static ngx_http_cast_view_t *
+ngx_http_cast_sse_view_find(ngx_str_t *key, ngx_uint_t hash)
+{
+    ngx_queue_t           *q;
+    ngx_http_cast_view_t  *v;
+    ngx_http_cast_sse_t   *sse = &ngx_http_cast_sse;
 
     for (q = ngx_queue_head(&sse->views);
          q != ngx_queue_sentinel(&sse->views);
@@ -308,30 +415,62 @@ ngx_http_cast_sse_view(ngx_http_request_t *r, ngx_str_t *key,
         }
     }
 
-    if (slot->kind == CAST_FIELD_SCORES) {
-        /* each view renders all its names every tick: as a vote's, bound */
-        if (slot->nusernames > cmcf->max_usernames) {
-            (void) ngx_http_cast_sse_refuse(slot, r->pool, "BAD_USER_INPUT",
-                                            "usernames may hold at most %uz "
-                                            "names (cast_max_usernames)",
-                                            cmcf->max_usernames);
-            return NULL;
-        }
+    return NULL;
+}
 
-        for (i = 0; i < slot->nusernames; i++) {
-            if (!cast_name_valid(slot->usernames[i].data,
-                                 slot->usernames[i].len,
-                                 NGX_HTTP_CAST_NAME_MAX))
-            {
-                (void) ngx_http_cast_sse_refuse(slot, r->pool,
-                                                "BAD_USER_INPUT",
-                                                "each username must be 1 to "
-                                                "64 bytes of UTF-8 without "
-                                                "control characters", 0);
-                return NULL;
-            }
+
+/*
+ * A votes subscription's names, before a view watches them: each view
+ * renders all its names every tick, so as a vote's, bounded and valid.
+ * NGX_OK, else NGX_DECLINED with the refusal in slot.
+ */
+
+static ngx_int_t
+ngx_http_cast_sse_usernames(ngx_http_request_t *r, cast_gql_slot_t *slot)
+{
+    size_t                      i;
+    ngx_http_cast_main_conf_t  *cmcf = ngx_http_cast_sse.cmcf;
+
+    if (slot->kind != CAST_FIELD_SCORES) {
+        return NGX_OK;
+    }
+
+    if (slot->nusernames > cmcf->max_usernames) {
+        (void) ngx_http_cast_sse_refuse(slot, r->pool, "BAD_USER_INPUT",
+                                        "usernames may hold at most %uz "
+                                        "names (cast_max_usernames)",
+                                        cmcf->max_usernames);
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < slot->nusernames; i++) {
+        if (!cast_name_valid(slot->usernames[i].data, slot->usernames[i].len,
+                             NGX_HTTP_CAST_NAME_MAX))
+        {
+            (void) ngx_http_cast_sse_refuse(slot, r->pool, "BAD_USER_INPUT",
+                                            "each username must be 1 to "
+                                            "64 bytes of UTF-8 without "
+                                            "control characters", 0);
+            return NGX_DECLINED;
         }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A new view of key, in a pool of its own: the key copied and the plan
+ * prepared again into it, of the kind the request's slot is.  NULL when
+ * out of memory or the plan differs.
+ */
+
+static ngx_http_cast_view_t *
+ngx_http_cast_sse_view_create(ngx_str_t *key, ngx_uint_t hash,
+    ngx_http_cast_sse_prepare_pt prepare, void *data, cast_gql_slot_t *slot)
+{
+    ngx_pool_t            *pool;
+    ngx_http_cast_view_t  *v;
 
     pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {
@@ -362,48 +501,67 @@ ngx_http_cast_sse_view(ngx_http_request_t *r, ngx_str_t *key,
         goto failed;
     }
 
-    vs = &v->exec->slots[0];
-    v->slot = vs;
-
-    if (vs->kind == CAST_FIELD_SCORES && vs->nusernames) {
-        v->names = ngx_pcalloc(pool, vs->nusernames * sizeof(void *));
-        v->votes = ngx_pcalloc(pool, vs->nusernames * sizeof(int64_t));
-
-        if (v->names == NULL || v->votes == NULL) {
-            goto failed;
-        }
-
-        for (i = 0; i < vs->nusernames; i++) {
-            v->names[i] = ngx_http_cast_watch_name(
-                              (u_char *) vs->usernames[i].data,
-                              vs->usernames[i].len, cmcf->max_watched_names);
-
-            if (v->names[i] == NULL) {
-                (void) ngx_http_cast_sse_refuse(slot, r->pool, "UNAVAILABLE",
-                                                "this worker already watches "
-                                                "%uz usernames "
-                                                "(cast_max_watched_names)",
-                                                cmcf->max_watched_names);
-                goto failed;
-            }
-        }
-    }
-
-    ngx_queue_insert_tail(&sse->views, &v->queue);
+    v->slot = &v->exec->slots[0];
 
     return v;
 
 failed:
 
-    if (v && v->names) {
-        for (i = 0; i < v->slot->nusernames && v->names[i]; i++) {
-            ngx_http_cast_watch_release(v->names[i]);
-        }
-    }
-
     ngx_destroy_pool(pool);
 
     return NULL;
+}
+
+
+/*
+ * The names of a votes view held in the worker's watch, as many as its
+ * own slot has: released with it (ngx_http_cast_sse_view_free).  Else
+ * NGX_ERROR, the names held so far released, the refusal in the
+ * request's slot when the worker watches too many already.
+ */
+
+static ngx_int_t
+ngx_http_cast_sse_view_watch(ngx_http_request_t *r, ngx_http_cast_view_t *v,
+    cast_gql_slot_t *slot)
+{
+    size_t                      i;
+    cast_gql_slot_t            *vs = v->slot;
+    ngx_http_cast_main_conf_t  *cmcf = ngx_http_cast_sse.cmcf;
+
+    if (vs->kind != CAST_FIELD_SCORES || vs->nusernames == 0) {
+        return NGX_OK;
+    }
+
+    v->names = ngx_pcalloc(v->pool, vs->nusernames * sizeof(void *));
+    v->votes = ngx_pcalloc(v->pool, vs->nusernames * sizeof(int64_t));
+
+    if (v->names == NULL || v->votes == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < vs->nusernames; i++) {
+        v->names[i] = ngx_http_cast_watch_name(
+                          (u_char *) vs->usernames[i].data,
+                          vs->usernames[i].len, cmcf->max_watched_names);
+
+        if (v->names[i] == NULL) {
+            break;
+        }
+    }
+
+    if (i == vs->nusernames) {
+        return NGX_OK;
+    }
+
+    while (i--) {
+        ngx_http_cast_watch_release(v->names[i]);
+    }
+
+    (void) ngx_http_cast_sse_refuse(slot, r->pool, "UNAVAILABLE",
+                                    "this worker already watches %uz "
+                                    "usernames (cast_max_watched_names)",
+                                    cmcf->max_watched_names);
+    return NGX_ERROR;
 }
 
 
@@ -482,8 +640,7 @@ ngx_http_cast_sse_cleanup(void *data)
     }
 
     if (sub->client) {
-        ngx_http_cast_client_release(sub->client,
-                                     ngx_http_cast_sse_names(v->slot));
+        ngx_http_cast_client_release(sub->client, sub->names);
     }
 
     ngx_queue_remove(&sub->queue);

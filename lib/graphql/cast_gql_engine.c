@@ -297,6 +297,14 @@ cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
         return NULL;
     }
 
+    /* no name holds one, and the message below would stop at it */
+    if (memchr(name.data, '\0', name.len) != NULL) {
+        cast_gql_error(&p->arena, errs, "OPERATION_RESOLUTION_FAILURE",
+                       CAST_GQL_NOLOC, "Unknown operation: the operationName "
+                       "holds a NUL character, which a GraphQL name cannot.");
+        return NULL;
+    }
+
     for (op = doc->ops; op != NULL; op = op->next) {
         if (op->name.len == name.len
             && memcmp(op->name.data, name.data, name.len) == 0)

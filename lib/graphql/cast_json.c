@@ -38,15 +38,22 @@ typedef struct {
 static cast_json_t *cast_json_value(cast_json_rd_t *r);
 
 
-/* at most 64 bytes of s for a message, cut between code points */
+/*
+ * At most 64 bytes of s for a message, cut between code points, and
+ * before a NUL ("\u0000" in JSON): %.*s would stop there without saying
+ * so, where the callers that print "..." after a cut do.
+ */
 size_t
 cast_json_short(cast_str_t s)
 {
-    if (s.len <= 64) {
-        return s.len;
-    }
+    size_t       n;
+    const char  *nul;
 
-    return cast_utf8_cut(s.data, 64);
+    n = s.len <= 64 ? s.len : cast_utf8_cut(s.data, 64);
+
+    nul = memchr(s.data, '\0', n);
+
+    return nul != NULL ? (size_t) (nul - s.data) : n;
 }
 
 

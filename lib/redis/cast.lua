@@ -404,12 +404,11 @@ local function hmget(key, fields)
     return out
 end
 
--- HSET of the m pairs field, value in args, in chunks that unpack() can
--- take
-local function hset(key, args, m)
+-- `cmd` key and the m pairs in args, in chunks that unpack() can take
+-- (HSET, ZADD)
+local function put(cmd, key, args, m)
     for first = 1, 2 * m, 2 * CHUNK do
-        call('HSET', key,
-                   unpack(args, first, min(first + 2 * CHUNK - 1, 2 * m)))
+        call(cmd, key, unpack(args, first, min(first + 2 * CHUNK - 1, 2 * m)))
     end
 end
 
@@ -430,30 +429,6 @@ local function client_share(client, share)
     end
 
     return share
-end
-
--- The leaderboard: a sorted set scored by minus the count, so that its
--- order (ZRANGE) is votes descending, ties by username ascending.  Kept
--- in the step that writes the counts, so it never differs from them.
--- (`cargs`: the m pairs name, count as written; the score is the count's
--- negation.)
-local function rank(total, cargs, m)
-    for first = 1, 2 * m, 2 * CHUNK do
-        local last = min(first + 2 * CHUNK - 1, 2 * m)
-        local args = sized(last - first + 1)
-
-        for i = first, last, 2 do
-            local name = cargs[i]
-
-            if total[name] > 0 then
-                args[i - first + 1] = '-' .. cargs[i + 1]
-            else
-                args[i - first + 1] = format('%d', -total[name])
-            end
-            args[i - first + 2] = name
-        end
-        call('ZADD', K_TOP, unpack(args, 1, last - first + 1))
-    end
 end
 
 -- The votes of a batch, each "ticket voter idem seq client share n name1
@@ -492,11 +467,19 @@ local function parse(args)
             share = client_share(client, share)
         end
 
-        local v = {false, false, at = i, share = share, n = false, t = false,
-                   why = false}
+        local v, name = nil, args[i + 7]
 
-        if share then
-            v.n = merge(v, args, i + 7, n) or false
+        -- the usual vote, one name counted once, first: merge() is a call
+        if n == 1 and share and args[i + 8] == '1' and name ~= '' then
+            v = {name, 1, at = i, share = share, n = 1, t = false,
+                 why = false}
+        else
+            v = {false, false, at = i, share = share, n = false, t = false,
+                 why = false}
+
+            if share then
+                v.n = merge(v, args, i + 7, n) or false
+            end
         end
 
         k = k + 1
@@ -511,12 +494,16 @@ end
 -- The counts and versions a batch keeps running, read on demand and
 -- written back once: the `m` touched names, in order, are the pairs name,
 -- text of `cargs` (counts) and `vargs` (versions), the text as written,
--- %d, by the last event that touched each; `at`: where a touched name's
--- pair starts.  They are HSET's arguments as they stand, sized for the
+-- %d, by the last event that touched each, and the pairs score, name of
+-- `zargs`, the leaderboard's; `at`: where a touched name's pair starts.
+-- They are HSET's and ZADD's arguments as they stand, sized for the
 -- batch's `names`.
+-- The leaderboard is a sorted set scored by minus the count, so that its
+-- order (ZRANGE) is votes descending, ties by username ascending.  Kept
+-- in the step that writes the counts, so it never differs from them.
 local function counts(names)
     return {total = {}, ver = {}, at = {}, m = 0, cargs = sized(2 * names),
-            vargs = sized(2 * names), added = 0}
+            vargs = sized(2 * names), zargs = sized(2 * names), added = 0}
 end
 
 -- Reads the counts and versions of missing[1..m], names not read yet,
@@ -533,7 +520,7 @@ local function load(st, missing, m)
         for i = first, last do
             local name, j = missing[i], i - first + 1
 
-            total[name], ver[name] = tonumber(c[j] or 0), tonumber(n[j] or 0)
+            total[name], ver[name] = (c[j] or 0) + 0, (n[j] or 0) + 0
         end
     end
 end
@@ -563,25 +550,31 @@ end
 -- (`why`) for decide().
 local function preload(st, ts, args, votes, names, now)
     local left, missing, m, total = {}, sized(names), 0, st.total
+    local cur = ts.cur
+    local id = cur.id
+    local usable = id and cur.expires and now < cur.expires
 
     for k = 1, #votes do
         local v = votes[k]
 
         if v.n then
-            local at = v.at
-            local t, why = usable_ticket(ts, args[at], args[at + 3], now)
+            local at, t, why = v.at, cur, nil
+
+            -- the usual ticket first: usable_ticket() is a call
+            if not usable or args[at] ~= id then
+                t, why = usable_ticket(ts, args[at], args[at + 3], now)
+            end
 
             if t then
                 v.t = t
 
-                local key = t.key
-                local l = left[key] or t.max - t.used
+                local l = left[t] or t.max - t.used
 
                 if l > 0 then
                     m = add_missing(total, v, missing, m)
                     l = l - 1
                 end
-                left[key] = l
+                left[t] = l
             else
                 v.why = why
             end
@@ -622,45 +615,52 @@ end
 -- stream entry holds the events of many votes as plain strings, and the
 -- relay formats each event's JSON.  Lua formats no JSON: at 10 votes a
 -- call that was a third of Redis's instructions per vote.  `size`: the
--- arguments of an entry holding every vote of the batch.
+-- arguments of an entry holding every vote of the batch; `last`: the
+-- entry votes go into.
 local function outbox(votes, names)
-    return {size = min(2 + 4 * votes + 4 * names, ENTRY_ARGS)}
+    return {size = min(2 + 4 * votes + 4 * names, ENTRY_ARGS), last = false}
 end
 
--- Starts the event of an accepted vote `v`, its ticket's use `use` (as
--- text): in the batch's last entry, or in a new one when it would pass
--- ENTRY_ARGS.  Numbers are written with %d.
-local function event(ob, now, t, use, voter, v)
-    local e = ob[#ob]
+-- The outbox entry that follows the batch's last one in `ob`.
+local function new_entry(ob, now)
+    local e = sized(ob.size)
 
-    if not e or e.m + 4 + 4 * v.n > ENTRY_ARGS then
-        e = sized(ob.size)
-        e[1], e[2], e.m = 'b', format('%d', now), 2
-        ob[#ob + 1] = e
-    end
-
-    local m = e.m
-    e[m + 1] = t.seq
-    e[m + 2] = use
-    e[m + 3] = voter
-    e[m + 4] = DIGITS[v.n] or format('%d', v.n)
-    e.m = m + 4
+    e[1], e[2], e.m = 'b', format('%d', now), 2
+    ob[#ob + 1] = e
+    ob.last = e
 
     return e
 end
 
--- Adds an accepted vote to the running counts; its reply lists the
--- totals as they stand right after it, and so does its event `e`.
-local function count(st, v, reply, e)
-    local total, ver, pos, cargs, vargs = st.total, st.ver, st.at,
-                                          st.cargs, st.vargs
-    local r, m = 3, e.m
+-- Adds an accepted vote `v`, its ticket `t`'s use `use` (as text), to
+-- the running counts and to the outbox entries `ob`: its event goes into
+-- the batch's last entry, or a new one when it would pass ENTRY_ARGS.
+-- Its reply, which it returns, lists the totals as they stand right
+-- after it, and so does its event.  Numbers are written with %d.
+local function count(st, ob, now, t, use, voter, v)
+    local e, n = ob.last, v.n
 
-    for j = 1, 2 * v.n, 2 do
+    if not e or e.m + 4 + 4 * n > ENTRY_ARGS then
+        e = new_entry(ob, now)
+    end
+
+    local total, ver, pos, cargs, vargs, zargs = st.total, st.ver, st.at,
+                                                 st.cargs, st.vargs, st.zargs
+    local seq, m, r = t.seq, e.m, 3
+
+    -- sized for one name
+    local reply = {'OK', 'Votes recorded successfully', seq .. '-' .. use,
+                   false, false}
+
+    e[m + 1], e[m + 2], e[m + 3] = seq, use, voter
+    e[m + 4] = DIGITS[n] or format('%d', n)
+    m = m + 4
+
+    for j = 1, 2 * n, 2 do
         local name, add = v[j], v[j + 1]
-        local c, n = total[name] + add, ver[name] + 1
+        local c, k = total[name] + add, ver[name] + 1
 
-        total[name], ver[name] = c, n
+        total[name], ver[name] = c, k
         st.added = st.added + add
 
         local p = pos[name]
@@ -668,23 +668,32 @@ local function count(st, v, reply, e)
             p = 2 * st.m + 1
             st.m = st.m + 1
             pos[name] = p
-            cargs[p], vargs[p] = name, name
+            cargs[p], vargs[p], zargs[p + 1] = name, name, name
         end
 
         reply[r + 1], reply[r + 2] = name, c
         r = r + 2
 
-        c, n = format('%d', c), format('%d', n)
-        cargs[p + 1], vargs[p + 1] = c, n
+        local text = format('%d', c)
 
-        e[m + 1] = name
-        e[m + 2] = DIGITS[add] or format('%d', add)
-        e[m + 3] = c
-        e[m + 4] = n
+        -- a count below 1 only when Redis held a negative one
+        if c > 0 then
+            zargs[p] = '-' .. text
+        else
+            zargs[p] = format('%d', -c)
+        end
+
+        k = format('%d', k)
+        cargs[p + 1], vargs[p + 1] = text, k
+
+        e[m + 1], e[m + 2], e[m + 3], e[m + 4] =
+            name, DIGITS[add] or format('%d', add), text, k
         m = m + 4
     end
 
     e.m = m
+
+    return reply
 end
 
 -- The idempotency record of an accepted vote's reply: JSON, its counts
@@ -754,7 +763,13 @@ local function decide(ts, st, seen, now, args, v, ob)
         return {'SHARE', REJECT.SHARE, exhausted_for(ts, t, now)}
     end
 
-    if not fits(st, v) then
+    -- the usual vote, one name already read, first: fits() is a call
+    local name, total = v[1], st.total
+    local c = v.n == 1 and total[name]
+
+    if not (c and c <= COUNT_MAX - v[2] and st.ver[name] < COUNT_MAX)
+       and not fits(st, v)
+    then
         return redis.error_reply('ERR cast_vote: count limit')
     end
 
@@ -766,12 +781,7 @@ local function decide(ts, st, seen, now, args, v, ob)
         share_take(t, args[at + 4])
     end
 
-    used = format('%d', used)
-
-    -- sized for one name, which count() writes
-    local reply = {'OK', 'Votes recorded successfully', t.seq .. '-' .. used,
-                   false, false}
-    count(st, v, reply, event(ob, now, t, used, args[at + 1], v))
+    local reply = count(st, ob, now, t, format('%d', used), args[at + 1], v)
 
     if idem ~= '' then
         seen[idem] = reply
@@ -785,9 +795,9 @@ end
 -- the idempotency records (`seen`: each accepted key's reply).
 local function write(ts, st, ob, seen)
     if st.m > 0 then
-        hset(K_COUNT, st.cargs, st.m)
-        hset(K_VERSION, st.vargs, st.m)
-        rank(st.total, st.cargs, st.m)
+        put('HSET', K_COUNT, st.cargs, st.m)
+        put('HSET', K_VERSION, st.vargs, st.m)
+        put('ZADD', K_TOP, st.zargs, st.m)
         call('INCRBY', K_TOTAL, format('%d', st.added))
     end
 
@@ -802,26 +812,161 @@ local function write(ts, st, ob, seen)
     end
 end
 
--- A batch of votes, decided in order exactly as if called one by one; the
--- array of their replies.  A vote with a bad name or count, or one that
--- would pass COUNT_MAX, gets an error reply of its own and changes
--- nothing; arguments that do not split into votes fail the whole call.
-local function vote_batch(_, args)
-    if not_ready() then
-        return unavailable('counts not restored')
+-- The usual batch: every vote one name counted once ('1'), no
+-- idempotency key, no client share.  Its number of votes, or nil when a
+-- vote is not such a vote or the arguments do not split into them.
+local function plain(args)
+    local nargs = #args
+
+    if nargs == 0 or nargs % 9 ~= 0 then
+        return nil
     end
 
-    local votes, names = parse(args)
-    if not votes then
-        return redis.error_reply('ERR cast_vote: bad arguments')
+    for a = 1, nargs, 9 do
+        if args[a + 6] ~= '1' or args[a + 8] ~= '1' or args[a + 7] == ''
+           or args[a + 2] ~= '' or args[a + 5] ~= '0'
+           or #args[a + 4] > MAX_CLIENT
+        then
+            return nil
+        end
     end
 
-    local now = now_ms()
-    promote(now)
+    return nargs / 9
+end
 
-    local ts, st, seen = tickets(), counts(names), {}
-    local ob, replies = outbox(#votes, names), sized(#votes)
+-- A plain batch of n votes decided as the rule decides it when each vote
+-- names the current ticket, usable now, and no count or version can
+-- reach COUNT_MAX: the votes the ticket has uses left for accepted, in
+-- order, the others EXHAUSTED, and only the names of the accepted read.
+-- The rule's per-vote work (parse, preload, decide) is what the other
+-- votes need; these get straight to the writes count() and write()
+-- make, count()'s done here for one name counted once (no call, no
+-- table per vote): a change to what count() writes changes this too.
+-- Their replies; or nil, and the counts when names were read, when the
+-- batch is not such a batch.
+local function quick(ts, args, n, now)
+    local cur = ts.cur
+    local id, used, max_uses = cur.id, cur.used, cur.max
 
+    if not (id and cur.expires and now < cur.expires and used and max_uses)
+    then
+        return nil
+    end
+
+    -- the votes accepted: a use each while used < max
+    local take = max_uses - used
+
+    if take >= n then
+        take = n
+    elseif take < 0 then
+        take = 0
+    elseif take % 1 ~= 0 then
+        return nil
+    end
+
+    local st = counts(n)
+    local total, ver, missing, m = st.total, st.ver, sized(n), 0
+
+    for a = 1, 9 * n, 9 do
+        if args[a] ~= id then
+            return nil
+        end
+    end
+
+    for a = 1, 9 * take, 9 do
+        local name = args[a + 7]
+
+        if total[name] == nil then
+            total[name] = false
+            m = m + 1
+            missing[m] = name
+        end
+    end
+
+    load(st, missing, m)
+
+    -- a name's count and version grow by at most `take` in the batch
+    for i = 1, m do
+        local name = missing[i]
+
+        if total[name] > COUNT_MAX - take or ver[name] > COUNT_MAX - take then
+            return nil, st
+        end
+    end
+
+    local pos, cargs, vargs, zargs = st.at, st.cargs, st.vargs, st.zargs
+    local ob, replies, seq, p = outbox(n, n), sized(n), cur.seq, 0
+    local e = take > 0 and new_entry(ob, now)
+    local j = e and e.m
+
+    for k = 1, take do
+        local a = 9 * k - 8
+        local name = args[a + 7]
+        local c, v = total[name] + 1, ver[name] + 1
+
+        total[name], ver[name] = c, v
+        used = used + 1
+
+        local q = pos[name]
+        if not q then
+            q = p + 1
+            p = p + 2
+            pos[name] = q
+            cargs[q], vargs[q], zargs[q + 1] = name, name, name
+        end
+
+        local use, text = format('%d', used), format('%d', c)
+
+        -- a count below 1 only when Redis held a negative one
+        if c > 0 then
+            zargs[q] = '-' .. text
+        else
+            zargs[q] = format('%d', -c)
+        end
+
+        v = format('%d', v)
+        cargs[q + 1], vargs[q + 1] = text, v
+
+        replies[k] = {'OK', 'Votes recorded successfully', seq .. '-' .. use,
+                      name, c}
+
+        if j + 8 > ENTRY_ARGS then
+            e.m = j
+            e = new_entry(ob, now)
+            j = e.m
+        end
+
+        e[j + 1], e[j + 2], e[j + 3], e[j + 4] = seq, use, args[a + 1], '1'
+        e[j + 5], e[j + 6], e[j + 7], e[j + 8] = name, '1', text, v
+        j = j + 8
+    end
+
+    if take < n then
+        local spent = {'EXHAUSTED', REJECT.EXHAUSTED,
+                       exhausted_for(ts, cur, now)}
+
+        for k = take + 1, n do
+            replies[k] = spent
+        end
+    end
+
+    if e then
+        e.m = j
+    end
+    st.m, st.added = p / 2, take
+    cur.used, cur.taken = used, take
+
+    write(ts, st, ob, {})
+
+    return replies
+end
+
+-- The votes of a batch decided in order by the rule: tickets `ts`, the
+-- counts `st` a quick() that gave up had read, or none.
+local function rule(ts, st, args, votes, names, now)
+    local seen, ob, replies = {}, outbox(#votes, names), sized(#votes)
+
+    st = st or counts(names)
     preload(st, ts, args, votes, names, now)
 
     for k = 1, #votes do
@@ -838,6 +983,41 @@ local function vote_batch(_, args)
     write(ts, st, ob, seen)
 
     return replies
+end
+
+-- A batch of votes, decided in order exactly as if called one by one; the
+-- array of their replies.  A vote with a bad name or count, or one that
+-- would pass COUNT_MAX, gets an error reply of its own and changes
+-- nothing; arguments that do not split into votes fail the whole call.
+local function vote_batch(_, args)
+    if not_ready() then
+        return unavailable('counts not restored')
+    end
+
+    local n, votes, names = plain(args), nil, nil
+
+    if not n then
+        votes, names = parse(args)
+        if not votes then
+            return redis.error_reply('ERR cast_vote: bad arguments')
+        end
+    end
+
+    local now = now_ms()
+    promote(now)
+
+    local ts, st = tickets(), nil
+
+    if n then
+        local replies
+        replies, st = quick(ts, args, n, now)
+        if replies then
+            return replies
+        end
+        votes, names = parse(args)
+    end
+
+    return rule(ts, st, args, votes, names, now)
 end
 
 -- one vote: a batch of exactly one

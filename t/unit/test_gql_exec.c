@@ -161,11 +161,22 @@ test_coercion(void)
     r = test_post(eng, "{\"query\":\"query($b: Boolean!) { __typename "
                   "@skip(if: $b) }\",\"variables\":{\"b\":\"a"
                   TEST_E40 "\"}}");
-    test_body_has(r, "got invalid value \\\"a" TEST_E31 "\\\"; Boolean");
+    test_body_has(r, "got invalid value \\\"a" TEST_E31 "...\\\"; Boolean");
+
+    /* and before a NUL, which %.*s would stop at without a word */
+    r = test_post(eng, "{\"query\":\"query($b: Boolean!) { __typename "
+                  "@skip(if: $b) }\",\"variables\":{\"b\":\"a\\u0000b\"}}");
+    test_body_has(r, "got invalid value \\\"a...\\\"; Boolean");
 
     r = test_post(eng, "{\"query\":\"{ __typename }\",\"operationName\":"
                   "\"a" TEST_E40 "\"}");
     test_body_has(r, "Unknown operation named \\\"a" TEST_E31 "\\\".");
+
+    /* a NUL would have cut the name quoted: "Unknown operation named \"a\"." */
+    r = test_post(eng, "{\"query\":\"query a { __typename }\","
+                  "\"operationName\":\"a\\u0000b\"}");
+    test_body_has(r, "Unknown operation: the operationName holds a NUL "
+                  "character, which a GraphQL name cannot.");
 
     r = test_post(eng, "{\"query\":\"query($u: String = \\\"dflt\\\") "
                   "{ query(username: $u) }\"}");

@@ -121,6 +121,13 @@ test_duplicates(void)
                && strcmp(err, "duplicate key \"a\"") == 0, "top level: %s",
                rc ? err : "accepted");
 
+    /* a NUL in the key: the message says it is cut there */
+    d = "{\"a\\u0000b\":1,\"a\\u0000b\":2}";
+    rc = cast_json_parse(&a, d, strlen(d), &j, &err);
+    test_check(rc == CAST_JSON_DUPLICATE
+               && strcmp(err, "duplicate key \"a...\"") == 0,
+               "a key holding a NUL: %s", rc ? err : "accepted");
+
     d = "[{\"x\":{\"\\u0061\":1,\"a\":2}}]";
     rc = cast_json_parse(&a, d, strlen(d), &j, &err);
     test_check(rc == CAST_JSON_DUPLICATE
