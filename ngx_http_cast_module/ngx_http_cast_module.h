@@ -331,6 +331,7 @@ void ngx_http_cast_batch_recheck(ngx_http_cast_call_t *call,
     ngx_http_cast_recheck_pt recheck);
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
+u_char *ngx_http_cast_digits(u_char *p, uint64_t n);
 
 /*
  * The batch layer's own, shared by ngx_http_cast_batch.c (calls gathered,

@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_cast_sse_output(ngx_http_cast_sub_t *sub,
 static void ngx_http_cast_sse_detach(ngx_http_cast_sub_t *sub);
 static void ngx_http_cast_sse_raw_reader(ngx_event_t *rev);
 static void ngx_http_cast_sse_raw_writer(ngx_event_t *wev);
+static void ngx_http_cast_sse_reset(ngx_connection_t *c,
+    ngx_http_core_loc_conf_t *clcf);
 static void ngx_http_cast_sse_sent(ngx_http_cast_sub_t *sub,
     ngx_event_t *wev);
 
@@ -580,6 +582,7 @@ ngx_http_cast_sse_raw_writer(ngx_event_t *wev)
             ngx_http_cast_metrics_dropped();
         }
 
+        ngx_http_cast_sse_reset(c, sub->clcf);
         ngx_http_close_connection(c);
         return;
     }
@@ -599,6 +602,34 @@ ngx_http_cast_sse_raw_writer(ngx_event_t *wev)
 
     /* drained: the latest, if the view moved on meanwhile */
     ngx_http_cast_sse_send(sub);
+}
+
+
+/*
+ * reset_timedout_connection, as nginx applies it to a timed out request
+ * it frees (a detached stream has none): the close sends an RST, and the
+ * bytes the socket still holds go at once, not when the client reads.
+ */
+
+static void
+ngx_http_cast_sse_reset(ngx_connection_t *c, ngx_http_core_loc_conf_t *clcf)
+{
+    struct linger  linger;
+
+    if (!clcf->reset_timedout_connection) {
+        return;
+    }
+
+    linger.l_onoff = 1;
+    linger.l_linger = 0;
+
+    if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const void *) &linger,
+                   sizeof(struct linger))
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, ngx_socket_errno,
+                      "setsockopt(SO_LINGER) failed");
+    }
 }
 
 

@@ -88,6 +88,7 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     int               argc;
     u_char           *p, *last, *buf;
     size_t            i, *argvlen;
+    int64_t           count;
     uint64_t          seq;
     const char      **argv;
     ngx_pool_t       *pool = field->pool;
@@ -146,7 +147,7 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
 
     p = buf;
 
-    last = ngx_sprintf(p, "%uL", seq);
+    last = ngx_http_cast_digits(p, seq);
     argv[3] = (char *) p;
     argvlen[3] = last - p;
     p = last;
@@ -155,12 +156,12 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     argv[4] = cmcf->client_uses ? (char *) field->client.data : "";
     argvlen[4] = cmcf->client_uses ? field->client.len : 0;
 
-    last = ngx_sprintf(p, "%ui", cmcf->client_uses);
+    last = ngx_http_cast_digits(p, cmcf->client_uses);
     argv[5] = (char *) p;
     argvlen[5] = last - p;
     p = last;
 
-    last = ngx_sprintf(p, "%uz", slot->nusernames);
+    last = ngx_http_cast_digits(p, slot->nusernames);
     argv[6] = (char *) p;
     argvlen[6] = last - p;
     p = last;
@@ -169,7 +170,15 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
         argv[7 + 2 * i] = slot->usernames[i].data;
         argvlen[7 + 2 * i] = slot->usernames[i].len;
 
-        last = ngx_sprintf(p, "%L", slot->counts ? slot->counts[i] : 1);
+        count = slot->counts ? slot->counts[i] : 1;
+        last = p;
+
+        if (count < 0) {
+            *last++ = '-';
+        }
+
+        last = ngx_http_cast_digits(last, count < 0 ? 0 - (uint64_t) count
+                                                    : (uint64_t) count);
         argv[8 + 2 * i] = (char *) p;
         argvlen[8 + 2 * i] = last - p;
         p = last;

@@ -92,6 +92,7 @@ SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/160-idempotency-key.t t/161-answer-bytes.t t/165-probe-methods.t
            t/163-watched-names-per-client.t t/175-sse-client-names.t
            t/176-operation-name-nul.t t/177-limit-conn.t
+           t/187-message-quotes.t t/188-sse-reset-timedout.t
            t/080-graphiql.t t/083-graphiql-conf.t
            t/100-redis-ha.t t/101-vote-connections.t t/113-wait-reads.t
            t/120-redis-primary-fsync.t t/141-redis-sentinel-names-replica.t

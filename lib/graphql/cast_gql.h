@@ -41,12 +41,47 @@ typedef struct {
 } cast_arena_t;
 
 void cast_arena_init(cast_arena_t *a, const cast_gql_alloc_t *host);
-void *cast_arena_alloc(cast_arena_t *a, size_t size);
-void *cast_arena_calloc(cast_arena_t *a, size_t size);
+void *cast_arena_grow(cast_arena_t *a, size_t size);
 char *cast_arena_dup(cast_arena_t *a, const char *s, size_t len);
 cast_str_t cast_arena_printf(cast_arena_t *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cast_arena_free(cast_arena_t *a);
+
+
+/*
+ * The bump itself inline: a request takes some fifty pieces, and a
+ * calloc of a constant size is then a few stores, not a call to memset.
+ */
+
+static inline void *
+cast_arena_alloc(cast_arena_t *a, size_t size)
+{
+    char  *p;
+
+    size = (size + 7) & ~(size_t) 7;
+
+    if (a->pos != NULL && (size_t) (a->end - a->pos) >= size) {
+        p = a->pos;
+        a->pos += size;
+        return p;
+    }
+
+    return cast_arena_grow(a, size);
+}
+
+
+static inline void *
+cast_arena_calloc(cast_arena_t *a, size_t size)
+{
+    void  *p;
+
+    p = cast_arena_alloc(a, size);
+    if (p != NULL) {
+        memset(p, 0, size);
+    }
+
+    return p;
+}
 
 
 /*

@@ -51,19 +51,12 @@ cast_arena_raw(cast_arena_t *a, size_t size)
 }
 
 
+/* a size rounded to 8 that the current chunk has no room for */
 void *
-cast_arena_alloc(cast_arena_t *a, size_t size)
+cast_arena_grow(cast_arena_t *a, size_t size)
 {
     char    *p;
     size_t   chunk;
-
-    size = (size + 7) & ~(size_t) 7;
-
-    if (a->pos != NULL && (size_t) (a->end - a->pos) >= size) {
-        p = a->pos;
-        a->pos += size;
-        return p;
-    }
 
     if (size > CAST_ARENA_CHUNK / 4) {
         return cast_arena_raw(a, size);
@@ -77,20 +70,6 @@ cast_arena_alloc(cast_arena_t *a, size_t size)
 
     a->pos = p + size;
     a->end = p + chunk;
-
-    return p;
-}
-
-
-void *
-cast_arena_calloc(cast_arena_t *a, size_t size)
-{
-    void  *p;
-
-    p = cast_arena_alloc(a, size);
-    if (p != NULL) {
-        memset(p, 0, size);
-    }
 
     return p;
 }

@@ -284,6 +284,7 @@ static cast_gql_op_t *
 cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
     cast_gql_errs_t *errs)
 {
+    size_t          n;
     cast_gql_op_t  *op;
 
     if (name.data == NULL) {
@@ -313,9 +314,12 @@ cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
         }
     }
 
+    /* a name cut at 64 bytes says so, as every value a message quotes */
+    n = cast_json_short(name);
+
     cast_gql_error(&p->arena, errs, "OPERATION_RESOLUTION_FAILURE",
-                   CAST_GQL_NOLOC, "Unknown operation named \"%.*s\".",
-                   (int) cast_json_short(name), name.data);
+                   CAST_GQL_NOLOC, "Unknown operation named \"%.*s%s\".",
+                   (int) n, name.data, n < name.len ? "..." : "");
 
     return NULL;
 }

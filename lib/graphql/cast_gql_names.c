@@ -1,7 +1,9 @@
 /*
  * Name tables: open addressing over cast_gql_hash(), sized once for the
  * names they will hold, in an arena.  Validation and coercion look names
- * up through them so that no check is quadratic in the document.
+ * up through them so that no check is quadratic in the document.  A table
+ * for at most CAST_GQL_NAMES_FEW names is a list searched in order (mask
+ * 0): a vote's three variables cost no hashing and no zeroed slots.
  */
 
 #include "cast_gql.h"
@@ -13,10 +15,32 @@ typedef struct {
 } cast_gql_name_t;
 
 
+#define CAST_GQL_NAMES_FEW  8
+
+
+static cast_gql_name_t *cast_gql_names_find(const cast_gql_names_t *t,
+    cast_str_t key);
+static cast_gql_name_t *cast_gql_names_scan(const cast_gql_names_t *t,
+    cast_str_t key);
+
+
 int
 cast_gql_names_init(cast_gql_names_t *t, cast_arena_t *a, size_t n)
 {
     size_t  size;
+
+    if (n <= CAST_GQL_NAMES_FEW) {
+        t->slots = cast_arena_alloc(a, (n ? n : 1) * sizeof(cast_gql_name_t));
+        if (t->slots == NULL) {
+            return -1;
+        }
+
+        t->mask = 0;
+        t->n = 0;
+        t->max = n;
+
+        return 0;
+    }
 
     for (size = 8; size < n * 2; size *= 2) {
         /* void */
@@ -58,16 +82,50 @@ cast_gql_names_find(const cast_gql_names_t *t, cast_str_t key)
 }
 
 
+/* a list: the entry of key, or NULL */
+static cast_gql_name_t *
+cast_gql_names_scan(const cast_gql_names_t *t, cast_str_t key)
+{
+    cast_gql_name_t  *s, *end;
+
+    s = t->slots;
+
+    for (end = s + t->n; s < end; s++) {
+        /* names are short: the first byte tells most apart */
+        if (s->key.len == key.len
+            && (key.len == 0
+                || (s->key.data[0] == key.data[0]
+                    && (key.len == 1
+                        || memcmp(s->key.data + 1, key.data + 1,
+                                  key.len - 1) == 0))))
+        {
+            return s;
+        }
+    }
+
+    return NULL;
+}
+
+
 /* the value already under key, or NULL once val is put there */
 void *
 cast_gql_names_put(cast_gql_names_t *t, cast_str_t key, void *val)
 {
     cast_gql_name_t  *s;
 
-    s = cast_gql_names_find(t, key);
+    if (t->mask == 0) {
+        s = cast_gql_names_scan(t, key);
+        if (s != NULL) {
+            return s->val;
+        }
 
-    if (s->key.data != NULL) {
-        return s->val;
+        s = &((cast_gql_name_t *) t->slots)[t->n];
+
+    } else {
+        s = cast_gql_names_find(t, key);
+        if (s->key.data != NULL) {
+            return s->val;
+        }
     }
 
     /* more names than the table was sized for: never, by its callers */
@@ -86,8 +144,15 @@ cast_gql_names_put(cast_gql_names_t *t, cast_str_t key, void *val)
 void *
 cast_gql_names_get(const cast_gql_names_t *t, cast_str_t key)
 {
+    cast_gql_name_t  *s;
+
     if (t->slots == NULL) {
         return NULL;
+    }
+
+    if (t->mask == 0) {
+        s = cast_gql_names_scan(t, key);
+        return s != NULL ? s->val : NULL;
     }
 
     return cast_gql_names_find(t, key)->val;

@@ -6,6 +6,7 @@
  */
 
 #include "cast_gql.h"
+#include "cast_json.h"
 
 
 typedef struct {
@@ -43,14 +44,25 @@ cast_gql_parse_int(cast_str_t s, int64_t *out)
 }
 
 
+/*
+ * A literal as a message quotes it: a string decoded, as a variable's
+ * value is (cast_json_short: at most 64 bytes, and never past a NUL,
+ * where %.*s would stop without a word), "..." saying it was cut; any
+ * other literal as the document spells it.
+ */
+
 cast_str_t
 cast_gql_value_text(cast_gql_vctx_t *v, cast_gql_value_t *val)
 {
+    size_t      n;
     cast_str_t  s;
 
     if (val->kind == CAST_VAL_STRING) {
-        return cast_arena_printf(v->arena, "\"%.*s\"", (int) val->str.len,
-                                 val->str.data);
+        n = cast_json_short(val->str);
+
+        return cast_arena_printf(v->arena, "\"%.*s%s\"", (int) n,
+                                 val->str.data,
+                                 n < val->str.len ? "..." : "");
     }
 
     s.data = v->doc->src + val->off;

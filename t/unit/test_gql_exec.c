@@ -170,7 +170,12 @@ test_coercion(void)
 
     r = test_post(eng, "{\"query\":\"{ __typename }\",\"operationName\":"
                   "\"a" TEST_E40 "\"}");
-    test_body_has(r, "Unknown operation named \\\"a" TEST_E31 "\\\".");
+    test_body_has(r, "Unknown operation named \\\"a" TEST_E31 "...\\\".");
+
+    /* 64 bytes, not cut */
+    r = test_post(eng, "{\"query\":\"{ __typename }\",\"operationName\":"
+                  "\"a" TEST_E31 "b\"}");
+    test_body_has(r, "Unknown operation named \\\"a" TEST_E31 "b\\\".");
 
     /* a NUL would have cut the name quoted: "Unknown operation named \"a\"." */
     r = test_post(eng, "{\"query\":\"query a { __typename }\","

@@ -9,6 +9,12 @@
 static cast_gql_engine_t  *eng;
 
 
+/* "a" 16, 63 and 64 times */
+#define TEST_A16  "aaaaaaaaaaaaaaaa"
+#define TEST_A63  TEST_A16 TEST_A16 TEST_A16 "aaaaaaaaaaaaaaa"
+#define TEST_A64  TEST_A16 TEST_A16 TEST_A16 TEST_A16
+
+
 static test_resp_t
 test_doc(const char *query, const char *extra)
 {
@@ -138,6 +144,25 @@ test_arguments(void)
                "voteCount: 3, voterUsername: null) { votes } }", NULL);
     test_invalid("{ __type(name: true) { name } }", "String cannot represent "
                  "a non string value: true", 1, 16);
+
+    /*
+     * a string literal quoted as a variable's value is: never past a NUL
+     * (%.*s stopped there, and "a\u0000b" read "a" as if whole), at most
+     * 64 bytes, and "..." when cut
+     */
+    test_invalid("{ top(limit: \"a\\u0000b\") { username } }",
+                 "Int cannot represent non-integer value: \"a...\"", 1, 14);
+    test_invalid("{ top(limit: \"\\u0000\") { username } }",
+                 "Int cannot represent non-integer value: \"...\"", 1, 14);
+    test_invalid("{ top(limit: \"" TEST_A64 "\") { username } }",
+                 "Int cannot represent non-integer value: \"" TEST_A64
+                 "\"", 1, 14);
+    test_invalid("{ top(limit: \"" TEST_A64 "b\") { username } }",
+                 "Int cannot represent non-integer value: \"" TEST_A64
+                 "...\"", 1, 14);
+    test_invalid("{ top(limit: \"" TEST_A63 "\\u00e9\") { username } }",
+                 "Int cannot represent non-integer value: \"" TEST_A63
+                 "...\"", 1, 14);
 }
 
 
