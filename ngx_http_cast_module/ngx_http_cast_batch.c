@@ -48,8 +48,11 @@
  *
  * With cast_redis_replica_reads, the query, cas and board batches go to
  * the transport's replica connection while it is there
- * (ngx_http_cast_redis_reader()); the transport sends one the replica
- * does not answer to the primary.
+ * (ngx_http_cast_redis_reader()), chosen once as the batch leaves: its
+ * carrier keeps the connection, and the buffer its command lies in, so
+ * that one the replica does not answer can be sent again to the primary
+ * (ngx_http_cast_batch_reply.c).  At most NGX_HTTP_CAST_BATCH_DEPTH
+ * batches of a kind hold a buffer so; the batch takes a spare one.
  *
  * Arguments are copied into the batch as they come, already in the Redis
  * protocol; each call keeps where its own lie, so a dropped call's are cut
@@ -62,30 +65,18 @@
  * caller went away is cancelled (ngx_http_cast_batch_cancel()).  It calls
  * only the transport (ngx_http_cast_redis.c) and the metrics; it is
  * called by the resolvers (ngx_http_cast_field.c) and hears back from
- * the transport through its carrier's reply handler.
+ * the transport through its carrier's reply handler
+ * (ngx_http_cast_batch_reply.c).
  */
 
 
 #include "ngx_http_cast_module.h"
 
 
-/* room kept in front of the arguments for the command's header */
-#define NGX_HTTP_CAST_BATCH_HEAD     64
 #define NGX_HTTP_CAST_BATCH_SIZE     16384
 #define NGX_HTTP_CAST_BATCH_KEEP     (1024 * 1024)
-#define NGX_HTTP_CAST_BATCH_DEPTH    2
 #define NGX_HTTP_CAST_BATCH_FULL     65536
 #define NGX_HTTP_CAST_SPARE_CALLS    1024
-
-/*
- * A vote or query batch's reply has one element per call; a board or
- * watch batch's, one for all (the largest limit, every name asked); a cas
- * or state batch's, one for all, unless its calls carry arguments (a cas
- * with a client share): one element per call again.
- */
-#define ngx_http_cast_batch_shared(kind, nargs)                              \
-    ((kind) >= NGX_HTTP_CAST_BATCH_BOARD                                     \
-     || ((kind) >= NGX_HTTP_CAST_BATCH_CAS && (nargs) == 0))
 
 /*
  * The reads a replica may answer (cast_redis_replica_reads): query, cas,
@@ -97,45 +88,6 @@
      || (kind) == NGX_HTTP_CAST_BATCH_BOARD)
 
 
-typedef struct {
-    ngx_str_t                   command;
-    ngx_str_t                   function;
-
-    ngx_event_t                 flush;        /* posted while calls wait */
-    ngx_queue_t                 calls;        /* waiting */
-    u_char                     *buf;
-    size_t                      len;          /* including the head room */
-    size_t                      size;
-    ngx_uint_t                  inflight;     /* sent, reply not in */
-} ngx_http_cast_batch_t;
-
-
-/*
- * A call: its reply goes to handler(data, reply), once, unless the caller
- * cancels it first.  The batch layer owns it until then and after.
- */
-struct ngx_http_cast_call_s {
-    ngx_queue_t                 queue;        /* batched, carried, spare */
-    ngx_http_cast_reply_pt      handler;      /* NULL once cancelled */
-    void                       *data;
-    ngx_http_cast_recheck_pt    recheck;      /* NULL: sent as it is */
-    ngx_msec_t                  sent;
-    size_t                      off;          /* its arguments in its */
-    size_t                      len;          /*   batch's buffer */
-    ngx_uint_t                  nargs;
-};
-
-
-/* a sent batch: the command that carries its calls (and its WAIT) */
-typedef struct {
-    ngx_http_cast_redis_cmd_t   cmd;
-    ngx_http_cast_wait_t        wait;
-    ngx_queue_t                 calls;
-    ngx_http_cast_batch_t      *batch;
-    ngx_uint_t                  nargs;        /* its calls' arguments */
-    ngx_uint_t                  link;         /* the connection it is on */
-} ngx_http_cast_carrier_t;
-
 
 static ngx_uint_t ngx_http_cast_batch_up(ngx_uint_t kind);
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
@@ -143,31 +95,26 @@ static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
 static ngx_int_t ngx_http_cast_batch_link(ngx_http_cast_batch_t *b,
     ngx_uint_t wait);
 static void ngx_http_cast_batch_flush(ngx_event_t *ev);
-static ngx_uint_t ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b,
-    ngx_queue_t *answered);
-static void ngx_http_cast_batch_answered(ngx_queue_t *answered);
-static void ngx_http_cast_batch_reply(void *data, redisReply *reply);
-static void ngx_http_cast_batch_deliver(ngx_queue_t *calls,
-    redisReply *reply, ngx_uint_t shared);
-static void ngx_http_cast_batch_answer(ngx_http_cast_call_t *call,
-    redisReply *reply);
+static void ngx_http_cast_batch_send(ngx_http_cast_batch_t *b,
+    ngx_int_t link, ngx_uint_t wait, ngx_uint_t nargs, ngx_queue_t *calls);
+static void ngx_http_cast_batch_hold(ngx_http_cast_batch_t *b,
+    ngx_http_cast_carrier_t *carrier);
 static ngx_http_cast_call_t *ngx_http_cast_batch_call_get(void);
-static void ngx_http_cast_batch_call_put(ngx_http_cast_call_t *call);
 
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
-    { ngx_string("FCALL"), ngx_string("cast_vote_batch"),
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_query_batch"),
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_cas"),
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_state"),
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_board"),
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
-    { ngx_string("FCALL_RO"), ngx_string("cast_watch"),
-      { 0 }, { NULL, NULL }, NULL, 0, 0, 0 },
+    { .command = ngx_string("FCALL"),
+      .function = ngx_string("cast_vote_batch") },
+    { .command = ngx_string("FCALL_RO"),
+      .function = ngx_string("cast_query_batch") },
+    { .command = ngx_string("FCALL_RO"),
+      .function = ngx_string("cast_cas") },
+    { .command = ngx_string("FCALL_RO"),
+      .function = ngx_string("cast_state") },
+    { .command = ngx_string("FCALL_RO"),
+      .function = ngx_string("cast_board") },
+    { .command = ngx_string("FCALL_RO"),
+      .function = ngx_string("cast_watch") },
 };
 
 static ngx_queue_t  ngx_http_cast_batch_spare =
@@ -319,10 +266,11 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
     u_char  *buf;
     size_t   size;
 
-    if (b->buf == NULL) {
+    if (b->flush.handler == NULL) {
         b->flush.handler = ngx_http_cast_batch_flush;
         b->flush.log = ngx_cycle->log;
         b->flush.data = b;
+        b->kind = b - ngx_http_cast_batches;
         ngx_queue_init(&b->calls);
         b->len = NGX_HTTP_CAST_BATCH_HEAD;
     }
@@ -355,20 +303,15 @@ ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b, size_t need)
 static void
 ngx_http_cast_batch_flush(ngx_event_t *ev)
 {
-    u_char                    head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
-    size_t                    len;
-    ngx_int_t                 link;
-    ngx_uint_t                nargs;
-    ngx_queue_t               calls, answered;
-    ngx_uint_t                wait;
-    ngx_http_cast_carrier_t  *carrier;
+    ngx_int_t                   link;
+    ngx_uint_t                  nargs, wait;
+    ngx_queue_t                 calls, answered;
     ngx_http_cast_main_conf_t  *cmcf;
-    ngx_http_cast_batch_t    *b = ev->data;
+    ngx_http_cast_batch_t      *b = ev->data;
 
     cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_cast_module);
-    wait = (b == &ngx_http_cast_batches[NGX_HTTP_CAST_BATCH_VOTE]
-            && cmcf->min_replicas > 0);
+    wait = (b->kind == NGX_HTTP_CAST_BATCH_VOTE && cmcf->min_replicas > 0);
 
     if (ngx_queue_empty(&b->calls)) {
         return;
@@ -382,20 +325,12 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
     ngx_queue_init(&answered);
 
-    nargs = ngx_http_cast_batch_prune(b, &answered);
+    nargs = ngx_http_cast_batch_pack(&b->calls, b->buf, &answered, &b->len);
 
     if (ngx_queue_empty(&b->calls)) {
         ngx_http_cast_batch_answered(&answered);
         return;
     }
-
-    p = ngx_sprintf(head, "*%ui\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n$1\r\n0\r\n",
-                    nargs + 3, b->command.len, &b->command,
-                    b->function.len, &b->function);
-
-    start = b->buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
-    ngx_memcpy(start, head, p - head);
-    len = b->buf + b->len - start;
 
     /*
      * The batch is emptied before it is sent: hiredis copies the command
@@ -407,45 +342,7 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
     ngx_queue_add(&calls, &b->calls);
     ngx_queue_init(&b->calls);
 
-    b->len = NGX_HTTP_CAST_BATCH_HEAD;
-
-    /* a carrier that cannot be sent: each call gets no reply at once */
-    carrier = ngx_alloc(sizeof(ngx_http_cast_carrier_t), ngx_cycle->log);
-
-    if (carrier == NULL) {
-        ngx_http_cast_batch_deliver(&calls, NULL, 0);
-
-    } else {
-        carrier->cmd.handler = ngx_http_cast_batch_reply;
-        carrier->cmd.data = carrier;
-        carrier->batch = b;
-        carrier->nargs = nargs;
-        carrier->link = (link == NGX_DECLINED) ? 0 : link;
-
-        if (wait) {
-            ngx_http_cast_wait_hold(&carrier->wait, &carrier->cmd);
-        }
-
-        ngx_queue_init(&carrier->calls);
-        ngx_queue_add(&carrier->calls, &calls);
-
-        if (link != NGX_DECLINED
-            && ngx_http_cast_redis_send(link, &carrier->cmd, (char *) start,
-                                        len)
-               == NGX_OK)
-        {
-            b->inflight++;
-            ngx_http_cast_batch_busy[link]++;
-
-            if (wait) {
-                ngx_http_cast_wait_send(&carrier->wait, carrier->link);
-            }
-
-        } else {
-            ngx_http_cast_batch_deliver(&carrier->calls, NULL, 0);
-            ngx_free(carrier);
-        }
-    }
+    ngx_http_cast_batch_send(b, link, wait, nargs, &calls);
 
     ngx_http_cast_batch_answered(&answered);
 
@@ -458,8 +355,149 @@ ngx_http_cast_batch_flush(ngx_event_t *ev)
 
 
 /*
- * The connection a batch leaves on: 0 (a read: the replica's while it is
- * there), at most NGX_HTTP_CAST_BATCH_DEPTH batches of a kind in flight.
+ * The calls leave in one carrier on the link chosen, which it keeps
+ * until its reply; one that cannot be sent: each call gets no reply at
+ * once.
+ */
+
+static void
+ngx_http_cast_batch_send(ngx_http_cast_batch_t *b, ngx_int_t link,
+    ngx_uint_t wait, ngx_uint_t nargs, ngx_queue_t *calls)
+{
+    u_char                   *start;
+    size_t                    len;
+    ngx_http_cast_carrier_t  *carrier;
+
+    start = ngx_http_cast_batch_head(b, b->buf, nargs);
+    len = b->buf + b->len - start;
+
+    b->len = NGX_HTTP_CAST_BATCH_HEAD;
+
+    carrier = ngx_alloc(sizeof(ngx_http_cast_carrier_t), ngx_cycle->log);
+
+    if (carrier == NULL || link == NGX_DECLINED) {
+        ngx_http_cast_batch_deliver(calls, NULL, 0);
+        ngx_free(carrier);
+        return;
+    }
+
+    carrier->cmd.handler = ngx_http_cast_batch_reply;
+    carrier->cmd.data = carrier;
+    carrier->batch = b;
+    carrier->nargs = nargs;
+    carrier->held.data = NULL;
+
+    if (wait) {
+        ngx_http_cast_wait_hold(&carrier->wait, &carrier->cmd);
+    }
+
+    ngx_queue_init(&carrier->calls);
+    ngx_queue_add(&carrier->calls, calls);
+
+    if (ngx_http_cast_redis_send(link, &carrier->cmd, (char *) start, len)
+        != NGX_OK)
+    {
+        ngx_http_cast_batch_deliver(&carrier->calls, NULL, 0);
+        ngx_free(carrier);
+        return;
+    }
+
+    ngx_http_cast_batch_out(carrier, link);
+
+    if (link == NGX_HTTP_CAST_REDIS_REPLICA) {
+        ngx_http_cast_batch_hold(b, carrier);
+        ngx_http_cast_metrics_replica_read(0);
+    }
+
+    if (wait) {
+        ngx_http_cast_wait_send(&carrier->wait, link);
+    }
+}
+
+
+/*
+ * A batch on the replica: its carrier takes the batch's buffer, where
+ * its command lies, and the batch a spare one or none (the next call
+ * makes one).  At most NGX_HTTP_CAST_BATCH_DEPTH of a kind are held so.
+ */
+
+static void
+ngx_http_cast_batch_hold(ngx_http_cast_batch_t *b,
+    ngx_http_cast_carrier_t *carrier)
+{
+    carrier->held.data = b->buf;
+    carrier->held.size = b->size;
+    b->replica++;
+
+    b->buf = NULL;
+    b->size = 0;
+
+    if (b->nspare) {
+        b->nspare--;
+        b->buf = b->spare[b->nspare].data;
+        b->size = b->spare[b->nspare].size;
+    }
+}
+
+
+/* a carrier's buffer, held for the replica, back to its batch's spares */
+
+void
+ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier)
+{
+    ngx_http_cast_batch_t  *b = carrier->batch;
+
+    if (carrier->held.data == NULL) {
+        return;
+    }
+
+    b->replica--;
+
+    if (b->nspare < NGX_HTTP_CAST_BATCH_DEPTH
+        && carrier->held.size <= NGX_HTTP_CAST_BATCH_KEEP)
+    {
+        b->spare[b->nspare++] = carrier->held;
+
+    } else {
+        ngx_free(carrier->held.data);
+    }
+
+    carrier->held.data = NULL;
+}
+
+
+/* the carrier is on link until its reply: counted in flight there */
+
+void
+ngx_http_cast_batch_out(ngx_http_cast_carrier_t *carrier, ngx_uint_t link)
+{
+    carrier->link = link;
+    carrier->batch->inflight++;
+    ngx_http_cast_batch_busy[link]++;
+}
+
+
+/* its reply is in: the next batch of its kind may leave */
+
+void
+ngx_http_cast_batch_in(ngx_http_cast_carrier_t *carrier)
+{
+    ngx_http_cast_batch_t  *b = carrier->batch;
+
+    b->inflight--;
+    ngx_http_cast_batch_busy[carrier->link]--;
+
+    if (!ngx_queue_empty(&b->calls) && !b->flush.posted) {
+        ngx_post_event(&b->flush, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * The connection a batch leaves on, chosen once: the carrier keeps it.
+ * At most NGX_HTTP_CAST_BATCH_DEPTH batches of a kind in flight, on
+ * connection 0, or for a read on the replica's while it is there (a
+ * full batch that leaves past the depth goes to connection 0).
  * With WAIT, the vote connection with the fewest batches in flight, and
  * only if it has none: a second batch behind a WAIT would wait for it in
  * Redis's socket.  A full batch leaves all the same.  Each WAIT waits a
@@ -482,7 +520,8 @@ ngx_http_cast_batch_link(ngx_http_cast_batch_t *b, ngx_uint_t wait)
             return NGX_AGAIN;
         }
 
-        return ngx_http_cast_batch_read(b - ngx_http_cast_batches)
+        return (ngx_http_cast_batch_read(b->kind)
+                && b->replica < NGX_HTTP_CAST_BATCH_DEPTH)
                ? (ngx_int_t) ngx_http_cast_redis_reader() : 0;
     }
 
@@ -507,27 +546,26 @@ ngx_http_cast_batch_link(ngx_http_cast_batch_t *b, ngx_uint_t wait)
 
 
 /*
- * Drops the calls cancelled (their request is gone), moves those that
- * answered themselves on a recheck to answered, and closes up the
- * arguments of the others; what is left leaves now, and its time in
+ * The calls' arguments closed up in buf, from the head room on, the
+ * calls cancelled (their request is gone) dropped; *len is where they
+ * end.  With answered, the calls are leaving for the first time: those
+ * that answer themselves on a recheck move there, the others' time in
  * Redis starts.  Returns how many arguments are left.
  */
 
-static ngx_uint_t
-ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b, ngx_queue_t *answered)
+ngx_uint_t
+ngx_http_cast_batch_pack(ngx_queue_t *calls, u_char *buf,
+    ngx_queue_t *answered, size_t *len)
 {
-    size_t                len;
-    ngx_uint_t            nargs;
-    ngx_queue_t          *q, *next;
+    size_t                 end;
+    ngx_uint_t             nargs;
+    ngx_queue_t           *q, *next;
     ngx_http_cast_call_t  *call;
 
-    len = NGX_HTTP_CAST_BATCH_HEAD;
+    end = NGX_HTTP_CAST_BATCH_HEAD;
     nargs = 0;
 
-    for (q = ngx_queue_head(&b->calls);
-         q != ngx_queue_sentinel(&b->calls);
-         q = next)
-    {
+    for (q = ngx_queue_head(calls); q != ngx_queue_sentinel(calls); q = next) {
         next = ngx_queue_next(q);
         call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
 
@@ -537,135 +575,47 @@ ngx_http_cast_batch_prune(ngx_http_cast_batch_t *b, ngx_queue_t *answered)
             continue;
         }
 
-        if (call->recheck && call->recheck(call->data) != NGX_OK) {
-            ngx_queue_remove(q);
-            ngx_queue_insert_tail(answered, q);
-            continue;
+        if (answered) {
+            if (call->recheck && call->recheck(call->data) != NGX_OK) {
+                ngx_queue_remove(q);
+                ngx_queue_insert_tail(answered, q);
+                continue;
+            }
+
+            call->sent = ngx_current_msec;
         }
 
-        if (call->off != len) {
-            ngx_memmove(b->buf + len, b->buf + call->off, call->len);
-            call->off = len;
+        if (call->off != end) {
+            ngx_memmove(buf + end, buf + call->off, call->len);
+            call->off = end;
         }
 
-        len += call->len;
+        end += call->len;
         nargs += call->nargs;
-        call->sent = ngx_current_msec;
     }
 
-    b->len = len;
+    *len = end;
 
     return nargs;
 }
 
 
-/*
- * The calls that answered themselves on a recheck get no reply, once
- * their batch is out (their handlers may add calls to it again), unless
- * their caller went away meanwhile; none of them spent time in Redis.
- */
+/* the command's header written in buf's head room: where it starts */
 
-static void
-ngx_http_cast_batch_answered(ngx_queue_t *answered)
+u_char *
+ngx_http_cast_batch_head(ngx_http_cast_batch_t *b, u_char *buf,
+    ngx_uint_t nargs)
 {
-    void                   *data;
-    ngx_queue_t            *q;
-    ngx_http_cast_call_t   *call;
-    ngx_http_cast_reply_pt  handler;
+    u_char  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
 
-    while (!ngx_queue_empty(answered)) {
-        q = ngx_queue_head(answered);
-        ngx_queue_remove(q);
-        call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
+    p = ngx_sprintf(head, "*%ui\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n$1\r\n0\r\n",
+                    nargs + 3, b->command.len, &b->command,
+                    b->function.len, &b->function);
 
-        handler = call->handler;
-        data = call->data;
-        ngx_http_cast_batch_call_put(call);
+    start = buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
+    ngx_memcpy(start, head, p - head);
 
-        /* cancelled meanwhile: a sent call's reply ended its request */
-        if (handler) {
-            handler(data, NULL);
-        }
-    }
-}
-
-
-/*
- * A carrier's reply is in (or never will be): the next batch of its kind
- * may leave, and each call gets its part.
- */
-
-static void
-ngx_http_cast_batch_reply(void *data, redisReply *reply)
-{
-    ngx_uint_t                kind;
-    ngx_http_cast_carrier_t  *carrier = data;
-    ngx_http_cast_batch_t    *b = carrier->batch;
-
-    b->inflight--;
-    ngx_http_cast_batch_busy[carrier->link]--;
-
-    if (!ngx_queue_empty(&b->calls) && !b->flush.posted) {
-        ngx_post_event(&b->flush, &ngx_posted_events);
-    }
-
-    kind = b - ngx_http_cast_batches;
-
-    ngx_http_cast_batch_deliver(&carrier->calls, reply,
-                                ngx_http_cast_batch_shared(kind,
-                                                           carrier->nargs));
-    ngx_free(carrier);
-}
-
-
-/*
- * A batch's reply: the n-th element to the n-th call, or the whole reply
- * to every call when they share it.  An error or no reply at all goes to
- * every call; a call the array lacks gets an error.
- */
-
-static void
-ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
-    ngx_uint_t shared)
-{
-    size_t                i;
-    redisReply           *e;
-    ngx_queue_t          *q;
-    ngx_http_cast_call_t  *call;
-
-    static redisReply     missing = {
-        .type = REDIS_REPLY_ERROR,
-        .str = "ERR cast: the batch reply lacks this call",
-        .len = sizeof("ERR cast: the batch reply lacks this call") - 1
-    };
-
-    for (i = 0; !ngx_queue_empty(calls); i++) {
-        q = ngx_queue_head(calls);
-        ngx_queue_remove(q);
-        call = ngx_queue_data(q, ngx_http_cast_call_t, queue);
-
-        e = reply;
-
-        if (!shared && reply && reply->type == REDIS_REPLY_ARRAY) {
-            e = (i < reply->elements) ? reply->element[i] : &missing;
-        }
-
-        ngx_http_cast_batch_answer(call, e);
-    }
-}
-
-
-/* the reply to its caller, unless cancelled; the call is spare after */
-
-static void
-ngx_http_cast_batch_answer(ngx_http_cast_call_t *call, redisReply *reply)
-{
-    if (call->handler) {
-        ngx_http_cast_metrics_redis(ngx_current_msec - call->sent);
-        call->handler(call->data, reply);
-    }
-
-    ngx_http_cast_batch_call_put(call);
+    return start;
 }
 
 
@@ -686,7 +636,7 @@ ngx_http_cast_batch_call_get(void)
 }
 
 
-static void
+void
 ngx_http_cast_batch_call_put(ngx_http_cast_call_t *call)
 {
     if (ngx_http_cast_batch_nspare >= NGX_HTTP_CAST_SPARE_CALLS) {
@@ -716,6 +666,10 @@ ngx_http_cast_batch_exit(void)
         if (b->buf) {
             ngx_free(b->buf);
             b->buf = NULL;
+        }
+
+        while (b->nspare) {
+            ngx_free(b->spare[--b->nspare].data);
         }
     }
 

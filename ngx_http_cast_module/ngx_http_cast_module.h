@@ -30,6 +30,8 @@
  *   ngx_http_cast_memo.c     the refusals of Redis a worker repeats by
  *                            itself: spent tickets, used-up shares
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
+ *   ngx_http_cast_batch_reply.c  a batch's reply to its calls; a read
+ *                            the replica did not answer sent again
  *   ngx_http_cast_wait.c     a vote batch's reply held until the
  *                            replicas acknowledged it (WAIT)
  *   ngx_http_cast_redis.c    the Redis connections: commands, replies,
@@ -140,8 +142,6 @@ typedef struct {
     ngx_msec_t                sent;
     ngx_http_cast_reply_pt    handler;
     void                     *data;
-    u_char                   *again;          /* sent to a replica: kept */
-    size_t                    len;            /*   for the primary */
 } ngx_http_cast_redis_cmd_t;
 
 
@@ -243,7 +243,11 @@ struct ngx_http_cast_redis_link_s {
     ngx_event_t                   retry;
     ngx_msec_t                    backoff;
     ngx_queue_t                   inflight;      /* oldest first */
+    redisAsyncContext            *old;           /* to a primary that */
+    ngx_queue_t                   old_inflight;  /*   moved, closing */
     ngx_str_t                     address;       /* "ip:port" connected to */
+    ngx_str_t                    *primary;       /* a replica's: the one
+                                                    the Sentinels name */
     u_char                        addr[NGX_HTTP_CAST_REDIS_ADDR_LEN];
     ngx_http_cast_redis_done_pt   done;
     ngx_msec_t                    checked;       /* a replica's ROLE sent */
@@ -264,6 +268,10 @@ void ngx_http_cast_redis_link_close(ngx_http_cast_redis_link_t *link);
 void ngx_http_cast_redis_link_leave(ngx_http_cast_redis_link_t *link,
     const char *why);
 void ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link);
+void ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
+    const char *why);
+ngx_uint_t ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link);
+void ngx_http_cast_redis_link_expire(ngx_http_cast_redis_link_t *link);
 void ngx_http_cast_redis_link_schedule(ngx_http_cast_redis_link_t *link);
 
 /* ngx_http_cast_redis_setup.c: queued first on each new connection */
@@ -324,6 +332,80 @@ void ngx_http_cast_batch_recheck(ngx_http_cast_call_t *call,
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
 u_char *ngx_http_cast_digits(u_char *p, uint64_t n);
+
+/*
+ * The batch layer's own, shared by ngx_http_cast_batch.c (calls gathered,
+ * batches sent) and ngx_http_cast_batch_reply.c (their replies).
+ */
+
+/* room kept in front of the arguments for the command's header */
+#define NGX_HTTP_CAST_BATCH_HEAD     64
+#define NGX_HTTP_CAST_BATCH_DEPTH    2
+
+typedef struct {
+    u_char                     *data;
+    size_t                      size;
+} ngx_http_cast_batch_buf_t;
+
+typedef struct {
+    ngx_str_t                   command;
+    ngx_str_t                   function;
+
+    ngx_event_t                 flush;        /* posted while calls wait */
+    ngx_queue_t                 calls;        /* waiting */
+    u_char                     *buf;
+    size_t                      len;          /* including the head room */
+    size_t                      size;
+    ngx_uint_t                  kind;
+    ngx_uint_t                  inflight;     /* sent, reply not in */
+    ngx_uint_t                  replica;      /*   of them on the replica */
+    ngx_uint_t                  nspare;       /* buffers back from it */
+    ngx_http_cast_batch_buf_t   spare[NGX_HTTP_CAST_BATCH_DEPTH];
+} ngx_http_cast_batch_t;
+
+/*
+ * A call: its reply goes to handler(data, reply), once, unless the caller
+ * cancels it first.  The batch layer owns it until then and after.
+ */
+struct ngx_http_cast_call_s {
+    ngx_queue_t                 queue;        /* batched, carried, spare */
+    ngx_http_cast_reply_pt      handler;      /* NULL once cancelled */
+    void                       *data;
+    ngx_http_cast_recheck_pt    recheck;      /* NULL: sent as it is */
+    ngx_msec_t                  sent;         /* first sent */
+    size_t                      off;          /* its arguments in its */
+    size_t                      len;          /*   batch's buffer */
+    ngx_uint_t                  nargs;
+};
+
+/*
+ * A sent batch: the command that carries its calls (and its WAIT).  On
+ * the replica, it holds its batch's buffer, where the calls' arguments
+ * lie, until its reply: the primary may be sent them yet.
+ */
+typedef struct {
+    ngx_http_cast_redis_cmd_t   cmd;
+    ngx_http_cast_wait_t        wait;
+    ngx_queue_t                 calls;
+    ngx_http_cast_batch_t      *batch;
+    ngx_uint_t                  nargs;        /* its calls' arguments */
+    ngx_uint_t                  link;         /* the connection it is on */
+    ngx_http_cast_batch_buf_t   held;         /* on the replica: its buf */
+} ngx_http_cast_carrier_t;
+
+ngx_uint_t ngx_http_cast_batch_pack(ngx_queue_t *calls, u_char *buf,
+    ngx_queue_t *answered, size_t *len);
+u_char *ngx_http_cast_batch_head(ngx_http_cast_batch_t *b, u_char *buf,
+    ngx_uint_t nargs);
+void ngx_http_cast_batch_out(ngx_http_cast_carrier_t *carrier,
+    ngx_uint_t link);
+void ngx_http_cast_batch_in(ngx_http_cast_carrier_t *carrier);
+void ngx_http_cast_batch_release(ngx_http_cast_carrier_t *carrier);
+void ngx_http_cast_batch_call_put(ngx_http_cast_call_t *call);
+void ngx_http_cast_batch_reply(void *data, redisReply *reply);
+void ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
+    ngx_uint_t shared);
+void ngx_http_cast_batch_answered(ngx_queue_t *answered);
 
 /*
  * ngx_http_cast_watch.c: what the subscriptions watch, one call a tick.

@@ -33,10 +33,11 @@
  * is a replica linked to its primary: ROLE is asked again every second,
  * and the replica is left when it is not, when the primary moves (a
  * failover: it may be the primary now) or when it names the primary.  A
- * read the replica does not answer (its connection lost or dropped as
- * stuck, LOADING, MASTERDOWN, no function library yet) is sent again to
- * the primary, so a replica down never fails a read.  Nothing else ever
- * goes to the replica.
+ * command goes only on the connection its caller chose: a read the
+ * replica does not answer (its connection lost or dropped as stuck,
+ * LOADING, MASTERDOWN, no function library yet) has its handler told so,
+ * and the batch layer sends it again to the primary, so a replica down
+ * never fails a read.  Nothing else ever goes to the replica.
  *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
@@ -79,9 +80,6 @@ static void ngx_http_cast_redis_replica_found(void *data, const char *ip,
 static void ngx_http_cast_redis_primary(u_char *addr, size_t len);
 static void ngx_http_cast_redis_watch(ngx_event_t *ev);
 static void ngx_http_cast_redis_watch_replica(void);
-static ngx_uint_t ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link);
-static ngx_int_t ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd,
-    redisReply *reply);
 static void ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
 
@@ -112,6 +110,7 @@ ngx_http_cast_redis_init(ngx_cycle_t *cycle, ngx_http_cast_main_conf_t *cmcf)
     }
 
     rd->links[NGX_HTTP_CAST_REDIS_REPLICA].replica = 1;
+    rd->links[NGX_HTTP_CAST_REDIS_REPLICA].primary = &rd->address;
 
     for (i = 0; i < rd->nlinks; i++) {
         ngx_http_cast_redis_connect(&rd->links[i]);
@@ -247,18 +246,17 @@ ngx_http_cast_redis_found(void *data, const char *ip, int port)
     for (i = 0; i < rd->nlinks; i++) {
         link = &rd->links[i];
 
-        if (link->ac) {
-            if (ip && (len != link->address.len
-                       || ngx_memcmp(addr, link->address.data, len) != 0))
-            {
-                ngx_http_cast_redis_link_leave(link, "the sentinels name "
-                                               "another primary");
-            }
-
-            continue;
+        if (link->ac && ip
+            && (len != link->address.len
+                || ngx_memcmp(addr, link->address.data, len) != 0))
+        {
+            /* made again to the new primary at once, the old one closing */
+            ngx_http_cast_redis_link_move(link, "the sentinels name "
+                                          "another primary");
+            link->waiting = 1;
         }
 
-        if (!link->waiting) {
+        if (link->ac || !link->waiting) {
             continue;
         }
 
@@ -361,11 +359,15 @@ ngx_http_cast_redis_connect_to(ngx_http_cast_redis_link_t *link,
 }
 
 
-/* once a second while connected: the primary may have moved */
+/*
+ * once a second while connected: the primary may have moved, and the old
+ * one's connections may hang
+ */
 
 static void
 ngx_http_cast_redis_watch(ngx_event_t *ev)
 {
+    ngx_uint_t              i;
     ngx_http_cast_redis_t  *rd = &ngx_http_cast_redis;
 
     if (rd->exiting) {
@@ -373,6 +375,10 @@ ngx_http_cast_redis_watch(ngx_event_t *ev)
     }
 
     ngx_add_timer(&rd->watch, NGX_HTTP_CAST_WATCH);
+
+    for (i = 0; i < rd->nlinks; i++) {
+        ngx_http_cast_redis_link_expire(&rd->links[i]);
+    }
 
     ngx_http_cast_redis_ask();
     ngx_http_cast_redis_watch_replica();
@@ -399,7 +405,7 @@ ngx_http_cast_redis_watch_replica(void)
     }
 
     /* a replica that accepts and never answers its set-up is dropped too */
-    if (ngx_http_cast_redis_stuck(link)
+    if (ngx_http_cast_redis_link_stuck(link)
         || (link->checking
             && ngx_current_msec - link->checked >= rd->cmcf->redis_timeout))
     {
@@ -477,7 +483,10 @@ ngx_http_cast_redis_reader(void)
 }
 
 
-/* whether a command may be sent on link n: it is there or on its way */
+/*
+ * Whether a command may be sent on link n: it is there or on its way,
+ * and not closing
+ */
 
 ngx_uint_t
 ngx_http_cast_redis_connected(ngx_uint_t n)
@@ -486,8 +495,11 @@ ngx_http_cast_redis_connected(ngx_uint_t n)
         return ngx_http_cast_redis_reader() == n;
     }
 
+    /* one being left takes no command: it would fail at once */
     return n < ngx_http_cast_redis.nlinks
-           && ngx_http_cast_redis.links[n].ac != NULL;
+           && ngx_http_cast_redis.links[n].ac != NULL
+           && !(ngx_http_cast_redis.links[n].ac->c.flags
+                & REDIS_DISCONNECTING);
 }
 
 
@@ -495,8 +507,8 @@ ngx_http_cast_redis_connected(ngx_uint_t n)
  * Sends a formatted command on link n: NGX_OK, and cmd->handler is called
  * once its reply is in, or with NULL if it never will be; the caller
  * keeps cmd until then.  Otherwise NGX_ERROR, and the handler is never
- * called.  A command for the replica goes to the primary when the replica
- * is not there, and keeps a copy until its reply: it may go there yet.
+ * called: a command for the replica when it is not there too (it never
+ * moves to another connection by itself; the caller chose the link).
  */
 
 ngx_int_t
@@ -504,18 +516,6 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
     const char *buf, size_t len)
 {
     ngx_http_cast_redis_link_t  *link;
-
-    cmd->again = NULL;
-
-    if (n == NGX_HTTP_CAST_REDIS_REPLICA) {
-        if (ngx_http_cast_redis_reader() == n) {
-            cmd->again = ngx_alloc(len, ngx_http_cast_redis.log);
-        }
-
-        if (cmd->again == NULL) {
-            n = 0;
-        }
-    }
 
     if (!ngx_http_cast_redis_connected(n)) {
         return NGX_ERROR;
@@ -527,15 +527,7 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
                                    buf, len)
         != REDIS_OK)
     {
-        ngx_free(cmd->again);
-        cmd->again = NULL;
         return NGX_ERROR;
-    }
-
-    if (cmd->again) {
-        ngx_memcpy(cmd->again, buf, len);
-        cmd->len = len;
-        ngx_http_cast_metrics_replica_read(0);
     }
 
     cmd->sent = ngx_current_msec;
@@ -562,30 +554,13 @@ ngx_http_cast_redis_check_stuck(void)
     for (i = 0; i < NGX_HTTP_CAST_REDIS_ALL_LINKS; i++) {
         link = &rd->links[i];
 
-        if (ngx_http_cast_redis_stuck(link)) {
+        if (ngx_http_cast_redis_link_stuck(link)) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0, "cast: redis did not "
                           "answer within %M ms, reconnecting",
                           rd->cmcf->redis_timeout);
             ngx_http_cast_redis_link_drop(link);
         }
     }
-}
-
-
-static ngx_uint_t
-ngx_http_cast_redis_stuck(ngx_http_cast_redis_link_t *link)
-{
-    ngx_http_cast_redis_cmd_t  *cmd;
-
-    if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
-        return 0;
-    }
-
-    cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
-                         ngx_http_cast_redis_cmd_t, queue);
-
-    return ngx_current_msec - cmd->sent
-           >= ngx_http_cast_redis.cmcf->redis_timeout;
 }
 
 
@@ -600,11 +575,8 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     ngx_queue_remove(&cmd->queue);
 
+    /* a replica's answer, or none: the batch layer may send it again */
     if (link->replica) {
-        if (ngx_http_cast_redis_again(cmd, reply) == NGX_OK) {
-            return;
-        }
-
         cmd->handler(cmd->data, reply);
         return;
     }
@@ -635,42 +607,4 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     cmd->handler(cmd->data, reply);
-}
-
-
-/*
- * A read the replica did not answer, or answered as a replica that cannot
- * serve it (still loading, cut off with replica-serve-stale-data no, not
- * yet given the function library): NGX_OK, sent to the primary instead.
- */
-
-static ngx_int_t
-ngx_http_cast_redis_again(ngx_http_cast_redis_cmd_t *cmd, redisReply *reply)
-{
-    u_char     *buf;
-    ngx_int_t   rc;
-
-    buf = cmd->again;
-    cmd->again = NULL;
-
-    rc = NGX_DECLINED;
-
-    if (buf && !ngx_http_cast_redis.exiting
-        && (reply == NULL
-            || (reply->type == REDIS_REPLY_ERROR
-                && (ngx_strncmp(reply->str, "LOADING", 7) == 0
-                    || ngx_strncmp(reply->str, "MASTERDOWN", 10) == 0
-                    || ngx_strncmp(reply->str, "ERR Function not found", 22)
-                       == 0))))
-    {
-        rc = ngx_http_cast_redis_send(0, cmd, (char *) buf, cmd->len);
-
-        if (rc == NGX_OK) {
-            ngx_http_cast_metrics_replica_read(1);
-        }
-    }
-
-    ngx_free(buf);
-
-    return rc;
 }

@@ -26,6 +26,10 @@
 
 static void ngx_http_cast_redis_link_done(ngx_http_cast_redis_link_t *link,
     ngx_int_t rc, const char *why);
+static void ngx_http_cast_redis_link_free_old(
+    ngx_http_cast_redis_link_t *link);
+static ngx_uint_t ngx_http_cast_redis_link_late(ngx_queue_t *inflight,
+    ngx_msec_t timeout);
 static void ngx_http_cast_redis_link_retry(ngx_event_t *ev);
 static void ngx_http_cast_redis_link_on_connect(const redisAsyncContext *ac,
     int status);
@@ -46,6 +50,7 @@ ngx_http_cast_redis_link_init(ngx_http_cast_redis_link_t *link,
     link->address.data = link->addr;
 
     ngx_queue_init(&link->inflight);
+    ngx_queue_init(&link->old_inflight);
 
     link->retry.handler = ngx_http_cast_redis_link_retry;
     link->retry.log = log;
@@ -116,6 +121,8 @@ ngx_http_cast_redis_link_close(ngx_http_cast_redis_link_t *link)
     if (ac) {
         redisAsyncFree(ac);
     }
+
+    ngx_http_cast_redis_link_free_old(link);
 }
 
 
@@ -166,10 +173,20 @@ ngx_http_cast_redis_link_leave(ngx_http_cast_redis_link_t *link,
 }
 
 
+/*
+ * Freed at once: the commands in flight answer with no reply.  A link
+ * with no context (lost, being made again, already dropped from within
+ * one of those replies) is left as it is.
+ */
+
 void
 ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link)
 {
     redisAsyncContext  *ac;
+
+    if (link->ac == NULL) {
+        return;
+    }
 
     /* a context still connecting gets no disconnect callback: forget it */
     ac = link->ac;
@@ -179,6 +196,103 @@ ngx_http_cast_redis_link_drop(ngx_http_cast_redis_link_t *link)
     redisAsyncFree(ac);
     ngx_http_cast_metrics_reconnect();
     ngx_http_cast_redis_link_schedule(link);
+}
+
+
+/*
+ * The Sentinels name another primary: the connection is left as above,
+ * its commands in flight get their replies, and the link is free at once
+ * for a connection to the new one, so the calls made meanwhile wait for
+ * that instead of failing.  One left before that is still closing is
+ * freed: its commands answer with no reply.
+ */
+
+void
+ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
+    const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = link->ac;
+
+    if (ac == NULL) {
+        return;
+    }
+
+    ngx_http_cast_redis_link_free_old(link);
+
+    ngx_log_error(NGX_LOG_WARN, link->log, 0,
+                  "cast: leaving redis %V: %s", &link->address, why);
+
+    /* apart first: a context with no reply due is freed at once */
+    link->old = ac;
+    link->ac = NULL;
+    link->ready = 0;
+
+    ngx_queue_add(&link->old_inflight, &link->inflight);
+    ngx_queue_init(&link->inflight);
+
+    if (!(ac->c.flags & REDIS_DISCONNECTING)) {
+        redisAsyncDisconnect(ac);
+    }
+}
+
+
+static void
+ngx_http_cast_redis_link_free_old(ngx_http_cast_redis_link_t *link)
+{
+    redisAsyncContext  *old;
+
+    old = link->old;
+    link->old = NULL;
+
+    if (old) {
+        redisAsyncFree(old);
+    }
+}
+
+
+/* whether Redis has kept a command longer than the timeout on the link */
+
+ngx_uint_t
+ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link)
+{
+    return link->ac != NULL
+           && ngx_http_cast_redis_link_late(&link->inflight,
+                                            link->cmcf->redis_timeout);
+}
+
+
+/* a moved primary's closing connection that hangs is freed, not kept */
+
+void
+ngx_http_cast_redis_link_expire(ngx_http_cast_redis_link_t *link)
+{
+    if (link->old
+        && ngx_http_cast_redis_link_late(&link->old_inflight,
+                                         link->cmcf->redis_timeout))
+    {
+        ngx_log_error(NGX_LOG_ERR, link->log, 0, "cast: the redis primary "
+                      "that moved did not answer within %M ms, closed",
+                      link->cmcf->redis_timeout);
+        ngx_http_cast_redis_link_free_old(link);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_cast_redis_link_late(ngx_queue_t *inflight, ngx_msec_t timeout)
+{
+    ngx_http_cast_redis_cmd_t  *cmd;
+
+    if (ngx_queue_empty(inflight)) {
+        return 0;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(inflight), ngx_http_cast_redis_cmd_t,
+                         queue);
+
+    return ngx_current_msec - cmd->sent >= timeout;
 }
 
 
@@ -232,6 +346,11 @@ ngx_http_cast_redis_link_on_disconnect(const redisAsyncContext *ac,
     int status)
 {
     ngx_http_cast_redis_link_t  *link = ac->data;
+
+    if (link->old == ac) {
+        link->old = NULL;
+        return;
+    }
 
     if (link->closed || link->ac != ac) {
         return;

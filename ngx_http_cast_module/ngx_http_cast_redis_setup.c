@@ -11,7 +11,8 @@
  *
  * A replica's connection (cast_redis_replica_reads) writes nothing: AUTH
  * and SELECT, then ROLE, which must say it is a replica whose link to its
- * primary is connected; the transport asks ROLE again once a second
+ * primary is connected, that primary being the one the Sentinels name;
+ * the transport asks ROLE again once a second
  * (ngx_http_cast_redis_setup_role()) while reads go there.
  *
  * Its verdict goes to the link's done handler: NGX_OK once FUNCTION LOAD
@@ -36,6 +37,8 @@ static void ngx_http_cast_redis_role_reply(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_cast_redis_replica_reply(
     ngx_http_cast_redis_link_t *link, redisReply *reply);
+static ngx_uint_t ngx_http_cast_redis_same_primary(
+    ngx_http_cast_redis_link_t *link, redisReply *host, redisReply *port);
 static void ngx_http_cast_redis_fsync_reply(redisAsyncContext *ac, void *r,
     void *data);
 
@@ -207,6 +210,14 @@ ngx_http_cast_redis_replica_reply(ngx_http_cast_redis_link_t *link,
         && ngx_strcmp(reply->element[0]->str, "slave") == 0
         && ngx_strcmp(reply->element[3]->str, "connected") == 0)
     {
+        if (!ngx_http_cast_redis_same_primary(link, reply->element[1],
+                                              reply->element[2]))
+        {
+            link->done(link, NGX_DECLINED, "it replicates another primary "
+                       "than the one the sentinels name");
+            return;
+        }
+
         if (!link->ready) {
             ngx_log_error(NGX_LOG_INFO, link->log, 0, "cast: redis %V is a "
                           "replica linked to its primary, reads go there",
@@ -219,6 +230,58 @@ ngx_http_cast_redis_replica_reply(ngx_http_cast_redis_link_t *link,
 
     link->done(link, NGX_DECLINED, "it is not a replica linked to its "
                "primary");
+}
+
+
+/*
+ * Whether the primary a replica's ROLE names is the one the Sentinels
+ * name: otherwise it belongs to another set-up, or to the other side of a
+ * split.  The port must be the same, and the host too when ROLE gives an
+ * address (a name, as "replicaof <name>" gives, is not resolved here).
+ * Before the Sentinels have named one, the next ROLE (a second later)
+ * judges.
+ */
+
+static ngx_uint_t
+ngx_http_cast_redis_same_primary(ngx_http_cast_redis_link_t *link,
+    redisReply *host, redisReply *port)
+{
+    u_char      tail[NGX_INT64_LEN + 1];
+    size_t      n;
+    ngx_str_t  *primary = link->primary;
+#if (NGX_HAVE_INET6)
+    u_char      addr6[16];
+#endif
+
+    if (primary == NULL || primary->len == 0) {
+        return 1;
+    }
+
+    if (host->type != REDIS_REPLY_STRING
+        || port->type != REDIS_REPLY_INTEGER)
+    {
+        return 0;
+    }
+
+    n = ngx_sprintf(tail, ":%L", (int64_t) port->integer) - tail;
+
+    if (primary->len <= n
+        || ngx_memcmp(primary->data + primary->len - n, tail, n) != 0)
+    {
+        return 0;
+    }
+
+    if (ngx_inet_addr((u_char *) host->str, host->len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+        && ngx_inet6_addr((u_char *) host->str, host->len, addr6) != NGX_OK
+#endif
+       )
+    {
+        return 1;
+    }
+
+    return primary->len - n == host->len
+           && ngx_memcmp(primary->data, host->str, host->len) == 0;
 }
 
 

@@ -1,0 +1,98 @@
+# cast_redis_replica_reads: a replica whose ROLE says it is linked, but to
+# another primary than the one the Sentinels name (another set-up's
+# replica, or the other side of a split brain), gets no read: it is left
+# at its first ROLE, and the reads stay on the primary.  Before, ROLE's
+# "connected" was enough, and the reads went to a Redis that replicates
+# other data.  A replica that names the primary by a host name (as
+# "replicaof <name>" leaves it) is judged by the port alone.
+#
+# A private primary; fake replicas and fake Sentinels; private nginx.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Nginx;
+use Cast::PrivateRedis qw(start_redis cmd_ok);
+use Cast::FakeRedis qw(fake_redis stop_fake bulk arr fake_sentinel);
+use HTTP::Tiny;
+use Test::More;
+use Time::HiRes qw(sleep);
+
+plan skip_all => 'no build/ngx_http_cast_module.so'
+    unless $ENV{TEST_NGINX_LOAD_MODULES};
+
+my $pport = free_port();
+start_redis(port => $pport);
+cmd_ok('SET', '{cast}:ready', 1);
+
+sub replica {
+    my ($host, $port) = @_;
+    return fake_redis(sub {
+        return uc($_[0] // '') eq 'ROLE'
+               ? arr(bulk('slave'), bulk($host), ":$port\r\n",
+                     bulk('connected'), ":0\r\n")
+               : "-LOADING cast 171\r\n";
+    });
+}
+
+sub run {
+    my ($name, $replica) = @_;
+    my $sentinel = fake_sentinel($pport, $replica->{port});
+    my $sport = $sentinel->{port};
+
+    start_nginx(<<'CONF', http_config => <<"HTTP");
+location = /graphql { cast_graphql; }
+location = /readyz { cast_readyz; }
+CONF
+    cast_redis_sentinel 127.0.0.1:$sport;
+    cast_redis_master_name $name;
+    cast_redis_replica_reads on;
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+    cast_redis_timeout 2s;
+HTTP
+
+    return ($sentinel, 'http://127.0.0.1:' . server_port());
+}
+
+# linked to a primary on another port
+my $other = replica('127.0.0.1', $pport == 65535 ? 1 : $pport + 1);
+my ($sentinel, $base) = run('cast171a', $other);
+my $op = $other->{port};
+
+ok(wait_for(10, sub { error_log_text() =~ /leaving redis 127\.0\.0\.1:$op: (?#
+                                          )it replicates another primary/ }),
+   'the replica of another primary is left');
+sleep 1.5;
+my $readyz = HTTP::Tiny->new->get("$base/readyz")->{content} // '';
+like($readyz, qr/ reads 127\.0\.0\.1:$pport$/, 'the reads stay on the primary')
+    or diag $readyz;
+my (undef, $json) = graphql('{query(username:"nobody-171")}', undef,
+                            url => "$base/graphql", timeout => 5);
+ok($json && $json->{data} && !$json->{errors}, 'a query answers')
+    or diag explain $json;
+stop_nginx();
+is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
+stop_fake($sentinel);
+
+# linked to a primary at another address, same port
+my $away = replica('127.0.0.2', $pport);
+($sentinel, $base) = run('cast171b', $away);
+my $ap = $away->{port};
+ok(wait_for(10, sub { error_log_text() =~ /leaving redis 127\.0\.0\.1:$ap: (?#
+                                          )it replicates another primary/ }),
+   'the replica of a primary at another address is left');
+stop_nginx();
+stop_fake($sentinel);
+
+# the primary named by a host name, same port: used
+my $named = replica('redis-0.example', $pport);
+($sentinel, $base) = run('cast171c', $named);
+my $np = $named->{port};
+ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
+                       // '') =~ / reads 127\.0\.0\.1:$np$/ }),
+   'a replica naming its primary by a host name gets the reads');
+stop_nginx();
+is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
+
+done_testing();
