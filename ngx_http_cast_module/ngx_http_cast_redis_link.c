@@ -224,10 +224,21 @@ ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
     ngx_log_error(NGX_LOG_WARN, link->log, 0,
                   "cast: leaving redis %V: %s", &link->address, why);
 
-    /* apart first: a context with no reply due is freed at once */
-    link->old = ac;
     link->ac = NULL;
     link->ready = 0;
+
+    /*
+     * one still connecting has written nothing, and gets no disconnect
+     * callback: freed at once, its commands answer with no reply (none
+     * goes to a Redis no longer the primary when it connects)
+     */
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        redisAsyncFree(ac);
+        return;
+    }
+
+    /* apart first: a context with no reply due is freed at once */
+    link->old = ac;
 
     ngx_queue_add(&link->old_inflight, &link->inflight);
     ngx_queue_init(&link->inflight);
@@ -334,6 +345,16 @@ ngx_http_cast_redis_link_on_connect(const redisAsyncContext *ac, int status)
 
     ngx_log_error(NGX_LOG_ERR, link->log, 0,
                   "cast: redis connect failed: %s", ac->errstr);
+
+    /* one set apart or freed meanwhile: the link's own is another */
+    if (link->old == ac) {
+        link->old = NULL;
+        return;
+    }
+
+    if (link->ac != ac) {
+        return;
+    }
 
     link->ac = NULL;
     link->ready = 0;
