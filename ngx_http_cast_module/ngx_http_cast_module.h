@@ -245,6 +245,7 @@ struct ngx_http_cast_redis_link_s {
     ngx_queue_t                   inflight;      /* oldest first */
     redisAsyncContext            *old;           /* to a primary that */
     ngx_queue_t                   old_inflight;  /*   moved, closing */
+    ngx_msec_t                    old_since;     /*   since it was left */
     ngx_str_t                     address;       /* "ip:port" connected to */
     ngx_str_t                    *primary;       /* a replica's: the one
                                                     the Sentinels name */

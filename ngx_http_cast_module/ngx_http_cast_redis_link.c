@@ -239,6 +239,7 @@ ngx_http_cast_redis_link_move(ngx_http_cast_redis_link_t *link,
 
     /* apart first: a context with no reply due is freed at once */
     link->old = ac;
+    link->old_since = ngx_current_msec;
 
     ngx_queue_add(&link->old_inflight, &link->inflight);
     ngx_queue_init(&link->inflight);
@@ -274,14 +275,17 @@ ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link)
 }
 
 
-/* a moved primary's closing connection that hangs is freed, not kept */
+/*
+ * A moved primary's closing connection that hangs is freed, not kept:
+ * every command on it, its set-up's too, was sent before it was left,
+ * so one still there a timeout later has kept a command that long.
+ */
 
 void
 ngx_http_cast_redis_link_expire(ngx_http_cast_redis_link_t *link)
 {
     if (link->old
-        && ngx_http_cast_redis_link_late(&link->old_inflight,
-                                         link->cmcf->redis_timeout))
+        && ngx_current_msec - link->old_since >= link->cmcf->redis_timeout)
     {
         ngx_log_error(NGX_LOG_ERR, link->log, 0, "cast: the redis primary "
                       "that moved did not answer within %M ms, closed",
