@@ -25,6 +25,9 @@ typedef struct {
 static void ngx_http_cast_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_process(ngx_http_request_t *r,
     ngx_str_t *body);
+static void ngx_http_cast_http_in(ngx_http_request_t *r, ngx_str_t *body,
+    cast_gql_http_t *in);
+static void ngx_http_cast_cache_count(void);
 static ngx_int_t ngx_http_cast_finish(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
 static ngx_int_t ngx_http_cast_client(ngx_http_request_t *r,
@@ -271,7 +274,6 @@ static ngx_int_t
 ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 {
     int                         rc;
-    uint64_t                    hits, misses;
     cast_gql_http_t             in;
     cast_gql_alloc_t           *alloc;
     cast_gql_exec_t            *exec;
@@ -279,32 +281,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     ngx_http_cast_ctx_t        *ctx;
     ngx_http_cast_main_conf_t  *cmcf;
 
-    ngx_memzero(&in, sizeof(cast_gql_http_t));
-
-    in.method = r->method == NGX_HTTP_GET ? CAST_GQL_METHOD_GET
-              : r->method == NGX_HTTP_POST ? CAST_GQL_METHOD_POST
-              : CAST_GQL_METHOD_OTHER;
-
-    if (r->headers_in.content_type) {
-        in.content_type.data = (char *) r->headers_in.content_type->value.data;
-        in.content_type.len = r->headers_in.content_type->value.len;
-    }
-
-    if (r->headers_in.accept) {
-        in.accept.data = (char *) r->headers_in.accept->value.data;
-        in.accept.len = r->headers_in.accept->value.len;
-    }
-
-    ngx_http_cast_coding(r, &in.content_encoding);
-
-    if (body) {
-        in.body.data = (char *) body->data;
-        in.body.len = body->len;
-    }
-
-    in.args.data = (char *) r->args.data;
-    in.args.len = r->args.len;
-    in.stream = cast_gql_wants_stream(in.accept);
+    ngx_http_cast_http_in(r, body, &in);
 
     /* the engine keeps the allocator until cast_gql_finish() */
     alloc = ngx_palloc(r->pool, sizeof(cast_gql_alloc_t));
@@ -333,15 +310,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
 
     rc = cast_gql_prepare(ngx_http_cast_engine, &in, alloc, &exec);
 
-    /* the engine counts per worker; the shared counters get the change */
-    hits = cast_gql_cache_hits(ngx_http_cast_engine);
-    misses = cast_gql_cache_misses(ngx_http_cast_engine);
-
-    ngx_http_cast_metrics_cache(hits - ngx_http_cast_hits,
-                                misses - ngx_http_cast_misses);
-
-    ngx_http_cast_hits = hits;
-    ngx_http_cast_misses = misses;
+    ngx_http_cast_cache_count();
 
     if (exec == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -373,6 +342,59 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     return ngx_http_cast_request_wait(r, ctx);
+}
+
+
+/* What the engine is told of the request: method, headers, body, args. */
+
+static void
+ngx_http_cast_http_in(ngx_http_request_t *r, ngx_str_t *body,
+    cast_gql_http_t *in)
+{
+    ngx_memzero(in, sizeof(cast_gql_http_t));
+
+    in->method = r->method == NGX_HTTP_GET ? CAST_GQL_METHOD_GET
+               : r->method == NGX_HTTP_POST ? CAST_GQL_METHOD_POST
+               : CAST_GQL_METHOD_OTHER;
+
+    if (r->headers_in.content_type) {
+        in->content_type.data = (char *) r->headers_in.content_type->value.data;
+        in->content_type.len = r->headers_in.content_type->value.len;
+    }
+
+    if (r->headers_in.accept) {
+        in->accept.data = (char *) r->headers_in.accept->value.data;
+        in->accept.len = r->headers_in.accept->value.len;
+    }
+
+    ngx_http_cast_coding(r, &in->content_encoding);
+
+    if (body) {
+        in->body.data = (char *) body->data;
+        in->body.len = body->len;
+    }
+
+    in->args.data = (char *) r->args.data;
+    in->args.len = r->args.len;
+    in->stream = cast_gql_wants_stream(in->accept);
+}
+
+
+/* the engine counts per worker; the shared counters get the change */
+
+static void
+ngx_http_cast_cache_count(void)
+{
+    uint64_t  hits, misses;
+
+    hits = cast_gql_cache_hits(ngx_http_cast_engine);
+    misses = cast_gql_cache_misses(ngx_http_cast_engine);
+
+    ngx_http_cast_metrics_cache(hits - ngx_http_cast_hits,
+                                misses - ngx_http_cast_misses);
+
+    ngx_http_cast_hits = hits;
+    ngx_http_cast_misses = misses;
 }
 
 

@@ -65,11 +65,16 @@ static ngx_int_t ngx_http_cast_vote_check(cast_gql_slot_t *slot,
 static ngx_int_t ngx_http_cast_ticket_check(cast_gql_slot_t *slot,
     ngx_http_cast_main_conf_t *cmcf, uint64_t *seq);
 static ngx_int_t ngx_http_cast_ticket_remembered(cast_gql_slot_t *slot);
+static ngx_int_t ngx_http_cast_vote_args(ngx_http_cast_field_t *field,
+    ngx_uint_t share, uint64_t seq, int argc, const char ***argvp,
+    size_t **argvlenp);
 static ngx_int_t ngx_http_cast_vote_still(ngx_http_cast_field_t *field);
 static ngx_uint_t ngx_http_cast_ticket_authentic(cast_ticket_t *t,
     ngx_http_cast_main_conf_t *cmcf);
 static void ngx_http_cast_vote_reply(ngx_http_cast_field_t *field,
     redisReply *reply);
+static void ngx_http_cast_vote_refused(ngx_http_cast_field_t *field,
+    redisReply **e);
 static void ngx_http_cast_learn_from_id(redisReply *id);
 
 
@@ -86,12 +91,9 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf)
 {
     int               argc;
-    u_char           *p, *last, *buf;
-    size_t            i, *argvlen;
-    int64_t           count;
+    size_t           *argvlen;
     uint64_t          seq;
     const char      **argv;
-    ngx_pool_t       *pool = field->pool;
     cast_gql_slot_t  *slot = field->slot;
 
     if (ngx_http_cast_vote_check(slot, cmcf) != NGX_OK) {
@@ -127,15 +129,48 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
 
     argc = NGX_HTTP_CAST_VOTE_FIXED_ARGS + 2 * slot->nusernames;
 
-    argv = ngx_palloc(pool, argc * sizeof(char *));
-    argvlen = ngx_palloc(pool, argc * sizeof(size_t));
-
-    /* room for the seq, the share, n and every count as decimal text */
-    buf = ngx_pnalloc(pool, (3 + slot->nusernames) * NGX_INT64_LEN);
-
-    if (argv == NULL || argvlen == NULL || buf == NULL) {
+    if (ngx_http_cast_vote_args(field, cmcf->client_uses, seq, argc, &argv,
+                                &argvlen)
+        != NGX_OK)
+    {
         ngx_http_cast_field_unavailable(slot, "out of memory");
         return NGX_DONE;
+    }
+
+    field->asked = ngx_current_msec;
+    field->still = ngx_http_cast_vote_still;
+
+    return ngx_http_cast_field_call(field, NGX_HTTP_CAST_BATCH_VOTE,
+                                    ngx_http_cast_vote_reply, argc, argv,
+                                    argvlen);
+}
+
+
+/*
+ * The arguments of cast_vote_batch for one vote, from the field's pool:
+ * ticket, voter, idempotency key, the ticket's seq, client, share, n and
+ * the n pairs username, count (cast.lua's layout); the numbers as
+ * decimal text.
+ */
+
+static ngx_int_t
+ngx_http_cast_vote_args(ngx_http_cast_field_t *field, ngx_uint_t share,
+    uint64_t seq, int argc, const char ***argvp, size_t **argvlenp)
+{
+    u_char           *p, *last, *buf;
+    size_t            i, *argvlen;
+    int64_t           count;
+    const char      **argv;
+    cast_gql_slot_t  *slot = field->slot;
+
+    argv = ngx_palloc(field->pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(field->pool, argc * sizeof(size_t));
+
+    /* room for the seq, the share, n and every count as decimal text */
+    buf = ngx_pnalloc(field->pool, (3 + slot->nusernames) * NGX_INT64_LEN);
+
+    if (argv == NULL || argvlen == NULL || buf == NULL) {
+        return NGX_ERROR;
     }
 
     argv[0] = slot->ticket.data;
@@ -145,6 +180,10 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     argv[2] = slot->idempotency_key.data ? slot->idempotency_key.data : "";
     argvlen[2] = slot->idempotency_key.len;
 
+    /* the client and its share of the ticket: "" and 0 when none */
+    argv[4] = share ? (char *) field->client.data : "";
+    argvlen[4] = share ? field->client.len : 0;
+
     p = buf;
 
     last = ngx_http_cast_digits(p, seq);
@@ -152,11 +191,7 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     argvlen[3] = last - p;
     p = last;
 
-    /* the client and its share of the ticket: "" and 0 when none */
-    argv[4] = cmcf->client_uses ? (char *) field->client.data : "";
-    argvlen[4] = cmcf->client_uses ? field->client.len : 0;
-
-    last = ngx_http_cast_digits(p, cmcf->client_uses);
+    last = ngx_http_cast_digits(p, share);
     argv[5] = (char *) p;
     argvlen[5] = last - p;
     p = last;
@@ -184,12 +219,10 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
         p = last;
     }
 
-    field->asked = ngx_current_msec;
-    field->still = ngx_http_cast_vote_still;
+    *argvp = argv;
+    *argvlenp = argvlen;
 
-    return ngx_http_cast_field_call(field, NGX_HTTP_CAST_BATCH_VOTE,
-                                    ngx_http_cast_vote_reply, argc, argv,
-                                    argvlen);
+    return NGX_OK;
 }
 
 
@@ -444,58 +477,7 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
     if (ngx_strcmp(e[0]->str, "OK") != 0) {
         slot->status = CAST_RES_OK;
         slot->success = 0;
-
-        if (ngx_strcmp(e[0]->str, "EXHAUSTED") == 0) {
-            ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXHAUSTED);
-
-            if (e[2]->type == REDIS_REPLY_INTEGER
-                && slot->ticket.len == CAST_TICKET_LEN)
-            {
-                ngx_http_cast_memo_learn_spent(
-                    (const u_char *) slot->ticket.data, field->asked,
-                    e[2]->integer);
-            }
-
-            return;
-        }
-
-        /*
-         * This client's share is used up, not the ticket: learnt for the
-         * client only.  (An older library says nothing of how long.)
-         */
-        if (ngx_strcmp(e[0]->str, "SHARE") == 0) {
-            ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_SHARE);
-
-            if (e[2]->type == REDIS_REPLY_INTEGER
-                && slot->ticket.len == CAST_TICKET_LEN)
-            {
-                ngx_http_cast_memo_learn_share(
-                    (const u_char *) slot->ticket.data, &field->client,
-                    field->asked, e[2]->integer);
-            }
-
-            return;
-        }
-
-        if (ngx_strcmp(e[0]->str, "EXPIRED") == 0) {
-            ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXPIRED);
-
-            /*
-             * for good when Redis names the current seq: the ticket is
-             * not the current one (see the top); the seq is learnt too
-             */
-            if (e[2]->type == REDIS_REPLY_INTEGER && e[2]->integer > 0
-                && slot->ticket.len == CAST_TICKET_LEN)
-            {
-                ngx_http_cast_vote_learn_seq((uint64_t) e[2]->integer);
-                ngx_http_cast_memo_learn_expired(
-                    (const u_char *) slot->ticket.data);
-            }
-
-            return;
-        }
-
-        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_INVALID);
+        ngx_http_cast_vote_refused(field, e);
         return;
     }
 
@@ -533,6 +515,71 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
 
     ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_ACCEPTED);
     ngx_http_cast_learn_from_id(e[2]);
+}
+
+
+/*
+ * A vote Redis refused (e[0] says why, e[2] what it knows): counted, and
+ * what the worker learns from it remembered, so that the votes after it
+ * can be refused without Redis.
+ */
+
+static void
+ngx_http_cast_vote_refused(ngx_http_cast_field_t *field, redisReply **e)
+{
+    cast_gql_slot_t  *slot = field->slot;
+
+    if (ngx_strcmp(e[0]->str, "EXHAUSTED") == 0) {
+        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXHAUSTED);
+
+        if (e[2]->type == REDIS_REPLY_INTEGER
+            && slot->ticket.len == CAST_TICKET_LEN)
+        {
+            ngx_http_cast_memo_learn_spent(
+                (const u_char *) slot->ticket.data, field->asked,
+                e[2]->integer);
+        }
+
+        return;
+    }
+
+    /*
+     * This client's share is used up, not the ticket: learnt for the
+     * client only.  (An older library says nothing of how long.)
+     */
+    if (ngx_strcmp(e[0]->str, "SHARE") == 0) {
+        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_SHARE);
+
+        if (e[2]->type == REDIS_REPLY_INTEGER
+            && slot->ticket.len == CAST_TICKET_LEN)
+        {
+            ngx_http_cast_memo_learn_share(
+                (const u_char *) slot->ticket.data, &field->client,
+                field->asked, e[2]->integer);
+        }
+
+        return;
+    }
+
+    if (ngx_strcmp(e[0]->str, "EXPIRED") == 0) {
+        ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXPIRED);
+
+        /*
+         * for good when Redis names the current seq: the ticket is
+         * not the current one (see the top); the seq is learnt too
+         */
+        if (e[2]->type == REDIS_REPLY_INTEGER && e[2]->integer > 0
+            && slot->ticket.len == CAST_TICKET_LEN)
+        {
+            ngx_http_cast_vote_learn_seq((uint64_t) e[2]->integer);
+            ngx_http_cast_memo_learn_expired(
+                (const u_char *) slot->ticket.data);
+        }
+
+        return;
+    }
+
+    ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_INVALID);
 }
 
 

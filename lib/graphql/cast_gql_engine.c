@@ -325,6 +325,63 @@ cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
 }
 
 
+/* the context of an operation's execution: -1 without memory */
+static int
+cast_gql_ctx_init(cast_gql_ctx_t *c, cast_gql_engine_t *eng,
+    cast_gql_priv_t *p, cast_gql_entry_t *e, cast_gql_errs_t *errs)
+{
+    c->arena = &p->arena;
+    c->schema = &eng->schema;
+    c->lim = &eng->lim;
+    c->lines = &e->lines;
+    c->errs = errs;
+    c->seen.cur = 0;
+    c->seen.gen = cast_arena_calloc(&p->arena, (e->doc.nfrags + 1)
+                                                * sizeof(uint32_t));
+
+    return c->seen.gen ? 0 : -1;
+}
+
+
+/*
+ * Whether the operation may be served as the request asks (a stream, a
+ * GET): 0, or -1 with *rc the HTTP error.  A stream carries
+ * subscriptions, and only a stream does.  A client that accepts a JSON
+ * type too gets a query or a mutation answered in it, as Accept allows.
+ */
+static int
+cast_gql_transport(cast_gql_priv_t *p, const cast_gql_http_t *in,
+    const cast_gql_op_t *op, int media, int *rc)
+{
+    if (in->stream && op->kind != CAST_OP_SUBSCRIPTION && media >= 0) {
+        p->stream = 0;
+
+    } else if (in->stream && op->kind != CAST_OP_SUBSCRIPTION) {
+        *rc = cast_gql_http_error(p, 400, NULL, "Only subscription "
+                                  "operations are served as "
+                                  "text/event-stream; send queries and "
+                                  "mutations with Accept: "
+                                  "application/json.");
+        return -1;
+    }
+
+    if (!in->stream && op->kind == CAST_OP_SUBSCRIPTION) {
+        *rc = cast_gql_http_error(p, 400, NULL, "Subscriptions are served "
+                                  "over Server-Sent Events: send Accept: "
+                                  "text/event-stream.");
+        return -1;
+    }
+
+    if (op->kind == CAST_OP_MUTATION && in->method == CAST_GQL_METHOD_GET) {
+        *rc = cast_gql_http_error(p, 405, "POST", "Mutations are only "
+                                  "accepted in POST requests.");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     cast_gql_exec_t *exec)
@@ -335,7 +392,7 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
     cast_gql_op_t      *op;
     cast_gql_errs_t     errs;
     cast_gql_ctx_t      c;
-    int                 media;
+    int                 media, rc;
     char                msg[96];
 
     p = exec->priv;
@@ -385,42 +442,11 @@ cast_gql_run(cast_gql_engine_t *eng, const cast_gql_http_t *in,
         return cast_gql_errors(p, &errs, &e->lines, 0);
     }
 
-    /*
-     * A stream carries subscriptions, and only a stream does.  A client
-     * that accepts a JSON type too gets a query or a mutation answered
-     * in it, as Accept allows.
-     */
-    if (in->stream && op->kind != CAST_OP_SUBSCRIPTION && media >= 0) {
-        p->stream = 0;
-
-    } else if (in->stream && op->kind != CAST_OP_SUBSCRIPTION) {
-        return cast_gql_http_error(p, 400, NULL, "Only subscription "
-                                   "operations are served as "
-                                   "text/event-stream; send queries and "
-                                   "mutations with Accept: "
-                                   "application/json.");
+    if (cast_gql_transport(p, in, op, media, &rc) != 0) {
+        return rc;
     }
 
-    if (!in->stream && op->kind == CAST_OP_SUBSCRIPTION) {
-        return cast_gql_http_error(p, 400, NULL, "Subscriptions are served "
-                                   "over Server-Sent Events: send Accept: "
-                                   "text/event-stream.");
-    }
-
-    if (op->kind == CAST_OP_MUTATION && in->method == CAST_GQL_METHOD_GET) {
-        return cast_gql_http_error(p, 405, "POST", "Mutations are only "
-                                   "accepted in POST requests.");
-    }
-
-    c.arena = &p->arena;
-    c.schema = &eng->schema;
-    c.lim = &eng->lim;
-    c.lines = &e->lines;
-    c.errs = &errs;
-    c.seen.cur = 0;
-    c.seen.gen = cast_arena_calloc(&p->arena, (e->doc.nfrags + 1)
-                                              * sizeof(uint32_t));
-    if (c.seen.gen == NULL) {
+    if (cast_gql_ctx_init(&c, eng, p, e, &errs) != 0) {
         return cast_gql_internal(p);
     }
 
