@@ -18,7 +18,7 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::PrivateRedis qw(start_redis cmd_ok);
-use Cast::FakeRedis qw(fake_redis bulk arr);
+use Cast::FakeRedis qw(moving_sentinel);
 use File::Temp qw(tempdir);
 use POSIX ();
 use HTTP::Tiny;
@@ -50,23 +50,8 @@ END {
     }
 }
 
-sub named {
-    my ($port) = @_;
-    open my $fh, '>', "$dir/named.tmp" or die "$!\n";
-    print {$fh} $port;
-    close $fh;
-    rename "$dir/named.tmp", "$dir/named" or die "$!\n";
-}
-named($pa);
-
-my $sentinel = fake_redis(sub {
-    my ($cmd, $sub) = (uc($_[0] // ''), uc($_[1] // ''));
-    return "+OK\r\n" unless $cmd eq 'SENTINEL';
-    return "-ERR unknown\r\n" unless $sub eq 'GET-MASTER-ADDR-BY-NAME';
-    open my $fh, '<', "$dir/named" or return "-ERR none\r\n";
-    my $port = <$fh>;
-    return arr(bulk('127.0.0.1'), bulk($port));
-});
+my ($sentinel, $name) = moving_sentinel($dir, $pa);
+sub named { $name->(@_) }
 my $sport = $sentinel->{port};
 
 start_nginx(<<'CONF', http_config => <<"HTTP");

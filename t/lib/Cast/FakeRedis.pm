@@ -20,7 +20,8 @@ use Exporter 'import';
 use IO::Socket::INET;
 use POSIX qw(_exit);
 
-our @EXPORT_OK = qw(fake_redis stop_fake bulk arr replica_role fake_sentinel);
+our @EXPORT_OK = qw(fake_redis stop_fake bulk arr replica_role fake_sentinel
+                    moving_sentinel);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -53,6 +54,34 @@ sub fake_sentinel {
     });
 }
 
+
+# A Sentinel that names 127.0.0.1 and the port last given to the sub it
+# returns as the primary (the port kept in a file under $dir: the fake
+# answers from a process of its own); ($sentinel, $name).
+sub moving_sentinel {
+    my ($dir, $port) = @_;
+    my $file = "$dir/named";
+
+    my $name = sub {
+        my ($p) = @_;
+        open my $fh, '>', "$file.tmp" or die "$!\n";
+        print {$fh} $p;
+        close $fh;
+        rename "$file.tmp", $file or die "$!\n";
+    };
+    $name->($port);
+
+    my $sentinel = fake_redis(sub {
+        my ($cmd, $sub) = (uc($_[0] // ''), uc($_[1] // ''));
+        return "+OK\r\n" unless $cmd eq 'SENTINEL';
+        return "-ERR unknown\r\n" unless $sub eq 'GET-MASTER-ADDR-BY-NAME';
+        open my $fh, '<', $file or return "-ERR none\r\n";
+        my $p = <$fh>;
+        return arr(bulk('127.0.0.1'), bulk($p));
+    });
+
+    return ($sentinel, $name);
+}
 
 # one command from $c: its words (RESP or inline), or () at the end
 sub read_command {
