@@ -36,7 +36,7 @@ sub replica {
     });
 }
 
-sub run {
+sub start_with_replica {
     my ($name, $replica) = @_;
     my $sentinel = fake_sentinel($pport, $replica->{port});
     my $sport = $sentinel->{port};
@@ -57,7 +57,7 @@ HTTP
 
 # linked to a primary on another port
 my $other = replica('127.0.0.1', $pport == 65535 ? 1 : $pport + 1);
-my ($sentinel, $base) = run('cast171a', $other);
+my ($sentinel, $base) = start_with_replica('cast171a', $other);
 my $op = $other->{port};
 
 ok(wait_for(10, sub { error_log_text() =~ /leaving redis 127\.0\.0\.1:$op: (?#
@@ -77,7 +77,7 @@ stop_fake($sentinel);
 
 # linked to a primary at another address, same port
 my $away = replica('127.0.0.2', $pport);
-($sentinel, $base) = run('cast171b', $away);
+($sentinel, $base) = start_with_replica('cast171b', $away);
 my $ap = $away->{port};
 ok(wait_for(10, sub { error_log_text() =~ /leaving redis 127\.0\.0\.1:$ap: (?#
                                           )it replicates another primary/ }),
@@ -87,7 +87,7 @@ stop_fake($sentinel);
 
 # the primary named by a host name, same port: used
 my $named = replica('redis-0.example', $pport);
-($sentinel, $base) = run('cast171c', $named);
+($sentinel, $base) = start_with_replica('cast171c', $named);
 my $np = $named->{port};
 ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
                        // '') =~ / reads 127\.0\.0\.1:$np$/ }),
