@@ -58,6 +58,11 @@ cast_arena_alloc(cast_arena_t *a, size_t size)
 {
     char  *p;
 
+    /* a size that would wrap to 0 when rounded up is none to give */
+    if (size > SIZE_MAX - 7) {
+        return NULL;
+    }
+
     size = (size + 7) & ~(size_t) 7;
 
     if (a->pos != NULL && (size_t) (a->end - a->pos) >= size) {
