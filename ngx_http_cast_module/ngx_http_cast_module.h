@@ -30,8 +30,10 @@
  *   ngx_http_cast_memo.c     the refusals of Redis a worker repeats by
  *                            itself: spent tickets, used-up shares
  *   ngx_http_cast_batch.c    calls coalesced into one command per kind
- *   ngx_http_cast_batch_reply.c  a batch's reply to its calls; a read
- *                            the replica did not answer sent again
+ *   + ngx_http_cast_batch_reply.c  the same layer (a "+": the two files
+ *                            may call each other): a batch's reply to
+ *                            its calls; a read the replica did not
+ *                            answer sent again
  *   ngx_http_cast_wait.c     a vote batch's reply held until the
  *                            replicas acknowledged it (WAIT)
  *   ngx_http_cast_redis.c    the Redis connections: commands, replies,
