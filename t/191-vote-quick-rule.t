@@ -1,0 +1,114 @@
+# lib/redis/cast.lua decides the usual batch (every vote one name counted
+# once, no idempotency key, no client share) in quick(), and every other
+# one in rule(); quick() repeats the writes count() makes.  The same
+# batches here go through both: counted "1" they take quick(), counted
+# "01" (the same number) rule(), on a private redis-server that starts
+# each time from the same state.  Replies, counts, versions, the
+# leaderboard, the total, the ticket's uses and the outbox entries (all
+# but their time) must be the same.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Cast::PrivateRedis qw(start_redis cmd);
+use Test::More;
+
+start_redis();
+
+my $lib = do {
+    local (@ARGV, $/) = ("$FindBin::Bin/../lib/redis/cast.lua");
+    <>;
+};
+
+# the state both runs of a case start from: a ticket, counts, versions
+sub setup {
+    my (%o) = @_;
+
+    cmd('FLUSHALL');
+    is(cmd('FUNCTION', 'LOAD', 'REPLACE', $lib), 'cast', 'the library')
+        unless $o{quiet};
+    cmd('SET', '{cast}:ready', 1);
+    cmd('HSET', '{cast}:ticket', 'id', 'T', 'seq', 41,
+        'issued', $o{now} - 1000, 'expires', $o{now} + 60000,
+        'max', $o{max}, 'used', $o{used}, 'grace', 0);
+
+    for my $name (sort keys %{ $o{counts} }) {
+        my $c = $o{counts}{$name};
+        cmd('HSET', '{cast}:count', $name, $c);
+        cmd('HSET', '{cast}:version', $name, 7);
+        cmd('ZADD', '{cast}:top', -$c, $name);
+        cmd('INCRBY', '{cast}:total', $c);
+    }
+}
+
+# the votes of a case, each name counted $one ("1" or "01")
+sub run_batch {
+    my ($names, $one) = @_;
+    return cmd('FCALL', 'cast_vote_batch', 0,
+               map { ('T', "voter-$_", '', 41, '', 0, 1, $names->[$_], $one) }
+                   0 .. $#$names);
+}
+
+# what a batch left: everything it may write, the outbox without times
+sub state {
+    my @entries = map {
+        my @f = @{ $_->[1] };
+        $f[1] = 'TS';
+        \@f;
+    } @{ cmd('XRANGE', '{cast}:outbox', '-', '+') };
+
+    return {
+        count   => { @{ cmd('HGETALL', '{cast}:count') } },
+        version => { @{ cmd('HGETALL', '{cast}:version') } },
+        top     => cmd('ZRANGE', '{cast}:top', 0, -1, 'WITHSCORES'),
+        total   => cmd('GET', '{cast}:total'),
+        used    => cmd('HGET', '{cast}:ticket', 'used'),
+        outbox  => \@entries,
+    };
+}
+
+# an EXHAUSTED reply's third element is the ms the ticket stays usable,
+# which moves between the two runs: only its kind is compared
+sub replies {
+    my ($rep) = @_;
+    return [map {
+        ref $_ ne 'ARRAY' ? "error: $_"
+        : $_->[0] eq 'EXHAUSTED' ? [$_->[0], $_->[1], $_->[2] > 0 ? 1 : 0]
+        : $_
+    } @$rep];
+}
+
+my $now = int(cmd('TIME')->[0]) * 1000;
+my @names = map { "n$_" } 0 .. 5;
+my @cases = (
+    { what => 'uses for every vote, names new and known',
+      max => 100, used => 0, counts => { n1 => 3, n2 => 1 } },
+    { what => 'the ticket runs out within the batch',
+      max => 10, used => 4, counts => { n0 => 5 } },
+    { what => 'a spent ticket', max => 10, used => 10, counts => {} },
+    { what => 'a count Redis holds negative',
+      max => 100, used => 0, counts => { n3 => -2, n4 => 0 } },
+);
+
+srand 191;
+
+for my $case (@cases) {
+    my @batch = map { $names[int rand @names] } 1 .. 11;
+    my %run;
+
+    for my $one ('1', '01') {
+        setup(%$case, now => $now, quiet => $one eq '01');
+        my $rep = run_batch(\@batch, $one);
+        $run{$one} = { replies => replies($rep), state => state() };
+    }
+
+    cmp_ok(scalar @{ $run{1}{replies} }, '==', 11,
+           "$case->{what}: a reply per vote");
+    is_deeply($run{'01'}{replies}, $run{1}{replies},
+              "$case->{what}: the same replies from quick() and rule()");
+    is_deeply($run{'01'}{state}, $run{1}{state},
+              "$case->{what}: the same writes from quick() and rule()");
+}
+
+done_testing();
