@@ -298,14 +298,6 @@ cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
         return NULL;
     }
 
-    /* no name holds one, and the message below would stop at it */
-    if (memchr(name.data, '\0', name.len) != NULL) {
-        cast_gql_error(&p->arena, errs, "OPERATION_RESOLUTION_FAILURE",
-                       CAST_GQL_NOLOC, "Unknown operation: the operationName "
-                       "holds a NUL character, which a GraphQL name cannot.");
-        return NULL;
-    }
-
     for (op = doc->ops; op != NULL; op = op->next) {
         if (op->name.len == name.len
             && memcmp(op->name.data, name.data, name.len) == 0)
@@ -314,7 +306,10 @@ cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
         }
     }
 
-    /* a name cut at 64 bytes says so, as every value a message quotes */
+    /*
+     * a name cut (at 64 bytes, or before a NUL, which no GraphQL name
+     * holds) says so, as every value a message quotes
+     */
     n = cast_json_short(name);
 
     cast_gql_error(&p->arena, errs, "OPERATION_RESOLUTION_FAILURE",
