@@ -485,12 +485,17 @@ ngx_http_cast_redis_reader(void)
 
 /*
  * Whether a command may be sent on link n: it is there or on its way,
- * and not closing
+ * and not closing, in a worker not exiting
  */
 
 ngx_uint_t
 ngx_http_cast_redis_connected(ngx_uint_t n)
 {
+    /* a worker exiting sends nothing more: a reply would find it gone */
+    if (ngx_http_cast_redis.exiting) {
+        return 0;
+    }
+
     if (n == NGX_HTTP_CAST_REDIS_REPLICA) {
         return ngx_http_cast_redis_reader() == n;
     }

@@ -28,8 +28,6 @@ static void ngx_http_cast_redis_link_done(ngx_http_cast_redis_link_t *link,
     ngx_int_t rc, const char *why);
 static void ngx_http_cast_redis_link_free_old(
     ngx_http_cast_redis_link_t *link);
-static ngx_uint_t ngx_http_cast_redis_link_late(ngx_queue_t *inflight,
-    ngx_msec_t timeout);
 static void ngx_http_cast_redis_link_retry(ngx_event_t *ev);
 static void ngx_http_cast_redis_link_on_connect(const redisAsyncContext *ac,
     int status);
@@ -269,9 +267,16 @@ ngx_http_cast_redis_link_free_old(ngx_http_cast_redis_link_t *link)
 ngx_uint_t
 ngx_http_cast_redis_link_stuck(ngx_http_cast_redis_link_t *link)
 {
-    return link->ac != NULL
-           && ngx_http_cast_redis_link_late(&link->inflight,
-                                            link->cmcf->redis_timeout);
+    ngx_http_cast_redis_cmd_t  *cmd;
+
+    if (link->ac == NULL || ngx_queue_empty(&link->inflight)) {
+        return 0;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&link->inflight),
+                         ngx_http_cast_redis_cmd_t, queue);
+
+    return ngx_current_msec - cmd->sent >= link->cmcf->redis_timeout;
 }
 
 
@@ -292,22 +297,6 @@ ngx_http_cast_redis_link_expire(ngx_http_cast_redis_link_t *link)
                       link->cmcf->redis_timeout);
         ngx_http_cast_redis_link_free_old(link);
     }
-}
-
-
-static ngx_uint_t
-ngx_http_cast_redis_link_late(ngx_queue_t *inflight, ngx_msec_t timeout)
-{
-    ngx_http_cast_redis_cmd_t  *cmd;
-
-    if (ngx_queue_empty(inflight)) {
-        return 0;
-    }
-
-    cmd = ngx_queue_data(ngx_queue_head(inflight), ngx_http_cast_redis_cmd_t,
-                         queue);
-
-    return ngx_current_msec - cmd->sent >= timeout;
 }
 
 
@@ -350,12 +339,10 @@ ngx_http_cast_redis_link_on_connect(const redisAsyncContext *ac, int status)
     ngx_log_error(NGX_LOG_ERR, link->log, 0,
                   "cast: redis connect failed: %s", ac->errstr);
 
-    /* one set apart or freed meanwhile: the link's own is another */
-    if (link->old == ac) {
-        link->old = NULL;
-        return;
-    }
-
+    /*
+     * one freed meanwhile (a move frees a context still connecting: only
+     * a connected one is set apart): the link's own is another
+     */
     if (link->ac != ac) {
         return;
     }

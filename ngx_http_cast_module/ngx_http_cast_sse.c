@@ -283,8 +283,7 @@ ngx_http_cast_sse_refuse(cast_gql_slot_t *slot, ngx_pool_t *pool,
     slot->error_message.data = (char *) p;
     slot->error_message.len = last - p;
 
-    return ngx_strcmp(code, "UNAVAILABLE") == 0
-           ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_HTTP_BAD_REQUEST;
+    return ngx_http_cast_sse_status(slot);
 }
 
 
