@@ -81,12 +81,6 @@ sub rss_kb {
     return $kb // 0;
 }
 
-sub refusal {
-    my ($c) = @_;
-    my $e = $c->{json} && $c->{json}{errors} && $c->{json}{errors}[0];
-    return $e ? "$e->{extensions}{code}: $e->{message}" : 'none';
-}
-
 # --- cast_max_subscribers, cast_max_watched_names ----------------------------------
 
 nginx_with(3, 3);
@@ -98,7 +92,7 @@ ok(sse_next($_, 10), 'each gets its first event') for @open;
 
 my $c = sse_open('subscription { top { votes } }', undef, url => $url);
 is($c->{status}, 503, 'a fourth is refused before any stream');
-is(refusal($c), 'UNAVAILABLE: this worker already serves 3 subscriptions '
+is(sse_refusal($c), 'UNAVAILABLE: this worker already serves 3 subscriptions '
    . '(cast_max_subscribers)', '  naming the directive');
 is(metrics()->{cast_subscriptions_open}, 3, 'three streams open');
 
@@ -117,7 +111,7 @@ is($w1->{status}, 200, 'two names watched');
 $c = sse_open('subscription { votes(usernames: ["c", "d"]) { votes } }',
               undef, url => $url);
 is($c->{status}, 503, 'two more would pass cast_max_watched_names');
-is(refusal($c), 'UNAVAILABLE: this worker already watches 3 usernames '
+is(sse_refusal($c), 'UNAVAILABLE: this worker already watches 3 usernames '
    . '(cast_max_watched_names)', '  naming the directive');
 $c = sse_open('subscription { votes(usernames: ["b", "c", "a"]) '
               . '{ username } }', undef, url => $url);

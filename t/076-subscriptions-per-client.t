@@ -57,12 +57,6 @@ sub open_as {
                     $client ? (headers => { 'X-Client' => $client }) : ());
 }
 
-sub refusal {
-    my ($c) = @_;
-    my $e = $c->{json} && $c->{json}{errors} && $c->{json}{errors}[0];
-    return $e ? "$e->{extensions}{code}: $e->{message}" : 'none';
-}
-
 sub open_is {
     my ($n) = @_;
     return wait_for(10, sub { metrics()->{cast_subscriptions_open} == $n });
@@ -76,7 +70,7 @@ ok(sse_next($_, 10), '  each gets its first event') for @a;
 
 my $c = open_as('alice');
 is($c->{status}, 429, 'a third of the same client is refused');
-is(refusal($c), 'TOO_MANY_SUBSCRIPTIONS: this client already holds 2 '
+is(sse_refusal($c), 'TOO_MANY_SUBSCRIPTIONS: this client already holds 2 '
    . 'subscriptions on this worker (cast_max_subscribers_per_client)',
    '  naming the directive');
 
@@ -94,7 +88,7 @@ ok(open_is(4), '  its streams gone');
 
 $c = open_as(undef);
 is($c->{status}, 400, 'a request without a client key is refused');
-is(refusal($c), 'BAD_REQUEST: the request has no client key '
+is(sse_refusal($c), 'BAD_REQUEST: the request has no client key '
    . '(cast_client_key is empty), so its subscription cannot count '
    . "against a client's", '  saying why');
 

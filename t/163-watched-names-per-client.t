@@ -45,12 +45,6 @@ sub open_as {
                     $client ? (headers => { 'X-Client' => $client }) : ());
 }
 
-sub refusal {
-    my ($c) = @_;
-    my $e = $c->{json} && $c->{json}{errors} && $c->{json}{errors}[0];
-    return $e ? "$e->{extensions}{code}: $e->{message}" : 'none';
-}
-
 sub names { my ($p, $n) = @_; return map { "$p$_-$run" } 1 .. $n }
 
 my $TOO_MANY = 'TOO_MANY_SUBSCRIPTIONS: this client\'s subscriptions would '
@@ -64,7 +58,7 @@ ok(sse_next($_, 10), '  each gets its first event') for @a;
 
 my $c = open_as('alice', names('c', 1));
 is($c->{status}, 429, 'a seventh name of the same client is refused');
-is(refusal($c), $TOO_MANY, '  saying which limit');
+is(sse_refusal($c), $TOO_MANY, '  saying which limit');
 sse_abort($c);
 
 # a name counts once a stream: the same names again are more
@@ -90,12 +84,12 @@ for (1 .. 50) {
     sse_abort($c);
     select undef, undef, undef, 0.1;
 }
-ok($ok, 'a stream of alice closed: two names free again') or diag refusal($c);
+ok($ok, 'a stream of alice closed: two names free again') or diag sse_refusal($c);
 sse_abort($c);
 
 $c = open_as('', names('g', 1));
 is($c->{status}, 400, 'no client key: 400');
-like(refusal($c), qr/^BAD_REQUEST: the request has no client key/,
+like(sse_refusal($c), qr/^BAD_REQUEST: the request has no client key/,
      '  saying so');
 sse_abort($c);
 

@@ -46,18 +46,12 @@ sub open_names {
     return open_q($client, $VOTES, { u => [@names] });
 }
 
-sub refusal {
-    my ($c) = @_;
-    my $e = $c->{json} && $c->{json}{errors} && $c->{json}{errors}[0];
-    return $e ? "$e->{extensions}{code}: $e->{message}" : 'none';
-}
-
 sub names { my ($p, $n) = @_; return map { "$p$_-$run" } 1 .. $n }
 
 # served until each has its first event
 sub served {
     my ($c, $what) = @_;
-    is($c->{status}, 200, $what) or diag refusal($c);
+    is($c->{status}, 200, $what) or diag sse_refusal($c);
     ok($c->{status} == 200 && sse_next($c, 10), '  and streams');
 }
 
@@ -74,7 +68,7 @@ for my $q ('subscription { top(limit: 3) { username votes } }',
 
 my $c = open_names('', names('k', 1));
 is($c->{status}, 400, 'no client key, votes of one name: 400');
-like(refusal($c), qr/^BAD_REQUEST: the request has no client key/,
+like(sse_refusal($c), qr/^BAD_REQUEST: the request has no client key/,
      '  saying so');
 sse_abort($c);
 
@@ -98,7 +92,7 @@ for my $i (0 .. 2) {
         select undef, undef, undef, 0.1;
     }
     ok($ok, "alice closed " . ($i + 1) . " of 3: $want names free")
-        or diag refusal($c);
+        or diag sse_refusal($c);
     $c->{status} == 200 && sse_next($c, 10);
     sse_abort($c);
 }
@@ -112,7 +106,7 @@ for (1 .. 50) {
     sse_abort($d);
     select undef, undef, undef, 0.1;
 }
-ok($ok, 'alice: all six names in one stream') or diag refusal($d);
+ok($ok, 'alice: all six names in one stream') or diag sse_refusal($d);
 $c = open_names('alice', names('e', 1));
 is($c->{status}, 429, '  and not one more');
 sse_abort($_) for $c, $d;

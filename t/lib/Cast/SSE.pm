@@ -24,7 +24,8 @@ use JSON::PP;
 use Socket qw(SOL_SOCKET SO_RCVBUF SO_LINGER pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(sse_open sse_next sse_until sse_read_all sse_abort);
+our @EXPORT = qw(sse_open sse_next sse_until sse_read_all sse_abort
+                 sse_refusal);
 
 my $JSON = JSON::PP->new->canonical;
 
@@ -206,6 +207,14 @@ sub sse_read_all {
         last if time >= $deadline;
     }
     return @all;
+}
+
+
+# a refused stream's first GraphQL error, "CODE: message", or 'none'
+sub sse_refusal {
+    my ($c) = @_;
+    my $e = $c->{json} && $c->{json}{errors} && $c->{json}{errors}[0];
+    return $e ? "$e->{extensions}{code}: $e->{message}" : 'none';
 }
 
 
