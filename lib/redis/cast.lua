@@ -864,14 +864,14 @@ local function quick(ts, args, n, now)
         return nil
     end
 
-    local st = counts(n)
-    local total, ver, missing, m = st.total, st.ver, sized(n), 0
-
     for a = 1, 9 * n, 9 do
         if args[a] ~= id then
             return nil
         end
     end
+
+    local st = counts(n)
+    local total, ver, missing, m = st.total, st.ver, sized(n), 0
 
     for a = 1, 9 * take, 9 do
         local name = args[a + 7]
