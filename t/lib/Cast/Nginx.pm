@@ -24,7 +24,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     start_nginx stop_nginx nginx_pid error_log_text error_log_problems
-    check_error_log server_port server_root
+    check_error_log server_port server_root send_read
 );
 
 # Settings the block harness changes through its own functions
@@ -240,6 +240,23 @@ sub stop_nginx {
     }
     # workers of a killed master may linger
     kill 'KILL', -$pid;
+}
+
+
+# A client of the server's /graphql that sends a read (the count of
+# $name, the ticket, the top two) and does not wait for the answer: its
+# socket, to close whenever the test likes.
+sub send_read {
+    my ($name) = @_;
+    my $body = qq({"query":"{query(username:\\"$name\\") )
+             . q(cas{ticket} top(limit:2){username votes}}"});
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . server_port())
+        or die "$!\n";
+
+    print {$s} "POST /graphql HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    return $s;
 }
 
 
