@@ -13,7 +13,8 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cmd_ok calls answering private_nginx);
+use Cast::PrivateRedis qw(start_redis cmd_ok calls answering leaderboard
+                         private_nginx);
 use Cast::SSE;
 use Test::More;
 
@@ -25,10 +26,9 @@ CONF
 
 my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
 
-# the leaderboard: 100 names of 64 bytes, K_TOP's scores are -votes
+# the leaderboard: 100 names of 64 bytes
 my @names = map { sprintf '%03d%s', $_, 'n' x 61 } 1 .. 100;
-cmd_ok('DEL', '{cast}:top');
-cmd_ok('ZADD', '{cast}:top', map { (-(1000 - $_), $names[$_ - 1]) } 1 .. 100);
+leaderboard(@names);
 cmd_ok('SET', '{cast}:total', 100000);
 cmd_ok('SET', '{cast}:ready', 1);
 
@@ -47,8 +47,7 @@ sub ask {
     my ($query, $vars, %o) = @_;
 
     cmd_ok('CONFIG', 'RESETSTAT');
-    my ($status, $json, $res) = graphql($query, $vars, url => $url, %o);
-    return ($status, $json, length($res->{content} // ''), fcalls());
+    return (graphql_sized($query, $vars, url => $url, %o), fcalls());
 }
 
 sub too_large {

@@ -19,6 +19,8 @@ package Cast::PrivateRedis;
 #   redis_ms();                    # Redis's clock, in ms
 #   my $t = ticket($seq, max => 3, ttl => 600000);
 #   answering($url, $name, 20);    # waits until 20 queries in a row answer
+#   leaderboard(@names);           # {cast}:top holding just those names,
+#                                  # in that order
 #   my $base = private_nginx($locations, $http);
 #                                  # Cast::Nginx's nginx on this Redis and
 #                                  # the function library, $http's
@@ -46,8 +48,8 @@ use Test::More;
 use Time::HiRes qw(sleep);
 
 our @EXPORT_OK = qw(start_redis start_primary cmd cmd_ok cli calls fcalls
-                    redis_ms ticket answering start_sentinel private_nginx
-                    sentinel_nginx reads_go_to);
+                    redis_ms ticket answering leaderboard start_sentinel
+                    private_nginx sentinel_nginx reads_go_to);
 
 my ($dir, $sock, $redis, @sentinels);
 
@@ -191,6 +193,16 @@ sub answering {
         sleep 0.05;
     }
     return $up;
+}
+
+# the leaderboard of @names, the first ranked first (K_TOP's scores are
+# -votes: the n-th name has 1000 - n votes)
+sub leaderboard {
+    my (@names) = @_;
+
+    cmd_ok('DEL', '{cast}:top');
+    cmd_ok('ZADD', '{cast}:top',
+           map { (-(1000 - $_), $names[$_ - 1]) } 1 .. @names);
 }
 
 # a Sentinel in $sdir (its configuration and log there), stopped when
