@@ -18,13 +18,14 @@ use warnings;
 
 use Exporter 'import';
 use File::Path qw(make_path remove_tree);
+use HTTP::Tiny;
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     start_nginx stop_nginx nginx_pid error_log_text error_log_problems
-    check_error_log server_port server_root send_read
+    check_error_log server_port server_root nginx_metrics send_read
 );
 
 # Settings the block harness changes through its own functions
@@ -240,6 +241,20 @@ sub stop_nginx {
     }
     # workers of a killed master may linger
     kill 'KILL', -$pid;
+}
+
+
+# The server's /metrics (a location with cast_metrics) as
+# { name => value }, a sample's labels part of its name.
+sub nginx_metrics {
+    my $url = 'http://127.0.0.1:' . server_port() . '/metrics';
+    my $res = HTTP::Tiny->new->get($url);
+    my %m;
+
+    for (split /\n/, $res->{content} // '') {
+        $m{$1} = $2 if /^(\S+) (\S+)$/;
+    }
+    return \%m;
 }
 
 
