@@ -15,11 +15,8 @@ use Cast::PrivateRedis qw(cmd_ok calls answering leaderboard private_nginx);
 use Cast::SSE;
 use Test::More;
 
-private_nginx(<<'CONF');
-location = /graphql { cast_graphql; }
-CONF
-
-my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
+my $url = private_nginx("location = /graphql { cast_graphql; }\n")
+        . '/graphql';
 
 my @names = map { sprintf '%03d%s', $_, '"' x 61 } 1 .. 100;
 leaderboard(@names);

@@ -15,11 +15,8 @@ use Cast::Test;
 use Cast::PrivateRedis qw(cmd_ok answering leaderboard private_nginx);
 use Test::More;
 
-private_nginx(<<'CONF');
-location = /graphql { cast_graphql; }
-CONF
-
-my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
+my $url = private_nginx("location = /graphql { cast_graphql; }\n")
+        . '/graphql';
 
 cmd_ok('SET', '{cast}:total', 100000);
 cmd_ok('SET', '{cast}:ready', 1);
