@@ -39,12 +39,13 @@ static cast_json_t *cast_json_value(cast_json_rd_t *r);
 
 
 /*
- * At most 64 bytes of s for a message, cut between code points, and
- * before a NUL ("\u0000" in JSON): %.*s would stop there without saying
- * so, where the callers that print "..." after a cut do.
+ * s as a message quotes it, into buf (CAST_JSON_EXCERPT bytes): at
+ * most 64 bytes, cut between code points and before a NUL ("\u0000" in
+ * JSON, where %.*s would stop without a word), then "..." when cut; the
+ * text ends in a NUL.
  */
-size_t
-cast_json_short(cast_str_t s)
+const char *
+cast_json_excerpt(char *buf, cast_str_t s)
 {
     size_t       n;
     const char  *nul;
@@ -52,8 +53,20 @@ cast_json_short(cast_str_t s)
     n = s.len <= 64 ? s.len : cast_utf8_cut(s.data, 64);
 
     nul = memchr(s.data, '\0', n);
+    if (nul != NULL) {
+        n = (size_t) (nul - s.data);
+    }
 
-    return nul != NULL ? (size_t) (nul - s.data) : n;
+    memcpy(buf, s.data, n);
+
+    if (n < s.len) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+
+    buf[n] = '\0';
+
+    return buf;
 }
 
 
@@ -373,12 +386,11 @@ cast_json_word(cast_json_rd_t *r, const char *w, size_t n)
 static int
 cast_json_duplicate(cast_json_rd_t *r, const cast_json_t *m)
 {
+    char        q[CAST_JSON_EXCERPT];
     cast_str_t  msg;
 
-    msg = cast_arena_printf(r->arena, "duplicate key \"%.*s%s\"",
-                            (int) cast_json_short(m->key), m->key.data,
-                            cast_json_short(m->key) < m->key.len ? "..."
-                                                                 : "");
+    msg = cast_arena_printf(r->arena, "duplicate key \"%s\"",
+                            cast_json_excerpt(q, m->key));
     r->err = msg.data != NULL ? msg.data : "duplicate key";
     r->dup = 1;
 
