@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cast_json.h"
+#include "cast_dec.h"
 
 
 /* keys of the object being checked: a generation per object */
@@ -740,20 +741,9 @@ cast_json_str(cast_json_w_t *w, const char *s, size_t n)
 void
 cast_json_int(cast_json_w_t *w, int64_t v)
 {
-    char      tmp[24], *p;
-    uint64_t  u;
+    char  tmp[CAST_DEC_LEN], *p;
 
-    p = tmp + sizeof(tmp);
-    u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+    p = cast_dec_back_signed(tmp + CAST_DEC_LEN, v);
 
-    do {
-        *--p = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-
-    if (v < 0) {
-        *--p = '-';
-    }
-
-    cast_json_raw(w, p, (size_t) (tmp + sizeof(tmp) - p));
+    cast_json_raw(w, p, (size_t) (tmp + CAST_DEC_LEN - p));
 }
