@@ -64,15 +64,12 @@ cast_dec(char *p, uint64_t n)
 static inline char *
 cast_dec_signed(char *p, int64_t v)
 {
-    char    tmp[CAST_DEC_LEN], *t;
-    size_t  len;
+    if (v < 0) {
+        *p++ = '-';
+        return cast_dec(p, (uint64_t) 0 - (uint64_t) v);
+    }
 
-    t = cast_dec_back_signed(tmp + CAST_DEC_LEN, v);
-    len = (size_t) (tmp + CAST_DEC_LEN - t);
-
-    memcpy(p, t, len);
-
-    return p + len;
+    return cast_dec(p, (uint64_t) v);
 }
 
 
