@@ -819,14 +819,11 @@ herd_pairs() {
              ratio_to_adjacent_ceiling: ([$p[].ratio] | sort
                                           | .[length / 2 | floor])}' \
         <<<"${res[herd_run_1]}"
-    for ((i = 0; i <= $1; i++)); do
-        unset "res[herd_run_$i]" "res[ceiling_adjacent_$i]"
-    done
 }
 
 herd_block() {
     local herd_uses q0 q1 background f0 u0 f1 u1 mon workers calls after
-    local spent herd
+    local spent herd i
 
     echo
     retick max -u CAST_TICKET_MAX_USES -u CAST_TICKET_GRACE_MS
@@ -860,6 +857,10 @@ herd_block() {
         run "ceiling_adjacent_$i" /bench/ceiling
     done
     res[vote_exhausted]=$(herd_pairs "${HERD_PAIRS:-3}")
+    # here, not in herd_pairs: a command substitution's unset is its own
+    for ((i = 0; i <= ${HERD_PAIRS:-3}; i++)); do
+        unset "res[herd_run_$i]" "res[ceiling_adjacent_$i]"
+    done
     echo "vote_exhausted   $(jq -r '.ratio_to_adjacent_ceiling as $m
                                  | [.adjacent[].ratio | tostring]
                                  | join(", ") + " x the mean of the"
