@@ -208,12 +208,74 @@ test_writer(void)
 }
 
 
+/* what a message quotes: 64 bytes, cut between code points, before a NUL */
+static void
+test_excerpt(void)
+{
+    size_t       i;
+    cast_str_t   s;
+    char         q[CAST_JSON_EXCERPT + 1], v[80];
+    const char  *r;
+
+    static const struct {
+        const char  *tail;      /* after 62 bytes of 'a' */
+        size_t       len;
+        const char  *want;      /* after the same 62 */
+    } cases[] = {
+        { "bc", 2, "bc" },                              /* 64: whole */
+        { "bcd", 3, "bc..." },                          /* 65: cut */
+        { "b\xc3\xa9", 3, "b..." },                    /* é over byte 64 */
+        { "\xc3\xa9", 2, "\xc3\xa9" },                 /* é ends at 64 */
+        { "\xe2\x82\xac", 3, "..." },                  /* € from byte 62 */
+        { "b\xf0\x9f\x98\x80", 5, "b..." },            /* 4 bytes at 63 */
+        { "bc\xf0\x9f\x98\x80", 6, "bc..." },
+        { "b\0", 2, "b..." },                           /* NUL at 63 */
+        { "bc\0", 3, "bc..." }                          /* NUL past 64 */
+    };
+
+    memset(v, 'a', 62);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memcpy(v + 62, cases[i].tail, cases[i].len);
+        s.data = v;
+        s.len = 62 + cases[i].len;
+        memset(q, 0x5a, sizeof(q));
+        r = cast_json_excerpt(q, s);
+        test_check(r == q && strlen(q) == 62 + strlen(cases[i].want)
+                   && memcmp(q, v, 62) == 0
+                   && strcmp(q + 62, cases[i].want) == 0
+                   && q[CAST_JSON_EXCERPT] == 0x5a,
+                   "excerpt %zu: %s", i, q);
+    }
+
+    /* bytes 62-64 continuation bytes: cut before them all */
+    memset(v + 62, 0x80, 3);
+    s.data = v;
+    s.len = 65;
+    test_check(strlen(cast_json_excerpt(q, s)) == 64
+               && memcmp(q, v, 61) == 0 && strcmp(q + 61, "...") == 0,
+               "bad UTF-8: %s", q);
+
+    s.data = "a\0b";
+    s.len = 3;
+    test_check(strcmp(cast_json_excerpt(q, s), "a...") == 0, "NUL: %s", q);
+    s.len = 1;
+    test_check(strcmp(cast_json_excerpt(q, s), "a") == 0, "one: %s", q);
+    s.data = "\0";
+    test_check(strcmp(cast_json_excerpt(q, s), "...") == 0, "NUL: %s", q);
+    s.data = "";
+    s.len = 0;
+    test_check(strcmp(cast_json_excerpt(q, s), "") == 0, "empty: %s", q);
+}
+
+
 int
 main(void)
 {
     test_reader();
     test_duplicates();
     test_writer();
+    test_excerpt();
 
     return test_gql_done("test_gql_json");
 }
