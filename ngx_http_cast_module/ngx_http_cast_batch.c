@@ -169,7 +169,7 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
 
     for (i = 0; i < argc; i++) {
         *p++ = '$';
-        p = ngx_http_cast_digits(p, argvlen[i]);
+        p = (u_char *) cast_dec((char *) p, argvlen[i]);
         *p++ = '\r';
         *p++ = '\n';
         p = ngx_cpymem(p, argv[i], argvlen[i]);
@@ -679,26 +679,4 @@ ngx_http_cast_batch_exit(void)
         ngx_http_cast_batch_nspare--;
         ngx_free(ngx_queue_data(q, ngx_http_cast_call_t, queue));
     }
-}
-
-
-/*
- * n in decimal, at most NGX_INT64_LEN bytes: a vote's arguments and their
- * RESP lengths are a dozen numbers, and ngx_sprintf() parses its format
- * for each (some 230 instructions a number against 20 here).
- */
-
-u_char *
-ngx_http_cast_digits(u_char *p, uint64_t n)
-{
-    u_char   tmp[NGX_INT64_LEN], *t;
-
-    t = tmp + NGX_INT64_LEN;
-
-    do {
-        *--t = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    return ngx_cpymem(p, t, tmp + NGX_INT64_LEN - t);
 }

@@ -70,6 +70,7 @@
 #include <hiredis/async.h>
 
 #include "cast_graphql.h"
+#include "cast_dec.h"
 
 
 #define NGX_HTTP_CAST_NAME_MAX       64
@@ -334,7 +335,6 @@ void ngx_http_cast_batch_recheck(ngx_http_cast_call_t *call,
     ngx_http_cast_recheck_pt recheck);
 void ngx_http_cast_batch_cancel(ngx_http_cast_call_t *call);
 void ngx_http_cast_batch_exit(void);
-u_char *ngx_http_cast_digits(u_char *p, uint64_t n);
 
 /*
  * The batch layer's own, shared by ngx_http_cast_batch.c (calls gathered,

@@ -157,9 +157,8 @@ static ngx_int_t
 ngx_http_cast_vote_args(ngx_http_cast_field_t *field, ngx_uint_t share,
     uint64_t seq, int argc, const char ***argvp, size_t **argvlenp)
 {
-    u_char           *p, *last, *buf;
+    char             *p;
     size_t            i, *argvlen;
-    int64_t           count;
     const char      **argv;
     cast_gql_slot_t  *slot = field->slot;
 
@@ -167,9 +166,9 @@ ngx_http_cast_vote_args(ngx_http_cast_field_t *field, ngx_uint_t share,
     argvlen = ngx_palloc(field->pool, argc * sizeof(size_t));
 
     /* room for the seq, the share, n and every count as decimal text */
-    buf = ngx_pnalloc(field->pool, (3 + slot->nusernames) * NGX_INT64_LEN);
+    p = ngx_pnalloc(field->pool, (3 + slot->nusernames) * CAST_DEC_LEN);
 
-    if (argv == NULL || argvlen == NULL || buf == NULL) {
+    if (argv == NULL || argvlen == NULL || p == NULL) {
         return NGX_ERROR;
     }
 
@@ -184,39 +183,25 @@ ngx_http_cast_vote_args(ngx_http_cast_field_t *field, ngx_uint_t share,
     argv[4] = share ? (char *) field->client.data : "";
     argvlen[4] = share ? field->client.len : 0;
 
-    p = buf;
+    argv[3] = p;
+    p = cast_dec(p, seq);
+    argvlen[3] = p - argv[3];
 
-    last = ngx_http_cast_digits(p, seq);
-    argv[3] = (char *) p;
-    argvlen[3] = last - p;
-    p = last;
+    argv[5] = p;
+    p = cast_dec(p, share);
+    argvlen[5] = p - argv[5];
 
-    last = ngx_http_cast_digits(p, share);
-    argv[5] = (char *) p;
-    argvlen[5] = last - p;
-    p = last;
-
-    last = ngx_http_cast_digits(p, slot->nusernames);
-    argv[6] = (char *) p;
-    argvlen[6] = last - p;
-    p = last;
+    argv[6] = p;
+    p = cast_dec(p, slot->nusernames);
+    argvlen[6] = p - argv[6];
 
     for (i = 0; i < slot->nusernames; i++) {
         argv[7 + 2 * i] = slot->usernames[i].data;
         argvlen[7 + 2 * i] = slot->usernames[i].len;
 
-        count = slot->counts ? slot->counts[i] : 1;
-        last = p;
-
-        if (count < 0) {
-            *last++ = '-';
-        }
-
-        last = ngx_http_cast_digits(last, count < 0 ? 0 - (uint64_t) count
-                                                    : (uint64_t) count);
-        argv[8 + 2 * i] = (char *) p;
-        argvlen[8 + 2 * i] = last - p;
-        p = last;
+        argv[8 + 2 * i] = p;
+        p = cast_dec_signed(p, slot->counts ? slot->counts[i] : 1);
+        argvlen[8 + 2 * i] = p - argv[8 + 2 * i];
     }
 
     *argvp = argv;

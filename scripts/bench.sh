@@ -18,7 +18,8 @@
 # where a client's connection could hold one),
 # BENCH_KEEP=1 leaves the stack running, BENCH_ONLY=fair_share or
 # BENCH_ONLY=subscriptions runs that block alone, BENCH_ONLY=herd only
-# the ceiling, vote_rejected and the herd (results in <time>-herd.json).
+# the ceiling, vote_rejected and the herd (results in <time>-herd.json);
+# HERD_PAIRS (3): how many herd runs, each between two ceilings.
 
 set -euo pipefail
 
@@ -800,6 +801,29 @@ herd_calls() {
         }' "$1"
 }
 
+# herd_pairs N: the first herd run's numbers with, for each of the N herd
+# runs, its rps, the ceilings right before and after it and its ratio to
+# their mean ("adjacent"), and the median ratio (ratio_to_adjacent_ceiling)
+herd_pairs() {
+    local i adj=""
+
+    for ((i = 1; i <= $1; i++)); do
+        adj+=$(jq -c --argjson a "${res[ceiling_adjacent_$((i - 1))]}" \
+                     --argjson b "${res[ceiling_adjacent_$i]}" '
+            {rps, ceiling_adjacent_rps: [$a.rps, $b.rps],
+             ratio: ((.rps / (($a.rps + $b.rps) / 2) * 1000 | round)
+                     / 1000)}' <<<"${res[herd_run_$i]}")
+    done
+    jq -c --slurpfile p <(printf '%s\n' "$adj") '
+        . + {adjacent: $p,
+             ratio_to_adjacent_ceiling: ([$p[].ratio] | sort
+                                          | .[length / 2 | floor])}' \
+        <<<"${res[herd_run_1]}"
+    for ((i = 0; i <= $1; i++)); do
+        unset "res[herd_run_$i]" "res[ceiling_adjacent_$i]"
+    done
+}
+
 herd_block() {
     local herd_uses q0 q1 background f0 u0 f1 u1 mon workers calls after
     local spent herd
@@ -814,9 +838,14 @@ herd_block() {
                      'BEGIN { printf "%.2f", (b - a) * 1000 / (2 * p) }')
 
     # the ceiling again right before and after: the VM's speed drifts by
-    # up to a half within one bench, so the herd is judged against these
-    # too, not only against the ceiling of the bench's start
-    run ceiling_before_herd /bench/ceiling
+    # up to a half within one bench (a ceiling of 109,056 req/s and one of
+    # 127,927 a run apart, 20261207T012332Z-herd.json), so the herd is
+    # judged against these, not against the ceiling of the bench's start.
+    # Three herd runs, each between two ceilings (HERD_PAIRS of them):
+    # ratio_to_adjacent_ceiling is the median of the three ratios.  The
+    # first herd run is the one whose numbers are kept, with Redis's
+    # MONITOR over it.
+    run ceiling_adjacent_0 /bench/ceiling
     redis-cli -p "$CAST_REDIS_PORT" MONITOR >"$tmp/monitor" &
     mon=$!
     read -r f0 u0 < <(fcall)
@@ -824,17 +853,19 @@ herd_block() {
     read -r f1 u1 < <(fcall)
     kill "$mon"
     wait "$mon" 2>/dev/null || true
-    run ceiling_after_herd /bench/ceiling
-    res[vote_exhausted]=$(jq -c --argjson a "${res[ceiling_before_herd]}" \
-                              --argjson b "${res[ceiling_after_herd]}" '
-        . + {ceiling_adjacent_rps: [$a.rps, $b.rps],
-             ratio_to_adjacent_ceiling: ((.rps / (($a.rps + $b.rps) / 2)
-                                          * 1000 | round) / 1000)}' \
-                              <<<"${res[vote_exhausted]}")
-    unset "res[ceiling_before_herd]" "res[ceiling_after_herd]"
-    echo "vote_exhausted   $(jq .ratio_to_adjacent_ceiling \
-                                 <<<"${res[vote_exhausted]}") x the" \
-         "mean of the ceilings right before and after it"
+    run ceiling_adjacent_1 /bench/ceiling
+    res[herd_run_1]=${res[vote_exhausted]}
+    for ((i = 2; i <= ${HERD_PAIRS:-3}; i++)); do
+        run "herd_run_$i" /graphql bench/vote.lua
+        run "ceiling_adjacent_$i" /bench/ceiling
+    done
+    res[vote_exhausted]=$(herd_pairs "${HERD_PAIRS:-3}")
+    echo "vote_exhausted   $(jq -r '.ratio_to_adjacent_ceiling as $m
+                                 | [.adjacent[].ratio | tostring]
+                                 | join(", ") + " x the mean of the"
+                                   + " ceilings right before and after"
+                                   + " each run: median \($m)"' \
+                                 <<<"${res[vote_exhausted]}")"
     read -r calls after spent < <(herd_calls "$tmp/monitor" "$herd_uses")
     workers=$(($(ps -s "$(cat "$CAST_VAR/run/nginx.pid")" -o pid= | wc -l) - 1))
     herd=$(jq '.votes_accepted' <<<"${res[vote_exhausted]}" \

@@ -10,11 +10,7 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Vote;
 
-$ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
-    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_max_body_size 1k;
-EOF
+$ENV{TEST_NGINX_CAST_HTTP} .= "    cast_max_body_size 1k;\n";
 
 run_tests();
 

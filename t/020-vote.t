@@ -23,11 +23,8 @@ my $run = sprintf '%d%04d', time, $$ % 10000;
 
 plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
 
-$ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
-    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_ticket_secret_file $ENV{CAST_TICKET_SECRET_FILE};
-EOF
+$ENV{TEST_NGINX_CAST_HTTP}
+    .= "    cast_ticket_secret_file $ENV{CAST_TICKET_SECRET_FILE};\n";
 
 sub cas {
     my ($status, $json) = graphql('{cas{ticket validUntil remainingUsage}}');

@@ -15,7 +15,6 @@ use Cast::Test;
 use Cast::Nginx;
 use Cast::Pipeline;
 use Cast::SSE;
-use HTTP::Tiny;
 use JSON::PP;
 use POSIX ();
 use Test::More;
@@ -55,16 +54,6 @@ CONF
 HTTP
 }
 
-sub metrics {
-    my $res = HTTP::Tiny->new->get("http://127.0.0.1:$port/metrics");
-    my %m;
-
-    for (split /\n/, $res->{content} // '') {
-        $m{$1} = $2 if /^(\S+) (\S+)$/;
-    }
-    return \%m;
-}
-
 # the one worker (just after a start, once the master has made it)
 sub worker_pid {
     my $master = nginx_pid();
@@ -94,15 +83,15 @@ my $c = sse_open('subscription { top { votes } }', undef, url => $url);
 is($c->{status}, 503, 'a fourth is refused before any stream');
 is(sse_refusal($c), 'UNAVAILABLE: this worker already serves 3 subscriptions '
    . '(cast_max_subscribers)', '  naming the directive');
-is(metrics()->{cast_subscriptions_open}, 3, 'three streams open');
+is(nginx_metrics()->{cast_subscriptions_open}, 3, 'three streams open');
 
 sse_abort(pop @open);
-ok(wait_for(10, sub { metrics()->{cast_subscriptions_open} == 2 }),
+ok(wait_for(10, sub { nginx_metrics()->{cast_subscriptions_open} == 2 }),
    'a closed stream leaves at once');
 $c = sse_open('subscription { top { votes } }', undef, url => $url);
 is($c->{status}, 200, 'then there is room again');
 sse_abort($_) for @open, $c;
-ok(wait_for(10, sub { metrics()->{cast_subscriptions_open} == 0 }),
+ok(wait_for(10, sub { nginx_metrics()->{cast_subscriptions_open} == 0 }),
    'all gone');
 
 my $w1 = sse_open('subscription { votes(usernames: ["a", "b"]) { votes } }',
@@ -118,7 +107,7 @@ $c = sse_open('subscription { votes(usernames: ["b", "c", "a"]) '
 is($c->{status}, 200, 'names already watched count once');
 ok(sse_next($c, 10), '  and it streams');
 sse_abort($_) for $w1, $c;
-ok(wait_for(10, sub { metrics()->{cast_subscriptions_open} == 0 }),
+ok(wait_for(10, sub { nginx_metrics()->{cast_subscriptions_open} == 0 }),
    'all gone again');
 $c = sse_open('subscription { votes(usernames: ["c", "d"]) { votes } }',
               undef, url => $url);
@@ -205,12 +194,12 @@ sse_abort($_) for @idle, $warm;
 
 # --- a client that reads nothing for send_timeout is closed ------------------------
 
-my $d0 = metrics()->{cast_subscriptions_dropped_total} // 0;
+my $d0 = nginx_metrics()->{cast_subscriptions_dropped_total} // 0;
 my $stuck = sse_open($WATCH, undef, url => "http://127.0.0.1:$drop/graphql",
                      rcvbuf => 4096);
 $run = votes_for(4);
 ok(wait_for(10, sub {
-       (metrics()->{cast_subscriptions_dropped_total} // 0) > $d0
+       (nginx_metrics()->{cast_subscriptions_dropped_total} // 0) > $d0
    }), 'a subscriber reading nothing for send_timeout is dropped');
 waitpid $run, 0;
 sse_read_all($stuck, 3);
@@ -218,7 +207,7 @@ ok($stuck->{eof}, '  its connection closed');
 
 # --- clients that vanish ----------------------------------------------------------
 
-my $open0 = metrics()->{cast_subscriptions_open};
+my $open0 = nginx_metrics()->{cast_subscriptions_open};
 my @gone;
 for my $i (1 .. 30) {
     my $s = sse_open($i % 2 ? $WATCH : 'subscription { totalVotes }', undef,
@@ -228,10 +217,10 @@ for my $i (1 .. 30) {
 sse_abort($_) for @gone[0 .. 9];
 sse_next($_, 5) for grep { $_->{status} } @gone[10 .. 19];
 sse_abort($_) for @gone[10 .. 29];
-ok(wait_for(10, sub { metrics()->{cast_subscriptions_open} == $open0 }),
+ok(wait_for(10, sub { nginx_metrics()->{cast_subscriptions_open} == $open0 }),
    'streams closed by resets, before or after their first event, leave');
 is(worker_pid(), $worker, 'the worker lives on');
-my $m = metrics();
+my $m = nginx_metrics();
 cmp_ok($m->{cast_subscription_events_total}, '>', 0, 'events counted');
 cmp_ok($m->{cast_subscription_tick_seconds_count}, '>', 0, 'ticks counted');
 

@@ -12,7 +12,6 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::SSE;
-use HTTP::Tiny;
 use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -36,16 +35,6 @@ CONF
     cast_max_subscribers 2000;
 HTTP
 
-sub metrics {
-    my $res = HTTP::Tiny->new->get("http://127.0.0.1:$port/metrics");
-    my %m;
-
-    for (split /\n/, $res->{content} // '') {
-        $m{$1} = $2 if /^(\S+) (\S+)$/;
-    }
-    return \%m;
-}
-
 sub rss_kb {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/status" or return 0;
@@ -63,7 +52,7 @@ my @warm = map { sse_open('subscription { totalVotes }', undef, url => $url) }
            1 .. 10;
 sse_next($_, 10) for @warm;
 sse_abort($_) for @warm;
-ok(wait_for(10, sub { metrics()->{cast_subscriptions_open} == 0 }),
+ok(wait_for(10, sub { nginx_metrics()->{cast_subscriptions_open} == 0 }),
    'the warm-up streams are gone');
 sleep 0.5;
 
@@ -75,7 +64,7 @@ for my $i (1 .. $N) {
 }
 is(scalar(grep { $_->{status} == 200 } @s), $N, "$N streams");
 is(scalar(grep { sse_next($_, 10) } @s), $N, '  each with its first event');
-ok(wait_for(10, sub { metrics()->{cast_subscriptions_open} == $N }),
+ok(wait_for(10, sub { nginx_metrics()->{cast_subscriptions_open} == $N }),
    '  all open');
 sleep 0.5;
 my $rss1 = rss_kb($worker);
@@ -92,7 +81,7 @@ SKIP: {
 # half of them leave: resets and orderly closes
 sse_abort($_) for splice @s, 0, $N / 4;
 close $_->{sock} for splice @s, 0, $N / 4;
-ok(wait_for(20, sub { metrics()->{cast_subscriptions_open} == $N / 2 }),
+ok(wait_for(20, sub { nginx_metrics()->{cast_subscriptions_open} == $N / 2 }),
    'streams that leave are taken out');
 
 # an HTTP/1.0 client: no chunks, the end of the stream is the close

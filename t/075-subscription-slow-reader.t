@@ -16,13 +16,11 @@ use Cast::Test;
 use Cast::Nginx;
 use Cast::Pipeline;
 use Cast::SSE;
-use HTTP::Tiny;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
 plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
 
-my $port = server_port();
 my $slow = free_port();
 
 start_nginx(<<"CONF", http_config => <<"HTTP");
@@ -40,17 +38,7 @@ CONF
     }
 HTTP
 
-sub metrics {
-    my $res = HTTP::Tiny->new->get("http://127.0.0.1:$port/metrics");
-    my %m;
-
-    for (split /\n/, $res->{content} // '') {
-        $m{$1} = $2 if /^(\S+) (\S+)$/;
-    }
-    return \%m;
-}
-
-sub dropped { metrics()->{cast_subscriptions_dropped_total} // 0 }
+sub dropped { nginx_metrics()->{cast_subscriptions_dropped_total} // 0 }
 
 # $bytes every $pause seconds for $seconds, or until $done says so
 sub trickle {

@@ -14,7 +14,6 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::SSE;
-use HTTP::Tiny;
 use Test::More;
 
 plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
@@ -41,16 +40,6 @@ CONF
 HTTP
 }
 
-sub metrics {
-    my $res = HTTP::Tiny->new->get("http://127.0.0.1:$port/metrics");
-    my %m;
-
-    for (split /\n/, $res->{content} // '') {
-        $m{$1} = $2 if /^(\S+) (\S+)$/;
-    }
-    return \%m;
-}
-
 sub open_as {
     my ($client, $query) = @_;
     return sse_open($query // $TOTAL, undef, url => $url,
@@ -59,7 +48,8 @@ sub open_as {
 
 sub open_is {
     my ($n) = @_;
-    return wait_for(10, sub { metrics()->{cast_subscriptions_open} == $n });
+    return wait_for(10, sub {
+        nginx_metrics()->{cast_subscriptions_open} == $n });
 }
 
 nginx_with(2);

@@ -20,10 +20,6 @@ my $firefox = 'text/html,application/xhtml+xml,application/xml;q=0.9,'
 
 $ENV{TEST_NGINX_ACCEPT_CHROMIUM} = $chromium;
 $ENV{TEST_NGINX_ACCEPT_FIREFOX} = $firefox;
-$ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
-    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-EOF
 # the pages' location as conf/cast.conf has it
 $ENV{TEST_NGINX_PAGES} = <<"EOF";
 location = /graphql { cast_graphql; }

@@ -13,22 +13,16 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cmd_ok calls answering private_nginx);
+use Cast::PrivateRedis qw(cmd_ok calls answering leaderboard private_nginx);
 use Cast::SSE;
 use Test::More;
 
-my $sock = start_redis();
+my $url = private_nginx("location = /graphql { cast_graphql; }\n")
+        . '/graphql';
 
-private_nginx(<<'CONF');
-location = /graphql { cast_graphql; }
-CONF
-
-my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
-
-# the leaderboard: 100 names of 64 bytes, K_TOP's scores are -votes
+# the leaderboard: 100 names of 64 bytes
 my @names = map { sprintf '%03d%s', $_, 'n' x 61 } 1 .. 100;
-cmd_ok('DEL', '{cast}:top');
-cmd_ok('ZADD', '{cast}:top', map { (-(1000 - $_), $names[$_ - 1]) } 1 .. 100);
+leaderboard(@names);
 cmd_ok('SET', '{cast}:total', 100000);
 cmd_ok('SET', '{cast}:ready', 1);
 
@@ -47,8 +41,7 @@ sub ask {
     my ($query, $vars, %o) = @_;
 
     cmd_ok('CONFIG', 'RESETSTAT');
-    my ($status, $json, $res) = graphql($query, $vars, url => $url, %o);
-    return ($status, $json, length($res->{content} // ''), fcalls());
+    return (graphql_sized($query, $vars, url => $url, %o), fcalls());
 }
 
 sub too_large {
@@ -125,13 +118,8 @@ sse_abort($c);
 # --- cast_max_result_items 601: one leaderboard of 100, nothing more ---------
 
 stop_nginx();
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-CONF
-    cast_redis unix:$sock;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_max_result_items 601;
-HTTP
+private_nginx("location = /graphql { cast_graphql; }\n",
+              "    cast_max_result_items 601;\n");
 
 is(answering($url, 'nobody', 5), 5, 'cast_max_result_items 601: answers');
 my $ALL = 'top(limit: 100) { username votes __typename }';

@@ -18,7 +18,8 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd cmd_ok ticket start_sentinel);
+use Cast::PrivateRedis qw(start_primary ticket start_sentinel
+                         sentinel_nginx);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -30,9 +31,7 @@ use Time::HiRes qw(sleep);
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 my $ticket = ticket(7, max => 1000000);
 
 my $dir = tempdir('cast-replicas-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -110,19 +109,8 @@ sub replicas_seen {
 ok(wait_for(30, sub { replicas_seen() == 2 }),
    'the Sentinel sees both replicas linked');
 
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-location = /metrics { cast_metrics; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast150;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 3s;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
+my $base = sentinel_nginx($sport, 'cast150', '3s', replica_reads => 1,
+                          metrics => 1);
 my $run = sprintf '%d%04d', time, $$ % 10000;
 my $name = "replica-$run";
 

@@ -15,7 +15,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
+use Cast::PrivateRedis qw(start_primary sentinel_nginx);
 use Cast::FakeRedis qw(fake_redis bulk arr);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -26,9 +26,7 @@ use Time::HiRes qw(sleep);
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 
 # the replica that never links: its primary's port has no listener
 my $dir = tempdir('cast-151-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -75,18 +73,7 @@ my $sentinel = fake_redis(sub {
 });
 my $sport = $sentinel->{port};
 
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast151;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 500ms;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
+my $base = sentinel_nginx($sport, 'cast151', '500ms', replica_reads => 1);
 
 my $left = qr/leaving redis 127\.0\.0\.1:$rport: it is not a replica/
          . qr/ linked to its primary/;

@@ -16,7 +16,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
+use Cast::PrivateRedis qw(start_primary sentinel_nginx);
 use Cast::FakeRedis qw(fake_redis bulk arr);
 use HTTP::Tiny;
 use Test::More;
@@ -24,9 +24,7 @@ use Test::More;
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 
 # reads every command, answers none
 my $silent = fake_redis(sub { return '' });
@@ -54,18 +52,7 @@ my $sentinel = fake_redis(sub {
 });
 my $sport = $sentinel->{port};
 
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast152;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 500ms;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
+my $base = sentinel_nginx($sport, 'cast152', '500ms', replica_reads => 1);
 my ($sp, $gp) = ($silent->{port}, $good->{port});
 
 ok(wait_for(10, sub { error_log_text()

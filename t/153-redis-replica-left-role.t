@@ -15,7 +15,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
+use Cast::PrivateRedis qw(start_redis cmd_ok sentinel_nginx reads_go_to);
 use Cast::FakeRedis qw(fake_redis bulk arr);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -89,23 +89,11 @@ my $sentinel = fake_redis(sub {
 });
 my $sport = $sentinel->{port};
 
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-location = /metrics { cast_metrics; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast153;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 10s;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
+my $base = sentinel_nginx($sport, 'cast153', '10s', replica_reads => 1,
+                          metrics => 1);
 my $readyz = sub { HTTP::Tiny->new->get("$base/readyz")->{content} // '' };
 
-ok(wait_for(10, sub { $readyz->() =~ / reads 127\.0\.0\.1:$rport$/ }),
-   'the reads go to the replica');
+ok(reads_go_to($base, $rport), 'the reads go to the replica');
 
 # its second ROLE is in flight: a read goes there behind it
 until_file('role2');

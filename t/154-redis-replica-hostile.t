@@ -8,17 +8,14 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
-use Cast::FakeRedis qw(fake_redis bulk arr replica_role fake_sentinel);
-use HTTP::Tiny;
+use Cast::PrivateRedis qw(start_primary sentinel_nginx reads_go_to);
+use Cast::FakeRedis qw(fake_replica bulk arr fake_sentinel);
 use Test::More;
 
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 
 my @shapes = (
     ":42\r\n", "\$-1\r\n", "*-1\r\n", "*0\r\n", "+OK\r\n", bulk(''),
@@ -31,32 +28,11 @@ my @shapes = (
     arr(bulk('123abc'), bulk('1e400'), bulk(' 7'), bulk('')),
 );
 my $n = 0;
-my $replica = fake_redis(sub {
-    my $cmd = uc($_[0] // '');
-    return replica_role($pport) if $cmd eq 'ROLE';
-    return "+OK\r\n" unless $cmd =~ /^FCALL/;
-    return $shapes[$n++ % @shapes];
-});
-my $rport = $replica->{port};
+my $rport = fake_replica($pport, sub { $shapes[$n++ % @shapes] })->{port};
+my $sport = fake_sentinel($pport, $rport)->{port};
 
-my $sentinel = fake_sentinel($pport, $rport);
-my $sport = $sentinel->{port};
-
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast154;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 2s;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
-ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
-                       // '') =~ / reads 127\.0\.0\.1:$rport$/ }),
-   'the reads go to the replica');
+my $base = sentinel_nginx($sport, 'cast154', '2s', replica_reads => 1);
+ok(reads_go_to($base, $rport), 'the reads go to the replica');
 
 my %seen;
 for my $i (1 .. 3 * @shapes) {

@@ -11,9 +11,8 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
-use Cast::FakeRedis qw(fake_redis replica_role fake_sentinel);
-use HTTP::Tiny;
+use Cast::PrivateRedis qw(start_primary sentinel_nginx reads_go_to);
+use Cast::FakeRedis qw(fake_replica fake_sentinel);
 use POSIX qw(_exit);
 use Test::More;
 use Time::HiRes qw(sleep);
@@ -21,37 +20,16 @@ use Time::HiRes qw(sleep);
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 
 # answers ROLE, never a read
-my $replica = fake_redis(sub {
-    my $cmd = uc($_[0] // '');
-    return replica_role($pport) if $cmd eq 'ROLE';
-    return $cmd =~ /^FCALL/ ? '' : "+OK\r\n";
-});
-my $rport = $replica->{port};
-
-my $sentinel = fake_sentinel($pport, $rport);
-my $sport = $sentinel->{port};
+my $rport = fake_replica($pport, sub { '' })->{port};
+my $sport = fake_sentinel($pport, $rport)->{port};
 
 local $Cast::Nginx::Workers = 2;
-my $pid = start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast156;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 1500ms;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
-ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
-                       // '') =~ / reads 127\.0\.0\.1:$rport$/ }),
-   'the reads go to the replica');
+my $base = sentinel_nginx($sport, 'cast156', '1500ms', replica_reads => 1);
+my $pid = nginx_pid();
+ok(reads_go_to($base, $rport), 'the reads go to the replica');
 sleep 0.5;       # the other worker's too
 
 sub reads {
@@ -77,9 +55,7 @@ ok(wait_for(10, sub { error_log_text() =~ /gracefully shutting down/ }),
    'the old workers went');
 
 # a fast shutdown with reads held on the replica
-ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
-                       // '') =~ / reads 127\.0\.0\.1:$rport$/ }),
-   'the new workers read from the replica');
+ok(reads_go_to($base, $rport), 'the new workers read from the replica');
 sleep 0.5;
 @kids = reads();
 sleep 0.3;

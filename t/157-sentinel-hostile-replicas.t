@@ -11,7 +11,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
+use Cast::PrivateRedis qw(start_primary sentinel_nginx);
 use Cast::FakeRedis qw(fake_redis bulk arr);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -21,9 +21,7 @@ use Time::HiRes qw(sleep);
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 
 my $dir = tempdir('cast-157-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $nobody = free_port();
@@ -66,18 +64,7 @@ my $sentinel = fake_redis(sub {
 });
 my $sport = $sentinel->{port};
 
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast157;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 500ms;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
+my $base = sentinel_nginx($sport, 'cast157', '500ms', replica_reads => 1);
 sub asks { return int((-s "$dir/asks" // 0) / 2) }
 
 ok(wait_for(20, sub { asks() >= 2 * @answers }),

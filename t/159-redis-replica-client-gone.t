@@ -10,62 +10,30 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
-use Cast::FakeRedis qw(fake_redis replica_role fake_sentinel);
+use Cast::PrivateRedis qw(start_primary sentinel_nginx reads_go_to);
+use Cast::FakeRedis qw(fake_replica fake_sentinel);
 use HTTP::Tiny;
-use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep);
 
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 
-my $replica = fake_redis(sub {
-    my $cmd = uc($_[0] // '');
-    return replica_role($pport) if $cmd eq 'ROLE';
-    return "+OK\r\n" unless $cmd =~ /^FCALL/;
+my $rport = fake_replica($pport, sub {
     sleep 0.3;
     return "-LOADING cast 159\r\n";
-});
-my $rport = $replica->{port};
+})->{port};
+my $sport = fake_sentinel($pport, $rport)->{port};
 
-my $sentinel = fake_sentinel($pport, $rport);
-my $sport = $sentinel->{port};
-
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-location = /metrics { cast_metrics; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast159;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 10s;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
-ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
-                       // '') =~ / reads 127\.0\.0\.1:$rport$/ }),
-   'the reads go to the replica');
+my $base = sentinel_nginx($sport, 'cast159', '10s', replica_reads => 1,
+                          metrics => 1);
+ok(reads_go_to($base, $rport), 'the reads go to the replica');
 
 # clients that send a read and hang up at once
 for my $round (1 .. 4) {
-    my @socks;
-    for my $i (1 .. 8) {
-        my $body = qq({"query":"{query(username:\\"g$round-$i\\") )
-                 . q(cas{ticket} top(limit:2){username votes}}"});
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:'
-                                      . server_port()) or die "$!\n";
-        print {$s} "POST /graphql HTTP/1.1\r\nHost: x\r\n"
-            . "Content-Type: application/json\r\n"
-            . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-        push @socks, $s;
-    }
+    my @socks = map { send_read("g$round-$_") } 1 .. 8;
     sleep 0.05;
     close $_ for @socks;
     sleep 0.1;

@@ -12,11 +12,8 @@ use Cast::Vote;
 
 plan skip_all => 'no test stack' unless $ENV{CAST_GRAPHQL_URL};
 
-$ENV{TEST_NGINX_CAST_HTTP} = <<"EOF2";
-    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_ticket_secret_file $ENV{CAST_TICKET_SECRET_FILE};
-EOF2
+$ENV{TEST_NGINX_CAST_HTTP}
+    .= "    cast_ticket_secret_file $ENV{CAST_TICKET_SECRET_FILE};\n";
 
 our $REFUSED = qr/\A\{"errors":\[\{"message":"idempotencyKey must be 1 to 128 printable ASCII characters, without spaces","locations":\[\{"line":1,"column":\d+\}\],"path":\["vote"\],"extensions":\{"code":"BAD_USER_INPUT"\}\}\],"data":null\}\z/;
 

@@ -11,21 +11,15 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cmd_ok calls answering private_nginx);
+use Cast::PrivateRedis qw(cmd_ok calls answering leaderboard private_nginx);
 use Cast::SSE;
 use Test::More;
 
-my $sock = start_redis();
-
-private_nginx(<<'CONF');
-location = /graphql { cast_graphql; }
-CONF
-
-my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
+my $url = private_nginx("location = /graphql { cast_graphql; }\n")
+        . '/graphql';
 
 my @names = map { sprintf '%03d%s', $_, '"' x 61 } 1 .. 100;
-cmd_ok('DEL', '{cast}:top');
-cmd_ok('ZADD', '{cast}:top', map { (-(1000 - $_), $names[$_ - 1]) } 1 .. 100);
+leaderboard(@names);
 cmd_ok('SET', '{cast}:total', 100000);
 cmd_ok('SET', '{cast}:ready', 1);
 
@@ -47,9 +41,9 @@ sub ask {
     my ($query) = @_;
 
     cmd_ok('CONFIG', 'RESETSTAT');
-    my ($status, $json, $res) = graphql($query, undef, url => $url);
+    my ($status, $json, $len) = graphql_sized($query, undef, url => $url);
     my $req = length JSON::PP->new->encode({ query => $query });
-    return ($status, $json, length($res->{content} // ''), $req, fcalls());
+    return ($status, $json, $len, $req, fcalls());
 }
 
 # --- 48 aliases of username in top(limit: 100): refused ---------------------

@@ -9,11 +9,6 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 
-$ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
-    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-EOF
-
 run_tests();
 
 __DATA__

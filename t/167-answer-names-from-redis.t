@@ -12,16 +12,11 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cmd_ok answering private_nginx);
+use Cast::PrivateRedis qw(cmd_ok answering leaderboard private_nginx);
 use Test::More;
 
-my $sock = start_redis();
-
-private_nginx(<<'CONF');
-location = /graphql { cast_graphql; }
-CONF
-
-my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
+my $url = private_nginx("location = /graphql { cast_graphql; }\n")
+        . '/graphql';
 
 cmd_ok('SET', '{cast}:total', 100000);
 cmd_ok('SET', '{cast}:ready', 1);
@@ -33,24 +28,12 @@ my $q = '{ top(limit: 100) { ' . join(' ', map { "$_:username" } @k)
         . ' } }';
 my $items = 1 + 100 * (1 + 16 * 3);
 
-sub board {
-    my (@names) = @_;
-    cmd_ok('DEL', '{cast}:top');
-    cmd_ok('ZADD', '{cast}:top',
-           map { (-(1000 - $_), $names[$_ - 1]) } 1 .. @names);
-}
-
-sub ask {
-    my ($status, $json, $res) = graphql($q, undef, url => $url);
-    return ($status, $json, length($res->{content} // ''));
-}
-
 # --- names a vote may hold: answered -----------------------------------------
 
 # 3 and 30 times an e acute (two bytes in UTF-8)
 my @honest = map { sprintf '%03d%s', $_, "\xc3\xa9" x 30 } 1 .. 100;
-board(@honest);
-my ($status, $json, $len) = ask();
+leaderboard(@honest);
+my ($status, $json, $len) = graphql_sized($q, undef, url => $url);
 is(scalar @{ $json->{data}{top} // [] }, 100, 'names of 64 bytes: answered')
     or diag explain $json->{errors};
 is($json->{data}{top}[99]{p}, $honest[99], '  as Redis holds them');
@@ -65,8 +48,8 @@ for my $case (['64 control characters', sub { sprintf "%03d%s", $_[0],
               ['invalid UTF-8', sub { sprintf "%03d\xff", $_[0] }])
 {
     my ($what, $make) = @$case;
-    board(map { $make->($_) } 1 .. 100);
-    ($status, $json, $len) = ask();
+    leaderboard(map { $make->($_) } 1 .. 100);
+    ($status, $json, $len) = graphql_sized($q, undef, url => $url);
     my $e = $json && $json->{errors} && $json->{errors}[0];
     is($e && $e->{extensions}{code}, 'UNAVAILABLE',
        "names of $what: UNAVAILABLE")
@@ -75,8 +58,8 @@ for my $case (['64 control characters', sub { sprintf "%03d%s", $_[0],
 }
 
 # the leaderboard fixed: answered again
-board(@honest);
-($status, $json) = ask();
+leaderboard(@honest);
+($status, $json) = graphql_sized($q, undef, url => $url);
 is(scalar @{ $json->{data}{top} // [] }, 100, 'names fixed: answered again');
 
 stop_nginx();

@@ -14,17 +14,11 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::PrivateRedis qw(start_redis cmd_ok answering private_nginx ticket
-                         redis_ms);
+use Cast::PrivateRedis qw(cmd_ok answering private_nginx ticket redis_ms);
 use Test::More;
 
-my $sock = start_redis();
-
-private_nginx(<<'CONF');
-location = /graphql { cast_graphql; }
-CONF
-
-my $url = 'http://127.0.0.1:' . server_port() . '/graphql';
+my $url = private_nginx("location = /graphql { cast_graphql; }\n")
+        . '/graphql';
 
 cmd_ok('SET', '{cast}:total', 100000);
 cmd_ok('SET', '{cast}:ready', 1);
@@ -35,15 +29,10 @@ my @k = map { my $i = $_; join '', map { chr(97 + $_) }
               $i < 26 ? ($i) : (int($i / 26) - 1, $i % 26) } 0 .. 63;
 my $q = '{ ' . join(' ', map { "$_: cas { ticket }" } @k) . ' }';
 
-sub ask {
-    my ($status, $json, $res) = graphql($q, undef, url => $url);
-    return ($status, $json, length($res->{content} // ''));
-}
-
 # --- a ticket as ticketd makes it: answered ---------------------------------
 
 my $t = ticket(7, max => 3);
-my ($status, $json, $len) = ask();
+my ($status, $json, $len) = graphql_sized($q, undef, url => $url);
 is($json->{data}{$k[-1]}{ticket}, $t, 'a ticket of 86 bytes: answered')
     or diag explain $json->{errors};
 cmp_ok($len, '<=', 68 * 64 * 3, "  $len bytes, at most 68 an item");
@@ -57,7 +46,7 @@ for my $case (['20,000 bytes', 'x' x 20000],
 {
     my ($what, $id) = @$case;
     cmd_ok('HSET', '{cast}:ticket', 'id', $id);
-    ($status, $json, $len) = ask();
+    ($status, $json, $len) = graphql_sized($q, undef, url => $url);
     my $e = $json && $json->{errors} && $json->{errors}[0];
     is($e && $e->{extensions}{code}, 'UNAVAILABLE',
        "a ticket of $what: UNAVAILABLE")
@@ -69,14 +58,14 @@ cmd_ok('HSET', '{cast}:ticket', 'id', $t);
 
 # an expiry past 9999 (a validUntil of 27 bytes, counted for 24)
 cmd_ok('HSET', '{cast}:ticket', 'expires', '9000000000000000000');
-($status, $json, $len) = ask();
+($status, $json, $len) = graphql_sized($q, undef, url => $url);
 my $e = $json && $json->{errors} && $json->{errors}[0];
 is($e && $e->{extensions}{code}, 'UNAVAILABLE',
    'an expiry past the year 9999: UNAVAILABLE')
     or diag explain $json->{data}{a};
 cmd_ok('HSET', '{cast}:ticket', 'expires', redis_ms() + 600000);
 
-($status, $json) = ask();
+($status, $json) = graphql_sized($q, undef, url => $url);
 is($json->{data}{a}{ticket}, $t, 'the ticket fixed: answered again');
 
 stop_nginx();

@@ -13,7 +13,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok);
+use Cast::PrivateRedis qw(start_primary sentinel_nginx reads_go_to);
 use Cast::FakeRedis qw(fake_redis stop_fake bulk arr fake_sentinel);
 use HTTP::Tiny;
 use Test::More;
@@ -22,9 +22,7 @@ use Time::HiRes qw(sleep);
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pport = free_port();
-start_redis(port => $pport);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pport = start_primary();
 
 sub replica {
     my ($host, $port) = @_;
@@ -39,20 +37,9 @@ sub replica {
 sub start_with_replica {
     my ($name, $replica) = @_;
     my $sentinel = fake_sentinel($pport, $replica->{port});
-    my $sport = $sentinel->{port};
 
-    start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name $name;
-    cast_redis_replica_reads on;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 2s;
-HTTP
-
-    return ($sentinel, 'http://127.0.0.1:' . server_port());
+    return ($sentinel, sentinel_nginx($sentinel->{port}, $name, '2s',
+                                      replica_reads => 1));
 }
 
 # linked to a primary on another port
@@ -89,8 +76,7 @@ stop_fake($sentinel);
 my $named = replica('redis-0.example', $pport);
 ($sentinel, $base) = start_with_replica('cast171c', $named);
 my $np = $named->{port};
-ok(wait_for(10, sub { (HTTP::Tiny->new->get("$base/readyz")->{content}
-                       // '') =~ / reads 127\.0\.0\.1:$np$/ }),
+ok(reads_go_to($base, $np),
    'a replica naming its primary by a host name gets the reads');
 stop_nginx();
 is(error_log_problems(), '', 'no alert, crit or emerg in the error log');

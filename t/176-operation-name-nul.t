@@ -10,11 +10,6 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 
-$ENV{TEST_NGINX_CAST_HTTP} = <<"EOF";
-    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-EOF
-
 $ENV{TEST_NGINX_NUL_ERROR} = '{"errors":[{"message":"Unknown operation '
     . 'named \\"a...\\".","extensions":{"code":'
     . '"OPERATION_RESOLUTION_FAILURE"}}]}';

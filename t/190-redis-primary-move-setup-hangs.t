@@ -13,7 +13,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
-use Cast::PrivateRedis qw(start_redis cmd_ok cli);
+use Cast::PrivateRedis qw(start_primary sentinel_nginx cli);
 use Cast::FakeRedis qw(fake_redis moving_sentinel);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -23,9 +23,7 @@ use Time::HiRes qw(sleep);
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $pa = free_port();
-start_redis(port => $pa);
-cmd_ok('SET', '{cast}:ready', 1);
+my $pa = start_primary();
 
 my $dir = tempdir('cast-190-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
@@ -33,17 +31,7 @@ my ($sentinel, $name) = moving_sentinel($dir, $pa);
 sub named { $name->(@_) }
 my $sport = $sentinel->{port};
 
-start_nginx(<<'CONF', http_config => <<"HTTP");
-location = /graphql { cast_graphql; }
-location = /readyz { cast_readyz; }
-CONF
-    cast_redis_sentinel 127.0.0.1:$sport;
-    cast_redis_master_name cast190;
-    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
-    cast_redis_timeout 1s;
-HTTP
-
-my $base = 'http://127.0.0.1:' . server_port();
+my $base = sentinel_nginx($sport, 'cast190', '1s');
 my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
 
 sub readyz { return $http->get("$base/readyz")->{content} // '' }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cast_conf.h"
 #include "cast_kafka.h"
 #include "cast_log.h"
 
@@ -80,6 +81,18 @@ cast_kafka_set_extra(rd_kafka_conf_t *conf, const char *extra)
     }
 
     return 0;
+}
+
+
+void
+cast_kafka_settings_check(const cast_kafka_settings_t *k, const char *prog)
+{
+    if (k->partitions < 1 || k->partitions > 1000
+        || k->replication < 1 || k->replication > 16)
+    {
+        cast_conf_die(prog, "partitions must be 1..1000 and "
+                      "replication 1..16");
+    }
 }
 
 

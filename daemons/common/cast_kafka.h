@@ -22,6 +22,14 @@ typedef struct {
 
 
 /*
+ * The topic shape a daemon creates: 1..1000 partitions, replication
+ * 1..16; else prog exits as for any bad setting (cast_conf_die).
+ */
+void cast_kafka_settings_check(const cast_kafka_settings_t *k,
+    const char *prog);
+
+
+/*
  * A configuration with bootstrap.servers, client.id, a short reconnect
  * backoff, then the "k=v,k=v" pairs of dflt (the caller's defaults) and of
  * extra (the operator's kafka_options, which win), every value checked;

@@ -146,12 +146,7 @@ persister_configure(persister_t *p, int argc, char **argv)
                           "Redis\nfrom PostgreSQL when its counts are lost.",
                           &p->log_level);
 
-    if (p->kafka.partitions < 1 || p->kafka.partitions > 1000
-        || p->kafka.replication < 1 || p->kafka.replication > 16)
-    {
-        cast_conf_die(PERSISTER_PROG, "partitions must be 1..1000 and "
-                      "replication 1..16");
-    }
+    cast_kafka_settings_check(&p->kafka, PERSISTER_PROG);
 
     if (p->batch_max < 1 || p->batch_max > 100000
         || p->batch_ms < 1 || p->batch_ms > 60000)

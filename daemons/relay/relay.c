@@ -152,12 +152,7 @@ relay_configure(relay_t *rl, int argc, char **argv)
                           "them.",
                           &rl->log_level);
 
-    if (rl->kafka.partitions < 1 || rl->kafka.partitions > 1000
-        || rl->kafka.replication < 1 || rl->kafka.replication > 16)
-    {
-        cast_conf_die(RELAY_PROG, "partitions must be 1..1000 and "
-                      "replication 1..16");
-    }
+    cast_kafka_settings_check(&rl->kafka, RELAY_PROG);
 
     if (rl->batch_max < 1 || rl->inflight_max < rl->batch_max
         || rl->batch_ms < 1 || rl->batch_ms > 10000)

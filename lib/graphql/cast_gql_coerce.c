@@ -64,19 +64,16 @@ static int
 cast_gql_var_error(cast_gql_ctx_t *c, const cast_gql_vardef_t *vd,
     const cast_gql_vpath_t *p, const cast_json_t *j, const char *why)
 {
-    size_t      n;
-    cast_str_t  t, at;
+    char        q[CAST_JSON_EXCERPT];
+    cast_str_t  at;
 
-    t = cast_gql_json_text(j);
     at = cast_gql_vpath_str(c, vd, p);
-    n = cast_json_short(t);
 
-    /* a value cut (at 64 bytes, or before a NUL) says so */
     cast_gql_error(c->arena, c->errs, CAST_GQL_BAD_INPUT, vd->off,
-                   "Variable \"$%.*s\" got invalid value %s%.*s%s%s%.*s; %s",
+                   "Variable \"$%.*s\" got invalid value %s%s%s%.*s; %s",
                    (int) vd->name.len, vd->name.data,
                    j->type == CAST_JSON_STRING ? "\"" : "",
-                   (int) n, t.data, n < t.len ? "..." : "",
+                   cast_json_excerpt(q, cast_gql_json_text(j)),
                    j->type == CAST_JSON_STRING ? "\"" : "",
                    (int) at.len, at.data, why);
     return -1;

@@ -284,7 +284,7 @@ static cast_gql_op_t *
 cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
     cast_gql_errs_t *errs)
 {
-    size_t          n;
+    char            q[CAST_JSON_EXCERPT];
     cast_gql_op_t  *op;
 
     if (name.data == NULL) {
@@ -306,15 +306,10 @@ cast_gql_select(cast_gql_priv_t *p, cast_gql_doc_t *doc, cast_str_t name,
         }
     }
 
-    /*
-     * a name cut (at 64 bytes, or before a NUL, which no GraphQL name
-     * holds) says so, as every value a message quotes
-     */
-    n = cast_json_short(name);
-
+    /* a name holding a NUL (no GraphQL name does) is quoted as any value */
     cast_gql_error(&p->arena, errs, "OPERATION_RESOLUTION_FAILURE",
-                   CAST_GQL_NOLOC, "Unknown operation named \"%.*s%s\".",
-                   (int) n, name.data, n < name.len ? "..." : "");
+                   CAST_GQL_NOLOC, "Unknown operation named \"%s\".",
+                   cast_json_excerpt(q, name));
 
     return NULL;
 }

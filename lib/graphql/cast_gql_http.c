@@ -117,6 +117,28 @@ cast_gql_range_params(const char *p, const char *e)
 
 
 /*
+ * The media range at *pp of an Accept header that ends at e: its type,
+ * trimmed, and its q (cast_gql_range_params) in *rq; *pp moves past its
+ * comma.
+ */
+static cast_str_t
+cast_gql_range_next(const char **pp, const char *e, int *rq)
+{
+    const char  *p, *comma, *semi;
+
+    p = *pp;
+    comma = memchr(p, ',', (size_t) (e - p));
+    comma = comma ? comma : e;
+    semi = memchr(p, ';', (size_t) (comma - p));
+
+    *rq = cast_gql_range_params(semi ? semi + 1 : comma, comma);
+    *pp = comma + 1;
+
+    return cast_gql_trim(p, semi ? semi : comma);
+}
+
+
+/*
  * The media type of the response: application/json for clients that
  * send no Accept or only wildcards (legacy clients), the GraphQL
  * response type when preferred, -1 when neither is acceptable.
@@ -125,7 +147,7 @@ int
 cast_gql_media(cast_str_t accept)
 {
     static const char  *types[2] = { CAST_GQL_JSON_TYPE, CAST_GQL_GQL_TYPE };
-    const char         *p, *e, *comma, *semi;
+    const char         *p, *e;
     cast_str_t          range;
     int                 q[2], spec[2], s, i, rq;
 
@@ -139,11 +161,7 @@ cast_gql_media(cast_str_t accept)
     e = accept.data + accept.len;
 
     while (p < e) {
-        comma = memchr(p, ',', (size_t) (e - p));
-        comma = comma ? comma : e;
-        semi = memchr(p, ';', (size_t) (comma - p));
-        range = cast_gql_trim(p, semi ? semi : comma);
-        rq = cast_gql_range_params(semi ? semi + 1 : comma, comma);
+        range = cast_gql_range_next(&p, e, &rq);
 
         for (i = 0; i < 2 && rq >= 0; i++) {
             s = cast_gql_ieq(range, types[i]) ? 3
@@ -155,8 +173,6 @@ cast_gql_media(cast_str_t accept)
                 q[i] = rq;
             }
         }
-
-        p = comma + 1;
     }
 
     if (q[0] <= 0 && q[1] <= 0) {
@@ -181,7 +197,7 @@ cast_gql_media(cast_str_t accept)
 static int
 cast_gql_type_q(cast_str_t accept, const char *type, const char *major)
 {
-    const char  *p, *e, *comma, *semi;
+    const char  *p, *e;
     cast_str_t   range;
     int          q, s, spec, rq;
 
@@ -191,11 +207,7 @@ cast_gql_type_q(cast_str_t accept, const char *type, const char *major)
     e = accept.data + accept.len;
 
     while (p < e) {
-        comma = memchr(p, ',', (size_t) (e - p));
-        comma = comma ? comma : e;
-        semi = memchr(p, ';', (size_t) (comma - p));
-        range = cast_gql_trim(p, semi ? semi : comma);
-        rq = cast_gql_range_params(semi ? semi + 1 : comma, comma);
+        range = cast_gql_range_next(&p, e, &rq);
 
         s = cast_gql_ieq(range, type) ? 3
             : major == NULL ? 0
@@ -206,8 +218,6 @@ cast_gql_type_q(cast_str_t accept, const char *type, const char *major)
             spec = s;
             q = rq < 0 ? 0 : rq;
         }
-
-        p = comma + 1;
     }
 
     return q;

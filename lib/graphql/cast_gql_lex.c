@@ -52,6 +52,18 @@ cast_gql_lex_error(cast_gql_lexer_t *lx, size_t at, const char *msg)
 }
 
 
+/* a token of kind that ends before end, where the next one is looked for */
+static cast_tok_e
+cast_gql_lex_token(cast_gql_lexer_t *lx, size_t end, cast_tok_e kind)
+{
+    lx->kind = kind;
+    lx->end = end;
+    lx->pos = end;
+
+    return kind;
+}
+
+
 #define cast_gql_is_name_start(c)                                            \
     (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || (c) == '_')
 #define cast_gql_is_digit(c)      ((c) >= '0' && (c) <= '9')
@@ -160,11 +172,7 @@ cast_gql_lex_number(cast_gql_lexer_t *lx)
                                   "character after number");
     }
 
-    lx->end = p;
-    lx->pos = p;
-    lx->kind = kind;
-
-    return kind;
+    return cast_gql_lex_token(lx, p, kind);
 }
 
 
@@ -307,11 +315,7 @@ cast_gql_lex_string(cast_gql_lexer_t *lx)
         return cast_gql_lex_error(lx, p, "Unterminated string");
     }
 
-    lx->end = p + 1;
-    lx->pos = p + 1;
-    lx->kind = CAST_TOK_STRING;
-
-    return CAST_TOK_STRING;
+    return cast_gql_lex_token(lx, p + 1, CAST_TOK_STRING);
 }
 
 
@@ -327,10 +331,7 @@ cast_gql_lex_block_string(cast_gql_lexer_t *lx)
 
     while (p < n) {
         if (n - p >= 3 && s[p] == '"' && s[p + 1] == '"' && s[p + 2] == '"') {
-            lx->end = p + 3;
-            lx->pos = p + 3;
-            lx->kind = CAST_TOK_BLOCK_STRING;
-            return CAST_TOK_BLOCK_STRING;
+            return cast_gql_lex_token(lx, p + 3, CAST_TOK_BLOCK_STRING);
         }
 
         if (n - p >= 4 && s[p] == '\\' && s[p + 1] == '"' && s[p + 2] == '"'
@@ -395,19 +396,14 @@ cast_gql_lex_next(cast_gql_lexer_t *lx)
     c = (unsigned char) s[lx->pos];
 
     if (c < 128 && cast_gql_punct[c] != 0) {
-        lx->pos++;
-        lx->end = lx->pos;
-        lx->kind = (cast_tok_e) cast_gql_punct[c];
-        return lx->kind;
+        return cast_gql_lex_token(lx, lx->pos + 1,
+                                  (cast_tok_e) cast_gql_punct[c]);
     }
 
     if (c == '.') {
         if (n - lx->pos >= 3 && s[lx->pos + 1] == '.' && s[lx->pos + 2] == '.')
         {
-            lx->pos += 3;
-            lx->end = lx->pos;
-            lx->kind = CAST_TOK_SPREAD;
-            return CAST_TOK_SPREAD;
+            return cast_gql_lex_token(lx, lx->pos + 3, CAST_TOK_SPREAD);
         }
         return cast_gql_lex_error(lx, lx->pos, "Unexpected character: \".\"");
     }
@@ -416,9 +412,7 @@ cast_gql_lex_next(cast_gql_lexer_t *lx)
         while (lx->pos < n && cast_gql_is_name(s[lx->pos])) {
             lx->pos++;
         }
-        lx->end = lx->pos;
-        lx->kind = CAST_TOK_NAME;
-        return CAST_TOK_NAME;
+        return cast_gql_lex_token(lx, lx->pos, CAST_TOK_NAME);
     }
 
     if (c == '-' || cast_gql_is_digit(c)) {

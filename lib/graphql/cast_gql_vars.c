@@ -45,24 +45,20 @@ cast_gql_parse_int(cast_str_t s, int64_t *out)
 
 
 /*
- * A literal as a message quotes it: a string decoded, as a variable's
- * value is (cast_json_short: at most 64 bytes, and never past a NUL,
- * where %.*s would stop without a word), "..." saying it was cut; any
- * other literal as the document spells it.
+ * A literal as a message quotes it: a string decoded and quoted as a
+ * variable's value is (cast_json_excerpt); any other literal as the
+ * document spells it.
  */
 
 cast_str_t
 cast_gql_value_text(cast_gql_vctx_t *v, cast_gql_value_t *val)
 {
-    size_t      n;
+    char        q[CAST_JSON_EXCERPT];
     cast_str_t  s;
 
     if (val->kind == CAST_VAL_STRING) {
-        n = cast_json_short(val->str);
-
-        return cast_arena_printf(v->arena, "\"%.*s%s\"", (int) n,
-                                 val->str.data,
-                                 n < val->str.len ? "..." : "");
+        return cast_arena_printf(v->arena, "\"%s\"",
+                                 cast_json_excerpt(q, val->str));
     }
 
     s.data = v->doc->src + val->off;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cast_json.h"
+#include "cast_dec.h"
 
 
 /* keys of the object being checked: a generation per object */
@@ -39,12 +40,13 @@ static cast_json_t *cast_json_value(cast_json_rd_t *r);
 
 
 /*
- * At most 64 bytes of s for a message, cut between code points, and
- * before a NUL ("\u0000" in JSON): %.*s would stop there without saying
- * so, where the callers that print "..." after a cut do.
+ * s as a message quotes it, into buf (CAST_JSON_EXCERPT bytes): at
+ * most 64 bytes, cut between code points and before a NUL ("\u0000" in
+ * JSON, where %.*s would stop without a word), then "..." when cut; the
+ * text ends in a NUL.
  */
-size_t
-cast_json_short(cast_str_t s)
+const char *
+cast_json_excerpt(char *buf, cast_str_t s)
 {
     size_t       n;
     const char  *nul;
@@ -52,8 +54,20 @@ cast_json_short(cast_str_t s)
     n = s.len <= 64 ? s.len : cast_utf8_cut(s.data, 64);
 
     nul = memchr(s.data, '\0', n);
+    if (nul != NULL) {
+        n = (size_t) (nul - s.data);
+    }
 
-    return nul != NULL ? (size_t) (nul - s.data) : n;
+    memcpy(buf, s.data, n);
+
+    if (n < s.len) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+
+    buf[n] = '\0';
+
+    return buf;
 }
 
 
@@ -373,12 +387,11 @@ cast_json_word(cast_json_rd_t *r, const char *w, size_t n)
 static int
 cast_json_duplicate(cast_json_rd_t *r, const cast_json_t *m)
 {
+    char        q[CAST_JSON_EXCERPT];
     cast_str_t  msg;
 
-    msg = cast_arena_printf(r->arena, "duplicate key \"%.*s%s\"",
-                            (int) cast_json_short(m->key), m->key.data,
-                            cast_json_short(m->key) < m->key.len ? "..."
-                                                                 : "");
+    msg = cast_arena_printf(r->arena, "duplicate key \"%s\"",
+                            cast_json_excerpt(q, m->key));
     r->err = msg.data != NULL ? msg.data : "duplicate key";
     r->dup = 1;
 
@@ -728,20 +741,9 @@ cast_json_str(cast_json_w_t *w, const char *s, size_t n)
 void
 cast_json_int(cast_json_w_t *w, int64_t v)
 {
-    char      tmp[24], *p;
-    uint64_t  u;
+    char  tmp[CAST_DEC_LEN], *p;
 
-    p = tmp + sizeof(tmp);
-    u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+    p = cast_dec_back_signed(tmp + CAST_DEC_LEN, v);
 
-    do {
-        *--p = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-
-    if (v < 0) {
-        *--p = '-';
-    }
-
-    cast_json_raw(w, p, (size_t) (tmp + sizeof(tmp) - p));
+    cast_json_raw(w, p, (size_t) (tmp + CAST_DEC_LEN - p));
 }

@@ -29,7 +29,11 @@ struct cast_json_w_s {
 
 int cast_json_parse(cast_arena_t *a, const char *s, size_t n,
     cast_json_t **out, const char **err);
-size_t cast_json_short(cast_str_t s);
+
+/* a quoted value's room: 64 bytes, "..." and the NUL */
+#define CAST_JSON_EXCERPT  (64 + sizeof("..."))
+
+const char *cast_json_excerpt(char *buf, cast_str_t s);
 
 void cast_json_w_init(cast_json_w_t *w, cast_arena_t *a, size_t cap);
 void cast_json_append(cast_json_w_t *w, const char *s, size_t n);

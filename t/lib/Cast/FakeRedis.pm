@@ -10,6 +10,10 @@ package Cast::FakeRedis;
 #   stop_fake($srv);               # kills it and waits (also at the end)
 #   bulk('x'), arr(@items)         # RESP bulk string and array
 #   replica_role($pport)           # ROLE's answer of a linked replica
+#   fake_replica($pport, sub { my @cmd = @_; ... return $reply })
+#                                  # a replica linked to that primary as
+#                                  # ROLE goes, whose FCALLs the test's
+#                                  # function answers, the rest +OK
 #   fake_sentinel($pport, $rport)  # a Sentinel naming that primary and
 #                                  # that replica, up and linked
 
@@ -20,8 +24,8 @@ use Exporter 'import';
 use IO::Socket::INET;
 use POSIX qw(_exit);
 
-our @EXPORT_OK = qw(fake_redis stop_fake bulk arr replica_role fake_sentinel
-                    moving_sentinel);
+our @EXPORT_OK = qw(fake_redis stop_fake bulk arr replica_role fake_replica
+                    fake_sentinel moving_sentinel);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -37,6 +41,17 @@ sub replica_role {
 
     return arr(bulk('slave'), bulk('127.0.0.1'), ":$pport\r\n",
                bulk('connected'), ":0\r\n");
+}
+
+
+sub fake_replica {
+    my ($pport, $read) = @_;
+
+    return fake_redis(sub {
+        my $cmd = uc($_[0] // '');
+        return replica_role($pport) if $cmd eq 'ROLE';
+        return $cmd =~ /^FCALL/ ? $read->(@_) : "+OK\r\n";
+    });
 }
 
 

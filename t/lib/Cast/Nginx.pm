@@ -18,13 +18,14 @@ use warnings;
 
 use Exporter 'import';
 use File::Path qw(make_path remove_tree);
+use HTTP::Tiny;
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
     start_nginx stop_nginx nginx_pid error_log_text error_log_problems
-    check_error_log server_port server_root
+    check_error_log server_port server_root nginx_metrics send_read
 );
 
 # Settings the block harness changes through its own functions
@@ -240,6 +241,37 @@ sub stop_nginx {
     }
     # workers of a killed master may linger
     kill 'KILL', -$pid;
+}
+
+
+# The server's /metrics (a location with cast_metrics) as
+# { name => value }, a sample's labels part of its name.
+sub nginx_metrics {
+    my $url = 'http://127.0.0.1:' . server_port() . '/metrics';
+    my $res = HTTP::Tiny->new->get($url);
+    my %m;
+
+    for (split /\n/, $res->{content} // '') {
+        $m{$1} = $2 if /^(\S+) (\S+)$/;
+    }
+    return \%m;
+}
+
+
+# A client of the server's /graphql that sends a read (the count of
+# $name, the ticket, the top two) and does not wait for the answer: its
+# socket, to close whenever the test likes.
+sub send_read {
+    my ($name) = @_;
+    my $body = qq({"query":"{query(username:\\"$name\\") )
+             . q(cas{ticket} top(limit:2){username votes}}"});
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . server_port())
+        or die "$!\n";
+
+    print {$s} "POST /graphql HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    return $s;
 }
 
 

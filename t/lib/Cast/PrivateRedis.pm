@@ -9,6 +9,8 @@ package Cast::PrivateRedis;
 #                                  # also on a loopback port (for a
 #                                  # Sentinel), with more redis-server
 #                                  # arguments
+#   my $pport = start_primary();   # start_redis on a free loopback port,
+#                                  # {cast}:ready set: that port
 #   cmd('HGET', $key, $field);     # RESP on one connection: a reply, an
 #                                  # error as { err => "..." }
 #   cmd_ok(...);                   # the same, an error reply dies
@@ -17,10 +19,19 @@ package Cast::PrivateRedis;
 #   redis_ms();                    # Redis's clock, in ms
 #   my $t = ticket($seq, max => 3, ttl => 600000);
 #   answering($url, $name, 20);    # waits until 20 queries in a row answer
+#   leaderboard(@names);           # {cast}:top holding just those names,
+#                                  # in that order
 #   my $base = private_nginx($locations, $http);
 #                                  # Cast::Nginx's nginx on this Redis and
 #                                  # the function library, $http's
 #                                  # directives added: its base URL
+#   my $base = sentinel_nginx($sport, 'cast153', '10s',
+#                             replica_reads => 1, metrics => 1);
+#                                  # Cast::Nginx's nginx finding its
+#                                  # primary through the Sentinel on
+#                                  # $sport: its base URL
+#   reads_go_to($base, $port);     # waits (10 s at most) until /readyz
+#                                  # says the reads go to that port
 #   start_sentinel($dir, 'cast1', $host, $port);
 #                                  # a Sentinel of the file's own watching
 #                                  # that Redis as cast1: its port once it
@@ -36,8 +47,9 @@ use MIME::Base64 qw(encode_base64url);
 use Test::More;
 use Time::HiRes qw(sleep);
 
-our @EXPORT_OK = qw(start_redis cmd cmd_ok cli calls fcalls redis_ms ticket
-                    answering start_sentinel private_nginx);
+our @EXPORT_OK = qw(start_redis start_primary cmd cmd_ok cli calls fcalls
+                    redis_ms ticket answering leaderboard start_sentinel
+                    private_nginx sentinel_nginx reads_go_to);
 
 my ($dir, $sock, $redis, @sentinels);
 
@@ -68,6 +80,18 @@ sub start_redis {
     $redis or die "connect $sock: $!\n";
 
     return $sock;
+}
+
+# the primary a Sentinel names: the server on a loopback port, marked
+# ready for the function library
+sub start_primary {
+    require Cast::Stack;
+
+    my $port = Cast::Stack::free_port();
+
+    start_redis(port => $port);
+    cmd_ok('SET', '{cast}:ready', 1);
+    return $port;
 }
 
 END {
@@ -171,6 +195,16 @@ sub answering {
     return $up;
 }
 
+# the leaderboard of @names, the first ranked first (K_TOP's scores are
+# -votes: the n-th name has 1000 - n votes)
+sub leaderboard {
+    my (@names) = @_;
+
+    cmd_ok('DEL', '{cast}:top');
+    cmd_ok('ZADD', '{cast}:top',
+           map { (-(1000 - $_), $names[$_ - 1]) } 1 .. @names);
+}
+
 # a Sentinel in $sdir (its configuration and log there), stopped when
 # the file ends
 sub start_sentinel {
@@ -222,6 +256,42 @@ HTTP
         . ($http // ''));
 
     return 'http://127.0.0.1:' . Cast::Nginx::server_port();
+}
+
+# Cast::Nginx's nginx with the function library and /graphql and /readyz
+# (and /metrics with metrics => 1), finding its primary through the
+# Sentinel on $sport as $name, cast_redis_timeout $timeout; reading from
+# the replica the Sentinel names with replica_reads => 1
+sub sentinel_nginx {
+    my ($sport, $name, $timeout, %o) = @_;
+    my $locations = "location = /graphql { cast_graphql; }\n"
+                  . "location = /readyz { cast_readyz; }\n";
+    my $reads = $o{replica_reads} ? "    cast_redis_replica_reads on;\n" : '';
+
+    $locations .= "location = /metrics { cast_metrics; }\n" if $o{metrics};
+
+    require Cast::Nginx;
+    Cast::Nginx::start_nginx($locations, http_config => <<"HTTP");
+    cast_redis_sentinel 127.0.0.1:$sport;
+    cast_redis_master_name $name;
+$reads    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+    cast_redis_timeout $timeout;
+HTTP
+
+    return 'http://127.0.0.1:' . Cast::Nginx::server_port();
+}
+
+# whether the nginx at $base said within 10 s, on /readyz, that its reads
+# go to 127.0.0.1:$port
+sub reads_go_to {
+    my ($base, $port) = @_;
+
+    require Cast::Stack;
+    require HTTP::Tiny;
+
+    return Cast::Stack::wait_for(10, sub {
+        (HTTP::Tiny->new->get("$base/readyz")->{content} // '')
+            =~ / reads 127\.0\.0\.1:$port$/ });
 }
 
 1;

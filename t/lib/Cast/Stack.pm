@@ -16,8 +16,8 @@ use JSON::PP;
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-    repo_root cast_stack_env cast_stack graphql redis_cmd psql_query
-    free_port wait_for
+    repo_root cast_stack_env cast_stack graphql graphql_sized redis_cmd
+    psql_query free_port wait_for
 );
 
 my $REPO = abs_path(dirname(__FILE__) . '/../../..');
@@ -110,6 +110,14 @@ sub graphql {
         });
     my $json = eval { JSON::PP->new->decode($res->{content}) };
     return ($res->{status}, $json, $res);
+}
+
+
+# graphql()'s status and JSON, and the length of the body it answered
+sub graphql_sized {
+    my ($status, $json, $res) = graphql(@_);
+
+    return ($status, $json, length($res->{content} // ''));
 }
 
 

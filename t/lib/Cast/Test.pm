@@ -35,7 +35,9 @@ package Cast::Test;
 # (CAST_NGINX_PRELOAD), TEST_NGINX_SERVROOT (t/servroot),
 # TEST_NGINX_SERVER_PORT (1984), TEST_NGINX_MASTER_PROCESS (on),
 # TEST_NGINX_LOG_LEVEL (debug), TEST_NGINX_REDIS_HOST,
-# TEST_NGINX_REDIS_PORT and TEST_NGINX_REPO for the configs.
+# TEST_NGINX_REDIS_PORT and TEST_NGINX_REPO for the configs, and
+# TEST_NGINX_CAST_HTTP, the http_config of a block on the stack's Redis
+# (cast_redis and cast_redis_functions; a file may append directives).
 #
 # Also exported, for Perl-driven files: the stack's clients (Cast::Stack:
 # graphql, redis_cmd, psql_query, cast_stack, cast_stack_env, repo_root)
@@ -94,6 +96,10 @@ sub cast_defaults {
         $ENV{TEST_NGINX_REDIS_HOST} //= $1;
         $ENV{TEST_NGINX_REDIS_PORT} //= $2 // 6379;
     }
+    $ENV{TEST_NGINX_CAST_HTTP} //= <<"EOF";
+    cast_redis $ENV{TEST_NGINX_REDIS_HOST}:$ENV{TEST_NGINX_REDIS_PORT};
+    cast_redis_functions $ENV{TEST_NGINX_REPO}/lib/redis/cast.lua;
+EOF
 }
 
 
