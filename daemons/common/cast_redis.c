@@ -22,6 +22,9 @@ static int cast_redis_setup(redisContext *c, const cast_redis_url_t *u,
     char *err, size_t errlen);
 static redisContext *cast_redis_connect_url(cast_redis_url_t *u,
     int timeout_ms, char *err, size_t errlen);
+static int cast_redis_sentinels_name(const char *sentinels,
+    const char *master_name, int timeout_ms, cast_redis_url_t *u, char *err,
+    size_t errlen);
 static int cast_redis_ask_sentinel(const char *addr, size_t len,
     const char *master_name, struct timeval tv, cast_redis_url_t *u,
     char *err, size_t errlen);
@@ -164,43 +167,19 @@ redisContext *
 cast_redis_connect_primary(const char *url, const char *sentinels,
     const char *master_name, int timeout_ms, char *err, size_t errlen)
 {
-    int                found;
-    size_t             len;
-    const char        *p;
     redisReply        *r;
     redisContext      *c;
-    struct timeval     tv;
     cast_redis_url_t   u;
 
     if (sentinels == NULL || sentinels[0] == '\0') {
         return cast_redis_connect(url, timeout_ms, err, errlen);
     }
 
-    if (cast_redis_parse_url(url, &u, err, errlen) != 0) {
-        return NULL;
-    }
-
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
-
-    snprintf(err, errlen, "redis_sentinels: no sentinel listed");
-
-    found = 0;
-
-    for (p = sentinels; *p != '\0' && !found; p += len) {
-        p += strspn(p, " ,");
-        len = strcspn(p, " ,");
-
-        if (len == 0) {
-            break;
-        }
-
-        found = (cast_redis_ask_sentinel(p, len, master_name, tv, &u, err,
-                                         errlen)
-                 == 0);
-    }
-
-    if (!found) {
+    if (cast_redis_parse_url(url, &u, err, errlen) != 0
+        || cast_redis_sentinels_name(sentinels, master_name, timeout_ms,
+                                     &u, err, errlen)
+           != 0)
+    {
         return NULL;
     }
 
@@ -228,6 +207,78 @@ cast_redis_connect_primary(const char *url, const char *sentinels,
     freeReplyObject(r);
 
     return c;
+}
+
+
+/* The primary the first Sentinel that answers names, into u: 0, or -1 */
+
+static int
+cast_redis_sentinels_name(const char *sentinels, const char *master_name,
+    int timeout_ms, cast_redis_url_t *u, char *err, size_t errlen)
+{
+    size_t          len;
+    const char     *p;
+    struct timeval  tv;
+
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+
+    snprintf(err, errlen, "redis_sentinels: no sentinel listed");
+
+    for (p = sentinels; *p != '\0'; p += len) {
+        p += strspn(p, " ,");
+        len = strcspn(p, " ,");
+
+        if (len == 0) {
+            break;
+        }
+
+        if (cast_redis_ask_sentinel(p, len, master_name, tv, u, err, errlen)
+            == 0)
+        {
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * A write refused by a Redis that is no longer the primary.  READONLY: it
+ * is a replica now.  NOREPLICAS (min-replicas-to-write): it may be a
+ * primary the Sentinels replaced while it kept running (a manual failover,
+ * or one after it stalled past down-after), which they turn into a
+ * replica only some seconds later; until then it refuses every write so,
+ * and the link would stay on it.  It is left when the Sentinels name
+ * another address; a primary merely short of replicas is kept.
+ */
+
+int
+cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
+{
+    char              err[512];
+    cast_redis_url_t  u;
+
+    if (cast_redis_readonly(r)) {
+        return 1;
+    }
+
+    if (r == NULL || r->type != REDIS_REPLY_ERROR
+        || strncmp(r->str, "NOREPLICAS ", 11) != 0
+        || l->sentinels == NULL || l->sentinels[0] == '\0'
+        || l->ctx == NULL || l->ctx->connection_type != REDIS_CONN_TCP
+        || cast_redis_parse_url(l->url, &u, err, sizeof(err)) != 0
+        || cast_redis_sentinels_name(l->sentinels, l->master_name,
+                                     (int) l->timeout_ms, &u, err,
+                                     sizeof(err))
+           != 0)
+    {
+        return 0;
+    }
+
+    return u.port != l->ctx->tcp.port
+           || strcmp(u.host, l->ctx->tcp.host) != 0;
 }
 
 

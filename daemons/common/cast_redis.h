@@ -91,6 +91,13 @@ redisContext *cast_redis_connect_primary(const char *url,
 /* a write refused by a replica: the primary has moved (drop the link) */
 int cast_redis_readonly(const redisReply *r);
 
+/*
+ * The same for a link with Sentinels, and for a write refused as
+ * NOREPLICAS by a primary they no longer name (one they replaced while it
+ * kept running, not yet made a replica): 1, drop the link
+ */
+int cast_redis_demoted(cast_redis_link_t *l, const redisReply *r);
+
 /* FUNCTION LOAD REPLACE of the library file; 0, or -1 (logged) */
 int cast_redis_load_functions(redisContext *c, const char *path);
 

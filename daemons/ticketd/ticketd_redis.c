@@ -247,11 +247,12 @@ ticketd_fcall(ticketd_t *td, int64_t now, const char *fmt, ...)
         }
     }
 
-    if (cast_redis_readonly(r)) {
+    if (cast_redis_demoted(&td->redis, r)) {
         /* a demoted primary: the Sentinels name the new one */
         freeReplyObject(r);
         td->leader = 0;
-        cast_redis_lost(&td->redis, now, "the Redis is a replica now");
+        cast_redis_lost(&td->redis, now, "the Redis is not the primary "
+                        "any more");
         return NULL;
     }
 
