@@ -46,6 +46,28 @@ export CAST_TICKET_MAX_USES=${CAST_TICKET_MAX_USES:-1000000000}
 
 load=$top/build/bench/cast-load
 
+# every port the bench listens on (with the replication block, the
+# replicated stack's: + 1000) stays below the kernel's ephemeral ports,
+# Sentinels up to a Redis's + 7 included: a client's connection holding
+# one fails the bench midway (CAST_BENCH_PORT_OFFSET=600 did: a
+# replica's 32980 was taken)
+read -r ephemeral _ </proc/sys/net/ipv4/ip_local_port_range
+above=7
+case ${BENCH_ONLY:-}:${BENCH_REPLICATION:-1} in
+    :1|replication:*) above=1007 ;;
+esac
+for p in "$CAST_HTTP_PORT" "$CAST_REDIS_PORT" "$CAST_PG_PORT" \
+         "$CAST_KAFKA_PORT" "$CAST_KAFKA_CONTROLLER_PORT" \
+         "$CAST_TICKETD_HTTP_PORT" "$CAST_RELAY_HTTP_PORT" \
+         "$CAST_PERSISTER_HTTP_PORT"; do
+    if ((p + above >= ephemeral)); then
+        echo "bench: port $((p + above)) would be among the kernel's" \
+             "ephemeral ports ($ephemeral and up): lower" \
+             "CAST_BENCH_PORT_OFFSET ($o)"
+        exit 1
+    fi
+done
+
 for t in wrk jq gnuplot; do
     command -v "$t" >/dev/null || { echo "bench: $t is missing (make deps)"; exit 1; }
 done
