@@ -3,7 +3,9 @@
 # bench/plot.sh RESULT.json [OUT.svg]: the picture of a `make bench` result,
 # written next to it by default: the throughput of each workload against
 # the `return 200` ceiling, and the latency sweep of accepted votes.  Runs
-# before the sweep and the herd existed plot only the throughput.
+# before the sweep and the herd existed plot only the throughput.  The
+# herd is labelled with its median ratio to its adjacent ceilings (when
+# the run has it) and the vote batches a second Redis saw.
 
 set -euo pipefail
 
@@ -27,10 +29,12 @@ jq -r "$th"'
     | ("ceiling", "vote", "vote_exhausted", "vote_rejected", "query", "cas")
     | select($r[.])
     | [., $r[.].rps,
-       "\($r[.].rps | th)/s  \($r[.].ratio_to_ceiling | r2)×"
+       "\($r[.].rps | th)/s  "
+       + (if $r[.].ratio_to_adjacent_ceiling then
+              "\($r[.].ratio_to_adjacent_ceiling | r2)× adjacent"
+          else "\($r[.].ratio_to_ceiling | r2)×" end)
        + (if . == "vote_exhausted" and $r[.].redis then
-              ", Redis \($r[.].redis.vote_batch_calls_per_s | th)"
-              + " batches/s"
+              ", Redis \($r[.].redis.vote_batch_calls_per_s | th)/s"
           else "" end)]
     | @tsv' "$json" >"$tmp/workloads.tsv"
 
