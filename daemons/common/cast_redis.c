@@ -1,14 +1,18 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "cast_log.h"
 #include "cast_redis.h"
+#include "cast_time.h"
 
 
-#define CAST_REDIS_LIB_MAX  (1024 * 1024)
+/* what a Sentinel may send for an address: two short strings */
+#define CAST_REDIS_SENTINEL_MAX  4096
 
 
 static int cast_redis_parse_tcp(const char *p, cast_redis_url_t *u,
@@ -28,9 +32,10 @@ static int cast_redis_sentinels_name(const char *sentinels,
 static int cast_redis_ask_sentinel(const char *addr, size_t len,
     const char *master_name, struct timeval tv, cast_redis_url_t *u,
     char *err, size_t errlen);
+static redisReply *cast_redis_sentinel_reply(redisContext *c,
+    const char *master_name, struct timeval tv, const char **why);
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
-static char *cast_redis_read_file(const char *path, size_t *len);
 static void cast_redis_down(cast_redis_link_t *l, int64_t now,
     const char *why);
 
@@ -290,7 +295,7 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
 {
     int            port, rc;
     char           host[CAST_REDIS_HOST_MAX];
-    const char    *colon;
+    const char    *colon, *why;
     redisReply    *r;
     redisContext  *c;
 
@@ -319,7 +324,8 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
         return -1;
     }
 
-    r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", master_name);
+    why = "no address";
+    r = cast_redis_sentinel_reply(c, master_name, tv, &why);
 
     rc = -1;
 
@@ -337,8 +343,7 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
     } else {
         snprintf(err, errlen, "sentinel %s:%d does not know the primary "
                  "\"%s\": %s", host, port, master_name,
-                 r == NULL ? c->errstr
-                 : r->type == REDIS_REPLY_ERROR ? r->str : "no address");
+                 (r != NULL && r->type == REDIS_REPLY_ERROR) ? r->str : why);
     }
 
     if (r != NULL) {
@@ -348,6 +353,90 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
     redisFree(c);
 
     return rc;
+}
+
+
+/*
+ * SENTINEL get-master-addr-by-name, the whole answer within tv and 4 KB.
+ * A blocking redisCommand() bounded each read only: a Sentinel that sent
+ * its answer a byte at a time held the daemon's loop for as long as it
+ * went on, and a huge bulk or array was read whole into memory.  NULL
+ * with *why set.
+ */
+
+static redisReply *
+cast_redis_sentinel_reply(redisContext *c, const char *master_name,
+    struct timeval tv, const char **why)
+{
+    int            done;
+    char           buf[1024];
+    void          *reply;
+    size_t         total;
+    ssize_t        n;
+    int64_t        deadline, left;
+    struct pollfd  pfd;
+
+    if (redisAppendCommand(c, "SENTINEL get-master-addr-by-name %s",
+                           master_name)
+        != REDIS_OK)
+    {
+        *why = c->errstr;
+        return NULL;
+    }
+
+    deadline = cast_mono_ms() + tv.tv_sec * 1000 + tv.tv_usec / 1000;
+
+    do {
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            *why = c->errstr;
+            return NULL;
+        }
+    } while (!done);
+
+    for (total = 0; /* void */; total += n) {
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+            *why = c->reader->errstr;
+            return NULL;
+        }
+
+        if (reply != NULL) {
+            return reply;
+        }
+
+        left = deadline - cast_mono_ms();
+
+        pfd.fd = c->fd;
+        pfd.events = POLLIN;
+
+        if (left <= 0 || (n = poll(&pfd, 1, (int) left)) == 0) {
+            *why = "no whole answer in time";
+            return NULL;
+        }
+
+        if (n > 0) {
+            n = read(c->fd, buf, sizeof(buf));
+        }
+
+        if (n < 0 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n <= 0) {
+            *why = (n == 0) ? "closed the connection" : strerror(errno);
+            return NULL;
+        }
+
+        if (total + n > CAST_REDIS_SENTINEL_MAX) {
+            *why = "answer too long";
+            return NULL;
+        }
+
+        if (redisReaderFeed(c->reader, buf, n) != REDIS_OK) {
+            *why = "out of memory";
+            return NULL;
+        }
+    }
 }
 
 
@@ -400,53 +489,6 @@ cast_redis_connect_url(cast_redis_url_t *u, int timeout_ms, char *err,
     }
 
     return c;
-}
-
-
-int
-cast_redis_load_functions(redisContext *c, const char *path)
-{
-    int          rc;
-    char        *code;
-    size_t       len;
-    redisReply  *r;
-
-    code = cast_redis_read_file(path, &len);
-    if (code == NULL) {
-        return -1;
-    }
-
-    r = redisCommand(c, "FUNCTION LOAD REPLACE %b", code, len);
-    free(code);
-
-    if (r == NULL) {
-        cast_log(CAST_LOG_ERR, "redis_functions", "FUNCTION LOAD %s: %s",
-                 path, c->errstr);
-        return -1;
-    }
-
-    rc = 0;
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        cast_log(CAST_LOG_ERR, "redis_functions", "FUNCTION LOAD %s: %s",
-                 path, r->str);
-        rc = -1;
-
-    } else {
-        cast_log(CAST_LOG_INFO, "redis_functions", "loaded %s", path);
-    }
-
-    freeReplyObject(r);
-
-    return rc;
-}
-
-
-int
-cast_redis_function_missing(const redisReply *r)
-{
-    return r != NULL && r->type == REDIS_REPLY_ERROR
-           && strstr(r->str, "Function not found") != NULL;
 }
 
 
@@ -671,39 +713,4 @@ cast_redis_command_ok(redisContext *c, const char *what, redisReply *r,
     freeReplyObject(r);
 
     return 0;
-}
-
-
-static char *
-cast_redis_read_file(const char *path, size_t *len)
-{
-    char  *buf;
-    FILE  *f;
-
-    f = fopen(path, "r");
-    if (f == NULL) {
-        cast_log(CAST_LOG_ERR, "redis_functions", "cannot open %s: %s",
-                 path, strerror(errno));
-        return NULL;
-    }
-
-    buf = malloc(CAST_REDIS_LIB_MAX);
-    if (buf == NULL) {
-        fclose(f);
-        cast_log(CAST_LOG_ERR, "redis_functions", "out of memory");
-        return NULL;
-    }
-
-    *len = fread(buf, 1, CAST_REDIS_LIB_MAX, f);
-
-    if (ferror(f) || *len == CAST_REDIS_LIB_MAX) {
-        cast_log(CAST_LOG_ERR, "redis_functions", "cannot read %s (error, "
-                 "or larger than %d bytes)", path, CAST_REDIS_LIB_MAX);
-        free(buf);
-        buf = NULL;
-    }
-
-    fclose(f);
-
-    return buf;
 }

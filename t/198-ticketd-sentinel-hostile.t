@@ -1,0 +1,217 @@
+# cast-ticketd asks the Sentinels whenever a write is refused as
+# NOREPLICAS (daemons/common/cast_redis.c, cast_redis_demoted), from its
+# one loop, which also serves /healthz.  A Sentinel's answer was read with
+# a blocking redisCommand(), whose timeout bounds each read, not the
+# answer: a Sentinel that sent its answer a byte at a time held ticketd
+# for as long as it went on (no ticket, no probe answered), and a huge
+# bulk was read whole (64 MB here) before it was found too long for a
+# host name.  Now the whole answer has the timeout and 4 KB.  Also: a
+# primary merely short of replicas, which the Sentinels still name, is
+# kept (no reconnect), and one they no longer name is left.  A fake
+# primary that refuses every FCALL as NOREPLICAS, fake Sentinels whose
+# second answer is hostile, and a private cast-ticketd for each.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::FakeRedis qw(fake_redis stop_fake bulk arr);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG _exit);
+use Test::More;
+use Time::HiRes qw(sleep);
+
+my $dir = tempdir('cast-198-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my (@pids, @fakes);
+
+END {
+    local $?;
+    for my $pid (@pids) { kill 'TERM', $pid; waitpid $pid, 0 }
+    stop_fake($_) for @fakes;
+}
+
+open my $fh, '>', "$dir/secret" or die "$dir/secret: $!";
+print $fh 's' x 48;
+close $fh;
+
+sub count {
+    my ($file) = @_;
+    open my $c, '<', $file or return 0;
+    return scalar(() = <$c>);
+}
+
+sub mark {
+    my ($file) = @_;
+    open my $c, '>>', $file or die "$file: $!";
+    print $c "x\n";
+    close $c;
+}
+
+# a primary that refuses every write for want of replicas; its
+# connections (one ROLE each) are counted in $file
+sub short_primary {
+    my ($file) = @_;
+    my $p = fake_redis(sub {
+        my $cmd = uc($_[0] // '');
+        if ($cmd eq 'ROLE') {
+            mark($file);
+            return arr(bulk('master'), ":0\r\n", arr());
+        }
+        return bulk('cast') if $cmd eq 'FUNCTION';
+        return "-NOREPLICAS Not enough good replicas to write.\r\n"
+            if $cmd eq 'FCALL';
+        return "+OK\r\n";
+    });
+    push @fakes, $p;
+    return $p;
+}
+
+# a Sentinel whose answers are counted in $file: the second is
+# $hostile->($socket), the others name 127.0.0.1:$port->()
+sub sentinel {
+    my ($file, $port, $hostile) = @_;
+    my $l = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!\n";
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        $SIG{PIPE} = 'IGNORE';
+        while (my $c = $l->accept) {
+            my $req = '';
+            sysread($c, $req, 4096);
+            mark($file);
+            if (count($file) == 2) {
+                $hostile->($c);
+            } else {
+                my $p = $port->();
+                syswrite($c, arr(bulk('127.0.0.1'), bulk($p)));
+                my $more;
+                sysread($c, $more, 4096);
+            }
+            close $c;
+        }
+        _exit(0);
+    }
+
+    my $sport = $l->sockport;
+    close $l;
+    push @pids, $pid;
+    return $sport;
+}
+
+sub ticketd {
+    my ($name, $pport, $sport, $hport) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $ENV{CAST_REDIS_URL} = "redis://127.0.0.1:$pport";
+        $ENV{CAST_REDIS_SENTINELS} = "127.0.0.1:$sport";
+        $ENV{CAST_REDIS_MASTER_NAME} = 'cast';
+        $ENV{CAST_TICKET_SECRET_FILE} = "$dir/secret";
+        $ENV{CAST_FUNCTIONS_FILE} = repo_root() . '/lib/redis/cast.lua';
+        $ENV{CAST_HTTP_PORT} = $hport;
+        open STDERR, '>', "$dir/$name.log";
+        open STDOUT, '>&', \*STDERR;
+        exec repo_root() . '/build/bin/cast-ticketd';
+        exit 127;
+    }
+    push @pids, $pid;
+    return $pid;
+}
+
+# /healthz's status line, or 'no answer' within 5 s
+sub probe {
+    my ($hport) = @_;
+    my $line = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 5;
+        my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$hport",
+                                      Timeout => 5) or die "connect\n";
+        print $c "GET /healthz HTTP/1.0\r\n\r\n";
+        my $l = <$c>;
+        alarm 0;
+        $l;
+    };
+    alarm 0;
+    return $line // 'no answer';
+}
+
+sub peak_kb {
+    my ($pid) = @_;
+    open my $s, '<', "/proc/$pid/status" or return -1;
+    for (<$s>) { return $1 if /^VmHWM:\s+(\d+)/ }
+    return -1;
+}
+
+my %hostile = (
+    # the answer's start, then a byte every 0.2 s, within each read's 1 s
+    'trickles its answer' => sub {
+        my ($c) = @_;
+        syswrite($c, "*2\r\n\$100000\r\n") or return;
+        for (1 .. 100000) {
+            sleep 0.2;
+            syswrite($c, 'x') or return;
+        }
+    },
+    # a 64 MB host name, as fast as it is read
+    'answers a 64 MB bulk' => sub {
+        my ($c) = @_;
+        syswrite($c, "*2\r\n\$67108864\r\n") or return;
+        my $chunk = 'h' x 65536;
+        for (1 .. 1024) { syswrite($c, $chunk) or return }
+        syswrite($c, "\r\n" . bulk('6379'));
+    },
+    # accepts and never answers
+    'never answers' => sub {
+        my ($c) = @_;
+        my $b;
+        sysread($c, $b, 4096);
+    },
+);
+
+for my $what (sort keys %hostile) {
+    (my $name = $what) =~ s/\W+/-/g;
+    my $p = short_primary("$dir/$name.primary");
+    my $pport = $p->{port};
+    my $sport = sentinel("$dir/$name.sentinel", sub { $pport },
+                         $hostile{$what});
+    my $hport = free_port();
+    my $pid = ticketd($name, $pport, $sport, $hport);
+
+    ok(wait_for(30, sub { count("$dir/$name.sentinel") >= 4 }),
+       "a Sentinel that $what: ticketd asks again (and again) after it")
+        or diag `tail -5 $dir/$name.log`;
+    is(count("$dir/$name.primary"), 1,
+       '  the primary merely short of replicas, named again, is kept');
+    like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
+    cmp_ok(peak_kb($pid), '<', 32 * 1024,
+           '  its memory peak stays under 32 MB');
+    is(waitpid($pid, WNOHANG), 0, '  cast-ticketd still runs');
+    like(`cat $dir/$name.log`, qr/NOREPLICAS/,
+         '  the refused writes are logged');
+}
+
+# the Sentinels name another primary: the short one is left for it
+{
+    my $first = short_primary("$dir/moved.first");
+    my $second = short_primary("$dir/moved.second");
+    my $named = $first->{port};
+    my $sport = sentinel("$dir/moved.sentinel",
+                         sub { count("$dir/moved.sentinel") >= 3
+                               ? $second->{port} : $first->{port} },
+                         sub {
+                             syswrite($_[0], arr(bulk('127.0.0.1'),
+                                                 bulk($first->{port})));
+                         });
+    my $pid = ticketd('moved', $first->{port}, $sport, free_port());
+
+    ok(wait_for(30, sub { count("$dir/moved.second") >= 1 }),
+       'the Sentinels name another primary: ticketd connects to it')
+        or diag `tail -5 $dir/moved.log`;
+    is(count("$dir/moved.first"), 1, '  after one connection to the first');
+    like(`cat $dir/moved.log`, qr/not the primary any more/,
+         '  the reason is logged');
+}
+
+done_testing();
