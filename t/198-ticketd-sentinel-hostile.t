@@ -3,13 +3,14 @@
 # one loop, which also serves /healthz.  A Sentinel's answer was read with
 # a blocking redisCommand(), whose timeout bounds each read, not the
 # answer: a Sentinel that sent its answer a byte at a time held ticketd
-# for as long as it went on (no ticket, no probe answered), and a huge
-# bulk was read whole (64 MB here) before it was found too long for a
-# host name.  Now the whole answer has the timeout and 4 KB.  Also: a
-# primary merely short of replicas, which the Sentinels still name, is
-# kept (no reconnect), and one they no longer name is left.  A fake
-# primary that refuses every FCALL as NOREPLICAS, fake Sentinels whose
-# second answer is hostile, and a private cast-ticketd for each.
+# for as long as it went on (no ticket, no probe answered), a huge bulk
+# was read whole (64 MB here) before it was found too long for a host
+# name, and a long array was kept as a million reply objects.  Now the
+# whole answer has the timeout and 4 KB.  Also: a primary merely short of
+# replicas, which the Sentinels still name, is kept (no reconnect), and
+# one they no longer name is left.  A fake primary that refuses every
+# FCALL as NOREPLICAS, fake Sentinels whose second answer is hostile, and
+# a private cast-ticketd for each.
 
 use strict;
 use warnings;
@@ -161,6 +162,13 @@ my %hostile = (
         my $chunk = 'h' x 65536;
         for (1 .. 1024) { syswrite($c, $chunk) or return }
         syswrite($c, "\r\n" . bulk('6379'));
+    },
+    # an array of a million integers, each a reply object in memory
+    'answers a million elements' => sub {
+        my ($c) = @_;
+        syswrite($c, "*1048576\r\n") or return;
+        my $chunk = ":1\r\n" x 16384;
+        for (1 .. 64) { syswrite($c, $chunk) or return }
     },
     # accepts and never answers
     'never answers' => sub {
