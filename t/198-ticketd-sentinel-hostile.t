@@ -102,6 +102,31 @@ sub sentinel {
     return $sport;
 }
 
+# a Sentinel that takes every question and never answers; counted
+sub silent_sentinel {
+    my ($file) = @_;
+    my $l = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "listen: $!\n";
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        while (my $c = $l->accept) {
+            my $b;
+            sysread($c, $b, 4096);
+            mark($file);
+            1 while sysread($c, $b, 4096);
+            close $c;
+        }
+        _exit(0);
+    }
+
+    my $sport = $l->sockport;
+    close $l;
+    push @pids, $pid;
+    return $sport;
+}
+
 sub ticketd {
     my ($name, $pport, $sport, $hport) = @_;
     my $pid = fork // die "fork: $!";
@@ -198,6 +223,31 @@ for my $what (sort keys %hostile) {
     is(waitpid($pid, WNOHANG), 0, '  cast-ticketd still runs');
     like(`cat $dir/$name.log`, qr/NOREPLICAS/,
          '  the refused writes are logged');
+}
+
+# The first Sentinel never answers, the second names the primary.  At
+# each connect both are asked (the first for its 1 s), but at a refused
+# write all of them together have the 1 s.  Before, the loop got back to
+# its next write (which may succeed) only after each Sentinel had had its
+# timeout (its connect's and its answer's): 3 x 2 s, the stack's three
+# unreachable.
+{
+    my $p = short_primary("$dir/shared.primary");
+    my $silent = silent_sentinel("$dir/shared.silent");
+    my $pport = $p->{port};
+    my $good = sentinel("$dir/shared.good", sub { $pport },
+                        sub { syswrite($_[0], arr(bulk('127.0.0.1'),
+                                                  bulk($pport))) });
+    my $hport = free_port();
+    my $pid = ticketd('shared', $pport, "$silent 127.0.0.1:$good", $hport);
+
+    ok(wait_for(30, sub { count("$dir/shared.silent") >= 4 }),
+       'a silent first Sentinel: ticketd asks it at each refused write')
+        or diag `tail -5 $dir/shared.log`;
+    is(count("$dir/shared.good"), 1, '  the one after it only at the '
+       . 'connect: one timeout for all of them');
+    is(count("$dir/shared.primary"), 1, '  the primary is kept');
+    like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
 }
 
 # the Sentinels name another primary: the short one is left for it

@@ -27,13 +27,13 @@ static int cast_redis_setup(redisContext *c, const cast_redis_url_t *u,
 static redisContext *cast_redis_connect_url(cast_redis_url_t *u,
     int timeout_ms, char *err, size_t errlen);
 static int cast_redis_sentinels_name(const char *sentinels,
-    const char *master_name, int timeout_ms, cast_redis_url_t *u, char *err,
-    size_t errlen);
+    const char *master_name, int timeout_ms, int64_t deadline,
+    cast_redis_url_t *u, char *err, size_t errlen);
 static int cast_redis_ask_sentinel(const char *addr, size_t len,
-    const char *master_name, struct timeval tv, cast_redis_url_t *u,
+    const char *master_name, int timeout_ms, cast_redis_url_t *u,
     char *err, size_t errlen);
 static redisReply *cast_redis_sentinel_reply(redisContext *c,
-    const char *master_name, struct timeval tv, const char **why);
+    const char *master_name, int64_t deadline, const char **why);
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
 static void cast_redis_down(cast_redis_link_t *l, int64_t now,
@@ -181,7 +181,7 @@ cast_redis_connect_primary(const char *url, const char *sentinels,
     }
 
     if (cast_redis_parse_url(url, &u, err, errlen) != 0
-        || cast_redis_sentinels_name(sentinels, master_name, timeout_ms,
+        || cast_redis_sentinels_name(sentinels, master_name, timeout_ms, 0,
                                      &u, err, errlen)
            != 0)
     {
@@ -215,18 +215,21 @@ cast_redis_connect_primary(const char *url, const char *sentinels,
 }
 
 
-/* The primary the first Sentinel that answers names, into u: 0, or -1 */
+/*
+ * The primary the first Sentinel that answers names, into u: 0, or -1.
+ * Each is given timeout_ms, and with a deadline (not 0) all of them end
+ * there.
+ */
 
 static int
 cast_redis_sentinels_name(const char *sentinels, const char *master_name,
-    int timeout_ms, cast_redis_url_t *u, char *err, size_t errlen)
+    int timeout_ms, int64_t deadline, cast_redis_url_t *u, char *err,
+    size_t errlen)
 {
-    size_t          len;
-    const char     *p;
-    struct timeval  tv;
-
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    int          ms;
+    size_t       len;
+    int64_t      left;
+    const char  *p;
 
     snprintf(err, errlen, "redis_sentinels: no sentinel listed");
 
@@ -238,7 +241,23 @@ cast_redis_sentinels_name(const char *sentinels, const char *master_name,
             break;
         }
 
-        if (cast_redis_ask_sentinel(p, len, master_name, tv, u, err, errlen)
+        ms = timeout_ms;
+
+        if (deadline != 0) {
+            left = deadline - cast_mono_ms();
+
+            if (left <= 0) {
+                snprintf(err, errlen, "redis_sentinels: none answered in "
+                         "%d ms", timeout_ms);
+                break;
+            }
+
+            if (left < ms) {
+                ms = (int) left;
+            }
+        }
+
+        if (cast_redis_ask_sentinel(p, len, master_name, ms, u, err, errlen)
             == 0)
         {
             return 0;
@@ -256,7 +275,10 @@ cast_redis_sentinels_name(const char *sentinels, const char *master_name,
  * or one after it stalled past down-after), which they turn into a
  * replica only some seconds later; until then it refuses every write so,
  * and the link would stay on it.  It is left when the Sentinels name
- * another address; a primary merely short of replicas is kept.
+ * another address; a primary merely short of replicas is kept.  They are
+ * asked within one timeout in all, not one each: a primary short of
+ * replicas refuses every write, and the loop must get back to its next
+ * attempt, which may succeed.
  */
 
 int
@@ -275,8 +297,9 @@ cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
         || l->ctx == NULL || l->ctx->connection_type != REDIS_CONN_TCP
         || cast_redis_parse_url(l->url, &u, err, sizeof(err)) != 0
         || cast_redis_sentinels_name(l->sentinels, l->master_name,
-                                     (int) l->timeout_ms, &u, err,
-                                     sizeof(err))
+                                     (int) l->timeout_ms,
+                                     cast_mono_ms() + l->timeout_ms, &u,
+                                     err, sizeof(err))
            != 0)
     {
         return 0;
@@ -291,13 +314,15 @@ cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
 
 static int
 cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
-    struct timeval tv, cast_redis_url_t *u, char *err, size_t errlen)
+    int timeout_ms, cast_redis_url_t *u, char *err, size_t errlen)
 {
-    int            port, rc;
-    char           host[CAST_REDIS_HOST_MAX];
-    const char    *colon, *why;
-    redisReply    *r;
-    redisContext  *c;
+    int             port, rc;
+    char            host[CAST_REDIS_HOST_MAX];
+    int64_t         deadline;
+    const char     *colon, *why;
+    redisReply     *r;
+    redisContext   *c;
+    struct timeval  tv;
 
     colon = memchr(addr, ':', len);
 
@@ -313,6 +338,12 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
     memcpy(host, addr, colon - addr);
     host[colon - addr] = '\0';
 
+    /* the connect and the whole answer */
+    deadline = cast_mono_ms() + timeout_ms;
+
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+
     c = redisConnectWithTimeout(host, port, tv);
 
     if (c == NULL || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
@@ -325,7 +356,7 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
     }
 
     why = "no address";
-    r = cast_redis_sentinel_reply(c, master_name, tv, &why);
+    r = cast_redis_sentinel_reply(c, master_name, deadline, &why);
 
     rc = -1;
 
@@ -357,23 +388,23 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
 
 
 /*
- * SENTINEL get-master-addr-by-name, the whole answer within tv and 4 KB.
- * A blocking redisCommand() bounded each read only: a Sentinel that sent
- * its answer a byte at a time held the daemon's loop for as long as it
- * went on, and a huge bulk or array was read whole into memory.  NULL
- * with *why set.
+ * SENTINEL get-master-addr-by-name, the whole answer by the deadline and
+ * within 4 KB.  A blocking redisCommand() bounded each read only: a
+ * Sentinel that sent its answer a byte at a time held the daemon's loop
+ * for as long as it went on, and a huge bulk or array was read whole into
+ * memory.  NULL with *why set.
  */
 
 static redisReply *
 cast_redis_sentinel_reply(redisContext *c, const char *master_name,
-    struct timeval tv, const char **why)
+    int64_t deadline, const char **why)
 {
     int            done;
     char           buf[1024];
     void          *reply;
     size_t         total;
     ssize_t        n;
-    int64_t        deadline, left;
+    int64_t        left;
     struct pollfd  pfd;
 
     if (redisAppendCommand(c, "SENTINEL get-master-addr-by-name %s",
@@ -383,8 +414,6 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
         *why = c->errstr;
         return NULL;
     }
-
-    deadline = cast_mono_ms() + tv.tv_sec * 1000 + tv.tv_usec / 1000;
 
     do {
         if (redisBufferWrite(c, &done) != REDIS_OK) {
