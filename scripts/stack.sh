@@ -144,10 +144,15 @@ session_pids() {
 }
 
 
+# alive PART: its process, or any of its session, runs.  Its own pid
+# counts: right after launch, before setsid() has run in it, the part is
+# not yet a session of its own (a loaded machine saw "exited while
+# starting" of a persister that was running).
 alive() {
-    local pid
+    local pid st
 
     pid=$(pid_of "$1") || return 1
+    st=$(ps -p "$pid" -o stat= 2>/dev/null) && [[ $st != Z* ]] && return 0
     [[ -n $(session_pids "$pid") ]]
 }
 
