@@ -223,6 +223,9 @@ for my $what (sort keys %hostile) {
     is(waitpid($pid, WNOHANG), 0, '  cast-ticketd still runs');
     like(`cat $dir/$name.log`, qr/NOREPLICAS/,
          '  the refused writes are logged');
+    like(`cat $dir/$name.log`,
+         qr/level=warn .*event=sentinel msg="(redis_)?sentinel/,
+         '  so is why the Sentinel did not tell');
 }
 
 # The first Sentinel never answers, the second names the primary.  At

@@ -295,13 +295,19 @@ cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
         || strncmp(r->str, "NOREPLICAS ", 11) != 0
         || l->sentinels == NULL || l->sentinels[0] == '\0'
         || l->ctx == NULL || l->ctx->connection_type != REDIS_CONN_TCP
-        || cast_redis_parse_url(l->url, &u, err, sizeof(err)) != 0
-        || cast_redis_sentinels_name(l->sentinels, l->master_name,
-                                     (int) l->timeout_ms,
-                                     cast_mono_ms() + l->timeout_ms, &u,
-                                     err, sizeof(err))
-           != 0)
+        || cast_redis_parse_url(l->url, &u, err, sizeof(err)) != 0)
     {
+        return 0;
+    }
+
+    if (cast_redis_sentinels_name(l->sentinels, l->master_name,
+                                  (int) l->timeout_ms,
+                                  cast_mono_ms() + l->timeout_ms, &u, err,
+                                  sizeof(err))
+        != 0)
+    {
+        /* the Redis is kept: it may be a primary short of replicas */
+        cast_log(CAST_LOG_WARN, "sentinel", "%s", err);
         return 0;
     }
 
