@@ -16,7 +16,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::FakeRedis qw(fake_redis stop_fake bulk arr);
+use Cast::FakeRedis qw(fake_redis fake_server stop_fake bulk arr);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG _exit);
@@ -72,59 +72,34 @@ sub short_primary {
 # $hostile->($socket), the others name 127.0.0.1:$port->()
 sub sentinel {
     my ($file, $port, $hostile) = @_;
-    my $l = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "listen: $!\n";
-    my $pid = fork // die "fork: $!\n";
+    my $s = fake_server(sub {
+        my ($c) = @_;
+        my $req = '';
+        local $SIG{PIPE} = 'IGNORE';
+        sysread($c, $req, 4096);
+        mark($file);
+        return $hostile->($c) if count($file) == 2;
+        syswrite($c, arr(bulk('127.0.0.1'), bulk($port->())));
+        sysread($c, $req, 4096);
+    });
 
-    if ($pid == 0) {
-        $SIG{PIPE} = 'IGNORE';
-        while (my $c = $l->accept) {
-            my $req = '';
-            sysread($c, $req, 4096);
-            mark($file);
-            if (count($file) == 2) {
-                $hostile->($c);
-            } else {
-                my $p = $port->();
-                syswrite($c, arr(bulk('127.0.0.1'), bulk($p)));
-                my $more;
-                sysread($c, $more, 4096);
-            }
-            close $c;
-        }
-        _exit(0);
-    }
-
-    my $sport = $l->sockport;
-    close $l;
-    push @pids, $pid;
-    return $sport;
+    push @fakes, $s;
+    return $s->{port};
 }
 
 # a Sentinel that takes every question and never answers; counted
 sub silent_sentinel {
     my ($file) = @_;
-    my $l = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "listen: $!\n";
-    my $pid = fork // die "fork: $!\n";
+    my $s = fake_server(sub {
+        my ($c) = @_;
+        my $b;
+        sysread($c, $b, 4096);
+        mark($file);
+        1 while sysread($c, $b, 4096);
+    });
 
-    if ($pid == 0) {
-        while (my $c = $l->accept) {
-            my $b;
-            sysread($c, $b, 4096);
-            mark($file);
-            1 while sysread($c, $b, 4096);
-            close $c;
-        }
-        _exit(0);
-    }
-
-    my $sport = $l->sockport;
-    close $l;
-    push @pids, $pid;
-    return $sport;
+    push @fakes, $s;
+    return $s->{port};
 }
 
 sub ticketd {

@@ -8,6 +8,7 @@ package Cast::FakeRedis;
 #   my $srv = fake_redis(sub { my @cmd = @_; ... return $reply });
 #   $srv->{port};                  # where it listens
 #   stop_fake($srv);               # kills it and waits (also at the end)
+#   fake_server(sub { my ($socket) = @_; ... })  # any other protocol
 #   bulk('x'), arr(@items)         # RESP bulk string and array
 #   replica_role($pport)           # ROLE's answer of a linked replica
 #   fake_replica($pport, sub { my @cmd = @_; ... return $reply })
@@ -24,8 +25,8 @@ use Exporter 'import';
 use IO::Socket::INET;
 use POSIX qw(_exit);
 
-our @EXPORT_OK = qw(fake_redis stop_fake bulk arr replica_role fake_replica
-                    fake_sentinel moving_sentinel);
+our @EXPORT_OK = qw(fake_redis fake_server stop_fake bulk arr replica_role
+                    fake_replica fake_sentinel moving_sentinel);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -118,6 +119,21 @@ sub read_command {
 
 sub fake_redis {
     my ($answer) = @_;
+
+    return fake_server(sub {
+        my ($c) = @_;
+        while (my @cmd = read_command($c)) {
+            print $c $answer->(@cmd);
+        }
+    });
+}
+
+
+# fake_server(sub { my ($socket) = @_; ... }): a forked server that hands
+# each connection it accepts to the function, then closes it; the same
+# {pid, port} as fake_redis, stopped the same way
+sub fake_server {
+    my ($serve) = @_;
     my $l = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
                                   LocalPort => 0, ReuseAddr => 1)
         or die "listen: $!\n";
@@ -125,9 +141,7 @@ sub fake_redis {
 
     if ($pid == 0) {
         while (my $c = $l->accept) {
-            while (my @cmd = read_command($c)) {
-                print $c $answer->(@cmd);
-            }
+            $serve->($c);
             close $c;
         }
         _exit(0);
