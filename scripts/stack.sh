@@ -144,16 +144,25 @@ session_pids() {
 }
 
 
-# alive PART: its process, or any of its session, runs.  Its own pid
-# counts: right after launch, before setsid() has run in it, the part is
-# not yet a session of its own (a loaded machine saw "exited while
-# starting" of a persister that was running).
 alive() {
-    local pid st
+    local pid
 
     pid=$(pid_of "$1") || return 1
-    st=$(ps -p "$pid" -o stat= 2>/dev/null) && [[ $st != Z* ]] && return 0
     [[ -n $(session_pids "$pid") ]]
+}
+
+
+# starting PART: alive, or its own process runs: right after launch,
+# before setsid() has run in it, the part is not yet a session of its own
+# (a loaded machine saw "exited while starting" of a persister that was
+# running).  Only while it starts: a stale pid file's pid, reused by
+# another process, must not make a part alive.
+starting() {
+    local pid st
+
+    alive "$1" && return 0
+    pid=$(pid_of "$1") || return 1
+    st=$(ps -p "$pid" -o stat= 2>/dev/null) && [[ $st != Z* ]]
 }
 
 
@@ -211,7 +220,7 @@ wait_for() {
 
     shift 2
     until "$@" >/dev/null 2>&1; do
-        alive "$part" || fail "$part" "exited while starting"
+        starting "$part" || fail "$part" "exited while starting"
         ((SECONDS < deadline)) || fail "$part" "not ready after ${t}s"
         sleep 0.2
     done
