@@ -53,14 +53,6 @@ test_signed(int64_t v)
                && memcmp(buf + 1, want, strlen(want)) == 0
                && buf[0] == TEST_CANARY && *p == TEST_CANARY,
                "cast_dec_signed %s", want);
-
-    memset(buf, TEST_CANARY, sizeof(buf));
-    p = cast_dec_back_signed(buf + 1 + CAST_DEC_LEN, v);
-    test_check((size_t) (buf + 1 + CAST_DEC_LEN - p) == strlen(want)
-               && memcmp(p, want, strlen(want)) == 0
-               && buf[0] == TEST_CANARY
-               && buf[1 + CAST_DEC_LEN] == TEST_CANARY,
-               "cast_dec_back_signed %s", want);
 }
 
 
