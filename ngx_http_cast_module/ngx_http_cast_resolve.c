@@ -116,7 +116,7 @@ static ngx_int_t
 ngx_http_cast_resolve_board(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf)
 {
-    u_char           *p;
+    char             *p;
     size_t            len;
     const char       *arg;
     cast_gql_slot_t  *slot = field->slot;
@@ -125,15 +125,15 @@ ngx_http_cast_resolve_board(ngx_http_cast_field_t *field,
         return NGX_DONE;
     }
 
-    p = ngx_pnalloc(field->pool, NGX_INT64_LEN);
+    p = ngx_pnalloc(field->pool, CAST_DEC_LEN);
     if (p == NULL) {
         ngx_http_cast_field_unavailable(slot, "out of memory");
         return NGX_DONE;
     }
 
-    len = ngx_sprintf(p, "%L", slot->kind == CAST_FIELD_TOP ? slot->limit : 0)
-          - p;
-    arg = (const char *) p;
+    arg = p;
+    len = cast_dec_signed(p, slot->kind == CAST_FIELD_TOP ? slot->limit : 0)
+          - arg;
 
     return ngx_http_cast_field_call(field, NGX_HTTP_CAST_BATCH_BOARD,
                                     ngx_http_cast_board_reply, 1, &arg,
