@@ -580,8 +580,6 @@ void ngx_http_cast_field_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
     const char *message);
 void ngx_http_cast_field_bad_input(cast_gql_slot_t *slot,
     const char *message);
-ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
-    redisReply *src);
 ngx_int_t ngx_http_cast_field_name(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 ngx_int_t ngx_http_cast_field_text(ngx_pool_t *pool, cast_str_t *dst,
