@@ -63,10 +63,10 @@
  * and nothing of requests, fields or slots: a call that cannot join a
  * batch is said so by ngx_http_cast_batch_add()'s return value, one whose
  * caller went away is cancelled (ngx_http_cast_batch_cancel()).  It calls
- * only the transport (ngx_http_cast_redis.c) and the metrics; it is
- * called by the resolvers (ngx_http_cast_field.c) and hears back from
- * the transport through its carrier's reply handler
- * (ngx_http_cast_batch_reply.c).
+ * only the replicas' WAIT (ngx_http_cast_wait.c), the transport
+ * (ngx_http_cast_redis.c) and the metrics; it is called by the resolvers
+ * (ngx_http_cast_field.c) and hears back from the transport through its
+ * carrier's reply handler (ngx_http_cast_batch_reply.c).
  */
 
 
