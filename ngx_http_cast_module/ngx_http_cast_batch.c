@@ -99,6 +99,8 @@ static void ngx_http_cast_batch_send(ngx_http_cast_batch_t *b,
     ngx_int_t link, ngx_uint_t wait, ngx_uint_t nargs, ngx_queue_t *calls);
 static void ngx_http_cast_batch_hold(ngx_http_cast_batch_t *b,
     ngx_http_cast_carrier_t *carrier);
+static u_char *ngx_http_cast_batch_bulk(u_char *p, const void *data,
+    size_t len);
 static ngx_http_cast_call_t *ngx_http_cast_batch_call_get(void);
 
 
@@ -168,13 +170,7 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
     p = b->buf + b->len;
 
     for (i = 0; i < argc; i++) {
-        *p++ = '$';
-        p = (u_char *) cast_dec((char *) p, argvlen[i]);
-        *p++ = '\r';
-        *p++ = '\n';
-        p = ngx_cpymem(p, argv[i], argvlen[i]);
-        *p++ = '\r';
-        *p++ = '\n';
+        p = ngx_http_cast_batch_bulk(p, argv[i], argvlen[i]);
     }
 
     b->len = p - b->buf;
@@ -608,14 +604,37 @@ ngx_http_cast_batch_head(ngx_http_cast_batch_t *b, u_char *buf,
 {
     u_char  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
 
-    p = ngx_sprintf(head, "*%ui\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n$1\r\n0\r\n",
-                    nargs + 3, b->command.len, &b->command,
-                    b->function.len, &b->function);
+    p = head;
+    *p++ = '*';
+    p = (u_char *) cast_dec((char *) p, nargs + 3);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    p = ngx_http_cast_batch_bulk(p, b->command.data, b->command.len);
+    p = ngx_http_cast_batch_bulk(p, b->function.data, b->function.len);
+    p = ngx_http_cast_batch_bulk(p, "0", 1);            /* numkeys */
 
     start = buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
     ngx_memcpy(start, head, p - head);
 
     return start;
+}
+
+
+/* "$<len>\r\n<data>\r\n", a bulk string of the Redis protocol, at p */
+
+static u_char *
+ngx_http_cast_batch_bulk(u_char *p, const void *data, size_t len)
+{
+    *p++ = '$';
+    p = (u_char *) cast_dec((char *) p, len);
+    *p++ = '\r';
+    *p++ = '\n';
+    p = ngx_cpymem(p, data, len);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
 }
 
 
