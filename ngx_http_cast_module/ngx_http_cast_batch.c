@@ -99,8 +99,6 @@ static void ngx_http_cast_batch_send(ngx_http_cast_batch_t *b,
     ngx_int_t link, ngx_uint_t wait, ngx_uint_t nargs, ngx_queue_t *calls);
 static void ngx_http_cast_batch_hold(ngx_http_cast_batch_t *b,
     ngx_http_cast_carrier_t *carrier);
-static u_char *ngx_http_cast_batch_bulk(u_char *p, const void *data,
-    size_t len);
 static ngx_http_cast_call_t *ngx_http_cast_batch_call_get(void);
 
 
@@ -170,7 +168,7 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
     p = b->buf + b->len;
 
     for (i = 0; i < argc; i++) {
-        p = ngx_http_cast_batch_bulk(p, argv[i], argvlen[i]);
+        p = ngx_http_cast_redis_bulk(p, argv[i], argvlen[i]);
     }
 
     b->len = p - b->buf;
@@ -610,31 +608,14 @@ ngx_http_cast_batch_head(ngx_http_cast_batch_t *b, u_char *buf,
     *p++ = '\r';
     *p++ = '\n';
 
-    p = ngx_http_cast_batch_bulk(p, b->command.data, b->command.len);
-    p = ngx_http_cast_batch_bulk(p, b->function.data, b->function.len);
-    p = ngx_http_cast_batch_bulk(p, "0", 1);            /* numkeys */
+    p = ngx_http_cast_redis_bulk(p, b->command.data, b->command.len);
+    p = ngx_http_cast_redis_bulk(p, b->function.data, b->function.len);
+    p = ngx_http_cast_redis_bulk(p, "0", 1);            /* numkeys */
 
     start = buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
     ngx_memcpy(start, head, p - head);
 
     return start;
-}
-
-
-/* "$<len>\r\n<data>\r\n", a bulk string of the Redis protocol, at p */
-
-static u_char *
-ngx_http_cast_batch_bulk(u_char *p, const void *data, size_t len)
-{
-    *p++ = '$';
-    p = (u_char *) cast_dec((char *) p, len);
-    *p++ = '\r';
-    *p++ = '\n';
-    p = ngx_cpymem(p, data, len);
-    *p++ = '\r';
-    *p++ = '\n';
-
-    return p;
 }
 
 

@@ -218,6 +218,7 @@ ngx_uint_t ngx_http_cast_redis_links(void);
 ngx_uint_t ngx_http_cast_redis_connected(ngx_uint_t n);
 ngx_int_t ngx_http_cast_redis_send(ngx_uint_t n,
     ngx_http_cast_redis_cmd_t *cmd, const char *buf, size_t len);
+u_char *ngx_http_cast_redis_bulk(u_char *p, const void *data, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 ngx_str_t *ngx_http_cast_redis_address(void);
 ngx_uint_t ngx_http_cast_redis_reader(void);

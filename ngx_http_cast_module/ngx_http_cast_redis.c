@@ -543,6 +543,23 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
 }
 
 
+/* "$<len>\r\n<data>\r\n" at p: a formatted command's bulk string */
+
+u_char *
+ngx_http_cast_redis_bulk(u_char *p, const void *data, size_t len)
+{
+    *p++ = '$';
+    p = (u_char *) cast_dec((char *) p, len);
+    *p++ = '\r';
+    *p++ = '\n';
+    p = ngx_cpymem(p, data, len);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
 /*
  * A request timed out.  If Redis has kept a command longer than the
  * timeout, the connection is stuck: drop it, which answers every waiting
