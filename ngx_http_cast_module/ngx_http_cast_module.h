@@ -127,7 +127,7 @@ typedef struct {
     size_t                    max_watched_names;
 
     ngx_http_complex_value_t *client_key;     /* cast_client_key */
-    ngx_uint_t                client_uses;    /* 0: no share */
+    size_t                    client_uses;    /* 0: no share */
 
     cast_gql_limits_t         limits;
     ngx_flag_t                introspection;
@@ -618,8 +618,6 @@ char *ngx_http_cast_conf_file(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_cast_conf_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_cast_conf_client_uses(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_cast_handler.c: the GraphQL endpoint */
