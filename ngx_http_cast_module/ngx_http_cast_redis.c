@@ -44,8 +44,11 @@
  * with the reply, or with NULL when the connection is lost or freed.  It
  * calls only nginx, hiredis, the connections, their set-up, the
  * Sentinels and the metrics; it is called by the batch layer
- * (ngx_http_cast_batch.c), the request's timeout (the stuck connection
- * check), the probes (the addresses) and the module's init and exit.
+ * (ngx_http_cast_batch.c, ngx_http_cast_batch_reply.c) and the
+ * replicas' WAIT (ngx_http_cast_wait.c), which send commands they write
+ * with ngx_http_cast_redis_bulk(), by a request's timeout and the
+ * watch's tick (the stuck connection check), the probes (the addresses)
+ * and the module's init and exit.
  */
 
 
