@@ -88,7 +88,6 @@
      || (kind) == NGX_HTTP_CAST_BATCH_BOARD)
 
 
-
 static ngx_uint_t ngx_http_cast_batch_up(ngx_uint_t kind);
 static ngx_int_t ngx_http_cast_batch_reserve(ngx_http_cast_batch_t *b,
     size_t need);
