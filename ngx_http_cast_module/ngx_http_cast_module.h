@@ -536,7 +536,6 @@ typedef struct {
 /* ngx_http_cast_sse_tick.c: a view's event rendered, once per tick */
 void ngx_http_cast_sse_tick(void *data);
 void ngx_http_cast_sse_limit(ngx_http_cast_sse_t *sse);
-ngx_int_t ngx_http_cast_sse_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc);
 
 /* ngx_http_cast_sse_stream.c: one subscriber's stream */
 extern ngx_str_t  ngx_http_cast_sse_comment[2];
