@@ -127,7 +127,7 @@ typedef struct {
     size_t                    max_watched_names;
 
     ngx_http_complex_value_t *client_key;     /* cast_client_key */
-    ngx_uint_t                client_uses;    /* 0: no share */
+    size_t                    client_uses;    /* 0: no share */
 
     cast_gql_limits_t         limits;
     ngx_flag_t                introspection;
@@ -218,6 +218,7 @@ ngx_uint_t ngx_http_cast_redis_links(void);
 ngx_uint_t ngx_http_cast_redis_connected(ngx_uint_t n);
 ngx_int_t ngx_http_cast_redis_send(ngx_uint_t n,
     ngx_http_cast_redis_cmd_t *cmd, const char *buf, size_t len);
+u_char *ngx_http_cast_redis_bulk(u_char *p, const void *data, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 ngx_str_t *ngx_http_cast_redis_address(void);
 ngx_uint_t ngx_http_cast_redis_reader(void);
@@ -535,7 +536,6 @@ typedef struct {
 /* ngx_http_cast_sse_tick.c: a view's event rendered, once per tick */
 void ngx_http_cast_sse_tick(void *data);
 void ngx_http_cast_sse_limit(ngx_http_cast_sse_t *sse);
-ngx_int_t ngx_http_cast_sse_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc);
 
 /* ngx_http_cast_sse_stream.c: one subscriber's stream */
 extern ngx_str_t  ngx_http_cast_sse_comment[2];
@@ -580,8 +580,6 @@ void ngx_http_cast_field_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
     const char *message);
 void ngx_http_cast_field_bad_input(cast_gql_slot_t *slot,
     const char *message);
-ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
-    redisReply *src);
 ngx_int_t ngx_http_cast_field_name(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 ngx_int_t ngx_http_cast_field_text(ngx_pool_t *pool, cast_str_t *dst,
@@ -619,8 +617,6 @@ char *ngx_http_cast_conf_file(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_cast_conf_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_cast_conf_client_uses(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_cast_handler.c: the GraphQL endpoint */
