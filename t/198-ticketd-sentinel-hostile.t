@@ -6,7 +6,9 @@
 # for as long as it went on (no ticket, no probe answered), a huge bulk
 # was read whole (64 MB here) before it was found too long for a host
 # name, and a long array was kept as a million reply objects.  Now the
-# whole answer has the timeout and 4 KB.  Also: a primary merely short of
+# whole answer has the timeout and 4 KB, and an array header of more
+# elements than the answer's two is refused as it is read (hiredis
+# allocated 16 GB of slots for "*2000000000").  Also: a primary merely short of
 # replicas, which the Sentinels still name, is kept (no reconnect), and
 # one they no longer name is left.  A fake primary that refuses every
 # FCALL as NOREPLICAS, fake Sentinels whose second answer is hostile, and
@@ -138,10 +140,11 @@ sub probe {
     return $line // 'no answer';
 }
 
+# the peak of its memory (VmHWM) or of its address space (VmPeak), in KB
 sub peak_kb {
-    my ($pid) = @_;
+    my ($pid, $what) = @_;
     open my $s, '<', "/proc/$pid/status" or return -1;
-    for (<$s>) { return $1 if /^VmHWM:\s+(\d+)/ }
+    for (<$s>) { return $1 if /^$what:\s+(\d+)/ }
     return -1;
 }
 
@@ -170,6 +173,14 @@ my %hostile = (
         my $chunk = ":1\r\n" x 16384;
         for (1 .. 64) { syswrite($c, $chunk) or return }
     },
+    # hiredis allocated the slots as it read the header: 16 GB of address
+    # space for these 13 bytes, then seconds of CPU to free them
+    'answers a 2000000000-element array header' => sub {
+        my ($c) = @_;
+        my $b;
+        syswrite($c, "*2000000000\r\n") or return;
+        sysread($c, $b, 4096);
+    },
     # accepts and never answers
     'never answers' => sub {
         my ($c) = @_;
@@ -193,8 +204,10 @@ for my $what (sort keys %hostile) {
     is(count("$dir/$name.primary"), 1,
        '  the primary merely short of replicas, named again, is kept');
     like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
-    cmp_ok(peak_kb($pid), '<', 32 * 1024,
+    cmp_ok(peak_kb($pid, 'VmHWM'), '<', 32 * 1024,
            '  its memory peak stays under 32 MB');
+    cmp_ok(peak_kb($pid, 'VmPeak'), '<', 1024 * 1024,
+           '  its address space peak stays under 1 GB');
     is(waitpid($pid, WNOHANG), 0, '  cast-ticketd still runs');
     like(`cat $dir/$name.log`, qr/NOREPLICAS/,
          '  the refused writes are logged');
@@ -202,6 +215,10 @@ for my $what (sort keys %hostile) {
          qr/level=warn .*event=sentinel msg="(redis_)?sentinel/,
          '  so is why the Sentinel did not tell');
 }
+
+like(`cat $dir/answers-a-2000000000-element-array-header.log`,
+     qr/event=sentinel msg="sentinel .*: an array of more than 2 elements"/,
+     'the array header is refused as it is read, and named');
 
 # The first Sentinel never answers, the second names the primary.  At
 # each connect both are asked (the first for its 1 s), but at a refused
