@@ -181,6 +181,13 @@ my %hostile = (
         syswrite($c, "*2000000000\r\n") or return;
         sysread($c, $b, 4096);
     },
+    # no port: the error named the Sentinel with the answer's (-1)
+    'names port 99999' => sub {
+        my ($c) = @_;
+        my $b;
+        syswrite($c, arr(bulk('127.0.0.1'), bulk('99999'))) or return;
+        sysread($c, $b, 4096);
+    },
     # accepts and never answers
     'never answers' => sub {
         my ($c) = @_;
@@ -214,6 +221,9 @@ for my $what (sort keys %hostile) {
     like(`cat $dir/$name.log`,
          qr/level=warn .*event=sentinel msg="(redis_)?sentinel/,
          '  so is why the Sentinel did not tell');
+    like(`cat $dir/$name.log`,
+         qr/event=sentinel msg="sentinel 127\.0\.0\.1:$sport /,
+         '  naming the Sentinel');
 }
 
 like(`cat $dir/answers-a-2000000000-element-array-header.log`,
