@@ -8,7 +8,9 @@
 # name, and a long array was kept as a million reply objects.  Now the
 # whole answer has the timeout and 4 KB, and an array header of more
 # elements than the answer's two is refused as it is read (hiredis
-# allocated 16 GB of slots for "*2000000000").  Also: a primary merely short of
+# allocated 16 GB of slots for "*2000000000").  That no Sentinel told is
+# a warning when it starts, not at each refused write, and its end is
+# logged.  Also: a primary merely short of
 # replicas, which the Sentinels still name, is kept (no reconnect), and
 # one they no longer name is left.  A fake primary that refuses every
 # FCALL as NOREPLICAS, fake Sentinels whose second answer is hostile, and
@@ -224,6 +226,9 @@ for my $what (sort keys %hostile) {
     like(`cat $dir/$name.log`,
          qr/event=sentinel msg="sentinel 127\.0\.0\.1:$sport /,
          '  naming the Sentinel');
+    like(`cat $dir/$name.log`,
+         qr/level=info .*event=sentinel msg="a sentinel names the primary /,
+         '  and that it tells again');
 }
 
 like(`cat $dir/answers-a-2000000000-element-array-header.log`,
@@ -252,6 +257,8 @@ like(`cat $dir/answers-a-2000000000-element-array-header.log`,
     is(count("$dir/shared.good"), 1, '  the one after it only at the '
        . 'connect: one timeout for all of them');
     is(count("$dir/shared.primary"), 1, '  the primary is kept');
+    my $warned = () = `cat $dir/shared.log` =~ /level=warn .*event=sentinel/g;
+    is($warned, 1, '  that none told is a warning once, not one a write');
     like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
 }
 

@@ -286,13 +286,19 @@ cast_redis_sentinels_name(const char *sentinels, const char *master_name,
  * another address; a primary merely short of replicas is kept.  They are
  * asked within one timeout in all, not one each: a primary short of
  * replicas refuses every write, and the loop must get back to its next
- * attempt, which may succeed.
+ * attempt, which may succeed.  For the same reason they are asked at most
+ * once per timeout, counted from the end of the last ask (each a fresh
+ * connection to each, which a loop writing often would make at every
+ * write), and that none told is logged when it starts (a warning, with
+ * why) and when it ends, each time in between at debug level only.
  */
 
 int
 cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
 {
+    int               rc;
     char              err[512];
+    int64_t           now;
     cast_redis_url_t  u;
 
     if (cast_redis_readonly(r)) {
@@ -308,15 +314,30 @@ cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
         return 0;
     }
 
-    if (cast_redis_sentinels_name(l->sentinels, l->master_name,
-                                  (int) l->timeout_ms,
-                                  cast_mono_ms() + l->timeout_ms, &u, err,
-                                  sizeof(err))
-        != 0)
-    {
-        /* the Redis is kept: it may be a primary short of replicas */
-        cast_log(CAST_LOG_WARN, "sentinel", "%s", err);
+    now = cast_mono_ms();
+
+    if (l->asked_at != 0 && now - l->asked_at < l->timeout_ms) {
         return 0;
+    }
+
+    rc = cast_redis_sentinels_name(l->sentinels, l->master_name,
+                                   (int) l->timeout_ms, now + l->timeout_ms,
+                                   &u, err, sizeof(err));
+
+    l->asked_at = cast_mono_ms();
+
+    if (rc != 0) {
+        /* the Redis is kept: it may be a primary short of replicas */
+        cast_log(l->untold ? CAST_LOG_DEBUG : CAST_LOG_WARN, "sentinel",
+                 "%s", err);
+        l->untold = 1;
+        return 0;
+    }
+
+    if (l->untold) {
+        cast_log(CAST_LOG_INFO, "sentinel", "a sentinel names the primary "
+                 "again: %s:%d", u.host, u.port);
+        l->untold = 0;
     }
 
     return u.port != l->ctx->tcp.port
