@@ -20,25 +20,15 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::FakeRedis qw(fake_redis fake_server stop_fake bulk arr);
+use Cast::FakeRedis qw(fake_redis fake_server bulk arr);
+use Cast::Daemon qw(private_ticketd);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use POSIX qw(WNOHANG _exit);
+use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep);
 
 my $dir = tempdir('cast-198-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my (@pids, @fakes);
-
-END {
-    local $?;
-    for my $pid (@pids) { kill 'TERM', $pid; waitpid $pid, 0 }
-    stop_fake($_) for @fakes;
-}
-
-open my $fh, '>', "$dir/secret" or die "$dir/secret: $!";
-print $fh 's' x 48;
-close $fh;
 
 sub count {
     my ($file) = @_;
@@ -57,7 +47,7 @@ sub mark {
 # connections (one ROLE each) are counted in $file
 sub short_primary {
     my ($file) = @_;
-    my $p = fake_redis(sub {
+    return fake_redis(sub {
         my $cmd = uc($_[0] // '');
         if ($cmd eq 'ROLE') {
             mark($file);
@@ -68,15 +58,13 @@ sub short_primary {
             if $cmd eq 'FCALL';
         return "+OK\r\n";
     });
-    push @fakes, $p;
-    return $p;
 }
 
 # a Sentinel whose answers are counted in $file: the second is
 # $hostile->($socket), the others name 127.0.0.1:$port->()
 sub sentinel {
     my ($file, $port, $hostile) = @_;
-    my $s = fake_server(sub {
+    return fake_server(sub {
         my ($c) = @_;
         my $req = '';
         local $SIG{PIPE} = 'IGNORE';
@@ -85,44 +73,29 @@ sub sentinel {
         return $hostile->($c) if count($file) == 2;
         syswrite($c, arr(bulk('127.0.0.1'), bulk($port->())));
         sysread($c, $req, 4096);
-    });
-
-    push @fakes, $s;
-    return $s->{port};
+    })->{port};
 }
 
 # a Sentinel that takes every question and never answers; counted
 sub silent_sentinel {
     my ($file) = @_;
-    my $s = fake_server(sub {
+    return fake_server(sub {
         my ($c) = @_;
         my $b;
         sysread($c, $b, 4096);
         mark($file);
         1 while sysread($c, $b, 4096);
-    });
-
-    push @fakes, $s;
-    return $s->{port};
+    })->{port};
 }
 
 sub ticketd {
     my ($name, $pport, $sport, $hport) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        $ENV{CAST_REDIS_URL} = "redis://127.0.0.1:$pport";
-        $ENV{CAST_REDIS_SENTINELS} = "127.0.0.1:$sport";
-        $ENV{CAST_REDIS_MASTER_NAME} = 'cast';
-        $ENV{CAST_TICKET_SECRET_FILE} = "$dir/secret";
-        $ENV{CAST_FUNCTIONS_FILE} = repo_root() . '/lib/redis/cast.lua';
-        $ENV{CAST_HTTP_PORT} = $hport;
-        open STDERR, '>', "$dir/$name.log";
-        open STDOUT, '>&', \*STDERR;
-        exec repo_root() . '/build/bin/cast-ticketd';
-        exit 127;
-    }
-    push @pids, $pid;
-    return $pid;
+
+    return private_ticketd("$dir/$name.log",
+                           CAST_REDIS_URL => "redis://127.0.0.1:$pport",
+                           CAST_REDIS_SENTINELS => "127.0.0.1:$sport",
+                           CAST_REDIS_MASTER_NAME => 'cast',
+                           CAST_HTTP_PORT => $hport);
 }
 
 # /healthz's status line, or 'no answer' within 5 s
