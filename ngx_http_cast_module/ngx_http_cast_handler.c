@@ -283,8 +283,14 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     ngx_pool_cleanup_t         *tmp;
     ngx_http_cast_ctx_t        *ctx;
     ngx_http_cast_main_conf_t  *cmcf;
+    ngx_http_cast_replay_key_t *replay;
 
     ngx_http_cast_http_in(r, body, &in);
+
+    rc = ngx_http_cast_replay(r, &in, &replay);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     /* the engine keeps the allocator until cast_gql_finish() */
     if (ngx_http_cast_alloc(r->pool, &alloc) != NGX_OK) {
@@ -327,6 +333,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     ctx->exec = exec;
+    ctx->replay = replay;
 
     if (rc == CAST_GQL_RESOLVE) {
         cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
@@ -635,6 +642,10 @@ ngx_http_cast_finish(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
 
     if (ctx->status) {
         resp.status = ctx->status;
+    }
+
+    if (ctx->replay) {
+        ngx_http_cast_replay_keep(ctx, &resp, failed);
     }
 
     return ngx_http_cast_send(r, resp.status, &type, (u_char *) resp.body.data,

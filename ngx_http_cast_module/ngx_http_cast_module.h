@@ -177,6 +177,7 @@ struct ngx_http_cast_field_s {
 
 
 typedef struct ngx_http_cast_ctx_s  ngx_http_cast_ctx_t;
+typedef struct ngx_http_cast_replay_key_s  ngx_http_cast_replay_key_t;
 
 typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
@@ -192,6 +193,7 @@ struct ngx_http_cast_ctx_s {
     ngx_uint_t                  pending;      /* fields waiting for Redis */
     ngx_event_t                 timer;
     ngx_uint_t                  status;       /* a refused subscription's */
+    ngx_http_cast_replay_key_t *replay;       /* its answer may be kept */
     unsigned                    done:1;
 };
 
@@ -564,6 +566,7 @@ ngx_int_t ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot,
 ngx_int_t ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_vote_learn_seq(uint64_t seq);
+ngx_uint_t ngx_http_cast_vote_spent(const u_char *ticket);
 
 /* ngx_http_cast_field.c: a field's call, and how it ends */
 ngx_int_t ngx_http_cast_field_call(ngx_http_cast_field_t *field,
@@ -594,6 +597,12 @@ void ngx_http_cast_memo_learn_expired(const u_char *ticket);
 ngx_uint_t ngx_http_cast_memo_share(const u_char *ticket, ngx_str_t *client);
 void ngx_http_cast_memo_learn_share(const u_char *ticket, ngx_str_t *client,
     ngx_msec_t asked, int64_t left);
+
+/* ngx_http_cast_replay.c: the herd's answers, given again */
+ngx_int_t ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
+    ngx_http_cast_replay_key_t **key);
+void ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx,
+    cast_gql_response_t *resp, ngx_uint_t failed);
 
 /* ngx_http_cast_request.c: a request's fields */
 ngx_http_cast_ctx_t *ngx_http_cast_request_create(ngx_http_request_t *r,
@@ -645,6 +654,7 @@ void ngx_http_cast_metrics_failover(void);
 void ngx_http_cast_metrics_replica_read(ngx_uint_t fallback);
 void ngx_http_cast_metrics_unacked(void);
 void ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses);
+void ngx_http_cast_metrics_replay(void);
 void ngx_http_cast_metrics_tick(ngx_msec_t elapsed);
 void ngx_http_cast_metrics_streams(ngx_int_t change);
 void ngx_http_cast_metrics_events(ngx_uint_t n);
