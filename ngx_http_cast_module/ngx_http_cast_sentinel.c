@@ -34,7 +34,7 @@
  * bulk string's bytes until its last has come, and "$2000000000" then
  * grew the worker by what the Sentinel could send within
  * cast_redis_timeout, at every ask).  An answer of SENTINEL REPLICAS is
- * some 6 KB a replica as hiredis holds it.
+ * some 3 KB a replica as hiredis holds it.
  *
  * It calls only nginx, hiredis and the adapter (ngx_http_cast_hiredis.c);
  * it is called by the transport (ngx_http_cast_redis.c) and the module's

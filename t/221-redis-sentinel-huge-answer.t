@@ -7,7 +7,7 @@
 # worker by what it could send within the timeout, at every ask (once a
 # second while connected).  The daemons bound an answer to 4 KB
 # (t/198); the worker now to 1 MB as hiredis holds it (an answer of
-# SENTINEL REPLICAS is some 6 KB a replica), and passes the Sentinel
+# SENTINEL REPLICAS is some 3 KB a replica), and passes the Sentinel
 # over.
 #
 # A private Redis (the primary), a fake Sentinel that names it once,
