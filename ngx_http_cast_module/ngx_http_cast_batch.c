@@ -63,10 +63,10 @@
  * and nothing of requests, fields or slots: a call that cannot join a
  * batch is said so by ngx_http_cast_batch_add()'s return value, one whose
  * caller went away is cancelled (ngx_http_cast_batch_cancel()).  It calls
- * only the transport (ngx_http_cast_redis.c) and the metrics; it is
- * called by the resolvers (ngx_http_cast_field.c) and hears back from
- * the transport through its carrier's reply handler
- * (ngx_http_cast_batch_reply.c).
+ * only the replicas' WAIT (ngx_http_cast_wait.c), the transport
+ * (ngx_http_cast_redis.c) and the metrics; it is called by the resolvers
+ * (ngx_http_cast_field.c) and hears back from the transport through its
+ * carrier's reply handler (ngx_http_cast_batch_reply.c).
  */
 
 
@@ -86,7 +86,6 @@
 #define ngx_http_cast_batch_read(kind)                                       \
     ((kind) == NGX_HTTP_CAST_BATCH_QUERY || (kind) == NGX_HTTP_CAST_BATCH_CAS \
      || (kind) == NGX_HTTP_CAST_BATCH_BOARD)
-
 
 
 static ngx_uint_t ngx_http_cast_batch_up(ngx_uint_t kind);
@@ -168,13 +167,7 @@ ngx_http_cast_batch_add(ngx_uint_t kind, int argc, const char **argv,
     p = b->buf + b->len;
 
     for (i = 0; i < argc; i++) {
-        *p++ = '$';
-        p = (u_char *) cast_dec((char *) p, argvlen[i]);
-        *p++ = '\r';
-        *p++ = '\n';
-        p = ngx_cpymem(p, argv[i], argvlen[i]);
-        *p++ = '\r';
-        *p++ = '\n';
+        p = ngx_http_cast_redis_bulk(p, argv[i], argvlen[i]);
     }
 
     b->len = p - b->buf;
@@ -608,9 +601,15 @@ ngx_http_cast_batch_head(ngx_http_cast_batch_t *b, u_char *buf,
 {
     u_char  head[NGX_HTTP_CAST_BATCH_HEAD], *p, *start;
 
-    p = ngx_sprintf(head, "*%ui\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n$1\r\n0\r\n",
-                    nargs + 3, b->command.len, &b->command,
-                    b->function.len, &b->function);
+    p = head;
+    *p++ = '*';
+    p = (u_char *) cast_dec((char *) p, nargs + 3);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    p = ngx_http_cast_redis_bulk(p, b->command.data, b->command.len);
+    p = ngx_http_cast_redis_bulk(p, b->function.data, b->function.len);
+    p = ngx_http_cast_redis_bulk(p, "0", 1);            /* numkeys */
 
     start = buf + NGX_HTTP_CAST_BATCH_HEAD - (p - head);
     ngx_memcpy(start, head, p - head);

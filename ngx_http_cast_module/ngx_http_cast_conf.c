@@ -50,9 +50,10 @@ ngx_http_cast_conf_limits(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
     cmcf->limits.introspection = cmcf->introspection;
 
     /*
-     * lib/redis/cast.lua takes at most 1000 names per vote and a count of
-     * at most 1000000 (MAX_ADD): a vote nginx lets through must not be
-     * refused by Redis, which the client would see as UNAVAILABLE
+     * lib/redis/cast.lua takes at most 1000 names per vote, a count of
+     * at most 1000000 (MAX_ADD) and a client share of at most 1000000
+     * (MAX_SHARE): a vote nginx lets through must not be refused by
+     * Redis, which the client would see as UNAVAILABLE
      */
     if (cmcf->max_usernames < 1 || cmcf->max_usernames > 1000
         || cmcf->max_vote_count < 1 || cmcf->max_vote_count > 1000000
@@ -62,6 +63,12 @@ ngx_http_cast_conf_limits(ngx_conf_t *cf, ngx_http_cast_main_conf_t *cmcf)
                            "cast_max_usernames must be 1..1000, "
                            "cast_max_vote_count must be 1..1000000, "
                            "cast_max_vote_fields at least 1");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->client_uses > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cast_client_uses must be off or 1..1000000");
         return NGX_CONF_ERROR;
     }
 
@@ -213,44 +220,6 @@ ngx_http_cast_client_key_default(ngx_conf_t *cf,
     ccv.complex_value = cmcf->client_key;
 
     return ngx_http_compile_complex_value(&ccv);
-}
-
-
-/*
- * cast_client_uses off | n: at most n uses of one ticket per client key,
- * 1..1000000 (what cast_vote_batch takes)
- */
-
-char *
-ngx_http_cast_conf_client_uses(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_cast_main_conf_t *cmcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    if (cmcf->client_uses != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        cmcf->client_uses = 0;
-        return NGX_CONF_OK;
-    }
-
-    n = ngx_atoi(value[1].data, value[1].len);
-    if (n < 1 || n > 1000000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cast_client_uses\" takes \"off\" or a plain "
-                           "number 1..1000000, not \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    cmcf->client_uses = (ngx_uint_t) n;
-
-    return NGX_CONF_OK;
 }
 
 

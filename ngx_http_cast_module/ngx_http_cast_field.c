@@ -20,6 +20,8 @@
 
 static void ngx_http_cast_field_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_cast_field_recheck(void *data);
+static ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
+    redisReply *src);
 
 
 /* the field's call joins its batch; one that cannot is UNAVAILABLE */
@@ -196,7 +198,7 @@ ngx_http_cast_field_bad_input(cast_gql_slot_t *slot, const char *message)
 
 /* hiredis frees the reply after the callback: keep a copy */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst, redisReply *src)
 {
     char  *p;

@@ -8,7 +8,8 @@
  * the answer finished by the engine once the request's fields are
  * resolved.  Running the fields is the request's
  * (ngx_http_cast_request.c); this file calls it, the engine, the
- * resolvers' request check, the SSE layer and the metrics.  The module
+ * resolvers' request check, the SSE layer, the client key, the
+ * response writer (ngx_http_cast_send.c) and the metrics.  The module
  * (ngx_http_cast_module.c) calls it.
  */
 
@@ -35,6 +36,8 @@ static ngx_int_t ngx_http_cast_client(ngx_http_request_t *r,
 static ngx_int_t ngx_http_cast_body_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_cast_body_join(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_cast_alloc(ngx_pool_t *pool,
+    cast_gql_alloc_t **alloc);
 static void *ngx_http_cast_palloc(void *pool, size_t size);
 static ngx_int_t ngx_http_cast_graphiql(ngx_http_request_t *r,
     ngx_http_cast_main_conf_t *cmcf);
@@ -306,17 +309,19 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     ngx_pool_cleanup_t         *tmp;
     ngx_http_cast_ctx_t        *ctx;
     ngx_http_cast_main_conf_t  *cmcf;
+    ngx_http_cast_replay_key_t *replay;
 
     ngx_http_cast_http_in(r, body, &in);
 
-    /* the engine keeps the allocator until cast_gql_finish() */
-    alloc = ngx_palloc(r->pool, sizeof(cast_gql_alloc_t));
-    if (alloc == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_cast_replay(r, &in, &replay);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    alloc->alloc = ngx_http_cast_palloc;
-    alloc->ctx = r->pool;
+    /* the engine keeps the allocator until cast_gql_finish() */
+    if (ngx_http_cast_alloc(r->pool, &alloc) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /*
      * A stream lives long and its view has a plan of its own: its request
@@ -354,6 +359,7 @@ ngx_http_cast_process(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     ctx->exec = exec;
+    ctx->replay = replay;
 
     if (rc == CAST_GQL_RESOLVE) {
         cmcf = ngx_http_get_module_main_conf(r, ngx_http_cast_module);
@@ -609,7 +615,8 @@ ngx_http_cast_prepare_again(void *data, ngx_pool_t *pool,
     cast_gql_alloc_t       *alloc;
     ngx_http_cast_again_t  *again = data;
 
-    if (ngx_http_cast_sse_alloc(pool, &alloc) != NGX_OK) {
+    /* a view's plan: in the view's own pool */
+    if (ngx_http_cast_alloc(pool, &alloc) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -663,8 +670,29 @@ ngx_http_cast_finish(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
         resp.status = ctx->status;
     }
 
+    if (ctx->replay) {
+        ngx_http_cast_replay_keep(ctx, &resp, failed);
+    }
+
     return ngx_http_cast_send(r, resp.status, &type, (u_char *) resp.body.data,
                               resp.body.len);
+}
+
+
+/* the engine's allocations in pool, the allocator too */
+
+static ngx_int_t
+ngx_http_cast_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc)
+{
+    *alloc = ngx_palloc(pool, sizeof(cast_gql_alloc_t));
+    if (*alloc == NULL) {
+        return NGX_ERROR;
+    }
+
+    (*alloc)->alloc = ngx_http_cast_palloc;
+    (*alloc)->ctx = pool;
+
+    return NGX_OK;
 }
 
 

@@ -29,6 +29,7 @@ typedef struct {
     ngx_atomic_t              unacked;
     ngx_atomic_t              cache_hits;
     ngx_atomic_t              cache_misses;
+    ngx_atomic_t              replays;
     ngx_atomic_t              streams;
     ngx_atomic_t              events;
     ngx_atomic_t              dropped;
@@ -280,6 +281,17 @@ ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses)
 }
 
 
+/* an answer given again without the engine (ngx_http_cast_replay.c) */
+
+void
+ngx_http_cast_metrics_replay(void)
+{
+    if (ngx_http_cast_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_cast_metrics->replays, 1);
+    }
+}
+
+
 ngx_int_t
 ngx_http_cast_metrics_handler(ngx_http_request_t *r)
 {
@@ -380,10 +392,15 @@ ngx_http_cast_metrics_write(u_char *p, u_char *last,
                      "# HELP cast_document_cache_misses_total GraphQL "
                      "documents parsed and validated.\n"
                      "# TYPE cast_document_cache_misses_total counter\n"
-                     "cast_document_cache_misses_total %uA\n",
+                     "cast_document_cache_misses_total %uA\n"
+                     "# HELP cast_replayed_answers_total Refusals of a "
+                     "spent ticket's votes given again to the same bytes, "
+                     "without the engine.\n"
+                     "# TYPE cast_replayed_answers_total counter\n"
+                     "cast_replayed_answers_total %uA\n",
                      m->reconnects, m->failovers, m->replica_reads,
                      m->replica_fallbacks, m->unacked,
-                     m->cache_hits, m->cache_misses);
+                     m->cache_hits, m->cache_misses, m->replays);
 
     p = ngx_slprintf(p, last,
                      "# HELP cast_subscriptions_open Subscription streams "

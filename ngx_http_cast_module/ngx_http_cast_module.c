@@ -122,10 +122,10 @@ static ngx_command_t  ngx_http_cast_commands[] = {
 
     { ngx_string("cast_client_uses"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_cast_conf_client_uses,
+      ngx_http_cast_conf_set_count_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_cast_main_conf_t, client_uses),
-      NULL },
+      &ngx_http_cast_count_off },
 
     { ngx_string("cast_max_top_limit"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -371,7 +371,7 @@ ngx_http_cast_create_main_conf(ngx_conf_t *cf)
     cmcf->max_vote_count = NGX_CONF_UNSET_SIZE;
     cmcf->max_vote_fields = NGX_CONF_UNSET_SIZE;
     cmcf->max_body_size = NGX_CONF_UNSET_SIZE;
-    cmcf->client_uses = NGX_CONF_UNSET_UINT;
+    cmcf->client_uses = NGX_CONF_UNSET_SIZE;
     cmcf->max_top_limit = NGX_CONF_UNSET_SIZE;
     cmcf->subscription_interval = NGX_CONF_UNSET_MSEC;
     cmcf->subscription_keepalive = NGX_CONF_UNSET_MSEC;
@@ -409,7 +409,7 @@ ngx_http_cast_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(cmcf->max_vote_count, 10);
     ngx_conf_init_size_value(cmcf->max_vote_fields, 4);
     ngx_conf_init_size_value(cmcf->max_body_size, 64 * 1024);
-    ngx_conf_init_uint_value(cmcf->client_uses, 0);
+    ngx_conf_init_size_value(cmcf->client_uses, 0);
     ngx_conf_init_size_value(cmcf->max_top_limit, 100);
     ngx_conf_init_msec_value(cmcf->subscription_interval, 100);
     ngx_conf_init_msec_value(cmcf->subscription_keepalive, 15000);

@@ -127,7 +127,7 @@ typedef struct {
     size_t                    max_watched_names;
 
     ngx_http_complex_value_t *client_key;     /* cast_client_key */
-    ngx_uint_t                client_uses;    /* 0: no share */
+    size_t                    client_uses;    /* 0: no share */
 
     cast_gql_limits_t         limits;
     ngx_flag_t                introspection;
@@ -177,6 +177,7 @@ struct ngx_http_cast_field_s {
 
 
 typedef struct ngx_http_cast_ctx_s  ngx_http_cast_ctx_t;
+typedef struct ngx_http_cast_replay_key_s  ngx_http_cast_replay_key_t;
 
 typedef ngx_int_t (*ngx_http_cast_complete_pt)(ngx_http_request_t *r,
     ngx_http_cast_ctx_t *ctx);
@@ -192,6 +193,7 @@ struct ngx_http_cast_ctx_s {
     ngx_uint_t                  pending;      /* fields waiting for Redis */
     ngx_event_t                 timer;
     ngx_uint_t                  status;       /* a refused subscription's */
+    ngx_http_cast_replay_key_t *replay;       /* its answer may be kept */
     unsigned                    done:1;
 };
 
@@ -218,6 +220,7 @@ ngx_uint_t ngx_http_cast_redis_links(void);
 ngx_uint_t ngx_http_cast_redis_connected(ngx_uint_t n);
 ngx_int_t ngx_http_cast_redis_send(ngx_uint_t n,
     ngx_http_cast_redis_cmd_t *cmd, const char *buf, size_t len);
+u_char *ngx_http_cast_redis_bulk(u_char *p, const void *data, size_t len);
 void ngx_http_cast_redis_check_stuck(void);
 ngx_str_t *ngx_http_cast_redis_address(void);
 ngx_uint_t ngx_http_cast_redis_reader(void);
@@ -535,7 +538,6 @@ typedef struct {
 /* ngx_http_cast_sse_tick.c: a view's event rendered, once per tick */
 void ngx_http_cast_sse_tick(void *data);
 void ngx_http_cast_sse_limit(ngx_http_cast_sse_t *sse);
-ngx_int_t ngx_http_cast_sse_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc);
 
 /* ngx_http_cast_sse_stream.c: one subscriber's stream */
 extern ngx_str_t  ngx_http_cast_sse_comment[2];
@@ -564,6 +566,7 @@ ngx_int_t ngx_http_cast_resolve_ticket(cast_gql_slot_t *slot,
 ngx_int_t ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf);
 void ngx_http_cast_vote_learn_seq(uint64_t seq);
+ngx_uint_t ngx_http_cast_vote_spent(const u_char *ticket);
 
 /* ngx_http_cast_field.c: a field's call, and how it ends */
 ngx_int_t ngx_http_cast_field_call(ngx_http_cast_field_t *field,
@@ -580,8 +583,6 @@ void ngx_http_cast_field_reject(cast_gql_slot_t *slot, ngx_uint_t outcome,
     const char *message);
 void ngx_http_cast_field_bad_input(cast_gql_slot_t *slot,
     const char *message);
-ngx_int_t ngx_http_cast_field_copy(ngx_pool_t *pool, cast_str_t *dst,
-    redisReply *src);
 ngx_int_t ngx_http_cast_field_name(ngx_pool_t *pool, cast_str_t *dst,
     redisReply *src);
 ngx_int_t ngx_http_cast_field_text(ngx_pool_t *pool, cast_str_t *dst,
@@ -596,6 +597,12 @@ void ngx_http_cast_memo_learn_expired(const u_char *ticket);
 ngx_uint_t ngx_http_cast_memo_share(const u_char *ticket, ngx_str_t *client);
 void ngx_http_cast_memo_learn_share(const u_char *ticket, ngx_str_t *client,
     ngx_msec_t asked, int64_t left);
+
+/* ngx_http_cast_replay.c: the herd's answers, given again */
+ngx_int_t ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
+    ngx_http_cast_replay_key_t **key);
+void ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx,
+    cast_gql_response_t *resp, ngx_uint_t failed);
 
 /* ngx_http_cast_request.c: a request's fields */
 ngx_http_cast_ctx_t *ngx_http_cast_request_create(ngx_http_request_t *r,
@@ -619,8 +626,6 @@ char *ngx_http_cast_conf_file(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_cast_conf_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_cast_conf_set_count_slot(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_cast_conf_client_uses(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_cast_handler.c: the GraphQL endpoint */
@@ -649,6 +654,7 @@ void ngx_http_cast_metrics_failover(void);
 void ngx_http_cast_metrics_replica_read(ngx_uint_t fallback);
 void ngx_http_cast_metrics_unacked(void);
 void ngx_http_cast_metrics_cache(uint64_t hits, uint64_t misses);
+void ngx_http_cast_metrics_replay(void);
 void ngx_http_cast_metrics_tick(ngx_msec_t elapsed);
 void ngx_http_cast_metrics_streams(ngx_int_t change);
 void ngx_http_cast_metrics_events(ngx_uint_t n);

@@ -44,8 +44,11 @@
  * with the reply, or with NULL when the connection is lost or freed.  It
  * calls only nginx, hiredis, the connections, their set-up, the
  * Sentinels and the metrics; it is called by the batch layer
- * (ngx_http_cast_batch.c), the request's timeout (the stuck connection
- * check), the probes (the addresses) and the module's init and exit.
+ * (ngx_http_cast_batch.c, ngx_http_cast_batch_reply.c) and the
+ * replicas' WAIT (ngx_http_cast_wait.c), which send commands they write
+ * with ngx_http_cast_redis_bulk(), by a request's timeout and the
+ * watch's tick (the stuck connection check), the probes (the addresses)
+ * and the module's init and exit.
  */
 
 
@@ -540,6 +543,23 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
     ngx_queue_insert_tail(&link->inflight, &cmd->queue);
 
     return NGX_OK;
+}
+
+
+/* "$<len>\r\n<data>\r\n" at p: a formatted command's bulk string */
+
+u_char *
+ngx_http_cast_redis_bulk(u_char *p, const void *data, size_t len)
+{
+    *p++ = '$';
+    p = (u_char *) cast_dec((char *) p, len);
+    *p++ = '\r';
+    *p++ = '\n';
+    p = ngx_cpymem(p, data, len);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
 }
 
 

@@ -47,7 +47,7 @@ void
 ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link,
     ngx_http_cast_main_conf_t *cmcf)
 {
-    u_char              db[NGX_INT_T_LEN];
+    char                db[CAST_DEC_LEN];
     const char         *argv[4];
     size_t              argvlen[4];
     redisAsyncContext  *ac = link->ac;
@@ -64,8 +64,8 @@ ngx_http_cast_redis_setup(ngx_http_cast_redis_link_t *link,
     if (cmcf->redis_db) {
         argv[0] = "SELECT";
         argvlen[0] = 6;
-        argv[1] = (const char *) db;
-        argvlen[1] = ngx_sprintf(db, "%ui", cmcf->redis_db) - db;
+        argv[1] = db;
+        argvlen[1] = cast_dec(db, cmcf->redis_db) - db;
         redisAsyncCommandArgv(ac, ngx_http_cast_redis_setup_reply, "SELECT",
                               2, argv, argvlen);
     }

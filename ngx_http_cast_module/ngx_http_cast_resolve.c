@@ -116,7 +116,7 @@ static ngx_int_t
 ngx_http_cast_resolve_board(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf)
 {
-    u_char           *p;
+    char             *p;
     size_t            len;
     const char       *arg;
     cast_gql_slot_t  *slot = field->slot;
@@ -125,15 +125,15 @@ ngx_http_cast_resolve_board(ngx_http_cast_field_t *field,
         return NGX_DONE;
     }
 
-    p = ngx_pnalloc(field->pool, NGX_INT64_LEN);
+    p = ngx_pnalloc(field->pool, CAST_DEC_LEN);
     if (p == NULL) {
         ngx_http_cast_field_unavailable(slot, "out of memory");
         return NGX_DONE;
     }
 
-    len = ngx_sprintf(p, "%L", slot->kind == CAST_FIELD_TOP ? slot->limit : 0)
-          - p;
-    arg = (const char *) p;
+    arg = p;
+    len = cast_dec_signed(p, slot->kind == CAST_FIELD_TOP ? slot->limit : 0)
+          - arg;
 
     return ngx_http_cast_field_call(field, NGX_HTTP_CAST_BATCH_BOARD,
                                     ngx_http_cast_board_reply, 1, &arg,
@@ -183,7 +183,7 @@ static ngx_int_t
 ngx_http_cast_resolve_cas(ngx_http_cast_field_t *field,
     ngx_http_cast_main_conf_t *cmcf)
 {
-    u_char       *p;
+    char         *p;
     size_t       *argvlen;
     const char  **argv;
 
@@ -195,7 +195,7 @@ ngx_http_cast_resolve_cas(ngx_http_cast_field_t *field,
 
     argv = ngx_palloc(field->pool, 2 * sizeof(char *));
     argvlen = ngx_palloc(field->pool, 2 * sizeof(size_t));
-    p = ngx_pnalloc(field->pool, NGX_INT_T_LEN);
+    p = ngx_pnalloc(field->pool, CAST_DEC_LEN);
 
     if (argv == NULL || argvlen == NULL || p == NULL) {
         ngx_http_cast_field_unavailable(field->slot, "out of memory");
@@ -204,10 +204,8 @@ ngx_http_cast_resolve_cas(ngx_http_cast_field_t *field,
 
     argv[0] = field->client.len ? (char *) field->client.data : "";
     argvlen[0] = field->client.len;
-    argv[1] = (char *) p;
-    argvlen[1] = ngx_sprintf(p, "%ui", field->client.len ? cmcf->client_uses
-                                                         : 0)
-                 - p;
+    argv[1] = p;
+    argvlen[1] = cast_dec(p, field->client.len ? cmcf->client_uses : 0) - p;
 
     return ngx_http_cast_field_call(field, NGX_HTTP_CAST_BATCH_CAS,
                                     ngx_http_cast_cas_reply, 2, argv,

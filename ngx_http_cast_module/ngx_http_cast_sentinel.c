@@ -21,6 +21,16 @@
  * name.  So is one that names a host name instead of an address
  * (announce-hostnames yes): hiredis would resolve it, blocking the worker.
  *
+ * hiredis allocates an array's slots as it reads the array's header, and
+ * walks them all to free it: a Sentinel that sent "*2000000000" (13
+ * bytes) took 16 GB of address space, and the worker seconds of CPU once
+ * the ask timed out.  The Sentinel's reader refuses an array of more
+ * than NGX_HTTP_CAST_SENTINEL_ELEMENTS as it starts (get-master-addr-by-
+ * name's is 2; SENTINEL REPLICAS' one per replica, each a list of some
+ * 50 fields and values), which hiredis takes as a read error: the
+ * Sentinel is passed over.  What an answer holds otherwise needs its
+ * bytes, read within cast_redis_timeout.
+ *
  * It calls only nginx, hiredis and the adapter (ngx_http_cast_hiredis.c);
  * it is called by the transport (ngx_http_cast_redis.c) and the module's
  * exit.
@@ -28,6 +38,9 @@
 
 
 #include "ngx_http_cast_module.h"
+
+
+#define NGX_HTTP_CAST_SENTINEL_ELEMENTS  4096
 
 
 typedef struct {
@@ -66,9 +79,15 @@ static void ngx_http_cast_sentinel_on_connect(const redisAsyncContext *ac,
 static void ngx_http_cast_sentinel_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_sentinel_timeout(ngx_event_t *ev);
+static void *ngx_http_cast_sentinel_array(const redisReadTask *task,
+    int elements);
 
 
 static ngx_http_cast_sentinel_t  ngx_http_cast_sentinel;
+
+/* the adapter's reply functions, and the Sentinel's: arrays bounded */
+static redisReplyObjectFunctions  *ngx_http_cast_sentinel_checked;
+static redisReplyObjectFunctions   ngx_http_cast_sentinel_bounded;
 
 /* what nginx's debug log reads of a timer's data: a connection's fd */
 static ngx_connection_t          ngx_http_cast_sentinel_ident = {
@@ -196,6 +215,15 @@ ngx_http_cast_sentinel_try(void)
             s->next++;
             continue;
         }
+
+        if (ngx_http_cast_sentinel_checked == NULL) {
+            ngx_http_cast_sentinel_checked = ac->c.reader->fn;
+            ngx_http_cast_sentinel_bounded = *ac->c.reader->fn;
+            ngx_http_cast_sentinel_bounded.createArray =
+                                                 ngx_http_cast_sentinel_array;
+        }
+
+        ac->c.reader->fn = &ngx_http_cast_sentinel_bounded;
 
         redisAsyncSetConnectCallback(ac, ngx_http_cast_sentinel_on_connect);
         redisAsyncSetDisconnectCallback(ac,
@@ -511,6 +539,24 @@ ngx_http_cast_sentinel_on_disconnect(const redisAsyncContext *ac, int status)
     }
 
     ngx_add_timer(&s->timeout, 1);
+}
+
+
+/* an array of the Sentinel's answer; NULL (a read error) if too long */
+
+static void *
+ngx_http_cast_sentinel_array(const redisReadTask *task, int elements)
+{
+    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
+
+    if (elements > NGX_HTTP_CAST_SENTINEL_ELEMENTS) {
+        ngx_log_error(NGX_LOG_ERR, s->log, 0, "cast: a sentinel sent an "
+                      "array of %d elements, more than an answer has",
+                      elements);
+        return NULL;
+    }
+
+    return ngx_http_cast_sentinel_checked->createArray(task, elements);
 }
 
 

@@ -21,7 +21,8 @@
  * freed with what it held.  Called by the request handler
  * (ngx_http_cast_handler.c), which prepares the view's plan through the
  * handler it passes down; it calls the tick, the streams, the watch, the
- * resolvers' limit check and the metrics.
+ * resolvers' limit check, the client keys and their counts
+ * (ngx_http_cast_client.c) and the metrics.
  */
 
 

@@ -275,23 +275,6 @@ ngx_http_cast_sse_fill(ngx_http_cast_view_t *v,
 }
 
 
-/* allocations of a view's plan: its own pool */
-
-ngx_int_t
-ngx_http_cast_sse_alloc(ngx_pool_t *pool, cast_gql_alloc_t **alloc)
-{
-    *alloc = ngx_palloc(pool, sizeof(cast_gql_alloc_t));
-    if (*alloc == NULL) {
-        return NGX_ERROR;
-    }
-
-    (*alloc)->alloc = ngx_http_cast_sse_palloc;
-    (*alloc)->ctx = pool;
-
-    return NGX_OK;
-}
-
-
 static void *
 ngx_http_cast_sse_palloc(void *pool, size_t size)
 {

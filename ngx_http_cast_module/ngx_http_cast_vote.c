@@ -577,6 +577,23 @@ ngx_http_cast_vote_learn_seq(uint64_t seq)
 }
 
 
+/*
+ * Whether a vote carrying the ticket (CAST_TICKET_LEN bytes) and no
+ * idempotencyKey, past its other checks, is refused now as spent: the
+ * first answer of ngx_http_cast_ticket_remembered() (for
+ * ngx_http_cast_replay.c, which gives that answer again).
+ */
+
+ngx_uint_t
+ngx_http_cast_vote_spent(const u_char *ticket)
+{
+    uint64_t  spent;
+
+    return ngx_http_cast_memo_spent(ticket, &spent)
+           && spent + 1 >= ngx_http_cast_known_seq;
+}
+
+
 /* an event id is "<seq>-<use>" */
 
 static void

@@ -58,19 +58,21 @@ ngx_http_cast_wait_hold(ngx_http_cast_wait_t *w,
 void
 ngx_http_cast_wait_send(ngx_http_cast_wait_t *w, ngx_uint_t link)
 {
-    u_char                      buf[128], n[NGX_SIZE_T_LEN],
-                                t[NGX_TIME_T_LEN], *p;
+    char                        n[CAST_DEC_LEN], t[CAST_DEC_LEN];
+    u_char                      buf[128], *p;
     size_t                      nlen, tlen;
     ngx_http_cast_main_conf_t  *cmcf;
 
     cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_cast_module);
 
-    nlen = ngx_sprintf(n, "%uz", cmcf->min_replicas) - n;
-    tlen = ngx_sprintf(t, "%M", cmcf->redis_timeout / 4) - t;
+    nlen = cast_dec(n, cmcf->min_replicas) - n;
+    tlen = cast_dec(t, cmcf->redis_timeout / 4) - t;
 
-    p = ngx_sprintf(buf, "*3\r\n$4\r\nWAIT\r\n$%uz\r\n%*s\r\n"
-                    "$%uz\r\n%*s\r\n", nlen, nlen, n, tlen, tlen, t);
+    p = ngx_cpymem(buf, "*3\r\n", 4);
+    p = ngx_http_cast_redis_bulk(p, "WAIT", 4);
+    p = ngx_http_cast_redis_bulk(p, n, nlen);
+    p = ngx_http_cast_redis_bulk(p, t, tlen);
 
     w->cmd.handler = ngx_http_cast_wait_waited;
     w->cmd.data = w;

@@ -240,7 +240,7 @@ static void
 ngx_http_cast_watch_tick(ngx_event_t *ev)
 {
     int                          argc;
-    u_char                       limit[NGX_SIZE_T_LEN];
+    char                         limit[CAST_DEC_LEN];
     size_t                      *argvlen;
     ngx_int_t                    rc;
     ngx_uint_t                   i;
@@ -281,8 +281,8 @@ ngx_http_cast_watch_tick(ngx_event_t *ev)
 
     argvlen = (size_t *) &argv[argc];
 
-    argv[0] = (const char *) limit;
-    argvlen[0] = ngx_sprintf(limit, "%uz", w->limit) - limit;
+    argv[0] = limit;
+    argvlen[0] = cast_dec(limit, w->limit) - limit;
 
     i = 1;
 

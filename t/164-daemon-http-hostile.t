@@ -16,6 +16,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::PrivateRedis qw(start_redis);
+use Cast::Daemon qw(private_ticketd);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -26,24 +27,10 @@ my $sock = start_redis();
 my $dir = tempdir('cast-164-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $port = free_port();
 
-open my $fh, '>', "$dir/secret" or die "$dir/secret: $!";
-print $fh 's' x 48;
-close $fh;
-
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    $ENV{CAST_REDIS_URL} = "unix://$sock";
-    $ENV{CAST_REDIS_SENTINELS} = '';
-    $ENV{CAST_TICKET_SECRET_FILE} = "$dir/secret";
-    $ENV{CAST_FUNCTIONS_FILE} = repo_root() . '/lib/redis/cast.lua';
-    $ENV{CAST_HTTP_PORT} = $port;
-    open STDERR, '>', "$dir/ticketd.log";
-    open STDOUT, '>&', \*STDERR;
-    exec repo_root() . '/build/bin/cast-ticketd';
-    exit 127;
-}
-
-END { if ($pid) { kill 'TERM', $pid; waitpid $pid, 0 } }
+my $pid = private_ticketd("$dir/ticketd.log",
+                          CAST_REDIS_URL => "unix://$sock",
+                          CAST_REDIS_SENTINELS => '',
+                          CAST_HTTP_PORT => $port);
 
 # a request, answered: its status line
 sub probe {

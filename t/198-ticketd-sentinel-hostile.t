@@ -6,7 +6,11 @@
 # for as long as it went on (no ticket, no probe answered), a huge bulk
 # was read whole (64 MB here) before it was found too long for a host
 # name, and a long array was kept as a million reply objects.  Now the
-# whole answer has the timeout and 4 KB.  Also: a primary merely short of
+# whole answer has the timeout and 4 KB, and an array header of more
+# elements than the answer's two is refused as it is read (hiredis
+# allocated 16 GB of slots for "*2000000000").  That no Sentinel told is
+# a warning when it starts, not at each refused write, and its end is
+# logged.  Also: a primary merely short of
 # replicas, which the Sentinels still name, is kept (no reconnect), and
 # one they no longer name is left.  A fake primary that refuses every
 # FCALL as NOREPLICAS, fake Sentinels whose second answer is hostile, and
@@ -16,25 +20,15 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::FakeRedis qw(fake_redis fake_server stop_fake bulk arr);
+use Cast::FakeRedis qw(fake_redis fake_server bulk arr);
+use Cast::Daemon qw(private_ticketd);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use POSIX qw(WNOHANG _exit);
+use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep);
 
 my $dir = tempdir('cast-198-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my (@pids, @fakes);
-
-END {
-    local $?;
-    for my $pid (@pids) { kill 'TERM', $pid; waitpid $pid, 0 }
-    stop_fake($_) for @fakes;
-}
-
-open my $fh, '>', "$dir/secret" or die "$dir/secret: $!";
-print $fh 's' x 48;
-close $fh;
 
 sub count {
     my ($file) = @_;
@@ -53,7 +47,7 @@ sub mark {
 # connections (one ROLE each) are counted in $file
 sub short_primary {
     my ($file) = @_;
-    my $p = fake_redis(sub {
+    return fake_redis(sub {
         my $cmd = uc($_[0] // '');
         if ($cmd eq 'ROLE') {
             mark($file);
@@ -64,15 +58,13 @@ sub short_primary {
             if $cmd eq 'FCALL';
         return "+OK\r\n";
     });
-    push @fakes, $p;
-    return $p;
 }
 
 # a Sentinel whose answers are counted in $file: the second is
 # $hostile->($socket), the others name 127.0.0.1:$port->()
 sub sentinel {
     my ($file, $port, $hostile) = @_;
-    my $s = fake_server(sub {
+    return fake_server(sub {
         my ($c) = @_;
         my $req = '';
         local $SIG{PIPE} = 'IGNORE';
@@ -81,44 +73,29 @@ sub sentinel {
         return $hostile->($c) if count($file) == 2;
         syswrite($c, arr(bulk('127.0.0.1'), bulk($port->())));
         sysread($c, $req, 4096);
-    });
-
-    push @fakes, $s;
-    return $s->{port};
+    })->{port};
 }
 
 # a Sentinel that takes every question and never answers; counted
 sub silent_sentinel {
     my ($file) = @_;
-    my $s = fake_server(sub {
+    return fake_server(sub {
         my ($c) = @_;
         my $b;
         sysread($c, $b, 4096);
         mark($file);
         1 while sysread($c, $b, 4096);
-    });
-
-    push @fakes, $s;
-    return $s->{port};
+    })->{port};
 }
 
 sub ticketd {
     my ($name, $pport, $sport, $hport) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        $ENV{CAST_REDIS_URL} = "redis://127.0.0.1:$pport";
-        $ENV{CAST_REDIS_SENTINELS} = "127.0.0.1:$sport";
-        $ENV{CAST_REDIS_MASTER_NAME} = 'cast';
-        $ENV{CAST_TICKET_SECRET_FILE} = "$dir/secret";
-        $ENV{CAST_FUNCTIONS_FILE} = repo_root() . '/lib/redis/cast.lua';
-        $ENV{CAST_HTTP_PORT} = $hport;
-        open STDERR, '>', "$dir/$name.log";
-        open STDOUT, '>&', \*STDERR;
-        exec repo_root() . '/build/bin/cast-ticketd';
-        exit 127;
-    }
-    push @pids, $pid;
-    return $pid;
+
+    return private_ticketd("$dir/$name.log",
+                           CAST_REDIS_URL => "redis://127.0.0.1:$pport",
+                           CAST_REDIS_SENTINELS => "127.0.0.1:$sport",
+                           CAST_REDIS_MASTER_NAME => 'cast',
+                           CAST_HTTP_PORT => $hport);
 }
 
 # /healthz's status line, or 'no answer' within 5 s
@@ -138,10 +115,11 @@ sub probe {
     return $line // 'no answer';
 }
 
+# the peak of its memory (VmHWM) or of its address space (VmPeak), in KB
 sub peak_kb {
-    my ($pid) = @_;
+    my ($pid, $what) = @_;
     open my $s, '<', "/proc/$pid/status" or return -1;
-    for (<$s>) { return $1 if /^VmHWM:\s+(\d+)/ }
+    for (<$s>) { return $1 if /^$what:\s+(\d+)/ }
     return -1;
 }
 
@@ -170,6 +148,21 @@ my %hostile = (
         my $chunk = ":1\r\n" x 16384;
         for (1 .. 64) { syswrite($c, $chunk) or return }
     },
+    # hiredis allocated the slots as it read the header: 16 GB of address
+    # space for these 13 bytes, then seconds of CPU to free them
+    'answers a 2000000000-element array header' => sub {
+        my ($c) = @_;
+        my $b;
+        syswrite($c, "*2000000000\r\n") or return;
+        sysread($c, $b, 4096);
+    },
+    # no port: the error named the Sentinel with the answer's (-1)
+    'names port 99999' => sub {
+        my ($c) = @_;
+        my $b;
+        syswrite($c, arr(bulk('127.0.0.1'), bulk('99999'))) or return;
+        sysread($c, $b, 4096);
+    },
     # accepts and never answers
     'never answers' => sub {
         my ($c) = @_;
@@ -193,15 +186,27 @@ for my $what (sort keys %hostile) {
     is(count("$dir/$name.primary"), 1,
        '  the primary merely short of replicas, named again, is kept');
     like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
-    cmp_ok(peak_kb($pid), '<', 32 * 1024,
+    cmp_ok(peak_kb($pid, 'VmHWM'), '<', 32 * 1024,
            '  its memory peak stays under 32 MB');
+    cmp_ok(peak_kb($pid, 'VmPeak'), '<', 1024 * 1024,
+           '  its address space peak stays under 1 GB');
     is(waitpid($pid, WNOHANG), 0, '  cast-ticketd still runs');
     like(`cat $dir/$name.log`, qr/NOREPLICAS/,
          '  the refused writes are logged');
     like(`cat $dir/$name.log`,
          qr/level=warn .*event=sentinel msg="(redis_)?sentinel/,
          '  so is why the Sentinel did not tell');
+    like(`cat $dir/$name.log`,
+         qr/event=sentinel msg="sentinel 127\.0\.0\.1:$sport /,
+         '  naming the Sentinel');
+    like(`cat $dir/$name.log`,
+         qr/level=info .*event=sentinel msg="a sentinel names the primary /,
+         '  and that it tells again');
 }
+
+like(`cat $dir/answers-a-2000000000-element-array-header.log`,
+     qr/event=sentinel msg="sentinel .*: an array of more than 2 elements"/,
+     'the array header is refused as it is read, and named');
 
 # The first Sentinel never answers, the second names the primary.  At
 # each connect both are asked (the first for its 1 s), but at a refused
@@ -225,6 +230,8 @@ for my $what (sort keys %hostile) {
     is(count("$dir/shared.good"), 1, '  the one after it only at the '
        . 'connect: one timeout for all of them');
     is(count("$dir/shared.primary"), 1, '  the primary is kept');
+    my $warned = () = `cat $dir/shared.log` =~ /level=warn .*event=sentinel/g;
+    is($warned, 1, '  that none told is a warning once, not one a write');
     like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
 }
 

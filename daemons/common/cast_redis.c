@@ -12,7 +12,8 @@
 
 
 /* what a Sentinel may send for an address: two short strings */
-#define CAST_REDIS_SENTINEL_MAX  4096
+#define CAST_REDIS_SENTINEL_MAX       4096
+#define CAST_REDIS_SENTINEL_ELEMENTS  2
 
 
 static int cast_redis_parse_tcp(const char *p, cast_redis_url_t *u,
@@ -34,10 +35,17 @@ static int cast_redis_ask_sentinel(const char *addr, size_t len,
     char *err, size_t errlen);
 static redisReply *cast_redis_sentinel_reply(redisContext *c,
     const char *master_name, int64_t deadline, const char **why);
+static void *cast_redis_sentinel_array(const redisReadTask *task,
+    int elements);
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
 static void cast_redis_down(cast_redis_link_t *l, int64_t now,
     const char *why);
+
+
+/* hiredis's reply functions, and the Sentinel reader's (arrays bounded) */
+static redisReplyObjectFunctions  *cast_redis_reply_fn;
+static redisReplyObjectFunctions   cast_redis_sentinel_fn;
 
 
 void
@@ -278,13 +286,19 @@ cast_redis_sentinels_name(const char *sentinels, const char *master_name,
  * another address; a primary merely short of replicas is kept.  They are
  * asked within one timeout in all, not one each: a primary short of
  * replicas refuses every write, and the loop must get back to its next
- * attempt, which may succeed.
+ * attempt, which may succeed.  For the same reason they are asked at most
+ * once per timeout, counted from the end of the last ask (each a fresh
+ * connection to each, which a loop writing often would make at every
+ * write), and that none told is logged when it starts (a warning, with
+ * why) and when it ends, each time in between at debug level only.
  */
 
 int
 cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
 {
+    int               rc;
     char              err[512];
+    int64_t           now;
     cast_redis_url_t  u;
 
     if (cast_redis_readonly(r)) {
@@ -300,15 +314,30 @@ cast_redis_demoted(cast_redis_link_t *l, const redisReply *r)
         return 0;
     }
 
-    if (cast_redis_sentinels_name(l->sentinels, l->master_name,
-                                  (int) l->timeout_ms,
-                                  cast_mono_ms() + l->timeout_ms, &u, err,
-                                  sizeof(err))
-        != 0)
-    {
-        /* the Redis is kept: it may be a primary short of replicas */
-        cast_log(CAST_LOG_WARN, "sentinel", "%s", err);
+    now = cast_mono_ms();
+
+    if (l->asked_at != 0 && now - l->asked_at < l->timeout_ms) {
         return 0;
+    }
+
+    rc = cast_redis_sentinels_name(l->sentinels, l->master_name,
+                                   (int) l->timeout_ms, now + l->timeout_ms,
+                                   &u, err, sizeof(err));
+
+    l->asked_at = cast_mono_ms();
+
+    if (rc != 0) {
+        /* the Redis is kept: it may be a primary short of replicas */
+        cast_log(l->untold ? CAST_LOG_DEBUG : CAST_LOG_WARN, "sentinel",
+                 "%s", err);
+        l->untold = 1;
+        return 0;
+    }
+
+    if (l->untold) {
+        cast_log(CAST_LOG_INFO, "sentinel", "a sentinel names the primary "
+                 "again: %s:%d", u.host, u.port);
+        l->untold = 0;
     }
 
     return u.port != l->ctx->tcp.port
@@ -322,7 +351,7 @@ static int
 cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
     int timeout_ms, cast_redis_url_t *u, char *err, size_t errlen)
 {
-    int             port, rc;
+    int             port, named, rc;
     char            host[CAST_REDIS_HOST_MAX];
     int64_t         deadline;
     const char     *colon, *why;
@@ -371,10 +400,10 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
         && r->element[1]->type == REDIS_REPLY_STRING
         && cast_redis_copy(u->host, sizeof(u->host), r->element[0]->str,
                            r->element[0]->len) == 0
-        && (port = cast_redis_number(r->element[1]->str, r->element[1]->len,
-                                     65535)) > 0)
+        && (named = cast_redis_number(r->element[1]->str,
+                                      r->element[1]->len, 65535)) > 0)
     {
-        u->port = port;
+        u->port = named;
         rc = 0;
 
     } else {
@@ -398,20 +427,34 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
  * within 4 KB.  A blocking redisCommand() bounded each read only: a
  * Sentinel that sent its answer a byte at a time held the daemon's loop
  * for as long as it went on, and a huge bulk or array was read whole into
- * memory.  NULL with *why set.
+ * memory.  hiredis allocates an array's slots as it reads the header: an
+ * array of more elements than the answer has (two) is refused there, or
+ * "*2000000000" alone (13 bytes) took 16 GB of address space, and seconds
+ * of CPU to free.  NULL with *why set.
  */
 
 static redisReply *
 cast_redis_sentinel_reply(redisContext *c, const char *master_name,
     int64_t deadline, const char **why)
 {
-    int            done;
+    int            done, refused;
     char           buf[1024];
     void          *reply;
     size_t         total;
     ssize_t        n;
     int64_t        left;
     struct pollfd  pfd;
+
+    if (cast_redis_reply_fn == NULL) {
+        cast_redis_reply_fn = c->reader->fn;
+        cast_redis_sentinel_fn = *c->reader->fn;
+        cast_redis_sentinel_fn.createArray = cast_redis_sentinel_array;
+    }
+
+    /* the reader's tasks carry it: set when an array is refused */
+    refused = 0;
+    c->reader->fn = &cast_redis_sentinel_fn;
+    c->reader->privdata = &refused;
 
     if (redisAppendCommand(c, "SENTINEL get-master-addr-by-name %s",
                            master_name)
@@ -430,7 +473,9 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
 
     for (total = 0; /* void */; total += n) {
         if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            *why = c->reader->errstr;
+            /* the refused array, not hiredis's "Out of memory" */
+            *why = refused ? "an array of more than 2 elements"
+                           : c->reader->errstr;
             return NULL;
         }
 
@@ -472,6 +517,23 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
             return NULL;
         }
     }
+}
+
+
+/* an array of the Sentinel's answer: NULL (a reader error) if too long */
+
+static void *
+cast_redis_sentinel_array(const redisReadTask *task, int elements)
+{
+    if (elements > CAST_REDIS_SENTINEL_ELEMENTS) {
+        if (task->privdata != NULL) {
+            *(int *) task->privdata = 1;
+        }
+
+        return NULL;
+    }
+
+    return cast_redis_reply_fn->createArray(task, elements);
 }
 
 

@@ -53,6 +53,10 @@ typedef struct {
     int64_t               retry_at;
     int64_t               backoff_ms;   /* 0 while up */
     uint64_t              errors;       /* failed attempts, lost links */
+
+    /* the Sentinels asked after a write refused as NOREPLICAS */
+    int64_t               asked_at;     /* when the last ask ended */
+    int                   untold;       /* no Sentinel told, that time */
 } cast_redis_link_t;
 
 
@@ -94,7 +98,8 @@ int cast_redis_readonly(const redisReply *r);
 /*
  * The same for a link with Sentinels, and for a write refused as
  * NOREPLICAS by a primary they no longer name (one they replaced while it
- * kept running, not yet made a replica): 1, drop the link
+ * kept running, not yet made a replica): 1, drop the link.  The Sentinels
+ * are asked so at most once per timeout_ms.
  */
 int cast_redis_demoted(cast_redis_link_t *l, const redisReply *r);
 

@@ -28,22 +28,6 @@ cast_dec_back(char *end, uint64_t n)
 }
 
 
-/* v likewise, a '-' first when negative (INT64_MIN too) */
-static inline char *
-cast_dec_back_signed(char *end, int64_t v)
-{
-    char  *p;
-
-    p = cast_dec_back(end, v < 0 ? (uint64_t) 0 - (uint64_t) v
-                                 : (uint64_t) v);
-    if (v < 0) {
-        *--p = '-';
-    }
-
-    return p;
-}
-
-
 /* n in decimal at p; past it */
 static inline char *
 cast_dec(char *p, uint64_t n)

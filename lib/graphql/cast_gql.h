@@ -113,7 +113,6 @@ typedef struct {
     size_t                    max;
 } cast_gql_names_t;
 
-uint64_t cast_gql_hash(const char *s, size_t n);
 int cast_gql_names_init(cast_gql_names_t *t, cast_arena_t *a, size_t n);
 void *cast_gql_names_put(cast_gql_names_t *t, cast_str_t key, void *val);
 void *cast_gql_names_get(const cast_gql_names_t *t, cast_str_t key);

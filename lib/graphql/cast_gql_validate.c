@@ -20,8 +20,6 @@ static void cast_gql_check_sels(cast_gql_vctx_t *v, cast_gql_sel_t *sels,
     const cast_gql_type_t *parent);
 
 
-
-
 /* KnownArgumentNames, UniqueArgumentNames, ProvidedRequiredArguments */
 static void
 cast_gql_check_args(cast_gql_vctx_t *v, cast_gql_arg_t *args,

@@ -196,6 +196,9 @@ int cast_gql_finish(cast_gql_exec_t *exec, cast_gql_response_t *out);
 int cast_gql_render(cast_gql_exec_t *exec, const cast_gql_alloc_t *a,
     cast_str_t *out);
 
+/* the engine's hash of bytes, for a caller's tables keyed by them too */
+uint64_t cast_gql_hash(const char *s, size_t n);
+
 uint64_t cast_gql_cache_hits(const cast_gql_engine_t *eng);
 uint64_t cast_gql_cache_misses(const cast_gql_engine_t *eng);
 

@@ -741,9 +741,12 @@ cast_json_str(cast_json_w_t *w, const char *s, size_t n)
 void
 cast_json_int(cast_json_w_t *w, int64_t v)
 {
-    char  tmp[CAST_DEC_LEN], *p;
+    /* the sign and the digits of INT64_MIN at most */
+    if (w->cap - w->len < CAST_DEC_LEN
+        && cast_json_grow(w, CAST_DEC_LEN) != 0)
+    {
+        return;
+    }
 
-    p = cast_dec_back_signed(tmp + CAST_DEC_LEN, v);
-
-    cast_json_raw(w, p, (size_t) (tmp + CAST_DEC_LEN - p));
+    w->len = (size_t) (cast_dec_signed(w->buf + w->len, v) - w->buf);
 }

@@ -16,6 +16,27 @@
 #define TEST_CANARY  0x5a
 
 
+/* a writer's text at [p, q) of buf, and every other byte untouched */
+static void
+test_text(const char *buf, const char *p, const char *q, const char *want,
+    const char *writer)
+{
+    int     clean;
+    size_t  i;
+
+    clean = 1;
+    for (i = 0; i < CAST_DEC_LEN + 2; i++) {
+        if ((buf + i < p || buf + i >= q) && buf[i] != TEST_CANARY) {
+            clean = 0;
+        }
+    }
+
+    test_check((size_t) (q - p) == strlen(want)
+               && memcmp(p, want, strlen(want)) == 0 && clean,
+               "%s %s", writer, want);
+}
+
+
 static void
 test_unsigned(uint64_t n)
 {
@@ -25,18 +46,11 @@ test_unsigned(uint64_t n)
 
     memset(buf, TEST_CANARY, sizeof(buf));
     p = cast_dec(buf + 1, n);
-    test_check((size_t) (p - buf - 1) == strlen(want)
-               && memcmp(buf + 1, want, strlen(want)) == 0
-               && buf[0] == TEST_CANARY && *p == TEST_CANARY,
-               "cast_dec %s", want);
+    test_text(buf, buf + 1, p, want, "cast_dec");
 
     memset(buf, TEST_CANARY, sizeof(buf));
     p = cast_dec_back(buf + 1 + CAST_DEC_LEN, n);
-    test_check((size_t) (buf + 1 + CAST_DEC_LEN - p) == strlen(want)
-               && memcmp(p, want, strlen(want)) == 0
-               && buf[0] == TEST_CANARY
-               && buf[1 + CAST_DEC_LEN] == TEST_CANARY,
-               "cast_dec_back %s", want);
+    test_text(buf, p, buf + 1 + CAST_DEC_LEN, want, "cast_dec_back");
 }
 
 
@@ -49,18 +63,7 @@ test_signed(int64_t v)
 
     memset(buf, TEST_CANARY, sizeof(buf));
     p = cast_dec_signed(buf + 1, v);
-    test_check((size_t) (p - buf - 1) == strlen(want)
-               && memcmp(buf + 1, want, strlen(want)) == 0
-               && buf[0] == TEST_CANARY && *p == TEST_CANARY,
-               "cast_dec_signed %s", want);
-
-    memset(buf, TEST_CANARY, sizeof(buf));
-    p = cast_dec_back_signed(buf + 1 + CAST_DEC_LEN, v);
-    test_check((size_t) (buf + 1 + CAST_DEC_LEN - p) == strlen(want)
-               && memcmp(p, want, strlen(want)) == 0
-               && buf[0] == TEST_CANARY
-               && buf[1 + CAST_DEC_LEN] == TEST_CANARY,
-               "cast_dec_back_signed %s", want);
+    test_text(buf, buf + 1, p, want, "cast_dec_signed");
 }
 
 

@@ -196,6 +196,19 @@ test_writer(void)
                          "-9223372036854775808,0,2147483647]", w.len) == 0,
                "writer output %.*s", (int) w.len, w.buf);
 
+    /* a number grows a buffer it does not fit in */
+    cast_json_w_init(&w, &a, 1);
+    cast_json_lit(&w, "[");
+    cast_json_int(&w, INT64_MIN);
+    cast_json_lit(&w, ",");
+    cast_json_int(&w, INT64_MAX);
+    cast_json_lit(&w, "]");
+    test_check(!w.nomem && w.len == strlen("[-9223372036854775808,"
+               "9223372036854775807]")
+               && memcmp(w.buf, "[-9223372036854775808,9223372036854775807]",
+                         w.len) == 0,
+               "writer grows for a number: %.*s", (int) w.len, w.buf);
+
     for (i = 0; i < sizeof(big); i++) {
         big[i] = (char) ('a' + i % 26);
     }

@@ -100,6 +100,7 @@ error_log $root/logs/error.log $level;
 pid       $root/logs/nginx.pid;
 env LD_PRELOAD;
 env ASAN_OPTIONS;
+env UBSAN_OPTIONS;
 
 $main
 
@@ -279,11 +280,15 @@ sub error_log_text { return slurp(server_root() . '/logs/error.log') }
 
 
 # The lines of error.log that fail any test: [alert] (a worker that
-# exited on a signal is one), [crit], [emerg].
+# exited on a signal is one), [crit], [emerg], and a sanitizer's report
+# (a sanitized worker without a log_path writes it to its stderr, which
+# is this file).
 sub error_log_problems {
     my $text = error_log_text();
 
-    return join '', grep { /\[(?:alert|crit|emerg)\]/ } split /^/, $text;
+    return join '', grep { /\[(?:alert|crit|emerg)\]|runtime error:
+                            |AddressSanitizer|LeakSanitizer/x }
+                    split /^/, $text;
 }
 
 

@@ -1,0 +1,103 @@
+# cast_redis_sentinel: a Sentinel whose answer starts with an array header
+# of two billion elements.  hiredis allocates an array's slots as it
+# reads the header, and walks them all to free them: "*2000000000" (13
+# bytes) took 16 GB of the worker's address space, then, once the ask
+# had timed out, seconds of its CPU, every client of the worker waiting.
+# The worker asks once a second while connected: a Sentinel that kept
+# answering so kept the worker stalled.  Now the Sentinel's reader
+# refuses an array longer than an answer can be as it starts, names it
+# in the error log, and passes the Sentinel over: the worker stays on
+# the primary it has.
+#
+# A private Redis (the primary), a fake Sentinel that names it once,
+# then answers every ask with the header alone; a private nginx.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Nginx;
+use Cast::PrivateRedis qw(start_primary sentinel_nginx);
+use Cast::FakeRedis qw(fake_server bulk arr);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use Test::More;
+
+plan skip_all => 'no build/ngx_http_cast_module.so'
+    unless $ENV{TEST_NGINX_LOAD_MODULES};
+
+my $pa = start_primary();
+
+my $dir = tempdir('cast-199-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+sub asks {
+    open my $c, '<', "$dir/asks" or return 0;
+    return scalar(() = <$c>);
+}
+
+# the first ask is told the primary, every later one gets the header
+my $sentinel = fake_server(sub {
+    my ($c) = @_;
+    my $b;
+    local $SIG{PIPE} = 'IGNORE';
+    sysread($c, $b, 4096) or return;
+    open my $f, '>>', "$dir/asks" or die "$dir/asks: $!";
+    print $f "x\n";
+    close $f;
+    if (asks() == 1) {
+        syswrite($c, arr(bulk('127.0.0.1'), bulk($pa)));
+    } else {
+        syswrite($c, "*2000000000\r\n");
+    }
+    1 while sysread($c, $b, 4096);
+});
+
+my $base = sentinel_nginx($sentinel->{port}, 'cast199', '1s');
+my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
+
+sub readyz { return $http->get("$base/readyz")->{content} // '' }
+
+# the worker's address space at its peak, in KB
+sub worker_peak_kb {
+    my $master = nginx_pid() // return -1;
+    open my $ch, '<', "/proc/$master/task/$master/children" or return -1;
+    my ($worker) = split ' ', (<$ch> // '');
+    return -1 unless $worker;
+    open my $st, '<', "/proc/$worker/status" or return -1;
+    for (<$st>) { return $1 if /^VmPeak:\s+(\d+)/ }
+    return -1;
+}
+
+ok(wait_for(10, sub { readyz() =~ /127\.0\.0\.1:$pa/ }),
+   'the worker writes to the primary the Sentinel named');
+
+ok(wait_for(30, sub { asks() >= 5 }),
+   'it asks the Sentinel again, answered with the header alone')
+    or diag error_log_text();
+
+like(error_log_text(), qr/a sentinel sent an array of 2000000000 elements/,
+     'the array is refused as its header is read, and named');
+
+my $answered = 0;
+for my $i (1 .. 10) {
+    my (undef, $json) = graphql("{query(username:\"n199$i\")}", undef,
+                                url => "$base/graphql", timeout => 10);
+    $answered++ if $json && $json->{data} && !$json->{errors};
+}
+is($answered, 10, 'reads answer meanwhile');
+like(readyz(), qr/127\.0\.0\.1:$pa/, 'the worker stays on its primary');
+
+SKIP: {
+    # ASan reserves terabytes of address space for its shadow
+    skip 'the sanitized nginx: its address space says nothing', 1
+        if $ENV{CAST_NGINX_PRELOAD};
+    my $kb = worker_peak_kb();
+    ok($kb > 0 && $kb < 4 * 1024 * 1024,
+       "the worker's address space peaks under 4 GB")
+        or diag "VmPeak $kb kB";
+}
+
+stop_nginx();
+is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
+
+done_testing();

@@ -1,0 +1,80 @@
+package Cast::Daemon;
+
+# A private daemon for one test file: build/bin/cast-<name> forked with
+# more environment, its output in a log file of the test's, stopped
+# (TERM, then waited for) when the file ends.
+#
+#   my $pid = start_daemon('persister', $log, { CAST_HTTP_PORT => $p },
+#                          '-c', repo_root() . '/conf/persister.conf');
+#   my $pid = private_ticketd($log, CAST_REDIS_URL => $url,
+#                             CAST_HTTP_PORT => $port, ...);
+#                                  # cast-ticketd with a ticket secret of
+#                                  # its own and the function library
+#   stop_daemon($pid);             # the same as at the end, now
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use POSIX qw(_exit);
+use Cast::Stack qw(repo_root);
+
+our @EXPORT_OK = qw(start_daemon private_ticketd stop_daemon);
+
+my %running;
+my $owner = $$;          # a forked child's end stops nothing
+my $secret;
+
+
+sub start_daemon {
+    my ($name, $log, $env, @args) = @_;
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        @ENV{keys %$env} = values %$env;
+        open STDERR, '>', $log or _exit(127);
+        open STDOUT, '>&', \*STDERR or _exit(127);
+        exec(repo_root() . "/build/bin/cast-$name", @args) or _exit(127);
+    }
+
+    $running{$pid} = 1;
+
+    return $pid;
+}
+
+
+sub private_ticketd {
+    my ($log, %env) = @_;
+
+    unless ($secret) {
+        my $dir = tempdir('cast-ticketd-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+        $secret = "$dir/secret";
+        open my $fh, '>', $secret or die "$secret: $!\n";
+        print $fh 's' x 48;
+        close $fh;
+    }
+
+    return start_daemon('ticketd', $log, {
+        CAST_TICKET_SECRET_FILE => $secret,
+        CAST_FUNCTIONS_FILE => repo_root() . '/lib/redis/cast.lua',
+        %env,
+    });
+}
+
+
+sub stop_daemon {
+    my ($pid) = @_;
+
+    return unless delete $running{$pid};
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+}
+
+
+END {
+    local $?;
+    if ($$ == $owner) { stop_daemon($_) for keys %running }
+}
+
+1;
