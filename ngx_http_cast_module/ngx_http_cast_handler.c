@@ -177,16 +177,22 @@ ngx_http_cast_body_handler(ngx_http_request_t *r)
 
 
 /*
- * The body in one piece, in memory and within cast_max_body_size; one
- * nginx wrote to a temporary file (client_body_buffer_size smaller than
- * cast_max_body_size) is refused like an oversize one.
+ * The body in one piece, in memory and within cast_max_body_size.  A
+ * body nginx wrote to its temporary file is read back: a chunked body
+ * in small chunks, whose framing nginx keeps in client_body_buffer_size
+ * (an 11 KB body sent a byte a chunk fills 64k), or a buffer smaller
+ * than cast_max_body_size.  The file is nginx's own, just written and
+ * at most cast_max_body_size long, as nginx reads a file it serves.
  */
 
 static ngx_int_t
 ngx_http_cast_body_join(ngx_http_request_t *r, ngx_str_t *body)
 {
+    off_t                       len;
     u_char                     *p;
-    size_t                      len;
+    size_t                      size;
+    ssize_t                     n;
+    ngx_buf_t                  *b;
     ngx_chain_t                *cl;
     ngx_http_cast_main_conf_t  *cmcf;
 
@@ -201,38 +207,58 @@ ngx_http_cast_body_join(ngx_http_request_t *r, ngx_str_t *body)
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        if (cl->buf->in_file) {
+        len += ngx_buf_size(cl->buf);
+
+        if (len > (off_t) cmcf->max_body_size) {
             return NGX_DECLINED;
         }
-        len += cl->buf->last - cl->buf->pos;
-    }
-
-    if (len > cmcf->max_body_size) {
-        return NGX_DECLINED;
     }
 
     cl = r->request_body->bufs;
 
-    if (cl->next == NULL) {
+    if (cl->next == NULL && ngx_buf_in_memory(cl->buf)) {
         body->data = cl->buf->pos;
-        body->len = len;
+        body->len = (size_t) len;
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    p = ngx_pnalloc(r->pool, (size_t) len);
+    if (p == NULL && len) {
         return NGX_ERROR;
     }
 
     body->data = p;
-    body->len = len;
+    body->len = (size_t) len;
 
     /* a chunked body ends in an empty last_buf without memory */
 
     for ( /* void */ ; cl; cl = cl->next) {
-        if (cl->buf->last != cl->buf->pos) {
-            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        b = cl->buf;
+        size = (size_t) ngx_buf_size(b);
+
+        if (size == 0) {
+            continue;
         }
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, size);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, size, b->file_pos);
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if ((size_t) n != size) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          ngx_read_file_n " read only %z of %uz bytes "
+                          "from \"%V\"", n, size, &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
     }
 
     return NGX_OK;

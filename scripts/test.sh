@@ -79,7 +79,8 @@ SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/028-ticket-secret.t t/029-spent-ticket.t t/030-graphql-audit.t
            t/061-client-share.t t/062-client-share-conf.t
            t/063-client-share-memo.t t/064-expired-ticket.t
-           t/065-vote-recheck.t t/115-http-bodies.t t/220-vote-replay.t
+           t/065-vote-recheck.t t/115-http-bodies.t t/205-body-in-file.t
+           t/220-vote-replay.t
            t/116-redis-hostile-replies.t t/117-redis-unsolicited-reply.t
            t/070-leaderboard.t t/071-subscriptions.t
            t/072-subscription-limits.t t/073-sse-client.t
