@@ -18,13 +18,21 @@
  * the worker on an assertion in hiredis (only a subscribed context may
  * get one): the context's reader refuses such a reply as it starts,
  * which hiredis takes as a read error and disconnects; the transport
- * then reconnects as after any lost connection.
+ * then reconnects as after any lost connection.  So is an array of more
+ * than NGX_HTTP_CAST_HIREDIS_ELEMENTS: hiredis allocates its slots as
+ * it reads the header and walks them all to free it, and "*2000000000"
+ * (13 bytes) took 16 GB of the worker's address space.  No reply CAST
+ * asks for comes near it: a vote batch's has one element a vote (some
+ * 10,000 at most in a batch), a leaderboard's two a name (2,000).
  *
  * It calls only nginx and hiredis.
  */
 
 
 #include "ngx_http_cast_module.h"
+
+
+#define NGX_HTTP_CAST_HIREDIS_ELEMENTS  (1024 * 1024)
 
 
 static void ngx_http_cast_hiredis_read(ngx_event_t *ev);
@@ -144,6 +152,13 @@ static void *
 ngx_http_cast_hiredis_array(const redisReadTask *task, int elements)
 {
     if (!ngx_http_cast_hiredis_asked(task)) {
+        return NULL;
+    }
+
+    if (elements > NGX_HTTP_CAST_HIREDIS_ELEMENTS) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cast: redis sent an array of %d elements, more "
+                      "than a reply has, disconnecting", elements);
         return NULL;
     }
 

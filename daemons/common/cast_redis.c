@@ -15,6 +15,13 @@
 #define CAST_REDIS_SENTINEL_MAX       4096
 #define CAST_REDIS_SENTINEL_ELEMENTS  2
 
+/*
+ * the longest array a Redis may send: hiredis allocates its slots as it
+ * reads the header, and "*2000000000" took 16 GB (the daemons' replies
+ * have some thousands of elements at most: an XREAD of the outbox)
+ */
+#define CAST_REDIS_ELEMENTS           (1024 * 1024)
+
 
 static int cast_redis_parse_tcp(const char *p, cast_redis_url_t *u,
     char *err, size_t errlen);
@@ -37,15 +44,17 @@ static redisReply *cast_redis_sentinel_reply(redisContext *c,
     const char *master_name, int64_t deadline, const char **why);
 static void *cast_redis_sentinel_array(const redisReadTask *task,
     int elements);
+static void *cast_redis_link_array(const redisReadTask *task, int elements);
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
 static void cast_redis_down(cast_redis_link_t *l, int64_t now,
     const char *why);
 
 
-/* hiredis's reply functions, and the Sentinel reader's (arrays bounded) */
+/* hiredis's reply functions, the Sentinel reader's and the links' */
 static redisReplyObjectFunctions  *cast_redis_reply_fn;
 static redisReplyObjectFunctions   cast_redis_sentinel_fn;
+static redisReplyObjectFunctions   cast_redis_link_fn;
 
 
 void
@@ -447,7 +456,10 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
 
     if (cast_redis_reply_fn == NULL) {
         cast_redis_reply_fn = c->reader->fn;
-        cast_redis_sentinel_fn = *c->reader->fn;
+    }
+
+    if (cast_redis_sentinel_fn.createArray == NULL) {
+        cast_redis_sentinel_fn = *cast_redis_reply_fn;
         cast_redis_sentinel_fn.createArray = cast_redis_sentinel_array;
     }
 
@@ -537,6 +549,21 @@ cast_redis_sentinel_array(const redisReadTask *task, int elements)
 }
 
 
+/* an array of a link's reply: NULL (a reader error) if too long */
+
+static void *
+cast_redis_link_array(const redisReadTask *task, int elements)
+{
+    if (elements > CAST_REDIS_ELEMENTS) {
+        cast_log(CAST_LOG_ERR, "redis", "an array of %d elements, more than "
+                 "a reply has: refused", elements);
+        return NULL;
+    }
+
+    return cast_redis_reply_fn->createArray(task, elements);
+}
+
+
 int
 cast_redis_readonly(const redisReply *r)
 {
@@ -572,6 +599,17 @@ cast_redis_connect_url(cast_redis_url_t *u, int timeout_ms, char *err,
         redisFree(c);
         return NULL;
     }
+
+    if (cast_redis_reply_fn == NULL) {
+        cast_redis_reply_fn = c->reader->fn;
+    }
+
+    if (cast_redis_link_fn.createArray == NULL) {
+        cast_redis_link_fn = *cast_redis_reply_fn;
+        cast_redis_link_fn.createArray = cast_redis_link_array;
+    }
+
+    c->reader->fn = &cast_redis_link_fn;
 
     if (redisSetTimeout(c, tv) != REDIS_OK
         || cast_redis_setup(c, u, err, errlen) != 0)

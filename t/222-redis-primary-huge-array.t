@@ -1,0 +1,83 @@
+# A Sentinel names the primary, and the workers then read whatever that
+# address answers with the transport's reader: the Sentinel's own reader
+# refuses an array longer than an answer can be (t/199), but a hostile
+# Sentinel only had to name a primary of its own that answered ROLE with
+# "*2000000000" (13 bytes): hiredis allocated the slots as it read the
+# header (16 GB of the worker's address space), and walked them all to
+# free them once the link timed out, every client of the worker
+# waiting, at every connect.  The transport's reader now refuses an
+# array of more than 1048576 elements (a vote batch's reply has one per
+# vote, some 10,000 at most; a leaderboard's 2,000), names it in the
+# error log and drops the link.
+#
+# A fake Sentinel naming a fake primary, both the test's; a private
+# nginx.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Cast::Test;
+use Cast::Nginx;
+use Cast::PrivateRedis qw(sentinel_nginx);
+use Cast::FakeRedis qw(fake_redis fake_sentinel);
+use File::Temp qw(tempdir);
+use Test::More;
+
+plan skip_all => 'no build/ngx_http_cast_module.so'
+    unless $ENV{TEST_NGINX_LOAD_MODULES};
+
+my $dir = tempdir('cast-222-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+sub roles {
+    open my $c, '<', "$dir/roles" or return 0;
+    return scalar(() = <$c>);
+}
+
+# ROLE gets the header alone; the rest +OK
+my $primary = fake_redis(sub {
+    my $cmd = uc($_[0] // '');
+    return "+OK\r\n" unless $cmd eq 'ROLE';
+    open my $f, '>>', "$dir/roles" or die "$dir/roles: $!";
+    print $f "x\n";
+    close $f;
+    return "*2000000000\r\n";
+});
+my $sentinel = fake_sentinel($primary->{port}, $primary->{port});
+
+sentinel_nginx($sentinel->{port}, 'cast222', '1s');
+
+# the worker's address space at its peak, in KB
+sub worker_peak_kb {
+    my $master = nginx_pid() // return -1;
+    open my $ch, '<', "/proc/$master/task/$master/children" or return -1;
+    my ($worker) = split ' ', (<$ch> // '');
+    return -1 unless $worker;
+    open my $st, '<', "/proc/$worker/status" or return -1;
+    for (<$st>) { return $1 if /^VmPeak:\s+(\d+)/ }
+    return -1;
+}
+
+ok(wait_for(30, sub { roles() >= 1 }),
+   'the worker connects to the primary the Sentinel names, its ROLE '
+   . 'answered with the header alone')
+    or diag error_log_text();
+
+ok(wait_for(10, sub { error_log_text()
+                      =~ /redis sent an array of 2000000000 elements/ }),
+   'the array is refused as its header is read, and named')
+    or diag error_log_text();
+
+SKIP: {
+    # ASan reserves terabytes of address space for its shadow
+    skip 'the sanitized nginx: its address space says nothing', 1
+        if $ENV{CAST_NGINX_PRELOAD};
+    my $kb = worker_peak_kb();
+    ok($kb > 0 && $kb < 4 * 1024 * 1024,
+       "the worker's address space peaks under 4 GB")
+        or diag "VmPeak $kb kB";
+}
+
+stop_nginx();
+is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
+
+done_testing();
