@@ -8,8 +8,9 @@
  * the answer finished by the engine once the request's fields are
  * resolved.  Running the fields is the request's
  * (ngx_http_cast_request.c); this file calls it, the engine, the
- * resolvers' request check, the SSE layer, the client key, the
- * response writer (ngx_http_cast_send.c) and the metrics.  The module
+ * herd's answers given again (ngx_http_cast_replay.c), the resolvers'
+ * request check, the SSE layer, the client key, the response writer
+ * (ngx_http_cast_send.c) and the metrics.  The module
  * (ngx_http_cast_module.c) calls it.
  */
 

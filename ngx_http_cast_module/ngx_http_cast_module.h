@@ -11,6 +11,8 @@
  *                            of those that depend on each other
  *   ngx_http_cast_handler.c  the GraphQL endpoint: body, GraphiQL,
  *                            the engine's prepare and finish
+ *   ngx_http_cast_replay.c   the herd's answers given again: a spent
+ *                            ticket's refusals kept by the bytes asked
  *   ngx_http_cast_probe.c    the schema, health and readiness endpoints
  *   ngx_http_cast_request.c  a request's fields run and waited for: the
  *                            one owner of a request's progress

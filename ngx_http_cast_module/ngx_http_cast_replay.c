@@ -16,7 +16,10 @@
  * 19,000.  The answer is the one the engine made of those very bytes, so
  * no request can choose what another is told: a byte more or less is
  * another key, and a ticket no longer refused as spent goes through the
- * engine again, as does everything else.
+ * engine again, as does everything else.  The endpoint
+ * (ngx_http_cast_handler.c) calls it; it calls the vote's check of a
+ * spent ticket (ngx_http_cast_vote.c), the metrics and the response
+ * writer (ngx_http_cast_send.c).
  *
  * Per worker and fixed: NGX_HTTP_CAST_REPLAYS entries, direct-mapped by
  * a hash of the key (a collision replaces the entry; the next request
@@ -111,16 +114,21 @@ ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
     ngx_http_cast_replay_parts(in, part);
 
     len = 0;
-    hash = 0;
 
     for (i = 0; i < NGX_HTTP_CAST_REPLAY_PARTS; i++) {
         len += part[i].len;
-        hash = (hash ^ cast_gql_hash(part[i].data, part[i].len))
-               * 0x9e3779b97f4a7c15ULL;
     }
 
+    /* a larger request is never kept: not even hashed */
     if (len > NGX_HTTP_CAST_REPLAY_KEY) {
         return NGX_DECLINED;
+    }
+
+    hash = 0;
+
+    for (i = 0; i < NGX_HTTP_CAST_REPLAY_PARTS; i++) {
+        hash = (hash ^ cast_gql_hash(part[i].data, part[i].len))
+               * 0x9e3779b97f4a7c15ULL;
     }
 
     k = ngx_palloc(r->pool, sizeof(ngx_http_cast_replay_key_t));
