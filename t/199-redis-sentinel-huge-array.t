@@ -18,8 +18,7 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::PrivateRedis qw(start_primary sentinel_nginx);
-use Cast::FakeRedis qw(fake_server bulk arr);
-use File::Temp qw(tempdir);
+use Cast::FakeRedis qw(fake_server bulk arr shared_count);
 use HTTP::Tiny;
 use Test::More;
 
@@ -28,12 +27,7 @@ plan skip_all => 'no build/ngx_http_cast_module.so'
 
 my $pa = start_primary();
 
-my $dir = tempdir('cast-199-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-
-sub asks {
-    open my $c, '<', "$dir/asks" or return 0;
-    return scalar(() = <$c>);
-}
+my ($ask_tally, $asks) = shared_count();
 
 # the first ask is told the primary, every later one gets the header
 my $sentinel = fake_server(sub {
@@ -41,10 +35,8 @@ my $sentinel = fake_server(sub {
     my $b;
     local $SIG{PIPE} = 'IGNORE';
     sysread($c, $b, 4096) or return;
-    open my $f, '>>', "$dir/asks" or die "$dir/asks: $!";
-    print $f "x\n";
-    close $f;
-    if (asks() == 1) {
+    my $n = $ask_tally->();
+    if ($n == 1) {
         syswrite($c, arr(bulk('127.0.0.1'), bulk($pa)));
     } else {
         syswrite($c, "*2000000000\r\n");
@@ -57,21 +49,10 @@ my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
 
 sub readyz { return $http->get("$base/readyz")->{content} // '' }
 
-# the worker's address space at its peak, in KB
-sub worker_peak_kb {
-    my $master = nginx_pid() // return -1;
-    open my $ch, '<', "/proc/$master/task/$master/children" or return -1;
-    my ($worker) = split ' ', (<$ch> // '');
-    return -1 unless $worker;
-    open my $st, '<', "/proc/$worker/status" or return -1;
-    for (<$st>) { return $1 if /^VmPeak:\s+(\d+)/ }
-    return -1;
-}
-
 ok(wait_for(10, sub { readyz() =~ /127\.0\.0\.1:$pa/ }),
    'the worker writes to the primary the Sentinel named');
 
-ok(wait_for(30, sub { asks() >= 5 }),
+ok(wait_for(30, sub { $asks->() >= 5 }),
    'it asks the Sentinel again, answered with the header alone')
     or diag error_log_text();
 
@@ -91,7 +72,7 @@ SKIP: {
     # ASan reserves terabytes of address space for its shadow
     skip 'the sanitized nginx: its address space says nothing', 1
         if $ENV{CAST_NGINX_PRELOAD};
-    my $kb = worker_peak_kb();
+    my $kb = worker_status_kb('VmPeak');
     ok($kb > 0 && $kb < 4 * 1024 * 1024,
        "the worker's address space peaks under 4 GB")
         or diag "VmPeak $kb kB";

@@ -14,7 +14,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Nginx qw(nginx_metrics nginx_pid);
+use Cast::Nginx qw(nginx_metrics worker_status_kb);
 use Cast::Burst qw(vote_body);
 use Cast::PrivateRedis qw(cmd cli fcalls redis_ms ticket answering
                           private_nginx);
@@ -188,24 +188,6 @@ is(replays(), $r0, 'none of them given again');
 
 # --- memory: many distinct bodies --------------------------------------------
 
-sub slurp {
-    open my $fh, '<', $_[0] or return undef;
-    local $/;
-    return scalar <$fh>;
-}
-
-# the worker's resident memory in kB: the one worker, or nginx itself
-# when it runs without a master
-sub worker_rss {
-    my $master = nginx_pid();
-    my @kids = grep { (slurp("/proc/$_/stat") // '') =~ /^\d+ \(.*?\) \S (\d+)/
-                      && $1 == $master }
-               map { m{/proc/(\d+)} } glob '/proc/[0-9]*';
-    my $pid = @kids ? $kids[0] : $master;
-    return (slurp("/proc/$pid/status") // '') =~ /^VmRSS:\s+(\d+)/m
-           ? $1 : -1;
-}
-
 my $t3 = ticket($seq + 2, max => 1);
 exchange(post(vote_body($t3, [$name])));
 exchange(post(vote_body($t3, [$name])));
@@ -215,14 +197,14 @@ for my $round (1 .. 8) {
         exchange(map { post(vote_body($t3, ["m$run-$round-$i-$_"])) }
                  1 .. 100);
     }
-    $rss0 //= worker_rss();
+    $rss0 //= worker_status_kb('VmRSS');
 }
 SKIP: {
     # ASan keeps freed memory in quarantine: the resident size says nothing
     skip 'a sanitized worker', 2
         if ($ENV{TEST_NGINX_LD_PRELOAD} // '') =~ /asan/;
     cmp_ok($rss0, '>', 0, "the worker's memory is read ($rss0 kB)");
-    my $grew = worker_rss() - $rss0;
+    my $grew = worker_status_kb('VmRSS') - $rss0;
     cmp_ok($grew, '<', 6 * 1024,
            "16000 distinct bodies: the worker grew by $grew kB after the "
            . "first 2000 (at most 4 MB kept)");

@@ -19,45 +19,26 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::PrivateRedis qw(sentinel_nginx);
-use Cast::FakeRedis qw(fake_redis fake_sentinel);
-use File::Temp qw(tempdir);
+use Cast::FakeRedis qw(fake_redis fake_sentinel shared_count);
 use Test::More;
 
 plan skip_all => 'no build/ngx_http_cast_module.so'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
 
-my $dir = tempdir('cast-222-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-
-sub roles {
-    open my $c, '<', "$dir/roles" or return 0;
-    return scalar(() = <$c>);
-}
+my ($role_tally, $roles) = shared_count();
 
 # ROLE gets the header alone; the rest +OK
 my $primary = fake_redis(sub {
     my $cmd = uc($_[0] // '');
     return "+OK\r\n" unless $cmd eq 'ROLE';
-    open my $f, '>>', "$dir/roles" or die "$dir/roles: $!";
-    print $f "x\n";
-    close $f;
+    $role_tally->();
     return "*2000000000\r\n";
 });
 my $sentinel = fake_sentinel($primary->{port}, $primary->{port});
 
 sentinel_nginx($sentinel->{port}, 'cast222', '1s');
 
-# the worker's address space at its peak, in KB
-sub worker_peak_kb {
-    my $master = nginx_pid() // return -1;
-    open my $ch, '<', "/proc/$master/task/$master/children" or return -1;
-    my ($worker) = split ' ', (<$ch> // '');
-    return -1 unless $worker;
-    open my $st, '<', "/proc/$worker/status" or return -1;
-    for (<$st>) { return $1 if /^VmPeak:\s+(\d+)/ }
-    return -1;
-}
-
-ok(wait_for(30, sub { roles() >= 1 }),
+ok(wait_for(30, sub { $roles->() >= 1 }),
    'the worker connects to the primary the Sentinel names, its ROLE '
    . 'answered with the header alone')
     or diag error_log_text();
@@ -71,7 +52,7 @@ SKIP: {
     # ASan reserves terabytes of address space for its shadow
     skip 'the sanitized nginx: its address space says nothing', 1
         if $ENV{CAST_NGINX_PRELOAD};
-    my $kb = worker_peak_kb();
+    my $kb = worker_status_kb('VmPeak');
     ok($kb > 0 && $kb < 4 * 1024 * 1024,
        "the worker's address space peaks under 4 GB")
         or diag "VmPeak $kb kB";

@@ -17,16 +17,21 @@ package Cast::FakeRedis;
 #                                  # function answers, the rest +OK
 #   fake_sentinel($pport, $rport)  # a Sentinel naming that primary and
 #                                  # that replica, up and linked
+#   my ($tally, $count) = shared_count();
+#                                  # a count the forked servers share:
+#                                  # $tally->() adds one and returns it,
+#                                  # $count->() reads it
 
 use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(_exit);
 
 our @EXPORT_OK = qw(fake_redis fake_server stop_fake bulk arr replica_role
-                    fake_replica fake_sentinel moving_sentinel);
+                    fake_replica fake_sentinel moving_sentinel shared_count);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -114,6 +119,24 @@ sub read_command {
         push @words, substr($word, 0, $1);
     }
     return @words;
+}
+
+
+sub shared_count {
+    my $dir = tempdir('cast-count-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $file = "$dir/n";
+    my $count = sub {
+        open my $c, '<', $file or return 0;
+        return scalar(() = <$c>);
+    };
+    my $tally = sub {
+        open my $f, '>>', $file or die "$file: $!";
+        print $f "x\n";
+        close $f;
+        return $count->();
+    };
+
+    return ($tally, $count);
 }
 
 

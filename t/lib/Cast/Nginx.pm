@@ -26,6 +26,7 @@ use Time::HiRes qw(sleep time);
 our @EXPORT = qw(
     start_nginx stop_nginx nginx_pid error_log_text error_log_problems
     check_error_log server_port server_root nginx_metrics send_read
+    worker_status_kb
 );
 
 # Settings the block harness changes through its own functions
@@ -273,6 +274,24 @@ sub send_read {
         . "Content-Type: application/json\r\n"
         . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
     return $s;
+}
+
+
+# A field of the worker's /proc status in kB (VmPeak, VmHWM, VmRSS): the
+# first worker's, or nginx's own without a master; -1 when unknown.
+sub worker_status_kb {
+    my ($field) = @_;
+    my $master = nginx_pid() // return -1;
+    my $worker;
+
+    if (open my $ch, '<', "/proc/$master/task/$master/children") {
+        ($worker) = split ' ', (<$ch> // '');
+    }
+    $worker ||= $master;
+
+    open my $st, '<', "/proc/$worker/status" or return -1;
+    for (<$st>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
+    return -1;
 }
 
 
