@@ -18,7 +18,7 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::PrivateRedis qw(start_primary sentinel_nginx);
-use Cast::FakeRedis qw(fake_server bulk arr shared_count);
+use Cast::FakeRedis qw(sentinel_then);
 use HTTP::Tiny;
 use Test::More;
 
@@ -27,21 +27,9 @@ plan skip_all => 'no build/ngx_http_cast_module.so'
 
 my $pa = start_primary();
 
-my ($ask_tally, $asks) = shared_count();
-
 # the first ask is told the primary, every later one gets the header
-my $sentinel = fake_server(sub {
-    my ($c) = @_;
-    my $b;
-    local $SIG{PIPE} = 'IGNORE';
-    sysread($c, $b, 4096) or return;
-    my $n = $ask_tally->();
-    if ($n == 1) {
-        syswrite($c, arr(bulk('127.0.0.1'), bulk($pa)));
-    } else {
-        syswrite($c, "*2000000000\r\n");
-    }
-    1 while sysread($c, $b, 4096);
+my ($sentinel, $asks) = sentinel_then($pa, sub {
+    syswrite($_[0], "*2000000000\r\n");
 });
 
 my $base = sentinel_nginx($sentinel->{port}, 'cast199', '1s');

@@ -21,7 +21,7 @@ use lib 't/lib';
 use Cast::Test;
 use Cast::Nginx;
 use Cast::PrivateRedis qw(start_primary sentinel_nginx);
-use Cast::FakeRedis qw(fake_server bulk arr shared_count);
+use Cast::FakeRedis qw(sentinel_then);
 use HTTP::Tiny;
 use Test::More;
 
@@ -30,22 +30,12 @@ plan skip_all => 'no build/ngx_http_cast_module.so'
 
 my $pa = start_primary();
 
-my ($ask_tally, $asks) = shared_count();
-
 # the first ask is told the primary; the later ones a bulk of 2 GB,
 # sent until the worker closes (at most 256 MB an ask), or 4096 arrays
 # of 4096 empty status replies (at most 8 MB an ask)
-my $sentinel = fake_server(sub {
-    my ($c) = @_;
-    my $b;
-    local $SIG{PIPE} = 'IGNORE';
-    sysread($c, $b, 4096) or return;
-    my $n = $ask_tally->();
-    if ($n == 1) {
-        syswrite($c, arr(bulk('127.0.0.1'), bulk($pa)));
-        1 while sysread($c, $b, 4096);
-        return;
-    }
+my ($sentinel, $asks) = sentinel_then($pa, sub {
+    my ($c, $n) = @_;
+
     if ($n % 2 == 0) {
         syswrite($c, "\$2000000000\r\n") or return;
         my $chunk = 'x' x 65536;
@@ -59,7 +49,6 @@ my $sentinel = fake_server(sub {
             defined syswrite($c, $inner) or last;
         }
     }
-    1 while sysread($c, $b, 4096);
 });
 
 my $base = sentinel_nginx($sentinel->{port}, 'cast221', '1s');

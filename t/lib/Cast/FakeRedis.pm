@@ -17,6 +17,11 @@ package Cast::FakeRedis;
 #                                  # function answers, the rest +OK
 #   fake_sentinel($pport, $rport)  # a Sentinel naming that primary and
 #                                  # that replica, up and linked
+#   my ($srv, $asks) = sentinel_then($pport, sub { my ($c, $n) = @_ })
+#                                  # a Sentinel naming that primary at the
+#                                  # first ask, the later ones (the n-th,
+#                                  # its socket) the test's; $asks->()
+#                                  # counts them
 #   my ($tally, $count) = shared_count();
 #                                  # a count the forked servers share:
 #                                  # $tally->() adds one and returns it,
@@ -31,7 +36,8 @@ use IO::Socket::INET;
 use POSIX qw(_exit);
 
 our @EXPORT_OK = qw(fake_redis fake_server stop_fake bulk arr replica_role
-                    fake_replica fake_sentinel moving_sentinel shared_count);
+                    fake_replica fake_sentinel moving_sentinel shared_count
+                    sentinel_then);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -137,6 +143,29 @@ sub shared_count {
     };
 
     return ($tally, $count);
+}
+
+
+sub sentinel_then {
+    my ($pport, $later) = @_;
+    my ($tally, $count) = shared_count();
+    my $srv = fake_server(sub {
+        my ($c) = @_;
+        my $b;
+
+        local $SIG{PIPE} = 'IGNORE';
+        sysread($c, $b, 4096) or return;
+
+        my $n = $tally->();
+        if ($n == 1) {
+            syswrite($c, arr(bulk('127.0.0.1'), bulk($pport)));
+        } else {
+            $later->($c, $n);
+        }
+        1 while sysread($c, $b, 4096);
+    });
+
+    return ($srv, $count);
 }
 
 
