@@ -22,9 +22,9 @@ set title "Requests/s per workload (wrk, 64 connections)"
 set style fill solid 0.85 noborder
 set yrange [:] reverse
 set offsets 0, 0, 0.6, 0.6
-set xrange [0:ceiling * 1.75]
+set xrange [0:ceiling * 2]
 set xtics nomirror format "%.0s%c" font ",11"
-set x2range [0:ceiling * 1.75]
+set x2range [0:ceiling * 2]
 set x2tics ("0.25×" ceiling * 0.25, "0.5×" ceiling * 0.5, \
             "0.75×" ceiling * 0.75, "1× ceiling" ceiling) font ",11"
 set grid x2tics lc rgb "#bbbbbb" dt 2
@@ -48,7 +48,7 @@ if (sweep) {
     set ylabel "latency, ms, from the intended send time"
     set bmargin 5
     set xrange [0:*]
-    set offsets 0, graph 0.08, graph 0.12, 0
+    set offsets 0, graph 0.08, graph 0.12, graph 0.3
     set xtics nomirror font ",11"
     set ytics nomirror
     set key bottom right Left reverse font ",11"
