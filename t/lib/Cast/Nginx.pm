@@ -287,7 +287,12 @@ sub worker_status_kb {
     if (open my $ch, '<', "/proc/$master/task/$master/children") {
         ($worker) = split ' ', (<$ch> // '');
     }
-    $worker ||= $master;
+    if (!$worker) {
+        # a master without its worker (one that died) tells nothing
+        open my $cl, '<', "/proc/$master/cmdline" or return -1;
+        return -1 if (<$cl> // '') =~ /master process/;
+        $worker = $master;
+    }
 
     open my $st, '<', "/proc/$worker/status" or return -1;
     for (<$st>) { return $1 if /^\Q$field\E:\s+(\d+)/ }
