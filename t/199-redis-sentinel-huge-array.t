@@ -56,15 +56,7 @@ for my $i (1 .. 10) {
 is($answered, 10, 'reads answer meanwhile');
 like(readyz(), qr/127\.0\.0\.1:$pa/, 'the worker stays on its primary');
 
-SKIP: {
-    # ASan reserves terabytes of address space for its shadow
-    skip 'the sanitized nginx: its address space says nothing', 1
-        if $ENV{CAST_NGINX_PRELOAD};
-    my $kb = worker_status_kb('VmPeak');
-    ok($kb > 0 && $kb < 4 * 1024 * 1024,
-       "the worker's address space peaks under 4 GB")
-        or diag "VmPeak $kb kB";
-}
+check_worker_peak();
 
 stop_nginx();
 is(error_log_problems(), '', 'no alert, crit or emerg in the error log');

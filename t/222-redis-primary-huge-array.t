@@ -48,15 +48,7 @@ ok(wait_for(10, sub { error_log_text()
    'the array is refused as its header is read, and named')
     or diag error_log_text();
 
-SKIP: {
-    # ASan reserves terabytes of address space for its shadow
-    skip 'the sanitized nginx: its address space says nothing', 1
-        if $ENV{CAST_NGINX_PRELOAD};
-    my $kb = worker_status_kb('VmPeak');
-    ok($kb > 0 && $kb < 4 * 1024 * 1024,
-       "the worker's address space peaks under 4 GB")
-        or diag "VmPeak $kb kB";
-}
+check_worker_peak();
 
 stop_nginx();
 is(error_log_problems(), '', 'no alert, crit or emerg in the error log');
