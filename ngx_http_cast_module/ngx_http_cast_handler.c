@@ -672,7 +672,7 @@ ngx_http_cast_finish(ngx_http_request_t *r, ngx_http_cast_ctx_t *ctx)
     }
 
     if (ctx->replay) {
-        ngx_http_cast_replay_keep(ctx, &resp, failed);
+        ngx_http_cast_replay_keep(ctx, &resp);
     }
 
     return ngx_http_cast_send(r, resp.status, &type, (u_char *) resp.body.data,

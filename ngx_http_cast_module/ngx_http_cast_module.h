@@ -604,7 +604,7 @@ void ngx_http_cast_memo_learn_share(const u_char *ticket, ngx_str_t *client,
 ngx_int_t ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
     ngx_http_cast_replay_key_t **key);
 void ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx,
-    cast_gql_response_t *resp, ngx_uint_t failed);
+    cast_gql_response_t *resp);
 
 /* ngx_http_cast_request.c: a request's fields */
 ngx_http_cast_ctx_t *ngx_http_cast_request_create(ngx_http_request_t *r,

@@ -58,8 +58,6 @@ typedef struct {
     size_t               len[NGX_HTTP_CAST_REPLAY_PARTS];
     size_t               answer_len;
     const char          *content_type;  /* the engine's, a constant */
-    ngx_uint_t           status;
-    ngx_uint_t           failed;
     u_char               ticket[CAST_TICKET_LEN];
     /* the key's parts, then the answer */
 } ngx_http_cast_replay_t;
@@ -157,13 +155,14 @@ ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
     ngx_memcpy(p, (u_char *) (e + 1) + len, e->answer_len);
 
     ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_EXHAUSTED);
-    ngx_http_cast_metrics_request(CAST_GQL_OP_MUTATION, e->failed);
+    /* a refusal with status 200: not a failed request (see _spent()) */
+    ngx_http_cast_metrics_request(CAST_GQL_OP_MUTATION, 0);
     ngx_http_cast_metrics_replay();
 
     type.data = (u_char *) e->content_type;
     type.len = ngx_strlen(e->content_type);
 
-    return ngx_http_cast_send(r, e->status, &type, p, e->answer_len);
+    return ngx_http_cast_send(r, NGX_HTTP_OK, &type, p, e->answer_len);
 }
 
 
@@ -174,8 +173,7 @@ ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
  */
 
 void
-ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx, cast_gql_response_t *resp,
-    ngx_uint_t failed)
+ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx, cast_gql_response_t *resp)
 {
     u_char                      *p;
     size_t                       i;
@@ -218,8 +216,6 @@ ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx, cast_gql_response_t *resp,
     ngx_memcpy(p, resp->body.data, resp->body.len);
     e->answer_len = resp->body.len;
     e->content_type = resp->content_type;
-    e->status = resp->status;
-    e->failed = failed;
     ngx_memcpy(e->ticket, slot->ticket.data, CAST_TICKET_LEN);
 }
 
