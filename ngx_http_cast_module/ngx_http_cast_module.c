@@ -474,5 +474,6 @@ ngx_http_cast_exit_process(ngx_cycle_t *cycle)
     ngx_http_cast_redis_exit();
     ngx_http_cast_sentinel_exit();
     ngx_http_cast_batch_exit();
+    ngx_http_cast_replay_exit();
     ngx_http_cast_engine_exit();
 }

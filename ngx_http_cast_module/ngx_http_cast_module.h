@@ -605,6 +605,7 @@ ngx_int_t ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
     ngx_http_cast_replay_key_t **key);
 void ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx,
     cast_gql_response_t *resp);
+void ngx_http_cast_replay_exit(void);
 
 /* ngx_http_cast_request.c: a request's fields */
 ngx_http_cast_ctx_t *ngx_http_cast_request_create(ngx_http_request_t *r,

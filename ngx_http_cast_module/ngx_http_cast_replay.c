@@ -17,18 +17,19 @@
  * no request can choose what another is told: a byte more or less is
  * another key, and a ticket no longer refused as spent goes through the
  * engine again, as does everything else.  The endpoint
- * (ngx_http_cast_handler.c) calls it; it calls the vote's check of a
- * spent ticket (ngx_http_cast_vote.c), the metrics and the response
- * writer (ngx_http_cast_send.c).
+ * (ngx_http_cast_handler.c) and the module's exit call it; it calls the
+ * vote's check of a spent ticket (ngx_http_cast_vote.c), the metrics and
+ * the response writer (ngx_http_cast_send.c).
  *
  * Per worker and fixed: NGX_HTTP_CAST_REPLAYS entries, direct-mapped by
  * a hash of the key (a collision replaces the entry; the next request
  * with its bytes goes through the engine and is kept again), each one
  * allocation of NGX_HTTP_CAST_REPLAY_SIZE bytes (under 1 KB) made when
- * the entry is first used and kept for the worker's life: at most 4 MB a
- * worker, about 1 MB for a herd voting over a thousand names.  An answer
- * is copied into the request's pool before it is sent, as the entry may
- * be replaced while a slow client still reads it.
+ * the entry is first used and kept for the worker's life, freed as it
+ * exits: at most 4 MB a worker, about 1 MB for a herd voting over a
+ * thousand names.  An answer is copied into the request's pool before it
+ * is sent, as the entry may be replaced while a slow client still reads
+ * it.
  */
 
 
@@ -66,11 +67,9 @@ typedef struct {
 struct ngx_http_cast_replay_key_s {
     uint64_t             hash;
     cast_str_t           part[NGX_HTTP_CAST_REPLAY_PARTS];
-    size_t               len;
 };
 
 
-static void ngx_http_cast_replay_parts(cast_gql_http_t *in, cast_str_t *part);
 static ngx_uint_t ngx_http_cast_replay_same(ngx_http_cast_replay_t *e,
     ngx_http_cast_replay_key_t *k);
 static cast_gql_slot_t *ngx_http_cast_replay_spent(ngx_http_cast_ctx_t *ctx,
@@ -92,11 +91,9 @@ ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
 {
     u_char                     *p;
     size_t                      i, len;
-    uint64_t                    hash;
     ngx_str_t                   type;
-    cast_str_t                  part[NGX_HTTP_CAST_REPLAY_PARTS];
     ngx_http_cast_replay_t     *e;
-    ngx_http_cast_replay_key_t *k;
+    ngx_http_cast_replay_key_t  k, *kept;
     ngx_http_cast_main_conf_t  *cmcf;
 
     *key = NULL;
@@ -109,12 +106,16 @@ ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
         return NGX_DECLINED;
     }
 
-    ngx_http_cast_replay_parts(in, part);
+    /* what the engine reads of a request besides its method and args */
+    k.part[0] = in->content_type;
+    k.part[1] = in->accept;
+    k.part[2] = in->content_encoding;
+    k.part[3] = in->body;
 
     len = 0;
 
     for (i = 0; i < NGX_HTTP_CAST_REPLAY_PARTS; i++) {
-        len += part[i].len;
+        len += k.part[i].len;
     }
 
     /* a larger request is never kept: not even hashed */
@@ -122,28 +123,25 @@ ngx_http_cast_replay(ngx_http_request_t *r, cast_gql_http_t *in,
         return NGX_DECLINED;
     }
 
-    hash = 0;
+    k.hash = 0;
 
     for (i = 0; i < NGX_HTTP_CAST_REPLAY_PARTS; i++) {
-        hash = (hash ^ cast_gql_hash(part[i].data, part[i].len))
-               * 0x9e3779b97f4a7c15ULL;
+        k.hash = (k.hash ^ cast_gql_hash(k.part[i].data, k.part[i].len))
+                 * 0x9e3779b97f4a7c15ULL;
     }
 
-    k = ngx_palloc(r->pool, sizeof(ngx_http_cast_replay_key_t));
-    if (k == NULL) {
-        return NGX_DECLINED;
-    }
+    e = ngx_http_cast_replays[k.hash & (NGX_HTTP_CAST_REPLAYS - 1)];
 
-    k->hash = hash;
-    k->len = len;
-    ngx_memcpy(k->part, part, sizeof(part));
-
-    e = ngx_http_cast_replays[hash & (NGX_HTTP_CAST_REPLAYS - 1)];
-
-    if (e == NULL || !ngx_http_cast_replay_same(e, k)
+    if (e == NULL || !ngx_http_cast_replay_same(e, &k)
         || !ngx_http_cast_vote_spent(e->ticket))
     {
-        *key = k;
+        /* the request's answer may be kept: its key goes with it */
+        kept = ngx_palloc(r->pool, sizeof(ngx_http_cast_replay_key_t));
+        if (kept != NULL) {
+            *kept = k;
+            *key = kept;
+        }
+
         return NGX_DECLINED;
     }
 
@@ -220,15 +218,19 @@ ngx_http_cast_replay_keep(ngx_http_cast_ctx_t *ctx, cast_gql_response_t *resp)
 }
 
 
-/* what the engine reads of a request besides its method and arguments */
+/* the worker's entries, freed as it exits: nothing else holds them */
 
-static void
-ngx_http_cast_replay_parts(cast_gql_http_t *in, cast_str_t *part)
+void
+ngx_http_cast_replay_exit(void)
 {
-    part[0] = in->content_type;
-    part[1] = in->accept;
-    part[2] = in->content_encoding;
-    part[3] = in->body;
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_CAST_REPLAYS; i++) {
+        if (ngx_http_cast_replays[i]) {
+            ngx_free(ngx_http_cast_replays[i]);
+            ngx_http_cast_replays[i] = NULL;
+        }
+    }
 }
 
 
