@@ -23,6 +23,14 @@
 #define CAST_REDIS_ELEMENTS           (1024 * 1024)
 
 
+/* what a reader takes of an array (cast_redis_bound()) */
+typedef struct {
+    int          max;          /* elements */
+    int          refused;      /* set when an array had more */
+    const char  *log;          /* logged as, or NULL: the caller says it */
+} cast_redis_bound_t;
+
+
 static int cast_redis_parse_tcp(const char *p, cast_redis_url_t *u,
     char *err, size_t errlen);
 static int cast_redis_parse_unix(const char *p, cast_redis_url_t *u,
@@ -42,19 +50,22 @@ static int cast_redis_ask_sentinel(const char *addr, size_t len,
     char *err, size_t errlen);
 static redisReply *cast_redis_sentinel_reply(redisContext *c,
     const char *master_name, int64_t deadline, const char **why);
-static void *cast_redis_sentinel_array(const redisReadTask *task,
-    int elements);
-static void *cast_redis_link_array(const redisReadTask *task, int elements);
+static void cast_redis_bound(redisContext *c, cast_redis_bound_t *b);
+static void *cast_redis_array(const redisReadTask *task, int elements);
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
 static void cast_redis_down(cast_redis_link_t *l, int64_t now,
     const char *why);
 
 
-/* hiredis's reply functions, the Sentinel reader's and the links' */
+/* hiredis's reply functions, and the same with arrays bounded */
 static redisReplyObjectFunctions  *cast_redis_reply_fn;
-static redisReplyObjectFunctions   cast_redis_sentinel_fn;
-static redisReplyObjectFunctions   cast_redis_link_fn;
+static redisReplyObjectFunctions   cast_redis_bounded_fn;
+
+/* a link's bound: any reply of the daemons' (said in the log past it) */
+static cast_redis_bound_t  cast_redis_link_bound = {
+    CAST_REDIS_ELEMENTS, 0, "redis"
+};
 
 
 void
@@ -446,7 +457,7 @@ static redisReply *
 cast_redis_sentinel_reply(redisContext *c, const char *master_name,
     int64_t deadline, const char **why)
 {
-    int            done, refused;
+    int            done;
     char           buf[1024];
     void          *reply;
     size_t         total;
@@ -454,19 +465,13 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
     int64_t        left;
     struct pollfd  pfd;
 
-    if (cast_redis_reply_fn == NULL) {
-        cast_redis_reply_fn = c->reader->fn;
-    }
+    /* an answer's two elements; a refusal is said by the caller */
+    static cast_redis_bound_t  bound = {
+        CAST_REDIS_SENTINEL_ELEMENTS, 0, NULL
+    };
 
-    if (cast_redis_sentinel_fn.createArray == NULL) {
-        cast_redis_sentinel_fn = *cast_redis_reply_fn;
-        cast_redis_sentinel_fn.createArray = cast_redis_sentinel_array;
-    }
-
-    /* the reader's tasks carry it: set when an array is refused */
-    refused = 0;
-    c->reader->fn = &cast_redis_sentinel_fn;
-    c->reader->privdata = &refused;
+    bound.refused = 0;
+    cast_redis_bound(c, &bound);
 
     if (redisAppendCommand(c, "SENTINEL get-master-addr-by-name %s",
                            master_name)
@@ -486,7 +491,7 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
     for (total = 0; /* void */; total += n) {
         if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
             /* the refused array, not hiredis's "Out of memory" */
-            *why = refused ? "an array of more than 2 elements"
+            *why = bound.refused ? "an array of more than 2 elements"
                            : c->reader->errstr;
             return NULL;
         }
@@ -532,31 +537,41 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
 }
 
 
-/* an array of the Sentinel's answer: NULL (a reader error) if too long */
+/*
+ * A reader whose arrays are bounded by b: hiredis allocates an array's
+ * slots as it reads the header, and "*2000000000" (13 bytes) took 16 GB
+ * of address space, and seconds of CPU to free.
+ */
 
-static void *
-cast_redis_sentinel_array(const redisReadTask *task, int elements)
+static void
+cast_redis_bound(redisContext *c, cast_redis_bound_t *b)
 {
-    if (elements > CAST_REDIS_SENTINEL_ELEMENTS) {
-        if (task->privdata != NULL) {
-            *(int *) task->privdata = 1;
-        }
-
-        return NULL;
+    if (cast_redis_reply_fn == NULL) {
+        cast_redis_reply_fn = c->reader->fn;
+        cast_redis_bounded_fn = *cast_redis_reply_fn;
+        cast_redis_bounded_fn.createArray = cast_redis_array;
     }
 
-    return cast_redis_reply_fn->createArray(task, elements);
+    c->reader->fn = &cast_redis_bounded_fn;
+    c->reader->privdata = b;
 }
 
 
-/* an array of a link's reply: NULL (a reader error) if too long */
+/* an array within the reader's bound; NULL (a reader error) past it */
 
 static void *
-cast_redis_link_array(const redisReadTask *task, int elements)
+cast_redis_array(const redisReadTask *task, int elements)
 {
-    if (elements > CAST_REDIS_ELEMENTS) {
-        cast_log(CAST_LOG_ERR, "redis", "an array of %d elements, more than "
-                 "a reply has: refused", elements);
+    cast_redis_bound_t  *b = task->privdata;
+
+    if (elements > b->max) {
+        b->refused = 1;
+
+        if (b->log != NULL) {
+            cast_log(CAST_LOG_ERR, b->log, "an array of %d elements, more "
+                     "than a reply has: refused", elements);
+        }
+
         return NULL;
     }
 
@@ -600,16 +615,7 @@ cast_redis_connect_url(cast_redis_url_t *u, int timeout_ms, char *err,
         return NULL;
     }
 
-    if (cast_redis_reply_fn == NULL) {
-        cast_redis_reply_fn = c->reader->fn;
-    }
-
-    if (cast_redis_link_fn.createArray == NULL) {
-        cast_redis_link_fn = *cast_redis_reply_fn;
-        cast_redis_link_fn.createArray = cast_redis_link_array;
-    }
-
-    c->reader->fn = &cast_redis_link_fn;
+    cast_redis_bound(c, &cast_redis_link_bound);
 
     if (redisSetTimeout(c, tv) != REDIS_OK
         || cast_redis_setup(c, u, err, errlen) != 0)
