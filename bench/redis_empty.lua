@@ -1,6 +1,6 @@
 #!lua name=cast
 --
--- A FLOOR, NOT THE PRODUCT: bench-only.  cast_vote_batch doing nothing
+-- A FLOOR, NOT THE PRODUCT: bench-only.  cast_votes doing nothing
 -- but count its votes as the ticket's uses (one HINCRBY) and answer an
 -- empty array: what Redis spends per vote on the request, its ARGV, one
 -- command, the AOF and the fsync, without any Lua work of the votes
@@ -12,4 +12,4 @@ local function vote_batch(_, args)
     return {}
 end
 
-redis.register_function('cast_vote_batch', vote_batch)
+redis.register_function('cast_votes', vote_batch)

@@ -5,7 +5,7 @@
 -- name, count 1, the current ticket, no idempotency key, no client share)
 -- with the same Redis commands' work as lib/redis/cast.lua: the ticket
 -- read and checked (id, expiry, uses), the counts and versions read,
--- added to and written, one reply per vote as cast.lua makes it, one
+-- added to and written, one reply per vote as cast_votes makes it, one
 -- outbox entry per call in the same format (docs/redis.md), the
 -- leaderboard and the total.  It checks nothing else: no readiness, no
 -- next or previous ticket, no argument, no limit, no duplicate name in a
@@ -80,8 +80,7 @@ local function vote_batch(_, args)
             local u = format('%d', used)
             local ct, vt = format('%d', count), format('%d', n)
 
-            replies[i] = {'OK', 'Votes recorded successfully',
-                          seq .. '-' .. u, name, count}
+            replies[i] = count
 
             j = j + 2
             cargs[j - 1], cargs[j] = name, ct
@@ -106,4 +105,4 @@ local function vote_batch(_, args)
     return replies
 end
 
-redis.register_function('cast_vote_batch', vote_batch)
+redis.register_function('cast_votes', vote_batch)

@@ -3,10 +3,11 @@
 # Redis's cost per accepted vote, Redis alone (README, "CPU per accepted
 # vote"): a private redis-server (appendonly yes, appendfsync always),
 # the function library LIB loaded, one ticket of 10^12 uses, and
-# redis-benchmark sending `FCALL cast_vote_batch` of VOTES one-name votes
-# (each "T voter '' 0 '' 0 1 bench-<random 0..999> 1", the bench's votes)
-# over CLIENTS connections; every name the votes draw has a count and a
-# version first (no run adds a field), then a warm-up of WARMUP calls.
+# redis-benchmark sending `FCALL cast_votes` (what nginx calls) of VOTES
+# one-name votes (each "T voter '' 0 '' 0 1 bench-<random 0..999> 1", the
+# bench's votes) over CLIENTS connections; every name the votes draw has
+# a count and a version first (no run adds a field), then a warm-up of
+# WARMUP calls.
 #
 #   bench/redis_micro.sh callgrind LIB.lua...   instructions of Redis's
 #                                               user space per accepted
@@ -67,7 +68,7 @@ r() { redis-cli -p "$port" "$@"; }
 
 bench() {
     redis-benchmark -p "$port" -n "$1" -c "$clients" -r 1000 -q \
-        FCALL cast_vote_batch 0 "${args[@]}" >/dev/null
+        FCALL cast_votes 0 "${args[@]}" >/dev/null
 }
 
 used() { r HGET '{cast}:ticket' used; }

@@ -22,7 +22,7 @@
  * that waited while the reply of the batch before it said its ticket was
  * spent is refused without Redis then, and gets no reply.
  *
- *   votes    FCALL cast_vote_batch 0 <vote> <vote> ...   a reply per vote
+ *   votes    FCALL cast_votes 0 <vote> <vote> ...        a reply per vote
  *   queries  FCALL_RO cast_query_batch 0 <name> ...      a count per name
  *   cas      FCALL_RO cast_cas 0                         one reply for all
  *            FCALL_RO cast_cas 0 <client share> ...      with a client
@@ -103,7 +103,7 @@ static ngx_http_cast_call_t *ngx_http_cast_batch_call_get(void);
 
 static ngx_http_cast_batch_t  ngx_http_cast_batches[] = {
     { .command = ngx_string("FCALL"),
-      .function = ngx_string("cast_vote_batch") },
+      .function = ngx_string("cast_votes") },
     { .command = ngx_string("FCALL_RO"),
       .function = ngx_string("cast_query_batch") },
     { .command = ngx_string("FCALL_RO"),

@@ -154,7 +154,9 @@ ngx_http_cast_batch_again(ngx_http_cast_carrier_t *carrier,
 /*
  * A batch's reply: the n-th element to the n-th call, or the whole reply
  * to every call when they share it.  An error or no reply at all goes to
- * every call; a call the array lacks gets an error.
+ * every call; a call the array lacks, or every call of a reply that is no
+ * array, gets an error (a vote's reply may be an integer: not the
+ * batch's).
  */
 
 void
@@ -179,8 +181,9 @@ ngx_http_cast_batch_deliver(ngx_queue_t *calls, redisReply *reply,
 
         e = reply;
 
-        if (!shared && reply && reply->type == REDIS_REPLY_ARRAY) {
-            e = (i < reply->elements) ? reply->element[i] : &missing;
+        if (!shared && reply && reply->type != REDIS_REPLY_ERROR) {
+            e = (reply->type == REDIS_REPLY_ARRAY && i < reply->elements)
+                ? reply->element[i] : &missing;
         }
 
         ngx_http_cast_batch_answer(call, e);

@@ -173,6 +173,7 @@ struct ngx_http_cast_field_s {
     ngx_http_cast_parse_pt        parse;          /*   own */
     ngx_http_cast_still_pt        still;          /*   own, or NULL */
     ngx_msec_t                    asked;          /*   (call made) */
+    uint64_t                      seq;            /* a vote's ticket's */
     ngx_str_t                     client;         /* its client key, when
                                                      a share is set */
 };

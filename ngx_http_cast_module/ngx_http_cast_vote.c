@@ -73,6 +73,8 @@ static ngx_uint_t ngx_http_cast_ticket_authentic(cast_ticket_t *t,
     ngx_http_cast_main_conf_t *cmcf);
 static void ngx_http_cast_vote_reply(ngx_http_cast_field_t *field,
     redisReply *reply);
+static void ngx_http_cast_vote_total(ngx_http_cast_field_t *field,
+    int64_t total);
 static void ngx_http_cast_vote_refused(ngx_http_cast_field_t *field,
     redisReply **e);
 static void ngx_http_cast_learn_from_id(redisReply *id);
@@ -138,6 +140,7 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
     }
 
     field->asked = ngx_current_msec;
+    field->seq = seq;
     field->still = ngx_http_cast_vote_still;
 
     return ngx_http_cast_field_call(field, NGX_HTTP_CAST_BATCH_VOTE,
@@ -147,7 +150,7 @@ ngx_http_cast_vote_resolve(ngx_http_cast_field_t *field,
 
 
 /*
- * The arguments of cast_vote_batch for one vote, from the field's pool:
+ * The arguments of cast_votes for one vote, from the field's pool:
  * ticket, voter, idempotency key, the ticket's seq, client, share, n and
  * the n pairs username, count (cast.lua's layout); the numbers as
  * decimal text.
@@ -446,6 +449,11 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
         return;
     }
 
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        ngx_http_cast_vote_total(field, reply->integer);
+        return;
+    }
+
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
         || reply->elements % 2 == 0
         || reply->element[0]->type != REDIS_REPLY_STRING
@@ -500,6 +508,49 @@ ngx_http_cast_vote_reply(ngx_http_cast_field_t *field, redisReply *reply)
 
     ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_ACCEPTED);
     ngx_http_cast_learn_from_id(e[2]);
+}
+
+
+/*
+ * The usual vote accepted, as cast_votes replies it: its one name counted
+ * once, without an idempotencyKey, has only that name's new total for a
+ * reply.  The rest of the array any other vote gets is known here: the
+ * message follows from OK, the name is the vote's, and its event id's seq
+ * is its ticket's.
+ */
+
+static void
+ngx_http_cast_vote_total(ngx_http_cast_field_t *field, int64_t total)
+{
+    cast_gql_slot_t  *slot = field->slot;
+
+    static cast_str_t  recorded = {
+        "Votes recorded successfully",
+        sizeof("Votes recorded successfully") - 1
+    };
+
+    if (slot->nusernames != 1 || (slot->counts && slot->counts[0] != 1)
+        || slot->idempotency_key.data)
+    {
+        ngx_http_cast_field_unavailable(slot, "unexpected redis reply");
+        return;
+    }
+
+    slot->out_votes = ngx_palloc(field->pool, sizeof(int64_t));
+    if (slot->out_votes == NULL) {
+        ngx_http_cast_field_unavailable(slot, "out of memory");
+        return;
+    }
+
+    slot->out_votes[0] = total;
+    slot->out_usernames = slot->usernames;
+    slot->nout = 1;
+    slot->message = recorded;
+    slot->success = 1;
+    slot->status = CAST_RES_OK;
+
+    ngx_http_cast_metrics_vote(NGX_HTTP_CAST_VOTE_ACCEPTED);
+    ngx_http_cast_vote_learn_seq(field->seq);
 }
 
 

@@ -797,7 +797,7 @@ fcall() {
         | awk -F'[:=,]' '$1 == "cmdstat_fcall" { print $3, $5 }'
 }
 
-# herd_calls MONITOR USES: "calls after tickets" of the cast_vote_batch
+# herd_calls MONITOR USES: "calls after tickets" of the cast_votes
 # calls in the MONITOR output: all of them, those after every ticket they
 # carried had had USES votes before (no idempotency keys in the bench),
 # and the tickets that had USES votes.  A vote's arguments: ticket voter
@@ -805,7 +805,7 @@ fcall() {
 herd_calls() {
     awk -v m="$2" '
         function arg(i) { return substr($i, 2, length($i) - 2) }
-        $4 == "\"FCALL\"" && $5 == "\"cast_vote_batch\"" {
+        $4 == "\"FCALL\"" && $5 == "\"cast_votes\"" {
             split("", inc)
             late = 1
             for (i = 7; i + 6 <= NF; i += 7 + 2 * arg(i + 6)) {

@@ -49,6 +49,7 @@ local MODES = {
     short = function(n) return each(n, {'OK'}) end,
     notint = function(n) return each(n, {'OK', 'm', '1-1', 'a', 'x'}) end,
     int = function() return 5 end,
+    ints = function(n) return each(n, 7) end,
     nested = function(n) return each(n, {{'OK'}, {'m'}, {}}) end,
 }
 local function batch(_, args)
@@ -60,7 +61,7 @@ local function query(_, args)
     for i = 1, #args do out[i] = 0 end
     return out
 end
-redis.register_function('cast_vote_batch', batch)
+redis.register_function('cast_votes', batch)
 redis.register_function{function_name = 'cast_cas', callback = batch,
                         flags = {'no-writes'}}
 redis.register_function{function_name = 'cast_board', callback = batch,
@@ -106,8 +107,25 @@ for my $mode (qw(long longutf8 badutf8 empty short notint int nested)) {
     }
 }
 
+# an integer is the reply of a vote of one name counted once, without an
+# idempotencyKey (cast_votes): its name's total; any other vote's is an
+# array, and a batch's reply is never an integer
+cmd_ok('SET', 'h:mode', 'ints');
+my $vote = 'mutation{vote(ticket:"' . $t . '",';
+my (undef, undef, $json) = ask($vote . 'usernames:["a"]){success votes}}');
+is_deeply($json, { data => { vote => { success => JSON::PP::true,
+                                       votes => [7] } } },
+          'ints: the usual vote takes an integer as its total');
+for my $args ('usernames:["a","b"]', 'usernames:["a"],voteCount:[2]',
+              'usernames:["a"],idempotencyKey:"k-' . $run . '"')
+{
+    (undef, undef, $json) = ask($vote . $args . '){success votes}}');
+    is($json && $json->{errors} && $json->{errors}[0]{extensions}{code},
+       'UNAVAILABLE', "ints: $args does not take an integer");
+}
+
 cmd_ok('SET', 'h:mode', 'long');
-my (undef, undef, $json) = ask($QUERY{vote});
+($json) = (ask($QUERY{vote}))[2];
 ok(($json->{errors}[0]{message} // '') =~ /\Ay{509}\.\.\.\z/,
    'a long message is cut, ending in ...');
 

@@ -62,7 +62,7 @@ local function query(_, args)
     for i = 1, #args do out[i] = 0 end
     return out
 end
-redis.register_function('cast_vote_batch', batch)
+redis.register_function('cast_votes', batch)
 redis.register_function{function_name = 'cast_query_batch',
                         callback = query, flags = {'no-writes'}}
 LUA

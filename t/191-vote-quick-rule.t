@@ -42,10 +42,11 @@ sub setup {
     }
 }
 
-# the votes of a case, each name counted $one ("1" or "01")
+# the votes of a case, each name counted $one ("1" or "01"), by $fn
+# (cast_vote_batch when absent)
 sub run_batch {
-    my ($names, $one) = @_;
-    return cmd('FCALL', 'cast_vote_batch', 0,
+    my ($names, $one, $fn) = @_;
+    return cmd('FCALL', $fn // 'cast_vote_batch', 0,
                map { ('T', "voter-$_", '', 41, '', 0, 1, $names->[$_], $one) }
                    0 .. $#$names);
 }
@@ -69,11 +70,12 @@ sub state {
 }
 
 # an EXHAUSTED reply's third element is the ms the ticket stays usable,
-# which moves between the two runs: only its kind is compared
+# which moves between the two runs: only its kind is compared (an error
+# and cast_votes's total are no arrays)
 sub replies {
     my ($rep) = @_;
     return [map {
-        ref $_ ne 'ARRAY' ? "error: $_"
+        ref $_ ne 'ARRAY' ? "scalar: $_"
         : $_->[0] eq 'EXHAUSTED' ? [$_->[0], $_->[1], $_->[2] > 0 ? 1 : 0]
         : $_
     } @$rep];
@@ -98,9 +100,24 @@ for my $case (@cases) {
     my %run;
 
     for my $one ('1', '01') {
-        setup(%$case, now => $now, quiet => $one eq '01');
-        my $rep = run_batch(\@batch, $one);
-        $run{$one} = { replies => replies($rep), state => state() };
+        for my $fn ('cast_vote_batch', 'cast_votes') {
+            setup(%$case, now => $now,
+                  quiet => $one eq '01' || $fn eq 'cast_votes');
+            my $rep = run_batch(\@batch, $one, $fn);
+            $run{"$fn $one"} = { replies => replies($rep), state => state() };
+        }
+        $run{$one} = $run{"cast_vote_batch $one"};
+    }
+
+    # cast_votes: an accepted vote's reply its name's total alone, the
+    # same writes
+    my $short = [map { ref $_ && $_->[0] eq 'OK' ? "scalar: $_->[4]" : $_ }
+                     @{ $run{1}{replies} }];
+    for my $one ('1', '01') {
+        is_deeply($run{"cast_votes $one"}{replies}, $short,
+                  "$case->{what}: cast_votes, counted $one: the totals");
+        is_deeply($run{"cast_votes $one"}{state}, $run{1}{state},
+                  "$case->{what}: cast_votes, counted $one: the same writes");
     }
 
     cmp_ok(scalar @{ $run{1}{replies} }, '==', 11,
