@@ -100,6 +100,7 @@ start() {
 
     r FUNCTION LOAD REPLACE "$(cat "$lib")" >/dev/null
     r SET '{cast}:ready' 1 >/dev/null
+    r SET '{cast}:relay:packed' 1 >/dev/null
     r HSET '{cast}:ticket' id T seq 123456789 issued 0 \
         expires 99999999999999 max 1000000000000 used 0 grace 0 >/dev/null
     r HSET '{cast}:count' "${names[@]}" >/dev/null

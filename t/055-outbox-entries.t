@@ -1,9 +1,12 @@
-# The outbox's two entry formats during an upgrade: with the relay
-# stopped, the outbox holds legacy entries (field "e", the event JSON
-# formatted by the cast.lua of before, written here by that formatter
-# running in Redis), batch entries (cast.lua's "b" entries, one event per
-# vote, formatted by the relay) written by hand and by real votes through
-# nginx, and a malformed batch entry.  Once the relay runs: every event is
+# The outbox's entry formats during an upgrade: with the relay stopped,
+# the outbox holds legacy entries (field "e", the event JSON formatted by
+# the cast.lua of before, written here by that formatter running in
+# Redis), batch entries (cast.lua's "b" entries, one event per vote,
+# formatted by the relay) written by hand and by real votes through nginx,
+# packed entries ("p", votes of one name counted once) written by hand,
+# and a malformed batch entry.  A relay says it reads packed entries
+# ({cast}:relay:packed) while it runs, and no more once it stopped: only
+# then does cast.lua write them.  Once the relay runs: every event is
 # in Kafka exactly once, a batch entry's event byte for byte what the old
 # formatter makes of the same values (names with quotes, backslashes,
 # slashes, UTF-8 and control characters, counts up to 2^53 - 1), each
@@ -73,7 +76,15 @@ my @votes = (
      "${tag}_big", 1, '9007199254740990', '4503599627370497'],
     [4, '', "${tag}_ctl\x01\t\n\x7f/\"", 1, 1, 1],
 );
-my %dead = (4 => 1);
+my %dead = (4 => 1, 7 => 1);
+
+# the votes in a packed entry: one name counted once each, [use, voter,
+# name, c, ver], uses one after the other; a '\n' in a name or a voter
+my @packed = (
+    [5, "pv/$tag", "${tag}_p\"q\\/", 4, 2],
+    [6, '', "${tag}_caf\xc3\xa9", 9, 9],
+    [7, "n\nl", "${tag}_new\nline", 1, 1],
+);
 my $ts = int(time * 1000);
 
 sub is_deeply_quiet {
@@ -89,7 +100,11 @@ my $dlq0 = metric($PERS, 'cast_persister_dead_letters_total') // 0;
 
 my $relay_stopped;
 END { cast_stack('start', 'relay') if $relay_stopped }
+ok(wait_for(10, sub { (redis_cmd('PTTL', '{cast}:relay:packed') // -2) > 0 }),
+   'a running relay says it reads packed entries');
 ok($relay_stopped = cast_stack('stop', 'relay'), 'relay stopped');
+is(redis_cmd('EXISTS', '{cast}:relay:packed'), 0,
+   'a stopped relay no longer says so');
 
 my (%want, %legacy_key);    # Kafka key => expected value
 for my $v (@votes) {
@@ -111,6 +126,17 @@ my $cut = 0;
 $cut += 4 + @$_ - 2 for @votes[0 .. 2];
 redis_cmd('XADD', $OUTBOX, '*', 'b', $ts, @flat[0 .. $cut - 1]);
 redis_cmd('XADD', $OUTBOX, '*', 'b', $ts, @flat[$cut .. $#flat]);
+
+# the packed votes: their events are the old formatter's of the same
+# values, each one name counted once
+redis_cmd('XADD', $OUTBOX, '*', 'p', join("\n", $ts, $S2, $packed[0][0],
+          map { (length $_->[1], $_->[1], length $_->[2], $_->[2],
+                 @$_[3, 4]) } @packed));
+for my $v (@packed) {
+    my ($use, $voter, $name, $c, $ver) = @$v;
+    $want{"$S2-$use"} = old_json(0, "$S2-$use", $ts, $S2, $voter, $name, 1,
+                                 $c, $ver);
+}
 
 # a malformed batch entry: one empty message, dead-lettered
 my $bad = redis_cmd('XADD', $OUTBOX, '*', 'b', $ts, $S2, '9', '', '2', 'x',
@@ -220,6 +246,7 @@ for my $v (@votes) {
 
 my @valid = grep { !$dead{$_->[0]} } @votes;
 my @ids = ((map { ("'$S1-$_->[0]'", "'$S2-$_->[0]'") } @valid),
+           (map { "'$S2-$_->[0]'" } grep { !$dead{$_->[0]} } @packed),
            map { "'$_'" } grep { !exists $legacy_key{$_} && $_ ne $bad
                                    && !/^($S1|$S2)-/ } keys %want);
 my $rows = 0;
@@ -234,10 +261,10 @@ my $payload = psql_query("SELECT payload->'votes'->0->>'c' FROM vote_events "
 is($payload, $MAX, 'a count of 2^53 - 1 arrives exact');
 
 ok(wait_for(30, sub {
-    metric($PERS, 'cast_persister_dead_letters_total') >= $dlq0 + 3 }),
+    metric($PERS, 'cast_persister_dead_letters_total') >= $dlq0 + 4 }),
    'the malformed entry and the control characters dead-lettered');
-is(metric($PERS, 'cast_persister_dead_letters_total'), $dlq0 + 3,
-   'three dead letters, no more');
+is(metric($PERS, 'cast_persister_dead_letters_total'), $dlq0 + 4,
+   'four dead letters, no more');
 
 # Redis and PostgreSQL agree on the real votes' names
 my $c = counts_redis(\@real);

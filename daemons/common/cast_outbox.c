@@ -25,6 +25,11 @@ static void cast_outbox_str(cast_outbox_buf_t *b, const cast_outbox_str_t *s);
 static size_t cast_outbox_event(const cast_outbox_str_t *f, size_t n,
     size_t i, const cast_outbox_str_t *ts, cast_outbox_event_t *ev,
     char *reason, size_t reasonlen);
+static int cast_outbox_token(cast_outbox_str_t *rest, cast_outbox_str_t *t);
+static int cast_outbox_sized(cast_outbox_str_t *rest, cast_outbox_str_t *t);
+static int cast_outbox_packed(const cast_outbox_str_t *value,
+    cast_outbox_event_t **events, size_t *nevents, char *reason,
+    size_t reasonlen);
 
 
 #define cast_outbox_lit(b, s)  cast_outbox_add(b, s, sizeof(s) - 1)
@@ -349,6 +354,160 @@ cast_outbox_event(const cast_outbox_str_t *f, size_t n, size_t i,
 }
 
 
+/*
+ * The next string of a packed entry's value: up to its '\n' or the end;
+ * `rest` moves past it and its '\n' (NULL data: nothing left).
+ */
+
+static int
+cast_outbox_token(cast_outbox_str_t *rest, cast_outbox_str_t *t)
+{
+    const char  *nl;
+
+    if (rest->data == NULL) {
+        return 0;
+    }
+
+    nl = memchr(rest->data, '\n', rest->len);
+
+    t->data = rest->data;
+    t->len = (nl != NULL) ? (size_t) (nl - rest->data) : rest->len;
+
+    if (nl == NULL) {
+        rest->data = NULL;
+        rest->len = 0;
+
+    } else {
+        rest->len -= t->len + 1;
+        rest->data = nl + 1;
+    }
+
+    return 1;
+}
+
+
+/*
+ * A voter or a name of a packed entry: its length, then exactly that many
+ * bytes (which may hold a '\n'), then a '\n'.  Its length is not held to
+ * a name's here, as in a batch entry: the persister judges the event.
+ */
+
+static int
+cast_outbox_sized(cast_outbox_str_t *rest, cast_outbox_str_t *t)
+{
+    size_t             i, len;
+    cast_outbox_str_t  n;
+
+    /* 0 for an absent voter; 9 digits at most, so no overflow */
+    if (!cast_outbox_token(rest, &n) || !cast_outbox_number(&n, 0)
+        || n.len > 9)
+    {
+        return 0;
+    }
+
+    len = 0;
+    for (i = 0; i < n.len; i++) {
+        len = len * 10 + (size_t) (n.data[i] - '0');
+    }
+
+    if (rest->data == NULL || rest->len < len + 1 || rest->data[len] != '\n')
+    {
+        return 0;
+    }
+
+    t->data = rest->data;
+    t->len = len;
+
+    rest->data += len + 1;
+    rest->len -= len + 1;
+
+    return 1;
+}
+
+
+/*
+ * A packed entry: its value holds, joined by '\n', the time, the ticket's
+ * seq and its first use, then six strings a vote (cast_outbox.h).  Each
+ * vote is given the eight strings of a batch entry's vote, its use the
+ * one after the vote before it, and formatted by cast_outbox_event(): its
+ * event is byte for byte the one a batch entry gives.
+ */
+
+static int
+cast_outbox_packed(const cast_outbox_str_t *value,
+    cast_outbox_event_t **events, size_t *nevents, char *reason,
+    size_t reasonlen)
+{
+    char                  use[24];
+    size_t                count, max, k;
+    unsigned long long    first;
+    cast_outbox_str_t     rest, ts, seq, start, v[8];
+    cast_outbox_event_t  *ev;
+
+    rest = *value;
+
+    if (!cast_outbox_token(&rest, &ts) || !cast_outbox_number(&ts, 0)) {
+        return cast_outbox_fail(reason, reasonlen, "bad ts");
+    }
+
+    if (!cast_outbox_token(&rest, &seq) || !cast_outbox_token(&rest, &start)
+        || !cast_outbox_number(&seq, 1) || !cast_outbox_number(&start, 1))
+    {
+        return cast_outbox_fail(reason, reasonlen, "bad ticket seq or first "
+                                "use");
+    }
+
+    if (rest.data == NULL) {
+        return cast_outbox_fail(reason, reasonlen, "no vote in the entry");
+    }
+
+    first = strtoull(start.data, NULL, 10);
+
+    /* a vote takes 11 bytes at least, its '\n' before it included */
+    max = value->len / 11 + 1;
+
+    ev = calloc(max, sizeof(cast_outbox_event_t));
+    if (ev == NULL) {
+        return cast_outbox_fail(reason, reasonlen, "out of memory");
+    }
+
+    v[0] = seq;
+    v[1].data = use;
+    v[3].data = "1";
+    v[3].len = 1;
+    v[5] = v[3];
+
+    for (count = 0; rest.data != NULL; count++) {
+        k = count;
+
+        if (count == max
+            || !cast_outbox_sized(&rest, &v[2])
+            || !cast_outbox_sized(&rest, &v[4])
+            || !cast_outbox_token(&rest, &v[6])
+            || !cast_outbox_token(&rest, &v[7]))
+        {
+            cast_outbox_free(ev, count);
+            return cast_outbox_fail(reason, reasonlen, "vote %zu: cut short "
+                                    "or malformed", k);
+        }
+
+        v[1].len = (size_t) snprintf(use, sizeof(use), "%llu", first + k);
+
+        if (cast_outbox_event(v, 8, 0, &ts, &ev[count], reason, reasonlen)
+            == 0)
+        {
+            cast_outbox_free(ev, count);
+            return -1;
+        }
+    }
+
+    *events = ev;
+    *nevents = count;
+
+    return 0;
+}
+
+
 int
 cast_outbox_split(const cast_outbox_str_t *f, size_t n,
     cast_outbox_event_t **events, size_t *nevents, char *reason,
@@ -359,6 +518,10 @@ cast_outbox_split(const cast_outbox_str_t *f, size_t n,
 
     *events = NULL;
     *nevents = 0;
+
+    if (n == 2 && f[0].len == 1 && f[0].data[0] == CAST_OUTBOX_PACKED[0]) {
+        return cast_outbox_packed(&f[1], events, nevents, reason, reasonlen);
+    }
 
     if (n < 2 || f[0].len != 1 || f[0].data[0] != CAST_OUTBOX_TAG[0]) {
         return cast_outbox_fail(reason, reasonlen, "not a batch entry");

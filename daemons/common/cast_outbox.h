@@ -1,14 +1,21 @@
 /*
- * The outbox stream's batch entries (docs/redis.md, "Outbox entry"): one
- * stream entry of cast.lua holds the events of a batch's accepted votes
- * as plain strings, its fields and values read as one flat list:
+ * The outbox stream's entries of cast.lua (docs/redis.md, "Outbox
+ * entry"): one stream entry holds the events of a batch's accepted votes
+ * as plain strings.  A batch entry's fields and values, read as one flat
+ * list:
  *
  *   "b" ts  { seq use voter k  { name n c ver } * k } * votes
  *
- * (numbers in decimal, voter "" for none).  cast_outbox_split() turns it
- * into one version 1 event per vote, the JSON byte for byte as cast.lua
- * formatted it before (its string.format and cjson escapes), so that
- * consumers see no change.
+ * (numbers in decimal, voter "" for none).  A packed entry holds votes of
+ * one name counted once, of one ticket, its uses one after the other,
+ * as one field "p" whose value is these strings joined by '\n':
+ *
+ *   ts seq first  { len(voter) voter len(name) name c ver } * votes
+ *
+ * (a voter or a name is exactly its length's bytes, '\n' or not).
+ * cast_outbox_split() turns either into one version 1 event per vote,
+ * the JSON byte for byte as cast.lua formatted it before (its
+ * string.format and cjson escapes), so that consumers see no change.
  */
 
 #ifndef CAST_OUTBOX_H
@@ -20,6 +27,7 @@
 
 
 #define CAST_OUTBOX_TAG       "b"
+#define CAST_OUTBOX_PACKED    "p"
 #define CAST_OUTBOX_NUM_MAX   16          /* digits: 2^53 - 1 has 16 */
 
 

@@ -23,6 +23,7 @@
 #define CAST_KEY_TOP     "{cast}:top"
 #define CAST_KEY_TOTAL   "{cast}:total"
 #define CAST_KEY_RELAY_INFLIGHT  "{cast}:relay:inflight"
+#define CAST_KEY_RELAY_PACKED    "{cast}:relay:packed"
 
 /* twice the relay's retry after losing Redis: a relay that holds events
    has connected again and said so within the window */

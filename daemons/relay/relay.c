@@ -90,6 +90,7 @@ main(int argc, char **argv)
 
     relay_kafka_close(rl);
     relay_trim(rl);
+    relay_unpublish(rl);
 
     cast_log(CAST_LOG_INFO, "stop", "read=%llu delivered=%llu "
              "unconfirmed=%zu (left in the outbox)",

@@ -106,6 +106,7 @@ typedef struct {
 void relay_redis_init(relay_t *rl);
 int relay_read(relay_t *rl, int block_ms);
 void relay_publish_inflight(relay_t *rl);
+void relay_unpublish(relay_t *rl);
 void relay_trim(relay_t *rl);
 void relay_backlog(relay_t *rl, int64_t now);
 void relay_entry_free(relay_entry_t *e);

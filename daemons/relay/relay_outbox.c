@@ -265,7 +265,8 @@ relay_entry(relay_t *rl, const redisReply *item)
      * field name does, and may well be "e".
      */
     batch = fields->type == REDIS_REPLY_ARRAY && fields->elements > 0
-            && strcmp(fields->element[0]->str, CAST_OUTBOX_TAG) == 0;
+            && (strcmp(fields->element[0]->str, CAST_OUTBOX_TAG) == 0
+                || strcmp(fields->element[0]->str, CAST_OUTBOX_PACKED) == 0);
     value = NULL;
 
     for (i = 0; !batch && fields->type == REDIS_REPLY_ARRAY
@@ -479,26 +480,68 @@ relay_trim(relay_t *rl)
 
 /*
  * What the ring holds, for a restore to wait on: those events are in
- * neither the outbox nor Kafka.  It expires when the relay is gone.
+ * neither the outbox nor Kafka.  And that this relay reads packed outbox
+ * entries: cast.lua writes them only while {cast}:relay:packed says so,
+ * so a relay of an older CAST, which would dead-letter them, is never
+ * given one (docs/redis.md, "Outbox entry").  Both expire when the relay
+ * is gone; the two commands go in one round trip.
  */
 
 void
 relay_publish_inflight(relay_t *rl)
 {
+    int          i;
     char         n[24], ttl[24];
     redisReply  *r;
 
     snprintf(n, sizeof(n), "%zu", rl->count);
     snprintf(ttl, sizeof(ttl), "%d", RELAY_INFLIGHT_TTL_MS);
 
-    r = redisCommand(rl->redis.ctx, "SET %s %s PX %s",
-                     CAST_KEY_RELAY_INFLIGHT, n, ttl);
-    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
-        relay_redis_lost(rl, "SET " CAST_KEY_RELAY_INFLIGHT, r);
+    if (redisAppendCommand(rl->redis.ctx, "SET %s %s PX %s",
+                           CAST_KEY_RELAY_INFLIGHT, n, ttl)
+        != REDIS_OK
+        || redisAppendCommand(rl->redis.ctx, "SET %s 1 PX %s",
+                              CAST_KEY_RELAY_PACKED, ttl)
+           != REDIS_OK)
+    {
+        relay_redis_lost(rl, "SET " CAST_KEY_RELAY_INFLIGHT, NULL);
         return;
     }
 
-    freeReplyObject(r);
+    for (i = 0; i < 2; i++) {
+        r = NULL;
+
+        if (redisGetReply(rl->redis.ctx, (void **) &r) != REDIS_OK
+            || r == NULL || r->type != REDIS_REPLY_STATUS)
+        {
+            relay_redis_lost(rl, i == 0 ? "SET " CAST_KEY_RELAY_INFLIGHT
+                                        : "SET " CAST_KEY_RELAY_PACKED, r);
+            return;
+        }
+
+        freeReplyObject(r);
+    }
+}
+
+
+/*
+ * A relay that stops says at once that it no longer reads packed entries
+ * (a relay of an older CAST may start next); best effort, as it expires.
+ */
+
+void
+relay_unpublish(relay_t *rl)
+{
+    redisReply  *r;
+
+    if (rl->redis.ctx == NULL) {
+        return;
+    }
+
+    r = redisCommand(rl->redis.ctx, "DEL %s", CAST_KEY_RELAY_PACKED);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
 }
 
 

@@ -298,7 +298,86 @@ test_big_vote(void)
 }
 
 
+/*
+ * A packed entry: its votes' events are byte for byte those of the batch
+ * entry of the same votes (uses one after the other from its first), a
+ * voter or a name read by its length, '\n' in it or not.
+ */
+
+static void
+test_packed(void)
+{
+    static const char *const batch[] = {
+        "b", "1764096000123",
+        "1234567", "17", "", "1", "alice", "1", "5", "3",
+        "1234567", "18", "dave", "1", "b\nob", "1", "2", "1",
+        "1234567", "19", "v\n", "1", "alice", "1", "6", "4",
+        NULL
+    };
+    static const char *const packed[] = {
+        "p",
+        "1764096000123\n1234567\n17\n"
+        "0\n\n5\nalice\n5\n3\n"
+        "4\ndave\n4\nb\nob\n2\n1\n"
+        "2\nv\n\n5\nalice\n6\n4",
+        NULL
+    };
+    static const char *const ids[] = {
+        "1234567-17", "1234567-18", "1234567-19"
+    };
+    char                  reason[CAST_EVENT_REASON_MAX];
+    size_t                i, n, nb, np;
+    cast_outbox_str_t     f[MAX_FIELDS];
+    cast_outbox_event_t  *b, *p;
+
+    n = fields_of(batch, f);
+    test_ok(cast_outbox_split(f, n, &b, &nb, reason, sizeof(reason)) == 0
+            && nb == 3);
+
+    n = fields_of(packed, f);
+    test_ok(cast_outbox_split(f, n, &p, &np, reason, sizeof(reason)) == 0
+            && np == 3);
+
+    /* the names with a '\n' do not decode (dead-lettered): format only */
+    for (i = 0; i < 3 && i < nb && i < np; i++) {
+        test_check(strcmp(p[i].id, ids[i]) == 0
+                   && strcmp(b[i].id, ids[i]) == 0,
+                   "packed: id %s, want %s", p[i].id, ids[i]);
+        test_check(p[i].len == b[i].len && strcmp(p[i].json, b[i].json) == 0,
+                   "packed: event %zu\n  got  %s\n  want %s", i, p[i].json,
+                   b[i].json);
+    }
+
+    cast_outbox_free(b, nb);
+    cast_outbox_free(p, np);
+}
+
+
 static const bad_case_t  bad_cases[] = {
+    { { "p", NULL }, "not a batch entry" },
+    { { "p", "1\n9\n1\n0\n\n1\na\n1\n1", "x", NULL },
+      "not a batch entry" },
+    { { "p", "1\n9\n1", NULL }, "no vote" },
+    { { "p", "1\n9", NULL }, "bad ticket seq or first use" },
+    { { "p", "x\n9\n1\n0\n\n1\na\n1\n1", NULL }, "bad ts" },
+    { { "p", "1\n0\n1\n0\n\n1\na\n1\n1", NULL },
+      "bad ticket seq or first use" },
+    { { "p", "1\n9\n01\n0\n\n1\na\n1\n1", NULL },
+      "bad ticket seq or first use" },
+    { { "p", "1\n9\n1\n0\n\n1\na\n1", NULL }, "cut short" },
+    { { "p", "1\n9\n1\n0\n\n1\na\n1\n1\n", NULL }, "cut short" },
+    { { "p", "1\n9\n1\n1\n\n1\na\n1\n1", NULL }, "cut short" },
+    { { "p", "1\n9\n1\n0\n\n9\na\n1\n1", NULL }, "cut short" },
+    { { "p", "1\n9\n1\n0\n\n2\na\n1\n1", NULL }, "cut short" },
+    { { "p", "1\n9\n1\n00\n\n1\na\n1\n1", NULL }, "cut short" },
+    { { "p", "1\n9\n1\n1234567890\n\n1\na\n1\n1", NULL },
+      "cut short" },
+    { { "p", "1\n9\n1\n0\n\n0\n\n1\n1", NULL },
+      "bad name or number" },
+    { { "p", "1\n9\n1\n0\n\n1\na\n1\n01", NULL },
+      "bad name or number" },
+    { { "p", "1\n9\n9999999999999999\n0\n\n1\na\n1\n1\n"
+        "0\n\n1\nb\n1\n1", NULL }, "bad ticket seq or use" },
     { { "e", "{}", NULL }, "not a batch entry" },
     { { "bb", "1", NULL }, "not a batch entry" },
     { { "b", NULL }, "not a batch entry" },
@@ -374,6 +453,7 @@ main(void)
     test_escapes();
     test_huge();
     test_big_vote();
+    test_packed();
     test_bad();
 
     return test_done("test_outbox");
