@@ -338,7 +338,7 @@ relay_replicated(relay_t *rl)
     snprintf(n, sizeof(n), "%lld", (long long) rl->min_replicas);
     snprintf(t, sizeof(t), "%lld", (long long) rl->redis.timeout_ms / 2);
 
-    r = redisCommand(rl->redis.ctx, "WAIT %s %s", n, t);
+    r = cast_redis_command(rl->redis.ctx, "WAIT %s %s", n, t);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         relay_redis_lost(rl, "WAIT", r);
         return -1;
@@ -386,10 +386,11 @@ relay_read(relay_t *rl, int block_ms)
     snprintf(block, sizeof(block), "%d", block_ms);
 
     r = (block_ms > 0)
-        ? redisCommand(rl->redis.ctx, "XREAD COUNT %s BLOCK %s STREAMS %s %s",
-                       count, block, CAST_KEY_OUTBOX, rl->cursor)
-        : redisCommand(rl->redis.ctx, "XREAD COUNT %s STREAMS %s %s",
-                       count, CAST_KEY_OUTBOX, rl->cursor);
+        ? cast_redis_command(rl->redis.ctx,
+                             "XREAD COUNT %s BLOCK %s STREAMS %s %s",
+                             count, block, CAST_KEY_OUTBOX, rl->cursor)
+        : cast_redis_command(rl->redis.ctx, "XREAD COUNT %s STREAMS %s %s",
+                             count, CAST_KEY_OUTBOX, rl->cursor);
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         relay_redis_lost(rl, "XREAD", r);
@@ -464,8 +465,8 @@ relay_trim(relay_t *rl)
     snprintf(minid, sizeof(minid), "%" PRIu64 "-%" PRIu64, rl->trim_ms,
              rl->trim_seq);
 
-    r = redisCommand(rl->redis.ctx, "XTRIM %s MINID %s", CAST_KEY_OUTBOX,
-                     minid);
+    r = cast_redis_command(rl->redis.ctx, "XTRIM %s MINID %s",
+                           CAST_KEY_OUTBOX, minid);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         relay_redis_lost(rl, "XTRIM", r);
         return;
@@ -491,8 +492,8 @@ relay_publish_inflight(relay_t *rl)
     snprintf(n, sizeof(n), "%zu", rl->count);
     snprintf(ttl, sizeof(ttl), "%d", RELAY_INFLIGHT_TTL_MS);
 
-    r = redisCommand(rl->redis.ctx, "SET %s %s PX %s",
-                     CAST_KEY_RELAY_INFLIGHT, n, ttl);
+    r = cast_redis_command(rl->redis.ctx, "SET %s %s PX %s",
+                           CAST_KEY_RELAY_INFLIGHT, n, ttl);
     if (r == NULL || r->type != REDIS_REPLY_STATUS) {
         relay_redis_lost(rl, "SET " CAST_KEY_RELAY_INFLIGHT, r);
         return;
