@@ -17,13 +17,32 @@
  * A reply no command asked for (a misbehaving server or proxy) would stop
  * the worker on an assertion in hiredis (only a subscribed context may
  * get one): the context's reader refuses such a reply as it starts,
- * which hiredis takes as a read error and disconnects; the transport
- * then reconnects as after any lost connection.  So is an array of more
- * than NGX_HTTP_CAST_HIREDIS_ELEMENTS: hiredis allocates its slots as
- * it reads the header and walks them all to free it, and "*2000000000"
- * (13 bytes) took 16 GB of the worker's address space.  No reply CAST
- * asks for comes near it: a vote batch's has one element a vote (some
- * 10,000 at most in a batch), a leaderboard's two a name (2,000).
+ * which hiredis takes as a read error and disconnects; its owner then
+ * reconnects as after any lost connection.
+ *
+ * So is a reply that holds more than the context's bound, the one way a
+ * link's replies are bounded: what hiredis holds of the reply in
+ * progress (each object as it makes it: an array's slots as it reads the
+ * header, "*2000000000" took 16 GB) plus the bytes read and not yet made
+ * into one (a bulk string's, kept until its last byte has come: a
+ * server that announced "$2000000000" and streamed it grew the worker by
+ * what it could send until the link was found stuck, never while it kept
+ * sending).  The objects are counted as they are made, and refused past
+ * the bound; the bytes before each read, which then fails: the read adds
+ * at most 16 KB (hiredis's own buffer), so the context holds at most its
+ * bound and 16 KB.  The refusal is logged once, with the address and the
+ * bound.  The owner picks the bound (ngx_http_cast_redis.c: 1 MB and 64
+ * bytes a byte of the commands in flight; ngx_http_cast_sentinel.c: 1
+ * MB), and may widen it for a command and narrow it once answered.
+ *
+ * hiredis 0.14 (Debian's) is assumed here: the reader's fields (buf's
+ * len, ridx -1 between replies, err and errstr, privdata handed to the
+ * reply functions), the 16 KB read, and the event hooks' cleanup called
+ * once as the context is freed, after the callbacks heard it (so the
+ * bound is freed there).  hiredis 1.x calls the cleanup earlier (on a
+ * disconnect, before the callbacks get their NULL replies: the owner
+ * narrows only on a reply, never on NULL), has reader->maxelements (the
+ * array slots alone) and push replies that a context may get unasked.
  *
  * It calls only nginx and hiredis.
  */
@@ -32,7 +51,12 @@
 #include "ngx_http_cast_module.h"
 
 
-#define NGX_HTTP_CAST_HIREDIS_ELEMENTS  (1024 * 1024)
+typedef struct {
+    redisAsyncContext  *ac;
+    const char         *name;        /* whose: "redis", "sentinel" */
+    size_t              bound;       /* a reply's bytes, as hiredis holds */
+    size_t              held;        /*   of the reply in progress */
+} ngx_http_cast_hiredis_t;
 
 
 static void ngx_http_cast_hiredis_read(ngx_event_t *ev);
@@ -43,7 +67,9 @@ static void ngx_http_cast_hiredis_add_write(void *data);
 static void ngx_http_cast_hiredis_post_write(void *data);
 static void ngx_http_cast_hiredis_del_write(void *data);
 static void ngx_http_cast_hiredis_cleanup(void *data);
-static ngx_uint_t ngx_http_cast_hiredis_asked(const redisReadTask *task);
+static ngx_uint_t ngx_http_cast_hiredis_take(const redisReadTask *task,
+    size_t size);
+static void ngx_http_cast_hiredis_refuse(ngx_http_cast_hiredis_t *h);
 static void *ngx_http_cast_hiredis_string(const redisReadTask *task,
     char *str, size_t len);
 static void *ngx_http_cast_hiredis_array(const redisReadTask *task,
@@ -69,15 +95,27 @@ static redisReplyObjectFunctions   ngx_http_cast_hiredis_checked;
 
 ngx_int_t
 ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
-    ngx_uint_t post)
+    ngx_uint_t post, const char *name, size_t bound)
 {
     ngx_connection_t           *c;
+    ngx_http_cast_hiredis_t    *h;
     redisReplyObjectFunctions  *fn;
+
+    h = ngx_alloc(sizeof(ngx_http_cast_hiredis_t), log);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
 
     c = ngx_get_connection(ac->c.fd, log);
     if (c == NULL) {
+        ngx_free(h);
         return NGX_ERROR;
     }
+
+    h->ac = ac;
+    h->name = name;
+    h->bound = bound;
+    h->held = 0;
 
     c->data = ac;
     c->read->handler = ngx_http_cast_hiredis_read;
@@ -106,41 +144,95 @@ ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
     }
 
     ac->c.reader->fn = fn;
-    ac->c.reader->privdata = ac;
+    ac->c.reader->privdata = h;
 
     return NGX_OK;
 }
 
 
+/* a command sent that may be answered with more: the bound grows by it */
+
+void
+ngx_http_cast_hiredis_widen(redisAsyncContext *ac, size_t more)
+{
+    ngx_http_cast_hiredis_t  *h = ac->c.reader->privdata;
+
+    h->bound += more;
+}
+
+
+/* and once answered (never with NULL: the context may be going) */
+
+void
+ngx_http_cast_hiredis_narrow(redisAsyncContext *ac, size_t less)
+{
+    ngx_http_cast_hiredis_t  *h = ac->c.reader->privdata;
+
+    h->bound -= less;
+}
+
+
 /*
- * Whether a reply hiredis starts to read has a command waiting for it: a
- * reply starts (its task has no parent) while the callbacks of the
- * replies before it are already taken, so the head of the queue is its
- * own.  A reply without one is refused: NULL makes a read error.
+ * Whether the reply being read may hold size more bytes: 1, and it holds
+ * them; or 0 (said in the log), and the reply function returns NULL,
+ * which hiredis takes as a read error.  A reply starts (its task has no
+ * parent) while the callbacks of the replies before it are already
+ * taken, so the head of the queue is its own: a reply without one is
+ * refused.
  */
 
 static ngx_uint_t
-ngx_http_cast_hiredis_asked(const redisReadTask *task)
+ngx_http_cast_hiredis_take(const redisReadTask *task, size_t size)
 {
-    redisAsyncContext  *ac = task->privdata;
+    ngx_http_cast_hiredis_t  *h = task->privdata;
 
-    if (task->parent != NULL || ac->replies.head != NULL) {
-        return 1;
+    if (task->parent == NULL) {
+        if (h->ac->replies.head == NULL) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "cast: %s sent a reply no command asked for, "
+                          "disconnecting", h->name);
+            return 0;
+        }
+
+        h->held = 0;
     }
 
-    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "cast: redis sent a reply no command asked for, "
-                  "disconnecting");
+    if (h->held > h->bound || size > h->bound - h->held) {
+        ngx_http_cast_hiredis_refuse(h);
+        return 0;
+    }
 
-    return 0;
+    h->held += size;
+
+    return 1;
 }
 
+
+static void
+ngx_http_cast_hiredis_refuse(ngx_http_cast_hiredis_t *h)
+{
+    redisContext  *c = &h->ac->c;
+
+    if (c->connection_type == REDIS_CONN_UNIX) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "cast: %s unix:%s "
+                      "sent a reply of more than %uz bytes, disconnecting",
+                      h->name, c->unix_sock.path, h->bound);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "cast: %s %s:%d sent a "
+                  "reply of more than %uz bytes, disconnecting",
+                  h->name, c->tcp.host, c->tcp.port, h->bound);
+}
+
+
+/* each object as hiredis makes it: the object, and what it points to */
 
 static void *
 ngx_http_cast_hiredis_string(const redisReadTask *task, char *str,
     size_t len)
 {
-    if (!ngx_http_cast_hiredis_asked(task)) {
+    if (!ngx_http_cast_hiredis_take(task, sizeof(redisReply) + len + 1)) {
         return NULL;
     }
 
@@ -151,14 +243,14 @@ ngx_http_cast_hiredis_string(const redisReadTask *task, char *str,
 static void *
 ngx_http_cast_hiredis_array(const redisReadTask *task, int elements)
 {
-    if (!ngx_http_cast_hiredis_asked(task)) {
-        return NULL;
-    }
+    size_t                    n;
+    ngx_http_cast_hiredis_t  *h = task->privdata;
 
-    if (elements > NGX_HTTP_CAST_HIREDIS_ELEMENTS) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cast: redis sent an array of %d elements, more "
-                      "than a reply has, disconnecting", elements);
+    /* the slots are allocated as the header is read: n as a size */
+    n = (elements < 0 || (size_t) elements > h->bound / sizeof(redisReply *))
+        ? h->bound : (size_t) elements * sizeof(redisReply *);
+
+    if (!ngx_http_cast_hiredis_take(task, sizeof(redisReply) + n)) {
         return NULL;
     }
 
@@ -169,7 +261,7 @@ ngx_http_cast_hiredis_array(const redisReadTask *task, int elements)
 static void *
 ngx_http_cast_hiredis_integer(const redisReadTask *task, long long value)
 {
-    if (!ngx_http_cast_hiredis_asked(task)) {
+    if (!ngx_http_cast_hiredis_take(task, sizeof(redisReply))) {
         return NULL;
     }
 
@@ -180,7 +272,7 @@ ngx_http_cast_hiredis_integer(const redisReadTask *task, long long value)
 static void *
 ngx_http_cast_hiredis_nil(const redisReadTask *task)
 {
-    if (!ngx_http_cast_hiredis_asked(task)) {
+    if (!ngx_http_cast_hiredis_take(task, sizeof(redisReply))) {
         return NULL;
     }
 
@@ -190,13 +282,38 @@ ngx_http_cast_hiredis_nil(const redisReadTask *task)
 
 /* nginx events <-> hiredis hooks */
 
+/*
+ * The bytes read and not yet made into a reply, and what the reply in
+ * progress holds, within the bound, or the reader fails as hiredis's own
+ * errors do: the read disconnects.
+ */
+
 static void
 ngx_http_cast_hiredis_read(ngx_event_t *ev)
 {
-    ngx_connection_t  *c = ev->data;
+    ngx_connection_t         *c = ev->data;
+    redisReader              *r;
+    redisAsyncContext        *ac;
+    ngx_http_cast_hiredis_t  *h;
+
+    ac = c->data;
+    r = ac->c.reader;
+    h = r->privdata;
+
+    if (r->ridx == -1) {
+        h->held = 0;
+    }
+
+    if (r->err == 0 && (h->held > h->bound || r->len > h->bound - h->held)) {
+        ngx_http_cast_hiredis_refuse(h);
+
+        r->err = REDIS_ERR_PROTOCOL;
+        ngx_cpystrn((u_char *) r->errstr, (u_char *) "reply too large",
+                    sizeof(r->errstr));
+    }
 
     /* may free the context and the connection: touch neither after */
-    redisAsyncHandleRead(c->data);
+    redisAsyncHandleRead(ac);
 }
 
 
@@ -289,12 +406,19 @@ ngx_http_cast_hiredis_del_write(void *data)
 }
 
 
-/* hiredis closes the fd after this: give the connection back, keep the fd */
+/*
+ * hiredis closes the fd after this: give the connection back, keep the
+ * fd; the bound goes
+ */
 
 static void
 ngx_http_cast_hiredis_cleanup(void *data)
 {
-    ngx_connection_t  *c = data;
+    ngx_connection_t   *c = data;
+    redisAsyncContext  *ac = c->data;
+
+    ngx_free(ac->c.reader->privdata);
+    ac->c.reader->privdata = NULL;
 
     if (c->read->active) {
         (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);

@@ -145,6 +145,7 @@ typedef struct {
 typedef struct {
     ngx_queue_t               queue;          /* in flight, oldest first */
     ngx_msec_t                sent;
+    size_t                    len;            /* of the command, sent */
     ngx_http_cast_reply_pt    handler;
     void                     *data;
 } ngx_http_cast_redis_cmd_t;
@@ -237,6 +238,10 @@ ngx_str_t *ngx_http_cast_redis_reads_address(void);
  */
 #define NGX_HTTP_CAST_REDIS_ADDR_LEN    (NGX_SOCKADDR_STRLEN + 8)
 
+/* a reply's bound: a base, and more a byte asked (ngx_http_cast_redis.c) */
+#define NGX_HTTP_CAST_REDIS_REPLY_BASE  (1024 * 1024)
+#define NGX_HTTP_CAST_REDIS_REPLY_RATIO 64
+
 typedef struct ngx_http_cast_redis_link_s  ngx_http_cast_redis_link_t;
 
 typedef void (*ngx_http_cast_redis_done_pt)(ngx_http_cast_redis_link_t *link,
@@ -313,10 +318,14 @@ void ngx_http_cast_sentinel_exit(void);
 
 /*
  * ngx_http_cast_hiredis.c: ac on an nginx connection and its events; with
- * post, a write is posted to the end of the worker's round
+ * post, a write is posted to the end of the worker's round.  A reply may
+ * hold bound bytes as hiredis holds it (name, "redis" or "sentinel", says
+ * whose in the log), widened and narrowed again by its owner.
  */
 ngx_int_t ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
-    ngx_uint_t post);
+    ngx_uint_t post, const char *name, size_t bound);
+void ngx_http_cast_hiredis_widen(redisAsyncContext *ac, size_t more);
+void ngx_http_cast_hiredis_narrow(redisAsyncContext *ac, size_t less);
 
 /*
  * ngx_http_cast_batch.c: calls coalesced.  The kinds of batches: a vote or

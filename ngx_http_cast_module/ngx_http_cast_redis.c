@@ -39,16 +39,33 @@
  * and the batch layer sends it again to the primary, so a replica down
  * never fails a read.  Nothing else ever goes to the replica.
  *
+ * A reply may hold, as hiredis holds it (the adapter's bound: past it
+ * the connection is dropped as lost), NGX_HTTP_CAST_REDIS_REPLY_BASE and
+ * NGX_HTTP_CAST_REDIS_REPLY_RATIO bytes for each byte of the commands
+ * sent on the connection and not yet answered; no batch has a largest
+ * size (a round's votes make one), so the bound follows what was asked.
+ * hiredis holds an object in some 48 bytes (sizeof(redisReply)), a
+ * string's bytes and an array's slots (8 each) besides.  The replies that
+ * grow with their command, for its fewest bytes: a vote's, a name and
+ * its total for each name (14 bytes at least, "$1 a $1 1"), some 113
+ * bytes and the name's (ratio 8); a query's, a count for each name (7
+ * bytes, "$1 a"), 56 (ratio 8); a cas with client shares', a list of five
+ * for each pair (14 bytes), some 460 with the ticket's id of 86 (ratio
+ * 33).  Those that do not: a leaderboard of 1000 names of 64 bytes, some
+ * 200 KB; the watch's, that and a count for each name, 270 KB; ROLE and
+ * the set-up's, a few hundred bytes.  So 1 MB and 64 a byte: twice the
+ * largest of each at least.
+ *
  * The transport knows formatted commands, each with a reply handler and
  * its data, and nothing of what they carry: the handler is called once
  * with the reply, or with NULL when the connection is lost or freed.  It
  * calls only nginx, hiredis, the connections, their set-up, the
- * Sentinels and the metrics; it is called by the batch layer
- * (ngx_http_cast_batch.c, ngx_http_cast_batch_reply.c) and the
- * replicas' WAIT (ngx_http_cast_wait.c), which send commands they write
- * with ngx_http_cast_redis_bulk(), by a request's timeout and the
- * watch's tick (the stuck connection check), the probes (the addresses)
- * and the module's init and exit.
+ * Sentinels, the metrics and the adapter (a reply's bound); it is called
+ * by the batch layer (ngx_http_cast_batch.c, ngx_http_cast_batch_reply.c)
+ * and the replicas' WAIT (ngx_http_cast_wait.c), which send commands
+ * they write with ngx_http_cast_redis_bulk(), by a request's timeout and
+ * the watch's tick (the stuck connection check), the probes (the
+ * addresses) and the module's init and exit.
  */
 
 
@@ -539,8 +556,11 @@ ngx_http_cast_redis_send(ngx_uint_t n, ngx_http_cast_redis_cmd_t *cmd,
     }
 
     cmd->sent = ngx_current_msec;
+    cmd->len = len;
 
     ngx_queue_insert_tail(&link->inflight, &cmd->queue);
+    ngx_http_cast_hiredis_widen(link->ac,
+                                len * NGX_HTTP_CAST_REDIS_REPLY_RATIO);
 
     return NGX_OK;
 }
@@ -599,6 +619,12 @@ ngx_http_cast_redis_reply(redisAsyncContext *ac, void *r, void *data)
     ngx_http_cast_redis_t       *rd = &ngx_http_cast_redis;
 
     ngx_queue_remove(&cmd->queue);
+
+    /* NULL: the context may be going, its bound already freed */
+    if (reply) {
+        ngx_http_cast_hiredis_narrow(ac, cmd->len
+                                         * NGX_HTTP_CAST_REDIS_REPLY_RATIO);
+    }
 
     /* a replica's answer, or none: the batch layer may send it again */
     if (link->replica) {

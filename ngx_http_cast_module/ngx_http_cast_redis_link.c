@@ -78,7 +78,10 @@ ngx_http_cast_redis_link_open(ngx_http_cast_redis_link_t *link,
     }
 
     /* the round's commands are written at its end, as a posted event */
-    if (ngx_http_cast_hiredis_attach(ac, link->log, 1) != NGX_OK) {
+    if (ngx_http_cast_hiredis_attach(ac, link->log, 1, "redis",
+                                     NGX_HTTP_CAST_REDIS_REPLY_BASE)
+        != NGX_OK)
+    {
         redisAsyncFree(ac);
         ngx_http_cast_redis_link_schedule(link);
         return;

@@ -21,20 +21,14 @@
  * name.  So is one that names a host name instead of an address
  * (announce-hostnames yes): hiredis would resolve it, blocking the worker.
  *
- * hiredis allocates an array's slots as it reads the array's header, and
- * walks them all to free it: a Sentinel that sent "*2000000000" (13
- * bytes) took 16 GB of address space, and the worker seconds of CPU once
- * the ask timed out.  The Sentinel's reader refuses an array of more
- * than NGX_HTTP_CAST_SENTINEL_ELEMENTS as it starts (get-master-addr-by-
- * name's is 2; SENTINEL REPLICAS' one per replica, each a list of some
- * 50 fields and values), which hiredis takes as a read error: the
- * Sentinel is passed over.  So is one whose answer holds more than
- * NGX_HTTP_CAST_SENTINEL_BYTES (its replies, counted as hiredis makes
- * them, and the bytes read but not yet made into one: hiredis keeps a
- * bulk string's bytes until its last has come, and "$2000000000" then
- * grew the worker by what the Sentinel could send within
- * cast_redis_timeout, at every ask).  An answer of SENTINEL REPLICAS is
- * some 3 KB a replica as hiredis holds it.
+ * An answer is bounded as every reply of a link is, by the adapter: one
+ * that holds more than NGX_HTTP_CAST_SENTINEL_BYTES as hiredis holds it
+ * (its objects, and the bytes read but not yet made into one: "*2000000000"
+ * took 16 GB of address space, "$2000000000" then streamed grew the
+ * worker by what the Sentinel sent within cast_redis_timeout, at every
+ * ask) is a read error, and the Sentinel is passed over.  An answer of
+ * SENTINEL REPLICAS is some 3 KB a replica as hiredis holds it;
+ * get-master-addr-by-name's some 200 bytes.
  *
  * It calls only nginx, hiredis and the adapter (ngx_http_cast_hiredis.c);
  * it is called by the transport (ngx_http_cast_redis.c) and the module's
@@ -45,8 +39,7 @@
 #include "ngx_http_cast_module.h"
 
 
-#define NGX_HTTP_CAST_SENTINEL_ELEMENTS  4096
-#define NGX_HTTP_CAST_SENTINEL_BYTES     (1024 * 1024)
+#define NGX_HTTP_CAST_SENTINEL_BYTES  (1024 * 1024)
 
 
 typedef struct {
@@ -61,7 +54,6 @@ typedef struct {
     ngx_uint_t                  pick;         /*   which of those up */
     ngx_uint_t                  tried;
     ngx_uint_t                  exiting;
-    size_t                      held;         /* of the answer, so far */
 } ngx_http_cast_sentinel_t;
 
 
@@ -86,23 +78,9 @@ static void ngx_http_cast_sentinel_on_connect(const redisAsyncContext *ac,
 static void ngx_http_cast_sentinel_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_sentinel_timeout(ngx_event_t *ev);
-static void ngx_http_cast_sentinel_read(ngx_event_t *ev);
-static ngx_int_t ngx_http_cast_sentinel_hold(const redisAsyncContext *ac,
-    size_t more, ngx_uint_t keep);
-static void *ngx_http_cast_sentinel_string(const redisReadTask *task,
-    char *str, size_t len);
-static void *ngx_http_cast_sentinel_array(const redisReadTask *task,
-    int elements);
-static void *ngx_http_cast_sentinel_integer(const redisReadTask *task,
-    long long value);
-static void *ngx_http_cast_sentinel_nil(const redisReadTask *task);
 
 
 static ngx_http_cast_sentinel_t  ngx_http_cast_sentinel;
-
-/* the adapter's reply functions, and the Sentinel's: answers bounded */
-static redisReplyObjectFunctions  *ngx_http_cast_sentinel_checked;
-static redisReplyObjectFunctions   ngx_http_cast_sentinel_bounded;
 
 /* what nginx's debug log reads of a timer's data: a connection's fd */
 static ngx_connection_t          ngx_http_cast_sentinel_ident = {
@@ -225,29 +203,14 @@ ngx_http_cast_sentinel_try(void)
         }
 
         /* one command: written when the socket is ready, never posted */
-        if (ngx_http_cast_hiredis_attach(ac, s->log, 0) != NGX_OK) {
+        if (ngx_http_cast_hiredis_attach(ac, s->log, 0, "sentinel",
+                                         NGX_HTTP_CAST_SENTINEL_BYTES)
+            != NGX_OK)
+        {
             redisAsyncFree(ac);
             s->next++;
             continue;
         }
-
-        if (ngx_http_cast_sentinel_checked == NULL) {
-            ngx_http_cast_sentinel_checked = ac->c.reader->fn;
-            ngx_http_cast_sentinel_bounded = *ac->c.reader->fn;
-            ngx_http_cast_sentinel_bounded.createString =
-                                                ngx_http_cast_sentinel_string;
-            ngx_http_cast_sentinel_bounded.createArray =
-                                                 ngx_http_cast_sentinel_array;
-            ngx_http_cast_sentinel_bounded.createInteger =
-                                               ngx_http_cast_sentinel_integer;
-            ngx_http_cast_sentinel_bounded.createNil =
-                                                   ngx_http_cast_sentinel_nil;
-        }
-
-        ac->c.reader->fn = &ngx_http_cast_sentinel_bounded;
-        ((ngx_connection_t *) ac->ev.data)->read->handler =
-                                                  ngx_http_cast_sentinel_read;
-        s->held = 0;
 
         redisAsyncSetConnectCallback(ac, ngx_http_cast_sentinel_on_connect);
         redisAsyncSetDisconnectCallback(ac,
@@ -563,138 +526,6 @@ ngx_http_cast_sentinel_on_disconnect(const redisAsyncContext *ac, int status)
     }
 
     ngx_add_timer(&s->timeout, 1);
-}
-
-
-/*
- * The adapter's read handler for a Sentinel's connection, and then the
- * bytes read but not yet made into a reply checked against the bound.
- */
-
-static void
-ngx_http_cast_sentinel_read(ngx_event_t *ev)
-{
-    ngx_connection_t          *c = ev->data;
-    redisAsyncContext         *ac;
-    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
-
-    /* may free the context and the connection: touch neither after */
-    redisAsyncHandleRead(c->data);
-
-    /* the Sentinel asked now, this one or the next */
-    ac = s->ac;
-
-    if (ac == NULL
-        || ngx_http_cast_sentinel_hold(ac, ac->c.reader->len, 0) == NGX_OK)
-    {
-        return;
-    }
-
-    ngx_http_cast_sentinel_drop();
-    s->next++;
-    ngx_http_cast_sentinel_try();
-}
-
-
-/*
- * Whether the answer of ac, the Sentinel asked now, stays within the
- * bound with more bytes: NGX_ERROR, said in the error log, when not;
- * when it does and keep is set, the answer holds them from now on.  The
- * replies of a context already left (its answer taken, or dropped) are
- * not counted.
- */
-
-static ngx_int_t
-ngx_http_cast_sentinel_hold(const redisAsyncContext *ac, size_t more,
-    ngx_uint_t keep)
-{
-    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
-
-    if (ac != s->ac) {
-        return NGX_OK;
-    }
-
-    if (more > NGX_HTTP_CAST_SENTINEL_BYTES - s->held) {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0, "cast: a sentinel sent more "
-                      "than %uz bytes, more than an answer has",
-                      (size_t) NGX_HTTP_CAST_SENTINEL_BYTES);
-        return NGX_ERROR;
-    }
-
-    if (keep) {
-        s->held += more;
-    }
-
-    return NGX_OK;
-}
-
-
-/* the Sentinel's replies, counted; NULL (a read error) past the bound */
-
-static void *
-ngx_http_cast_sentinel_string(const redisReadTask *task, char *str,
-    size_t len)
-{
-    if (ngx_http_cast_sentinel_hold(task->privdata, sizeof(redisReply) + len,
-                                    1)
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return ngx_http_cast_sentinel_checked->createString(task, str, len);
-}
-
-
-/* an array of the Sentinel's answer; NULL (a read error) if too long */
-
-static void *
-ngx_http_cast_sentinel_array(const redisReadTask *task, int elements)
-{
-    size_t                     size;
-    ngx_http_cast_sentinel_t  *s = &ngx_http_cast_sentinel;
-
-    if (elements > NGX_HTTP_CAST_SENTINEL_ELEMENTS) {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0, "cast: a sentinel sent an "
-                      "array of %d elements, more than an answer has",
-                      elements);
-        return NULL;
-    }
-
-    /* hiredis reads no more than INT_MAX, never fewer than 0 */
-    size = sizeof(redisReply) + (size_t) elements * sizeof(redisReply *);
-
-    if (ngx_http_cast_sentinel_hold(task->privdata, size, 1) != NGX_OK) {
-        return NULL;
-    }
-
-    return ngx_http_cast_sentinel_checked->createArray(task, elements);
-}
-
-
-static void *
-ngx_http_cast_sentinel_integer(const redisReadTask *task, long long value)
-{
-    if (ngx_http_cast_sentinel_hold(task->privdata, sizeof(redisReply), 1)
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return ngx_http_cast_sentinel_checked->createInteger(task, value);
-}
-
-
-static void *
-ngx_http_cast_sentinel_nil(const redisReadTask *task)
-{
-    if (ngx_http_cast_sentinel_hold(task->privdata, sizeof(redisReply), 1)
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return ngx_http_cast_sentinel_checked->createNil(task);
 }
 
 

@@ -344,7 +344,7 @@ admin_rank(admin_t *a)
         return 1;
     }
 
-    r = redisCommand(a->redis, "FCALL cast_rank 0");
+    r = cast_redis_command(a->redis, "FCALL cast_rank 0");
 
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         fprintf(stderr, "%s: FCALL cast_rank: %s\n", ADMIN_PROG,

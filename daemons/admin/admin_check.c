@@ -174,7 +174,7 @@ admin_scan_size(redisContext *rc, const char *scan, const char *key,
 
     card = strcmp(scan, "ZSCAN") == 0 ? "ZCARD" : "HLEN";
 
-    r = redisCommand(rc, "%s %s", card, key);
+    r = cast_redis_command(rc, "%s %s", card, key);
 
     n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 
@@ -230,7 +230,7 @@ admin_hscan(redisContext *rc, const char *scan, const char *key,
 
         strcpy(sent, cursor);
 
-        r = redisCommand(rc, "%s %s %s COUNT 1000", scan, key, cursor);
+        r = cast_redis_command(rc, "%s %s %s COUNT 1000", scan, key, cursor);
 
         rc_page = r ? admin_scan_page(r, cursor, sizeof(cursor), ns) : -1;
 
@@ -392,7 +392,7 @@ admin_board(redisContext *rc, const admin_names_t *r)
 
     admin_names_free(&top);
 
-    t = redisCommand(rc, "GET %s", CAST_KEY_TOTAL);
+    t = cast_redis_command(rc, "GET %s", CAST_KEY_TOTAL);
     bad = admin_total(t, &total);
 
     if (bad) {

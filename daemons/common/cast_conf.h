@@ -57,7 +57,7 @@ typedef struct {
 
 #define cast_conf_redis_timeout_row(t)                                        \
     { "redis_timeout_ms", CAST_CONF_INT, "2000", t,                           \
-      "Redis connect and command timeout" }
+      "Redis connect timeout, and each reply's, read whole" }
 
 /* help: when this program loads the library */
 #define cast_conf_functions_file_row(t, help)                                 \

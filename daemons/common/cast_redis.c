@@ -1,8 +1,10 @@
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -11,22 +13,24 @@
 #include "cast_time.h"
 
 
-/* what a Sentinel may send for an address: two short strings */
-#define CAST_REDIS_SENTINEL_MAX       4096
-#define CAST_REDIS_SENTINEL_ELEMENTS  2
-
 /*
- * the longest array a Redis may send: hiredis allocates its slots as it
- * reads the header, and "*2000000000" took 16 GB (the daemons' replies
- * have some thousands of elements at most: an XREAD of the outbox)
+ * What a reply may hold as hiredis holds it: some 48 bytes an object
+ * (sizeof(redisReply)), a string's bytes and an array's slots (8 each)
+ * besides, and the bytes read but not yet made into one.  A Sentinel's
+ * address: an array of two short strings, some 200 bytes.  A link's, the
+ * daemons' replies: a SCAN of 1000 fields and values (cast-admin
+ * check), some 230 KB, a ROLE, an FCALL's; cast-relay's XREAD of
+ * batch_max outbox entries is larger (cast_redis_reply_max()).
  */
-#define CAST_REDIS_ELEMENTS           (1024 * 1024)
+#define CAST_REDIS_SENTINEL_MAX       4096
+#define CAST_REDIS_REPLY_MAX          (16 * 1024 * 1024)
 
 
-/* what a reader takes of an array (cast_redis_bound()) */
+/* what a reader takes of a reply (cast_redis_read()) */
 typedef struct {
-    int          max;          /* elements */
-    int          refused;      /* set when an array had more */
+    size_t       max;          /* bytes, as hiredis holds them */
+    size_t       held;         /*   of the reply in progress */
+    int          refused;      /* set when it held more */
     const char  *log;          /* logged as, or NULL: the caller says it */
 } cast_redis_bound_t;
 
@@ -50,22 +54,80 @@ static int cast_redis_ask_sentinel(const char *addr, size_t len,
     char *err, size_t errlen);
 static redisReply *cast_redis_sentinel_reply(redisContext *c,
     const char *master_name, int64_t deadline, const char **why);
-static void cast_redis_bound(redisContext *c, cast_redis_bound_t *b);
+static redisReply *cast_redis_exchange(redisContext *c,
+    cast_redis_bound_t *b, int64_t deadline);
+static redisReply *cast_redis_read(redisContext *c, cast_redis_bound_t *b,
+    int64_t deadline);
+static void cast_redis_fail(redisContext *c, int type, const char *why);
+static int64_t cast_redis_deadline(redisContext *c);
+static int cast_redis_take(const redisReadTask *task, size_t size);
+static void *cast_redis_string(const redisReadTask *task, char *str,
+    size_t len);
 static void *cast_redis_array(const redisReadTask *task, int elements);
+static void *cast_redis_integer(const redisReadTask *task, long long value);
+static void *cast_redis_nil(const redisReadTask *task);
 static int cast_redis_command_ok(redisContext *c, const char *what,
     redisReply *r, char *err, size_t errlen);
 static void cast_redis_down(cast_redis_link_t *l, int64_t now,
     const char *why);
 
 
-/* hiredis's reply functions, and the same with arrays bounded */
+/* hiredis's reply functions, and the same with replies bounded */
 static redisReplyObjectFunctions  *cast_redis_reply_fn;
 static redisReplyObjectFunctions   cast_redis_bounded_fn;
 
-/* a link's bound: any reply of the daemons' (said in the log past it) */
-static cast_redis_bound_t  cast_redis_link_bound = {
-    CAST_REDIS_ELEMENTS, 0, "redis"
-};
+/* a link's reply, at most (cast_redis_reply_max()) */
+static size_t  cast_redis_link_max = CAST_REDIS_REPLY_MAX;
+
+
+void
+cast_redis_reply_max(size_t max)
+{
+    if (max > cast_redis_link_max) {
+        cast_redis_link_max = max;
+    }
+}
+
+
+redisReply *
+cast_redis_command(redisContext *c, const char *fmt, ...)
+{
+    va_list      ap;
+    redisReply  *r;
+
+    va_start(ap, fmt);
+    r = cast_redis_vcommand(c, fmt, ap);
+    va_end(ap);
+
+    return r;
+}
+
+
+redisReply *
+cast_redis_vcommand(redisContext *c, const char *fmt, va_list ap)
+{
+    cast_redis_bound_t  b = { cast_redis_link_max, 0, 0, "redis" };
+
+    if (redisvAppendCommand(c, fmt, ap) != REDIS_OK) {
+        return NULL;
+    }
+
+    return cast_redis_exchange(c, &b, cast_redis_deadline(c));
+}
+
+
+redisReply *
+cast_redis_command_argv(redisContext *c, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    cast_redis_bound_t  b = { cast_redis_link_max, 0, 0, "redis" };
+
+    if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK) {
+        return NULL;
+    }
+
+    return cast_redis_exchange(c, &b, cast_redis_deadline(c));
+}
 
 
 void
@@ -222,7 +284,7 @@ cast_redis_connect_primary(const char *url, const char *sentinels,
     }
 
     /* what a Sentinel names may have just been demoted: it must say so */
-    r = redisCommand(c, "ROLE");
+    r = cast_redis_command(c, "ROLE");
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0
         || r->element[0]->type != REDIS_REPLY_STRING
@@ -444,34 +506,16 @@ cast_redis_ask_sentinel(const char *addr, size_t len, const char *master_name,
 
 /*
  * SENTINEL get-master-addr-by-name, the whole answer by the deadline and
- * within 4 KB.  A blocking redisCommand() bounded each read only: a
- * Sentinel that sent its answer a byte at a time held the daemon's loop
- * for as long as it went on, and a huge bulk or array was read whole into
- * memory.  hiredis allocates an array's slots as it reads the header: an
- * array of more elements than the answer has (two) is refused there, or
- * "*2000000000" alone (13 bytes) took 16 GB of address space, and seconds
- * of CPU to free.  NULL with *why set.
+ * within CAST_REDIS_SENTINEL_MAX as hiredis holds it (cast_redis_read()).
+ * NULL with *why set.
  */
 
 static redisReply *
 cast_redis_sentinel_reply(redisContext *c, const char *master_name,
     int64_t deadline, const char **why)
 {
-    int            done;
-    char           buf[1024];
-    void          *reply;
-    size_t         total;
-    ssize_t        n;
-    int64_t        left;
-    struct pollfd  pfd;
-
-    /* an answer's two elements; a refusal is said by the caller */
-    static cast_redis_bound_t  bound = {
-        CAST_REDIS_SENTINEL_ELEMENTS, 0, NULL
-    };
-
-    bound.refused = 0;
-    cast_redis_bound(c, &bound);
+    redisReply          *r;
+    cast_redis_bound_t   b = { CAST_REDIS_SENTINEL_MAX, 0, 0, NULL };
 
     if (redisAppendCommand(c, "SENTINEL get-master-addr-by-name %s",
                            master_name)
@@ -481,101 +525,264 @@ cast_redis_sentinel_reply(redisContext *c, const char *master_name,
         return NULL;
     }
 
+    r = cast_redis_exchange(c, &b, deadline);
+
+    if (r == NULL) {
+        *why = c->errstr;
+    }
+
+    return r;
+}
+
+
+/* the command appended to c written, and its reply read */
+
+static redisReply *
+cast_redis_exchange(redisContext *c, cast_redis_bound_t *b, int64_t deadline)
+{
+    int  done;
+
     do {
         if (redisBufferWrite(c, &done) != REDIS_OK) {
-            *why = c->errstr;
             return NULL;
         }
     } while (!done);
 
-    for (total = 0; /* void */; total += n) {
-        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-            /* the refused array, not hiredis's "Out of memory" */
-            *why = bound.refused ? "an array of more than 2 elements"
-                           : c->reader->errstr;
-            return NULL;
-        }
-
-        if (reply != NULL) {
-            return reply;
-        }
-
-        left = deadline - cast_mono_ms();
-
-        pfd.fd = c->fd;
-        pfd.events = POLLIN;
-
-        if (left <= 0 || (n = poll(&pfd, 1, (int) left)) == 0) {
-            *why = "no whole answer in time";
-            return NULL;
-        }
-
-        if (n > 0) {
-            n = read(c->fd, buf, sizeof(buf));
-        }
-
-        if (n < 0 && errno == EINTR) {
-            n = 0;
-            continue;
-        }
-
-        if (n <= 0) {
-            *why = (n == 0) ? "closed the connection" : strerror(errno);
-            return NULL;
-        }
-
-        if (total + n > CAST_REDIS_SENTINEL_MAX) {
-            *why = "answer too long";
-            return NULL;
-        }
-
-        if (redisReaderFeed(c->reader, buf, n) != REDIS_OK) {
-            *why = "out of memory";
-            return NULL;
-        }
-    }
+    return cast_redis_read(c, b, deadline);
 }
 
 
 /*
- * A reader whose arrays are bounded by b: hiredis allocates an array's
- * slots as it reads the header, and "*2000000000" (13 bytes) took 16 GB
- * of address space, and seconds of CPU to free.
+ * The next reply on c, whole by the deadline (0: none) and within b's
+ * bound, the one way the daemons read Redis.  hiredis's blocking read
+ * bounded each read() only (the socket's timeout): a Redis or Sentinel
+ * that sent a reply a byte at a time held the daemon's loop for as long
+ * as it went on; and it kept a bulk string's bytes until the last had
+ * come ("$2000000000", then streamed, grew the daemon by what it sent),
+ * allocated an array's slots as it read the header ("*2000000000", 13
+ * bytes, took 16 GB of address space).  The objects are counted as
+ * hiredis makes them, and refused past the bound (a reader error); the
+ * bytes read and not yet made into one before each read, which then
+ * fails, so a reply holds at most its bound and one read (16 KB).  NULL
+ * with c->err and c->errstr set, as hiredis's own errors: the caller
+ * drops the context.  hiredis 0.14 is assumed: the reader's fields (len,
+ * err, errstr, privdata handed to the reply functions); hiredis 1.x
+ * has RESP3's createDouble and createBool besides (not bounded here).
  */
 
-static void
-cast_redis_bound(redisContext *c, cast_redis_bound_t *b)
+static redisReply *
+cast_redis_read(redisContext *c, cast_redis_bound_t *b, int64_t deadline)
 {
+    int            n;
+    char           buf[16384];
+    void          *reply;
+    ssize_t        got;
+    int64_t        left;
+    struct pollfd  pfd;
+
     if (cast_redis_reply_fn == NULL) {
         cast_redis_reply_fn = c->reader->fn;
         cast_redis_bounded_fn = *cast_redis_reply_fn;
+        cast_redis_bounded_fn.createString = cast_redis_string;
         cast_redis_bounded_fn.createArray = cast_redis_array;
+        cast_redis_bounded_fn.createInteger = cast_redis_integer;
+        cast_redis_bounded_fn.createNil = cast_redis_nil;
     }
 
+    /* b lives as long as this call: the reader points to it meanwhile */
     c->reader->fn = &cast_redis_bounded_fn;
     c->reader->privdata = b;
+
+    b->held = 0;
+    b->refused = 0;
+
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+            if (!b->refused) {
+                cast_redis_fail(c, c->reader->err, c->reader->errstr);
+            }
+            break;
+        }
+
+        if (reply != NULL) {
+            break;
+        }
+
+        if (b->held > b->max || c->reader->len > b->max - b->held) {
+            b->refused = 1;
+            break;
+        }
+
+        left = (deadline != 0) ? deadline - cast_mono_ms() : -1;
+
+        if (deadline != 0 && left <= 0) {
+            cast_redis_fail(c, REDIS_ERR_IO, "no whole reply in time");
+            break;
+        }
+
+        pfd.fd = c->fd;
+        pfd.events = POLLIN;
+
+        n = poll(&pfd, 1, (int) left);
+
+        if (n == 0) {
+            cast_redis_fail(c, REDIS_ERR_IO, "no whole reply in time");
+            break;
+        }
+
+        got = (n > 0) ? read(c->fd, buf, sizeof(buf)) : -1;
+
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+
+        if (got <= 0) {
+            cast_redis_fail(c, got ? REDIS_ERR_IO : REDIS_ERR_EOF,
+                            got ? strerror(errno)
+                                : "Server closed the connection");
+            break;
+        }
+
+        if (redisReaderFeed(c->reader, buf, got) != REDIS_OK) {
+            cast_redis_fail(c, REDIS_ERR_OOM, "Out of memory");
+            break;
+        }
+    }
+
+    c->reader->privdata = NULL;
+
+    if (b->refused) {
+        cast_redis_fail(c, REDIS_ERR_PROTOCOL, "");
+        snprintf(c->errstr, sizeof(c->errstr), "a reply of more than %zu "
+                 "bytes", b->max);
+
+        if (b->log != NULL && c->connection_type == REDIS_CONN_UNIX) {
+            cast_log(CAST_LOG_ERR, b->log, "redis unix:%s sent %s: refused",
+                     c->unix_sock.path, c->errstr);
+
+        } else if (b->log != NULL) {
+            cast_log(CAST_LOG_ERR, b->log, "redis %s:%d sent %s: refused",
+                     c->tcp.host, c->tcp.port, c->errstr);
+        }
+    }
+
+    return reply;
 }
 
 
-/* an array within the reader's bound; NULL (a reader error) past it */
+/* c fails as hiredis's own errors do: a context to drop */
+
+static void
+cast_redis_fail(redisContext *c, int type, const char *why)
+{
+    c->err = type;
+    snprintf(c->errstr, sizeof(c->errstr), "%s", why);
+}
+
+
+/* a reply's deadline: the socket's timeout (redisSetTimeout()) from now */
+
+static int64_t
+cast_redis_deadline(redisContext *c)
+{
+    socklen_t       len;
+    struct timeval  tv;
+
+    len = sizeof(tv);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) != 0
+        || (tv.tv_sec == 0 && tv.tv_usec == 0))
+    {
+        return 0;
+    }
+
+    return cast_mono_ms() + (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+/*
+ * Whether the reply being read may hold size more bytes: 1, and it holds
+ * them; 0, and the reply function returns NULL, a reader error.  A reply
+ * read outside cast_redis_read() has no bound: refused.
+ */
+
+static int
+cast_redis_take(const redisReadTask *task, size_t size)
+{
+    cast_redis_bound_t  *b = task->privdata;
+
+    if (b == NULL) {
+        return 0;
+    }
+
+    if (b->held > b->max || size > b->max - b->held) {
+        b->refused = 1;
+        return 0;
+    }
+
+    b->held += size;
+
+    return 1;
+}
+
+
+static void *
+cast_redis_string(const redisReadTask *task, char *str, size_t len)
+{
+    if (!cast_redis_take(task, sizeof(redisReply) + len + 1)) {
+        return NULL;
+    }
+
+    return cast_redis_reply_fn->createString(task, str, len);
+}
+
+
+/* the slots are allocated as the header is read */
 
 static void *
 cast_redis_array(const redisReadTask *task, int elements)
 {
     cast_redis_bound_t  *b = task->privdata;
 
-    if (elements > b->max) {
+    if (b != NULL
+        && (elements < 0
+            || (size_t) elements > b->max / sizeof(redisReply *)))
+    {
         b->refused = 1;
+        return NULL;
+    }
 
-        if (b->log != NULL) {
-            cast_log(CAST_LOG_ERR, b->log, "an array of %d elements, more "
-                     "than a reply has: refused", elements);
-        }
-
+    if (!cast_redis_take(task, sizeof(redisReply)
+                               + (size_t) elements * sizeof(redisReply *)))
+    {
         return NULL;
     }
 
     return cast_redis_reply_fn->createArray(task, elements);
+}
+
+
+static void *
+cast_redis_integer(const redisReadTask *task, long long value)
+{
+    if (!cast_redis_take(task, sizeof(redisReply))) {
+        return NULL;
+    }
+
+    return cast_redis_reply_fn->createInteger(task, value);
+}
+
+
+static void *
+cast_redis_nil(const redisReadTask *task)
+{
+    if (!cast_redis_take(task, sizeof(redisReply))) {
+        return NULL;
+    }
+
+    return cast_redis_reply_fn->createNil(task);
 }
 
 
@@ -614,8 +821,6 @@ cast_redis_connect_url(cast_redis_url_t *u, int timeout_ms, char *err,
         redisFree(c);
         return NULL;
     }
-
-    cast_redis_bound(c, &cast_redis_link_bound);
 
     if (redisSetTimeout(c, tv) != REDIS_OK
         || cast_redis_setup(c, u, err, errlen) != 0)
@@ -811,10 +1016,11 @@ cast_redis_setup(redisContext *c, const cast_redis_url_t *u, char *err,
 
     if (u->password[0] != '\0') {
         if (u->user[0] != '\0') {
-            r = redisCommand(c, "AUTH %s %s", u->user, u->password);
+            r = cast_redis_command(c, "AUTH %s %s", u->user,
+                                   u->password);
 
         } else {
-            r = redisCommand(c, "AUTH %s", u->password);
+            r = cast_redis_command(c, "AUTH %s", u->password);
         }
 
         if (cast_redis_command_ok(c, "AUTH", r, err, errlen) != 0) {
@@ -823,7 +1029,7 @@ cast_redis_setup(redisContext *c, const cast_redis_url_t *u, char *err,
     }
 
     if (u->db != 0) {
-        r = redisCommand(c, "SELECT %d", u->db);
+        r = cast_redis_command(c, "SELECT %d", u->db);
 
         if (cast_redis_command_ok(c, "SELECT", r, err, errlen) != 0) {
             return -1;

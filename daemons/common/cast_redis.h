@@ -8,6 +8,7 @@
 #ifndef CAST_REDIS_H
 #define CAST_REDIS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <hiredis/hiredis.h>
@@ -91,6 +92,23 @@ redisContext *cast_redis_connect(const char *url, int timeout_ms, char *err,
 redisContext *cast_redis_connect_primary(const char *url,
     const char *sentinels, const char *master_name, int timeout_ms,
     char *err, size_t errlen);
+
+/*
+ * A command and its reply, as redisCommand() and the like: NULL with
+ * c->err set (drop the context).  The reply is read whole within the
+ * socket's timeout (the one timeout_ms set), not each read() within it,
+ * and within 16 MB as hiredis holds it, or what cast_redis_reply_max()
+ * raised it to; past either the context fails (a reply past the bound
+ * is logged as an error).  The one way the daemons talk to Redis.
+ */
+redisReply *cast_redis_command(redisContext *c, const char *fmt, ...);
+redisReply *cast_redis_vcommand(redisContext *c, const char *fmt,
+    va_list ap);
+redisReply *cast_redis_command_argv(redisContext *c, int argc,
+    const char **argv, const size_t *argvlen);
+
+/* a daemon whose replies may hold more raises their bound to max bytes */
+void cast_redis_reply_max(size_t max);
 
 /* a write refused by a replica: the primary has moved (drop the link) */
 int cast_redis_readonly(const redisReply *r);

@@ -26,7 +26,7 @@ cast_redis_load_functions(redisContext *c, const char *path)
         return -1;
     }
 
-    r = redisCommand(c, "FUNCTION LOAD REPLACE %b", code, len);
+    r = cast_redis_command(c, "FUNCTION LOAD REPLACE %b", code, len);
     free(code);
 
     if (r == NULL) {

@@ -4,6 +4,7 @@
 
 #include "cast_log.h"
 #include "cast_pg.h"
+#include "cast_redis.h"
 #include "cast_restore.h"
 
 
@@ -40,8 +41,8 @@ int
 cast_restore_is_ready(redisContext *rc)
 {
     return (int) cast_restore_int(rc, "EXISTS " CAST_KEY_READY,
-                                  redisCommand(rc, "EXISTS %s",
-                                               CAST_KEY_READY));
+                                  cast_redis_command(rc, "EXISTS %s",
+                                                     CAST_KEY_READY));
 }
 
 
@@ -49,7 +50,8 @@ int64_t
 cast_restore_outbox_len(redisContext *rc)
 {
     return cast_restore_int(rc, "XLEN " CAST_KEY_OUTBOX,
-                            redisCommand(rc, "XLEN %s", CAST_KEY_OUTBOX));
+                            cast_redis_command(rc, "XLEN %s",
+                                               CAST_KEY_OUTBOX));
 }
 
 
@@ -60,7 +62,7 @@ cast_restore_relay_inflight(redisContext *rc)
     int64_t      v;
     redisReply  *r;
 
-    r = redisCommand(rc, "GET %s", CAST_KEY_RELAY_INFLIGHT);
+    r = cast_redis_command(rc, "GET %s", CAST_KEY_RELAY_INFLIGHT);
 
     if (r == NULL || (r->type != REDIS_REPLY_NIL
                       && r->type != REDIS_REPLY_STRING))
@@ -114,7 +116,7 @@ cast_restore_chunk(redisContext *rc, PGresult *res)
     }
 
     written = cast_restore_int(rc, "FCALL cast_restore",
-                               redisCommandArgv(rc, argc, argv, NULL));
+                               cast_redis_command_argv(rc, argc, argv, NULL));
     free(argv);
 
     return written;
@@ -169,7 +171,7 @@ cast_restore_run(PGconn *pg, redisContext *rc, int chunk)
     free(last);
 
     if (cast_restore_int(rc, "FCALL cast_ready",
-                         redisCommand(rc, "FCALL cast_ready 0"))
+                         cast_redis_command(rc, "FCALL cast_ready 0"))
         < 0)
     {
         return -1;

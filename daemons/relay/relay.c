@@ -14,6 +14,14 @@
 #define RELAY_IDLE_MS  100      /* wait while Redis or Kafka is away */
 #define RELAY_ACK_MS   5        /* wait for delivery reports */
 
+/*
+ * An outbox entry as hiredis holds it, at most: 6000 fields and values
+ * (ENTRY_ARGS, lib/redis/cast.lua), each an object of some 48 bytes and
+ * a string of 65 at most (a name of 64 bytes), 8 bytes of slot each, its
+ * id: some 730 KB.  An XREAD reply holds batch_max of them.
+ */
+#define RELAY_ENTRY_HELD  (768 * 1024)
+
 
 static void relay_configure(relay_t *rl, int argc, char **argv);
 static int relay_step(relay_t *rl, int64_t now);
@@ -178,6 +186,9 @@ relay_configure(relay_t *rl, int argc, char **argv)
         cast_conf_die(RELAY_PROG, "inflight_max %lld: out of memory",
                       (long long) rl->inflight_max);
     }
+
+    /* the ring held inflight_max entries, at least batch_max */
+    cast_redis_reply_max((size_t) rl->batch_max * RELAY_ENTRY_HELD);
 
     strcpy(rl->cursor, "0-0");
     relay_redis_init(rl);

@@ -339,7 +339,7 @@ relay_replicated(relay_t *rl)
     snprintf(n, sizeof(n), "%lld", (long long) rl->min_replicas);
     snprintf(t, sizeof(t), "%lld", (long long) rl->redis.timeout_ms / 2);
 
-    r = redisCommand(rl->redis.ctx, "WAIT %s %s", n, t);
+    r = cast_redis_command(rl->redis.ctx, "WAIT %s %s", n, t);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         relay_redis_lost(rl, "WAIT", r);
         return -1;
@@ -387,10 +387,11 @@ relay_read(relay_t *rl, int block_ms)
     snprintf(block, sizeof(block), "%d", block_ms);
 
     r = (block_ms > 0)
-        ? redisCommand(rl->redis.ctx, "XREAD COUNT %s BLOCK %s STREAMS %s %s",
-                       count, block, CAST_KEY_OUTBOX, rl->cursor)
-        : redisCommand(rl->redis.ctx, "XREAD COUNT %s STREAMS %s %s",
-                       count, CAST_KEY_OUTBOX, rl->cursor);
+        ? cast_redis_command(rl->redis.ctx,
+                             "XREAD COUNT %s BLOCK %s STREAMS %s %s",
+                             count, block, CAST_KEY_OUTBOX, rl->cursor)
+        : cast_redis_command(rl->redis.ctx, "XREAD COUNT %s STREAMS %s %s",
+                             count, CAST_KEY_OUTBOX, rl->cursor);
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         relay_redis_lost(rl, "XREAD", r);
@@ -465,8 +466,8 @@ relay_trim(relay_t *rl)
     snprintf(minid, sizeof(minid), "%" PRIu64 "-%" PRIu64, rl->trim_ms,
              rl->trim_seq);
 
-    r = redisCommand(rl->redis.ctx, "XTRIM %s MINID %s", CAST_KEY_OUTBOX,
-                     minid);
+    r = cast_redis_command(rl->redis.ctx, "XTRIM %s MINID %s",
+                           CAST_KEY_OUTBOX, minid);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         relay_redis_lost(rl, "XTRIM", r);
         return;
@@ -484,43 +485,35 @@ relay_trim(relay_t *rl)
  * entries: cast.lua writes them only while {cast}:relay:packed says so,
  * so a relay of an older CAST, which would dead-letter them, is never
  * given one (docs/redis.md, "Outbox entry").  Both expire when the relay
- * is gone; the two commands go in one round trip.
+ * is gone.
  */
 
 void
 relay_publish_inflight(relay_t *rl)
 {
-    int          i;
     char         n[24], ttl[24];
     redisReply  *r;
 
     snprintf(n, sizeof(n), "%zu", rl->count);
     snprintf(ttl, sizeof(ttl), "%d", RELAY_INFLIGHT_TTL_MS);
 
-    if (redisAppendCommand(rl->redis.ctx, "SET %s %s PX %s",
-                           CAST_KEY_RELAY_INFLIGHT, n, ttl)
-        != REDIS_OK
-        || redisAppendCommand(rl->redis.ctx, "SET %s 1 PX %s",
-                              CAST_KEY_RELAY_PACKED, ttl)
-           != REDIS_OK)
-    {
-        relay_redis_lost(rl, "SET " CAST_KEY_RELAY_INFLIGHT, NULL);
+    r = cast_redis_command(rl->redis.ctx, "SET %s %s PX %s",
+                           CAST_KEY_RELAY_INFLIGHT, n, ttl);
+    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+        relay_redis_lost(rl, "SET " CAST_KEY_RELAY_INFLIGHT, r);
         return;
     }
 
-    for (i = 0; i < 2; i++) {
-        r = NULL;
+    freeReplyObject(r);
 
-        if (redisGetReply(rl->redis.ctx, (void **) &r) != REDIS_OK
-            || r == NULL || r->type != REDIS_REPLY_STATUS)
-        {
-            relay_redis_lost(rl, i == 0 ? "SET " CAST_KEY_RELAY_INFLIGHT
-                                        : "SET " CAST_KEY_RELAY_PACKED, r);
-            return;
-        }
-
-        freeReplyObject(r);
+    r = cast_redis_command(rl->redis.ctx, "SET %s 1 PX %s",
+                           CAST_KEY_RELAY_PACKED, ttl);
+    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+        relay_redis_lost(rl, "SET " CAST_KEY_RELAY_PACKED, r);
+        return;
     }
+
+    freeReplyObject(r);
 }
 
 
@@ -538,7 +531,7 @@ relay_unpublish(relay_t *rl)
         return;
     }
 
-    r = redisCommand(rl->redis.ctx, "DEL %s", CAST_KEY_RELAY_PACKED);
+    r = cast_redis_command(rl->redis.ctx, "DEL %s", CAST_KEY_RELAY_PACKED);
     if (r != NULL) {
         freeReplyObject(r);
     }

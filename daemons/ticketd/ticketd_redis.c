@@ -187,8 +187,8 @@ ticketd_release(ticketd_t *td)
         return;
     }
 
-    r = redisCommand(td->redis.ctx, "FCALL cast_release 0 %s",
-                     td->owner_id);
+    r = cast_redis_command(td->redis.ctx, "FCALL cast_release 0 %s",
+                           td->owner_id);
 
     if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
         cast_log(CAST_LOG_INFO, "release", "released the lease");
@@ -222,7 +222,7 @@ ticketd_fcall(ticketd_t *td, int64_t now, const char *fmt, ...)
 
     for (attempt = 0; attempt < 2; attempt++) {
         va_start(ap, fmt);
-        r = redisvCommand(td->redis.ctx, fmt, ap);
+        r = cast_redis_vcommand(td->redis.ctx, fmt, ap);
         va_end(ap);
 
         if (r == NULL) {

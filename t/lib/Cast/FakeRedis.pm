@@ -9,6 +9,7 @@ package Cast::FakeRedis;
 #   $srv->{port};                  # where it listens
 #   stop_fake($srv);               # kills it and waits (also at the end)
 #   fake_server(sub { my ($socket) = @_; ... })  # any other protocol
+#   read_command($socket)          # one command's words, () at the end
 #   bulk('x'), arr(@items)         # RESP bulk string and array
 #   replica_role($pport)           # ROLE's answer of a linked replica
 #   fake_replica($pport, sub { my @cmd = @_; ... return $reply })
@@ -22,6 +23,11 @@ package Cast::FakeRedis;
 #                                  # first ask, the later ones (the n-th,
 #                                  # its socket) the test's; $asks->()
 #                                  # counts them
+#   fake_proxy($rport, sub { my ($c, @cmd) = @_; ... })
+#                                  # a Redis in front of the real one on
+#                                  # that port: each command the test's
+#                                  # function did not answer itself on
+#                                  # $c (it returns false) goes through
 #   my ($tally, $count) = shared_count();
 #                                  # a count the forked servers share:
 #                                  # $tally->() adds one and returns it,
@@ -37,7 +43,7 @@ use POSIX qw(_exit);
 
 our @EXPORT_OK = qw(fake_redis fake_server stop_fake bulk arr replica_role
                     fake_replica fake_sentinel moving_sentinel shared_count
-                    sentinel_then);
+                    sentinel_then fake_proxy read_command);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -125,6 +131,46 @@ sub read_command {
         push @words, substr($word, 0, $1);
     }
     return @words;
+}
+
+
+# one reply from $r, whole, as it came; undef at the end
+sub read_reply {
+    my ($r) = @_;
+    my $line = <$r> // return undef;
+    my $out = $line;
+
+    if ($line =~ /^\$(\d+)\r\n$/) {
+        my $body = '';
+        read($r, $body, $1 + 2) == $1 + 2 or return undef;
+        $out .= $body;
+    } elsif ($line =~ /^\*(\d+)\r\n$/) {
+        for (1 .. $1) {
+            my $item = read_reply($r) // return undef;
+            $out .= $item;
+        }
+    }
+    return $out;
+}
+
+
+sub fake_proxy {
+    my ($rport, $hook) = @_;
+
+    return fake_server(sub {
+        my ($c) = @_;
+        my $r = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $rport) or return;
+
+        local $SIG{PIPE} = 'IGNORE';
+        $c->autoflush(1);
+        while (my @cmd = read_command($c)) {
+            next if $hook->($c, @cmd);
+            print $r arr(map { bulk($_) } @cmd);
+            my $reply = read_reply($r) // return;
+            print $c $reply or return;
+        }
+    });
 }
 
 
