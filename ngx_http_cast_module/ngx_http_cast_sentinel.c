@@ -77,6 +77,7 @@ static void ngx_http_cast_sentinel_on_connect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_cast_sentinel_on_disconnect(const redisAsyncContext *ac,
     int status);
+static void ngx_http_cast_sentinel_gone(ngx_http_cast_sentinel_t *s);
 static void ngx_http_cast_sentinel_timeout(ngx_event_t *ev);
 
 
@@ -497,15 +498,7 @@ ngx_http_cast_sentinel_on_connect(const redisAsyncContext *ac, int status)
     ngx_log_error(NGX_LOG_WARN, s->log, 0, "cast: sentinel connect failed: "
                   "%s", ac->errstr);
 
-    s->ac = NULL;
-    s->next++;
-
-    if (s->timeout.timer_set) {
-        ngx_del_timer(&s->timeout);
-    }
-
-    /* the next one from the event loop, not within hiredis */
-    ngx_add_timer(&s->timeout, 1);
+    ngx_http_cast_sentinel_gone(s);
 }
 
 
@@ -518,6 +511,18 @@ ngx_http_cast_sentinel_on_disconnect(const redisAsyncContext *ac, int status)
         return;
     }
 
+    ngx_http_cast_sentinel_gone(s);
+}
+
+
+/*
+ * The connection hiredis is about to free: the next Sentinel is asked,
+ * from the event loop, not within hiredis.
+ */
+
+static void
+ngx_http_cast_sentinel_gone(ngx_http_cast_sentinel_t *s)
+{
     s->ac = NULL;
     s->next++;
 
