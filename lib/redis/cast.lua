@@ -778,6 +778,28 @@ local function replayed(done)
     return r
 end
 
+-- The reply recorded for a retry's key, as cast_votes gives it: at most
+-- the `n` names the retry carries, which is all nginx reads of it.  The
+-- record may hold a thousand names (its first vote's) where the retry
+-- names one: whole, a retry of some 150 bytes was answered up to 180 KB
+-- as hiredis holds it, past what nginx's link allows for it (1 MB and
+-- 64 bytes a byte of the commands in flight), and a few hundred such
+-- retries at once dropped the link with every call on it.
+local function cut(reply, n)
+    local m = 3 + 2 * n
+
+    if #reply <= m then
+        return reply
+    end
+
+    local r = {}
+    for i = 1, m do
+        r[i] = reply[i]
+    end
+
+    return r
+end
+
 -- Decides one vote, in order, against the batch's tickets and counts: its
 -- reply, and when it is accepted, its event in the outbox entries `ob`.
 local function decide(ts, st, seen, now, args, v, ob, short)
@@ -785,13 +807,15 @@ local function decide(ts, st, seen, now, args, v, ob, short)
     local idem = args[at + 2]
 
     if idem ~= '' then
-        if seen[idem] then
-            return seen[idem]
+        local done = seen[idem]
+
+        if not done then
+            done = call('GET', K_IDEM .. idem)
+            done = done and replayed(done)
         end
 
-        local done = call('GET', K_IDEM .. idem)
         if done then
-            return replayed(done)
+            return short and cut(done, tonumber(args[at + 6])) or done
         end
     end
 
