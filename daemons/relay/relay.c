@@ -143,8 +143,11 @@ relay_step(relay_t *rl, int64_t now)
     /* block in Redis only when nothing waits for a delivery report */
     n = relay_read(rl, rl->count == 0 ? (int) rl->batch_ms : 0);
 
-    /* a full batch: more is waiting; a partial one: let the next gather */
-    if (n >= rl->batch_max) {
+    /*
+     * a full batch: more is waiting, as while the reads grow back after
+     * one that failed; a partial one: let the next gather
+     */
+    if (n >= rl->batch_max || (n > 0 && rl->read_max < rl->batch_max)) {
         return 0;
     }
 
@@ -180,6 +183,8 @@ relay_configure(relay_t *rl, int argc, char **argv)
         cast_conf_die(RELAY_PROG, "need redis_timeout_ms > batch_ms, "
                       "flush_ms >= 0 and http_port 0..65535");
     }
+
+    rl->read_max = rl->batch_max;
 
     rl->ring = calloc(rl->inflight_max, sizeof(relay_entry_t));
     if (rl->ring == NULL) {

@@ -59,6 +59,7 @@ typedef struct {
     /* configuration */
     cast_kafka_settings_t  kafka;
     int64_t          batch_max;
+    int64_t          read_max;      /* entries an XREAD asks for now */
     int64_t          batch_ms;
     int64_t          min_replicas;     /* WAIT before producing */
     uint64_t         unacked_total;    /* reads WAIT found too few for */

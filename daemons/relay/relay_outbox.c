@@ -363,7 +363,12 @@ relay_replicated(relay_t *rl)
 
 /*
  * XREAD what fits in the ring after the cursor, waiting up to block_ms
- * when the stream has nothing new; the number of entries read.
+ * when the stream has nothing new; the number of entries read.  A reply
+ * must come whole within the link's timeout: after a read that did not
+ * (a slow network, a backlog of large entries; or Redis gone), the next
+ * ones ask for half as many entries, down to one, and each whole reply
+ * doubles that back up to batch_max.  Read again and again at the same
+ * size, such a backlog would never be read at all.
  */
 
 int
@@ -379,8 +384,8 @@ relay_read(relay_t *rl, int block_ms)
         return 0;
     }
 
-    if (room > (size_t) rl->batch_max) {
-        room = rl->batch_max;
+    if (room > (size_t) rl->read_max) {
+        room = rl->read_max;
     }
 
     snprintf(count, sizeof(count), "%zu", room);
@@ -394,8 +399,19 @@ relay_read(relay_t *rl, int block_ms)
                              count, CAST_KEY_OUTBOX, rl->cursor);
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        if (r == NULL && rl->read_max > 1) {
+            rl->read_max /= 2;
+            cast_log(CAST_LOG_WARN, "outbox", "XREAD failed: reading %lld "
+                     "entries at a time now", (long long) rl->read_max);
+        }
+
         relay_redis_lost(rl, "XREAD", r);
         return 0;
+    }
+
+    if (rl->read_max < rl->batch_max) {
+        rl->read_max = (rl->read_max * 2 < rl->batch_max)
+                       ? rl->read_max * 2 : rl->batch_max;
     }
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 1

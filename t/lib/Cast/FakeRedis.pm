@@ -43,7 +43,7 @@ use POSIX qw(_exit);
 
 our @EXPORT_OK = qw(fake_redis fake_server stop_fake bulk arr replica_role
                     fake_replica fake_sentinel moving_sentinel shared_count
-                    sentinel_then fake_proxy read_command);
+                    sentinel_then fake_proxy read_command read_reply);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
