@@ -12,17 +12,14 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Daemon qw(start_daemon stop_daemon);
+use Cast::Daemon qw(private_relay stop_daemon);
 use Cast::PrivateRedis qw(start_redis cmd_ok);
-use Cast::Stack qw(free_port);
 use File::Temp qw(tempdir);
-use HTTP::Tiny;
 use Test::More;
 
 plan skip_all => 'no test stack' unless $ENV{CAST_KAFKA_BOOTSTRAP};
 
 my $sock = start_redis();
-my $run = sprintf '%d%04d', time, $$ % 10000;
 my ($n, $packed, $batch) = (500, 999, 430);
 
 # the packed half: 999 votes an entry (an entry holds 6000 strings)
@@ -42,26 +39,15 @@ cmd_ok('XADD', '{cast}:outbox', '*', @fields) for 1 .. $n / 2;
 my $events = $n / 2 * ($packed + $batch);
 
 my $dir = tempdir(CLEANUP => 1);
-my $port = free_port();
-my $pid = start_daemon('relay', "$dir/relay.log", {
-    CAST_REDIS_URL => "unix://$sock",
-    CAST_KAFKA_BOOTSTRAP => $ENV{CAST_KAFKA_BOOTSTRAP},
-    CAST_TOPIC => "r234-$run", CAST_DLQ_TOPIC => "r234-$run.dlq",
-    CAST_PARTITIONS => 1, CAST_HTTP_PORT => $port,
-});
+my ($pid, $metric) = private_relay("$dir/relay.log",
+                                   CAST_REDIS_URL => "unix://$sock");
 
-sub metric {
-    my ($name) = @_;
-    my $m = HTTP::Tiny->new(timeout => 2)
-        ->get("http://127.0.0.1:$port/metrics")->{content} // '';
-    return $m =~ /^\Q$name\E (\d+)/m ? $1 : 0;
-}
-
-ok(wait_for(120, sub { metric('cast_relay_delivered_total') >= $events }),
+ok(wait_for(120,
+            sub { $metric->('cast_relay_delivered_total') >= $events }),
    "every event of $n entries delivered ($events)")
-    or diag 'read ' . metric('cast_relay_read_total') . ', delivered '
-            . metric('cast_relay_delivered_total');
-is(metric('cast_relay_redis_errors_total'), 0, 'no Redis error');
+    or diag 'read ' . $metric->('cast_relay_read_total') . ', delivered '
+            . $metric->('cast_relay_delivered_total');
+is($metric->('cast_relay_redis_errors_total'), 0, 'no Redis error');
 
 stop_daemon($pid);
 my $log = do { open my $fh, '<', "$dir/relay.log"; local $/; <$fh> // '' };

@@ -14,12 +14,11 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Cast::Test;
-use Cast::Daemon qw(start_daemon stop_daemon);
+use Cast::Daemon qw(private_relay stop_daemon);
 use Cast::FakeRedis qw(fake_proxy stop_fake arr bulk read_reply);
 use Cast::PrivateRedis qw(start_redis cmd_ok);
 use Cast::Stack qw(free_port);
 use File::Temp qw(tempdir);
-use HTTP::Tiny;
 use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep);
@@ -28,7 +27,6 @@ plan skip_all => 'no test stack' unless $ENV{CAST_KAFKA_BOOTSTRAP};
 
 my $rport = free_port();
 start_redis(port => $rport);
-my $run = sprintf '%d%04d', time, $$ % 10000;
 my ($n, $votes) = (200, 200);
 
 my $value = join "\n", '1765000000000', '1234567890', '1',
@@ -57,26 +55,15 @@ my $proxy = fake_proxy($rport, sub {
 });
 
 my $dir = tempdir(CLEANUP => 1);
-my $port = free_port();
-my $pid = start_daemon('relay', "$dir/relay.log", {
+my ($pid, $metric) = private_relay("$dir/relay.log",
     CAST_REDIS_URL => "redis://127.0.0.1:$proxy->{port}",
-    CAST_REDIS_TIMEOUT_MS => 1000, CAST_BATCH_MAX => $n,
-    CAST_KAFKA_BOOTSTRAP => $ENV{CAST_KAFKA_BOOTSTRAP},
-    CAST_TOPIC => "r235-$run", CAST_DLQ_TOPIC => "r235-$run.dlq",
-    CAST_PARTITIONS => 1, CAST_HTTP_PORT => $port,
-});
+    CAST_REDIS_TIMEOUT_MS => 1000, CAST_BATCH_MAX => $n);
 
-sub metric {
-    my ($name) = @_;
-    my $m = HTTP::Tiny->new(timeout => 2)
-        ->get("http://127.0.0.1:$port/metrics")->{content} // '';
-    return $m =~ /^\Q$name\E (\d+)/m ? $1 : 0;
-}
-
-ok(wait_for(120, sub { metric('cast_relay_delivered_total') >= $events }),
+ok(wait_for(120,
+            sub { $metric->('cast_relay_delivered_total') >= $events }),
    "every event of $n entries delivered over the slow link ($events)")
-    or diag 'read ' . metric('cast_relay_read_total') . ', delivered '
-            . metric('cast_relay_delivered_total');
+    or diag 'read ' . $metric->('cast_relay_read_total') . ', delivered '
+            . $metric->('cast_relay_delivered_total');
 
 stop_daemon($pid);
 stop_fake($proxy);

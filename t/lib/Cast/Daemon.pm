@@ -10,6 +10,11 @@ package Cast::Daemon;
 #                             CAST_HTTP_PORT => $port, ...);
 #                                  # cast-ticketd with a ticket secret of
 #                                  # its own and the function library
+#   my ($pid, $metric) = private_relay($log, CAST_REDIS_URL => $url);
+#                                  # cast-relay on the stack's Kafka,
+#                                  # topics and an HTTP port of its own;
+#                                  # $metric->('cast_relay_read_total')
+#                                  # reads one of its counters (0 absent)
 #   stop_daemon($pid);             # the same as at the end, now
 
 use strict;
@@ -18,9 +23,10 @@ use warnings;
 use Exporter 'import';
 use File::Temp qw(tempdir);
 use POSIX qw(_exit);
-use Cast::Stack qw(repo_root);
+use Cast::Stack qw(repo_root free_port);
+use HTTP::Tiny;
 
-our @EXPORT_OK = qw(start_daemon private_ticketd stop_daemon);
+our @EXPORT_OK = qw(start_daemon private_ticketd private_relay stop_daemon);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -60,6 +66,26 @@ sub private_ticketd {
         CAST_FUNCTIONS_FILE => repo_root() . '/lib/redis/cast.lua',
         %env,
     });
+}
+
+
+sub private_relay {
+    my ($log, %env) = @_;
+    my $port = free_port();
+    my $topic = sprintf 'relay-%d-%d', $$, $port;
+    my $pid = start_daemon('relay', $log, {
+        CAST_KAFKA_BOOTSTRAP => $ENV{CAST_KAFKA_BOOTSTRAP},
+        CAST_TOPIC => $topic, CAST_DLQ_TOPIC => "$topic.dlq",
+        CAST_PARTITIONS => 1, CAST_HTTP_PORT => $port, %env,
+    });
+    my $metric = sub {
+        my ($name) = @_;
+        my $m = HTTP::Tiny->new(timeout => 2)
+            ->get("http://127.0.0.1:$port/metrics")->{content} // '';
+        return $m =~ /^\Q$name\E (\d+)/m ? $1 : 0;
+    };
+
+    return ($pid, $metric);
 }
 
 
