@@ -8,9 +8,9 @@
 # name, and a long array was kept as a million reply objects.  Now the
 # whole answer has the timeout and 4 KB as hiredis holds it, and an
 # array header whose slots alone pass that is refused as it is read
-# (hiredis allocated 16 GB of slots for "*2000000000").  That no Sentinel told is
-# a warning when it starts, not at each refused write, and its end is
-# logged.  Also: a primary merely short of
+# (hiredis allocated 16 GB of slots for "*2000000000").  That no
+# Sentinel told is a warning when it starts, not at each refused write,
+# and its end is logged.  Also: a primary merely short of
 # replicas, which the Sentinels still name, is kept (no reconnect), and
 # one they no longer name is left.  A fake primary that refuses every
 # FCALL as NOREPLICAS, fake Sentinels whose second answer is hostile, and
@@ -21,7 +21,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::FakeRedis qw(fake_redis fake_server bulk arr);
-use Cast::Daemon qw(private_ticketd);
+use Cast::Daemon qw(private_ticketd healthz peak_kb);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -98,30 +98,6 @@ sub ticketd {
                            CAST_HTTP_PORT => $hport);
 }
 
-# /healthz's status line, or 'no answer' within 5 s
-sub probe {
-    my ($hport) = @_;
-    my $line = eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm 5;
-        my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$hport",
-                                      Timeout => 5) or die "connect\n";
-        print $c "GET /healthz HTTP/1.0\r\n\r\n";
-        my $l = <$c>;
-        alarm 0;
-        $l;
-    };
-    alarm 0;
-    return $line // 'no answer';
-}
-
-# the peak of its memory (VmHWM) or of its address space (VmPeak), in KB
-sub peak_kb {
-    my ($pid, $what) = @_;
-    open my $s, '<', "/proc/$pid/status" or return -1;
-    for (<$s>) { return $1 if /^$what:\s+(\d+)/ }
-    return -1;
-}
 
 my %hostile = (
     # the answer's start, then a byte every 0.2 s, within each read's 1 s
@@ -185,7 +161,7 @@ for my $what (sort keys %hostile) {
         or diag `tail -5 $dir/$name.log`;
     is(count("$dir/$name.primary"), 1,
        '  the primary merely short of replicas, named again, is kept');
-    like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
+    like(healthz($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
     cmp_ok(peak_kb($pid, 'VmHWM'), '<', 32 * 1024,
            '  its memory peak stays under 32 MB');
     cmp_ok(peak_kb($pid, 'VmPeak'), '<', 1024 * 1024,
@@ -232,7 +208,7 @@ like(`cat $dir/answers-a-2000000000-element-array-header.log`,
     is(count("$dir/shared.primary"), 1, '  the primary is kept');
     my $warned = () = `cat $dir/shared.log` =~ /level=warn .*event=sentinel/g;
     is($warned, 1, '  that none told is a warning once, not one a write');
-    like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
+    like(healthz($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
 }
 
 # the Sentinels name another primary: the short one is left for it

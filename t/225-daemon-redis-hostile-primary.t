@@ -19,7 +19,7 @@ use warnings;
 use lib 't/lib';
 use Cast::Test;
 use Cast::FakeRedis qw(fake_server read_command bulk);
-use Cast::Daemon qw(private_ticketd stop_daemon);
+use Cast::Daemon qw(private_ticketd healthz peak_kb stop_daemon);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -66,29 +66,6 @@ sub primary {
     })->{port};
 }
 
-# /healthz's status line, or 'no answer' within 5 s
-sub probe {
-    my ($hport) = @_;
-    my $line = eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm 5;
-        my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$hport",
-                                      Timeout => 5) or die "connect\n";
-        print $c "GET /healthz HTTP/1.0\r\n\r\n";
-        my $l = <$c>;
-        alarm 0;
-        $l;
-    };
-    alarm 0;
-    return $line // 'no answer';
-}
-
-sub peak_kb {
-    my ($pid) = @_;
-    open my $s, '<', "/proc/$pid/status" or return -1;
-    for (<$s>) { return $1 if /^VmHWM:\s+(\d+)/ }
-    return -1;
-}
 
 my $too_large = 'sent a reply of more than 16777216 bytes: refused';
 
@@ -125,8 +102,8 @@ for my $what (sort keys %hostile) {
        "a primary that $what: the link is dropped, and made again")
         or diag `tail -5 $log`;
     like(text($log), $said, '  why is logged');
-    like(probe($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
-    cmp_ok(peak_kb($pid), '<', 64 * 1024,
+    like(healthz($hport), qr{^HTTP/1\.0 \d{3} }, '  /healthz is answered');
+    cmp_ok(peak_kb($pid, 'VmHWM'), '<', 64 * 1024,
            '  its memory peak stays under 64 MB');
     is(waitpid($pid, WNOHANG), 0, '  cast-ticketd still runs');
     stop_daemon($pid);

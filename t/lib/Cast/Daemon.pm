@@ -15,6 +15,10 @@ package Cast::Daemon;
 #                                  # topics and an HTTP port of its own;
 #                                  # $metric->('cast_relay_read_total')
 #                                  # reads one of its counters (0 absent)
+#   healthz($port);                # its /healthz's status line, or
+#                                  # 'no answer' within 5 s
+#   peak_kb($pid, 'VmHWM');        # the peak of its memory (VmHWM) or of
+#                                  # its address space (VmPeak), in KB
 #   stop_daemon($pid);             # the same as at the end, now
 
 use strict;
@@ -25,8 +29,10 @@ use File::Temp qw(tempdir);
 use POSIX qw(_exit);
 use Cast::Stack qw(repo_root free_port);
 use HTTP::Tiny;
+use IO::Socket::INET;
 
-our @EXPORT_OK = qw(start_daemon private_ticketd private_relay stop_daemon);
+our @EXPORT_OK = qw(start_daemon private_ticketd private_relay healthz
+                    peak_kb stop_daemon);
 
 my %running;
 my $owner = $$;          # a forked child's end stops nothing
@@ -86,6 +92,31 @@ sub private_relay {
     };
 
     return ($pid, $metric);
+}
+
+
+sub healthz {
+    my ($port) = @_;
+    my $line = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 5;
+        my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Timeout => 5) or die "connect\n";
+        print $c "GET /healthz HTTP/1.0\r\n\r\n";
+        my $l = <$c>;
+        alarm 0;
+        $l;
+    };
+    alarm 0;
+    return $line // 'no answer';
+}
+
+
+sub peak_kb {
+    my ($pid, $what) = @_;
+    open my $s, '<', "/proc/$pid/status" or return -1;
+    for (<$s>) { return $1 if /^$what:\s+(\d+)/ }
+    return -1;
 }
 
 
