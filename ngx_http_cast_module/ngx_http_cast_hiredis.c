@@ -56,6 +56,7 @@ typedef struct {
     const char         *name;        /* whose: "redis", "sentinel" */
     size_t              bound;       /* a reply's bytes, as hiredis holds */
     size_t              held;        /*   of the reply in progress */
+    ngx_uint_t          refused;     /* a reply passed the bound */
 } ngx_http_cast_hiredis_t;
 
 
@@ -116,6 +117,7 @@ ngx_http_cast_hiredis_attach(redisAsyncContext *ac, ngx_log_t *log,
     h->name = name;
     h->bound = bound;
     h->held = 0;
+    h->refused = 0;
 
     c->data = ac;
     c->read->handler = ngx_http_cast_hiredis_read;
@@ -212,6 +214,8 @@ static void
 ngx_http_cast_hiredis_refuse(ngx_http_cast_hiredis_t *h)
 {
     redisContext  *c = &h->ac->c;
+
+    h->refused = 1;
 
     if (c->connection_type == REDIS_CONN_UNIX) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "cast: %s unix:%s "
@@ -414,10 +418,22 @@ ngx_http_cast_hiredis_del_write(void *data)
 static void
 ngx_http_cast_hiredis_cleanup(void *data)
 {
-    ngx_connection_t   *c = data;
-    redisAsyncContext  *ac = c->data;
+    ngx_connection_t         *c = data;
+    redisAsyncContext        *ac = c->data;
+    ngx_http_cast_hiredis_t  *h = ac->c.reader->privdata;
 
-    ngx_free(ac->c.reader->privdata);
+    /*
+     * hiredis words a reply refused as it was made (a reply function
+     * returned NULL) "Out of memory", which it was not; the owner's
+     * disconnect callback, which hiredis 0.14 calls after this, logs it
+     */
+    if (h->refused) {
+        ngx_cpystrn((u_char *) ac->c.errstr,
+                    (u_char *) "a reply larger than its bound",
+                    sizeof(ac->c.errstr));
+    }
+
+    ngx_free(h);
     ac->c.reader->privdata = NULL;
 
     if (c->read->active) {

@@ -84,6 +84,12 @@ my $cut = () = error_log_text() =~ /$refused/g;
 cmp_ok($cut, '>=', 4, 'each reply is cut at its bound, the address and the '
        . 'bound in the log')
     or diag error_log_text();
+my $lost = () = error_log_text()
+    =~ /redis connection lost: a reply larger than its bound/g;
+cmp_ok($lost, '>=', 4, 'the connection lost for a reply past its bound')
+    or diag error_log_text();
+unlike(error_log_text(), qr/redis connection lost: Out of memory/,
+       'not for want of memory');
 
 SKIP: {
     # ASan keeps freed memory in quarantine and has a shadow of its own
