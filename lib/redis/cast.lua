@@ -665,7 +665,8 @@ end
 -- that name's total alone.  Numbers are written with %d.
 local function count(st, ob, now, t, use, voter, v, short)
     local e, n, seq = ob.last, v.n, t.seq
-    local packed = ob.packed and n == 1 and v[2] == 1
+    local usual = n == 1 and v[2] == 1
+    local packed = ob.packed and usual
 
     if packed then
         if not (e and e.next == use and e.seq == seq
@@ -743,7 +744,7 @@ local function count(st, ob, now, t, use, voter, v, short)
 
     e.m = m
 
-    if short and n == 1 and v[2] == 1 then
+    if short and usual then
         return reply[5]
     end
 
