@@ -82,14 +82,7 @@ for my $i (1 .. 10) {
 is($answered, 10, 'reads answer meanwhile');
 like(readyz(), qr/127\.0\.0\.1:$pa/, 'the worker stays on its primary');
 
-SKIP: {
-    # ASan keeps freed memory in quarantine and has a shadow of its own
-    skip 'the sanitized nginx: its resident size says little', 1
-        if $ENV{CAST_NGINX_PRELOAD};
-    my $grew = worker_status_kb('VmHWM') - $hwm0;
-    ok($hwm0 > 0 && $grew < 32 * 1024,
-       "the worker's resident peak grew by $grew kB, under 32 MB");
-}
+check_worker_growth($hwm0, 32);
 
 stop_nginx();
 is(error_log_problems(), '', 'no alert, crit or emerg in the error log');

@@ -91,14 +91,7 @@ cmp_ok($lost, '>=', 4, 'the connection lost for a reply past its bound')
 unlike(error_log_text(), qr/redis connection lost: Out of memory/,
        'not for want of memory');
 
-SKIP: {
-    # ASan keeps freed memory in quarantine and has a shadow of its own
-    skip 'the sanitized nginx: its resident size says little', 1
-        if $ENV{CAST_NGINX_PRELOAD};
-    my $grew = worker_status_kb('VmHWM') - $hwm0;
-    ok($hwm0 > 0 && $grew < 32 * 1024,
-       "the worker's resident peak grew by $grew kB, under 32 MB");
-}
+check_worker_growth($hwm0, 32);
 
 check_worker_peak();
 

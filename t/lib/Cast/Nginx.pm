@@ -26,7 +26,7 @@ use Time::HiRes qw(sleep time);
 our @EXPORT = qw(
     start_nginx stop_nginx nginx_pid error_log_text error_log_problems
     check_error_log server_port server_root nginx_metrics send_read
-    worker_status_kb check_worker_peak
+    worker_status_kb check_worker_peak check_worker_growth
 );
 
 # Settings the block harness changes through its own functions
@@ -313,6 +313,24 @@ sub check_worker_peak {
         Test::More::ok($kb > 0 && $kb < 4 * 1024 * 1024,
                        "the worker's address space peaks under 4 GB")
             or Test::More::diag("VmPeak $kb kB");
+    }
+}
+
+
+# One test: the worker's resident peak (VmHWM) grew by under $mb MB
+# since it was $hwm0 kB; skipped under the sanitized nginx, whose ASan
+# keeps freed memory in quarantine and has a shadow of its own.
+sub check_worker_growth {
+    my ($hwm0, $mb) = @_;
+
+    SKIP: {
+        Test::More::skip('the sanitized nginx: its resident size says '
+                         . 'little', 1)
+            if $ENV{CAST_NGINX_PRELOAD};
+        my $grew = worker_status_kb('VmHWM') - $hwm0;
+        Test::More::ok($hwm0 > 0 && $grew < $mb * 1024,
+                       "the worker's resident peak grew by $grew kB, "
+                       . "under $mb MB");
     }
 }
 
