@@ -463,8 +463,8 @@ cast_outbox_packed(const cast_outbox_str_t *value,
 
     first = strtoull(start.data, NULL, 10);
 
-    /* a vote takes 11 bytes at least, its '\n' before it included */
-    max = value->len / 11 + 1;
+    /* a vote takes 10 bytes at least, its '\n' before it included */
+    max = value->len / 10 + 1;
 
     ev = calloc(max, sizeof(cast_outbox_event_t));
     if (ev == NULL) {

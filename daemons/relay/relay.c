@@ -143,11 +143,8 @@ relay_step(relay_t *rl, int64_t now)
     /* block in Redis only when nothing waits for a delivery report */
     n = relay_read(rl, rl->count == 0 ? (int) rl->batch_ms : 0);
 
-    /*
-     * a full batch: more is waiting, as while the reads grow back after
-     * one that failed; a partial one: let the next gather
-     */
-    if (n >= rl->batch_max || (n > 0 && rl->read_max < rl->batch_max)) {
+    /* a full read: more is waiting; a partial one: let the next gather */
+    if (rl->read_full) {
         return 0;
     }
 

@@ -60,6 +60,8 @@ typedef struct {
     cast_kafka_settings_t  kafka;
     int64_t          batch_max;
     int64_t          read_max;      /* entries an XREAD asks for now */
+    unsigned         read_full:1;   /*   and the last one read as many */
+    int64_t          packed_at;     /* when to say packed again, ms */
     int64_t          batch_ms;
     int64_t          min_replicas;     /* WAIT before producing */
     uint64_t         unacked_total;    /* reads WAIT found too few for */

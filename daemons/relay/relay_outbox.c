@@ -76,6 +76,9 @@ relay_redis_lost(relay_t *rl, const char *what, redisReply *r)
         freeReplyObject(r);
     }
 
+    /* the next Redis is told at once */
+    rl->packed_at = 0;
+
     cast_redis_lost(&rl->redis, cast_mono_ms(), why);
 }
 
@@ -367,8 +370,10 @@ relay_replicated(relay_t *rl)
  * must come whole within the link's timeout: after a read that did not
  * (a slow network, a backlog of large entries; or Redis gone), the next
  * ones ask for half as many entries, down to one, and each whole reply
- * doubles that back up to batch_max.  Read again and again at the same
- * size, such a backlog would never be read at all.
+ * of as many as asked for grows that by an eighth (one at least) back up
+ * to batch_max: slowly, as the size that failed may fail again.  Read
+ * again and again at the same size, such a backlog would never be read
+ * at all.
  */
 
 int
@@ -387,6 +392,8 @@ relay_read(relay_t *rl, int block_ms)
     if (room > (size_t) rl->read_max) {
         room = rl->read_max;
     }
+
+    rl->read_full = 0;
 
     snprintf(count, sizeof(count), "%zu", room);
     snprintf(block, sizeof(block), "%d", block_ms);
@@ -409,10 +416,6 @@ relay_read(relay_t *rl, int block_ms)
         return 0;
     }
 
-    if (rl->read_max < rl->batch_max) {
-        rl->read_max = (rl->read_max * 2 < rl->batch_max)
-                       ? rl->read_max * 2 : rl->batch_max;
-    }
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 1
         || r->element[0]->type != REDIS_REPLY_ARRAY
@@ -423,6 +426,17 @@ relay_read(relay_t *rl, int block_ms)
     }
 
     entries = r->element[0]->element[1];
+
+    if (entries->elements == room) {
+        rl->read_full = 1;
+
+        if (rl->read_max < rl->batch_max) {
+            rl->read_max += (rl->read_max / 8 > 0) ? rl->read_max / 8 : 1;
+            if (rl->read_max > rl->batch_max) {
+                rl->read_max = rl->batch_max;
+            }
+        }
+    }
 
     if (entries->elements > 0 && relay_replicated(rl) != 0) {
         freeReplyObject(r);     /* read again from the cursor next turn */
@@ -499,15 +513,18 @@ relay_trim(relay_t *rl)
  * What the ring holds, for a restore to wait on: those events are in
  * neither the outbox nor Kafka.  And that this relay reads packed outbox
  * entries: cast.lua writes them only while {cast}:relay:packed says so,
- * so a relay of an older CAST, which would dead-letter them, is never
- * given one (docs/redis.md, "Outbox entry").  Both expire when the relay
- * is gone.
+ * so no new one is written for a relay of an older CAST, which would
+ * dead-letter them (one that starts while packed entries are left needs
+ * them drained first: docs/redis.md, "Outbox entry").  Both expire when
+ * the relay is gone; the second is said again a third of its life later,
+ * not at each turn.
  */
 
 void
 relay_publish_inflight(relay_t *rl)
 {
     char         n[24], ttl[24];
+    int64_t      now;
     redisReply  *r;
 
     snprintf(n, sizeof(n), "%zu", rl->count);
@@ -522,6 +539,11 @@ relay_publish_inflight(relay_t *rl)
 
     freeReplyObject(r);
 
+    now = cast_mono_ms();
+    if (now < rl->packed_at) {
+        return;
+    }
+
     r = cast_redis_command(rl->redis.ctx, "SET %s 1 PX %s",
                            CAST_KEY_RELAY_PACKED, ttl);
     if (r == NULL || r->type != REDIS_REPLY_STATUS) {
@@ -530,6 +552,8 @@ relay_publish_inflight(relay_t *rl)
     }
 
     freeReplyObject(r);
+
+    rl->packed_at = now + RELAY_INFLIGHT_TTL_MS / 3;
 }
 
 
