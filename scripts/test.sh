@@ -216,6 +216,22 @@ ha_stack() {
     . "$CAST_VAR/stack.env"
 }
 
+# A Redis that was the primary in the pass before and is a replica now
+# keeps the appendfsync nginx set on it (always): each pass starts with
+# the replicas as the stack makes them (t/100 checks it).
+ha_replicas_fsync() {
+    local i port
+
+    for ((i = 0; i <= CAST_REDIS_REPLICAS; i++)); do
+        port=$((CAST_REDIS_PORT + i))
+        if [[ $(redis-cli -p "$port" ROLE 2>/dev/null | head -1) == slave ]]
+        then
+            redis-cli -p "$port" CONFIG SET appendfsync \
+                "${CAST_REDIS_REPLICA_APPENDFSYNC:-everysec}" >/dev/null
+        fi
+    done
+}
+
 if ((${#ha_files[@]})); then
     if ! ha_stack; then
         echo "test: the stack with replicas did not start" >&2
@@ -224,6 +240,7 @@ if ((${#ha_files[@]})); then
         files=("${ha_files[@]}")
         if [[ ${CAST_TEST_SAN:-1} == 1 && -f $SAN_MODULE ]]; then
             san_pass || status=$?
+            ha_replicas_fsync
         fi
         prove -I t/lib "${flags[@]}" "${files[@]}" || status=$?
     fi
