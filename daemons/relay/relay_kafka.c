@@ -69,13 +69,19 @@ relay_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
  * requests more than with their size; at 10 ms it spent twice the CPU
  * per event here (make bench), for 100 ms more at most on the way to
  * PostgreSQL, where the persister's own batching already waits.
+ * compression.codec=lz4: what the broker still spends goes with the
+ * bytes it checks and writes; the events, JSON alike in all but a few
+ * fields, shrink to about a fifth, and the broker's CPU per event fell
+ * from 5.1-6.4 to 1.9 us (900,000 events drained from the outbox,
+ * alternating), with no more for the relay or the persister.
  */
 
 int
 relay_kafka_open(relay_t *rl)
 {
     rl->rk = cast_kafka_producer(rl->kafka.bootstrap, "cast-relay",
-                                 "linger.ms=100", rl->kafka.options,
+                                 "linger.ms=100,compression.codec=lz4",
+                                 rl->kafka.options,
                                  relay_delivered, relay_kafka_error, rl);
     if (rl->rk == NULL) {
         return -1;
