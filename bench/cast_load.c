@@ -313,16 +313,36 @@ load_read(load_t *ld, load_conn_t *c)
 static void
 load_arm(load_t *ld)
 {
+    int                i;
     int64_t            t;
     struct itimerspec  its;
 
     t = (ld->next < ld->total) ? load_due(ld, ld->next) : ld->end;
 
-    /* behind (every connection busy): an answer wakes the loop, not the
-     * timer, which would fire at once, again and again */
+    /*
+     * Behind with every connection busy: an answer wakes the loop, not
+     * the timer, which would fire at once, again and again.  A request
+     * that fell due since load_send() looked, with a connection idle,
+     * keeps the timer (past, it fires at once): disarmed, the loop slept
+     * until epoll_wait()'s timeout, 100 ms, whenever nothing was in
+     * flight to wake it (the sweep's first step, at 25 %, had a p99 of
+     * 92 ms from this alone).
+     */
+    if (t <= load_now()) {
+        for (i = 0; i < ld->nconns; i++) {
+            if (!ld->conns[i].busy && !ld->conns[i].connecting) {
+                break;
+            }
+        }
+
+        if (i == ld->nconns) {
+            t = 0;
+        }
+    }
+
     memset(&its, 0, sizeof(its));
 
-    if (t > load_now()) {
+    if (t > 0) {
         its.it_value.tv_sec = t / 1000000000;
         its.it_value.tv_nsec = t % 1000000000;
     }
