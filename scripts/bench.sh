@@ -230,7 +230,7 @@ run() {
                      printf ", \"%s\": %s", $1, $2 }' <<<"$out")
     n=$(awk '/ requests in / { print $1 }' <<<"$out")
     unit=request
-    if [[ $name == vote || $name == vote_replicated* \
+    if [[ $name == vote || $name == vote_front || $name == vote_replicated* \
           || $name == vote_plain* ]]; then
         n=$(awk '$1 == "votes_accepted" { print $2 }' <<<"$out")
         unit=accepted_vote
@@ -241,6 +241,50 @@ run() {
     printf '%-16s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms  %s\n' \
         "$name" "$rps" "$p50" "$p99" "${extra#, }"
     printf '%-16s CPU us per %s: %s\n' '' "${unit/_/ }" "$cpu"
+}
+
+# --- the front alone: the `vote` run with the durable pipeline paused ---------
+#
+# The votes of the `vote` run cost the durable pipeline (the relay, Kafka,
+# the persister, PostgreSQL) CPU on the same two cores as the front (wrk,
+# nginx, Redis).  vote_front is the same run with the relay stopped: Redis
+# writes every vote to the outbox as it does with a relay (the relay's word
+# that it reads packed entries, {cast}:relay:packed, held meanwhile, so
+# the same Lua path), and nothing reads them until the run is over.  Then
+# the relay starts again and the backlog drains into PostgreSQL before the
+# next run.  What the front reaches alone: how far the pipeline holds
+# `vote` back, and the most a pipeline of no cost at all would allow.
+
+persister_lag() {
+    curl -s "http://127.0.0.1:$CAST_PERSISTER_HTTP_PORT/metrics" \
+        | awk '$1 == "cast_persister_consumer_lag" { print $2 }'
+}
+
+vote_front_block() {
+    local holder deadline
+
+    scripts/stack.sh stop relay >/dev/null
+    (
+        while :; do
+            rcli SET '{cast}:relay:packed' 1 PX 3000 >/dev/null
+            sleep 1
+        done
+    ) &
+    holder=$!
+    sleep 1
+    run vote_front /graphql bench/vote.lua
+    kill "$holder"
+    wait "$holder" 2>/dev/null || true
+    scripts/stack.sh start relay >/dev/null
+    deadline=$((SECONDS + 300))
+    until [ "$(rcli XLEN '{cast}:outbox')" = 0 ] \
+          && [ "$(persister_lag)" = 0 ]; do
+        ((SECONDS < deadline)) \
+            || { echo "bench: vote_front: the outbox did not drain"; exit 1; }
+        sleep 1
+    done
+    echo "vote_front       drained into PostgreSQL" \
+         "$(jq '.votes_accepted' <<<"${res[vote_front]}") votes"
 }
 
 # --- the fair share: the realistic herd with and without a share per client ---
@@ -601,6 +645,7 @@ echo "vote pipeline    $lag"
 if [ "${BENCH_REPLICATION:-1}" = 1 ]; then
     replication_block
 fi
+vote_front_block
 CAST_BENCH_BODY='{"query":"query($u:String!){query(username:$u)}","variables":{"u":"bench-1"}}' \
     run query /graphql bench/graphql.lua
 CAST_BENCH_BODY='{"query":"{cas{ticket validUntil remainingUsage}}"}' \
@@ -930,7 +975,8 @@ herd_block
 mkdir -p bench/results
 file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)${only:+-$only}.json
 names=()
-for n in ceiling vote vote_exhausted vote_rejected query cas vote_replicated
+for n in ceiling vote vote_front vote_exhausted vote_rejected query cas \
+    vote_replicated
 do
     [ -z "${res[$n]:-}" ] || names+=("$n")
 done
