@@ -16,6 +16,13 @@ typedef struct {
 } cast_event_reason_t;
 
 
+typedef struct {
+    char         *buf;
+    size_t        len;          /* written, or that would have been */
+    size_t        size;
+} cast_event_out_t;
+
+
 static int cast_event_fail(cast_event_reason_t *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int cast_event_text(const char *p, size_t len,
@@ -35,9 +42,9 @@ static int cast_event_votes(const cJSON *root, cast_event_t *ev,
     cast_event_reason_t *r);
 static int cast_event_fields(const cJSON *root, cast_event_t *ev,
     cast_event_reason_t *r);
-static cJSON *cast_event_add_int(cJSON *o, const char *name, int64_t v);
-static cJSON *cast_event_vote_json(const cast_event_vote_t *v);
-static int cast_event_json(cJSON *o, const cast_event_t *ev);
+static void cast_event_put(cast_event_out_t *o, const char *s, size_t n);
+static void cast_event_put_int(cast_event_out_t *o, int64_t v);
+static void cast_event_put_str(cast_event_out_t *o, const char *s);
 
 
 static int
@@ -480,102 +487,155 @@ cast_event_free(cast_event_t *ev)
 
 
 /*
- * cJSON prints numbers with 15 significant digits when that reads back
- * within its tolerance, so 9007199254740992 became 9.00719925474099e+15:
- * integers are written as raw JSON instead.
+ * The canonical form is written directly, without a cJSON tree (a
+ * persister wrote one per event: a dozen allocations): the bytes cJSON's
+ * unformatted printer made of the same object, keys in the order v, id,
+ * ts, ticket, voter, votes (u, n, c, ver), strings escaped as cJSON does
+ * ('"', '\\', \b \f \n \r \t, other bytes below 0x20 as \u00xx,
+ * everything else as is), integers in decimal (cJSON's own number printer
+ * kept only 15 digits, so they were written raw already).
  */
 
-static cJSON *
-cast_event_add_int(cJSON *o, const char *name, int64_t v)
+static void
+cast_event_put(cast_event_out_t *o, const char *s, size_t n)
 {
-    char  buf[24];
+    if (n > 0 && o->len + n <= o->size) {
+        memcpy(o->buf + o->len, s, n);
+    }
 
-    snprintf(buf, sizeof(buf), "%lld", (long long) v);
-
-    return cJSON_AddRawToObject(o, name, buf);
+    o->len += n;
 }
 
 
-static cJSON *
-cast_event_vote_json(const cast_event_vote_t *v)
+/* decimal, by hand: snprintf() was a fifth of a persister's own CPU */
+
+static void
+cast_event_put_int(cast_event_out_t *o, int64_t v)
 {
-    cJSON  *o;
+    char      num[24], *p;
+    uint64_t  u;
 
-    o = cJSON_CreateObject();
-    if (o == NULL) {
-        return NULL;
+    u = (v < 0) ? 0 - (uint64_t) v : (uint64_t) v;
+    p = num + sizeof(num);
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+
+    if (v < 0) {
+        *--p = '-';
     }
 
-    if (cJSON_AddStringToObject(o, "u", v->user) == NULL
-        || cast_event_add_int(o, "n", v->n) == NULL
-        || cast_event_add_int(o, "c", v->c) == NULL
-        || cast_event_add_int(o, "ver", v->ver) == NULL)
-    {
-        cJSON_Delete(o);
-        return NULL;
-    }
-
-    return o;
+    cast_event_put(o, p, (size_t) (num + sizeof(num) - p));
 }
 
 
-static int
-cast_event_json(cJSON *o, const cast_event_t *ev)
+static void
+cast_event_put_str(cast_event_out_t *o, const char *s)
 {
-    size_t   i;
-    cJSON   *votes, *v;
+    char                  esc[8];
+    size_t                n;
+    const char           *q;
+    const unsigned char  *p;
+    static const char     from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
 
-    if (cast_event_add_int(o, "v", CAST_EVENT_VERSION) == NULL
-        || cJSON_AddStringToObject(o, "id", ev->id) == NULL
-        || cast_event_add_int(o, "ts", ev->ts) == NULL
-        || cast_event_add_int(o, "ticket", ev->ticket) == NULL)
-    {
-        return -1;
+    cast_event_put(o, "\"", 1);
+
+    for (p = (const unsigned char *) s; *p != '\0'; p++) {
+        for (n = 0; p[n] >= 0x20 && p[n] != '"' && p[n] != '\\'; n++) {
+            /* void */
+        }
+
+        cast_event_put(o, (const char *) p, n);
+        p += n;
+
+        if (*p == '\0') {
+            break;
+        }
+
+        q = memchr(from, *p, sizeof(from) - 1);
+
+        if (q != NULL) {
+            esc[0] = '\\';
+            esc[1] = to[q - from];
+            cast_event_put(o, esc, 2);
+
+        } else {
+            snprintf(esc, sizeof(esc), "\\u%04x", *p);
+            cast_event_put(o, esc, 6);
+        }
     }
+
+    cast_event_put(o, "\"", 1);
+}
+
+
+size_t
+cast_event_write(const cast_event_t *ev, char *buf, size_t size)
+{
+    size_t             i;
+    cast_event_out_t   o;
+    cast_event_vote_t *v;
+
+    o.buf = buf;
+    o.len = 0;
+    o.size = size;
+
+    cast_event_put(&o, "{\"v\":", 5);
+    cast_event_put_int(&o, CAST_EVENT_VERSION);
+    cast_event_put(&o, ",\"id\":", 6);
+    cast_event_put_str(&o, ev->id);
+    cast_event_put(&o, ",\"ts\":", 6);
+    cast_event_put_int(&o, ev->ts);
+    cast_event_put(&o, ",\"ticket\":", 10);
+    cast_event_put_int(&o, ev->ticket);
+    cast_event_put(&o, ",\"voter\":", 9);
 
     if (ev->voter == NULL) {
-        if (cJSON_AddNullToObject(o, "voter") == NULL) {
-            return -1;
-        }
+        cast_event_put(&o, "null", 4);
 
-    } else if (cJSON_AddStringToObject(o, "voter", ev->voter) == NULL) {
-        return -1;
+    } else {
+        cast_event_put_str(&o, ev->voter);
     }
 
-    votes = cJSON_AddArrayToObject(o, "votes");
-    if (votes == NULL) {
-        return -1;
-    }
+    cast_event_put(&o, ",\"votes\":[", 10);
 
     for (i = 0; i < ev->nvotes; i++) {
-        v = cast_event_vote_json(&ev->votes[i]);
-        if (v == NULL || !cJSON_AddItemToArray(votes, v)) {
-            cJSON_Delete(v);
-            return -1;
-        }
+        v = &ev->votes[i];
+
+        cast_event_put(&o, i ? ",{\"u\":" : "{\"u\":", i ? 6 : 5);
+        cast_event_put_str(&o, v->user);
+        cast_event_put(&o, ",\"n\":", 5);
+        cast_event_put_int(&o, v->n);
+        cast_event_put(&o, ",\"c\":", 5);
+        cast_event_put_int(&o, v->c);
+        cast_event_put(&o, ",\"ver\":", 7);
+        cast_event_put_int(&o, v->ver);
+        cast_event_put(&o, "}", 1);
     }
 
-    return 0;
+    cast_event_put(&o, "]}", 2);
+
+    return o.len;
 }
 
 
 char *
 cast_event_encode(const cast_event_t *ev)
 {
-    char   *out;
-    cJSON  *o;
+    char    *out;
+    size_t   len;
 
-    o = cJSON_CreateObject();
-    if (o == NULL) {
+    len = cast_event_write(ev, NULL, 0);
+
+    out = malloc(len + 1);
+    if (out == NULL) {
         return NULL;
     }
 
-    out = NULL;
+    cast_event_write(ev, out, len);
+    out[len] = '\0';
 
-    if (cast_event_json(o, ev) == 0) {
-        out = cJSON_PrintUnformatted(o);
-    }
-
-    cJSON_Delete(o);
     return out;
 }

@@ -58,5 +58,11 @@ void cast_event_free(cast_event_t *ev);
 /* The canonical JSON (malloc'd, NUL-terminated), or NULL without memory */
 char *cast_event_encode(const cast_event_t *ev);
 
+/*
+ * The canonical JSON into buf when it fits in size bytes (no NUL is
+ * written); its length either way, as snprintf() counts.
+ */
+size_t cast_event_write(const cast_event_t *ev, char *buf, size_t size);
+
 
 #endif /* CAST_EVENT_H */

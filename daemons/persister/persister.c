@@ -105,6 +105,7 @@ main(int argc, char **argv)
     cast_redis_close(&p->redis);
 
     free(p->items);
+    free(p->copy);
     cast_http_close(p->http);
     cast_conf_free(persister_conf);
 

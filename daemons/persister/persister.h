@@ -4,12 +4,13 @@
  * Replicas share the topic's partitions through one consumer group.  Each
  * batch (batch_max messages or batch_ms) is applied in one transaction;
  * offsets are committed only after COMMIT succeeded, so a crash replays
- * the batch, and replays are harmless: vote_events ignores known event
- * ids and votes only takes a higher version.  Events that do not decode
- * go to the dead-letter topic first.  While PostgreSQL fails the same
- * batch is retried with backoff and the partitions are paused (the
- * consumer keeps polling, so it stays in the group); the batch never holds
- * more than batch_max messages.
+ * the batch, and replays are harmless: vote_events keeps each event id
+ * once (a batch is copied in, and one holding a known id is applied again
+ * with ON CONFLICT DO NOTHING) and votes only takes a higher version.
+ * Events that do not decode go to the dead-letter topic first.  While
+ * PostgreSQL fails the same batch is retried with backoff and the
+ * partitions are paused (the consumer keeps polling, so it stays in the
+ * group); the batch never holds more than batch_max messages.
  *
  * It also restores Redis from PostgreSQL when {cast}:ready is missing,
  * once the outbox is empty and the group has no lag.
@@ -42,6 +43,9 @@ typedef struct {
 #define PERSISTER_DLQ_DONE     2
 #define PERSISTER_DLQ_FAILED   3
 
+/* a batch held an event PostgreSQL has already (persister_copy_events) */
+#define PERSISTER_KNOWN        1
+
 
 typedef struct {
     /* configuration */
@@ -63,6 +67,11 @@ typedef struct {
     rd_kafka_t        *meta;            /* lag queries, never subscribed */
     PGconn            *pg;
     int                migrated;
+    int                replaying;       /* the last batch held known ids */
+    char              *copy;            /* the COPY data being sent */
+    size_t             copy_len;
+    size_t             copy_size;
+    int                copy_failed;     /* out of memory */
     cast_redis_link_t  redis;           /* url, timeout_ms: settings */
     cast_http_t       *http;
 
@@ -87,6 +96,7 @@ typedef struct {
     uint64_t           events_inserted_total;
     uint64_t           votes_updated_total;
     uint64_t           dead_letters_total;
+    uint64_t           replay_batches_total;
     uint64_t           pg_errors_total;
     uint64_t           commit_errors_total;
     uint64_t           restores_total;
@@ -98,6 +108,10 @@ int persister_kafka_open(persister_t *p);
 void persister_kafka_close(persister_t *p);
 int persister_collect(persister_t *p);
 int persister_flush(persister_t *p);
+
+/* persister_copy.c */
+int persister_copy_events(persister_t *p, persister_item_t **sorted,
+    size_t n);
 
 /* persister_pg.c */
 int persister_pg_open(persister_t *p);

@@ -57,6 +57,10 @@ persister_metrics(cast_http_response_t *res, void *data)
     cast_http_counter(res, "cast_persister_votes_updated_total",
                       "votes rows inserted or moved to a newer version.",
                       p->votes_updated_total);
+    cast_http_counter(res, "cast_persister_replay_batches_total",
+                      "Batches that held events already in PostgreSQL "
+                      "(applied with ON CONFLICT).",
+                      p->replay_batches_total);
     cast_http_counter(res, "cast_persister_dead_letters_total",
                       "Messages sent to the dead-letter topic.",
                       p->dead_letters_total);

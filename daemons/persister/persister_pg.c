@@ -13,7 +13,11 @@ typedef struct {
 } persister_vote_t;
 
 
-/* unnest() turns the arrays into rows; known event ids are skipped */
+/*
+ * A batch that held known event ids (a replay): unnest() turns the arrays
+ * into rows, and the known ones are skipped.  Other batches are copied in
+ * (persister_copy.c).
+ */
 static const char  persister_sql_events[] =
     "INSERT INTO vote_events (event_id, ts, ticket_seq, voter, payload) "
     "SELECT id, to_timestamp(ts / 1000.0), ticket, voter, payload "
@@ -34,14 +38,15 @@ static const char  persister_sql_votes[] =
 
 static int persister_cmp_item(const void *a, const void *b);
 static int persister_cmp_vote(const void *a, const void *b);
-static int persister_events(persister_t *p, persister_item_t **sorted,
+static size_t persister_unique(persister_item_t **sorted, size_t n);
+static int64_t persister_events(persister_t *p, persister_item_t **sorted,
     size_t n);
 static int persister_votes(persister_t *p, persister_vote_t *votes,
     size_t n);
 static int64_t persister_pg_run(persister_t *p, const char *sql,
     cast_pg_array_t *arrays, int narrays);
 static int persister_pg_tx(persister_t *p, persister_item_t **sorted,
-    size_t n, persister_vote_t *votes, size_t nvotes);
+    size_t n, persister_vote_t *votes, size_t nvotes, int copy);
 
 
 /* Connects (again) when needed and migrates once; 0 when usable. */
@@ -149,9 +154,12 @@ persister_pg_run(persister_t *p, const char *sql, cast_pg_array_t *arrays,
 }
 
 
-/* Event rows in event id order: concurrent replicas lock alike. */
+/*
+ * Event rows in event id order (concurrent replicas lock alike), known
+ * ones skipped; the rows inserted, or -1.
+ */
 
-static int
+static int64_t
 persister_events(persister_t *p, persister_item_t **sorted, size_t n)
 {
     char             *payload;
@@ -189,12 +197,11 @@ persister_events(persister_t *p, persister_item_t **sorted, size_t n)
     }
 
     rows = persister_pg_run(p, persister_sql_events, a, 5);
-    if (rows < 0) {
-        return -1;
+    if (rows >= 0) {
+        p->events_inserted_total += rows;
     }
 
-    p->events_inserted_total += rows;
-    return 0;
+    return rows;
 }
 
 
@@ -231,15 +238,34 @@ persister_votes(persister_t *p, persister_vote_t *votes, size_t n)
 }
 
 
+/*
+ * One transaction: the events copied in (copy) or inserted with ON
+ * CONFLICT, then the votes.  0, PERSISTER_KNOWN (copy only: rolled back,
+ * an event id was there already), or -1.  After an ON CONFLICT insert,
+ * p->replaying says whether it skipped any event.
+ */
+
 static int
 persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
-    persister_vote_t *votes, size_t nvotes)
+    persister_vote_t *votes, size_t nvotes, int copy)
 {
+    int      rc;
+    int64_t  rows;
+
     if (cast_pg_exec(p->pg, "BEGIN", 0, NULL) != 0) {
         return -1;
     }
 
-    if (persister_events(p, sorted, n) != 0
+    if (copy) {
+        rc = persister_copy_events(p, sorted, n);
+
+    } else {
+        rows = persister_events(p, sorted, n);
+        rc = (rows < 0) ? -1 : 0;
+        p->replaying = (rows >= 0 && (size_t) rows < n);
+    }
+
+    if (rc != 0
         || persister_votes(p, votes, nvotes) != 0
         || cast_pg_exec(p->pg, "COMMIT", 0, NULL) != 0)
     {
@@ -249,14 +275,42 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
             cast_pg_exec(p->pg, "ROLLBACK", 0, NULL);
         }
 
-        return -1;
+        return (rc == PERSISTER_KNOWN) ? rc : -1;
     }
 
     return 0;
 }
 
 
-/* The valid events of the batch in one transaction; 0 once committed. */
+/*
+ * The sorted events, each id once (a relay that restarted may have
+ * produced an event twice, and both may be in one batch); their number.
+ */
+
+static size_t
+persister_unique(persister_item_t **sorted, size_t n)
+{
+    size_t  i, k;
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (k == 0 || strcmp(sorted[i]->ev.id, sorted[k - 1]->ev.id) != 0) {
+            sorted[k++] = sorted[i];
+        }
+    }
+
+    return k;
+}
+
+
+/*
+ * The valid events of the batch in one transaction; 0 once committed.
+ * The batch is copied in unless the last one held known event ids; when
+ * the copy meets one, the batch is applied again, in a new transaction,
+ * with ON CONFLICT.  A replay after a crash or a rebalance spans a batch
+ * or a few, then the copies resume.
+ */
 
 int
 persister_pg_apply(persister_t *p)
@@ -302,6 +356,7 @@ persister_pg_apply(persister_t *p)
     }
 
     qsort(sorted, n, sizeof(persister_item_t *), persister_cmp_item);
+    n = persister_unique(sorted, n);
 
     nvotes = 0;
     for (i = 0; i < n; i++) {
@@ -315,7 +370,18 @@ persister_pg_apply(persister_t *p)
 
     qsort(votes, nvotes, sizeof(persister_vote_t), persister_cmp_vote);
 
-    rc = persister_pg_tx(p, sorted, n, votes, nvotes);
+    rc = persister_pg_tx(p, sorted, n, votes, nvotes, !p->replaying);
+
+    if (rc == PERSISTER_KNOWN) {
+        cast_log(CAST_LOG_INFO, "batch", "%zu events, some applied before: "
+                 "again with ON CONFLICT", n);
+        rc = persister_pg_tx(p, sorted, n, votes, nvotes, 0);
+    }
+
+    if (p->replaying && rc == 0) {
+        p->replay_batches_total++;
+    }
+
     if (rc != 0) {
         p->pg_errors_total++;
     }

@@ -4,6 +4,7 @@
  * refused with the expected reason.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,60 @@ test_bad(void)
 }
 
 
+/*
+ * The writer's escapes are cJSON's (the bytes the persister stored before
+ * it wrote the JSON itself): '"', '\\' and \b \f \n \r \t by letter,
+ * other bytes below 0x20 as \u00xx, '/', DEL and UTF-8 as they are.  A
+ * buffer too small is left alone and the length still returned.
+ */
+
+static void
+test_write(void)
+{
+    char                buf[256], *enc;
+    size_t              len;
+    cast_event_t        ev;
+    cast_event_vote_t   v[2];
+    static const char  *want =
+        "{\"v\":1,\"id\":\"5-2\",\"ts\":-1,\"ticket\":5,"
+        "\"voter\":\"q\\\"b\\\\s\\b\\f\\n\\r\\t\\u0001\\u001f/\x7f\xc3\xa9\","
+        "\"votes\":[{\"u\":\"x\",\"n\":1,\"c\":9007199254740992,"
+        "\"ver\":-9223372036854775808},"
+        "{\"u\":\"\",\"n\":0,\"c\":10,\"ver\":1}]}";
+
+    memset(&ev, 0, sizeof(ev));
+    strcpy(ev.id, "5-2");
+    ev.ts = -1;
+    ev.ticket = 5;
+    ev.voter = "q\"b\\s\b\f\n\r\t\x01\x1f/\x7f\xc3\xa9";
+    ev.votes = v;
+    ev.nvotes = 2;
+    v[0].user = "x";
+    v[0].n = 1;
+    v[0].c = 9007199254740992LL;
+    v[0].ver = INT64_MIN;
+    v[1].user = "";
+    v[1].n = 0;
+    v[1].c = 10;
+    v[1].ver = 1;
+
+    enc = cast_event_encode(&ev);
+    test_check(enc != NULL && strcmp(enc, want) == 0, "write: %s",
+               enc ? enc : "(null)");
+    free(enc);
+
+    memset(buf, '#', sizeof(buf));
+    len = cast_event_write(&ev, buf, 10);
+    test_check(len == strlen(want), "length with a short buffer: %zu", len);
+    test_check(buf[0] == '{' && buf[9] == '#',
+               "a short buffer is written up to what fits, at most");
+
+    len = cast_event_write(&ev, buf, sizeof(buf));
+    test_check(len == strlen(want) && memcmp(buf, want, len) == 0
+               && buf[len] == '#', "written in place, no NUL");
+}
+
+
 int
 main(void)
 {
@@ -333,6 +388,7 @@ main(void)
     test_limits();
     test_bad();
     test_nul();
+    test_write();
 
     return test_done("test_event");
 }

@@ -1,0 +1,10 @@
+-- Event ids compare by bytes ("C"), as votes.username does: under the
+-- database's default collation (C.UTF-8 on the stack) every comparison of
+-- the primary key's B-tree copied both ids and called strcoll().  The ids
+-- are ASCII ("<seq>-<use>"), so their order is the same either way.  The
+-- table is not rewritten, only its primary key rebuilt, which on a large
+-- table can outlast the sessions' statement_timeout: lifted for this
+-- transaction.
+SET LOCAL statement_timeout = 0;
+
+ALTER TABLE vote_events ALTER COLUMN event_id TYPE text COLLATE "C";
