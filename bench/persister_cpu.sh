@@ -48,7 +48,8 @@ pg_ticks() {
     pm=$(cat "$CAST_VAR/run/postgres.pid")
 
     for p in $pm $(pgrep -P "$pm"); do
-        f=($(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null)) || continue
+        read -ra f < <(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null)
+        ((${#f[@]} > 14)) || continue
         t=$((t + f[11] + f[12]))
         [[ $p != "$pm" ]] || t=$((t + f[13] + f[14]))
     done
@@ -60,7 +61,7 @@ pg_ticks() {
 ticks() {
     local f
 
-    f=($(sed 's/.*) //' "/proc/$1/stat"))
+    read -ra f < <(sed 's/.*) //' "/proc/$1/stat")
     echo $((f[11] + f[12] + f[13] + f[14]))
 }
 
