@@ -348,25 +348,31 @@ persister_pg_apply(persister_t *p)
         return -1;
     }
 
+    /*
+     * The votes of every valid event, an id met twice included: a second
+     * event under a known id (not the same bytes again) has its votes
+     * applied by version in a later batch, and so it does in this one.
+     */
     n = 0;
+    nvotes = 0;
+
     for (i = 0; i < p->n; i++) {
-        if (p->items[i].valid) {
-            sorted[n++] = &p->items[i];
+        if (!p->items[i].valid) {
+            continue;
+        }
+
+        sorted[n++] = &p->items[i];
+
+        for (j = 0; j < p->items[i].ev.nvotes; j++) {
+            votes[nvotes].user = p->items[i].ev.votes[j].user;
+            votes[nvotes].c = p->items[i].ev.votes[j].c;
+            votes[nvotes].ver = p->items[i].ev.votes[j].ver;
+            nvotes++;
         }
     }
 
     qsort(sorted, n, sizeof(persister_item_t *), persister_cmp_item);
     n = persister_unique(sorted, n);
-
-    nvotes = 0;
-    for (i = 0; i < n; i++) {
-        for (j = 0; j < sorted[i]->ev.nvotes; j++) {
-            votes[nvotes].user = sorted[i]->ev.votes[j].user;
-            votes[nvotes].c = sorted[i]->ev.votes[j].c;
-            votes[nvotes].ver = sorted[i]->ev.votes[j].ver;
-            nvotes++;
-        }
-    }
 
     qsort(votes, nvotes, sizeof(persister_vote_t), persister_cmp_vote);
 
