@@ -194,8 +194,8 @@ persister_copy_send(persister_t *p)
 
 /*
  * Ends the COPY (aborted with the reason failed, unless NULL) and reads
- * its results: 0 with the rows counted, PERSISTER_KNOWN when an event id
- * was there already, or -1 (logged).
+ * its results: 0 with the rows in p->tx_rows, PERSISTER_KNOWN when an
+ * event id was there already, or -1 (logged).
  */
 
 static int
@@ -212,7 +212,7 @@ persister_copy_end(persister_t *p, const char *failed)
 
     while ((res = PQgetResult(p->pg)) != NULL) {
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-            p->events_inserted_total += strtoll(PQcmdTuples(res), NULL, 10);
+            p->tx_rows += strtoll(PQcmdTuples(res), NULL, 10);
 
         } else if (rc == 0) {
             state = PQresultErrorField(res, PG_DIAG_SQLSTATE);

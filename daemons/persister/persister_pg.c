@@ -164,7 +164,6 @@ persister_events(persister_t *p, persister_item_t **sorted, size_t n)
 {
     char             *payload;
     size_t            i;
-    int64_t           rows;
     cast_pg_array_t   a[5];
     cast_event_t     *ev;
 
@@ -196,12 +195,7 @@ persister_events(persister_t *p, persister_item_t **sorted, size_t n)
         free(payload);
     }
 
-    rows = persister_pg_run(p, persister_sql_events, a, 5);
-    if (rows >= 0) {
-        p->events_inserted_total += rows;
-    }
-
-    return rows;
+    return persister_pg_run(p, persister_sql_events, a, 5);
 }
 
 
@@ -256,12 +250,15 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
         return -1;
     }
 
+    p->tx_rows = 0;
+
     if (copy) {
         rc = persister_copy_events(p, sorted, n);
 
     } else {
         rows = persister_events(p, sorted, n);
         rc = (rows < 0) ? -1 : 0;
+        p->tx_rows = (rows < 0) ? 0 : (uint64_t) rows;
         p->replaying = (rows >= 0 && (size_t) rows < n);
     }
 
@@ -277,6 +274,9 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
 
         return (rc == PERSISTER_KNOWN) ? rc : -1;
     }
+
+    /* rows a COMMIT kept: a transaction that failed is applied again */
+    p->events_inserted_total += p->tx_rows;
 
     return 0;
 }
