@@ -27,6 +27,14 @@
 
 #define PERSISTER_SQLSTATE_UNIQUE  "23505"
 
+/*
+ * A send that failed ends the COPY as failed, never as done: PostgreSQL
+ * takes a binary COPY that stops between two rows, without the trailer,
+ * as complete, and would commit the rows it had, the rest of the batch
+ * lost.
+ */
+#define PERSISTER_COPY_UNSENT  "sending the batch failed"
+
 
 static const char  persister_sql_copy[] =
     "COPY vote_events (event_id, ts, ticket_seq, voter, payload) "
@@ -194,8 +202,8 @@ persister_copy_send(persister_t *p)
 
 /*
  * Ends the COPY (aborted with the reason failed, unless NULL) and reads
- * its results: 0 with the rows counted, PERSISTER_KNOWN when an event id
- * was there already, or -1 (logged).
+ * its results: 0 with the rows in p->tx_rows, PERSISTER_KNOWN when an
+ * event id was there already, or -1 (logged).
  */
 
 static int
@@ -212,13 +220,14 @@ persister_copy_end(persister_t *p, const char *failed)
 
     while ((res = PQgetResult(p->pg)) != NULL) {
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-            p->events_inserted_total += strtoll(PQcmdTuples(res), NULL, 10);
+            p->tx_rows += strtoll(PQcmdTuples(res), NULL, 10);
 
         } else if (rc == 0) {
             state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             rc = -1;
 
-            if (failed == NULL && state != NULL
+            /* the server's own verdict, even when the end was a failure */
+            if (state != NULL
                 && strcmp(state, PERSISTER_SQLSTATE_UNIQUE) == 0)
             {
                 rc = PERSISTER_KNOWN;
@@ -227,8 +236,8 @@ persister_copy_end(persister_t *p, const char *failed)
                 snprintf(msg, sizeof(msg), "%s",
                          PQresultErrorMessage(res));
                 msg[strcspn(msg, "\n")] = '\0';
-                cast_log(CAST_LOG_ERR, "pg", "copy: %s",
-                         failed ? failed : msg);
+                cast_log(CAST_LOG_ERR, "pg", "copy: %s%s%s",
+                         failed ? failed : "", failed ? ": " : "", msg);
             }
         }
 
@@ -270,7 +279,7 @@ persister_copy_events(persister_t *p, persister_item_t **sorted, size_t n)
         if (p->copy_len >= PERSISTER_COPY_CHUNK && !p->copy_failed
             && persister_copy_send(p) != 0)
         {
-            return persister_copy_end(p, NULL);
+            return persister_copy_end(p, PERSISTER_COPY_UNSENT);
         }
     }
 
@@ -280,8 +289,9 @@ persister_copy_events(persister_t *p, persister_item_t **sorted, size_t n)
         return persister_copy_end(p, "out of memory building a batch");
     }
 
-    /* a failed send leaves the server's error to the results */
-    (void) persister_copy_send(p);
+    if (persister_copy_send(p) != 0) {
+        return persister_copy_end(p, PERSISTER_COPY_UNSENT);
+    }
 
     return persister_copy_end(p, NULL);
 }

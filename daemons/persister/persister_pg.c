@@ -164,7 +164,6 @@ persister_events(persister_t *p, persister_item_t **sorted, size_t n)
 {
     char             *payload;
     size_t            i;
-    int64_t           rows;
     cast_pg_array_t   a[5];
     cast_event_t     *ev;
 
@@ -196,12 +195,7 @@ persister_events(persister_t *p, persister_item_t **sorted, size_t n)
         free(payload);
     }
 
-    rows = persister_pg_run(p, persister_sql_events, a, 5);
-    if (rows >= 0) {
-        p->events_inserted_total += rows;
-    }
-
-    return rows;
+    return persister_pg_run(p, persister_sql_events, a, 5);
 }
 
 
@@ -256,12 +250,15 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
         return -1;
     }
 
+    p->tx_rows = 0;
+
     if (copy) {
         rc = persister_copy_events(p, sorted, n);
 
     } else {
         rows = persister_events(p, sorted, n);
         rc = (rows < 0) ? -1 : 0;
+        p->tx_rows = (rows < 0) ? 0 : (uint64_t) rows;
         p->replaying = (rows >= 0 && (size_t) rows < n);
     }
 
@@ -277,6 +274,9 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
 
         return (rc == PERSISTER_KNOWN) ? rc : -1;
     }
+
+    /* rows a COMMIT kept: a transaction that failed is applied again */
+    p->events_inserted_total += p->tx_rows;
 
     return 0;
 }
@@ -348,25 +348,31 @@ persister_pg_apply(persister_t *p)
         return -1;
     }
 
+    /*
+     * The votes of every valid event, an id met twice included: a second
+     * event under a known id (not the same bytes again) has its votes
+     * applied by version in a later batch, and so it does in this one.
+     */
     n = 0;
+    nvotes = 0;
+
     for (i = 0; i < p->n; i++) {
-        if (p->items[i].valid) {
-            sorted[n++] = &p->items[i];
+        if (!p->items[i].valid) {
+            continue;
+        }
+
+        sorted[n++] = &p->items[i];
+
+        for (j = 0; j < p->items[i].ev.nvotes; j++) {
+            votes[nvotes].user = p->items[i].ev.votes[j].user;
+            votes[nvotes].c = p->items[i].ev.votes[j].c;
+            votes[nvotes].ver = p->items[i].ev.votes[j].ver;
+            nvotes++;
         }
     }
 
     qsort(sorted, n, sizeof(persister_item_t *), persister_cmp_item);
     n = persister_unique(sorted, n);
-
-    nvotes = 0;
-    for (i = 0; i < n; i++) {
-        for (j = 0; j < sorted[i]->ev.nvotes; j++) {
-            votes[nvotes].user = sorted[i]->ev.votes[j].user;
-            votes[nvotes].c = sorted[i]->ev.votes[j].c;
-            votes[nvotes].ver = sorted[i]->ev.votes[j].ver;
-            nvotes++;
-        }
-    }
 
     qsort(votes, nvotes, sizeof(persister_vote_t), persister_cmp_vote);
 
