@@ -214,11 +214,31 @@ persister_copy_end(persister_t *p, const char *failed)
     PGresult    *res;
     const char  *state;
 
-    PQputCopyEnd(p->pg, failed);
+    /*
+     * An end libpq could not send leaves the connection in the COPY, where
+     * PQgetResult() answers PGRES_COPY_IN for ever: it is dropped, and made
+     * again before the batch is retried.
+     */
+    if (PQputCopyEnd(p->pg, failed) != 1) {
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(p->pg));
+        msg[strcspn(msg, "\n")] = '\0';
+        cast_log(CAST_LOG_ERR, "pg", "copy: cannot end it: %s", msg);
+        PQfinish(p->pg);
+        p->pg = NULL;
+        return -1;
+    }
 
     rc = 0;
 
     while ((res = PQgetResult(p->pg)) != NULL) {
+        if (PQresultStatus(res) == PGRES_COPY_IN) {
+            PQclear(res);
+            cast_log(CAST_LOG_ERR, "pg", "copy: still in progress");
+            PQfinish(p->pg);
+            p->pg = NULL;
+            return -1;
+        }
+
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             p->tx_rows += strtoll(PQcmdTuples(res), NULL, 10);
 

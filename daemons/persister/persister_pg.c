@@ -227,7 +227,7 @@ persister_votes(persister_t *p, persister_vote_t *votes, size_t n)
         return -1;
     }
 
-    p->votes_updated_total += rows;
+    p->tx_votes = (uint64_t) rows;
     return 0;
 }
 
@@ -251,6 +251,7 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
     }
 
     p->tx_rows = 0;
+    p->tx_votes = 0;
 
     if (copy) {
         rc = persister_copy_events(p, sorted, n);
@@ -277,6 +278,7 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
 
     /* rows a COMMIT kept: a transaction that failed is applied again */
     p->events_inserted_total += p->tx_rows;
+    p->votes_updated_total += p->tx_votes;
 
     return 0;
 }
