@@ -76,6 +76,7 @@ done
 tmp=$(mktemp -d)
 
 stop_stack() {
+    [ -z "${front_holder:-}" ] || kill "$front_holder" 2>/dev/null || true
     rm -rf "$tmp"
     [ "${BENCH_KEEP:-0}" = 1 ] || scripts/stack.sh down >/dev/null 2>&1 || true
     [ ! -d "${repl_var:-/nonexistent}" ] \
@@ -261,7 +262,7 @@ persister_lag() {
 }
 
 vote_front_block() {
-    local holder deadline
+    local deadline
 
     scripts/stack.sh stop relay >/dev/null
     (
@@ -270,11 +271,12 @@ vote_front_block() {
             sleep 1
         done
     ) &
-    holder=$!
+    front_holder=$!
     sleep 1
     run vote_front /graphql bench/vote.lua
-    kill "$holder"
-    wait "$holder" 2>/dev/null || true
+    kill "$front_holder"
+    wait "$front_holder" 2>/dev/null || true
+    front_holder=
     scripts/stack.sh start relay >/dev/null
     deadline=$((SECONDS + 300))
     until [ "$(rcli XLEN '{cast}:outbox')" = 0 ] \

@@ -72,8 +72,9 @@ relay_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
  * compression.codec=lz4: what the broker still spends goes with the
  * bytes it checks and writes; the events, JSON alike in all but a few
  * fields, shrink to about a fifth, and the broker's CPU per event fell
- * from 5.1-6.4 to 1.9 us (900,000 events drained from the outbox,
- * alternating), with no more for the relay or the persister.
+ * from 5.1-6.4 to 1.9 us (four outbox backlogs of 156,000-189,000
+ * events drained, alternating), with no more for the relay or the
+ * persister.
  */
 
 int
