@@ -4,7 +4,10 @@
 -- are ASCII ("<seq>-<use>"), so their order is the same either way.  The
 -- table is not rewritten, only its primary key rebuilt, which on a large
 -- table can outlast the sessions' statement_timeout: lifted for this
--- transaction.
+-- transaction.  Its exclusive lock, while it waits for one, holds up every
+-- insert queued behind it (an older persister's during a rollout): it
+-- waits 5 s at most, then the migration fails and is tried again later.
 SET LOCAL statement_timeout = 0;
+SET LOCAL lock_timeout = '5s';
 
 ALTER TABLE vote_events ALTER COLUMN event_id TYPE text COLLATE "C";
