@@ -220,12 +220,7 @@ persister_copy_end(persister_t *p, const char *failed)
      * again before the batch is retried.
      */
     if (PQputCopyEnd(p->pg, failed) != 1) {
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(p->pg));
-        msg[strcspn(msg, "\n")] = '\0';
-        cast_log(CAST_LOG_ERR, "pg", "copy: cannot end it: %s", msg);
-        PQfinish(p->pg);
-        p->pg = NULL;
-        return -1;
+        goto stuck;
     }
 
     rc = 0;
@@ -233,10 +228,7 @@ persister_copy_end(persister_t *p, const char *failed)
     while ((res = PQgetResult(p->pg)) != NULL) {
         if (PQresultStatus(res) == PGRES_COPY_IN) {
             PQclear(res);
-            cast_log(CAST_LOG_ERR, "pg", "copy: still in progress");
-            PQfinish(p->pg);
-            p->pg = NULL;
-            return -1;
+            goto stuck;
         }
 
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
@@ -265,6 +257,16 @@ persister_copy_end(persister_t *p, const char *failed)
     }
 
     return rc;
+
+stuck:
+
+    snprintf(msg, sizeof(msg), "%s", PQerrorMessage(p->pg));
+    msg[strcspn(msg, "\n")] = '\0';
+    cast_log(CAST_LOG_ERR, "pg", "copy: cannot end it: %s", msg);
+    PQfinish(p->pg);
+    p->pg = NULL;
+
+    return -1;
 }
 
 
