@@ -73,7 +73,6 @@ typedef struct {
     size_t             copy_size;
     int                copy_failed;     /* out of memory */
     uint64_t           tx_rows;         /* inserted, not yet committed */
-    uint64_t           tx_votes;        /* updated, not yet committed */
     cast_redis_link_t  redis;           /* url, timeout_ms: settings */
     cast_http_t       *http;
 

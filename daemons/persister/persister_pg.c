@@ -41,7 +41,7 @@ static int persister_cmp_vote(const void *a, const void *b);
 static size_t persister_unique(persister_item_t **sorted, size_t n);
 static int64_t persister_events(persister_t *p, persister_item_t **sorted,
     size_t n);
-static int persister_votes(persister_t *p, persister_vote_t *votes,
+static int64_t persister_votes(persister_t *p, persister_vote_t *votes,
     size_t n);
 static int64_t persister_pg_run(persister_t *p, const char *sql,
     cast_pg_array_t *arrays, int narrays);
@@ -201,11 +201,10 @@ persister_events(persister_t *p, persister_item_t **sorted, size_t n)
 
 /* votes sorted by name, highest version first: one row per name */
 
-static int
+static int64_t
 persister_votes(persister_t *p, persister_vote_t *votes, size_t n)
 {
     size_t            i;
-    int64_t           rows;
     cast_pg_array_t   a[3];
 
     for (i = 0; i < 3; i++) {
@@ -222,13 +221,7 @@ persister_votes(persister_t *p, persister_vote_t *votes, size_t n)
         cast_pg_array_int(&a[2], votes[i].ver);
     }
 
-    rows = persister_pg_run(p, persister_sql_votes, a, 3);
-    if (rows < 0) {
-        return -1;
-    }
-
-    p->tx_votes = (uint64_t) rows;
-    return 0;
+    return persister_pg_run(p, persister_sql_votes, a, 3);
 }
 
 
@@ -244,14 +237,14 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
     persister_vote_t *votes, size_t nvotes, int copy)
 {
     int      rc;
-    int64_t  rows;
+    int64_t  rows, updated;
 
     if (cast_pg_exec(p->pg, "BEGIN", 0, NULL) != 0) {
         return -1;
     }
 
     p->tx_rows = 0;
-    p->tx_votes = 0;
+    updated = -1;
 
     if (copy) {
         rc = persister_copy_events(p, sorted, n);
@@ -264,7 +257,7 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
     }
 
     if (rc != 0
-        || persister_votes(p, votes, nvotes) != 0
+        || (updated = persister_votes(p, votes, nvotes)) < 0
         || cast_pg_exec(p->pg, "COMMIT", 0, NULL) != 0)
     {
         if (PQtransactionStatus(p->pg) != PQTRANS_IDLE
@@ -278,7 +271,7 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
 
     /* rows a COMMIT kept: a transaction that failed is applied again */
     p->events_inserted_total += p->tx_rows;
-    p->votes_updated_total += p->tx_votes;
+    p->votes_updated_total += (uint64_t) updated;
 
     return 0;
 }
