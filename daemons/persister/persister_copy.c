@@ -220,6 +220,7 @@ persister_copy_end(persister_t *p, const char *failed)
      * again before the batch is retried.
      */
     if (PQputCopyEnd(p->pg, failed) != 1) {
+        snprintf(msg, sizeof(msg), "cannot end it: %s", PQerrorMessage(p->pg));
         goto stuck;
     }
 
@@ -228,6 +229,7 @@ persister_copy_end(persister_t *p, const char *failed)
     while ((res = PQgetResult(p->pg)) != NULL) {
         if (PQresultStatus(res) == PGRES_COPY_IN) {
             PQclear(res);
+            snprintf(msg, sizeof(msg), "still in progress");
             goto stuck;
         }
 
@@ -260,9 +262,8 @@ persister_copy_end(persister_t *p, const char *failed)
 
 stuck:
 
-    snprintf(msg, sizeof(msg), "%s", PQerrorMessage(p->pg));
     msg[strcspn(msg, "\n")] = '\0';
-    cast_log(CAST_LOG_ERR, "pg", "copy: cannot end it: %s", msg);
+    cast_log(CAST_LOG_ERR, "pg", "copy: %s", msg);
     PQfinish(p->pg);
     p->pg = NULL;
 

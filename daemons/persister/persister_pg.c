@@ -228,7 +228,8 @@ persister_votes(persister_t *p, persister_vote_t *votes, size_t n)
 /*
  * One transaction: the events copied in (copy) or inserted with ON
  * CONFLICT, then the votes.  0, PERSISTER_KNOWN (copy only: rolled back,
- * an event id was there already), or -1.  After an ON CONFLICT insert,
+ * an event id was there already), or -1.  After an ON CONFLICT insert
+ * that ran (a failed one says nothing of known ids),
  * p->replaying says whether it skipped any event.
  */
 
@@ -253,7 +254,9 @@ persister_pg_tx(persister_t *p, persister_item_t **sorted, size_t n,
         rows = persister_events(p, sorted, n);
         rc = (rows < 0) ? -1 : 0;
         p->tx_rows = (rows < 0) ? 0 : (uint64_t) rows;
-        p->replaying = (rows >= 0 && (size_t) rows < n);
+        if (rows >= 0) {
+            p->replaying = ((size_t) rows < n);
+        }
     }
 
     if (rc != 0
