@@ -26,8 +26,8 @@ th='def th: round | if . >= 1000
 # name, req/s, the label at the end of its bar
 jq -r "$th"'
     .results as $r
-    | ("ceiling", "vote", "vote_front", "vote_exhausted", "vote_rejected",
-       "query", "cas")
+    | ("ceiling", "vote", "vote_front", "vote_everysec", "vote_exhausted",
+       "vote_rejected", "query", "cas")
     | select($r[.])
     | [., $r[.].rps,
        "\($r[.].rps | th)/s  "

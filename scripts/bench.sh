@@ -77,6 +77,8 @@ tmp=$(mktemp -d)
 
 stop_stack() {
     [ -z "${front_holder:-}" ] || kill "$front_holder" 2>/dev/null || true
+    [ -z "${fsync_changed:-}" ] \
+        || rcli CONFIG SET appendfsync always >/dev/null 2>&1 || true
     rm -rf "$tmp"
     [ "${BENCH_KEEP:-0}" = 1 ] || scripts/stack.sh down >/dev/null 2>&1 || true
     [ ! -d "${repl_var:-/nonexistent}" ] \
@@ -211,6 +213,66 @@ cmdstats_json() {
 }
 
 
+# --- the disk under the votes, and Redis's fsync ------------------------------
+#
+# With appendfsync always, Redis answers a cycle's votes only once their
+# AOF is on disk: an fdatasync in its main thread, during which it decides
+# nothing.  For each vote run: what the block device that holds $CAST_VAR
+# did (/sys/class/block/DEV/stat: writes, bytes written, cache flushes and
+# the time the device spent on them; every process of the stack shares
+# it), and the longest fsync of each second as Redis's latency monitor saw
+# it (event aof-fsync-always, samples of 1 ms and more).
+
+disk_dev=$(findmnt -no SOURCE -T "$CAST_VAR" 2>/dev/null || true)
+disk_dev=${disk_dev##*/}
+disk_stat=/sys/class/block/$disk_dev/stat
+if [ -z "$disk_dev" ] || [ ! -r "$disk_stat" ]; then
+    disk_stat=
+fi
+
+disk_begin() {
+    disk0=
+    [ -z "$disk_stat" ] || disk0=$(cat "$disk_stat")
+    rcli CONFIG SET latency-monitor-threshold 1 >/dev/null
+    rcli LATENCY RESET >/dev/null
+}
+
+disk_end() {
+    disk1=
+    [ -z "$disk_stat" ] || disk1=$(cat "$disk_stat")
+    fsyncs=$(rcli LATENCY HISTORY aof-fsync-always | paste -sd' ')
+}
+
+# disk_json VOTES: {"device": ..., per accepted vote and per second,
+# "redis_fsync": {...}}; null without a block device to read
+disk_json() {
+    if [ -z "$disk0" ] || [ -z "$disk1" ]; then
+        echo null
+        return
+    fi
+    awk -v n="$1" -v s="$seconds" -v dev="$disk_dev" -v f="$fsyncs" '
+        NR == 1 { for (i = 1; i <= NF; i++) a[i] = $i }
+        NR == 2 { for (i = 1; i <= NF; i++) b[i] = $i - a[i] }
+        END {
+            if (n < 1) n = 1
+            k = split(f, v, " ")
+            for (i = 2; i <= k; i += 2) {
+                secs++
+                if (v[i] >= 10) ten++
+                if (v[i] > max) max = v[i]
+            }
+            printf "{\"device\": \"%s\", ", dev
+            printf "\"writes_per_accepted_vote\": %.2f, ", b[5] / n
+            printf "\"kib_written_per_accepted_vote\": %.2f, ", b[7] / 2 / n
+            printf "\"flushes_per_s\": %.0f, ", b[16] / s
+            printf "\"flush_ms_per_s\": %.1f, ", b[17] / s
+            printf "\"redis_fsync\": {\"seconds_1ms_or_more\": %d, ", secs
+            printf "\"seconds_10ms_or_more\": %d, \"max_ms\": %d}}", \
+                ten, max
+        }' <(echo "$disk0"; echo "$disk1")
+}
+
+
 # --- wrk runs ------------------------------------------------------------------
 
 declare -A res
@@ -218,12 +280,14 @@ declare -A res
 # run NAME PATH [LUA]: one wrk run, its numbers and the CPU per request
 # (per accepted vote when the run reports accepted votes) kept under NAME
 run() {
-    local name=$1 path=$2 lua=${3:-} out rps p50 p99 extra n unit cpu
+    local name=$1 path=$2 lua=${3:-} out rps p50 p99 extra n unit cpu disk=
 
+    disk_begin
     cpu_begin
     out=$(wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency \
               ${lua:+-s "$lua"} "$url$path")
     cpu_end
+    disk_end
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
@@ -231,10 +295,11 @@ run() {
                      printf ", \"%s\": %s", $1, $2 }' <<<"$out")
     n=$(awk '/ requests in / { print $1 }' <<<"$out")
     unit=request
-    if [[ $name == vote || $name == vote_front || $name == vote_replicated* \
-          || $name == vote_plain* ]]; then
+    if [[ $name == vote || $name == vote_front || $name == vote_everysec \
+          || $name == vote_replicated* || $name == vote_plain* ]]; then
         n=$(awk '$1 == "votes_accepted" { print $2 }' <<<"$out")
         unit=accepted_vote
+        disk=$(disk_json "$n")
     fi
     cpu=$(cpu_json "$n")
     res[$name]=$(printf '{"rps": %s, "p50_ms": %s, "p99_ms": %s%s, "cpu_us_per_%s": %s}' \
@@ -242,6 +307,11 @@ run() {
     printf '%-16s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms  %s\n' \
         "$name" "$rps" "$p50" "$p99" "${extra#, }"
     printf '%-16s CPU us per %s: %s\n' '' "${unit/_/ }" "$cpu"
+    if [ -n "$disk" ]; then
+        res[$name]=$(jq -c --argjson d "$disk" \
+                         '. + {disk: $d}' <<<"${res[$name]}")
+        printf '%-16s disk: %s\n' '' "$disk"
+    fi
 }
 
 # --- the front alone: the `vote` run with the durable pipeline paused ---------
@@ -278,15 +348,44 @@ vote_front_block() {
     wait "$front_holder" 2>/dev/null || true
     front_holder=
     scripts/stack.sh start relay >/dev/null
-    deadline=$((SECONDS + 300))
+    drained vote_front
+}
+
+# drained NAME: waits until the votes of run NAME are in PostgreSQL (the
+# outbox empty, the persister's consumer lag 0), so that the next run does
+# not share the cores with their pipeline
+drained() {
+    local deadline=$((SECONDS + 300))
+
     until [ "$(rcli XLEN '{cast}:outbox')" = 0 ] \
           && [ "$(persister_lag)" = 0 ]; do
         ((SECONDS < deadline)) \
-            || { echo "bench: vote_front: the outbox did not drain"; exit 1; }
+            || { echo "bench: $1: the outbox did not drain"; exit 1; }
         sleep 1
     done
-    echo "vote_front       drained into PostgreSQL" \
-         "$(jq '.votes_accepted' <<<"${res[vote_front]}") votes"
+    echo "$(printf '%-16s' "$1") drained into PostgreSQL" \
+         "$(jq '.votes_accepted' <<<"${res[$1]}") votes"
+}
+
+# --- what the flush costs: the `vote` run with appendfsync everysec -----------
+#
+# Not the product's setting (always, issue 17): a diagnostic.  The same
+# votes, the whole pipeline running, with Redis writing each cycle's AOF
+# at once but flushing it to the disk once a second in a thread of its
+# own, where `always` flushes it in the main thread before the cycle's
+# replies.  What it gains over `vote` is what the disk's flush, in every
+# cycle, takes from the votes.  appendfsync is back to always before the
+# next run, and at exit when BENCH_KEEP=1 leaves the stack running.
+
+vote_everysec_block() {
+    fsync_changed=1
+    rcli CONFIG SET appendfsync everysec >/dev/null
+    run vote_everysec /graphql bench/vote.lua
+    rcli CONFIG SET appendfsync always >/dev/null
+    fsync_changed=
+    [ "$(rcli CONFIG GET appendfsync | sed -n 2p)" = always ] \
+        || { echo "bench: appendfsync is not back to always"; exit 1; }
+    drained vote_everysec
 }
 
 # --- the fair share: the realistic herd with and without a share per client ---
@@ -508,9 +607,10 @@ replicated() {
 }
 
 # run_replicated NAME: the vote run against the replicated stack, its CPU
-# counted over that stack's processes
+# counted over that stack's processes, the fsyncs its primary's
 run_replicated() {
     local CAST_VAR=$repl_var url=http://127.0.0.1:$((CAST_HTTP_PORT + 1000))
+    local CAST_REDIS_PORT=$((CAST_REDIS_PORT + 1000))
     local -a parts=(redis nginx postgres kafka ticketd relay persister
                     redis-replica1 sentinel1 sentinel2 sentinel3)
 
@@ -648,6 +748,7 @@ if [ "${BENCH_REPLICATION:-1}" = 1 ]; then
     replication_block
 fi
 vote_front_block
+vote_everysec_block
 CAST_BENCH_BODY='{"query":"query($u:String!){query(username:$u)}","variables":{"u":"bench-1"}}' \
     run query /graphql bench/graphql.lua
 CAST_BENCH_BODY='{"query":"{cas{ticket validUntil remainingUsage}}"}' \
@@ -977,8 +1078,8 @@ herd_block
 mkdir -p bench/results
 file=bench/results/$(date -u +%Y%m%dT%H%M%SZ)${only:+-$only}.json
 names=()
-for n in ceiling vote vote_front vote_exhausted vote_rejected query cas \
-    vote_replicated
+for n in ceiling vote vote_front vote_everysec vote_exhausted vote_rejected \
+    query cas vote_replicated
 do
     [ -z "${res[$n]:-}" ] || names+=("$n")
 done
