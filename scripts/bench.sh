@@ -243,14 +243,15 @@ disk_end() {
     fsyncs=$(rcli LATENCY HISTORY aof-fsync-always | paste -sd' ')
 }
 
-# disk_json VOTES: {"device": ..., per accepted vote and per second,
-# "redis_fsync": {...}}; null without a block device to read
+# disk_json VOTES [SECONDS]: {"device": ..., per accepted vote and per
+# second (of the wrk run's length by default), "redis_fsync": {...}}; null
+# without a block device to read
 disk_json() {
     if [ -z "$disk0" ] || [ -z "$disk1" ]; then
         echo null
         return
     fi
-    awk -v n="$1" -v s="$seconds" -v dev="$disk_dev" -v f="$fsyncs" '
+    awk -v n="$1" -v s="${2:-$seconds}" -v dev="$disk_dev" -v f="$fsyncs" '
         NR == 1 { for (i = 1; i <= NF; i++) a[i] = $i }
         NR == 2 { for (i = 1; i <= NF; i++) b[i] = $i - a[i] }
         END {
@@ -906,24 +907,29 @@ for pct in $sweep_percents; do
     : >"$lat"
     a0=$(votes_metric accepted)
     r0=$(votes_refused)
-    ms=0 vt=0 due=0 sent=0
+    ms=0 vt=0 due=0 sent=0 t0=$SECONDS
+    disk_begin
     while ((ms < sweep_seconds * 1000)); do
         sweep_window "$rate" "$lat"
     done
+    disk_end
     accepted=$(($(votes_metric accepted) - a0))
     refused=$(($(votes_refused) - r0))
     read -r p50 p99 pmax errors p99raw < <(latencies "$lat")
-    sweep+=("$(printf '{"percent": %s, "offered_rps": %s, "seconds": %s, "due": %s, "sent": %s, "accepted_rps": %s, "accepted": %s, "refused": %s, "errors": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "p99_uncorrected_ms": %s, "load_cpu_us_per_request": %s}' \
+    sweep+=("$(printf '{"percent": %s, "offered_rps": %s, "seconds": %s, "due": %s, "sent": %s, "accepted_rps": %s, "accepted": %s, "refused": %s, "errors": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "p99_uncorrected_ms": %s, "load_cpu_us_per_request": %s, "disk": %s}' \
         "$pct" "$rate" "$(awk -v m="$ms" 'BEGIN { print m / 1000 }')" \
         "$due" "$sent" "$(awk -v a="$accepted" -v m="$ms" 'BEGIN { printf "%.0f", a * 1000 / m }')" \
         "$accepted" "$refused" "$errors" "$p50" "$p99" "$pmax" "$p99raw" \
         "$(awk -v t="$vt" -v n="$sent" -v hz="$clk_tck" \
-               'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')")")
+               'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" \
+        "$(disk_json "$accepted" $((SECONDS - t0)))")")
     printf '%3s %%  %6s votes/s offered  %6s of %s due sent  %6s accepted' \
         "$pct" "$rate" "$sent" "$due" "$accepted"
     printf '  %s refused  %s errors' "$refused" "$errors"
     printf '   p50 %7.3f ms   p99 %8.3f ms   (p99 from the send time %.3f ms)\n' \
         "$p50" "$p99" "$p99raw"
+    printf '        Redis fsync: %s\n' \
+        "$(jq -c '.[-1].disk.redis_fsync' <<<"[${sweep[-1]}]")"
 done
 fi
 
