@@ -256,6 +256,7 @@ disk_json() {
         NR == 2 { for (i = 1; i <= NF; i++) b[i] = $i - a[i] }
         END {
             if (n < 1) n = 1
+            if (s < 1) s = 1
             k = split(f, v, " ")
             for (i = 2; i <= k; i += 2) {
                 secs++
@@ -608,7 +609,7 @@ replicated() {
 }
 
 # run_replicated NAME: the vote run against the replicated stack, its CPU
-# counted over that stack's processes, the fsyncs its primary's
+# counted over that stack's processes, the fsyncs on its primary
 run_replicated() {
     local CAST_VAR=$repl_var url=http://127.0.0.1:$((CAST_HTTP_PORT + 1000))
     local CAST_REDIS_PORT=$((CAST_REDIS_PORT + 1000))
