@@ -26,6 +26,10 @@ use Time::HiRes qw(sleep time);
 # a server that closed its end is what these clients provoke
 $SIG{PIPE} = 'IGNORE';
 
+my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+plan skip_all => "$bin has no HTTP/2 module"
+    unless `$bin -V 2>&1` =~ /--with-http_v2_module/;
+
 my $h2 = free_port();
 
 private_nginx(<<'CONF', <<"HTTP");
