@@ -111,7 +111,9 @@ SAN_FILES=(t/010-sanity.t t/020-vote.t t/021-ticket-limit.t
            t/199-redis-sentinel-huge-array.t
            t/221-redis-sentinel-huge-answer.t
            t/222-redis-primary-huge-array.t t/224-redis-primary-huge-reply.t
-           t/231-replay-reply-bound.t t/233-relay-packed-restarts.t)
+           t/231-replay-reply-bound.t t/233-relay-packed-restarts.t
+           t/246-front-fuzz.t t/247-http2-hostile.t
+           t/248-pipelined-hostile.t t/249-replay-variants.t)
 
 san_pass() {
     local rc=0 reports=() dir log from=() i f san_files=()
