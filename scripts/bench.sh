@@ -224,7 +224,15 @@ cmdstats_json() {
 # it (event aof-fsync-always, samples of 1 ms and more).
 
 disk_dev=$(findmnt -no SOURCE -T "$CAST_VAR" 2>/dev/null || true)
+# /dev/mapper/NAME is a link to /dev/dm-N, the name under /sys/class/block
+disk_dev=$(readlink -f "$disk_dev" 2>/dev/null || true)
 disk_dev=${disk_dev##*/}
+# a partition's stat counts no cache flushes (the kernel counts each on the
+# whole disk, block/blk-flush.c): the disk that holds it
+if [ -n "$disk_dev" ] && [ -e "/sys/class/block/$disk_dev/partition" ]; then
+    disk_dev=$(readlink -f "/sys/class/block/$disk_dev/..")
+    disk_dev=${disk_dev##*/}
+fi
 disk_stat=/sys/class/block/$disk_dev/stat
 if [ -z "$disk_dev" ] || [ ! -r "$disk_stat" ]; then
     disk_stat=
