@@ -392,9 +392,10 @@ vote_everysec_block() {
     rcli CONFIG SET appendfsync everysec >/dev/null
     run vote_everysec /graphql bench/vote.lua
     rcli CONFIG SET appendfsync always >/dev/null
-    fsync_changed=
+    # kept set until Redis says always: an exit here tries it once more
     [ "$(rcli CONFIG GET appendfsync | sed -n 2p)" = always ] \
         || { echo "bench: appendfsync is not back to always"; exit 1; }
+    fsync_changed=
     drained vote_everysec
 }
 
