@@ -328,7 +328,9 @@ sub run_rounds {
         # are soon used up
         $t = ticket(++$seq, max => 1000000) if $share && $i % 20 == 0;
         round();
-        $rss0 //= worker_status_kb('VmRSS') if $i == int($rounds / 4);
+        # after a quarter of the rounds (the first, with fewer than 4)
+        $rss0 //= worker_status_kb('VmRSS')
+            if $i == (int($rounds / 4) || 1);
     }
     $rss1 = worker_status_kb('VmRSS');
 }
