@@ -77,8 +77,8 @@ tmp=$(mktemp -d)
 
 stop_stack() {
     [ -z "${front_holder:-}" ] || kill "$front_holder" 2>/dev/null || true
-    [ -z "${fsync_changed:-}" ] \
-        || rcli CONFIG SET appendfsync always >/dev/null 2>&1 || true
+    [ -z "${fsync_saved:-}" ] \
+        || rcli CONFIG SET appendfsync "$fsync_saved" >/dev/null 2>&1 || true
     rm -rf "$tmp"
     [ "${BENCH_KEEP:-0}" = 1 ] || scripts/stack.sh down >/dev/null 2>&1 || true
     [ ! -d "${repl_var:-/nonexistent}" ] \
@@ -384,18 +384,22 @@ drained() {
 # at once but flushing it to the disk once a second in a thread of its
 # own, where `always` flushes it in the main thread before the cycle's
 # replies.  What it gains over `vote` is what the disk's flush, in every
-# cycle, takes from the votes.  appendfsync is back to always before the
-# next run, and at exit when BENCH_KEEP=1 leaves the stack running.
+# cycle, takes from the votes.  appendfsync is back to what it was (always)
+# before the next run, and at exit when BENCH_KEEP=1 leaves the stack
+# running.
 
 vote_everysec_block() {
-    fsync_changed=1
+    # the other runs' setting (always, unless CAST_REDIS_APPENDFSYNC says
+    # otherwise), kept until Redis has it again: an exit tries it once more
+    fsync_saved=$(rcli CONFIG GET appendfsync | sed -n 2p)
+    [ -n "$fsync_saved" ] \
+        || { echo "bench: no appendfsync to restore"; exit 1; }
     rcli CONFIG SET appendfsync everysec >/dev/null
     run vote_everysec /graphql bench/vote.lua
-    rcli CONFIG SET appendfsync always >/dev/null
-    # kept set until Redis says always: an exit here tries it once more
-    [ "$(rcli CONFIG GET appendfsync | sed -n 2p)" = always ] \
-        || { echo "bench: appendfsync is not back to always"; exit 1; }
-    fsync_changed=
+    rcli CONFIG SET appendfsync "$fsync_saved" >/dev/null
+    [ "$(rcli CONFIG GET appendfsync | sed -n 2p)" = "$fsync_saved" ] \
+        || { echo "bench: appendfsync is not back to $fsync_saved"; exit 1; }
+    fsync_saved=
     drained vote_everysec
 }
 
