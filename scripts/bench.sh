@@ -241,6 +241,7 @@ fi
 disk_begin() {
     disk0=
     [ -z "$disk_stat" ] || disk0=$(cat "$disk_stat")
+    disk_t0=$EPOCHREALTIME
     rcli CONFIG SET latency-monitor-threshold 1 >/dev/null
     rcli LATENCY RESET >/dev/null
 }
@@ -248,23 +249,26 @@ disk_begin() {
 disk_end() {
     disk1=
     [ -z "$disk_stat" ] || disk1=$(cat "$disk_stat")
+    disk_t1=$EPOCHREALTIME
     fsyncs=$(rcli LATENCY HISTORY aof-fsync-always | paste -sd' ')
 }
 
-# disk_json VOTES [SECONDS]: {"device": ..., per accepted vote and per
-# second (of the wrk run's length by default), "redis_fsync": {...}}; null
+# disk_json VOTES: {"device": ..., per accepted vote and per second of
+# the window between disk_begin and disk_end, "redis_fsync": {...}}; null
 # without a block device to read
 disk_json() {
     if [ -z "$disk0" ] || [ -z "$disk1" ]; then
         echo null
         return
     fi
-    awk -v n="$1" -v s="${2:-$seconds}" -v dev="$disk_dev" -v f="$fsyncs" '
+    awk -v n="$1" -v s="$(awk -v a="$disk_t0" -v b="$disk_t1" \
+                              'BEGIN { print b - a }')" \
+        -v dev="$disk_dev" -v f="$fsyncs" '
         NR == 1 { for (i = 1; i <= NF; i++) a[i] = $i }
         NR == 2 { for (i = 1; i <= NF; i++) b[i] = $i - a[i] }
         END {
             if (n < 1) n = 1
-            if (s < 1) s = 1
+            if (s <= 0) s = 1
             k = split(f, v, " ")
             for (i = 2; i <= k; i += 2) {
                 secs++
@@ -921,7 +925,7 @@ for pct in $sweep_percents; do
     : >"$lat"
     a0=$(votes_metric accepted)
     r0=$(votes_refused)
-    ms=0 vt=0 due=0 sent=0 t0=$SECONDS
+    ms=0 vt=0 due=0 sent=0
     disk_begin
     while ((ms < sweep_seconds * 1000)); do
         sweep_window "$rate" "$lat"
@@ -936,7 +940,7 @@ for pct in $sweep_percents; do
         "$accepted" "$refused" "$errors" "$p50" "$p99" "$pmax" "$p99raw" \
         "$(awk -v t="$vt" -v n="$sent" -v hz="$clk_tck" \
                'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" \
-        "$(disk_json "$accepted" $((SECONDS - t0)))")")
+        "$(disk_json "$accepted")")")
     printf '%3s %%  %6s votes/s offered  %6s of %s due sent  %6s accepted' \
         "$pct" "$rate" "$sent" "$due" "$accepted"
     printf '  %s refused  %s errors' "$refused" "$errors"
