@@ -338,21 +338,45 @@ sub run_rounds {
 sub check {
     my ($spent_ok) = @_;
 
+    # a pause the last round began would answer the votes sent again
+    # UNAVAILABLE while Redis still runs them once it ends
+    cmd('CLIENT', 'UNPAUSE');
+
     # every keyed vote whose answer was lost, or that failed, sent again:
-    # applied at most once, now or before
+    # applied at most once, now or before.  Until it has an answer of its
+    # own: UNAVAILABLE leaves it unknown, maybe applied (a batch Redis ran
+    # before CLIENT KILL dropped its replies), and while the worker's link
+    # is back to Redis (its backoff) a vote sent again is UNAVAILABLE
+    # without reaching Redis, so it is sent again, as a client would.
     my %told;
     for my $key (sort keys %vote) {
         my $v = $vote{$key};
-        if ($v->{told} ne 'yes') {
+        for my $try (1 .. 25) {
+            last if $v->{told} eq 'yes';
             my ($a) = one($v->{bytes});
-            my $again = eval { $j->decode($a->{body})->{data}{vote} };
-            $v->{told} = $again && $again->{success} ? 'yes' : 'no';
+            my $doc = eval { $j->decode($a->{body}) } // {};
+            my $again = $doc->{data} && $doc->{data}{vote};
+            if ($again) {
+                $v->{told} = $again->{success} ? 'yes' : 'no';
+                last;
+            }
+            # refused before Redis (no client key, say): never applied
+            my @codes = map { $_->{extensions}{code} // '' }
+                        @{ $doc->{errors} // [] };
+            if (@codes && !grep { $_ eq 'UNAVAILABLE' } @codes) {
+                $v->{told} = 'no';
+                last;
+            }
+            $v->{told} = 'unknown';
+            sleep 0.2;
         }
         $told{ $v->{told} }++;
     }
-    diag sprintf 'client shares %d: keyed votes: %d told success, %d not; '
-        . 'unkeyed: %d success, %d lost', $share, $told{yes} // 0,
-        $told{no} // 0, scalar @plain_ok, scalar @plain_lost;
+    diag sprintf 'client shares %d: keyed votes: %d told success, %d not, '
+        . '%d unknown; unkeyed: %d success, %d lost', $share,
+        $told{yes} // 0, $told{no} // 0, $told{unknown} // 0,
+        scalar @plain_ok, scalar @plain_lost;
+    is($told{unknown} // 0, 0, 'every keyed vote sent again has an answer');
 
     is($spent_ok, 1, 'the spent ticket had its one use');
     is_deeply(\@fail, [], 'no 5xx, no spent ticket accepted')
