@@ -6,7 +6,9 @@
 -- table can outlast the sessions' statement_timeout: lifted for this
 -- transaction.  Its exclusive lock, while it waits for one, holds up every
 -- insert queued behind it (an older persister's during a rollout): it
--- waits 5 s at most, then the migration fails and is tried again later.
+-- waits 5 s at most, then the migration fails and the persister exits (a
+-- failed migration needs an operator; where something restarts it, as
+-- Kubernetes restarts its container, it is tried again then).
 SET LOCAL statement_timeout = 0;
 SET LOCAL lock_timeout = '5s';
 
